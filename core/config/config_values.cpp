@@ -1,0 +1,183 @@
+// Value parsers for config keys; see config_values.hpp. Numbers are parsed
+// with from_chars, so "12abc", " 1e3" and overflow are all refused.
+#include "core/config/config_values.hpp"
+
+#include <grp.h>
+#include <pwd.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "core/config/config.hpp"
+
+namespace ttscache::config_values {
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+std::vector<std::string_view> SplitList(std::string_view text) {
+  std::vector<std::string_view> items;
+  size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && (text[i] == ',' || text[i] == ' ' || text[i] == '\t')) ++i;
+    size_t start = i;
+    while (i < text.size() && text[i] != ',' && text[i] != ' ' && text[i] != '\t') ++i;
+    if (i > start) items.push_back(text.substr(start, i - start));
+  }
+  return items;
+}
+
+Problem ParseInteger(std::string_view text, int64_t min, int64_t max, int64_t* out) {
+  std::string range = std::to_string(min) + "–" + std::to_string(max);
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+    return "not an integer, expected " + range;
+  }
+  if (value < min || value > max) return "out of range, expected " + range;
+  *out = value;
+  return {};
+}
+
+Problem ParseByteSize(std::string_view text, uint64_t* out) {
+  static constexpr const char* kExpected =
+      "expected bytes with an optional suffix K, M, G or T (e.g. 512M, 2G; 0 = no limit)";
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc()) return kExpected;
+  std::string_view suffix(end, text.data() + text.size() - end);
+  int shift = 0;
+  if (suffix.size() == 1) {
+    switch (suffix[0]) {
+      case 'K':
+      case 'k':
+        shift = 10;
+        break;
+      case 'M':
+      case 'm':
+        shift = 20;
+        break;
+      case 'G':
+      case 'g':
+        shift = 30;
+        break;
+      case 'T':
+      case 't':
+        shift = 40;
+        break;
+      default:
+        return kExpected;
+    }
+  } else if (!suffix.empty()) {
+    return kExpected;
+  }
+  if (shift > 0 && value > (UINT64_MAX >> shift)) return "too large, expected at most 16383P";
+  *out = value << shift;
+  return {};
+}
+
+Problem ParseBool(std::string_view text, bool* out) {
+  for (const char* t : {"true", "yes", "on", "1"}) {
+    if (text == t) return (*out = true), Problem{};
+  }
+  for (const char* f : {"false", "no", "off", "0"}) {
+    if (text == f) return (*out = false), Problem{};
+  }
+  return "expected true or false";
+}
+
+Problem ParseFileMode(std::string_view text, mode_t* out) {
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, 8);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value > 0777) {
+    return "expected an octal mode 0000–0777";
+  }
+  *out = static_cast<mode_t>(value);
+  return {};
+}
+
+namespace {
+
+// Resolves each item as a number or, failing that, through `lookup_name`.
+template <class Id, class Lookup>
+Problem ParseIdList(std::string_view text, const char* kind, Lookup lookup_name,
+                    std::vector<Id>* out) {
+  std::vector<Id> ids;
+  for (std::string_view item : SplitList(text)) {
+    uint32_t number = 0;
+    auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), number);
+    if (ec == std::errc() && end == item.data() + item.size()) {
+      ids.push_back(static_cast<Id>(number));
+      continue;
+    }
+    std::optional<Id> id = lookup_name(std::string(item));
+    if (!id) {
+      return "no " + std::string(kind) + " named \"" + std::string(item) +
+             "\", expected numeric ids or existing names separated by commas";
+    }
+    ids.push_back(*id);
+  }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  *out = std::move(ids);
+  return {};
+}
+
+}  // namespace
+
+Problem ParseUidList(std::string_view text, std::vector<uid_t>* out) {
+  return ParseIdList<uid_t>(
+      text, "user",
+      [](const std::string& name) -> std::optional<uid_t> {
+        passwd pw;
+        passwd* found = nullptr;
+        char buf[4096];
+        if (getpwnam_r(name.c_str(), &pw, buf, sizeof(buf), &found) != 0 || !found) return {};
+        return found->pw_uid;
+      },
+      out);
+}
+
+Problem ParseGidList(std::string_view text, std::vector<gid_t>* out) {
+  return ParseIdList<gid_t>(
+      text, "group",
+      [](const std::string& name) -> std::optional<gid_t> {
+        group gr;
+        group* found = nullptr;
+        char buf[4096];
+        if (getgrnam_r(name.c_str(), &gr, buf, sizeof(buf), &found) != 0 || !found) return {};
+        return found->gr_gid;
+      },
+      out);
+}
+
+Problem ParseEngineList(std::string_view text, std::vector<std::string>* out) {
+  std::vector<std::string> engines;
+  for (std::string_view item : SplitList(text)) {
+    if (!IsValidEngineName(item)) {
+      return "engine name \"" + std::string(item) +
+             "\" is invalid, expected [a-z0-9][a-z0-9_-]{0,31}";
+    }
+    if (std::find(engines.begin(), engines.end(), item) != engines.end()) {
+      return "engine \"" + std::string(item) + "\" is listed twice";
+    }
+    engines.emplace_back(item);
+  }
+  if (engines.empty()) return "expected at least one engine name";
+  *out = std::move(engines);
+  return {};
+}
+
+Problem ParseFrameMs(std::string_view text, int* frame_us) {
+  static constexpr std::pair<const char*, int> kFrames[] = {
+      {"2.5", 2500}, {"5", 5000}, {"10", 10000}, {"20", 20000}, {"40", 40000}, {"60", 60000}};
+  for (auto [name, us] : kFrames) {
+    if (text == name) return (*frame_us = us), Problem{};
+  }
+  return "expected one of 2.5, 5, 10, 20, 40, 60";
+}
+
+}  // namespace ttscache::config_values

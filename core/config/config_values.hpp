@@ -1,0 +1,35 @@
+// Parsers for the value types of config keys. Each returns an empty optional
+// on success, or a short description of what is allowed ("expected an integer
+// 6–510"), which the loader combines with file, line, key and value.
+// Pure functions apart from the user/group lookups; thread-safe.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ttscache::config_values {
+
+using Problem = std::optional<std::string>;
+
+Problem ParseInteger(std::string_view text, int64_t min, int64_t max, int64_t* out);
+// Bytes with an optional binary suffix K, M, G or T (1K = 1024): "512M", "2G", "0".
+Problem ParseByteSize(std::string_view text, uint64_t* out);
+Problem ParseBool(std::string_view text, bool* out);        // true/false, yes/no, on/off, 1/0
+Problem ParseFileMode(std::string_view text, mode_t* out);  // octal, at most 0777
+// Comma-separated numeric ids or names, resolved with getpwnam/getgrnam.
+Problem ParseUidList(std::string_view text, std::vector<uid_t>* out);
+Problem ParseGidList(std::string_view text, std::vector<gid_t>* out);
+// Comma-separated engine names, each valid and none repeated, at least one.
+Problem ParseEngineList(std::string_view text, std::vector<std::string>* out);
+// "2.5", "5", "10", "20", "40" or "60" (milliseconds) → microseconds.
+Problem ParseFrameMs(std::string_view text, int* frame_us);
+
+std::string_view Trim(std::string_view s);
+std::vector<std::string_view> SplitList(std::string_view text);  // on ',' and blanks
+
+}  // namespace ttscache::config_values

@@ -1,0 +1,79 @@
+// Result<T>: a value or an Error (code + human message), the way every ttscache
+// module reports failure. No exception crosses a module boundary; errno becomes
+// an Error once, at the OS edge, with the file or field it concerns.
+// Thread-safety: plain value types.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+
+namespace ttscache {
+
+// Error classes; the wire protocol maps them to its own codes.
+enum class Errc {
+  kInvalidArgument,  // a caller's value is outside what is allowed
+  kBadAudio,         // WAV input that cannot be read
+  kConfig,           // a configuration file or environment value is wrong
+  kNotFound,
+  kTooLarge,
+  kUnsupported,
+  kIo,       // the OS refused (open, write, rename, ...)
+  kNoSpace,  // ENOSPC / EDQUOT
+  kLocked,   // another process holds a lock we need
+  kInternal,
+};
+
+struct Error {
+  Errc code;
+  std::string message;
+};
+
+template <class T>
+class [[nodiscard]] Result {
+ public:
+  Result(T value) : state_(std::move(value)) {}      // NOLINT: implicit by design
+  Result(Error error) : state_(std::move(error)) {}  // NOLINT
+
+  bool ok() const { return state_.index() == 0; }
+  explicit operator bool() const { return ok(); }
+
+  // REQUIRES: ok()
+  T& value() & { return std::get<0>(state_); }
+  const T& value() const& { return std::get<0>(state_); }
+  T&& value() && { return std::get<0>(std::move(state_)); }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+  T& operator*() & { return value(); }
+
+  // REQUIRES: !ok()
+  const Error& error() const { return std::get<1>(state_); }
+
+ private:
+  std::variant<T, Error> state_;
+};
+
+// Status: success or an Error, for operations that return nothing.
+class [[nodiscard]] Status {
+ public:
+  Status() = default;
+  Status(Error error) : error_(std::move(error)), ok_(false) {}  // NOLINT
+
+  bool ok() const { return ok_; }
+  explicit operator bool() const { return ok_; }
+  // REQUIRES: !ok()
+  const Error& error() const { return error_; }
+
+ private:
+  Error error_{Errc::kInternal, {}};
+  bool ok_ = true;
+};
+
+inline Error MakeError(Errc code, std::string message) { return Error{code, std::move(message)}; }
+
+// An Error for a failed system call: "<what>: <strerror(err)>"; ENOSPC and
+// EDQUOT map to kNoSpace, ENOENT to kNotFound, everything else to kIo.
+Error ErrnoError(int err, std::string_view what);
+
+}  // namespace ttscache

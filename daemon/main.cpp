@@ -1,0 +1,71 @@
+// ttscached's entry point: parse the command line, load the configuration,
+// then hand over to the server. Kept thin so the tests can drive the rest.
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "core/config/config.hpp"
+#include "core/log.hpp"
+#include "daemon/command_line.hpp"
+#include "ttscache/build_info.hpp"
+
+namespace {
+
+// The config file when none is named: the installed default if it exists,
+// else the built-in defaults (plus the environment).
+std::optional<std::string> DefaultConfigPath() {
+  struct stat st;
+  if (::stat(ttscache::build::kDefaultConfigPath, &st) == 0) {
+    return std::string(ttscache::build::kDefaultConfigPath);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace ttscache;
+  Result<DaemonCommandLine> cl = ParseDaemonCommandLine({argv + 1, argv + argc});
+  if (!cl) {
+    std::cerr << "ttscached: " << cl.error().message << "\n" << kDaemonUsage;
+    return 2;
+  }
+  switch (cl->action) {
+    case DaemonCommandLine::Action::kHelp:
+      std::cout << kDaemonUsage;
+      return 0;
+    case DaemonCommandLine::Action::kVersion:
+      std::cout << "ttscached " << build::kVersion << "\n";
+      return 0;
+    default:
+      break;
+  }
+
+  std::optional<std::string> path = cl->config_path ? cl->config_path : DefaultConfigPath();
+  Result<LoadedConfig> loaded = LoadConfigFile(path);
+  if (!loaded) {
+    // One line per problem, each with the sd-daemon error prefix.
+    std::string message = loaded.error().message;
+    size_t start = 0;
+    while (start <= message.size()) {
+      size_t end = message.find('\n', start);
+      if (end == std::string::npos) end = message.size();
+      log::Error(std::string_view(message).substr(start, end - start));
+      start = end + 1;
+    }
+    return loaded.error().code == Errc::kConfig ? kExitConfig : 1;
+  }
+  switch (cl->action) {
+    case DaemonCommandLine::Action::kPrintConfig:
+      std::cout << FormatConfig(*loaded);
+      return 0;
+    case DaemonCommandLine::Action::kCheckConfig:
+      std::cout << *path << ": ok\n";
+      return 0;
+    default:
+      break;
+  }
+  log::Error("ttscached: serving is not built yet; use --print-config or --check-config");
+  return 1;
+}

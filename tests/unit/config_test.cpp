@@ -1,0 +1,264 @@
+// Configuration: every key parsed, every error path, env beats file, sources.
+#include "core/config/config.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace ttscache {
+namespace {
+
+using ::testing::HasSubstr;
+
+struct Env {
+  std::map<std::string, std::string> vars;
+  EnvLookup lookup() const {
+    return [this](const char* name) -> const char* {
+      auto it = vars.find(name);
+      return it == vars.end() ? nullptr : it->second.c_str();
+    };
+  }
+};
+
+Result<LoadedConfig> Load(const std::string& text, const Env& env = {},
+                          std::vector<int> usable = {0, 1, 2, 3}) {
+  ConfigInput in;
+  in.origin = "test.conf";
+  in.text = text;
+  in.env = env.lookup();
+  in.usable_cpus = std::move(usable);
+  return LoadConfig(in);
+}
+
+TEST(Config, DefaultsMatchTheDocumentedTable) {
+  Result<LoadedConfig> r = Load("");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  const Config& c = r->config;
+  EXPECT_EQ(c.daemon.socket, "/run/ttscache/ttscached.sock");
+  EXPECT_EQ(c.daemon.socket_mode, 0660u);
+  EXPECT_EQ(c.daemon.socket_group, "");
+  EXPECT_TRUE(c.daemon.allowed_uids.empty());
+  EXPECT_TRUE(c.daemon.allowed_gids.empty());
+  EXPECT_TRUE(c.daemon.cpus.empty());
+  EXPECT_EQ(c.daemon.workers, 2);
+  EXPECT_EQ(c.daemon.queue_depth, 64);
+  EXPECT_EQ(c.cache.dir, "/var/cache/ttscache");
+  EXPECT_EQ(c.cache.engines, (std::vector<std::string>{"xtts", "piper"}));
+  EXPECT_EQ(c.cache.max_entries, 500u);
+  EXPECT_EQ(c.cache.max_bytes, 0u);
+  EXPECT_EQ(c.cache.max_text_bytes, 4096u);
+  EXPECT_TRUE(c.cache.fsync);
+  EXPECT_TRUE(c.opus.enabled);
+  EXPECT_EQ(c.opus.params, OpusParams{});
+  EXPECT_EQ(c.opus.params.bitrate_kbps, 32);
+  EXPECT_EQ(c.opus.params.frame_us, 20000);
+  for (const auto& [key, source] : r->sources) {
+    EXPECT_EQ(source.kind, ValueSource::Kind::kDefault) << key;
+  }
+}
+
+TEST(Config, EveryKeyIsParsed) {
+  Result<LoadedConfig> r = Load(
+      "; a comment\n"
+      "# another\n"
+      "[daemon]\n"
+      "socket = /tmp/x.sock\n"
+      "socket_mode = 0600\n"
+      "socket_group = root\n"
+      "allowed_uids = 0, 1000 ,root\n"
+      "allowed_gids = 0 5\n"
+      "cpus = 0,2-3\n"
+      "workers = 4\n"
+      "queue_depth = 8   ; inline comment\n"
+      "[cache]\n"
+      "dir = /srv/cache\n"
+      "engines = piper, xtts-v2,e_3\n"
+      "max_entries = 10000\n"
+      "max_bytes = 512M\n"
+      "max_text_bytes = 100\n"
+      "fsync = false\n"
+      "[opus]\n"
+      "enabled = no\n"
+      "bitrate_kbps = 64\n"
+      "vbr = constrained\n"
+      "application = lowdelay\n"
+      "complexity = 0\n"
+      "frame_ms = 2.5\n");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  const Config& c = r->config;
+  EXPECT_EQ(c.daemon.socket, "/tmp/x.sock");
+  EXPECT_EQ(c.daemon.socket_mode, 0600u);
+  EXPECT_EQ(c.daemon.socket_group, "root");
+  EXPECT_EQ(c.daemon.allowed_uids, (std::vector<uid_t>{0, 1000}));
+  EXPECT_EQ(c.daemon.allowed_gids, (std::vector<gid_t>{0, 5}));
+  EXPECT_EQ(c.daemon.cpus, (std::vector<int>{0, 2, 3}));
+  EXPECT_EQ(c.daemon.workers, 4);
+  EXPECT_EQ(c.daemon.queue_depth, 8);
+  EXPECT_EQ(c.cache.dir, "/srv/cache");
+  EXPECT_EQ(c.cache.engines, (std::vector<std::string>{"piper", "xtts-v2", "e_3"}));
+  EXPECT_EQ(c.cache.max_entries, 10000u);
+  EXPECT_EQ(c.cache.max_bytes, 512ull << 20);
+  EXPECT_EQ(c.cache.max_text_bytes, 100u);
+  EXPECT_FALSE(c.cache.fsync);
+  EXPECT_FALSE(c.opus.enabled);
+  EXPECT_EQ(c.opus.params.bitrate_kbps, 64);
+  EXPECT_EQ(c.opus.params.vbr, VbrMode::kConstrained);
+  EXPECT_EQ(c.opus.params.application, OpusApplication::kLowDelay);
+  EXPECT_EQ(c.opus.params.complexity, 0);
+  EXPECT_EQ(c.opus.params.frame_us, 2500);
+  const ValueSource& s = r->sources.at("daemon.queue_depth");
+  EXPECT_EQ(s.kind, ValueSource::Kind::kFile);
+  EXPECT_EQ(s.line, 11);
+  EXPECT_EQ(s.file, "test.conf");
+  EXPECT_EQ(s.text, "8");
+}
+
+TEST(Config, ByteSizesAcceptSuffixes) {
+  struct Case {
+    const char* text;
+    uint64_t bytes;
+  };
+  for (Case c : {Case{"0", 0}, Case{"1024", 1024}, Case{"4K", 4096}, Case{"2G", 2ull << 30},
+                 Case{"1t", 1ull << 40}, Case{"512m", 512ull << 20}}) {
+    Result<LoadedConfig> r = Load(std::string("[cache]\nmax_bytes = ") + c.text + "\n");
+    ASSERT_TRUE(r.ok()) << c.text << ": " << r.error().message;
+    EXPECT_EQ(r->config.cache.max_bytes, c.bytes) << c.text;
+  }
+}
+
+struct BadCase {
+  std::string text;      // file contents
+  int line;              // the line the message must name
+  const char* expected;  // a substring the message must contain
+};
+
+void PrintTo(const BadCase& c, std::ostream* os) { *os << "line " << c.line << ": " << c.expected; }
+
+class ConfigErrors : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(ConfigErrors, NameFileLineValueAndWhatIsAllowed) {
+  const BadCase& c = GetParam();
+  Result<LoadedConfig> r = Load(c.text);
+  ASSERT_FALSE(r.ok()) << c.text;
+  EXPECT_EQ(r.error().code, Errc::kConfig);
+  EXPECT_THAT(r.error().message, HasSubstr("test.conf:" + std::to_string(c.line) + ": "));
+  EXPECT_THAT(r.error().message, HasSubstr(c.expected));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, ConfigErrors,
+    ::testing::Values(
+        BadCase{"[nope]\nx = 1\n", 2, "unknown section [nope]"},
+        BadCase{"[daemon]\nsockets = /x\n", 2,
+                "unknown key \"sockets\" in [daemon], expected one of"},
+        BadCase{"[daemon]\nworkers = many\n", 2, "workers = many: not an integer, expected 1–256"},
+        BadCase{"[daemon]\nworkers = 0\n", 2, "workers = 0: out of range, expected 1–256"},
+        BadCase{"[daemon]\nworkers = 3x\n", 2, "not an integer"},
+        BadCase{"[daemon]\nqueue_depth = -1\n", 2, "queue_depth = -1: out of range"},
+        BadCase{"[daemon]\nsocket_mode = 0999\n", 2, "expected an octal mode 0000–0777"},
+        BadCase{"[daemon]\nsocket_mode = 01777\n", 2, "expected an octal mode"},
+        BadCase{"[daemon]\nsocket_group = no-such-group-xyz\n", 2, "no group named"},
+        BadCase{"[daemon]\nallowed_uids = 0, nobody-xyz\n", 2, "no user named \"nobody-xyz\""},
+        BadCase{"[daemon]\nallowed_gids = 12ab\n", 2, "no group named \"12ab\""},
+        BadCase{"[daemon]\ncpus = 6-x\n", 2, "cpus = 6-x: bad CPU list item \"6-x\""},
+        BadCase{"[daemon]\ncpus = 0,9\n", 2, "CPU 9 is not one this process may use"},
+        BadCase{"[daemon]\nsocket = \n", 2, "expected a socket path"},
+        BadCase{"[cache]\nengines = xtts, Piper\n", 2, "engine name \"Piper\" is invalid"},
+        BadCase{"[cache]\nengines = ../etc\n", 2, "[a-z0-9][a-z0-9_-]{0,31}"},
+        BadCase{"[cache]\nengines = a, a\n", 2, "listed twice"},
+        BadCase{"[cache]\nengines = ,\n", 2, "at least one engine"},
+        BadCase{"[cache]\nengines = abcdefghijabcdefghijabcdefghijabc\n", 2, "is invalid"},
+        BadCase{"[cache]\nmax_entries = 0\n", 2, "max_entries = 0: out of range"},
+        BadCase{"[cache]\nmax_bytes = 2X\n", 2, "max_bytes = 2X: expected bytes"},
+        BadCase{"[cache]\nmax_bytes = 99999999999T\n", 2, "too large"},
+        BadCase{"[cache]\nmax_text_bytes = 0\n", 2, "out of range"},
+        BadCase{"[cache]\nfsync = maybe\n", 2, "fsync = maybe: expected true or false"},
+        BadCase{"[cache]\ndir =\n", 2, "expected a directory path"},
+        BadCase{"[opus]\nenabled = 2\n", 2, "expected true or false"},
+        BadCase{"\n\n\n[opus]\nbitrate_kbps = 900\n", 5,
+                "bitrate_kbps = 900: out of range, expected 6–510"},
+        BadCase{"[opus]\nbitrate_kbps = 5\n", 2, "expected 6–510"},
+        BadCase{"[opus]\ncomplexity = 11\n", 2, "complexity = 11: out of range, expected 0–10"},
+        BadCase{"[opus]\nvbr = maybe\n", 2, "expected on, off or constrained"},
+        BadCase{"[opus]\napplication = music\n", 2, "expected voip, audio or lowdelay"},
+        BadCase{"[opus]\nframe_ms = 15\n", 2,
+                "frame_ms = 15: expected one of 2.5, 5, 10, 20, 40, 60"},
+        BadCase{"[opus]\nbitrate_kbps = 32\nbitrate_kbps = 40\n", 3,
+                "duplicate key, first set on line 2"},
+        BadCase{"[opus]\njust words\n", 2, "expected 'key = value' or '[section]'"},
+        BadCase{"[opus\n", 1, "lacks ']'"},
+        BadCase{"[opus]\n" + std::string(300, 'a') + " = 1\n", 2, "line longer than"}));
+
+TEST(Config, ReportsEveryProblemOneLineEach) {
+  Result<LoadedConfig> r = Load("[daemon]\nworkers = 0\n[opus]\ncomplexity = 99\nbogus = 1\n");
+  ASSERT_FALSE(r.ok());
+  const std::string& m = r.error().message;
+  EXPECT_EQ(std::count(m.begin(), m.end(), '\n'), 2) << m;
+  EXPECT_THAT(m, HasSubstr("test.conf:2: "));
+  EXPECT_THAT(m, HasSubstr("test.conf:4: "));
+  EXPECT_THAT(m, HasSubstr("test.conf:5: "));
+}
+
+TEST(Config, EnvironmentBeatsFile) {
+  Env env{{{"OPUS_ENABLED", "false"},
+           {"OPUS_BITRATE", "48"},
+           {"TTS_CACHE_DIR", "/data/tts-cache"},
+           {"TTS_CACHE_MAX", "1000"},
+           {"TTS_MAX_PARALLEL", "3"}}};
+  Result<LoadedConfig> r =
+      Load("[daemon]\nworkers = 8\n[cache]\ndir = /a\nmax_entries = 7\n[opus]\nbitrate_kbps = 24\n",
+           env);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_FALSE(r->config.opus.enabled);
+  EXPECT_EQ(r->config.opus.params.bitrate_kbps, 48);
+  EXPECT_EQ(r->config.cache.dir, "/data/tts-cache");
+  EXPECT_EQ(r->config.cache.max_entries, 1000u);
+  EXPECT_EQ(r->config.daemon.workers, 3);
+  const ValueSource& s = r->sources.at("opus.bitrate_kbps");
+  EXPECT_EQ(s.kind, ValueSource::Kind::kEnv);
+  EXPECT_EQ(s.env, "OPUS_BITRATE");
+}
+
+TEST(Config, EmptyEnvironmentValueMeansUnset) {
+  Result<LoadedConfig> r = Load("[opus]\nbitrate_kbps = 24\n", Env{{{"OPUS_BITRATE", ""}}});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->config.opus.params.bitrate_kbps, 24);
+}
+
+TEST(Config, BadEnvironmentValueNamesTheVariable) {
+  Result<LoadedConfig> r = Load("", Env{{{"OPUS_BITRATE", "900"}, {"OPUS_ENABLED", "yes please"}}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::kConfig);
+  EXPECT_THAT(r.error().message, HasSubstr("environment OPUS_BITRATE=900"));
+  EXPECT_THAT(r.error().message, HasSubstr("expected 6–510"));
+  EXPECT_THAT(r.error().message, HasSubstr("environment OPUS_ENABLED=yes please"));
+}
+
+TEST(Config, FormatNamesEverySource) {
+  Result<LoadedConfig> r = Load("[opus]\n\nbitrate_kbps = 24\n", Env{{{"TTS_MAX_PARALLEL", "3"}}});
+  ASSERT_TRUE(r.ok());
+  std::string text = FormatConfig(*r);
+  EXPECT_THAT(text, HasSubstr("[daemon]\n"));
+  EXPECT_THAT(text, ::testing::ContainsRegex("bitrate_kbps = 24 +; file test.conf:3"));
+  EXPECT_THAT(text, ::testing::ContainsRegex("workers = 3 +; env TTS_MAX_PARALLEL"));
+  EXPECT_THAT(text, ::testing::ContainsRegex("complexity = 10 +; default"));
+  // The printed configuration is itself a valid configuration with the same values.
+  Result<LoadedConfig> again = Load(text);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(again->config.opus.params.bitrate_kbps, 24);
+  EXPECT_EQ(again->config.daemon.workers, 3);
+}
+
+TEST(Config, EngineNames) {
+  for (const char* ok : {"xtts", "piper", "a", "0", "a-b_c", "abcdefghijabcdefghijabcdefghijab"}) {
+    EXPECT_TRUE(IsValidEngineName(ok)) << ok;
+  }
+  for (const char* bad :
+       {"", "-a", "_a", "A", "a/b", "..", "a.b", "a b", "abcdefghijabcdefghijabcdefghijabc"}) {
+    EXPECT_FALSE(IsValidEngineName(bad)) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace ttscache
