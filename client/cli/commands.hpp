@@ -1,0 +1,28 @@
+// The ttscache CLI's commands, one file each; main.cpp dispatches on the
+// first word. Each returns the process exit code (exit_codes.hpp).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "client/cli/cli_args.hpp"
+#include "core/audio/opus_params.hpp"
+
+namespace ttscache::cli {
+
+struct GlobalOptions {
+  std::string socket;  // --socket, else $TTSCACHE_SOCKET, else the config's
+  int timeout_ms = 10000;
+};
+
+int RunEncode(const std::vector<std::string>& args, const GlobalOptions& global);
+
+// Prints "ttscache: <message>" and the usage, returns kExitUsage.
+int UsageError(const std::string& message, const char* usage);
+// Prints "ttscache: <message>", returns kExitFailed.
+int Fail(const std::string& message);
+
+// --bitrate, --complexity, --application, --vbr, --frame-ms → OpusParams.
+Result<OpusParams> OpusParamsFromArgs(const ParsedArgs& args);
+
+}  // namespace ttscache::cli

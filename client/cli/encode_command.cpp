@@ -1,0 +1,89 @@
+// `ttscache encode`: WAV → Ogg Opus. With --local it encodes in-process with
+// the same codec the daemon uses, so it works without a daemon; a bad WAV
+// prints the reader's message and writes no output file.
+#include "client/cli/commands.hpp"
+
+#include <iostream>
+
+#include "client/cli/cli_args.hpp"
+#include "client/cli/cli_io.hpp"
+#include "client/cli/exit_codes.hpp"
+#include "core/audio/ogg_opus_encoder.hpp"
+
+namespace ttscache::cli {
+
+const char* const kEncodeUsage =
+    "usage: ttscache encode [--local] [--bitrate K] [--complexity C] [--application A]\n"
+    "                       [--vbr on|off|constrained] [--frame-ms MS] [IN.wav|-] [-o OUT.opus|-]\n"
+    "\n"
+    "Encodes a WAV file (default: stdin) to Ogg Opus (default: stdout, never a terminal).\n"
+    "  --local           encode in this process, without the daemon\n"
+    "  --bitrate K       6–510 kb/s (default 32)\n"
+    "  --complexity C    0–10 (default 10)\n"
+    "  --application A   voip, audio or lowdelay (default voip)\n"
+    "  --vbr MODE        on, off or constrained (default on)\n"
+    "  --frame-ms MS     2.5, 5, 10, 20, 40 or 60 (default 20)\n";
+
+Result<OpusParams> OpusParamsFromArgs(const ParsedArgs& args) {
+  OpusParams params;
+  Result<int> bitrate =
+      IntFlag(args, "--bitrate", params.bitrate_kbps, kMinBitrateKbps, kMaxBitrateKbps);
+  if (!bitrate) return bitrate.error();
+  params.bitrate_kbps = *bitrate;
+  Result<int> complexity = IntFlag(args, "--complexity", params.complexity, 0, kMaxComplexity);
+  if (!complexity) return complexity.error();
+  params.complexity = *complexity;
+  if (auto a = args.value("--application"); a && !ParseApplication(*a, &params.application)) {
+    return MakeError(Errc::kInvalidArgument,
+                     "--application " + *a + ": expected voip, audio or lowdelay");
+  }
+  if (auto v = args.value("--vbr"); v && !ParseVbrMode(*v, &params.vbr)) {
+    return MakeError(Errc::kInvalidArgument, "--vbr " + *v + ": expected on, off or constrained");
+  }
+  if (auto f = args.value("--frame-ms")) {
+    static constexpr std::pair<const char*, int> kFrames[] = {
+        {"2.5", 2500}, {"5", 5000}, {"10", 10000}, {"20", 20000}, {"40", 40000}, {"60", 60000}};
+    bool found = false;
+    for (auto [name, us] : kFrames) {
+      if (*f == name) params.frame_us = us, found = true;
+    }
+    if (!found) {
+      return MakeError(Errc::kInvalidArgument,
+                       "--frame-ms " + *f + ": expected 2.5, 5, 10, 20, 40 or 60");
+    }
+  }
+  return params;
+}
+
+int RunEncode(const std::vector<std::string>& argv, const GlobalOptions&) {
+  Result<ParsedArgs> args =
+      ParseArgs(argv, {"--bitrate", "--complexity", "--application", "--vbr", "--frame-ms", "-o"},
+                {"--local", "--help"});
+  if (!args) return UsageError(args.error().message, kEncodeUsage);
+  if (args->has("--help")) {
+    std::cout << kEncodeUsage;
+    return kExitOk;
+  }
+  if (args->positional.size() > 1) return UsageError("at most one input file", kEncodeUsage);
+  Result<OpusParams> params = OpusParamsFromArgs(*args);
+  if (!params) return UsageError(params.error().message, kEncodeUsage);
+  std::string input = args->positional.empty() ? "-" : args->positional[0];
+  std::string output = args->value("-o").value_or("-");
+  if (IsTerminalOutput(output)) {
+    return UsageError("refusing to write binary audio to a terminal; use -o FILE or a pipe",
+                      kEncodeUsage);
+  }
+  if (!args->has("--local")) {
+    return Fail("encoding through the daemon is not available yet; use --local");
+  }
+  Result<std::vector<uint8_t>> wav = ReadInput(input);
+  if (!wav) return Fail(wav.error().message);
+  VectorSink sink;
+  if (Status s = EncodeWavToOggOpus(*wav, *params, &sink); !s) {
+    return Fail((input == "-" ? std::string("stdin") : input) + ": " + s.error().message);
+  }
+  if (Status s = WriteOutput(output, sink.bytes()); !s) return Fail(s.error().message);
+  return kExitOk;
+}
+
+}  // namespace ttscache::cli

@@ -1,0 +1,12 @@
+// The ttscache CLI's exit codes, documented in docs/cli.md.
+#pragma once
+
+namespace ttscache::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitMiss = 1;           // get: not in the cache
+inline constexpr int kExitUsage = 2;          // bad command line
+inline constexpr int kExitFailed = 3;         // the daemon (or local encoder) refused or failed
+inline constexpr int kExitCannotConnect = 4;  // no daemon at the socket
+
+}  // namespace ttscache::cli

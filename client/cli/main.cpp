@@ -1,0 +1,68 @@
+// ttscache: the command-line client. Global options, then a command; see
+// docs/cli.md for every command and exit code.
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "client/cli/commands.hpp"
+#include "client/cli/exit_codes.hpp"
+#include "ttscache/build_info.hpp"
+
+namespace ttscache::cli {
+
+const char* const kUsage =
+    "usage: ttscache [--socket PATH] [--timeout MS] COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n"
+    "  encode    WAV → Ogg Opus (--local: without the daemon)\n"
+    "  version   print the version\n"
+    "\n"
+    "Run 'ttscache COMMAND --help' for a command's options.\n"
+    "Exit codes: 0 ok, 1 miss, 2 usage, 3 request failed, 4 cannot connect.\n";
+
+int UsageError(const std::string& message, const char* usage) {
+  std::cerr << "ttscache: " << message << "\n" << usage;
+  return kExitUsage;
+}
+
+int Fail(const std::string& message) {
+  std::cerr << "ttscache: " << message << "\n";
+  return kExitFailed;
+}
+
+}  // namespace ttscache::cli
+
+int main(int argc, char** argv) {
+  using namespace ttscache::cli;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  GlobalOptions global;
+  if (const char* env = std::getenv("TTSCACHE_SOCKET"); env && *env) global.socket = env;
+  size_t i = 0;
+  for (; i < args.size() && args[i].starts_with("--"); ++i) {
+    if (args[i] == "--help") {
+      std::cout << kUsage;
+      return kExitOk;
+    }
+    if (args[i] == "--version") args[i] = "version";
+    if (args[i] == "version") break;
+    if ((args[i] == "--socket" || args[i] == "--timeout") && i + 1 < args.size()) {
+      if (args[i] == "--socket")
+        global.socket = args[i + 1];
+      else
+        global.timeout_ms = std::atoi(args[i + 1].c_str());
+      ++i;
+      continue;
+    }
+    return UsageError("unknown option \"" + args[i] + "\"", kUsage);
+  }
+  if (i >= args.size()) return UsageError("no command", kUsage);
+  std::string command = args[i];
+  std::vector<std::string> rest(args.begin() + static_cast<long>(i) + 1, args.end());
+  if (command == "encode") return RunEncode(rest, global);
+  if (command == "version") {
+    std::cout << "ttscache " << ttscache::build::kVersion << "\n";
+    return kExitOk;
+  }
+  return UsageError("unknown command \"" + command + "\"", kUsage);
+}
