@@ -38,10 +38,10 @@ const std::vector<uint8_t>& Input(int rate, int seconds) {
 void BM_Ffmpeg(benchmark::State& state) {
   const auto& wav = Input(static_cast<int>(state.range(0)), static_cast<int>(state.range(1)));
   for (auto _ : state) {
-    auto out = RunPiped({"ffmpeg", "-hide_banner", "-loglevel", "error", "-i", "pipe:0", "-c:a",
-                         "libopus", "-b:a", "32k", "-vbr", "on", "-application", "voip", "-f",
-                         "ogg", "pipe:1"},
-                        wav);
+    auto out =
+        RunPiped({"ffmpeg", "-hide_banner", "-loglevel", "error", "-i", "pipe:0", "-c:a", "libopus",
+                  "-b:a", "32k", "-vbr", "on", "-application", "voip", "-f", "ogg", "pipe:1"},
+                 wav);
     benchmark::DoNotOptimize(out.data());
   }
 }
@@ -49,9 +49,9 @@ void BM_Ffmpeg(benchmark::State& state) {
 void BM_Opusenc(benchmark::State& state) {
   const auto& wav = Input(static_cast<int>(state.range(0)), static_cast<int>(state.range(1)));
   for (auto _ : state) {
-    auto out = RunPiped({"opusenc", "--quiet", "--bitrate", "32", "--vbr", "--comp", "10",
-                         "--speech", "-", "-"},
-                        wav);
+    auto out = RunPiped(
+        {"opusenc", "--quiet", "--bitrate", "32", "--vbr", "--comp", "10", "--speech", "-", "-"},
+        wav);
     benchmark::DoNotOptimize(out.data());
   }
 }

@@ -16,6 +16,11 @@ struct GlobalOptions {
 };
 
 int RunEncode(const std::vector<std::string>& args, const GlobalOptions& global);
+int RunKey(const std::vector<std::string>& args, const GlobalOptions& global);
+
+// --text T | --text-file F; --engine E (validated as a name).
+Result<std::string> TextFromArgs(const ParsedArgs& args);
+Result<std::string> EngineFromArgs(const ParsedArgs& args);
 
 // Prints "ttscache: <message>" and the usage, returns kExitUsage.
 int UsageError(const std::string& message, const char* usage);

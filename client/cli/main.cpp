@@ -16,6 +16,7 @@ const char* const kUsage =
     "\n"
     "commands:\n"
     "  encode    WAV → Ogg Opus (--local: without the daemon)\n"
+    "  key       the cache key and entry path of a text (no daemon needed)\n"
     "  version   print the version\n"
     "\n"
     "Run 'ttscache COMMAND --help' for a command's options.\n"
@@ -60,6 +61,7 @@ int main(int argc, char** argv) {
   std::string command = args[i];
   std::vector<std::string> rest(args.begin() + static_cast<long>(i) + 1, args.end());
   if (command == "encode") return RunEncode(rest, global);
+  if (command == "key") return RunKey(rest, global);
   if (command == "version") {
     std::cout << "ttscache " << ttscache::build::kVersion << "\n";
     return kExitOk;
