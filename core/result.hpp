@@ -17,6 +17,7 @@ enum class Errc {
   kBadAudio,         // WAV input that cannot be read
   kConfig,           // a configuration file or environment value is wrong
   kNotFound,
+  kUnknownEngine,  // an engine name not in the configuration
   kTooLarge,
   kUnsupported,
   kIo,       // the OS refused (open, write, rename, ...)

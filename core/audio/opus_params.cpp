@@ -1,6 +1,8 @@
 // Names, ranges and the file-name tag of OpusParams; see opus_params.hpp.
 #include "core/audio/opus_params.hpp"
 
+#include <charconv>
+
 namespace ttscache {
 
 const char* VbrModeName(VbrMode mode) {
@@ -78,6 +80,34 @@ std::string VariantTag(const OpusParams& p) {
   return "b" + std::to_string(p.bitrate_kbps) + "-v" + VbrModeName(p.vbr) + "-a" +
          ApplicationName(p.application) + "-c" + std::to_string(p.complexity) + "-f" +
          std::to_string(p.frame_us);
+}
+
+bool ParseVariantTag(std::string_view tag, OpusParams* out) {
+  // b<int>-v<name>-a<name>-c<int>-f<int>
+  OpusParams p;
+  auto take = [&](char letter, std::string_view* field) {
+    if (tag.size() < 2 || tag[0] != letter) return false;
+    size_t dash = tag.find('-');
+    *field = tag.substr(1, dash == std::string_view::npos ? std::string_view::npos : dash - 1);
+    tag = dash == std::string_view::npos ? std::string_view() : tag.substr(dash + 1);
+    return !field->empty();
+  };
+  auto number = [](std::string_view s, int* v) {
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *v);
+    return ec == std::errc() && end == s.data() + s.size();
+  };
+  std::string_view b, v, a, c, f;
+  if (!take('b', &b) || !take('v', &v) || !take('a', &a) || !take('c', &c) || !take('f', &f) ||
+      !tag.empty()) {
+    return false;
+  }
+  if (!number(b, &p.bitrate_kbps) || !ParseVbrMode(v, &p.vbr) ||
+      !ParseApplication(a, &p.application) || !number(c, &p.complexity) ||
+      !number(f, &p.frame_us) || !Validate(p)) {
+    return false;
+  }
+  *out = p;
+  return true;
 }
 
 }  // namespace ttscache

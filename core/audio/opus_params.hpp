@@ -40,5 +40,7 @@ Status Validate(const OpusParams& params);
 
 // A short stable tag for file names, e.g. "b32-von-avoip-c10-f20000".
 std::string VariantTag(const OpusParams& params);
+// The inverse of VariantTag; false unless `tag` is exactly such a tag of valid params.
+bool ParseVariantTag(std::string_view tag, OpusParams* out);
 
 }  // namespace ttscache

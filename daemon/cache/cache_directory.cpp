@@ -1,0 +1,174 @@
+// See cache_directory.hpp. Every call works relative to a directory fd
+// (openat, renameat, unlinkat), so a cache folder renamed or replaced under
+// the daemon cannot redirect writes elsewhere.
+#include "daemon/cache/cache_directory.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace ttscache {
+namespace {
+
+Status WriteAll(int fd, std::span<const uint8_t> bytes, const std::string& name) {
+  while (!bytes.empty()) {
+    ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoError(errno, "write " + name);
+    bytes = bytes.subspan(static_cast<size_t>(n));
+  }
+  return {};
+}
+
+std::string RandomSuffix() {
+  uint64_t r = 0;
+  if (getrandom(&r, sizeof(r), 0) != sizeof(r)) r = static_cast<uint64_t>(getpid()) << 32;
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string s(16, '0');
+  for (int i = 0; i < 16; ++i) s[i] = kDigits[(r >> (4 * i)) & 15];
+  return s;
+}
+
+Status MakeDirectory(int at, const std::string& name, const std::string& shown) {
+  if (::mkdirat(at, name.c_str(), 0750) != 0 && errno != EEXIST) {
+    return ErrnoError(errno, "create cache folder " + shown);
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<CacheDirectory> CacheDirectory::Open(const std::string& root,
+                                            const std::vector<std::string>& engines, bool fsync) {
+  CacheDirectory d;
+  d.root_path_ = root;
+  d.engines_ = engines;
+  d.fsync_ = fsync;
+  // Create the root and its parents, as `mkdir -p` would.
+  for (size_t slash = root.find('/', 1);; slash = root.find('/', slash + 1)) {
+    std::string prefix = root.substr(0, slash);
+    if (!prefix.empty() && ::mkdir(prefix.c_str(), 0750) != 0 && errno != EEXIST) {
+      return ErrnoError(errno, "create cache dir " + prefix);
+    }
+    if (slash == std::string::npos) break;
+  }
+  d.root_.reset(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!d.root_.valid()) return ErrnoError(errno, "open cache dir " + root);
+
+  d.lock_.reset(::openat(d.root_.get(), kLockFileName, O_RDWR | O_CREAT | O_CLOEXEC, 0640));
+  if (!d.lock_.valid()) return ErrnoError(errno, "open " + root + "/" + kLockFileName);
+  if (::flock(d.lock_.get(), LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    if (err != EWOULDBLOCK) return ErrnoError(err, "flock " + root + "/" + kLockFileName);
+    char pid[32] = {};
+    ssize_t n = ::pread(d.lock_.get(), pid, sizeof(pid) - 1, 0);
+    std::string holder = n > 0 ? std::string(pid, static_cast<size_t>(n)) : "unknown";
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    return MakeError(Errc::kLocked,
+                     "cache dir " + root + " is in use by pid " + holder + " (another ttscached?)");
+  }
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(d.lock_.get(), 0) != 0 ||
+      ::pwrite(d.lock_.get(), pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+    return ErrnoError(errno, "write pid to " + root + "/" + kLockFileName);
+  }
+
+  for (const std::string& engine : engines) {
+    if (Status s = MakeDirectory(d.root_.get(), engine, root + "/" + engine); !s) return s.error();
+    UniqueFd fd(
+        ::openat(d.root_.get(), engine.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid()) return ErrnoError(errno, "open cache folder " + root + "/" + engine);
+    d.engine_dirs_.push_back(std::move(fd));
+  }
+  return d;
+}
+
+std::string CacheDirectory::PathOf(size_t engine, const std::string& name) const {
+  return root_path_ + "/" + engines_[engine] + "/" + name;
+}
+
+Result<std::string> CacheDirectory::WriteTemporary(size_t engine, std::span<const uint8_t> bytes) {
+  std::string name = std::string(kTempPrefix) + RandomSuffix();
+  UniqueFd fd(::openat(engine_dirs_[engine].get(), name.c_str(),
+                       O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640));
+  if (!fd.valid()) return ErrnoError(errno, "create " + PathOf(engine, name));
+  Status written = WriteAll(fd.get(), bytes, PathOf(engine, name));
+  if (written && fsync_ && ::fsync(fd.get()) != 0) {
+    written = ErrnoError(errno, "fsync " + PathOf(engine, name));
+  }
+  if (written && ::close(fd.release()) != 0) {
+    written = ErrnoError(errno, "close " + PathOf(engine, name));
+  }
+  if (!written) {
+    Discard(engine, name);
+    return written.error();
+  }
+  return name;
+}
+
+Status CacheDirectory::Publish(size_t engine, const std::string& temporary,
+                               const std::string& name) {
+  int dir = engine_dirs_[engine].get();
+  if (::renameat(dir, temporary.c_str(), dir, name.c_str()) != 0) {
+    return ErrnoError(errno, "rename " + PathOf(engine, temporary) + " to " + name);
+  }
+  return {};
+}
+
+void CacheDirectory::Discard(size_t engine, const std::string& temporary) {
+  ::unlinkat(engine_dirs_[engine].get(), temporary.c_str(), 0);
+}
+
+Status CacheDirectory::SyncFolder(size_t engine) {
+  if (fsync_ && ::fsync(engine_dirs_[engine].get()) != 0) {
+    return ErrnoError(errno, "fsync folder " + root_path_ + "/" + engines_[engine]);
+  }
+  return {};
+}
+
+Result<UniqueFd> CacheDirectory::OpenReadOnly(size_t engine, const std::string& name) {
+  UniqueFd fd(::openat(engine_dirs_[engine].get(), name.c_str(),
+                       O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY));
+  if (!fd.valid()) return ErrnoError(errno, "open " + PathOf(engine, name));
+  return fd;
+}
+
+Status CacheDirectory::Remove(size_t engine, const std::string& name) {
+  if (::unlinkat(engine_dirs_[engine].get(), name.c_str(), 0) != 0 && errno != ENOENT) {
+    return ErrnoError(errno, "unlink " + PathOf(engine, name));
+  }
+  return {};
+}
+
+Result<std::vector<DirEntryInfo>> CacheDirectory::Scan(size_t engine) {
+  int fd = ::openat(engine_dirs_[engine].get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError(errno, "open folder " + root_path_ + "/" + engines_[engine]);
+  DIR* dir = ::fdopendir(fd);
+  if (!dir) {
+    int err = errno;
+    ::close(fd);
+    return ErrnoError(err, "read folder " + root_path_ + "/" + engines_[engine]);
+  }
+  std::vector<DirEntryInfo> entries;
+  while (dirent* e = ::readdir(dir)) {
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    DirEntryInfo info;
+    info.name = e->d_name;
+    struct stat st;
+    if (::fstatat(::dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      info.regular = S_ISREG(st.st_mode);
+      info.size = static_cast<uint64_t>(st.st_size);
+      info.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+    }
+    entries.push_back(std::move(info));
+  }
+  ::closedir(dir);
+  return entries;
+}
+
+}  // namespace ttscache

@@ -1,0 +1,68 @@
+// CacheDirectory: the cache's filesystem edge. It owns the cache dir, one
+// directory fd per engine and the dir lock, and does every file operation
+// the store needs: crash-safe publication (temporary file, fsync, rename,
+// directory fsync), read-only opens, unlinks and scans. All paths are built
+// from validated engine names and hex keys; nothing here takes a caller's
+// path. Thread-safe (each call is independent system calls on owned fds).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/result.hpp"
+#include "core/unique_fd.hpp"
+
+namespace ttscache {
+
+inline constexpr const char* kTempPrefix = ".tmp-";
+inline constexpr const char* kIndexFileName = ".ttscache-index";
+inline constexpr const char* kLockFileName = ".ttscache-lock";
+
+struct DirEntryInfo {
+  std::string name;
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  bool regular = false;
+};
+
+class CacheDirectory {
+ public:
+  // Creates `root` and one folder per engine as needed, and takes the dir
+  // lock (flock on .ttscache-lock holding our pid). Errc::kLocked names the
+  // pid of the process that holds it.
+  static Result<CacheDirectory> Open(const std::string& root,
+                                     const std::vector<std::string>& engines, bool fsync);
+
+  // Writes `bytes` to a new temporary file in the engine's folder and, with
+  // fsync on, flushes it. Returns the temporary name for Publish/Discard.
+  Result<std::string> WriteTemporary(size_t engine, std::span<const uint8_t> bytes);
+  // Renames a temporary file to `name` (replacing any file of that name).
+  Status Publish(size_t engine, const std::string& temporary, const std::string& name);
+  void Discard(size_t engine, const std::string& temporary);
+  // Flushes the engine folder's entries (after Publish/Remove), with fsync on.
+  Status SyncFolder(size_t engine);
+
+  Result<UniqueFd> OpenReadOnly(size_t engine, const std::string& name);
+  // Unlinks `name`; a file already gone is not an error.
+  Status Remove(size_t engine, const std::string& name);
+  Result<std::vector<DirEntryInfo>> Scan(size_t engine);
+
+  int root_fd() const { return root_.get(); }
+  const std::string& root() const { return root_path_; }
+  const std::string& engine_name(size_t engine) const { return engines_[engine]; }
+  std::string PathOf(size_t engine, const std::string& name) const;
+
+ private:
+  CacheDirectory() = default;
+
+  std::string root_path_;
+  UniqueFd root_;
+  UniqueFd lock_;
+  std::vector<std::string> engines_;
+  std::vector<UniqueFd> engine_dirs_;
+  bool fsync_ = true;
+};
+
+}  // namespace ttscache

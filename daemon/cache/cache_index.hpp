@@ -1,0 +1,85 @@
+// CacheIndex: the cache's bookkeeping over the mapped index (index_layout.hpp):
+// a hash table from (engine, key) to a slot, and two intrusive LRU lists —
+// one per engine (for max_entries) and one for the whole cache (for
+// max_bytes). Lookup, insert, touch and remove are O(1); nothing here scans
+// the directory or allocates.
+//
+// It works on memory it does not own (the IndexFile mapping, or any buffer in
+// tests and the fuzzer). Attach() verifies every link, count and bucket
+// first, so a damaged or hostile file is refused with a reason, never
+// followed. Not thread-safe: the CacheStore's mutex guards it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/audio/opus_params.hpp"
+#include "core/cachekey/cache_key.hpp"
+#include "core/result.hpp"
+#include "daemon/cache/index_layout.hpp"
+
+namespace ttscache {
+
+class CacheIndex {
+ public:
+  // The table sizes for `entry_capacity` entries.
+  static uint32_t BucketCountFor(uint32_t entry_capacity);
+
+  // Writes an empty index for `engines` into `memory`.
+  // REQUIRES: memory.size() == IndexFileSize(capacity, BucketCountFor(capacity)).
+  static CacheIndex Format(std::span<uint8_t> memory, const std::vector<std::string>& engines,
+                           uint32_t entry_capacity);
+
+  // Verifies `memory` holds a consistent index with this layout (engines in
+  // this order, this capacity) and attaches to it. The error says what is wrong.
+  static Result<CacheIndex> Attach(std::span<uint8_t> memory,
+                                   const std::vector<std::string>& engines,
+                                   uint32_t entry_capacity);
+
+  // A 64-bit checksum of `memory` with the header's checksum field read as 0.
+  static uint64_t Checksum(std::span<const uint8_t> memory);
+
+  std::optional<uint32_t> Find(uint8_t engine, const CacheKey& key) const;
+  bool HasFreeSlot() const;
+  // Adds an entry as the most recently used. REQUIRES: !Find(), HasFreeSlot().
+  uint32_t Insert(uint8_t engine, const CacheKey& key, uint64_t wav_bytes);
+  // Makes `slot` the most recently used of its engine and of the cache.
+  void Touch(uint32_t slot);
+  // Forgets the entry and its variants. REQUIRES: slot in use.
+  void Remove(uint32_t slot);
+
+  std::optional<uint32_t> LeastRecentOf(uint8_t engine) const;
+  std::optional<uint32_t> LeastRecentOverall() const;
+
+  // Variants: index in entry.variants, or -1.
+  int FindVariant(uint32_t slot, const OpusParams& params) const;
+  // Stores a variant in a free slot; returns its index, or -1 when all
+  // kMaxVariants are taken (the caller evicts one with RemoveVariant).
+  int AddVariant(uint32_t slot, const OpusParams& params, uint64_t bytes);
+  void RemoveVariant(uint32_t slot, int variant);
+  static OpusParams VariantParams(const IndexVariant& v);
+
+  const IndexEntry& entry(uint32_t slot) const { return entries_[slot]; }
+  uint64_t EntryBytes(uint32_t slot) const;
+  IndexHeader& header() { return *header_; }
+  const IndexHeader& header() const { return *header_; }
+  CacheKey KeyOf(uint32_t slot) const;
+
+ private:
+  CacheIndex(std::span<uint8_t> memory);
+  uint64_t Hash(uint8_t engine, const uint8_t* digest) const;
+  uint32_t Mask() const { return header_->bucket_count - 1; }
+  void LinkFront(uint32_t slot);
+  void Unlink(uint32_t slot);
+  void AddBytes(uint8_t engine, int64_t delta);
+  Status Verify(const std::vector<std::string>& engines, uint32_t entry_capacity) const;
+
+  IndexHeader* header_;
+  IndexEntry* entries_;
+  uint64_t* buckets_;
+};
+
+}  // namespace ttscache

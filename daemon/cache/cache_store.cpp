@@ -1,0 +1,358 @@
+// Requests against the cache; see cache_store.hpp for the contract. The
+// pattern for every write: new bytes go to a temporary file and are flushed
+// outside the lock; under the lock the index decides (evictions, replace),
+// the rename publishes, and index and directory change together.
+#include "daemon/cache/cache_store.hpp"
+
+#include <sys/stat.h>
+
+#include <chrono>
+
+#include "core/audio/wav_reader.hpp"
+#include "core/config/config.hpp"
+#include "core/log.hpp"
+#include "daemon/cache/cache_store_internal.hpp"
+
+namespace ttscache {
+
+std::string WavFileName(const CacheKey& key) { return key.hex() + ".wav"; }
+
+std::string VariantFileName(const CacheKey& key, const OpusParams& params) {
+  return key.hex() + "." + VariantTag(params) + ".opus";
+}
+
+CacheStore::CacheStore(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+CacheStore::~CacheStore() {
+  if (Status s = Close(); !s) log::Error("closing cache: " + s.error().message);
+}
+
+Result<std::unique_ptr<CacheStore>> CacheStore::Open(const CacheOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  if (options.engines.empty() || options.engines.size() > kMaxEngines) {
+    return MakeError(Errc::kInvalidArgument, "expected 1–" + std::to_string(kMaxEngines) +
+                                                 " engines, got " +
+                                                 std::to_string(options.engines.size()));
+  }
+  for (const std::string& e : options.engines) {
+    if (!IsValidEngineName(e)) return MakeError(Errc::kInvalidArgument, "bad engine name " + e);
+  }
+  const uint64_t capacity = options.limits.max_entries * options.engines.size();
+  if (options.limits.max_entries == 0 || capacity > 0xFFFFFFF0ull) {
+    return MakeError(Errc::kInvalidArgument, "max_entries × engines out of range");
+  }
+  auto state = std::make_unique<State>();
+  state->options = options;
+  state->capacity_per_engine = options.limits.max_entries;
+  Result<CacheDirectory> dir = CacheDirectory::Open(options.dir, options.engines, options.fsync);
+  if (!dir) return dir.error();
+  state->directory.emplace(std::move(*dir));
+  Result<IndexFile::Opened> opened =
+      IndexFile::Open(state->directory->root_fd(), options.dir + "/" + kIndexFileName,
+                      options.engines, static_cast<uint32_t>(capacity));
+  if (!opened) return opened.error();
+  state->index_file.emplace(std::move(opened->file));
+
+  std::unique_ptr<CacheStore> store(new CacheStore(std::move(state)));
+  store->report_.rebuild_reason = opened->rebuild_reason;
+  {
+    std::lock_guard lock(store->state_->mutex);
+    if (!opened->rebuild_reason.empty()) {
+      if (Status s = store->state_->RebuildLocked(&store->report_); !s) return s.error();
+    }
+    // Limits may have been lowered since the index was written.
+    store->report_.evicted_to_limits += store->state_->EnforceLimitsLocked(std::nullopt);
+  }
+  store->report_.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return store;
+}
+
+Status CacheStore::Close() {
+  std::lock_guard lock(state_->mutex);
+  if (state_->closed) return {};
+  state_->closed = true;
+  return state_->index_file->MarkClean();
+}
+
+Result<std::pair<uint8_t, CacheKey>> CacheStore::Resolve(std::string_view engine,
+                                                         std::string_view text) const {
+  const auto& engines = state_->options.engines;
+  size_t id = 0;
+  while (id < engines.size() && engines[id] != engine) ++id;
+  if (id == engines.size()) {
+    std::string known;
+    for (const std::string& e : engines) known += (known.empty() ? "" : ", ") + e;
+    return MakeError(Errc::kUnknownEngine, "unknown engine \"" + std::string(engine.substr(0, 64)) +
+                                               "\", expected one of: " + known);
+  }
+  if (text.size() > state_->options.limits.max_text_bytes) {
+    return MakeError(Errc::kTooLarge, "text is " + std::to_string(text.size()) +
+                                          " bytes, max_text_bytes is " +
+                                          std::to_string(state_->options.limits.max_text_bytes));
+  }
+  Result<CacheKey> key = ComputeCacheKey(text);
+  if (!key) return key.error();
+  return std::pair<uint8_t, CacheKey>{static_cast<uint8_t>(id), *key};
+}
+
+void CacheStore::State::EvictLocked(uint32_t slot, bool count_eviction) {
+  CacheIndex& idx = index();
+  const IndexEntry& e = idx.entry(slot);
+  const CacheKey key = idx.KeyOf(slot);
+  const uint8_t engine = e.engine;
+  for (const IndexVariant& v : e.variants) {
+    if (v.bitrate_kbps == 0) continue;
+    if (Status s = directory->Remove(engine, VariantFileName(key, CacheIndex::VariantParams(v)));
+        !s) {
+      log::Warning("evicting: " + s.error().message);
+    }
+  }
+  if (Status s = directory->Remove(engine, WavFileName(key)); !s) {
+    log::Warning("evicting: " + s.error().message);
+  }
+  idx.Remove(slot);
+  if (count_eviction) idx.header().engines[engine].counters.evictions++;
+}
+
+uint64_t CacheStore::State::EnforceLimitsLocked(std::optional<uint32_t> keep) {
+  CacheIndex& idx = index();
+  const CacheLimits& limits = options.limits;
+  uint64_t evicted = 0;
+  for (size_t e = 0; e < options.engines.size(); ++e) {
+    while (idx.header().engines[e].entries > limits.max_entries) {
+      std::optional<uint32_t> victim = idx.LeastRecentOf(static_cast<uint8_t>(e));
+      if (!victim || victim == keep) break;
+      EvictLocked(*victim, true);
+      ++evicted;
+    }
+  }
+  while (limits.max_bytes != 0 && idx.header().bytes > limits.max_bytes) {
+    std::optional<uint32_t> victim = idx.LeastRecentOverall();
+    if (!victim || victim == keep) break;
+    EvictLocked(*victim, true);
+    ++evicted;
+  }
+  return evicted;
+}
+
+namespace {
+
+// Opens `name` and checks it still has the size the index recorded: a file
+// removed or replaced behind the daemon's back must not be served.
+Result<CachedFile> OpenChecked(CacheDirectory& dir, uint8_t engine, const std::string& name,
+                               uint64_t expected_size) {
+  Result<UniqueFd> fd = dir.OpenReadOnly(engine, name);
+  if (!fd) return fd.error();
+  struct stat st;
+  if (::fstat(fd->get(), &st) != 0) return ErrnoError(errno, "stat " + dir.PathOf(engine, name));
+  if (static_cast<uint64_t>(st.st_size) != expected_size) {
+    return MakeError(Errc::kIo, dir.PathOf(engine, name) + " is " + std::to_string(st.st_size) +
+                                    " bytes, the index says " + std::to_string(expected_size));
+  }
+  return CachedFile{std::move(*fd), expected_size};
+}
+
+Error ClosedError() { return MakeError(Errc::kInternal, "cache is closed"); }
+
+}  // namespace
+
+Result<std::optional<CachedFile>> CacheStore::Get(std::string_view engine, std::string_view text) {
+  Result<std::pair<uint8_t, CacheKey>> resolved = Resolve(engine, text);
+  if (!resolved) return resolved.error();
+  auto [id, key] = *resolved;
+  std::lock_guard lock(state_->mutex);
+  if (state_->closed) return ClosedError();
+  CacheIndex& idx = state_->index();
+  EngineCounters& counters = idx.header().engines[id].counters;
+  std::optional<uint32_t> slot = idx.Find(id, key);
+  if (!slot) {
+    counters.misses++;
+    return std::optional<CachedFile>();
+  }
+  // Opened under the lock, so an eviction cannot unlink it between lookup and open.
+  Result<CachedFile> file =
+      OpenChecked(*state_->directory, id, WavFileName(key), idx.entry(*slot).wav_bytes);
+  if (!file) {
+    log::Warning("dropping cache entry: " + file.error().message);
+    state_->EvictLocked(*slot, false);
+    counters.misses++;
+    return std::optional<CachedFile>();
+  }
+  idx.Touch(*slot);
+  counters.hits++;
+  return std::optional<CachedFile>(std::move(*file));
+}
+
+Status CacheStore::Put(std::string_view engine, std::string_view text,
+                       std::span<const uint8_t> wav) {
+  Result<std::pair<uint8_t, CacheKey>> resolved = Resolve(engine, text);
+  if (!resolved) return resolved.error();
+  auto [id, key] = *resolved;
+  Result<WavView> parsed = ParseWav(wav);
+  if (!parsed) return MakeError(Errc::kBadAudio, "refusing to cache: " + parsed.error().message);
+  if (parsed->frames == 0) return MakeError(Errc::kBadAudio, "refusing to cache: no samples");
+  {
+    std::lock_guard lock(state_->mutex);
+    const uint64_t max_bytes = state_->options.limits.max_bytes;
+    if (max_bytes != 0 && wav.size() > max_bytes) {
+      return MakeError(Errc::kTooLarge, "WAV is " + std::to_string(wav.size()) +
+                                            " bytes, larger than max_bytes " +
+                                            std::to_string(max_bytes));
+    }
+  }
+  CacheDirectory& dir = *state_->directory;
+  Result<std::string> temporary = dir.WriteTemporary(id, wav);
+  if (!temporary) return temporary.error();
+  {
+    std::lock_guard lock(state_->mutex);
+    if (state_->closed) {
+      dir.Discard(id, *temporary);
+      return ClosedError();
+    }
+    CacheIndex& idx = state_->index();
+    // A new WAV for an existing key: its variants were made from the old one.
+    if (std::optional<uint32_t> old = idx.Find(id, key)) state_->EvictLocked(*old, false);
+    while (idx.header().engines[id].entries >= state_->options.limits.max_entries ||
+           !idx.HasFreeSlot()) {
+      std::optional<uint32_t> victim = idx.LeastRecentOf(id);
+      if (!victim) break;
+      state_->EvictLocked(*victim, true);
+    }
+    if (Status s = dir.Publish(id, *temporary, WavFileName(key)); !s) {
+      dir.Discard(id, *temporary);
+      return s;
+    }
+    uint32_t slot = idx.Insert(id, key, wav.size());
+    idx.header().engines[id].counters.puts++;
+    state_->EnforceLimitsLocked(slot);
+  }
+  return dir.SyncFolder(id);
+}
+
+Result<VariantLookup> CacheStore::GetVariant(std::string_view engine, std::string_view text,
+                                             const OpusParams& params) {
+  if (Status valid = Validate(params); !valid) return valid.error();
+  Result<std::pair<uint8_t, CacheKey>> resolved = Resolve(engine, text);
+  if (!resolved) return resolved.error();
+  auto [id, key] = *resolved;
+  std::lock_guard lock(state_->mutex);
+  if (state_->closed) return ClosedError();
+  CacheIndex& idx = state_->index();
+  EngineCounters& counters = idx.header().engines[id].counters;
+  std::optional<uint32_t> slot = idx.Find(id, key);
+  if (!slot) {
+    counters.misses++;
+    return VariantLookup{};
+  }
+  VariantLookup found;
+  if (int v = idx.FindVariant(*slot, params); v >= 0) {
+    Result<CachedFile> file = OpenChecked(*state_->directory, id, VariantFileName(key, params),
+                                          idx.entry(*slot).variants[v].bytes);
+    if (file) {
+      found.variant = std::move(*file);
+    } else {
+      log::Warning("dropping cache variant: " + file.error().message);
+      idx.RemoveVariant(*slot, v);
+    }
+  }
+  if (!found.variant) {
+    Result<CachedFile> wav =
+        OpenChecked(*state_->directory, id, WavFileName(key), idx.entry(*slot).wav_bytes);
+    if (!wav) {
+      log::Warning("dropping cache entry: " + wav.error().message);
+      state_->EvictLocked(*slot, false);
+      counters.misses++;
+      return VariantLookup{};
+    }
+    found.wav = std::move(*wav);
+    counters.variant_misses++;
+  } else {
+    counters.variant_hits++;
+  }
+  idx.Touch(*slot);
+  return found;
+}
+
+Status CacheStore::PutVariant(std::string_view engine, std::string_view text,
+                              const OpusParams& params, std::span<const uint8_t> ogg) {
+  if (Status valid = Validate(params); !valid) return valid;
+  Result<std::pair<uint8_t, CacheKey>> resolved = Resolve(engine, text);
+  if (!resolved) return resolved.error();
+  auto [id, key] = *resolved;
+  if (ogg.empty()) return MakeError(Errc::kBadAudio, "empty variant");
+  CacheDirectory& dir = *state_->directory;
+  Result<std::string> temporary = dir.WriteTemporary(id, ogg);
+  if (!temporary) return temporary.error();
+  {
+    std::lock_guard lock(state_->mutex);
+    CacheIndex& idx = state_->index();
+    std::optional<uint32_t> slot = state_->closed ? std::nullopt : idx.Find(id, key);
+    if (!slot) {
+      dir.Discard(id, *temporary);
+      return MakeError(Errc::kNotFound,
+                       "entry " + EntryRelativePath(engine, key) + " is gone; variant not stored");
+    }
+    if (idx.FindVariant(*slot, params) >= 0) {  // another worker stored it first
+      dir.Discard(id, *temporary);
+      return {};
+    }
+    bool full = true;
+    for (const IndexVariant& v : idx.entry(*slot).variants) full = full && v.bitrate_kbps != 0;
+    if (full) {  // replace the first variant
+      const OpusParams first = CacheIndex::VariantParams(idx.entry(*slot).variants[0]);
+      if (Status s = dir.Remove(id, VariantFileName(key, first)); !s)
+        log::Warning(s.error().message);
+      idx.RemoveVariant(*slot, 0);
+    }
+    if (Status s = dir.Publish(id, *temporary, VariantFileName(key, params)); !s) {
+      dir.Discard(id, *temporary);
+      return s;
+    }
+    idx.AddVariant(*slot, params, ogg.size());
+    state_->EnforceLimitsLocked(*slot);
+  }
+  return dir.SyncFolder(id);
+}
+
+CacheStats CacheStore::Stats() const {
+  std::lock_guard lock(state_->mutex);
+  CacheStats stats;
+  const IndexHeader& h = state_->index_file->index().header();
+  for (size_t e = 0; e < state_->options.engines.size(); ++e) {
+    const IndexEngine& eng = h.engines[e];
+    CacheCounters c{eng.entries,
+                    eng.bytes,
+                    eng.counters.hits,
+                    eng.counters.misses,
+                    eng.counters.puts,
+                    eng.counters.evictions,
+                    eng.counters.variant_hits,
+                    eng.counters.variant_misses};
+    stats.total.entries += c.entries;
+    stats.total.bytes += c.bytes;
+    stats.total.hits += c.hits;
+    stats.total.misses += c.misses;
+    stats.total.puts += c.puts;
+    stats.total.evictions += c.evictions;
+    stats.total.variant_hits += c.variant_hits;
+    stats.total.variant_misses += c.variant_misses;
+    stats.engines.emplace_back(state_->options.engines[e], c);
+  }
+  return stats;
+}
+
+Status CacheStore::SetLimits(const CacheLimits& limits) {
+  std::lock_guard lock(state_->mutex);
+  if (limits.max_entries == 0 || limits.max_entries > state_->capacity_per_engine) {
+    return MakeError(Errc::kInvalidArgument,
+                     "max_entries " + std::to_string(limits.max_entries) + " must be 1–" +
+                         std::to_string(state_->capacity_per_engine) +
+                         " (the index capacity; raising it needs a restart)");
+  }
+  state_->options.limits = limits;
+  state_->EnforceLimitsLocked(std::nullopt);
+  return {};
+}
+
+}  // namespace ttscache

@@ -1,0 +1,124 @@
+// CacheStore: the persistent TTS audio cache the daemon calls. Entries are
+// WAV files at {dir}/{engine}/{sha256}.wav (the Node module's layout and key,
+// see cache_key.hpp), plus derived Ogg Opus variants beside them
+// ({sha256}.{VariantTag}.opus) that live and die with their entry.
+//
+// - Put publishes crash-safely (temporary file, fsync, rename, folder fsync):
+//   a reader never sees a partial file, concurrent puts of one key leave one
+//   complete file. Published files are never modified.
+// - Get returns an open read-only descriptor and the size: a later eviction
+//   (unlink) never breaks a reader holding it.
+// - True LRU: a get moves the entry to the front; a put evicts least recently
+//   used entries until `max_entries` (per engine) and `max_bytes` (whole
+//   cache) hold. The index is mmap'd (index_file.hpp); after a crash it is
+//   rebuilt from the directory, adopting files in the layout and deleting
+//   temporaries and truncated WAVs.
+// - One daemon per dir: a second Open fails with Errc::kLocked naming the pid.
+//
+// Thread-safe: one mutex guards the index; file writes and fsyncs of new
+// data happen outside it. Errors: kUnknownEngine, kTooLarge (text or audio
+// over the limits), kBadAudio (not a complete WAV), kNoSpace, kIo.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/audio/opus_params.hpp"
+#include "core/cachekey/cache_key.hpp"
+#include "core/result.hpp"
+#include "core/unique_fd.hpp"
+
+namespace ttscache {
+
+struct CacheLimits {
+  uint64_t max_entries = 500;  // per engine
+  uint64_t max_bytes = 0;      // whole cache, WAVs and variants; 0 = none
+  uint64_t max_text_bytes = 4096;
+};
+
+struct CacheOptions {
+  std::string dir;
+  std::vector<std::string> engines;
+  CacheLimits limits;
+  bool fsync = true;
+};
+
+struct CachedFile {
+  UniqueFd fd;  // read-only
+  uint64_t size = 0;
+};
+
+struct CacheCounters {
+  uint64_t entries = 0, bytes = 0, hits = 0, misses = 0, puts = 0, evictions = 0, variant_hits = 0,
+           variant_misses = 0;
+  bool operator==(const CacheCounters&) const = default;
+};
+
+struct CacheStats {
+  std::vector<std::pair<std::string, CacheCounters>> engines;
+  CacheCounters total;
+};
+
+// What Open found and did, for the start-up log line and the tests.
+struct CacheOpenReport {
+  std::string rebuild_reason;  // empty: the index was reused as is
+  uint64_t adopted = 0, variants_adopted = 0, temporaries_removed = 0, invalid_removed = 0,
+           orphans_removed = 0, unknown_left = 0, evicted_to_limits = 0;
+  double seconds = 0;
+};
+
+// A variant lookup: the variant when it exists; else, when the entry exists,
+// its WAV (to encode from); neither when the entry is missing.
+struct VariantLookup {
+  std::optional<CachedFile> variant;
+  std::optional<CachedFile> wav;
+};
+
+class CacheStore {
+ public:
+  static Result<std::unique_ptr<CacheStore>> Open(const CacheOptions& options);
+  ~CacheStore();  // Close()
+
+  // Marks the index clean. Further calls fail. Idempotent.
+  Status Close();
+  const CacheOpenReport& open_report() const { return report_; }
+
+  Result<std::optional<CachedFile>> Get(std::string_view engine, std::string_view text);
+  Status Put(std::string_view engine, std::string_view text, std::span<const uint8_t> wav);
+  Result<VariantLookup> GetVariant(std::string_view engine, std::string_view text,
+                                   const OpusParams& params);
+  // Stores an encoding of the entry; kNotFound when the entry is gone. When
+  // all variant slots are taken, the first is replaced.
+  Status PutVariant(std::string_view engine, std::string_view text, const OpusParams& params,
+                    std::span<const uint8_t> ogg);
+
+  CacheStats Stats() const;
+  // Applies new limits (config reload), evicting down to them. max_entries
+  // may not exceed the value the store was opened with (the index capacity).
+  Status SetLimits(const CacheLimits& limits);
+
+  // Validates engine and text and computes the key (no I/O).
+  Result<std::pair<uint8_t, CacheKey>> Resolve(std::string_view engine,
+                                               std::string_view text) const;
+
+  CacheStore(const CacheStore&) = delete;
+  CacheStore& operator=(const CacheStore&) = delete;
+
+ private:
+  struct State;
+  explicit CacheStore(std::unique_ptr<State> state);
+
+  std::unique_ptr<State> state_;
+  CacheOpenReport report_;
+};
+
+// File names inside an engine folder.
+std::string WavFileName(const CacheKey& key);
+std::string VariantFileName(const CacheKey& key, const OpusParams& params);
+
+}  // namespace ttscache

@@ -1,0 +1,36 @@
+// CacheStore's private state, shared by cache_store.cpp (requests) and
+// cache_rebuild.cpp (adopting a directory into a fresh index). Not a public
+// interface.
+#pragma once
+
+#include <mutex>
+#include <optional>
+
+#include "daemon/cache/cache_directory.hpp"
+#include "daemon/cache/cache_store.hpp"
+#include "daemon/cache/index_file.hpp"
+
+namespace ttscache {
+
+struct CacheStore::State {
+  CacheOptions options;
+  std::optional<CacheDirectory> directory;
+  std::optional<IndexFile> index_file;
+  uint64_t capacity_per_engine = 0;
+  mutable std::mutex mutex;  // guards the index, the limits and `closed`
+  bool closed = false;
+
+  CacheIndex& index() { return index_file->index(); }
+
+  // Unlinks an entry's files and forgets it. REQUIRES: mutex held.
+  void EvictLocked(uint32_t slot, bool count_eviction);
+  // Evicts LRU entries until the limits hold; `keep` (a slot just added) is
+  // never chosen. Returns how many went. REQUIRES: mutex held.
+  uint64_t EnforceLimitsLocked(std::optional<uint32_t> keep);
+
+  // Fills the freshly formatted index from the directory (rebuild after a
+  // crash, or adoption of a Node-module cache). REQUIRES: mutex held.
+  Status RebuildLocked(CacheOpenReport* report);
+};
+
+}  // namespace ttscache

@@ -1,0 +1,480 @@
+// The cache store against a real directory: layout, LRU, limits, variants,
+// clean reopen, rebuild after crash and damage, adoption of a folder written
+// by the old Node module, the dir lock, concurrency and a full disk.
+#include "daemon/cache/cache_store.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "core/audio/wav_reader.hpp"
+#include "daemon/cache/cache_directory.hpp"
+#include "tests/support/temp_dir.hpp"
+#include "tests/support/wav_builder.hpp"
+
+namespace ttscache {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+std::vector<uint8_t> Wav(int seed, size_t frames = 2000) {
+  testing::WavSpec spec;
+  std::vector<uint8_t> pcm(frames * 2);
+  for (size_t i = 0; i < pcm.size(); ++i) pcm[i] = static_cast<uint8_t>(seed * 31 + i * 7);
+  return testing::MakeWav(spec, pcm);
+}
+
+std::vector<uint8_t> ReadFd(const CachedFile& f) {
+  std::vector<uint8_t> bytes(f.size);
+  EXPECT_EQ(pread(f.fd.get(), bytes.data(), bytes.size(), 0), static_cast<ssize_t>(f.size));
+  return bytes;
+}
+
+CacheOptions Options(const std::string& dir, uint64_t max_entries = 100, uint64_t max_bytes = 0) {
+  CacheOptions o;
+  o.dir = dir;
+  o.engines = {"xtts", "piper"};
+  o.limits.max_entries = max_entries;
+  o.limits.max_bytes = max_bytes;
+  o.fsync = false;  // tmpfs-like speed; the fsync path is covered by FsyncOnPublishes
+  return o;
+}
+
+std::unique_ptr<CacheStore> OpenStore(const CacheOptions& o) {
+  Result<std::unique_ptr<CacheStore>> s = CacheStore::Open(o);
+  EXPECT_TRUE(s.ok()) << (s ? "" : s.error().message);
+  return s ? std::move(*s) : nullptr;
+}
+
+bool Has(CacheStore& s, const std::string& engine, const std::string& text) {
+  Result<std::optional<CachedFile>> r = s.Get(engine, text);
+  return r.ok() && r->has_value();
+}
+
+// The folder and the index agree: every .wav is a complete WAV, no temporary
+// remains, and the index counts exactly the files present.
+void ExpectFolderMatchesIndex(const std::string& dir, CacheStore& store) {
+  CacheStats stats = store.Stats();
+  for (const auto& [engine, counters] : stats.engines) {
+    uint64_t wavs = 0, bytes = 0;
+    for (const auto& f : fs::directory_iterator(dir + "/" + engine)) {
+      std::string name = f.path().filename();
+      EXPECT_FALSE(name.starts_with(".tmp-")) << "temporary left: " << name;
+      bytes += f.file_size();
+      if (!name.ends_with(".wav")) continue;
+      ++wavs;
+      std::ifstream in(f.path(), std::ios::binary);
+      std::vector<uint8_t> data(std::istreambuf_iterator<char>(in), {});
+      EXPECT_TRUE(ParseWav(data).ok()) << name << " is not a complete WAV";
+    }
+    EXPECT_EQ(wavs, counters.entries) << engine;
+    EXPECT_EQ(bytes, counters.bytes) << engine;
+  }
+}
+
+TEST(CacheStore, PutThenGetServesTheSameBytesFromTheSeedLayout) {
+  testing::TempDir dir;
+  auto store = OpenStore(Options(dir.path()));
+  std::vector<uint8_t> wav = Wav(1);
+  ASSERT_TRUE(store->Put("piper", "  The lights are ON. ", wav).ok());
+  Result<std::optional<CachedFile>> got = store->Get("piper", "the lights   are on.");
+  ASSERT_TRUE(got.ok());
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ(ReadFd(**got), wav);
+  const std::string path =
+      dir.path() + "/" + EntryRelativePath("piper", ComputeCacheKey("the lights are on.").value());
+  EXPECT_TRUE(fs::exists(path)) << path;
+  EXPECT_FALSE(Has(*store, "xtts", "the lights are on.")) << "engines are separate";
+  CacheStats stats = store->Stats();
+  EXPECT_EQ(stats.total.entries, 1u);
+  EXPECT_EQ(stats.total.hits, 1u);
+  EXPECT_EQ(stats.total.misses, 1u);
+  EXPECT_EQ(stats.total.puts, 1u);
+  ExpectFolderMatchesIndex(dir.path(), *store);
+}
+
+TEST(CacheStore, RefusesBadInputWithoutWritingAnything) {
+  testing::TempDir dir;
+  CacheOptions o = Options(dir.path());
+  o.limits.max_text_bytes = 10;
+  auto store = OpenStore(o);
+  Status s = store->Put("espeak", "hi", Wav(1));
+  EXPECT_EQ(s.error().code, Errc::kUnknownEngine);
+  EXPECT_THAT(s.error().message, HasSubstr("expected one of: xtts, piper"));
+  EXPECT_EQ(store->Put("../x", "hi", Wav(1)).error().code, Errc::kUnknownEngine);
+  s = store->Put("xtts", "eleven chars", Wav(1));
+  EXPECT_EQ(s.error().code, Errc::kTooLarge);
+  EXPECT_THAT(s.error().message, HasSubstr("max_text_bytes is 10"));
+  std::vector<uint8_t> truncated = Wav(1);
+  truncated.resize(truncated.size() - 10);
+  s = store->Put("xtts", "hi", truncated);
+  EXPECT_EQ(s.error().code, Errc::kBadAudio);
+  EXPECT_THAT(s.error().message, HasSubstr("truncated data chunk"));
+  EXPECT_EQ(store->Put("xtts", "hi", {}).error().code, Errc::kBadAudio);
+  EXPECT_EQ(store->Put("xtts", "hi", testing::MakeWav({}, {})).error().code, Errc::kBadAudio);
+  EXPECT_EQ(store->Get("nope", "hi").error().code, Errc::kUnknownEngine);
+  EXPECT_TRUE(fs::is_empty(dir.path() + "/xtts"));
+  EXPECT_EQ(store->Stats().total.entries, 0u);
+}
+
+TEST(CacheStore, GetsMoveEntriesToTheFrontOfTheLru) {
+  testing::TempDir dir;
+  auto store = OpenStore(Options(dir.path(), 3));
+  for (const char* t : {"a", "b", "c"}) ASSERT_TRUE(store->Put("xtts", t, Wav(t[0])).ok());
+  ASSERT_TRUE(Has(*store, "xtts", "a"));  // a is now the most recent; b the least
+  ASSERT_TRUE(store->Put("xtts", "d", Wav(4)).ok());
+  EXPECT_TRUE(Has(*store, "xtts", "a"));
+  EXPECT_FALSE(Has(*store, "xtts", "b"));
+  EXPECT_TRUE(Has(*store, "xtts", "c"));
+  EXPECT_TRUE(Has(*store, "xtts", "d"));
+  // The limit is per engine: piper's entries do not count against xtts.
+  for (const char* t : {"p1", "p2", "p3"}) ASSERT_TRUE(store->Put("piper", t, Wav(9)).ok());
+  EXPECT_TRUE(Has(*store, "xtts", "c"));
+  EXPECT_EQ(store->Stats().total.entries, 6u);
+  EXPECT_EQ(store->Stats().total.evictions, 1u);
+  ExpectFolderMatchesIndex(dir.path(), *store);
+}
+
+TEST(CacheStore, ByteLimitEvictsAcrossEnginesInLruOrder) {
+  testing::TempDir dir;
+  const uint64_t entry = Wav(0).size();
+  auto store = OpenStore(Options(dir.path(), 100, entry * 3));
+  ASSERT_TRUE(store->Put("xtts", "one", Wav(1)).ok());
+  ASSERT_TRUE(store->Put("piper", "two", Wav(2)).ok());
+  ASSERT_TRUE(store->Put("xtts", "three", Wav(3)).ok());
+  ASSERT_TRUE(Has(*store, "xtts", "one"));
+  ASSERT_TRUE(store->Put("piper", "four", Wav(4)).ok());  // evicts "two", the least recent
+  EXPECT_FALSE(Has(*store, "piper", "two"));
+  EXPECT_TRUE(Has(*store, "xtts", "one"));
+  EXPECT_LE(store->Stats().total.bytes, entry * 3);
+  Status too_big = store->Put("xtts", "big", Wav(5, 10000));
+  EXPECT_EQ(too_big.error().code, Errc::kTooLarge);
+  ExpectFolderMatchesIndex(dir.path(), *store);
+}
+
+TEST(CacheStore, VariantsLiveAndDieWithTheirEntry) {
+  testing::TempDir dir;
+  auto store = OpenStore(Options(dir.path(), 1));
+  ASSERT_TRUE(store->Put("piper", "hello", Wav(1)).ok());
+  OpusParams p;
+  Result<VariantLookup> miss = store->GetVariant("piper", "hello", p);
+  ASSERT_TRUE(miss.ok());
+  EXPECT_FALSE(miss->variant);
+  ASSERT_TRUE(miss->wav) << "the WAV to encode from";
+  std::vector<uint8_t> ogg(777, 0x4F);
+  ASSERT_TRUE(store->PutVariant("piper", "hello", p, ogg).ok());
+  Result<VariantLookup> hit = store->GetVariant("piper", "hello", p);
+  ASSERT_TRUE(hit->variant);
+  EXPECT_EQ(ReadFd(*hit->variant), ogg);
+  OpusParams other = p;
+  other.bitrate_kbps = 24;
+  EXPECT_FALSE(store->GetVariant("piper", "hello", other)->variant);
+  CacheStats stats = store->Stats();
+  EXPECT_EQ(stats.total.variant_hits, 1u);
+  EXPECT_EQ(stats.total.variant_misses, 2u);
+  EXPECT_EQ(stats.total.bytes, Wav(1).size() + ogg.size()) << "variants count toward size";
+  const std::string variant_path =
+      dir.path() + "/piper/" + VariantFileName(ComputeCacheKey("hello").value(), p);
+  EXPECT_TRUE(fs::exists(variant_path));
+  ExpectFolderMatchesIndex(dir.path(), *store);
+  ASSERT_TRUE(store->Put("piper", "bye", Wav(2)).ok());  // max_entries 1: evicts hello
+  EXPECT_FALSE(fs::exists(variant_path));
+  EXPECT_EQ(store->PutVariant("piper", "hello", p, ogg).error().code, Errc::kNotFound);
+  ExpectFolderMatchesIndex(dir.path(), *store);
+}
+
+TEST(CacheStore, AReaderKeepsItsDescriptorThroughEviction) {
+  testing::TempDir dir;
+  auto store = OpenStore(Options(dir.path(), 1));
+  ASSERT_TRUE(store->Put("xtts", "first", Wav(1)).ok());
+  Result<std::optional<CachedFile>> held = store->Get("xtts", "first");
+  ASSERT_TRUE(held.ok() && held->has_value());
+  ASSERT_TRUE(store->Put("xtts", "second", Wav(2)).ok());  // evicts "first"
+  EXPECT_FALSE(Has(*store, "xtts", "first"));
+  EXPECT_EQ(ReadFd(**held), Wav(1));
+}
+
+TEST(CacheStore, CleanReopenKeepsEntriesOrderAndStatsWithoutARebuild) {
+  testing::TempDir dir;
+  {
+    auto store = OpenStore(Options(dir.path(), 3));
+    EXPECT_EQ(store->open_report().rebuild_reason, "no index yet");
+    for (const char* t : {"a", "b", "c"}) ASSERT_TRUE(store->Put("xtts", t, Wav(t[0])).ok());
+    ASSERT_TRUE(Has(*store, "xtts", "a"));
+  }
+  auto store = OpenStore(Options(dir.path(), 3));
+  EXPECT_EQ(store->open_report().rebuild_reason, "");
+  EXPECT_EQ(store->Stats().total.puts, 3u);
+  ASSERT_TRUE(store->Put("xtts", "d", Wav(4)).ok());
+  EXPECT_FALSE(Has(*store, "xtts", "b")) << "LRU order survived the restart";
+  EXPECT_TRUE(Has(*store, "xtts", "a"));
+}
+
+TEST(CacheStore, LoweringLimitsEvictsDownToThem) {
+  testing::TempDir dir;
+  {
+    auto store = OpenStore(Options(dir.path(), 10));
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(store->Put("xtts", std::to_string(i), Wav(i)).ok());
+    CacheLimits lower;
+    lower.max_entries = 4;
+    ASSERT_TRUE(store->SetLimits(lower).ok());
+    EXPECT_EQ(store->Stats().total.entries, 4u);
+    EXPECT_TRUE(Has(*store, "xtts", "9"));
+    EXPECT_FALSE(Has(*store, "xtts", "5"));
+    lower.max_entries = 11;
+    EXPECT_FALSE(store->SetLimits(lower).ok()) << "above the index capacity";
+    ExpectFolderMatchesIndex(dir.path(), *store);
+  }
+  // A restart with a smaller max_entries reformats the index and rebuilds.
+  auto store = OpenStore(Options(dir.path(), 2));
+  EXPECT_THAT(store->open_report().rebuild_reason, HasSubstr("max_entries"));
+  EXPECT_EQ(store->Stats().total.entries, 2u);
+  ExpectFolderMatchesIndex(dir.path(), *store);
+}
+
+void DamageIndex(const std::string& dir, const std::string& how) {
+  const std::string path = dir + "/" + kIndexFileName;
+  if (how == "deleted") {
+    fs::remove(path);
+  } else if (how == "truncated") {
+    fs::resize_file(path, fs::file_size(path) / 2);
+  } else if (how == "zeroed") {
+    std::vector<char> zeros(fs::file_size(path), 0);
+    std::ofstream(path, std::ios::binary).write(zeros.data(), static_cast<long>(zeros.size()));
+  } else if (how == "garbage") {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(9000);
+    f.write("garbage!garbage!", 16);
+  } else if (how == "unclean") {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(16);
+    const uint64_t zero = 0;
+    f.write(reinterpret_cast<const char*>(&zero), 8);
+  }
+}
+
+class DamagedIndex : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(DamagedIndex, IsRebuiltFromTheFolderLosingNothing) {
+  testing::TempDir dir;
+  {
+    auto store = OpenStore(Options(dir.path()));
+    for (int i = 0; i < 20; ++i) {
+      ASSERT_TRUE(store->Put(i % 2 ? "xtts" : "piper", "text " + std::to_string(i), Wav(i)).ok());
+    }
+    ASSERT_TRUE(
+        store->PutVariant("xtts", "text 1", OpusParams{}, std::vector<uint8_t>(50, 1)).ok());
+  }
+  DamageIndex(dir.path(), GetParam());
+  auto store = OpenStore(Options(dir.path()));
+  EXPECT_NE(store->open_report().rebuild_reason, "") << GetParam();
+  EXPECT_EQ(store->open_report().adopted, 20u);
+  EXPECT_EQ(store->open_report().variants_adopted, 1u);
+  for (int i = 0; i < 20; ++i) {
+    Result<std::optional<CachedFile>> got =
+        store->Get(i % 2 ? "xtts" : "piper", "text " + std::to_string(i));
+    ASSERT_TRUE(got.ok() && got->has_value()) << i;
+    EXPECT_EQ(ReadFd(**got), Wav(i));
+  }
+  EXPECT_TRUE(store->GetVariant("xtts", "text 1", OpusParams{})->variant);
+  ExpectFolderMatchesIndex(dir.path(), *store);
+}
+
+INSTANTIATE_TEST_SUITE_P(Ways, DamagedIndex,
+                         ::testing::Values("deleted", "truncated", "zeroed", "garbage", "unclean"));
+
+TEST(CacheStore, RebuildCleansTemporariesTruncatedFilesAndOrphansButLeavesStrangersAlone) {
+  testing::TempDir dir;
+  { auto store = OpenStore(Options(dir.path())); }
+  const std::string folder = dir.path() + "/piper/";
+  const std::string good = ComputeCacheKey("good").value().hex();
+  const std::string cut = ComputeCacheKey("cut").value().hex();
+  auto write = [](const std::string& path, std::vector<uint8_t> bytes) {
+    std::ofstream(path, std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()), static_cast<long>(bytes.size()));
+  };
+  write(folder + good + ".wav", Wav(1));
+  std::vector<uint8_t> half = Wav(2);
+  half.resize(half.size() / 2);
+  write(folder + cut + ".wav", half);  // the Node module's half-written file
+  write(folder + ".tmp-0123456789abcdef", Wav(3));
+  write(folder + cut + "." + VariantTag(OpusParams{}) + ".opus", {1, 2, 3});
+  write(folder + "README.txt", {'h', 'i'});
+  DamageIndex(dir.path(), "unclean");
+  auto store = OpenStore(Options(dir.path()));
+  const CacheOpenReport& r = store->open_report();
+  EXPECT_EQ(r.adopted, 1u);
+  EXPECT_EQ(r.invalid_removed, 1u);
+  EXPECT_EQ(r.temporaries_removed, 1u);
+  EXPECT_EQ(r.orphans_removed, 1u);
+  EXPECT_EQ(r.unknown_left, 1u);
+  EXPECT_TRUE(Has(*store, "piper", "good"));
+  EXPECT_FALSE(Has(*store, "piper", "cut"));
+  EXPECT_FALSE(fs::exists(folder + cut + ".wav"));
+  EXPECT_TRUE(fs::exists(folder + "README.txt"));
+}
+
+TEST(CacheStore, AdoptsAFolderWrittenByTheOldNodeModule) {
+  testing::TempDir dir;
+  testing::TempDir scratch;
+  const std::string script = std::string(TTSCACHE_SOURCE_DIR) + "/tests/node/old-tts-cache.mjs";
+  std::vector<std::string> texts = {"One moment…", "The lights are on.", "  İstanbul  ", "ΟΔΟΣ",
+                                    "Привет мир"};
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const std::string wav_path = scratch.path() + "/in.wav";
+    std::vector<uint8_t> wav = Wav(static_cast<int>(i));
+    std::ofstream(wav_path, std::ios::binary)
+        .write(reinterpret_cast<const char*>(wav.data()), static_cast<long>(wav.size()));
+    const std::string engine = i % 2 ? "xtts" : "piper";
+    // Texts go through a file to keep the shell out of their bytes.
+    std::ofstream(scratch.path() + "/text", std::ios::binary) << texts[i];
+    const std::string command = "node " + script + " put " + dir.path() + " " + engine +
+                                " 500 \"$(cat " + scratch.path() + "/text)\" " + wav_path;
+    ASSERT_EQ(std::system(command.c_str()), 0) << command;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // distinct mtimes
+  }
+  auto store = OpenStore(Options(dir.path()));
+  EXPECT_EQ(store->open_report().rebuild_reason, "no index yet");
+  EXPECT_EQ(store->open_report().adopted, texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    Result<std::optional<CachedFile>> got = store->Get(i % 2 ? "xtts" : "piper", texts[i]);
+    ASSERT_TRUE(got.ok() && got->has_value()) << texts[i];
+    EXPECT_EQ(ReadFd(**got), Wav(static_cast<int>(i)));
+  }
+  ExpectFolderMatchesIndex(dir.path(), *store);
+}
+
+TEST(CacheStore, ASecondStoreOnTheSameDirIsRefusedNamingThePid) {
+  testing::TempDir dir;
+  auto first = OpenStore(Options(dir.path()));
+  Result<std::unique_ptr<CacheStore>> second = CacheStore::Open(Options(dir.path()));
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().code, Errc::kLocked);
+  EXPECT_THAT(second.error().message, HasSubstr("in use by pid " + std::to_string(getpid())));
+}
+
+TEST(CacheStore, ConcurrentPutsOfOneKeyLeaveOneCompleteFile) {
+  testing::TempDir dir;
+  auto store = OpenStore(Options(dir.path(), 1000));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        EXPECT_TRUE(store->Put("xtts", "same text", Wav(t, 1000 + t * 100)).ok());
+        EXPECT_TRUE(store->Put("piper", "text " + std::to_string(t * 1000 + i), Wav(i)).ok());
+        Result<std::optional<CachedFile>> got = store->Get("xtts", "same text");
+        ASSERT_TRUE(got.ok() && got->has_value());
+        std::vector<uint8_t> bytes = ReadFd(**got);
+        EXPECT_TRUE(ParseWav(bytes).ok()) << "a reader saw a partial file";
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CacheStats stats = store->Stats();
+  EXPECT_EQ(stats.engines[0].second.entries, 1u);
+  EXPECT_EQ(stats.engines[1].second.entries, 400u);
+  ExpectFolderMatchesIndex(dir.path(), *store);
+}
+
+TEST(CacheStore, KilledMidPutStormLosesNothingAcknowledged) {
+  testing::TempDir dir;
+  const std::string acks = dir.path() + "-acks";
+  for (int round = 0; round < 5; ++round) {
+    int pipe_fds[2];
+    ASSERT_EQ(pipe(pipe_fds), 0);
+    pid_t child = fork();
+    if (child == 0) {
+      close(pipe_fds[0]);
+      CacheOptions o = Options(dir.path(), 10000);
+      o.fsync = true;
+      Result<std::unique_ptr<CacheStore>> s = CacheStore::Open(o);
+      if (!s) _exit(3);
+      for (int i = 0;; ++i) {
+        const int id = round * 100000 + i;
+        if (!(*s)->Put("xtts", "storm " + std::to_string(id), Wav(id % 251, 500 + id % 700))) {
+          _exit(4);
+        }
+        // Acknowledged: tell the parent only after Put returned.
+        if (write(pipe_fds[1], &id, sizeof(id)) != sizeof(id)) _exit(5);
+      }
+    }
+    close(pipe_fds[1]);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100 + round * 37));
+    kill(child, SIGKILL);
+    int status = 0;
+    waitpid(child, &status, 0);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "the child exited by itself: " << WEXITSTATUS(status);
+    std::vector<int> acknowledged;
+    int id;
+    while (read(pipe_fds[0], &id, sizeof(id)) == sizeof(id)) acknowledged.push_back(id);
+    close(pipe_fds[0]);
+    ASSERT_FALSE(acknowledged.empty());
+
+    auto store = OpenStore(Options(dir.path(), 10000));
+    EXPECT_THAT(store->open_report().rebuild_reason, HasSubstr("not closed cleanly"));
+    for (int a : acknowledged) {
+      Result<std::optional<CachedFile>> got = store->Get("xtts", "storm " + std::to_string(a));
+      ASSERT_TRUE(got.ok() && got->has_value()) << "acknowledged entry " << a << " lost";
+      EXPECT_EQ(ReadFd(**got), Wav(a % 251, 500 + a % 700));
+    }
+    ExpectFolderMatchesIndex(dir.path(), *store);
+  }
+}
+
+// ENOSPC: a 1 MiB tmpfs fills up; the failing put leaves nothing behind and
+// the cache keeps serving what it has.
+TEST(CacheStore, FullDiskFailsThePutCleanly) {
+  testing::TempDir dir;
+  if (mount("tmpfs", dir.path().c_str(), "tmpfs", 0, "size=1m") != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << strerror(errno);
+  }
+  {
+    auto store = OpenStore(Options(dir.path() + "/cache", 1000));
+    Status s;
+    int stored = 0;
+    for (; stored < 1000; ++stored) {
+      s = store->Put("xtts", "entry " + std::to_string(stored), Wav(stored, 20000));
+      if (!s) break;
+    }
+    ASSERT_FALSE(s.ok()) << "the disk never filled";
+    EXPECT_EQ(s.error().code, Errc::kNoSpace);
+    EXPECT_THAT(s.error().message, HasSubstr("No space left on device"));
+    EXPECT_EQ(store->Stats().total.entries, static_cast<uint64_t>(stored));
+    for (int i = 0; i < stored; ++i) ASSERT_TRUE(Has(*store, "xtts", "entry " + std::to_string(i)));
+    ExpectFolderMatchesIndex(dir.path() + "/cache", *store);
+  }
+  umount2(dir.path().c_str(), MNT_DETACH);
+}
+
+TEST(CacheStore, FsyncOnPublishes) {
+  testing::TempDir dir;
+  CacheOptions o = Options(dir.path());
+  o.fsync = true;
+  auto store = OpenStore(o);
+  ASSERT_TRUE(store->Put("xtts", "durable", Wav(1)).ok());
+  EXPECT_TRUE(Has(*store, "xtts", "durable"));
+}
+
+TEST(CacheStore, AFolderDeletedUnderTheStoreGivesMissesNotCrashes) {
+  testing::TempDir dir;
+  auto store = OpenStore(Options(dir.path()));
+  ASSERT_TRUE(store->Put("xtts", "x", Wav(1)).ok());
+  fs::remove_all(dir.path() + "/xtts");
+  EXPECT_FALSE(Has(*store, "xtts", "x"));
+  EXPECT_EQ(store->Stats().total.entries, 0u);
+  Status s = store->Put("xtts", "y", Wav(2));
+  EXPECT_FALSE(s.ok());
+  EXPECT_THAT(s.error().message, HasSubstr("xtts"));
+  EXPECT_TRUE(store->Put("piper", "z", Wav(3)).ok()) << "other engines keep working";
+}
+
+}  // namespace
+}  // namespace ttscache
