@@ -7,6 +7,8 @@
 //                                             stdout: one key per line
 //   node old-tts-cache.mjs put DIR ENGINE MAX TEXT WAVFILE
 //   node old-tts-cache.mjs fill DIR ENGINE COUNT BYTES   COUNT puts of BYTES-byte entries
+//   node old-tts-cache.mjs bench DIR COUNT PUTS          fill to COUNT, then time gets and
+//                                                        PUTS puts; prints JSON medians in µs
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -82,6 +84,22 @@ async function main() {
     for (let i = 0; i < parseInt(count, 10); i++) {
       await writeFile(cachePath(`phrase number ${i}`, engine), Buffer.alloc(parseInt(bytes, 10), i % 251));
     }
+  } else if (command === 'bench') {
+    const [dir, count, puts] = args;
+    const n = parseInt(count, 10);
+    config.ttsCacheDir = dir;
+    config.ttsCacheMaxEntries = n;
+    await initDiskCache();
+    const wav = Buffer.alloc(244, 1);
+    const existing = (await readdir(join(dir, 'xtts'))).length;
+    for (let i = existing; i < n; i++) await writeFile(cachePath(`phrase number ${i}`, 'xtts'), wav);
+    const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const time = async (f) => { const t = process.hrtime.bigint(); await f(); return Number(process.hrtime.bigint() - t) / 1000; };
+    const gets = [], misses = [], putTimes = [];
+    for (let i = 0; i < 200; i++) gets.push(await time(() => diskCacheGet(`phrase number ${(i * 7919) % n}`, 'xtts')));
+    for (let i = 0; i < 200; i++) misses.push(await time(() => diskCacheGet(`not there ${i}`, 'xtts')));
+    for (let i = 0; i < parseInt(puts, 10); i++) putTimes.push(await time(() => diskCachePut(`new phrase ${Date.now()} ${i}`, 'xtts', wav)));
+    console.log(JSON.stringify({ entries: n, get_hit_us: median(gets), get_miss_us: median(misses), put_us: median(putTimes) }));
   } else if (command !== undefined) {
     console.error(`unknown command ${command}`);
     process.exit(2);

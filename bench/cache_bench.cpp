@@ -1,0 +1,158 @@
+// The cache at 500 to 1,000,000 entries (docs/benchmarks.md): get-hit,
+// get-miss and put (which evicts, the cache being full), and the time to
+// open the cache clean and after a crash. Each size gets its own folder
+// under $TTSCACHE_BENCH_DIR (default /var/tmp/ttscache-bench), filled once
+// and reused by later runs. Sizes: $TTSCACHE_BENCH_SIZES (default
+// "500,10000,100000,1000000").
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <random>
+#include <sstream>
+
+#include "daemon/cache/cache_directory.hpp"
+#include "daemon/cache/cache_store.hpp"
+#include "tests/support/wav_builder.hpp"
+
+namespace ttscache::bench {
+namespace {
+
+std::string BaseDir() {
+  const char* d = std::getenv("TTSCACHE_BENCH_DIR");
+  return d ? d : "/var/tmp/ttscache-bench";
+}
+
+const std::vector<uint8_t>& SmallWav() {
+  static const std::vector<uint8_t> wav =
+      testing::MakeWav(testing::WavSpec{}, std::vector<uint8_t>(200, 1));
+  return wav;
+}
+
+CacheOptions OptionsFor(int64_t entries) {
+  CacheOptions o;
+  o.dir = BaseDir() + "/ours-" + std::to_string(entries);
+  o.engines = {"xtts", "piper"};
+  o.limits.max_entries = static_cast<uint64_t>(entries);
+  o.fsync = false;  // measures the cache's own work; fsync cost is the disk's
+  return o;
+}
+
+std::string Text(int64_t i) { return "phrase number " + std::to_string(i); }
+
+// The store of the size being measured; one large index is mapped at a time.
+std::unique_ptr<CacheStore> g_store;
+int64_t g_store_size = -1;
+
+void CloseHeld() {
+  g_store.reset();
+  g_store_size = -1;
+}
+
+// The store for `entries`, filled to its limit (once; later runs reuse the folder).
+CacheStore& StoreFor(int64_t entries) {
+  if (g_store_size != entries) {
+    CloseHeld();
+    g_store = CacheStore::Open(OptionsFor(entries)).value();
+    g_store_size = entries;
+    for (int64_t i = static_cast<int64_t>(g_store->Stats().engines[0].second.entries);
+         i < entries; ++i) {
+      if (!g_store->Put("xtts", Text(i), SmallWav())) std::abort();
+    }
+  }
+  return *g_store;
+}
+
+void BM_GetHit(benchmark::State& state) {
+  CacheStore& store = StoreFor(state.range(0));
+  std::mt19937_64 rng(1);
+  for (auto _ : state) {
+    // Puts above evicted the oldest entries; the newest half is always present.
+    auto got = store.Get("xtts", Text(static_cast<int64_t>(rng() % (state.range(0) / 2))));
+    benchmark::DoNotOptimize(got);
+  }
+  state.counters["hit_ratio"] = static_cast<double>(store.Stats().total.hits) /
+                                static_cast<double>(store.Stats().total.hits + store.Stats().total.misses);
+}
+
+void BM_GetMiss(benchmark::State& state) {
+  CacheStore& store = StoreFor(state.range(0));
+  int64_t i = 0;
+  for (auto _ : state) {
+    auto got = store.Get("xtts", "not there " + std::to_string(i++));
+    if (!got || *got) state.SkipWithError("expected a miss");
+  }
+}
+
+void BM_Put(benchmark::State& state) {
+  CacheStore& store = StoreFor(state.range(0));
+  static int64_t next = 1LL << 40;  // never a text already present
+  for (auto _ : state) {
+    if (!store.Put("xtts", Text(next++), SmallWav())) state.SkipWithError("put failed");
+  }
+}
+
+// Open time: clean (the index is reused) or after a crash (the clean mark is
+// cleared, so the index is rebuilt from the folder).
+void OpenBenchmark(benchmark::State& state, bool after_crash) {
+  StoreFor(state.range(0));
+  CloseHeld();
+  CacheOptions o = OptionsFor(state.range(0));
+  const std::string index = o.dir + "/" + kIndexFileName;
+  for (auto _ : state) {
+    state.PauseTiming();
+    if (after_crash) {
+      std::fstream f(index, std::ios::in | std::ios::out | std::ios::binary);
+      const uint64_t zero = 0;
+      f.seekp(16);  // IndexHeader::clean
+      f.write(reinterpret_cast<const char*>(&zero), sizeof(zero));
+    }
+    state.ResumeTiming();
+    auto store = CacheStore::Open(o);
+    state.PauseTiming();
+    if (!store || (*store)->open_report().rebuild_reason.empty() != !after_crash) {
+      state.SkipWithError("unexpected open result");
+    }
+    store = MakeError(Errc::kInternal, "");  // closes (marks clean) outside the timing
+    state.ResumeTiming();
+  }
+}
+void BM_OpenClean(benchmark::State& state) { OpenBenchmark(state, false); }
+void BM_OpenAfterCrash(benchmark::State& state) { OpenBenchmark(state, true); }
+
+std::vector<int64_t> Sizes() {
+  const char* env = std::getenv("TTSCACHE_BENCH_SIZES");
+  std::stringstream in(env ? env : "500,10000,100000,1000000");
+  std::vector<int64_t> sizes;
+  for (std::string item; std::getline(in, item, ',');) sizes.push_back(std::stoll(item));
+  return sizes;
+}
+
+void Register() {
+  for (int64_t n : Sizes()) {
+    benchmark::RegisterBenchmark("GetHit", BM_GetHit)->Arg(n)->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark("GetMiss", BM_GetMiss)->Arg(n)->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark("Put", BM_Put)->Arg(n)->Unit(benchmark::kMicrosecond);
+    if (n >= 100000) {
+      benchmark::RegisterBenchmark("OpenClean", BM_OpenClean)->Arg(n)->Iterations(3)
+          ->Unit(benchmark::kMillisecond);
+      benchmark::RegisterBenchmark("OpenAfterCrash", BM_OpenAfterCrash)->Arg(n)->Iterations(1)
+          ->Unit(benchmark::kMillisecond);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ttscache::bench
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  ttscache::bench::Register();
+  benchmark::RunSpecifiedBenchmarks();
+  ttscache::bench::CloseHeld();
+  benchmark::Shutdown();
+}
