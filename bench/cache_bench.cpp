@@ -59,8 +59,8 @@ CacheStore& StoreFor(int64_t entries) {
     CloseHeld();
     g_store = CacheStore::Open(OptionsFor(entries)).value();
     g_store_size = entries;
-    for (int64_t i = static_cast<int64_t>(g_store->Stats().engines[0].second.entries);
-         i < entries; ++i) {
+    for (int64_t i = static_cast<int64_t>(g_store->Stats().engines[0].second.entries); i < entries;
+         ++i) {
       if (!g_store->Put("xtts", Text(i), SmallWav())) std::abort();
     }
   }
@@ -75,8 +75,9 @@ void BM_GetHit(benchmark::State& state) {
     auto got = store.Get("xtts", Text(static_cast<int64_t>(rng() % (state.range(0) / 2))));
     benchmark::DoNotOptimize(got);
   }
-  state.counters["hit_ratio"] = static_cast<double>(store.Stats().total.hits) /
-                                static_cast<double>(store.Stats().total.hits + store.Stats().total.misses);
+  state.counters["hit_ratio"] =
+      static_cast<double>(store.Stats().total.hits) /
+      static_cast<double>(store.Stats().total.hits + store.Stats().total.misses);
 }
 
 void BM_GetMiss(benchmark::State& state) {
@@ -138,9 +139,13 @@ void Register() {
     benchmark::RegisterBenchmark("GetMiss", BM_GetMiss)->Arg(n)->Unit(benchmark::kMicrosecond);
     benchmark::RegisterBenchmark("Put", BM_Put)->Arg(n)->Unit(benchmark::kMicrosecond);
     if (n >= 100000) {
-      benchmark::RegisterBenchmark("OpenClean", BM_OpenClean)->Arg(n)->Iterations(3)
+      benchmark::RegisterBenchmark("OpenClean", BM_OpenClean)
+          ->Arg(n)
+          ->Iterations(3)
           ->Unit(benchmark::kMillisecond);
-      benchmark::RegisterBenchmark("OpenAfterCrash", BM_OpenAfterCrash)->Arg(n)->Iterations(1)
+      benchmark::RegisterBenchmark("OpenAfterCrash", BM_OpenAfterCrash)
+          ->Arg(n)
+          ->Iterations(1)
           ->Unit(benchmark::kMillisecond);
     }
   }

@@ -7,7 +7,10 @@
 
 #include "core/config/config.hpp"
 #include "core/log.hpp"
+#include "daemon/cache/cache_store.hpp"
 #include "daemon/command_line.hpp"
+#include "daemon/listen_socket.hpp"
+#include "daemon/server.hpp"
 #include "ttscache/build_info.hpp"
 
 namespace {
@@ -66,6 +69,31 @@ int main(int argc, char** argv) {
     default:
       break;
   }
-  log::Error("ttscached: serving is not built yet; use --print-config or --check-config");
-  return 1;
+  const Config& config = loaded->config;
+  CacheOptions cache;
+  cache.dir = config.cache.dir;
+  cache.engines = config.cache.engines;
+  cache.limits = {config.cache.max_entries, config.cache.max_bytes, config.cache.max_text_bytes};
+  cache.fsync = config.cache.fsync;
+  Result<std::unique_ptr<CacheStore>> store = CacheStore::Open(cache);
+  if (!store) {
+    log::Error("ttscached: cannot open the cache: " + store.error().message);
+    return store.error().code == Errc::kLocked ? 75 : 1;  // EX_TEMPFAIL: another daemon runs
+  }
+  const CacheOpenReport& r = (*store)->open_report();
+  if (!r.rebuild_reason.empty()) {
+    log::Notice("cache: rebuilt the index from " + config.cache.dir + " (" + r.rebuild_reason +
+                "): " + std::to_string(r.adopted) + " entries and " +
+                std::to_string(r.variants_adopted) + " variants adopted, " +
+                std::to_string(r.temporaries_removed) + " temporaries and " +
+                std::to_string(r.invalid_removed) + " incomplete files removed in " +
+                std::to_string(static_cast<int>(r.seconds * 1000)) + " ms");
+  }
+  Result<ListenSocket> listen = OpenListenSocket(config.daemon);
+  if (!listen) {
+    log::Error("ttscached: " + listen.error().message);
+    return 1;
+  }
+  Server server(std::move(*loaded), path, std::move(*store), std::move(*listen));
+  return server.Run();
 }

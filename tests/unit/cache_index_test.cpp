@@ -23,7 +23,8 @@ struct Memory {
 CacheKey KeyOf(uint32_t n, bool colliding = false) {
   CacheKey k;
   // Colliding keys share their first 8 bytes, hence their bucket and fingerprint.
-  for (int i = 0; i < 32; ++i) k.digest[i] = static_cast<uint8_t>(colliding && i < 8 ? 7 : n >> ((i % 4) * 8));
+  for (int i = 0; i < 32; ++i)
+    k.digest[i] = static_cast<uint8_t>(colliding && i < 8 ? 7 : n >> ((i % 4) * 8));
   k.digest[31] = static_cast<uint8_t>(n);
   k.digest[30] = static_cast<uint8_t>(n >> 8);
   return k;
@@ -37,7 +38,7 @@ TEST(CacheIndex, RandomOperationsMatchAModel) {
     Memory m(capacity);
     CacheIndex idx = CacheIndex::Format(m.span(), kEngines, capacity);
     std::map<std::pair<int, uint32_t>, uint32_t> model;  // (engine, n) → slot
-    std::list<std::pair<int, uint32_t>> recency;          // front = most recent
+    std::list<std::pair<int, uint32_t>> recency;         // front = most recent
     std::mt19937 rng(colliding ? 2 : 1);
     for (int step = 0; step < 20000; ++step) {
       const int engine = static_cast<int>(rng() % 2);

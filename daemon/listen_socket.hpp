@@ -1,0 +1,23 @@
+// The daemon's listening socket: the one systemd passed (socket activation,
+// sd_listen_fds), or one bound at the configured path with the configured
+// mode and group. A leftover socket file is replaced only when nothing
+// accepts on it; a live one means another daemon runs, and that is an error.
+#pragma once
+
+#include <string>
+
+#include "core/config/config.hpp"
+#include "core/result.hpp"
+#include "core/unique_fd.hpp"
+
+namespace ttscache {
+
+struct ListenSocket {
+  UniqueFd fd;
+  bool activated = false;  // from systemd: not ours to unlink
+  std::string path;
+};
+
+Result<ListenSocket> OpenListenSocket(const DaemonSettings& settings);
+
+}  // namespace ttscache

@@ -1,0 +1,97 @@
+// See frame.hpp.
+#include "ipc/frame.hpp"
+
+#include <cstring>
+
+#include "ipc/wire_codec.hpp"
+
+namespace ttscache::ipc {
+
+void EncodeHeader(const FrameHeader& h, uint8_t out[kHeaderSize]) {
+  BodyWriter w;
+  w.U32(kMagic).U8(kVersion).U8(h.opcode).U16(h.flags).U64(h.request_id).U32(h.body_length).U32(0);
+  std::memcpy(out, w.bytes().data(), kHeaderSize);
+}
+
+Result<FrameHeader> DecodeHeader(std::span<const uint8_t> bytes, uint32_t max_body) {
+  BodyReader r(bytes.subspan(0, kHeaderSize));
+  uint32_t magic = r.U32();
+  uint8_t version = r.U8();
+  FrameHeader h;
+  h.opcode = r.U8();
+  h.flags = r.U16();
+  h.request_id = r.U64();
+  h.body_length = r.U32();
+  uint32_t reserved = r.U32();
+  if (!r.ok()) return MakeError(Errc::kInvalidArgument, "short frame header");
+  if (magic != kMagic) {
+    return MakeError(Errc::kInvalidArgument,
+                     "bad magic 0x" + Hex32(magic) + ", expected 0x43535454 (\"TTSC\")");
+  }
+  if (version != kVersion) {
+    return MakeError(Errc::kInvalidArgument,
+                     "protocol version " + std::to_string(version) + ", expected 1");
+  }
+  if (reserved != 0) return MakeError(Errc::kInvalidArgument, "reserved header field is not 0");
+  if (h.body_length > max_body) {
+    return MakeError(Errc::kTooLarge, "frame body of " + std::to_string(h.body_length) +
+                                          " bytes exceeds the limit of " +
+                                          std::to_string(max_body));
+  }
+  return h;
+}
+
+Status FrameParser::Feed(std::span<const uint8_t> bytes) {
+  if (failed_) return *failed_;
+  if (consumed_ > 0 && consumed_ == buffer_.size()) {
+    buffer_.clear();
+    consumed_ = 0;
+  }
+  buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
+  // Check the header as soon as it is complete, before the body arrives.
+  if (!pending_ && buffered() >= kHeaderSize) {
+    Result<FrameHeader> h = DecodeHeader({buffer_.data() + consumed_, kHeaderSize}, max_body_);
+    if (!h) {
+      failed_ = h.error();
+      return *failed_;
+    }
+    pending_ = *h;
+  }
+  return {};
+}
+
+std::optional<Frame> FrameParser::Next() {
+  if (failed_) return std::nullopt;
+  if (!pending_) {
+    if (buffered() < kHeaderSize) return std::nullopt;
+    Result<FrameHeader> h = DecodeHeader({buffer_.data() + consumed_, kHeaderSize}, max_body_);
+    if (!h) {
+      failed_ = h.error();
+      return std::nullopt;
+    }
+    pending_ = *h;
+  }
+  if (buffered() < kHeaderSize + pending_->body_length) return std::nullopt;
+  Frame frame;
+  frame.header = *pending_;
+  const uint8_t* body = buffer_.data() + consumed_ + kHeaderSize;
+  frame.body.assign(body, body + pending_->body_length);
+  consumed_ += kHeaderSize + pending_->body_length;
+  pending_.reset();
+  // Compact now and then so the buffer does not grow without bound.
+  if (consumed_ > (1u << 20) && consumed_ * 2 > buffer_.size()) {
+    buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<long>(consumed_));
+    consumed_ = 0;
+  }
+  return frame;
+}
+
+std::vector<uint8_t> BuildFrame(uint8_t opcode, uint64_t request_id, std::span<const uint8_t> body,
+                                uint16_t flags) {
+  std::vector<uint8_t> out(kHeaderSize + body.size());
+  EncodeHeader({opcode, flags, request_id, static_cast<uint32_t>(body.size())}, out.data());
+  if (!body.empty()) std::memcpy(out.data() + kHeaderSize, body.data(), body.size());
+  return out;
+}
+
+}  // namespace ttscache::ipc

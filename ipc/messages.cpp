@@ -1,0 +1,324 @@
+// Body codecs; see messages.hpp and docs/protocol.md for the layouts.
+#include "ipc/messages.hpp"
+
+namespace ttscache::ipc {
+namespace {
+
+Error BadField(const char* what) {
+  return MakeError(Errc::kInvalidArgument, std::string("malformed ") + what);
+}
+
+void PutParams(BodyWriter& w, const OpusParams& p) {
+  w.U16(static_cast<uint16_t>(p.bitrate_kbps)).U8(static_cast<uint8_t>(p.vbr));
+  w.U8(static_cast<uint8_t>(p.application)).U8(static_cast<uint8_t>(p.complexity)).U8(0).U16(0);
+  w.U32(static_cast<uint32_t>(p.frame_us));
+}
+
+Result<OpusParams> ReadParams(BodyReader& r) {
+  OpusParams p;
+  p.bitrate_kbps = r.U16();
+  uint8_t vbr = r.U8(), app = r.U8();
+  p.complexity = r.U8();
+  r.U8();
+  r.U16();
+  p.frame_us = static_cast<int>(r.U32());
+  if (!r.ok()) return BadField("opus parameters");
+  if (vbr > 2 || app > 2) return BadField("opus parameters: vbr or application code");
+  if (p.bitrate_kbps == 0) return OpusParams{0, VbrMode::kOn, OpusApplication::kVoip, 0, 0};
+  p.vbr = static_cast<VbrMode>(vbr);
+  p.application = static_cast<OpusApplication>(app);
+  if (Status s = Validate(p); !s) {
+    return MakeError(Errc::kInvalidArgument, "opus parameters: " + s.error().message);
+  }
+  return p;
+}
+
+void PutAudio(BodyWriter& w, const AudioRef& a) {
+  w.U8(static_cast<uint8_t>(a.place));
+  if (a.place == AudioPlace::kInline) {
+    w.Bytes(a.bytes);
+  } else {
+    w.U64(a.offset).U64(a.length);
+  }
+}
+
+Result<AudioRef> ReadAudio(BodyReader& r) {
+  AudioRef a;
+  uint8_t place = r.U8();
+  if (place == 0) {
+    a.bytes = r.Bytes(kMaxFrameBody);
+  } else if (place == 1) {
+    a.place = AudioPlace::kArena;
+    a.offset = r.U64();
+    a.length = r.U64();
+  } else {
+    return BadField("audio place (expected 0 inline or 1 arena)");
+  }
+  if (!r.ok()) return BadField("audio");
+  return a;
+}
+
+void PutOutput(BodyWriter& w, const OutputRef& o) {
+  w.U8(static_cast<uint8_t>(o.place));
+  if (o.place == AudioPlace::kArena) w.U64(o.offset).U64(o.capacity);
+}
+
+Result<OutputRef> ReadOutput(BodyReader& r) {
+  OutputRef o;
+  uint8_t place = r.U8();
+  if (place == 1) {
+    o.place = AudioPlace::kArena;
+    o.offset = r.U64();
+    o.capacity = r.U64();
+  } else if (place != 0) {
+    return BadField("output place (expected 0 inline or 1 arena)");
+  }
+  if (!r.ok()) return BadField("output");
+  return o;
+}
+
+template <class T>
+Result<T> Finish(const BodyReader& r, T value, const char* what) {
+  if (!r.done()) return BadField(what);
+  return value;
+}
+
+}  // namespace
+
+const char* ErrorCodeName(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kNotFound:
+      return "not found";
+    case ErrorCode::kBadRequest:
+      return "bad request";
+    case ErrorCode::kBadAudio:
+      return "bad audio";
+    case ErrorCode::kUnknownEngine:
+      return "unknown engine";
+    case ErrorCode::kTooLarge:
+      return "too large";
+    case ErrorCode::kBusy:
+      return "busy";
+    case ErrorCode::kForbidden:
+      return "forbidden";
+    case ErrorCode::kInternal:
+      return "internal";
+    case ErrorCode::kBufferTooSmall:
+      return "buffer too small";
+  }
+  return "unknown error";
+}
+
+std::vector<uint8_t> EncodeHelloRequest(uint16_t min_version, uint16_t max_version) {
+  BodyWriter w;
+  w.U16(min_version).U16(max_version);
+  return std::move(w.bytes());
+}
+
+Result<std::pair<uint16_t, uint16_t>> DecodeHelloRequest(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  std::pair<uint16_t, uint16_t> v{r.U16(), r.U16()};
+  return Finish(r, v, "HELLO request");
+}
+
+std::vector<uint8_t> EncodeHelloReply(const HelloReply& h) {
+  BodyWriter w;
+  w.U16(h.version).U16(0).U32(h.max_frame_body).U32(h.max_text_bytes).U32(h.max_inflight);
+  w.U64(h.max_arena_bytes);
+  return std::move(w.bytes());
+}
+
+Result<HelloReply> DecodeHelloReply(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  HelloReply h;
+  h.version = r.U16();
+  r.U16();
+  h.max_frame_body = r.U32();
+  h.max_text_bytes = r.U32();
+  h.max_inflight = r.U32();
+  h.max_arena_bytes = r.U64();
+  return Finish(r, h, "HELLO reply");
+}
+
+std::vector<uint8_t> EncodeGetRequest(const GetRequest& g) {
+  BodyWriter w;
+  w.String(g.engine).String(g.text).U8(static_cast<uint8_t>(g.format));
+  PutParams(w, g.params);
+  w.U8(static_cast<uint8_t>(g.delivery));
+  return std::move(w.bytes());
+}
+
+Result<GetRequest> DecodeGetRequest(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  GetRequest g;
+  g.engine = r.String(64);
+  g.text = r.String();
+  uint8_t format = r.U8();
+  Result<OpusParams> params = ReadParams(r);
+  if (!params) return params.error();
+  g.params = *params;
+  uint8_t delivery = r.U8();
+  if (format > 1) return BadField("GET format (expected 0 wav or 1 opus)");
+  if (delivery > 1) return BadField("GET delivery (expected 0 inline or 1 descriptor)");
+  g.format = static_cast<AudioFormat>(format);
+  g.delivery = static_cast<Delivery>(delivery);
+  return Finish(r, g, "GET request");
+}
+
+std::vector<uint8_t> EncodePutRequest(const PutRequest& p) {
+  BodyWriter w;
+  w.String(p.engine).String(p.text);
+  PutAudio(w, p.audio);
+  return std::move(w.bytes());
+}
+
+Result<PutRequest> DecodePutRequest(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  PutRequest p;
+  p.engine = r.String(64);
+  p.text = r.String();
+  Result<AudioRef> audio = ReadAudio(r);
+  if (!audio) return audio.error();
+  p.audio = *audio;
+  return Finish(r, p, "PUT request");
+}
+
+std::vector<uint8_t> EncodeEncodeRequest(const EncodeRequest& e) {
+  BodyWriter w;
+  PutParams(w, e.params);
+  PutAudio(w, e.audio);
+  PutOutput(w, e.output);
+  return std::move(w.bytes());
+}
+
+Result<EncodeRequest> DecodeEncodeRequest(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  EncodeRequest e;
+  Result<OpusParams> params = ReadParams(r);
+  if (!params) return params.error();
+  e.params = *params;
+  Result<AudioRef> audio = ReadAudio(r);
+  if (!audio) return audio.error();
+  e.audio = *audio;
+  Result<OutputRef> output = ReadOutput(r);
+  if (!output) return output.error();
+  e.output = *output;
+  return Finish(r, e, "ENCODE request");
+}
+
+std::vector<uint8_t> EncodePutEncodeRequest(const PutEncodeRequest& p) {
+  BodyWriter w;
+  w.String(p.engine).String(p.text);
+  PutParams(w, p.params);
+  PutAudio(w, p.audio);
+  PutOutput(w, p.output);
+  return std::move(w.bytes());
+}
+
+Result<PutEncodeRequest> DecodePutEncodeRequest(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  PutEncodeRequest p;
+  p.engine = r.String(64);
+  p.text = r.String();
+  Result<OpusParams> params = ReadParams(r);
+  if (!params) return params.error();
+  p.params = *params;
+  Result<AudioRef> audio = ReadAudio(r);
+  if (!audio) return audio.error();
+  p.audio = *audio;
+  Result<OutputRef> output = ReadOutput(r);
+  if (!output) return output.error();
+  p.output = *output;
+  return Finish(r, p, "PUT_ENCODE request");
+}
+
+std::vector<uint8_t> EncodeArenaRequest(uint64_t size) {
+  BodyWriter w;
+  w.U64(size);
+  return std::move(w.bytes());
+}
+
+Result<uint64_t> DecodeArenaRequest(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  uint64_t size = r.U64();
+  return Finish(r, size, "ARENA request");
+}
+
+std::vector<uint8_t> EncodeAudioReply(AudioPlace place, uint64_t size,
+                                      std::span<const uint8_t> bytes) {
+  BodyWriter w;
+  w.U8(static_cast<uint8_t>(place)).U64(size);
+  if (place == AudioPlace::kInline) w.Raw(bytes);
+  return std::move(w.bytes());
+}
+
+Result<AudioReply> DecodeAudioReply(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  AudioReply a;
+  uint8_t place = r.U8();
+  a.size = r.U64();
+  if (!r.ok() || place > 1) return BadField("audio reply");
+  a.place = static_cast<AudioPlace>(place);
+  if (a.place == AudioPlace::kInline) {
+    a.bytes = r.Take(a.size);
+  }
+  return Finish(r, a, "audio reply");
+}
+
+std::vector<uint8_t> EncodeStatsReply(const StatsReply& s) {
+  BodyWriter w;
+  w.U32(static_cast<uint32_t>(s.engines.size()));
+  for (const EngineStatsWire& e : s.engines) {
+    w.String(e.name).U64(e.entries).U64(e.bytes).U64(e.hits).U64(e.misses).U64(e.puts);
+    w.U64(e.evictions).U64(e.variant_hits).U64(e.variant_misses);
+  }
+  w.U64(s.connections).U64(s.requests).U64(s.busy).U64(s.errors).U64(s.encodes);
+  w.U64(s.shared_encodes);
+  return std::move(w.bytes());
+}
+
+Result<StatsReply> DecodeStatsReply(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  StatsReply s;
+  uint32_t n = r.U32();
+  if (n > 64) return BadField("STATS reply: engine count");
+  for (uint32_t i = 0; i < n && r.ok(); ++i) {
+    EngineStatsWire e;
+    e.name = std::string(r.String(64));
+    e.entries = r.U64();
+    e.bytes = r.U64();
+    e.hits = r.U64();
+    e.misses = r.U64();
+    e.puts = r.U64();
+    e.evictions = r.U64();
+    e.variant_hits = r.U64();
+    e.variant_misses = r.U64();
+    s.engines.push_back(std::move(e));
+  }
+  s.connections = r.U64();
+  s.requests = r.U64();
+  s.busy = r.U64();
+  s.errors = r.U64();
+  s.encodes = r.U64();
+  s.shared_encodes = r.U64();
+  return Finish(r, s, "STATS reply");
+}
+
+std::vector<uint8_t> EncodeErrorReply(const ErrorReply& e) {
+  BodyWriter w;
+  w.U16(static_cast<uint16_t>(e.code)).U16(0).U32(e.retry_after_ms).U64(e.needed).String(e.message);
+  return std::move(w.bytes());
+}
+
+Result<ErrorReply> DecodeErrorReply(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  ErrorReply e;
+  e.code = static_cast<ErrorCode>(r.U16());
+  r.U16();
+  e.retry_after_ms = r.U32();
+  e.needed = r.U64();
+  e.message = std::string(r.String());
+  return Finish(r, e, "ERROR reply");
+}
+
+}  // namespace ttscache::ipc

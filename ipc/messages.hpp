@@ -1,0 +1,115 @@
+// The bodies of every request and reply (docs/protocol.md). Decode functions
+// validate every field (lengths within the body, enums in range, Opus
+// parameters in range, nothing left over) and return kInvalidArgument naming
+// the field; views into the body stay valid while the body lives.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/audio/opus_params.hpp"
+#include "core/result.hpp"
+#include "ipc/protocol.hpp"
+#include "ipc/wire_codec.hpp"
+
+namespace ttscache::ipc {
+
+// Audio in a request: inline bytes, or (offset, length) in the arena.
+struct AudioRef {
+  AudioPlace place = AudioPlace::kInline;
+  std::span<const uint8_t> bytes;   // kInline
+  uint64_t offset = 0, length = 0;  // kArena
+};
+
+// Where a reply's audio goes: inline in the reply, or into the arena.
+struct OutputRef {
+  AudioPlace place = AudioPlace::kInline;
+  uint64_t offset = 0, capacity = 0;  // kArena
+};
+
+struct HelloReply {
+  uint16_t version = kVersion;
+  uint32_t max_frame_body = kMaxFrameBody;
+  uint32_t max_text_bytes = 0;
+  uint32_t max_inflight = kMaxInflightPerConnection;
+  uint64_t max_arena_bytes = kMaxArenaBytes;
+};
+
+struct GetRequest {
+  std::string_view engine, text;
+  AudioFormat format = AudioFormat::kWav;
+  OpusParams params;  // for kOpus
+  Delivery delivery = Delivery::kInline;
+};
+
+struct PutRequest {
+  std::string_view engine, text;
+  AudioRef audio;
+};
+
+struct EncodeRequest {
+  OpusParams params;
+  AudioRef audio;
+  OutputRef output;
+};
+
+struct PutEncodeRequest {
+  std::string_view engine, text;
+  OpusParams params;
+  AudioRef audio;
+  OutputRef output;
+};
+
+// GET, ENCODE and PUT_ENCODE replies: the audio's size, then the bytes when
+// inline; with a descriptor the frame carries the file (kFlagFd); in the
+// arena the bytes are at the request's output offset.
+struct AudioReply {
+  AudioPlace place = AudioPlace::kInline;  // kArena also stands for "descriptor" in GET
+  uint64_t size = 0;
+  std::span<const uint8_t> bytes;
+};
+
+struct EngineStatsWire {
+  std::string name;
+  uint64_t entries, bytes, hits, misses, puts, evictions, variant_hits, variant_misses;
+};
+
+struct StatsReply {
+  std::vector<EngineStatsWire> engines;
+  uint64_t connections = 0, requests = 0, busy = 0, errors = 0, encodes = 0, shared_encodes = 0;
+};
+
+struct ErrorReply {
+  ErrorCode code = ErrorCode::kInternal;
+  uint32_t retry_after_ms = 0;
+  uint64_t needed = 0;
+  std::string message;
+};
+
+std::vector<uint8_t> EncodeHelloRequest(uint16_t min_version, uint16_t max_version);
+std::vector<uint8_t> EncodeHelloReply(const HelloReply& r);
+std::vector<uint8_t> EncodeGetRequest(const GetRequest& r);
+std::vector<uint8_t> EncodePutRequest(const PutRequest& r);
+std::vector<uint8_t> EncodeEncodeRequest(const EncodeRequest& r);
+std::vector<uint8_t> EncodePutEncodeRequest(const PutEncodeRequest& r);
+std::vector<uint8_t> EncodeArenaRequest(uint64_t size);
+std::vector<uint8_t> EncodeAudioReply(AudioPlace place, uint64_t size,
+                                      std::span<const uint8_t> bytes);
+std::vector<uint8_t> EncodeStatsReply(const StatsReply& r);
+std::vector<uint8_t> EncodeErrorReply(const ErrorReply& r);
+
+Result<std::pair<uint16_t, uint16_t>> DecodeHelloRequest(std::span<const uint8_t> body);
+Result<HelloReply> DecodeHelloReply(std::span<const uint8_t> body);
+Result<GetRequest> DecodeGetRequest(std::span<const uint8_t> body);
+Result<PutRequest> DecodePutRequest(std::span<const uint8_t> body);
+Result<EncodeRequest> DecodeEncodeRequest(std::span<const uint8_t> body);
+Result<PutEncodeRequest> DecodePutEncodeRequest(std::span<const uint8_t> body);
+Result<uint64_t> DecodeArenaRequest(std::span<const uint8_t> body);
+Result<AudioReply> DecodeAudioReply(std::span<const uint8_t> body);
+Result<StatsReply> DecodeStatsReply(std::span<const uint8_t> body);
+Result<ErrorReply> DecodeErrorReply(std::span<const uint8_t> body);
+
+}  // namespace ttscache::ipc

@@ -1,0 +1,57 @@
+// The ttscache wire protocol, version 1: constants shared by the daemon and
+// every client. docs/protocol.md is the normative description; this header
+// and that document must agree (tests/unit/protocol_doc_test checks the
+// numbers). Little-endian throughout.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace ttscache::ipc {
+
+inline constexpr uint32_t kMagic = 0x43535454;  // bytes "TTSC"
+inline constexpr uint8_t kVersion = 1;
+inline constexpr size_t kHeaderSize = 24;
+
+// Limits the daemon enforces (HELLO's reply carries them).
+inline constexpr uint32_t kMaxFrameBody = 64u << 20;  // 64 MiB
+inline constexpr uint32_t kMaxInflightPerConnection = 64;
+inline constexpr uint64_t kMaxArenaBytes = 1ull << 30;  // 1 GiB per connection
+inline constexpr uint32_t kMaxFdsPerMessage = 1;
+inline constexpr uint32_t kMaxStringBytes = 1u << 20;
+
+enum class Opcode : uint8_t {
+  kHello = 0x01,
+  kPing = 0x02,
+  kGet = 0x03,
+  kPut = 0x04,
+  kEncode = 0x05,
+  kPutEncode = 0x06,
+  kStats = 0x07,
+  kArena = 0x08,  // carries one memfd (SCM_RIGHTS)
+  kError = 0x7F,  // replies only
+};
+inline constexpr uint8_t kReplyBit = 0x80;  // reply opcode = request opcode | 0x80
+
+// Header flags.
+inline constexpr uint16_t kFlagFd = 0x0001;  // a descriptor travels with this frame
+
+enum class ErrorCode : uint16_t {
+  kNotFound = 1,
+  kBadRequest = 2,
+  kBadAudio = 3,
+  kUnknownEngine = 4,
+  kTooLarge = 5,
+  kBusy = 6,
+  kForbidden = 7,
+  kInternal = 8,
+  kBufferTooSmall = 9,  // the output range is too small; `needed` says how big
+};
+const char* ErrorCodeName(ErrorCode code);
+
+enum class AudioFormat : uint8_t { kWav = 0, kOpus = 1 };
+enum class Delivery : uint8_t { kInline = 0, kDescriptor = 1 };
+// Where audio is: bytes inside the frame, or a range of the connection's arena.
+enum class AudioPlace : uint8_t { kInline = 0, kArena = 1 };
+
+}  // namespace ttscache::ipc
