@@ -134,7 +134,8 @@ void BM_IndexPut(benchmark::State& state) {
   CacheIndex idx = CacheIndex::Format(memory, {"xtts"}, n);
   auto key = [](uint64_t i) {
     CacheKey k;
-    for (int b = 0; b < 32; ++b) k.digest[b] = static_cast<uint8_t>((i * 0x9E3779B97F4A7C15ull) >> ((b % 8) * 8) ^ b);
+    for (int b = 0; b < 32; ++b)
+      k.digest[b] = static_cast<uint8_t>((i * 0x9E3779B97F4A7C15ull) >> ((b % 8) * 8) ^ b);
     return k;
   };
   uint64_t i = 0;

@@ -20,11 +20,12 @@ enum class Errc {
   kUnknownEngine,  // an engine name not in the configuration
   kTooLarge,
   kUnsupported,
-  kIo,         // the OS refused (open, write, rename, ...)
-  kNoSpace,    // ENOSPC / EDQUOT
-  kLocked,     // another process holds a lock we need
-  kForbidden,  // the peer may not use the daemon
-  kBusy,       // try again later
+  kIo,           // the OS refused (open, write, rename, ...)
+  kNoSpace,      // ENOSPC / EDQUOT
+  kLocked,       // another process holds a lock we need
+  kForbidden,    // the peer may not use the daemon
+  kBusy,         // try again later
+  kUnavailable,  // the daemon cannot be reached
   kInternal,
 };
 

@@ -17,6 +17,13 @@ struct GlobalOptions {
 
 int RunEncode(const std::vector<std::string>& args, const GlobalOptions& global);
 int RunKey(const std::vector<std::string>& args, const GlobalOptions& global);
+int RunPing(const std::vector<std::string>& args, const GlobalOptions& global);
+int RunStats(const std::vector<std::string>& args, const GlobalOptions& global);
+int RunPut(const std::vector<std::string>& args, const GlobalOptions& global);
+int RunGet(const std::vector<std::string>& args, const GlobalOptions& global);
+// `encode` without --local.
+int EncodeThroughDaemon(const std::vector<uint8_t>& wav, const OpusParams& params,
+                        const std::string& output, const GlobalOptions& global);
 
 // --text T | --text-file F; --engine E (validated as a name).
 Result<std::string> TextFromArgs(const ParsedArgs& args);

@@ -9,6 +9,7 @@
 #include "client/cli/cli_io.hpp"
 #include "client/cli/exit_codes.hpp"
 #include "core/audio/ogg_opus_encoder.hpp"
+#include "ttscache/client.hpp"
 
 namespace ttscache::cli {
 
@@ -55,7 +56,7 @@ Result<OpusParams> OpusParamsFromArgs(const ParsedArgs& args) {
   return params;
 }
 
-int RunEncode(const std::vector<std::string>& argv, const GlobalOptions&) {
+int RunEncode(const std::vector<std::string>& argv, const GlobalOptions& global) {
   Result<ParsedArgs> args =
       ParseArgs(argv, {"--bitrate", "--complexity", "--application", "--vbr", "--frame-ms", "-o"},
                 {"--local", "--help"});
@@ -73,11 +74,15 @@ int RunEncode(const std::vector<std::string>& argv, const GlobalOptions&) {
     return UsageError("refusing to write binary audio to a terminal; use -o FILE or a pipe",
                       kEncodeUsage);
   }
-  if (!args->has("--local")) {
-    return Fail("encoding through the daemon is not available yet; use --local");
-  }
   Result<std::vector<uint8_t>> wav = ReadInput(input);
   if (!wav) return Fail(wav.error().message);
+  if (!args->has("--local")) {
+    bool explicit_params = args->has("--bitrate") || args->has("--complexity") ||
+                           args->has("--application") || args->has("--vbr") ||
+                           args->has("--frame-ms");
+    return EncodeThroughDaemon(*wav, explicit_params ? *params : DaemonDefaultOpus(), output,
+                               global);
+  }
   VectorSink sink;
   if (Status s = EncodeWavToOggOpus(*wav, *params, &sink); !s) {
     return Fail((input == "-" ? std::string("stdin") : input) + ": " + s.error().message);

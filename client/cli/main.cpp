@@ -15,7 +15,11 @@ const char* const kUsage =
     "usage: ttscache [--socket PATH] [--timeout MS] COMMAND [ARGS]\n"
     "\n"
     "commands:\n"
+    "  put       store a WAV for a text\n"
+    "  get       fetch the cached WAV or its Opus variant (exit 1 on a miss)\n"
     "  encode    WAV → Ogg Opus (--local: without the daemon)\n"
+    "  stats     cache and daemon counters (--json)\n"
+    "  ping      check that the daemon answers\n"
     "  key       the cache key and entry path of a text (no daemon needed)\n"
     "  version   print the version\n"
     "\n"
@@ -62,6 +66,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> rest(args.begin() + static_cast<long>(i) + 1, args.end());
   if (command == "encode") return RunEncode(rest, global);
   if (command == "key") return RunKey(rest, global);
+  if (command == "ping") return RunPing(rest, global);
+  if (command == "stats") return RunStats(rest, global);
+  if (command == "put") return RunPut(rest, global);
+  if (command == "get") return RunGet(rest, global);
   if (command == "version") {
     std::cout << "ttscache " << ttscache::build::kVersion << "\n";
     return kExitOk;

@@ -1,0 +1,132 @@
+// libttscache: the C++ client of ttscached (docs/protocol.md, docs/clients.md).
+//
+// A Client owns one connection. Calls are synchronous, each with the
+// connection's timeout; Send*/Receive* pipeline several requests on one
+// connection (replies may arrive out of order; they are matched by id). After
+// a daemon restart the next call reconnects once (and re-registers the arena)
+// before giving up. Errors carry the daemon's message; Errc::kNotFound is a
+// cache miss, Errc::kUnavailable means no daemon answers at the socket.
+//
+// Audio results are AudioBuffers: on the descriptor path they own a read-only
+// mapping of the daemon's cached file (nothing copied); inline they own bytes.
+// The arena is a sealed memfd shared with the daemon: write a WAV into
+// arena() and Put/Encode it by offset, with Opus written straight back into it.
+// Thread-safety: a Client is used by one thread at a time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/audio/opus_params.hpp"
+#include "core/result.hpp"
+#include "core/unique_fd.hpp"
+#include "ipc/messages.hpp"
+#include "ipc/shared_memory.hpp"
+
+namespace ttscache {
+
+struct ClientOptions {
+  std::string socket_path;
+  int timeout_ms = 10000;
+};
+
+class AudioBuffer {
+ public:
+  AudioBuffer() = default;
+  explicit AudioBuffer(std::vector<uint8_t> bytes) : bytes_(std::move(bytes)) {}
+  explicit AudioBuffer(ipc::MappedRegion mapping) : mapping_(std::move(mapping)) {}
+
+  std::span<const std::byte> bytes() const {
+    auto b = mapping_.size() ? std::span<const uint8_t>(mapping_.data(), mapping_.size())
+                             : std::span<const uint8_t>(bytes_);
+    return std::as_bytes(b);
+  }
+  std::span<const uint8_t> u8() const {
+    return {reinterpret_cast<const uint8_t*>(bytes().data()), bytes().size()};
+  }
+  size_t size() const { return bytes().size(); }
+  bool mapped() const { return mapping_.size() != 0; }  // true: zero-copy descriptor path
+
+ private:
+  std::vector<uint8_t> bytes_;
+  ipc::MappedRegion mapping_;
+};
+
+enum class Format { kWav, kOpus };
+
+// OpusParams with bitrate 0: "the daemon's configured settings".
+inline OpusParams DaemonDefaultOpus() {
+  OpusParams p;
+  p.bitrate_kbps = 0;
+  return p;
+}
+
+class Client {
+ public:
+  static Result<Client> Connect(const ClientOptions& options);
+  Client(Client&&) noexcept;
+  Client& operator=(Client&&) noexcept;
+  ~Client();
+
+  Status Ping();
+  Result<ipc::HelloReply> Hello();
+  Result<ipc::StatsReply> Stats();
+  // A miss is Errc::kNotFound. With `descriptor`, the reply is the cached
+  // file itself, mapped read-only.
+  Result<AudioBuffer> Get(std::string_view engine, std::string_view text, Format format,
+                          const OpusParams& params = DaemonDefaultOpus(), bool descriptor = true);
+  Status Put(std::string_view engine, std::string_view text, std::span<const uint8_t> wav);
+  Result<AudioBuffer> Encode(std::span<const uint8_t> wav,
+                             const OpusParams& params = DaemonDefaultOpus());
+  Result<AudioBuffer> PutEncode(std::string_view engine, std::string_view text,
+                                std::span<const uint8_t> wav,
+                                const OpusParams& params = DaemonDefaultOpus());
+
+  // Shared memory. AttachArena creates a sealed memfd of `bytes` and hands it
+  // to the daemon; arena() is its mapping. Offsets below are into it.
+  Status AttachArena(size_t bytes);
+  std::span<uint8_t> arena() const;
+  Status PutFromArena(std::string_view engine, std::string_view text, uint64_t offset,
+                      uint64_t length);
+  // Encodes arena[offset, +length) into arena[out_offset, +out_capacity);
+  // returns the Opus size. Too small: Errc::kTooLarge, the message says how much.
+  Result<uint64_t> EncodeInArena(uint64_t offset, uint64_t length, uint64_t out_offset,
+                                 uint64_t out_capacity,
+                                 const OpusParams& params = DaemonDefaultOpus());
+
+  // Pipelining: send now, collect later, in any order.
+  Result<uint64_t> SendGet(std::string_view engine, std::string_view text, Format format,
+                           const OpusParams& params = DaemonDefaultOpus(), bool descriptor = true);
+  Result<AudioBuffer> ReceiveGet(uint64_t request_id);
+
+ private:
+  struct Reply {
+    uint8_t opcode = 0;
+    std::vector<uint8_t> body;
+    UniqueFd fd;
+  };
+  Client() = default;
+  Status Reconnect();
+  Result<uint64_t> Send(ipc::Opcode op, std::span<const uint8_t> body, int fd = -1);
+  Result<Reply> Receive(uint64_t request_id);
+  Result<Reply> Call(ipc::Opcode op, const std::vector<uint8_t>& body);
+  Result<AudioBuffer> AudioFromReply(Reply reply);
+
+  ClientOptions options_;
+  UniqueFd socket_;
+  uint64_t next_id_ = 1;
+  std::vector<uint8_t> inbox_;       // received bytes not yet parsed
+  std::map<uint64_t, Reply> early_;  // replies that came before they were asked for
+  UniqueFd pending_fd_;              // a descriptor received before its frame completed
+  UniqueFd arena_fd_;
+  ipc::MappedRegion arena_;
+};
+
+}  // namespace ttscache

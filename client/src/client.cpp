@@ -1,0 +1,298 @@
+// See client.hpp. The connection is non-blocking and every wait is a poll()
+// bounded by the timeout, so a stuck daemon cannot hang the caller.
+#include "ttscache/client.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <deque>
+
+#include "ipc/fd_passing.hpp"
+#include "ipc/frame.hpp"
+
+namespace ttscache {
+namespace {
+
+Errc FromWire(ipc::ErrorCode code) {
+  switch (code) {
+    case ipc::ErrorCode::kNotFound:
+      return Errc::kNotFound;
+    case ipc::ErrorCode::kBadRequest:
+      return Errc::kInvalidArgument;
+    case ipc::ErrorCode::kBadAudio:
+      return Errc::kBadAudio;
+    case ipc::ErrorCode::kUnknownEngine:
+      return Errc::kUnknownEngine;
+    case ipc::ErrorCode::kTooLarge:
+    case ipc::ErrorCode::kBufferTooSmall:
+      return Errc::kTooLarge;
+    case ipc::ErrorCode::kBusy:
+      return Errc::kBusy;
+    case ipc::ErrorCode::kForbidden:
+      return Errc::kForbidden;
+    default:
+      return Errc::kInternal;
+  }
+}
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+Status WaitFor(int fd, short events, int64_t deadline_ms) {
+  while (true) {
+    int64_t left = deadline_ms - NowMs();
+    if (left <= 0) return MakeError(Errc::kUnavailable, "timed out waiting for the daemon");
+    pollfd p{fd, events, 0};
+    int n = ::poll(&p, 1, static_cast<int>(left));
+    if (n > 0) return {};
+    if (n < 0 && errno != EINTR) return ErrnoError(errno, "poll");
+  }
+}
+
+}  // namespace
+
+Client::Client(Client&&) noexcept = default;
+Client& Client::operator=(Client&&) noexcept = default;
+Client::~Client() = default;
+
+Result<Client> Client::Connect(const ClientOptions& options) {
+  Client c;
+  c.options_ = options;
+  if (Status s = c.Reconnect(); !s) return s.error();
+  return c;
+}
+
+Status Client::Reconnect() {
+  socket_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!socket_.valid()) return ErrnoError(errno, "socket");
+  inbox_.clear();
+  early_.clear();
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (options_.socket_path.size() >= sizeof(addr.sun_path)) {
+    return MakeError(Errc::kInvalidArgument, "socket path too long: " + options_.socket_path);
+  }
+  std::memcpy(addr.sun_path, options_.socket_path.data(), options_.socket_path.size());
+  if (::connect(socket_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 &&
+      errno != EINPROGRESS) {
+    return MakeError(Errc::kUnavailable, "cannot connect to ttscached at " + options_.socket_path +
+                                             ": " + std::strerror(errno));
+  }
+  if (arena_fd_.valid()) {
+    std::vector<uint8_t> body = ipc::EncodeArenaRequest(arena_.size());
+    Result<uint64_t> id = Send(ipc::Opcode::kArena, body, arena_fd_.get());
+    if (!id) return id.error();
+    Result<Reply> r = Receive(*id);
+    if (!r) return r.error();
+  }
+  return {};
+}
+
+Result<uint64_t> Client::Send(ipc::Opcode op, std::span<const uint8_t> body, int fd) {
+  const uint64_t id = next_id_++;
+  std::vector<uint8_t> frame =
+      ipc::BuildFrame(static_cast<uint8_t>(op), id, body, fd >= 0 ? ipc::kFlagFd : 0);
+  const int64_t deadline = NowMs() + options_.timeout_ms;
+  size_t sent = 0;
+  while (sent < frame.size()) {
+    Result<size_t> n = ipc::SendWithFd(socket_.get(), {frame.data() + sent, frame.size() - sent},
+                                       sent == 0 ? fd : -1);
+    if (!n) return MakeError(Errc::kUnavailable, "lost the daemon: " + n.error().message);
+    sent += *n;
+    if (*n == 0) {
+      if (Status s = WaitFor(socket_.get(), POLLOUT, deadline); !s) return s.error();
+    }
+  }
+  return id;
+}
+
+Result<Client::Reply> Client::Receive(uint64_t request_id) {
+  if (auto it = early_.find(request_id); it != early_.end()) {
+    Reply r = std::move(it->second);
+    early_.erase(it);
+    return r;
+  }
+  const int64_t deadline = NowMs() + options_.timeout_ms;
+  while (true) {
+    // Parse every complete frame in the inbox.
+    while (inbox_.size() >= ipc::kHeaderSize) {
+      Result<ipc::FrameHeader> h = ipc::DecodeHeader(inbox_, ipc::kMaxFrameBody);
+      if (!h) return MakeError(Errc::kInternal, "bad reply from the daemon: " + h.error().message);
+      if (inbox_.size() < ipc::kHeaderSize + h->body_length) break;
+      Reply reply;
+      reply.opcode = h->opcode;
+      reply.body.assign(inbox_.begin() + ipc::kHeaderSize,
+                        inbox_.begin() + ipc::kHeaderSize + h->body_length);
+      inbox_.erase(inbox_.begin(), inbox_.begin() + ipc::kHeaderSize + h->body_length);
+      if (h->flags & ipc::kFlagFd) {
+        if (pending_fd_.valid()) {
+          reply.fd = std::move(pending_fd_);
+        } else {
+          return MakeError(Errc::kInternal, "reply announced a descriptor that did not arrive");
+        }
+      }
+      if (h->request_id == request_id) return reply;
+      early_[h->request_id] = std::move(reply);
+    }
+    uint8_t buffer[65536];
+    std::vector<UniqueFd> fds;
+    Result<size_t> n = ipc::ReceiveWithFds(socket_.get(), buffer, &fds, 4);
+    if (!n && n.error().code == Errc::kNotFound) {
+      if (Status s = WaitFor(socket_.get(), POLLIN, deadline); !s) return s.error();
+      continue;
+    }
+    if (!n) return MakeError(Errc::kUnavailable, "lost the daemon: " + n.error().message);
+    if (*n == 0) return MakeError(Errc::kUnavailable, "the daemon closed the connection");
+    for (UniqueFd& fd : fds) pending_fd_ = std::move(fd);  // one per reply frame
+    inbox_.insert(inbox_.end(), buffer, buffer + *n);
+  }
+}
+
+Result<Client::Reply> Client::Call(ipc::Opcode op, const std::vector<uint8_t>& body) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    Result<uint64_t> id = Send(op, body);
+    Result<Reply> reply = id ? Receive(*id) : Result<Reply>(id.error());
+    if (reply || reply.error().code != Errc::kUnavailable || attempt == 1) {
+      if (reply && reply->opcode == static_cast<uint8_t>(ipc::Opcode::kError)) {
+        Result<ipc::ErrorReply> e = ipc::DecodeErrorReply(reply->body);
+        if (!e) return MakeError(Errc::kInternal, "undecodable error reply");
+        return MakeError(FromWire(e->code), e->message);
+      }
+      return reply;
+    }
+    // The daemon may have restarted: one new connection, one retry.
+    if (Status s = Reconnect(); !s) return s.error();
+  }
+  return MakeError(Errc::kUnavailable, "unreachable");
+}
+
+Status Client::Ping() {
+  Result<Reply> r = Call(ipc::Opcode::kPing, {});
+  return r ? Status() : Status(r.error());
+}
+
+Result<ipc::HelloReply> Client::Hello() {
+  Result<Reply> r = Call(ipc::Opcode::kHello, ipc::EncodeHelloRequest(1, 1));
+  if (!r) return r.error();
+  return ipc::DecodeHelloReply(r->body);
+}
+
+Result<ipc::StatsReply> Client::Stats() {
+  Result<Reply> r = Call(ipc::Opcode::kStats, {});
+  if (!r) return r.error();
+  return ipc::DecodeStatsReply(r->body);
+}
+
+Result<AudioBuffer> Client::AudioFromReply(Reply reply) {
+  if (reply.opcode == static_cast<uint8_t>(ipc::Opcode::kError)) {
+    Result<ipc::ErrorReply> e = ipc::DecodeErrorReply(reply.body);
+    if (!e) return MakeError(Errc::kInternal, "undecodable error reply");
+    return MakeError(FromWire(e->code), e->message);
+  }
+  Result<ipc::AudioReply> a = ipc::DecodeAudioReply(reply.body);
+  if (!a) return a.error();
+  if (reply.fd.valid()) {
+    Result<ipc::MappedRegion> m =
+        ipc::MappedRegion::Map(reply.fd.get(), a->size, false, "cached file");
+    if (!m) return m.error();
+    return AudioBuffer(std::move(*m));
+  }
+  return AudioBuffer(std::vector<uint8_t>(a->bytes.begin(), a->bytes.end()));
+}
+
+Result<AudioBuffer> Client::Get(std::string_view engine, std::string_view text, Format format,
+                                const OpusParams& params, bool descriptor) {
+  ipc::GetRequest g{engine, text,
+                    format == Format::kWav ? ipc::AudioFormat::kWav : ipc::AudioFormat::kOpus,
+                    params, descriptor ? ipc::Delivery::kDescriptor : ipc::Delivery::kInline};
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    Result<uint64_t> id = Send(ipc::Opcode::kGet, ipc::EncodeGetRequest(g));
+    Result<Reply> r = id ? Receive(*id) : Result<Reply>(id.error());
+    if (r) return AudioFromReply(std::move(*r));
+    if (r.error().code != Errc::kUnavailable || attempt == 1) return r.error();
+    if (Status s = Reconnect(); !s) return s.error();
+  }
+  return MakeError(Errc::kUnavailable, "unreachable");
+}
+
+Result<uint64_t> Client::SendGet(std::string_view engine, std::string_view text, Format format,
+                                 const OpusParams& params, bool descriptor) {
+  ipc::GetRequest g{engine, text,
+                    format == Format::kWav ? ipc::AudioFormat::kWav : ipc::AudioFormat::kOpus,
+                    params, descriptor ? ipc::Delivery::kDescriptor : ipc::Delivery::kInline};
+  return Send(ipc::Opcode::kGet, ipc::EncodeGetRequest(g));
+}
+
+Result<AudioBuffer> Client::ReceiveGet(uint64_t request_id) {
+  Result<Reply> r = Receive(request_id);
+  if (!r) return r.error();
+  return AudioFromReply(std::move(*r));
+}
+
+Status Client::Put(std::string_view engine, std::string_view text, std::span<const uint8_t> wav) {
+  ipc::PutRequest p{engine, text, {ipc::AudioPlace::kInline, wav, 0, 0}};
+  Result<Reply> r = Call(ipc::Opcode::kPut, ipc::EncodePutRequest(p));
+  return r ? Status() : Status(r.error());
+}
+
+Result<AudioBuffer> Client::Encode(std::span<const uint8_t> wav, const OpusParams& params) {
+  ipc::EncodeRequest e{params, {ipc::AudioPlace::kInline, wav, 0, 0}, {}};
+  Result<Reply> r = Call(ipc::Opcode::kEncode, ipc::EncodeEncodeRequest(e));
+  if (!r) return r.error();
+  return AudioFromReply(std::move(*r));
+}
+
+Result<AudioBuffer> Client::PutEncode(std::string_view engine, std::string_view text,
+                                      std::span<const uint8_t> wav, const OpusParams& params) {
+  ipc::PutEncodeRequest p{engine, text, params, {ipc::AudioPlace::kInline, wav, 0, 0}, {}};
+  Result<Reply> r = Call(ipc::Opcode::kPutEncode, ipc::EncodePutEncodeRequest(p));
+  if (!r) return r.error();
+  return AudioFromReply(std::move(*r));
+}
+
+Status Client::AttachArena(size_t bytes) {
+  Result<UniqueFd> fd = ipc::CreateSealedMemfd("ttscache-arena", bytes);
+  if (!fd) return fd.error();
+  Result<ipc::MappedRegion> mapping = ipc::MappedRegion::Map(fd->get(), bytes, true, "arena");
+  if (!mapping) return mapping.error();
+  Result<uint64_t> id = Send(ipc::Opcode::kArena, ipc::EncodeArenaRequest(bytes), fd->get());
+  if (!id) return id.error();
+  Result<Reply> r = Receive(*id);
+  if (!r) return r.error();
+  if (r->opcode == static_cast<uint8_t>(ipc::Opcode::kError)) {
+    return MakeError(Errc::kInvalidArgument, ipc::DecodeErrorReply(r->body)->message);
+  }
+  arena_fd_ = std::move(*fd);
+  arena_ = std::move(*mapping);
+  return {};
+}
+
+std::span<uint8_t> Client::arena() const { return arena_.bytes(); }
+
+Status Client::PutFromArena(std::string_view engine, std::string_view text, uint64_t offset,
+                            uint64_t length) {
+  ipc::PutRequest p{engine, text, {ipc::AudioPlace::kArena, {}, offset, length}};
+  Result<Reply> r = Call(ipc::Opcode::kPut, ipc::EncodePutRequest(p));
+  return r ? Status() : Status(r.error());
+}
+
+Result<uint64_t> Client::EncodeInArena(uint64_t offset, uint64_t length, uint64_t out_offset,
+                                       uint64_t out_capacity, const OpusParams& params) {
+  ipc::EncodeRequest e{params,
+                       {ipc::AudioPlace::kArena, {}, offset, length},
+                       {ipc::AudioPlace::kArena, out_offset, out_capacity}};
+  Result<Reply> r = Call(ipc::Opcode::kEncode, ipc::EncodeEncodeRequest(e));
+  if (!r) return r.error();
+  Result<ipc::AudioReply> a = ipc::DecodeAudioReply(r->body);
+  if (!a) return a.error();
+  return a->size;
+}
+
+}  // namespace ttscache
