@@ -327,7 +327,7 @@ void Server::Queue(Connection& c, OutFrame frame) {
 
 void Server::QueueError(Connection& c, uint64_t request, const Error& error, uint32_t retry_ms,
                         uint64_t needed) {
-  errors_++;
+  if (error.code != Errc::kNotFound) errors_++;  // a miss is an answer, not an error
   ipc::ErrorReply reply{ToWireError(error.code), retry_ms, needed, error.message};
   if (error.code == Errc::kNoSpace) reply.message = "cache disk full: " + error.message;
   Queue(c, {ipc::BuildFrame(static_cast<uint8_t>(ipc::Opcode::kError), request,
