@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # toolchain
-  build-essential cmake ninja-build pkg-config git clang clang-format
+  build-essential cmake ninja-build pkg-config git clang clang-format libclang-rt-14-dev
   # libraries (see cmake/Dependencies.cmake for which target uses which)
   libboost-dev libsystemd-dev libopus-dev libogg-dev libssl-dev libinih-dev
   libicu-dev libsoxr-dev libgtest-dev libgmock-dev libbenchmark-dev

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # README command (2): install dependencies, build, and run every test — once
-# in a normal -Werror build and once under AddressSanitizer + UBSan.
+# in a normal -Werror build and once under AddressSanitizer + UBSan — then
+# run each libFuzzer target for a bounded time (scripts/fuzz.sh).
 # .ci/run calls exactly this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,5 +25,8 @@ run_suite() {
 mkdir -p build
 run_suite build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
 run_suite build/asan -DCMAKE_BUILD_TYPE=Debug -DTTSCACHE_SANITIZE=ON -DTTSCACHE_BUILD_BENCH=OFF
+
+echo "== fuzz (libFuzzer, ${FUZZ_SECONDS:-45} s per target)"
+scripts/fuzz.sh
 
 echo "== all tests passed in $(( $(date +%s) - started )) s"

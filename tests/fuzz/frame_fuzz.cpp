@@ -1,0 +1,32 @@
+// libFuzzer: arbitrary bytes as a stream of frames, every body through its decoder.
+#include <cstddef>
+#include <cstdint>
+
+#include "ipc/frame.hpp"
+#include "ipc/messages.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace ttscache::ipc;
+  FrameParser parser(1 << 16);
+  // Feed in uneven pieces, as a socket would deliver them.
+  size_t at = 0;
+  for (size_t piece = 1; at < size; piece = piece * 3 % 97 + 1) {
+    size_t n = std::min(piece, size - at);
+    if (!parser.Feed({data + at, n})) return 0;
+    at += n;
+    while (auto frame = parser.Next()) {
+      std::span<const uint8_t> b = frame->body;
+      (void)DecodeHelloRequest(b);
+      (void)DecodeGetRequest(b);
+      (void)DecodePutRequest(b);
+      (void)DecodeEncodeRequest(b);
+      (void)DecodePutEncodeRequest(b);
+      (void)DecodeArenaRequest(b);
+      (void)DecodeAudioReply(b);
+      (void)DecodeStatsReply(b);
+      (void)DecodeErrorReply(b);
+      (void)DecodeHelloReply(b);
+    }
+  }
+  return 0;
+}
