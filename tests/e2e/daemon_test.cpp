@@ -20,6 +20,7 @@
 #include "ipc/messages.hpp"
 #include "tests/e2e/daemon_process.hpp"
 #include "tests/support/wav_builder.hpp"
+#include "ttscache/arena_allocator.hpp"
 
 namespace ttscache {
 namespace {
@@ -160,11 +161,24 @@ TEST(Daemon, EveryOperationOverBothAudioPaths) {
   EXPECT_EQ(c.EncodeInArena(0, wav3.size(), (4 << 20) - 10, 1 << 20).error().code,
             Errc::kInvalidArgument);
 
+  // A buffer carved out of the arena by the Boost.Interprocess allocator: the
+  // "TTS engine" writes its WAV there, the daemon stores it from there.
+  ArenaAllocator allocator(c.arena().subspan(2 << 20));
+  std::vector<uint8_t> wav4 = Tone(10);
+  Result<std::span<uint8_t>> buffer = allocator.Allocate(wav4.size());
+  ASSERT_TRUE(buffer.ok());
+  std::memcpy(buffer->data(), wav4.data(), wav4.size());
+  ASSERT_TRUE(
+      c.PutFromArena("xtts", "carved", (2 << 20) + allocator.OffsetOf(*buffer), wav4.size()).ok());
+  EXPECT_EQ(ToVector(c.Get("xtts", "carved", Format::kWav).value()), wav4);
+  allocator.Free(*buffer);
+  EXPECT_FALSE(allocator.Allocate(4 << 20).ok()) << "larger than the arena";
+
   ipc::StatsReply stats = c.Stats().value();
   uint64_t entries = 0, puts = 0;
   for (auto& e : stats.engines) entries += e.entries, puts += e.puts;
-  EXPECT_EQ(entries, 3u);
-  EXPECT_EQ(puts, 3u);
+  EXPECT_EQ(entries, 4u);
+  EXPECT_EQ(puts, 4u);
   EXPECT_EQ(d.Stop(), 0) << d.log();
 }
 

@@ -10,7 +10,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Result<WavView> wav = ParseWav({data, size});
   if (!wav) return 0;
   // The view must lie inside the input.
-  if (wav->data.data() < data || wav->data.data() + wav->data.size() > data + size) __builtin_trap();
+  if (wav->data.data() < data || wav->data.data() + wav->data.size() > data + size)
+    __builtin_trap();
   if (wav->frames > 0 && wav->frames < 48000) {  // keep each run short
     VectorSink sink;
     OpusParams fast;

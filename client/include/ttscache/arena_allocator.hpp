@@ -1,0 +1,37 @@
+// ArenaAllocator: carves buffers out of a Client's shared-memory arena, so a
+// TTS engine can write its WAV straight into memory the daemon reads (no copy
+// on either side). It manages the arena with Boost.Interprocess
+// (managed_external_buffer: a best-fit allocator whose bookkeeping lives in
+// the arena itself). Offsets it returns are what PutFromArena/EncodeInArena
+// take. Not thread-safe; one allocator per arena.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "core/result.hpp"
+
+namespace ttscache {
+
+class ArenaAllocator {
+ public:
+  // REQUIRES: `arena` outlives the allocator and is not used otherwise.
+  explicit ArenaAllocator(std::span<uint8_t> arena);
+  ~ArenaAllocator();
+
+  // A buffer of `bytes` inside the arena; Errc::kTooLarge when it does not fit.
+  Result<std::span<uint8_t>> Allocate(size_t bytes);
+  // REQUIRES: `buffer` came from Allocate and was not freed yet.
+  void Free(std::span<uint8_t> buffer);
+  // Where `buffer` starts, as an offset into the arena (for requests).
+  uint64_t OffsetOf(std::span<const uint8_t> buffer) const;
+  size_t free_bytes() const;
+
+ private:
+  struct Impl;
+  std::span<uint8_t> arena_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ttscache
