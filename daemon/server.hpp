@@ -60,7 +60,8 @@ class Server {
     uid_t uid = 0;
     gid_t gid = 0;
     int64_t last_active_ms = 0;
-    bool closing = false;  // close once `out` is flushed
+    bool closing = false;     // close once `out` is flushed
+    uint32_t events = 0x001;  // the epoll mask registered now (EPOLLIN at accept)
   };
   // A worker's result, handed to the loop.
   struct Completion {

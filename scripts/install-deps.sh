@@ -11,6 +11,8 @@ packages=(
   libicu-dev libsoxr-dev libgtest-dev libgmock-dev libbenchmark-dev
   # real peers used by the tests and benchmarks
   opus-tools ffmpeg espeak-ng nodejs
+  # benchmark baselines
+  redis-server redis-tools
 )
 
 as_root=()

@@ -9,6 +9,7 @@
 #include <unicode/utf16.h>
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 namespace ttscache {
@@ -73,7 +74,35 @@ bool IsJavaScriptWhitespace(char32_t c) {
          c == 0x3000 || c == 0xFEFF;
 }
 
+// ASCII text (most TTS phrases) skips the UTF-16 round trip: for code points
+// below 0x80, toLowerCase is A–Z → a–z and the JS whitespace characters are
+// U+0009–000D and U+0020, so the result is byte-for-byte what ICU gives.
+std::optional<std::string> NormalizeAscii(std::string_view text) {
+  for (char c : text) {
+    if (static_cast<unsigned char>(c) >= 0x80) return std::nullopt;
+  }
+  auto space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
+  size_t begin = 0, end = text.size();
+  while (begin < end && space(text[begin])) ++begin;
+  while (end > begin && space(text[end - 1])) --end;
+  std::string out;
+  out.reserve(end - begin);
+  bool in_space = false;
+  for (size_t i = begin; i < end; ++i) {
+    char c = text[i];
+    if (space(c)) {
+      if (!in_space) out += ' ';
+      in_space = true;
+      continue;
+    }
+    out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    in_space = false;
+  }
+  return out;
+}
+
 Result<std::string> NormalizeText(std::string_view utf8_text) {
+  if (std::optional<std::string> ascii = NormalizeAscii(utf8_text)) return *ascii;
   Result<std::u16string> decoded = DecodeUtf8(utf8_text);
   if (!decoded) return decoded.error();
   // Every JS whitespace character is a single UTF-16 unit, so trimming and

@@ -156,6 +156,17 @@ TEST(CacheKey, NormalizesLikeJavaScript) {
   EXPECT_EQ(NormalizeText(" \t ").value(), "");
 }
 
+TEST(CacheKey, AsciiFastPathAgreesWithIcu) {
+  // Every ASCII byte, alone and around letters and spaces, once as pure ASCII
+  // (fast path) and once with a non-ASCII character appended (ICU path).
+  for (int c = 0; c < 0x80; ++c) {
+    std::string text = std::string(" a") + static_cast<char>(c) + "B " + static_cast<char>(c) + "Z";
+    std::string ascii = NormalizeText(text).value();
+    std::string icu = NormalizeText(text + "\u00e9").value();
+    ASSERT_EQ(ascii + "\u00e9", icu) << "byte " << c;
+  }
+}
+
 TEST(CacheKey, KnownVectors) {
   // sha256("hello") and sha256(""), independently known values.
   EXPECT_EQ(ComputeCacheKey("  HELLO ")->hex(),
