@@ -6,20 +6,9 @@
 
 #include <cerrno>
 
+#include "core/write_all.hpp"
+
 namespace ttscache::cli {
-namespace {
-
-Status WriteAll(int fd, std::span<const uint8_t> bytes, const std::string& name) {
-  while (!bytes.empty()) {
-    ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoError(errno, "write " + name);
-    bytes = bytes.subspan(static_cast<size_t>(n));
-  }
-  return {};
-}
-
-}  // namespace
 
 Result<std::vector<uint8_t>> ReadInput(const std::string& path) {
   int fd = path == "-" ? STDIN_FILENO : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

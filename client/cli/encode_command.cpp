@@ -9,6 +9,7 @@
 #include "client/cli/cli_io.hpp"
 #include "client/cli/exit_codes.hpp"
 #include "core/audio/ogg_opus_encoder.hpp"
+#include "core/config/config_values.hpp"
 #include "ttscache/client.hpp"
 
 namespace ttscache::cli {
@@ -42,15 +43,8 @@ Result<OpusParams> OpusParamsFromArgs(const ParsedArgs& args) {
     return MakeError(Errc::kInvalidArgument, "--vbr " + *v + ": expected on, off or constrained");
   }
   if (auto f = args.value("--frame-ms")) {
-    static constexpr std::pair<const char*, int> kFrames[] = {
-        {"2.5", 2500}, {"5", 5000}, {"10", 10000}, {"20", 20000}, {"40", 40000}, {"60", 60000}};
-    bool found = false;
-    for (auto [name, us] : kFrames) {
-      if (*f == name) params.frame_us = us, found = true;
-    }
-    if (!found) {
-      return MakeError(Errc::kInvalidArgument,
-                       "--frame-ms " + *f + ": expected 2.5, 5, 10, 20, 40 or 60");
+    if (auto problem = config_values::ParseFrameMs(*f, &params.frame_us)) {
+      return MakeError(Errc::kInvalidArgument, "--frame-ms " + *f + ": " + *problem);
     }
   }
   return params;

@@ -10,20 +10,12 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+
 #include <cstring>
+#include "core/write_all.hpp"
 
 namespace ttscache {
 namespace {
-
-Status WriteAll(int fd, std::span<const uint8_t> bytes, const std::string& name) {
-  while (!bytes.empty()) {
-    ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoError(errno, "write " + name);
-    bytes = bytes.subspan(static_cast<size_t>(n));
-  }
-  return {};
-}
 
 std::string RandomSuffix() {
   uint64_t r = 0;
