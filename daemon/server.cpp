@@ -2,12 +2,14 @@
 // in request_dispatch.cpp.
 #include "daemon/server.hpp"
 
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <systemd/sd-daemon.h>
 
@@ -93,6 +95,7 @@ int Server::Run() {
     log::Error("ttscached: cannot create event loop descriptors: " + std::string(strerror(errno)));
     return 1;
   }
+  spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   itimerspec tick{{1, 0}, {1, 0}};
   ::timerfd_settime(timer_fd_.get(), 0, &tick, nullptr);
   auto watch = [this](int fd, uint64_t tag) {
@@ -194,9 +197,7 @@ void Server::Accept() {
   while (true) {
     UniqueFd fd(::accept4(listen_.fd.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
     if (!fd.valid()) {
-      if (errno == EMFILE || errno == ENFILE) {
-        log::Warning("accept: out of descriptors; refusing new clients until some leave");
-      }
+      if (errno == EMFILE || errno == ENFILE) AcceptWhileOutOfDescriptors();
       return;
     }
     if (stopping_) continue;
@@ -227,6 +228,46 @@ void Server::Accept() {
       if (connections_.count(id)) UpdateEvents(ref);
     }
   }
+}
+
+void Server::AcceptWhileOutOfDescriptors() {
+  static int64_t last_warning_ms = 0;
+  if (NowMs() - last_warning_ms > 10000) {
+    log::Warning("accept: out of descriptors (" + std::to_string(connections_.size()) +
+                 " clients); telling new clients BUSY until some leave");
+    last_warning_ms = NowMs();
+  }
+  spare_fd_.reset();
+  UniqueFd fd(::accept4(listen_.fd.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+  if (fd.valid()) {
+    busy_++;
+    std::vector<uint8_t> frame = ipc::BuildFrame(
+        static_cast<uint8_t>(ipc::Opcode::kError), 0,
+        ipc::EncodeErrorReply({ipc::ErrorCode::kBusy, 1000, 0,
+                               "the daemon is out of file descriptors; retry later"}));
+    [[maybe_unused]] Result<size_t> sent = ipc::SendWithFd(fd.get(), frame, -1);
+    fd.reset();  // before taking the spare back, or the spare cannot be had
+  }
+  spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+}
+
+void Server::RecreateSocketIfDeleted() {
+  if (listen_.activated || stopping_) return;  // systemd owns an activated socket's file
+  struct stat st;
+  if (::lstat(listen_.path.c_str(), &st) == 0 || errno != ENOENT) return;
+  Result<ListenSocket> fresh = OpenListenSocket(config_.config.daemon);
+  if (!fresh) {
+    log::Error("the socket file " + listen_.path +
+               " was deleted and cannot be recreated: " + fresh.error().message);
+    return;
+  }
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listen_.fd.get(), nullptr);
+  listen_ = std::move(*fresh);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kListenTag;
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, listen_.fd.get(), &ev);
+  log::Warning("the socket file " + listen_.path + " was deleted; recreated it");
 }
 
 void Server::OnReadable(Connection& c) {
@@ -374,6 +415,7 @@ void Server::DrainCompletions() {
 
 void Server::OnTimer() {
   const int64_t now = NowMs();
+  RecreateSocketIfDeleted();
   std::vector<uint64_t> idle;
   for (auto& [id, c] : connections_) {
     if (c->inflight == 0 && c->out.empty() && now - c->last_active_ms > kIdleTimeoutMs) {

@@ -98,6 +98,8 @@ class Server {
   void DrainCompletions();
   void Post(Completion completion);
   void OnTimer();
+  void AcceptWhileOutOfDescriptors();
+  void RecreateSocketIfDeleted();
   void OnSignal();
   void Reload();
   void Notify(const std::string& state);
@@ -119,6 +121,9 @@ class Server {
   ListenSocket listen_;
   std::unique_ptr<PinnedWorkerPool> workers_;
   UniqueFd epoll_, signal_fd_, wake_fd_, timer_fd_;
+  // Held in reserve so that, out of descriptors, we can still accept a
+  // client, tell it BUSY and close it instead of spinning on the backlog.
+  UniqueFd spare_fd_;
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
   std::map<std::string, PendingVariant> pending_variants_;
   uint64_t next_connection_id_ = 1;
