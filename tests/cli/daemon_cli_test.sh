@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The ttscache CLI against a real ttscached: the examples of docs/cli.md and
+# the documented exit codes (0 ok, 1 miss, 2 usage, 3 refused, 4 no daemon).
+set -euo pipefail
+ttscache=$1
+ttscached=$2
+dir=$(mktemp -d)
+cleanup() { [ -n "${daemon:-}" ] && kill "$daemon" 2> /dev/null; wait 2> /dev/null; rm -rf "$dir"; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+status() { set +e; "$@" > "$dir/out" 2> "$dir/err"; echo $?; set -e; }
+
+printf '[daemon]\nsocket = %s/d.sock\n[cache]\ndir = %s/cache\nfsync = false\n' "$dir" "$dir" > "$dir/d.conf"
+"$ttscached" --config "$dir/d.conf" 2> "$dir/daemon.log" &
+daemon=$!
+export TTSCACHE_SOCKET=$dir/d.sock
+for _ in $(seq 100); do "$ttscache" ping > /dev/null 2>&1 && break; sleep 0.05; done
+[ "$("$ttscache" ping)" = pong ] || fail "ping"
+
+espeak-ng -w "$dir/lights.wav" "The lights are on."
+"$ttscache" put --engine piper --text "The lights are on." "$dir/lights.wav" || fail "put"
+"$ttscache" get --engine piper --text "the lights are on." -o "$dir/hit.wav" || fail "get"
+cmp -s "$dir/lights.wav" "$dir/hit.wav" || fail "the hit differs from what was put"
+"$ttscache" get --engine piper --text "the lights are on." --format opus -o "$dir/hit.opus"
+opusinfo "$dir/hit.opus" > /dev/null || fail "the Opus variant does not parse"
+"$ttscache" get --engine piper --text "the lights are on." --format opus --bitrate 64 -o - > "$dir/b64.opus"
+opusinfo "$dir/b64.opus" > /dev/null || fail "explicit bitrate variant"
+"$ttscache" encode "$dir/lights.wav" -o "$dir/enc.opus" && opusinfo "$dir/enc.opus" > /dev/null || fail "encode"
+"$ttscache" put --engine xtts --text-file <(printf 'from a file') - < "$dir/lights.wav" || fail "put from stdin"
+"$ttscache" stats --json > "$dir/stats.json"
+node -e 'const s=JSON.parse(require("fs").readFileSync(process.argv[1]));
+  if (s.engines.piper.entries !== 1 || s.engines.xtts.entries !== 1 || s.engines.piper.hits < 1) process.exit(1)' \
+  "$dir/stats.json" || fail "stats: $(cat "$dir/stats.json")"
+
+[ "$(status "$ttscache" get --engine piper --text "never said" -o "$dir/x")" = 1 ] || fail "miss must exit 1"
+[ ! -e "$dir/x" ] || fail "a miss wrote a file"
+[ "$(status "$ttscache" get --engine nope --text hi -o "$dir/x")" = 3 ] || fail "unknown engine must exit 3"
+grep -q 'unknown engine "nope"' "$dir/err" || fail "message: $(cat "$dir/err")"
+head -c 100 "$dir/lights.wav" > "$dir/cut.wav"
+[ "$(status "$ttscache" put --engine piper --text cut "$dir/cut.wav")" = 3 ] || fail "bad WAV must exit 3"
+grep -q "truncated data chunk" "$dir/err" || fail "message: $(cat "$dir/err")"
+[ "$(status "$ttscache" get --engine piper --format flac --text hi)" = 2 ] || fail "usage must exit 2"
+[ "$(status "$ttscache" --socket "$dir/none.sock" ping)" = 4 ] || fail "no daemon must exit 4"
+grep -q "cannot connect to ttscached at $dir/none.sock" "$dir/err" || fail "message: $(cat "$dir/err")"
+for command in put get encode key stats ping; do
+  "$ttscache" "$command" --help | grep -q "usage: ttscache $command" || fail "$command --help"
+done
+echo ok
