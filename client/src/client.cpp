@@ -207,27 +207,27 @@ Result<AudioBuffer> Client::AudioFromReply(Reply reply) {
   return AudioBuffer(std::vector<uint8_t>(a->bytes.begin(), a->bytes.end()));
 }
 
+namespace {
+
+std::vector<uint8_t> GetBody(std::string_view engine, std::string_view text, Format format,
+                             const OpusParams& params, bool descriptor) {
+  return ipc::EncodeGetRequest(
+      {engine, text, format == Format::kWav ? ipc::AudioFormat::kWav : ipc::AudioFormat::kOpus,
+       params, descriptor ? ipc::Delivery::kDescriptor : ipc::Delivery::kInline});
+}
+
+}  // namespace
+
 Result<AudioBuffer> Client::Get(std::string_view engine, std::string_view text, Format format,
                                 const OpusParams& params, bool descriptor) {
-  ipc::GetRequest g{engine, text,
-                    format == Format::kWav ? ipc::AudioFormat::kWav : ipc::AudioFormat::kOpus,
-                    params, descriptor ? ipc::Delivery::kDescriptor : ipc::Delivery::kInline};
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    Result<uint64_t> id = Send(ipc::Opcode::kGet, ipc::EncodeGetRequest(g));
-    Result<Reply> r = id ? Receive(*id) : Result<Reply>(id.error());
-    if (r) return AudioFromReply(std::move(*r));
-    if (r.error().code != Errc::kUnavailable || attempt == 1) return r.error();
-    if (Status s = Reconnect(); !s) return s.error();
-  }
-  return MakeError(Errc::kUnavailable, "unreachable");
+  Result<Reply> r = Call(ipc::Opcode::kGet, GetBody(engine, text, format, params, descriptor));
+  if (!r) return r.error();
+  return AudioFromReply(std::move(*r));
 }
 
 Result<uint64_t> Client::SendGet(std::string_view engine, std::string_view text, Format format,
                                  const OpusParams& params, bool descriptor) {
-  ipc::GetRequest g{engine, text,
-                    format == Format::kWav ? ipc::AudioFormat::kWav : ipc::AudioFormat::kOpus,
-                    params, descriptor ? ipc::Delivery::kDescriptor : ipc::Delivery::kInline};
-  return Send(ipc::Opcode::kGet, ipc::EncodeGetRequest(g));
+  return Send(ipc::Opcode::kGet, GetBody(engine, text, format, params, descriptor));
 }
 
 Result<AudioBuffer> Client::ReceiveGet(uint64_t request_id) {
