@@ -764,3 +764,48 @@ TEST_F(TmpfsCache, DiskFullDuringAVariantEncodeStillAnswersWithTheAudio) {
 
 }  // namespace
 }  // namespace ttscache
+
+namespace ttscache {
+namespace {
+
+// No engine or text reaches outside the cache folder: engines are names from
+// the config (never paths) and file names are hex digests of the text.
+TEST(DaemonFaults, NoEngineOrTextReachesOutsideTheCacheFolder) {
+  DaemonProcess d;
+  ASSERT_TRUE(d.Start());
+  Client c = d.Connect();
+  std::vector<uint8_t> wav = Tone(14);
+  for (const char* engine : {"../etc", "piper/../../x", "/tmp", "", ".", "PIPER", "piper\n"}) {
+    Status s = c.Put(engine, "hello", wav);
+    ASSERT_FALSE(s.ok()) << engine;
+    EXPECT_EQ(s.error().code, Errc::kUnknownEngine) << engine;
+  }
+  for (std::string text : {std::string("../../../../tmp/escape"), std::string("a/b\0c", 5),
+                           std::string(4096, '/'), std::string("..")}) {
+    ASSERT_TRUE(c.Put("piper", text, wav).ok());
+    EXPECT_TRUE(c.Get("piper", text, Format::kWav).ok());
+  }
+  EXPECT_EQ(c.Put("piper", std::string(4097, 'a'), wav).error().code, Errc::kTooLarge);
+  // Everything the daemon wrote is in the cache folder, under an engine, named by a digest.
+  std::set<std::string> outside;
+  for (const auto& f : fs::recursive_directory_iterator(d.dir())) {
+    const std::string rel = fs::relative(f.path(), d.dir()).string();
+    if (rel == "cache" || rel == "ttscached.sock" || rel == "ttscached.conf" || rel == "daemon.log")
+      continue;
+    if (rel.starts_with("cache/")) {
+      const std::string inside = rel.substr(6);
+      bool ok = inside == ".ttscache-index" || inside == ".ttscache-lock" || inside == "piper" ||
+                inside == "xtts" ||
+                ((inside.starts_with("piper/") || inside.starts_with("xtts/")) &&
+                 inside.find('/') == inside.rfind('/') && inside.ends_with(".wav") &&
+                 inside.size() - inside.find('/') - 1 == 68);
+      if (ok) continue;
+    }
+    outside.insert(rel);
+  }
+  EXPECT_TRUE(outside.empty()) << "unexpected file: " << *outside.begin();
+  EXPECT_FALSE(fs::exists("/tmp/escape.wav"));
+}
+
+}  // namespace
+}  // namespace ttscache
