@@ -157,6 +157,19 @@ Error ClosedError() { return MakeError(Errc::kInternal, "cache is closed"); }
 
 }  // namespace
 
+std::optional<CachedFile> CacheStore::State::OpenWavLocked(uint32_t slot) {
+  CacheIndex& idx = index();
+  const IndexEntry& e = idx.entry(slot);
+  Result<CachedFile> file =
+      OpenChecked(*directory, e.engine, WavFileName(idx.KeyOf(slot)), e.wav_bytes);
+  if (!file) {
+    log::Warning("dropping cache entry: " + file.error().message);
+    EvictLocked(slot, false);
+    return std::nullopt;
+  }
+  return std::move(*file);
+}
+
 Result<std::optional<CachedFile>> CacheStore::Get(std::string_view engine, std::string_view text) {
   Result<std::pair<uint8_t, CacheKey>> resolved = Resolve(engine, text);
   if (!resolved) return resolved.error();
@@ -170,18 +183,14 @@ Result<std::optional<CachedFile>> CacheStore::Get(std::string_view engine, std::
     counters.misses++;
     return std::optional<CachedFile>();
   }
-  // Opened under the lock, so an eviction cannot unlink it between lookup and open.
-  Result<CachedFile> file =
-      OpenChecked(*state_->directory, id, WavFileName(key), idx.entry(*slot).wav_bytes);
+  std::optional<CachedFile> file = state_->OpenWavLocked(*slot);
   if (!file) {
-    log::Warning("dropping cache entry: " + file.error().message);
-    state_->EvictLocked(*slot, false);
     counters.misses++;
     return std::optional<CachedFile>();
   }
   idx.Touch(*slot);
   counters.hits++;
-  return std::optional<CachedFile>(std::move(*file));
+  return file;
 }
 
 Status CacheStore::Put(std::string_view engine, std::string_view text,
@@ -257,11 +266,8 @@ Result<VariantLookup> CacheStore::GetVariant(std::string_view engine, std::strin
     }
   }
   if (!found.variant) {
-    Result<CachedFile> wav =
-        OpenChecked(*state_->directory, id, WavFileName(key), idx.entry(*slot).wav_bytes);
+    std::optional<CachedFile> wav = state_->OpenWavLocked(*slot);
     if (!wav) {
-      log::Warning("dropping cache entry: " + wav.error().message);
-      state_->EvictLocked(*slot, false);
       counters.misses++;
       return VariantLookup{};
     }

@@ -22,6 +22,11 @@ struct CacheStore::State {
 
   CacheIndex& index() { return index_file->index(); }
 
+  // Opens the entry's WAV read-only, checking its size against the index.
+  // Opened under the lock, so an eviction cannot unlink it between lookup and
+  // open. A file gone or changed behind our back drops the entry (nullopt).
+  // REQUIRES: mutex held.
+  std::optional<CachedFile> OpenWavLocked(uint32_t slot);
   // Unlinks an entry's files and forgets it. REQUIRES: mutex held.
   void EvictLocked(uint32_t slot, bool count_eviction);
   // Evicts LRU entries until the limits hold; `keep` (a slot just added) is
