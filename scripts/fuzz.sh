@@ -9,7 +9,8 @@ seconds=${FUZZ_SECONDS:-45}
 build=build/fuzz
 CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DTTSCACHE_FUZZ=ON > "$build.configure.log" 2>&1 || { cat "$build.configure.log"; exit 1; }
-cmake --build "$build" -j "$(nproc)"
+targets=(wav_reader_fuzz frame_fuzz config_fuzz index_fuzz cache_key_fuzz)
+cmake --build "$build" -j "$(nproc)" --target "${targets[@]}"
 mkdir -p "$build/artifacts"
 run() {
   local target=$1 work="$build/corpus-$1"
