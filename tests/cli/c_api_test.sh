@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# libttscache's C API against a real daemon: from C (linked to the shared
+# library) and from Python with ctypes.
+set -euo pipefail
+c_test=$1
+lib=$2
+ttscached=$3
+here=$(cd "$(dirname "$0")" && pwd)
+dir=$(mktemp -d)
+cleanup() { [ -n "${daemon:-}" ] && kill "$daemon" 2> /dev/null; wait 2> /dev/null; rm -rf "$dir"; }
+trap cleanup EXIT
+printf '[daemon]\nsocket = %s/d.sock\n[cache]\ndir = %s/cache\nfsync = false\n' "$dir" "$dir" > "$dir/d.conf"
+"$ttscached" --config "$dir/d.conf" 2> "$dir/daemon.log" &
+daemon=$!
+for _ in $(seq 100); do [ -S "$dir/d.sock" ] && break; sleep 0.05; done
+espeak-ng -w "$dir/lights.wav" "The lights are on."
+"$c_test" "$dir/d.sock" "$dir/lights.wav"
+# A sanitizer build of the library needs its runtimes loaded first in python.
+preload=()
+for runtime in asan ubsan; do
+  if ldd "$lib" | grep -q "lib$runtime"; then
+    preload+=("$(gcc -print-file-name=lib$runtime.so)")
+  fi
+done
+if [ "${#preload[@]}" -gt 0 ]; then
+  LD_PRELOAD="${preload[*]}" ASAN_OPTIONS=detect_leaks=0 \
+    python3 "$here/../c_api/ctypes_test.py" "$lib" "$dir/d.sock" "$dir/lights.wav"
+else
+  python3 "$here/../c_api/ctypes_test.py" "$lib" "$dir/d.sock" "$dir/lights.wav"
+fi
