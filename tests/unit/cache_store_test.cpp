@@ -407,12 +407,17 @@ TEST(CacheStore, KilledMidPutStormLosesNothingAcknowledged) {
       }
     }
     close(pipe_fds[1]);
+    // Kill only after the first acknowledgment (a slow start under ASan must
+    // not end the round before the storm begins), then at a varying moment.
+    std::vector<int> acknowledged;
+    int first;
+    ASSERT_EQ(read(pipe_fds[0], &first, sizeof(first)), static_cast<ssize_t>(sizeof(first)));
+    acknowledged.push_back(first);
     std::this_thread::sleep_for(std::chrono::milliseconds(100 + round * 37));
     kill(child, SIGKILL);
     int status = 0;
     waitpid(child, &status, 0);
     ASSERT_TRUE(WIFSIGNALED(status)) << "the child exited by itself: " << WEXITSTATUS(status);
-    std::vector<int> acknowledged;
     int id;
     while (read(pipe_fds[0], &id, sizeof(id)) == sizeof(id)) acknowledged.push_back(id);
     close(pipe_fds[0]);
