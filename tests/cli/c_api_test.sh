@@ -17,8 +17,9 @@ espeak-ng -w "$dir/lights.wav" "The lights are on."
 "$c_test" "$dir/d.sock" "$dir/lights.wav"
 # A sanitizer build of the library needs its runtimes loaded first in python.
 preload=()
+deps=$(ldd "$lib")  # not piped into grep -q: its early exit would SIGPIPE ldd under pipefail
 for runtime in asan ubsan; do
-  if ldd "$lib" | grep -q "lib$runtime"; then
+  if grep -q "lib$runtime" <<< "$deps"; then
     preload+=("$(gcc -print-file-name=lib$runtime.so)")
   fi
 done

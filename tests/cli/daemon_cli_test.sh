@@ -43,6 +43,6 @@ grep -q "truncated data chunk" "$dir/err" || fail "message: $(cat "$dir/err")"
 [ "$(status "$ttscache" --socket "$dir/none.sock" ping)" = 4 ] || fail "no daemon must exit 4"
 grep -q "cannot connect to ttscached at $dir/none.sock" "$dir/err" || fail "message: $(cat "$dir/err")"
 for command in put get encode key stats ping; do
-  "$ttscache" "$command" --help | grep -q "usage: ttscache $command" || fail "$command --help"
+  grep -q "usage: ttscache $command" <<< "$("$ttscache" "$command" --help)" || fail "$command --help"
 done
 echo ok

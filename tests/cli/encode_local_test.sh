@@ -29,7 +29,7 @@ expected=$(( (in_samples * 48000 + 22049) / 22050 ))
 
 # stdin → stdout, with parameters.
 "$ttscache" encode --local --bitrate 24 --complexity 5 --application audio - < "$dir/speech.wav" > "$dir/piped.opus"
-opusinfo "$dir/piped.opus" | grep -q "Channels: 1" || fail "piped output unreadable"
+grep -q "Channels: 1" <<< "$(opusinfo "$dir/piped.opus")" || fail "piped output unreadable"
 
 # A truncated WAV: exit 3, the reader's message, and no output file.
 head -c 3000 "$dir/speech.wav" > "$dir/truncated.wav"
