@@ -77,13 +77,16 @@ Result<std::span<const uint8_t>> Server::AudioBytes(
   return std::span<const uint8_t>(arena->bytes().subspan(ref.offset, ref.length));
 }
 
+bool Server::RefuseIfTooManyInFlight(Connection& c, uint64_t request) {
+  if (c.inflight < ipc::kMaxInflightPerConnection) return false;
+  busy_++;
+  QueueError(c, request, MakeError(Errc::kBusy, "too many requests in flight on this connection"),
+             kBusyRetryMs);
+  return true;
+}
+
 bool Server::SubmitJob(Connection& c, uint64_t request, std::function<Completion()> job) {
-  if (c.inflight >= ipc::kMaxInflightPerConnection) {
-    busy_++;
-    QueueError(c, request, MakeError(Errc::kBusy, "too many requests in flight on this connection"),
-               kBusyRetryMs);
-    return false;
-  }
+  if (RefuseIfTooManyInFlight(c, request)) return false;
   const uint64_t connection = c.id;
   jobs_running_++;
   bool queued = workers_->TrySubmit([this, job = std::move(job), connection, request] {
@@ -273,21 +276,17 @@ void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& g
   const std::string key = std::string(get.engine) + "/" +
                           store_->Resolve(get.engine, get.text)->second.hex() + "/" +
                           VariantTag(params);
-  if (c.inflight >= ipc::kMaxInflightPerConnection) {
-    busy_++;
-    return QueueError(c, request, MakeError(Errc::kBusy, "too many requests in flight"),
-                      kBusyRetryMs);
-  }
   auto pending = pending_variants_.find(key);
   if (pending != pending_variants_.end()) {
+    if (RefuseIfTooManyInFlight(c, request)) return;
     shared_encodes_++;
     pending->second.waiters.push_back({c.id, request, get.delivery});
     c.inflight++;
     return;
   }
   auto wav = std::make_shared<CachedFile>(std::move(*lookup->wav));
-  jobs_running_++;
-  bool queued = workers_->TrySubmit([this, wav, params, key] {
+  // SubmitJob counts this request in flight; FinishVariant settles every waiter.
+  bool queued = SubmitJob(c, request, [this, wav, params, key] {
     Completion done;
     done.variant_key = key;
     Result<ipc::MappedRegion> mapped =
@@ -301,17 +300,11 @@ void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& g
     } else {
       done.encoded = std::move(sink.bytes());
     }
-    Post(std::move(done));
-    jobs_running_--;
+    return done;
   });
-  if (!queued) {
-    jobs_running_--;
-    busy_++;
-    return QueueError(c, request, MakeError(Errc::kBusy, "the job queue is full"), kBusyRetryMs);
-  }
+  if (!queued) return;
   pending_variants_[key] = PendingVariant{
       std::string(get.engine), std::string(get.text), params, {{c.id, request, get.delivery}}};
-  c.inflight++;
 }
 
 void Server::FinishVariant(Completion& done) {

@@ -108,6 +108,9 @@ class Server {
   void Dispatch(Connection& c, ipc::Frame frame);
   void HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& get);
   void HandleArena(Connection& c, uint64_t request, std::span<const uint8_t> body);
+  // Answers BUSY and returns true when `c` has its maximum of requests in flight.
+  bool RefuseIfTooManyInFlight(Connection& c, uint64_t request);
+  // Queues `job` on the workers, counting the request in flight; BUSY when full.
   bool SubmitJob(Connection& c, uint64_t request, std::function<Completion()> job);
   void FinishVariant(Completion& completion);
   OpusParams Effective(const OpusParams& requested) const;
