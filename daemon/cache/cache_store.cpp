@@ -157,6 +157,15 @@ Error ClosedError() { return MakeError(Errc::kInternal, "cache is closed"); }
 
 }  // namespace
 
+Result<LockedLookup> CacheStore::State::LookUp(uint8_t engine, const CacheKey& key) {
+  std::unique_lock lock(mutex);
+  if (closed) return ClosedError();
+  EngineCounters* counters = &index().header().engines[engine].counters;
+  std::optional<uint32_t> slot = index().Find(engine, key);
+  if (!slot) counters->misses++;
+  return LockedLookup{std::move(lock), engine, key, slot, counters};
+}
+
 std::optional<CachedFile> CacheStore::State::OpenWavLocked(uint32_t slot) {
   CacheIndex& idx = index();
   const IndexEntry& e = idx.entry(slot);
@@ -173,23 +182,16 @@ std::optional<CachedFile> CacheStore::State::OpenWavLocked(uint32_t slot) {
 Result<std::optional<CachedFile>> CacheStore::Get(std::string_view engine, std::string_view text) {
   Result<std::pair<uint8_t, CacheKey>> resolved = Resolve(engine, text);
   if (!resolved) return resolved.error();
-  auto [id, key] = *resolved;
-  std::lock_guard lock(state_->mutex);
-  if (state_->closed) return ClosedError();
-  CacheIndex& idx = state_->index();
-  EngineCounters& counters = idx.header().engines[id].counters;
-  std::optional<uint32_t> slot = idx.Find(id, key);
-  if (!slot) {
-    counters.misses++;
-    return std::optional<CachedFile>();
-  }
-  std::optional<CachedFile> file = state_->OpenWavLocked(*slot);
+  Result<LockedLookup> found = state_->LookUp(resolved->first, resolved->second);
+  if (!found) return found.error();
+  if (!found->slot) return std::optional<CachedFile>();
+  std::optional<CachedFile> file = state_->OpenWavLocked(*found->slot);
   if (!file) {
-    counters.misses++;
+    found->counters->misses++;
     return std::optional<CachedFile>();
   }
-  idx.Touch(*slot);
-  counters.hits++;
+  state_->index().Touch(*found->slot);
+  found->counters->hits++;
   return file;
 }
 
@@ -244,16 +246,14 @@ Result<VariantLookup> CacheStore::GetVariant(std::string_view engine, std::strin
   if (Status valid = Validate(params); !valid) return valid.error();
   Result<std::pair<uint8_t, CacheKey>> resolved = Resolve(engine, text);
   if (!resolved) return resolved.error();
-  auto [id, key] = *resolved;
-  std::lock_guard lock(state_->mutex);
-  if (state_->closed) return ClosedError();
+  Result<LockedLookup> entry = state_->LookUp(resolved->first, resolved->second);
+  if (!entry) return entry.error();
+  if (!entry->slot) return VariantLookup{};
+  const uint8_t id = entry->engine;
+  const CacheKey& key = entry->key;
+  const std::optional<uint32_t>& slot = entry->slot;
+  EngineCounters& counters = *entry->counters;
   CacheIndex& idx = state_->index();
-  EngineCounters& counters = idx.header().engines[id].counters;
-  std::optional<uint32_t> slot = idx.Find(id, key);
-  if (!slot) {
-    counters.misses++;
-    return VariantLookup{};
-  }
   VariantLookup found;
   if (int v = idx.FindVariant(*slot, params); v >= 0) {
     Result<CachedFile> file = OpenChecked(*state_->directory, id, VariantFileName(key, params),

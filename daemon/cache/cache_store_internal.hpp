@@ -12,6 +12,16 @@
 
 namespace ttscache {
 
+// An entry looked up with the store's mutex held (slot empty on a miss,
+// which is already counted).
+struct LockedLookup {
+  std::unique_lock<std::mutex> lock;
+  uint8_t engine;
+  CacheKey key;
+  std::optional<uint32_t> slot;
+  EngineCounters* counters;
+};
+
 struct CacheStore::State {
   CacheOptions options;
   std::optional<CacheDirectory> directory;
@@ -22,6 +32,8 @@ struct CacheStore::State {
 
   CacheIndex& index() { return index_file->index(); }
 
+  // Takes the mutex and finds (engine, key); errors if the store is closed.
+  Result<LockedLookup> LookUp(uint8_t engine, const CacheKey& key);
   // Opens the entry's WAV read-only, checking its size against the index.
   // Opened under the lock, so an eviction cannot unlink it between lookup and
   // open. A file gone or changed behind our back drops the entry (nullopt).
