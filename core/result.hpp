@@ -9,6 +9,8 @@
 #include <utility>
 #include <variant>
 
+#include "core/export.hpp"
+
 namespace ttscache {
 
 // Error classes; the wire protocol maps them to its own codes.
@@ -78,6 +80,6 @@ inline Error MakeError(Errc code, std::string message) { return Error{code, std:
 
 // An Error for a failed system call: "<what>: <strerror(err)>"; ENOSPC and
 // EDQUOT map to kNoSpace, ENOENT to kNotFound, everything else to kIo.
-Error ErrnoError(int err, std::string_view what);
+TTSCACHE_EXPORT Error ErrnoError(int err, std::string_view what);
 
 }  // namespace ttscache

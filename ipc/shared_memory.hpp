@@ -11,12 +11,13 @@
 #include <span>
 #include <string>
 
+#include "core/export.hpp"
 #include "core/result.hpp"
 #include "core/unique_fd.hpp"
 
 namespace ttscache::ipc {
 
-class MappedRegion {
+class TTSCACHE_EXPORT MappedRegion {
  public:
   MappedRegion() = default;
   MappedRegion(void* data, size_t size) : data_(static_cast<uint8_t*>(data)), size_(size) {}

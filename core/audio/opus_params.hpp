@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/export.hpp"
 #include "core/result.hpp"
 
 namespace ttscache {
@@ -29,18 +30,18 @@ inline constexpr int kMaxComplexity = 10;
 
 // Names as written in the config file and CLI: "on", "off", "constrained";
 // "voip", "audio", "lowdelay".
-const char* VbrModeName(VbrMode mode);
-const char* ApplicationName(OpusApplication application);
-bool ParseVbrMode(std::string_view text, VbrMode* out);
-bool ParseApplication(std::string_view text, OpusApplication* out);
-bool IsValidFrameUs(int frame_us);
+TTSCACHE_EXPORT const char* VbrModeName(VbrMode mode);
+TTSCACHE_EXPORT const char* ApplicationName(OpusApplication application);
+TTSCACHE_EXPORT bool ParseVbrMode(std::string_view text, VbrMode* out);
+TTSCACHE_EXPORT bool ParseApplication(std::string_view text, OpusApplication* out);
+TTSCACHE_EXPORT bool IsValidFrameUs(int frame_us);
 
 // An error naming the first field out of range, or ok.
-Status Validate(const OpusParams& params);
+TTSCACHE_EXPORT Status Validate(const OpusParams& params);
 
 // A short stable tag for file names, e.g. "b32-von-avoip-c10-f20000".
-std::string VariantTag(const OpusParams& params);
+TTSCACHE_EXPORT std::string VariantTag(const OpusParams& params);
 // The inverse of VariantTag; false unless `tag` is exactly such a tag of valid params.
-bool ParseVariantTag(std::string_view tag, OpusParams* out);
+TTSCACHE_EXPORT bool ParseVariantTag(std::string_view tag, OpusParams* out);
 
 }  // namespace ttscache

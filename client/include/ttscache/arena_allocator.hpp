@@ -10,11 +10,12 @@
 #include <memory>
 #include <span>
 
+#include "core/export.hpp"
 #include "core/result.hpp"
 
 namespace ttscache {
 
-class ArenaAllocator {
+class TTSCACHE_EXPORT ArenaAllocator {
  public:
   // REQUIRES: `arena` outlives the allocator and is not used otherwise.
   explicit ArenaAllocator(std::span<uint8_t> arena);

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "core/audio/opus_params.hpp"
+#include "core/export.hpp"
 #include "core/result.hpp"
 #include "core/unique_fd.hpp"
 #include "ipc/messages.hpp"
@@ -68,7 +69,7 @@ inline OpusParams DaemonDefaultOpus() {
   return p;
 }
 
-class Client {
+class TTSCACHE_EXPORT Client {
  public:
   static Result<Client> Connect(const ClientOptions& options);
   Client(Client&&) noexcept;

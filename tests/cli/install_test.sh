@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# `cmake --install` into a temporary prefix, then the ten-line example in
+# tests/install is built against it three ways — pkg-config (shared),
+# find_package → ttscache::client (shared) and → ttscache::client_static —
+# and each build runs against a live daemon.
+set -euo pipefail
+build=$1
+ttscached=$2
+here=$(cd "$(dirname "$0")" && pwd)
+dir=$(mktemp -d)
+cleanup() { [ -n "${daemon:-}" ] && kill "$daemon" 2> /dev/null; wait 2> /dev/null; rm -rf "$dir"; }
+trap cleanup EXIT
+prefix=$dir/prefix
+cmake --install "$build" --prefix "$prefix" > "$dir/install.log"
+
+# What the install holds.
+lib=$(dirname "$(find "$prefix" -name 'libttscache.so.0' | head -1)")
+for f in "$lib/libttscache.so" "$lib/libttscache.a" "$lib/pkgconfig/ttscache.pc" \
+  "$lib/cmake/ttscache/ttscacheConfig.cmake" "$prefix/include/ttscache/client.hpp" \
+  "$prefix/include/ttscache/ttscache.h" "$prefix/bin/ttscache" "$prefix/bin/ttscached"; do
+  [ -e "$f" ] || { echo "FAIL: not installed: $f"; exit 1; }
+done
+soname=$(objdump -p "$lib/libttscache.so" | awk '/SONAME/ {print $2}')
+[ "$soname" = libttscache.so.0 ] || { echo "FAIL: SONAME is '$soname'"; exit 1; }
+
+printf '[daemon]\nsocket = %s/d.sock\n[cache]\ndir = %s/cache\nfsync = false\n' "$dir" "$dir" > "$dir/d.conf"
+"$ttscached" --config "$dir/d.conf" 2> "$dir/daemon.log" &
+daemon=$!
+for _ in $(seq 100); do [ -S "$dir/d.sock" ] && break; sleep 0.05; done
+espeak-ng -w "$dir/moment.wav" "One moment."
+
+run() {  # run NAME BINARY: the example must report a mapped hit of the WAV's size
+  local out
+  out=$(LD_LIBRARY_PATH="$lib" "$2" "$dir/d.sock" "$dir/moment.wav")
+  [ "$out" = "hit $(stat -c %s "$dir/moment.wav") bytes (mapped)" ] || { echo "FAIL $1: '$out'"; exit 1; }
+  echo "ok $1: $out"
+}
+
+export PKG_CONFIG_PATH=$lib/pkgconfig
+# shellcheck disable=SC2046  # word splitting of pkg-config's flags is intended
+g++ -std=c++20 -o "$dir/example-pc" "$here/../install/example.cpp" $(pkg-config --cflags --libs ttscache)
+objdump -p "$dir/example-pc" | grep -q 'NEEDED *libttscache.so.0' || { echo "FAIL: not linked to the .so"; exit 1; }
+run pkg-config "$dir/example-pc"
+
+for link in client client_static; do
+  cmake -S "$here/../install" -B "$dir/cmake-$link" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DTTSCACHE_LINK="$link" > "$dir/cmake-$link.log"
+  cmake --build "$dir/cmake-$link" > "$dir/build-$link.log"
+  run "find_package ttscache::$link" "$dir/cmake-$link/example"
+done
+deps=$(objdump -p "$dir/cmake-client_static/example")
+if grep -q 'libttscache' <<< "$deps"; then echo "FAIL: static example needs libttscache.so"; exit 1; fi
+echo "install test passed"
