@@ -1,8 +1,8 @@
 // Stores a WAV under a phrase, then reads it back through the cache.
-#include <ttscache/client.hpp>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <ttscache/client.hpp>
 #include <vector>
 
 int main(int argc, char** argv) {
