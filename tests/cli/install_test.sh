@@ -17,7 +17,8 @@ cmake --install "$build" --prefix "$prefix" > "$dir/install.log"
 lib=$(dirname "$(find "$prefix" -name 'libttscache.so.0' | head -1)")
 for f in "$lib/libttscache.so" "$lib/libttscache.a" "$lib/pkgconfig/ttscache.pc" \
   "$lib/cmake/ttscache/ttscacheConfig.cmake" "$prefix/include/ttscache/client.hpp" \
-  "$prefix/include/ttscache/ttscache.h" "$prefix/bin/ttscache" "$prefix/bin/ttscached"; do
+  "$prefix/include/ttscache/ttscache.h" "$prefix/bin/ttscache" "$prefix/bin/ttscached" \
+  "$prefix/share/man/man1/ttscache.1.gz" "$prefix/share/man/man8/ttscached.8.gz"; do
   [ -e "$f" ] || { echo "FAIL: not installed: $f"; exit 1; }
 done
 soname=$(objdump -p "$lib/libttscache.so" | awk '/SONAME/ {print $2}')

@@ -5,6 +5,7 @@
 # the freshly built ttscached, nothing else differs.
 set -euo pipefail
 ttscached=$1
+man_dir=$2  # the generated man pages: verify checks Documentation=man:ttscached(8)
 units=$(cd "$(dirname "$0")/../../systemd" && pwd)
 command -v systemd-analyze > /dev/null || { echo "SKIP: systemd-analyze not installed"; exit 0; }
 dir=$(mktemp -d)
@@ -13,7 +14,8 @@ sed "s|^ExecStart=/usr/bin/ttscached|ExecStart=$ttscached|" "$units/ttscached.se
 cp "$units/ttscached.socket" "$dir/ttscached.socket"
 grep -q "^ExecStart=$ttscached --config /etc/ttscache/ttscached.conf$" "$dir/ttscached.service" \
   || { echo "FAIL: ExecStart is not the documented command"; exit 1; }
-(cd "$dir" && SYSTEMD_LOG_LEVEL=notice systemd-analyze verify ./ttscached.socket ./ttscached.service) \
+mkdir -p "$dir/man/man8" && cp "$man_dir/ttscached.8" "$dir/man/man8/"
+(cd "$dir" && MANPATH="$dir/man" SYSTEMD_LOG_LEVEL=notice systemd-analyze verify ./ttscached.socket ./ttscached.service) \
   || { echo "FAIL: systemd-analyze verify"; exit 1; }
 out=$(cd "$dir" && systemd-analyze security --offline=true ./ttscached.service 2>&1)
 exposure=$(echo "$out" | grep -Eo 'Overall exposure level for ttscached.service: [0-9.]+' | grep -Eo '[0-9.]+$')
