@@ -1,0 +1,29 @@
+// Compiled with `tsc --noEmit --strict` by tests/cli/node_types_test.sh: the
+// shipped .d.ts files must describe how the backend uses the package.
+import { Client, TtscacheError, type Stats } from 'ttscache';
+import {
+  initDiskCache, diskCacheGet, diskCachePut, getDiskCacheStats, encodeWavToOpus, isOpusEnabled,
+} from 'ttscache/adapter';
+
+async function backend(wav: Buffer): Promise<number> {
+  await initDiskCache();
+  const cached: Buffer | null = await diskCacheGet('One moment.', 'piper');
+  if (!cached) await diskCachePut('One moment.', 'piper', wav);
+  const counts: { xtts: number; piper: number } = await getDiskCacheStats();
+  const { buffer, contentType }: { buffer: Buffer; contentType: string } = await encodeWavToOpus(wav, 32);
+  const enabled: boolean = isOpusEnabled();
+
+  const client = new Client({ socketPath: '/run/ttscache/ttscached.sock', timeoutMs: 500 });
+  const opus: Buffer | null = await client.get('xtts', 'Hi', { format: 'opus', bitrate: 24, frameMs: 20 });
+  const encoded: Buffer = await client.encode(wav, { vbr: 'constrained', application: 'audio' });
+  const stats: Stats = await client.stats();
+  try {
+    await client.put('xtts', 'Hi', wav);
+  } catch (e) {
+    if (e instanceof TtscacheError && e.code === 'busy') return e.retryAfterMs ?? 0;
+  }
+  client.close();
+  return counts.piper + buffer.length + contentType.length + Number(enabled) + (opus?.length ?? 0) +
+    encoded.length + stats.engines['xtts'].entries;
+}
+void backend;
