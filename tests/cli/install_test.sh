@@ -24,6 +24,19 @@ done
 soname=$(objdump -p "$lib/libttscache.so" | awk '/SONAME/ {print $2}')
 [ "$soname" = libttscache.so.0 ] || { echo "FAIL: SONAME is '$soname'"; exit 1; }
 
+# Exported (client/packaging/libttscache.map): the C API (ttscache_*) and the
+# C++ API in namespace ttscache, versioned TTSCACHE_0 — nothing else.
+exports=$(nm -D --defined-only -C "$lib/libttscache.so" | awk '{ $1 = ""; $2 = ""; sub(/^  /, ""); print }')
+versions=$(objdump -T "$lib/libttscache.so" | awk '$2 == "g" && / ttscache_/ { print $(NF-1) }' | sort -u)
+[ "$versions" = TTSCACHE_0 ] || { echo "FAIL: C API symbol versions: '$versions'"; exit 1; }
+c_api=$(grep -c '^ttscache_' <<< "$exports")
+[ "$c_api" -ge 9 ] || { echo "FAIL: only $c_api C API symbols exported"; exit 1; }
+grep -q '^ttscache::Client::Connect(' <<< "$exports" || { echo "FAIL: the C++ API is not exported"; exit 1; }
+stray=$(grep -vE '^(ttscache_|ttscache::|TTSCACHE_0$)' <<< "$exports" || true)
+[ -z "$stray" ] || { echo "FAIL: unexpected exported symbols:"; echo "$stray"; exit 1; }
+internal=$(grep -E 'boost|ttscache::ipc::(Encode|Decode|Frame)|ttscache::log' <<< "$exports" || true)
+[ -z "$internal" ] || { echo "FAIL: internals exported:"; echo "$internal"; exit 1; }
+
 printf '[daemon]\nsocket = %s/d.sock\n[cache]\ndir = %s/cache\nfsync = false\n' "$dir" "$dir" > "$dir/d.conf"
 "$ttscached" --config "$dir/d.conf" 2> "$dir/daemon.log" &
 daemon=$!
