@@ -11,6 +11,10 @@ packages=(
   libicu-dev libsoxr-dev libgtest-dev libgmock-dev libbenchmark-dev
   # real peers used by the tests and benchmarks
   opus-tools ffmpeg espeak-ng nodejs
+  # man pages (generated with python3, checked with groff, man, lexgrog)
+  python3 groff-base man-db
+  # packaging and the system tests under a real systemd (tests/system)
+  file lintian debootstrap systemd-container
   # benchmark baselines
   redis-server redis-tools
 )
@@ -29,6 +33,8 @@ done
 if command -v node >/dev/null; then
   missing=("${missing[@]/nodejs}")
 fi
+# npm fetches TypeScript for the Node package's type check (tests/cli/node_types_test.sh).
+command -v npm > /dev/null || missing+=(npm)
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | grep -v '^$' || true)
 
 if [ "${#missing[@]}" -eq 0 ]; then

@@ -23,7 +23,12 @@ run_suite() {
 }
 
 mkdir -p build
-run_suite build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# The release tree is configured for /usr: it also builds the .deb packages.
+run_suite build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr
+# The .deb packages, lintian, and a real systemd in a container (root only;
+# says SKIP elsewhere): tests/system/nspawn_test.sh, docs/packaging.md.
+echo "== system test (packages under systemd-nspawn)"
+tests/system/nspawn_test.sh build/release
 run_suite build/asan -DCMAKE_BUILD_TYPE=Debug -DTTSCACHE_SANITIZE=ON -DTTSCACHE_BUILD_BENCH=OFF
 
 echo "== fuzz (libFuzzer, ${FUZZ_SECONDS:-45} s per target)"

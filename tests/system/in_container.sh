@@ -1,0 +1,109 @@
+#!/bin/bash
+# The system test's steps, run as root inside a booted Debian 12 container
+# (see nspawn_test.sh): install the .debs with apt, then socket activation,
+# access by group, reload, watchdog, stop, upgrade with a modified conffile,
+# remove and purge. Each check is one line in /results/log; the last line is
+# PASSED, or FAILED with the step.
+set -uo pipefail
+log=/results/log
+: > "$log"
+step=start
+say() { echo "$*" | tee -a "$log"; }
+fail() { say "FAILED at '$step': $*"; journalctl -u ttscached.service -u ttscached.socket --no-pager | tail -40 >> "$log"; exit 1; }
+check() { step=$1; shift; if "$@" >> /results/commands.log 2>&1; then say "ok  $step"; else fail "$*"; fi; }
+wait_for() {  # wait_for SECONDS command...: poll until it succeeds
+  local until=$((SECONDS + $1)); shift
+  until "$@" > /dev/null 2>&1; do [ $SECONDS -ge $until ] && return 1; sleep 0.2; done
+}
+as() { local user=$1; shift; runuser -u "$user" -- "$@"; }
+main_pid() { systemctl show -p MainPID --value ttscached.service; }
+export DEBIAN_FRONTEND=noninteractive
+wav=/debs/speech.wav
+
+# --- install ------------------------------------------------------------------
+check "apt installs both packages, dependencies resolved" \
+  apt-get install -y --no-install-recommends /debs/ttscache_*-1_*.deb /debs/libttscache-dev_*-1_*.deb
+for f in /usr/bin/ttscached /usr/bin/ttscache /usr/share/man/man1/ttscache.1.gz /usr/share/man/man8/ttscached.8.gz \
+  /lib/systemd/system/ttscached.service /lib/systemd/system/ttscached.socket /usr/lib/sysusers.d/ttscache.conf \
+  /usr/lib/tmpfiles.d/ttscache.conf /etc/ttscache/ttscached.conf /usr/include/ttscache/client.hpp; do
+  check "installed: $f" test -e "$f"
+done
+check "libttscache.so.0 is known to the loader" bash -c 'ldconfig -p | grep -q "libttscache.so.0 "'
+check "the ttscache user and group exist" bash -c 'getent passwd ttscache && getent group ttscache'
+check "the config is a conffile" bash -c "dpkg-query -W -f='\${Conffiles}' ttscache | grep -q /etc/ttscache/ttscached.conf"
+check "ttscached.socket is enabled and listening" bash -c 'systemctl is-enabled ttscached.socket && systemctl is-active ttscached.socket'
+check "the service waits for its first client" bash -c '! systemctl is-active ttscached.service'
+
+# --- socket activation, access by group ---------------------------------------
+useradd --create-home --groups ttscache alice
+useradd --create-home bob
+check "first connection starts the service (ping as a ttscache member)" as alice ttscache ping
+check "the service is active (READY=1 sent)" wait_for 10 systemctl is-active ttscached.service
+check "the service reports a status line" bash -c '[ -n "$(systemctl show -p StatusText --value ttscached.service)" ]'
+check "journald files the daemon's log lines by priority" \
+  bash -c 'journalctl -u ttscached.service -p info..info -o cat | grep -q .'
+check "put as alice (socket path from /etc/ttscache/ttscached.conf)" \
+  as alice ttscache put --engine piper --text "The lights are on." "$wav"
+check "get is byte-equal" bash -c "runuser -u alice -- ttscache get --engine piper --text 'the lights are on.' -o /tmp/hit.wav && cmp /tmp/hit.wav $wav"
+check "get --format opus" as alice ttscache get --engine piper --text "the lights are on." --format opus -o /tmp/hit.opus
+check "encode through the daemon" as alice ttscache encode "$wav" -o /tmp/e1.opus
+step="bob, not in group ttscache, is refused"
+as bob ttscache ping > /tmp/bob.out 2>&1
+code=$?
+[ "$code" = 4 ] || fail "bob: exit $code, expected 4 (cannot connect): $(cat /tmp/bob.out)"
+say "ok  $step (exit 4: $(head -c 120 /tmp/bob.out))"
+
+# --- reload -------------------------------------------------------------------
+sed -i 's/^bitrate_kbps = 32/bitrate_kbps = 96/' /etc/ttscache/ttscached.conf
+pid_before=$(main_pid)
+check "systemctl reload" systemctl reload ttscached.service
+check "reload keeps the process" test "$(main_pid)" = "$pid_before"
+as alice ttscache encode "$wav" -o /tmp/e2.opus
+small=$(stat -c %s /tmp/e1.opus); big=$(stat -c %s /tmp/e2.opus)
+check "the reloaded bitrate applies (32 kb/s: $small B, 96 kb/s: $big B)" test "$big" -gt $((2 * small))
+
+# --- watchdog -----------------------------------------------------------------
+mkdir -p /etc/systemd/system/ttscached.service.d
+printf '[Service]\nWatchdogSec=2s\nTimeoutAbortSec=2s\n' > /etc/systemd/system/ttscached.service.d/watchdog-test.conf
+systemctl daemon-reload
+check "restart with a 2 s watchdog" systemctl restart ttscached.service
+hung=$(main_pid)
+restarts=$(systemctl show -p NRestarts --value ttscached.service)
+kill -STOP "$hung"  # a hung event loop: no more WATCHDOG=1
+check "the watchdog kills the hung daemon and systemd restarts it" \
+  wait_for 30 bash -c "[ \"\$(systemctl show -p NRestarts --value ttscached.service)\" -gt $restarts ] && systemctl is-active ttscached.service"
+check "the journal names the watchdog" bash -c 'journalctl -u ttscached.service -o cat | grep -qi watchdog'
+check "the restarted daemon serves the cache" bash -c "runuser -u alice -- ttscache get --engine piper --text 'the lights are on.' -o /tmp/hit2.wav && cmp /tmp/hit2.wav $wav"
+rm -r /etc/systemd/system/ttscached.service.d
+systemctl daemon-reload
+
+# --- stop ---------------------------------------------------------------------
+check "systemctl stop" systemctl stop ttscached.service
+check "the daemon exited cleanly" bash -c '[ "$(systemctl show -p Result --value ttscached.service)" = success ] && [ "$(systemctl show -p ExecMainStatus --value ttscached.service)" = 0 ]'
+
+# --- upgrade over itself with a modified conffile ------------------------------
+echo "; local edit kept across upgrades" >> /etc/ttscache/ttscached.conf
+as alice ttscache ping > /dev/null  # running again (socket activation) during the upgrade
+pid_before=$(main_pid)
+# No --force-conf* option: dpkg keeps a locally modified conffile on its own
+# when the packaged one did not change (and would ask if it had).
+check "upgrade to 0.1.0-2" apt-get install -y \
+  /debs/upgrade/ttscache_*-2_*.deb /debs/upgrade/libttscache-dev_*-2_*.deb
+check "version is 0.1.0-2" bash -c "[ \"\$(dpkg-query -W -f='\${Version}' ttscache)\" = 0.1.0-2 ]"
+check "the modified conffile is kept" grep -q "local edit kept" /etc/ttscache/ttscached.conf
+check "the socket is active after the upgrade" systemctl is-active ttscached.socket
+check "the running daemon was restarted onto the new binary" \
+  bash -c "systemctl is-active ttscached.service && [ \"\$(systemctl show -p MainPID --value ttscached.service)\" != $pid_before ]"
+check "the cache survives the upgrade" bash -c "runuser -u alice -- ttscache get --engine piper --text 'the lights are on.' -o /tmp/hit3.wav && cmp /tmp/hit3.wav $wav"
+
+# --- remove, purge ------------------------------------------------------------
+check "apt-get remove" apt-get remove -y ttscache libttscache-dev
+check "binaries gone" bash -c '! test -e /usr/bin/ttscached && ! test -e /usr/bin/ttscache'
+check "units stopped" bash -c '! systemctl is-active ttscached.socket && ! systemctl is-active ttscached.service'
+check "the cache is kept on remove" bash -c 'ls /var/cache/ttscache/piper/*.wav'
+check "the config is kept on remove" test -e /etc/ttscache/ttscached.conf
+check "apt-get purge" apt-get purge -y ttscache
+check "purge removes the cache, runtime folder and config" \
+  bash -c '! test -e /var/cache/ttscache && ! test -e /run/ttscache && ! test -e /etc/ttscache'
+check "dpkg no longer knows the package" bash -c '! dpkg-query -W -f="\${Status}" ttscache 2>/dev/null | grep -q installed'
+say "PASSED"
