@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `cmake --install` into a temporary prefix, then the ten-line example in
+# `cmake --install` into a temporary root (DESTDIR: the tree may be configured
+# for /usr, with the config in /etc and units in /lib), then the ten-line example in
 # tests/install is built against it three ways — pkg-config (shared),
 # find_package → ttscache::client (shared) and → ttscache::client_static —
 # and each build runs against a live daemon.
@@ -10,8 +11,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 dir=$(mktemp -d)
 cleanup() { [ -n "${daemon:-}" ] && kill "$daemon" 2> /dev/null; wait 2> /dev/null; rm -rf "$dir"; }
 trap cleanup EXIT
-prefix=$dir/prefix
-cmake --install "$build" --prefix "$prefix" > "$dir/install.log"
+configured=$(sed -n 's/^CMAKE_INSTALL_PREFIX:PATH=//p' "$build/CMakeCache.txt")
+DESTDIR=$dir/root cmake --install "$build" > "$dir/install.log"
+prefix=$dir/root$configured
 
 # What the install holds.
 lib=$(dirname "$(find "$prefix" -name 'libttscache.so.0' | head -1)")
