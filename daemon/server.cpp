@@ -26,7 +26,6 @@ namespace {
 constexpr uint64_t kListenTag = 0, kSignalTag = 1, kWakeTag = 2, kTimerTag = 3;
 constexpr uint64_t kFirstConnectionTag = 16;
 constexpr size_t kMaxQueuedOutputBytes = 32u << 20;  // stop reading while this much is unsent
-constexpr int64_t kIdleTimeoutMs = 300000;
 constexpr int64_t kDrainTimeoutMs = 10000;
 
 int64_t NowMs() {
@@ -417,8 +416,10 @@ void Server::OnTimer() {
   const int64_t now = NowMs();
   RecreateSocketIfDeleted();
   std::vector<uint64_t> idle;
+  const int64_t idle_timeout_ms = int64_t{config_.config.daemon.idle_timeout_s} * 1000;
   for (auto& [id, c] : connections_) {
-    if (c->inflight == 0 && c->out.empty() && now - c->last_active_ms > kIdleTimeoutMs) {
+    if (idle_timeout_ms > 0 && c->inflight == 0 && c->out.empty() &&
+        now - c->last_active_ms > idle_timeout_ms) {
       idle.push_back(id);
     }
   }
@@ -481,6 +482,7 @@ void Server::Reload() {
   config_.config.cache.max_entries = next.cache.max_entries;
   config_.config.cache.max_bytes = next.cache.max_bytes;
   config_.config.cache.max_text_bytes = next.cache.max_text_bytes;
+  config_.config.daemon.idle_timeout_s = next.daemon.idle_timeout_s;
   log::Info("reload: opus " + VariantTag(next.opus.params) + ", max_entries " +
             std::to_string(next.cache.max_entries));
   Notify("READY=1");

@@ -96,6 +96,10 @@ const KeySpec kKeys[] = {
      [](Config& c, std::string_view v, const ParseContext&) {
        return ApplyInt(v, 1, 65536, &c.daemon.queue_depth);
      }},
+    {"daemon", "idle_timeout_s", "300", nullptr,
+     [](Config& c, std::string_view v, const ParseContext&) {
+       return ApplyInt(v, 0, 86400, &c.daemon.idle_timeout_s);
+     }},
     {"cache", "dir", "/var/cache/ttscache", "TTS_CACHE_DIR", ApplyCacheDir},
     {"cache", "engines", "xtts, piper", nullptr,
      [](Config& c, std::string_view v, const ParseContext&) {

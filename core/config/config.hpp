@@ -31,6 +31,7 @@ struct DaemonSettings {
   std::vector<int> cpus;  // empty: every usable CPU
   int workers = 2;
   int queue_depth = 64;
+  int idle_timeout_s = 300;  // close a connection with nothing in flight after this; 0 = never
 };
 
 struct CacheSettings {

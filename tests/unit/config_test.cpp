@@ -43,6 +43,7 @@ TEST(Config, DefaultsMatchTheDocumentedTable) {
   EXPECT_TRUE(c.daemon.cpus.empty());
   EXPECT_EQ(c.daemon.workers, 2);
   EXPECT_EQ(c.daemon.queue_depth, 64);
+  EXPECT_EQ(c.daemon.idle_timeout_s, 300);
   EXPECT_EQ(c.cache.dir, "/var/cache/ttscache");
   EXPECT_EQ(c.cache.engines, (std::vector<std::string>{"xtts", "piper"}));
   EXPECT_EQ(c.cache.max_entries, 500u);
@@ -156,6 +157,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"[daemon]\nworkers = 0\n", 2, "workers = 0: out of range, expected 1–256"},
         BadCase{"[daemon]\nworkers = 3x\n", 2, "not an integer"},
         BadCase{"[daemon]\nqueue_depth = -1\n", 2, "queue_depth = -1: out of range"},
+        BadCase{"[daemon]\nidle_timeout_s = 90000\n", 2, "idle_timeout_s = 90000: out of range"},
         BadCase{"[daemon]\nsocket_mode = 0999\n", 2, "expected an octal mode 0000–0777"},
         BadCase{"[daemon]\nsocket_mode = 01777\n", 2, "expected an octal mode"},
         BadCase{"[daemon]\nsocket_group = no-such-group-xyz\n", 2, "no group named"},
