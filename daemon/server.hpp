@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "core/config/config.hpp"
+#include "core/shared_fd.hpp"
 #include "core/unique_fd.hpp"
 #include "daemon/cache/cache_store.hpp"
 #include "daemon/listen_socket.hpp"
@@ -45,7 +46,7 @@ class Server {
  private:
   struct OutFrame {
     std::vector<uint8_t> bytes;
-    UniqueFd fd;  // sent with the frame's first byte
+    SharedFd fd;  // sent with the frame's first byte
   };
   struct Connection {
     uint64_t id = 0;
@@ -93,7 +94,7 @@ class Server {
   void QueueError(Connection& c, uint64_t request, const Error& error, uint32_t retry_ms = 0,
                   uint64_t needed = 0);
   void QueueReply(uint64_t connection, uint64_t request, uint8_t opcode, std::vector<uint8_t> body,
-                  UniqueFd fd = {});
+                  SharedFd fd = {});
   void UpdateEvents(Connection& c);
   void DrainCompletions();
   void Post(Completion completion);

@@ -72,6 +72,7 @@ Status CacheStore::Close() {
   std::lock_guard lock(state_->mutex);
   if (state_->closed) return {};
   state_->closed = true;
+  state_->open_files.Clear();
   return state_->index_file->MarkClean();
 }
 
@@ -111,6 +112,7 @@ void CacheStore::State::EvictLocked(uint32_t slot, bool count_eviction) {
   if (Status s = directory->Remove(engine, WavFileName(key)); !s) {
     log::Warning("evicting: " + s.error().message);
   }
+  open_files.ForgetEntry(slot, static_cast<int>(kMaxVariants));
   idx.Remove(slot);
   if (count_eviction) idx.header().engines[engine].counters.evictions++;
 }
@@ -169,6 +171,9 @@ Result<LockedLookup> CacheStore::State::LookUp(uint8_t engine, const CacheKey& k
 std::optional<CachedFile> CacheStore::State::OpenWavLocked(uint32_t slot) {
   CacheIndex& idx = index();
   const IndexEntry& e = idx.entry(slot);
+  if (std::optional<SharedFd> open = open_files.Find(OpenFileCache::WavKey(slot))) {
+    return CachedFile{std::move(*open), e.wav_bytes};
+  }
   Result<CachedFile> file =
       OpenChecked(*directory, e.engine, WavFileName(idx.KeyOf(slot)), e.wav_bytes);
   if (!file) {
@@ -176,6 +181,7 @@ std::optional<CachedFile> CacheStore::State::OpenWavLocked(uint32_t slot) {
     EvictLocked(slot, false);
     return std::nullopt;
   }
+  open_files.Remember(OpenFileCache::WavKey(slot), file->fd);
   return std::move(*file);
 }
 
@@ -256,9 +262,13 @@ Result<VariantLookup> CacheStore::GetVariant(std::string_view engine, std::strin
   CacheIndex& idx = state_->index();
   VariantLookup found;
   if (int v = idx.FindVariant(*slot, params); v >= 0) {
-    Result<CachedFile> file = OpenChecked(*state_->directory, id, VariantFileName(key, params),
-                                          idx.entry(*slot).variants[v].bytes);
-    if (file) {
+    const uint64_t open_key = OpenFileCache::VariantKey(*slot, v);
+    const uint64_t bytes = idx.entry(*slot).variants[v].bytes;
+    if (std::optional<SharedFd> open = state_->open_files.Find(open_key)) {
+      found.variant = CachedFile{std::move(*open), bytes};
+    } else if (Result<CachedFile> file =
+                   OpenChecked(*state_->directory, id, VariantFileName(key, params), bytes)) {
+      state_->open_files.Remember(open_key, file->fd);
       found.variant = std::move(*file);
     } else {
       log::Warning("dropping cache variant: " + file.error().message);
@@ -310,6 +320,7 @@ Status CacheStore::PutVariant(std::string_view engine, std::string_view text,
       if (Status s = dir.Remove(id, VariantFileName(key, first)); !s)
         log::Warning(s.error().message);
       idx.RemoveVariant(*slot, 0);
+      state_->open_files.Forget(OpenFileCache::VariantKey(*slot, 0));
     }
     if (Status s = dir.Publish(id, *temporary, VariantFileName(key, params)); !s) {
       dir.Discard(id, *temporary);

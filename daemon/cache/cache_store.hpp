@@ -31,6 +31,7 @@
 #include "core/audio/opus_params.hpp"
 #include "core/cachekey/cache_key.hpp"
 #include "core/result.hpp"
+#include "core/shared_fd.hpp"
 #include "core/unique_fd.hpp"
 
 namespace ttscache {
@@ -49,7 +50,7 @@ struct CacheOptions {
 };
 
 struct CachedFile {
-  UniqueFd fd;  // read-only
+  SharedFd fd;  // read-only; shared with the store's cache of open files
   uint64_t size = 0;
 };
 

@@ -9,6 +9,7 @@
 #include "daemon/cache/cache_directory.hpp"
 #include "daemon/cache/cache_store.hpp"
 #include "daemon/cache/index_file.hpp"
+#include "daemon/cache/open_file_cache.hpp"
 
 namespace ttscache {
 
@@ -29,6 +30,8 @@ struct CacheStore::State {
   uint64_t capacity_per_engine = 0;
   mutable std::mutex mutex;  // guards the index, the limits and `closed`
   bool closed = false;
+  // Descriptors of recently served files; EvictLocked forgets an entry's.
+  OpenFileCache open_files{DefaultOpenFileCacheCapacity()};
 
   CacheIndex& index() { return index_file->index(); }
 

@@ -483,3 +483,62 @@ TEST(CacheStore, AFolderDeletedUnderTheStoreGivesMissesNotCrashes) {
 
 }  // namespace
 }  // namespace ttscache
+
+namespace ttscache {
+namespace {
+
+// The store keeps descriptors of recently served files open (OpenFileCache):
+// a replaced entry or variant must never be served from an old descriptor.
+TEST(CacheStoreOpenFiles, AReplacedEntryIsServedNewNotFromAnOldDescriptor) {
+  testing::TempDir dir;
+  auto store = OpenStore(Options(dir.path()));
+  ASSERT_TRUE(store->Put("piper", "phrase", Wav(1)).ok());
+  auto first = store->Get("piper", "phrase");
+  ASSERT_TRUE(first.ok() && first->has_value());
+  EXPECT_EQ(ReadFd(**first), Wav(1));
+  auto again = store->Get("piper", "phrase");  // now from the open descriptor
+  EXPECT_EQ(ReadFd(**again), Wav(1));
+  ASSERT_TRUE(store->Put("piper", "phrase", Wav(2)).ok());
+  auto replaced = store->Get("piper", "phrase");
+  ASSERT_TRUE(replaced.ok() && replaced->has_value());
+  EXPECT_EQ(ReadFd(**replaced), Wav(2));
+  EXPECT_EQ(ReadFd(**first), Wav(1)) << "a reply still holding the old file reads it whole";
+}
+
+TEST(CacheStoreOpenFiles, AnEvictedEntryIsAMissEvenIfItsDescriptorWasOpen) {
+  testing::TempDir dir;
+  auto store = OpenStore(Options(dir.path(), /*max_entries=*/1));
+  ASSERT_TRUE(store->Put("xtts", "old", Wav(1)).ok());
+  ASSERT_TRUE(Has(*store, "xtts", "old"));
+  ASSERT_TRUE(store->Put("xtts", "new", Wav(2)).ok());  // evicts "old"
+  EXPECT_FALSE(Has(*store, "xtts", "old"));
+  EXPECT_TRUE(Has(*store, "xtts", "new"));
+}
+
+TEST(CacheStoreOpenFiles, AReplacedVariantIsServedNew) {
+  testing::TempDir dir;
+  auto store = OpenStore(Options(dir.path()));
+  ASSERT_TRUE(store->Put("piper", "v", Wav(1)).ok());
+  OpusParams p;
+  ASSERT_TRUE(store->PutVariant("piper", "v", p, std::vector<uint8_t>(40, 1)).ok());
+  auto hit = store->GetVariant("piper", "v", p);
+  ASSERT_TRUE(hit.ok() && hit->variant);
+  EXPECT_EQ(ReadFd(*hit->variant), std::vector<uint8_t>(40, 1));
+  // A new WAV for the key drops its variants; the next variant is encoded anew.
+  ASSERT_TRUE(store->Put("piper", "v", Wav(2)).ok());
+  auto after = store->GetVariant("piper", "v", p);
+  ASSERT_TRUE(after.ok());
+  EXPECT_FALSE(after->variant) << "served a variant of the replaced WAV";
+  ASSERT_TRUE(store->PutVariant("piper", "v", p, std::vector<uint8_t>(50, 2)).ok());
+  EXPECT_EQ(ReadFd(*store->GetVariant("piper", "v", p)->variant), std::vector<uint8_t>(50, 2));
+  // Filling every variant slot replaces the first (p): its descriptor goes too.
+  for (int kbps : {20, 40, 48, 64}) {
+    OpusParams q;
+    q.bitrate_kbps = static_cast<uint16_t>(kbps);
+    ASSERT_TRUE(store->PutVariant("piper", "v", q, std::vector<uint8_t>(10, 3)).ok());
+  }
+  EXPECT_FALSE(store->GetVariant("piper", "v", p)->variant) << "the replaced variant is gone";
+}
+
+}  // namespace
+}  // namespace ttscache
