@@ -17,6 +17,10 @@
 namespace ttscache {
 namespace {
 
+// Request id 0 is never used by the client: the daemon uses it for errors about
+// the connection itself (a refused peer, a bad header; docs/protocol.md).
+constexpr uint64_t kConnectionErrorId = 0;
+
 Errc FromWire(ipc::ErrorCode code) {
   switch (code) {
     case ipc::ErrorCode::kNotFound:
@@ -138,7 +142,12 @@ Result<Client::Reply> Client::Receive(uint64_t request_id) {
           return MakeError(Errc::kInternal, "reply announced a descriptor that did not arrive");
         }
       }
-      if (h->request_id == request_id) return reply;
+      // An ERROR with request id 0 is about the connection itself (a refused
+      // peer, a bad frame) and is sent just before the daemon closes it: it
+      // answers whatever was asked.
+      const bool about_connection = h->request_id == kConnectionErrorId &&
+                                    h->opcode == static_cast<uint8_t>(ipc::Opcode::kError);
+      if (h->request_id == request_id || about_connection) return reply;
       early_[h->request_id] = std::move(reply);
     }
     uint8_t buffer[65536];
@@ -159,6 +168,14 @@ Result<Client::Reply> Client::Call(ipc::Opcode op, const std::vector<uint8_t>& b
   for (int attempt = 0; attempt < 2; ++attempt) {
     Result<uint64_t> id = Send(op, body);
     Result<Reply> reply = id ? Receive(*id) : Result<Reply>(id.error());
+    if (!id) {
+      // The daemon may have refused this connection (FORBIDDEN) and closed it
+      // before our request went out: its reason is already queued to read.
+      if (Result<Reply> why = Receive(kConnectionErrorId);
+          why && why->opcode == static_cast<uint8_t>(ipc::Opcode::kError)) {
+        reply = std::move(why);
+      }
+    }
     if (reply || reply.error().code != Errc::kUnavailable || attempt == 1) {
       if (reply && reply->opcode == static_cast<uint8_t>(ipc::Opcode::kError)) {
         Result<ipc::ErrorReply> e = ipc::DecodeErrorReply(reply->body);

@@ -112,7 +112,10 @@ TEST(ConnectionLimits, MemoryPerConnectionIsBounded) {
       "RSS: baseline %ld KiB; +%ld KiB for 200 idle connections; +%ld KiB for 100 "
       "stalled 60 MiB frames with %ld KiB received\n",
       baseline_kb, idle_kb, stalled_kb, received_kb);
-  EXPECT_LT(stalled_kb, received_kb * 2 + 4096)
+  // Growing a buffer by doubling may hold up to twice what arrived, and
+  // ASan's quarantine keeps freed buffers a while: 4× still tells "what
+  // arrived" (12.5 MiB) from "what was declared" (6,000 MiB).
+  EXPECT_LT(stalled_kb, received_kb * 4 + 8192)
       << "the daemon holds more than what arrived: it sized buffers by the declared length";
   EXPECT_TRUE(good.Get("piper", "nothing", Format::kWav).error().code == Errc::kNotFound);
 }

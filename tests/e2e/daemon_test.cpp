@@ -233,6 +233,9 @@ TEST(Daemon, SixtyFourClientsMixingOperations) {
   ASSERT_TRUE(d.Start());
   std::vector<uint8_t> wav = Tone(6, 0.2);
   std::atomic<int> puts{0}, failures{0};
+  // Distinct phrases each client stored: on a loaded machine a client may not
+  // get through all five in the time, so the expected count is what was put.
+  std::vector<std::set<std::string>> stored(64);
   std::vector<std::thread> threads;
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
   for (int t = 0; t < 64; ++t) {
@@ -244,10 +247,12 @@ TEST(Daemon, SixtyFourClientsMixingOperations) {
             "client " + std::to_string(t) + " phrase " + std::to_string(i / 4 % 5);
         switch (i % 4) {
           case 0:
-            if (c.Put("xtts", text, wav))
+            if (c.Put("xtts", text, wav)) {
               puts++;
-            else
+              stored[t].insert(text);
+            } else {
               failures++;
+            }
             break;
           case 1: {
             Result<AudioBuffer> r = c.Get("xtts", text, Format::kWav);
@@ -268,7 +273,10 @@ TEST(Daemon, SixtyFourClientsMixingOperations) {
   EXPECT_EQ(failures, 0);
   ipc::StatsReply stats = d.Connect().Stats().value();
   EXPECT_EQ(stats.engines[0].puts, static_cast<uint64_t>(puts.load()));
-  EXPECT_EQ(stats.engines[0].entries, 64u * 5);
+  uint64_t distinct = 0;
+  for (const auto& texts : stored) distinct += texts.size();
+  EXPECT_GE(distinct, 64u) << "every client stored at least one phrase";
+  EXPECT_EQ(stats.engines[0].entries, distinct);
   EXPECT_EQ(stats.errors, 0u);
 }
 
@@ -409,11 +417,20 @@ TEST(Daemon, RefusesPeersOutsideTheAllowedIds) {
     auto [op, id, body] = p.Read();
     if (op != kError) _exit(12);
     if (ErrorOf(body).code != ipc::ErrorCode::kForbidden) _exit(13);
+    // Through libttscache the refusal is FORBIDDEN with the daemon's reason,
+    // not "cannot connect", however the close races the request.
+    for (int i = 0; i < 20; ++i) {
+      Result<Client> c = Client::Connect({d.socket_path(), 5000});
+      if (!c) _exit(14);
+      Status ping = c->Ping();
+      if (ping.ok() || ping.error().code != Errc::kForbidden) _exit(15);
+      if (ping.error().message.find("uid 65534") == std::string::npos) _exit(16);
+    }
     _exit(0);
   }
   int status = 0;
   waitpid(child, &status, 0);
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "nobody was not refused with FORBIDDEN";
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "nobody was not refused with FORBIDDEN (exit code = step)";
   EXPECT_EQ(fs::status(d.socket_path()).permissions() & fs::perms::all, fs::perms(0666));
 }
 

@@ -62,6 +62,20 @@ as alice ttscache encode "$wav" -o /tmp/e2.opus
 small=$(stat -c %s /tmp/e1.opus); big=$(stat -c %s /tmp/e2.opus)
 check "the reloaded bitrate applies (32 kb/s: $small B, 96 kb/s: $big B)" test "$big" -gt $((2 * small))
 
+# --- allowed_uids under the real unit (SO_PEERCRED must see real uids) -------
+useradd --create-home --groups ttscache carol
+sed -i 's/^allowed_uids = .*/allowed_uids = alice/' /etc/ttscache/ttscached.conf
+check "reload with allowed_uids = alice" systemctl reload ttscached.service
+check "alice is allowed" as alice ttscache ping
+step="carol, in group ttscache but not in allowed_uids, is refused"
+as carol ttscache ping > /tmp/carol.out 2>&1
+code=$?
+[ "$code" = 3 ] && grep -q "uid $(id -u carol)" /tmp/carol.out || fail "carol: exit $code: $(cat /tmp/carol.out)"
+say "ok  $step (exit 3: $(head -c 120 /tmp/carol.out))"
+sed -i 's/^allowed_uids = alice/allowed_uids =/' /etc/ttscache/ttscached.conf
+check "reload with allowed_uids empty again" systemctl reload ttscached.service
+check "carol is served again" as carol ttscache ping
+
 # --- watchdog -----------------------------------------------------------------
 mkdir -p /etc/systemd/system/ttscached.service.d
 printf '[Service]\nWatchdogSec=2s\nTimeoutAbortSec=2s\n' > /etc/systemd/system/ttscached.service.d/watchdog-test.conf
