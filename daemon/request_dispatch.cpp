@@ -244,12 +244,21 @@ void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& g
   const uint8_t reply_op = ReplyOpcode(ipc::Opcode::kGet);
   auto reply_with = [&](CachedFile file) {
     if (get.delivery == ipc::Delivery::kDescriptor) {
+      const ipc::FileId id{file.id_nonce, file.id_sequence};
+      if (id.valid() && id == get.known) {
+        // The client still maps this very file: no descriptor to pass (on
+        // these machines SCM_RIGHTS costs as much as a whole round trip).
+        return Queue(c, {ipc::BuildFrame(
+                             reply_op, request,
+                             ipc::EncodeAudioReply(ipc::AudioPlace::kUnchanged, file.size, {}, id)),
+                         {}});
+      }
       // The client maps the cached file itself: nothing is copied.
-      return Queue(c,
-                   {ipc::BuildFrame(reply_op, request,
-                                    ipc::EncodeAudioReply(ipc::AudioPlace::kArena, file.size, {}),
-                                    ipc::kFlagFd),
-                    std::move(file.fd)});
+      return Queue(
+          c, {ipc::BuildFrame(reply_op, request,
+                              ipc::EncodeAudioReply(ipc::AudioPlace::kArena, file.size, {}, id),
+                              ipc::kFlagFd),
+              std::move(file.fd)});
     }
     std::vector<uint8_t> bytes(file.size);
     if (::pread(file.fd.get(), bytes.data(), bytes.size(), 0) !=
@@ -333,10 +342,11 @@ void Server::FinishVariant(Completion& done) {
       Result<VariantLookup> stored =
           store_->GetVariant(pending.engine, pending.text, pending.params);
       if (stored && stored->variant) {
-        const uint64_t size = stored->variant->size;
+        const CachedFile& file = *stored->variant;
         QueueReply(w.connection, w.request, reply_op,
-                   ipc::EncodeAudioReply(ipc::AudioPlace::kArena, size, {}),
-                   std::move(stored->variant->fd));
+                   ipc::EncodeAudioReply(ipc::AudioPlace::kArena, file.size, {},
+                                         {file.id_nonce, file.id_sequence}),
+                   file.fd);
         continue;
       }
     }

@@ -145,6 +145,7 @@ std::vector<uint8_t> EncodeGetRequest(const GetRequest& g) {
   w.String(g.engine).String(g.text).U8(static_cast<uint8_t>(g.format));
   PutParams(w, g.params);
   w.U8(static_cast<uint8_t>(g.delivery));
+  if (g.known.valid()) w.U64(g.known.nonce).U64(g.known.sequence);
   return std::move(w.bytes());
 }
 
@@ -158,6 +159,10 @@ Result<GetRequest> DecodeGetRequest(std::span<const uint8_t> body) {
   if (!params) return params.error();
   g.params = *params;
   uint8_t delivery = r.U8();
+  if (r.ok() && !r.done()) {  // the optional known file
+    g.known.nonce = r.U64();
+    g.known.sequence = r.U64();
+  }
   if (format > 1) return BadField("GET format (expected 0 wav or 1 opus)");
   if (delivery > 1) return BadField("GET delivery (expected 0 inline or 1 descriptor)");
   g.format = static_cast<AudioFormat>(format);
@@ -245,10 +250,11 @@ Result<uint64_t> DecodeArenaRequest(std::span<const uint8_t> body) {
 }
 
 std::vector<uint8_t> EncodeAudioReply(AudioPlace place, uint64_t size,
-                                      std::span<const uint8_t> bytes) {
+                                      std::span<const uint8_t> bytes, FileId file) {
   BodyWriter w;
   w.U8(static_cast<uint8_t>(place)).U64(size);
   if (place == AudioPlace::kInline) w.Raw(bytes);
+  if (place != AudioPlace::kInline && file.valid()) w.U64(file.nonce).U64(file.sequence);
   return std::move(w.bytes());
 }
 
@@ -257,11 +263,15 @@ Result<AudioReply> DecodeAudioReply(std::span<const uint8_t> body) {
   AudioReply a;
   uint8_t place = r.U8();
   a.size = r.U64();
-  if (!r.ok() || place > 1) return BadField("audio reply");
+  if (!r.ok() || place > 2) return BadField("audio reply");
   a.place = static_cast<AudioPlace>(place);
   if (a.place == AudioPlace::kInline) {
     a.bytes = r.Take(a.size);
+  } else if (r.ok() && !r.done()) {  // the file id, optional with kArena
+    a.file.nonce = r.U64();
+    a.file.sequence = r.U64();
   }
+  if (a.place == AudioPlace::kUnchanged && !a.file.valid()) return BadField("audio reply");
   return Finish(r, a, "audio reply");
 }
 

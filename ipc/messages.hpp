@@ -38,11 +38,20 @@ struct HelloReply {
   uint64_t max_arena_bytes = kMaxArenaBytes;
 };
 
+// Names one cached file for as long as the daemon keeps it open: a random
+// nonce per daemon start and a sequence, never reused for different content.
+struct FileId {
+  uint64_t nonce = 0, sequence = 0;
+  bool valid() const { return nonce != 0 || sequence != 0; }
+  bool operator==(const FileId&) const = default;
+};
+
 struct GetRequest {
   std::string_view engine, text;
   AudioFormat format = AudioFormat::kWav;
   OpusParams params;  // for kOpus
   Delivery delivery = Delivery::kInline;
+  FileId known;  // optional (descriptor delivery): the file the client already maps
 };
 
 struct PutRequest {
@@ -70,6 +79,7 @@ struct AudioReply {
   AudioPlace place = AudioPlace::kInline;  // kArena also stands for "descriptor" in GET
   uint64_t size = 0;
   std::span<const uint8_t> bytes;
+  FileId file;  // GET by descriptor: the file sent (kArena) or still current (kUnchanged)
 };
 
 struct EngineStatsWire {
@@ -97,7 +107,7 @@ std::vector<uint8_t> EncodeEncodeRequest(const EncodeRequest& r);
 std::vector<uint8_t> EncodePutEncodeRequest(const PutEncodeRequest& r);
 std::vector<uint8_t> EncodeArenaRequest(uint64_t size);
 std::vector<uint8_t> EncodeAudioReply(AudioPlace place, uint64_t size,
-                                      std::span<const uint8_t> bytes);
+                                      std::span<const uint8_t> bytes, FileId file = {});
 std::vector<uint8_t> EncodeStatsReply(const StatsReply& r);
 std::vector<uint8_t> EncodeErrorReply(const ErrorReply& r);
 

@@ -52,6 +52,9 @@ const char* ErrorCodeName(ErrorCode code);
 enum class AudioFormat : uint8_t { kWav = 0, kOpus = 1 };
 enum class Delivery : uint8_t { kInline = 0, kDescriptor = 1 };
 // Where audio is: bytes inside the frame, or a range of the connection's arena.
-enum class AudioPlace : uint8_t { kInline = 0, kArena = 1 };
+// kArena: in the arena, or for GET by the attached descriptor; kUnchanged (GET
+// only): the file the request named as known is still the entry's file, so no
+// descriptor is sent and the client reuses its mapping.
+enum class AudioPlace : uint8_t { kInline = 0, kArena = 1, kUnchanged = 2 };
 
 }  // namespace ttscache::ipc

@@ -215,30 +215,104 @@ Result<AudioBuffer> Client::AudioFromReply(Reply reply) {
   }
   Result<ipc::AudioReply> a = ipc::DecodeAudioReply(reply.body);
   if (!a) return a.error();
+  if (a->place == ipc::AudioPlace::kUnchanged) {
+    return MakeError(Errc::kInternal,
+                     "the daemon answered 'unchanged' to a request naming no file");
+  }
   if (reply.fd.valid()) {
     Result<ipc::MappedRegion> m =
         ipc::MappedRegion::Map(reply.fd.get(), a->size, false, "cached file");
     if (!m) return m.error();
-    return AudioBuffer(std::move(*m));
+    return AudioBuffer(std::make_shared<const ipc::MappedRegion>(std::move(*m)));
   }
   return AudioBuffer(std::vector<uint8_t>(a->bytes.begin(), a->bytes.end()));
+}
+
+void Client::RememberMapping(const std::string& request_key, const ipc::FileId& id,
+                             std::shared_ptr<const ipc::MappedRegion> mapping) {
+  constexpr size_t kMaxKnownFiles = 64;
+  constexpr uint64_t kMaxKnownBytes = 256ull << 20;
+  if (!id.valid() || mapping->size() > kMaxKnownBytes) return;
+  if (auto old = known_files_.find(request_key); old != known_files_.end()) {
+    known_bytes_ -= old->second.mapping->size();
+    known_files_.erase(old);
+  }
+  while (!known_files_.empty() && (known_files_.size() >= kMaxKnownFiles ||
+                                   known_bytes_ + mapping->size() > kMaxKnownBytes)) {
+    auto oldest = known_files_.begin();
+    for (auto it = known_files_.begin(); it != known_files_.end(); ++it) {
+      if (it->second.last_use < oldest->second.last_use) oldest = it;
+    }
+    known_bytes_ -= oldest->second.mapping->size();
+    known_files_.erase(oldest);
+  }
+  known_bytes_ += mapping->size();
+  known_files_[request_key] = KnownFile{id, std::move(mapping), ++use_clock_};
 }
 
 namespace {
 
 std::vector<uint8_t> GetBody(std::string_view engine, std::string_view text, Format format,
-                             const OpusParams& params, bool descriptor) {
+                             const OpusParams& params, bool descriptor, ipc::FileId known = {}) {
   return ipc::EncodeGetRequest(
       {engine, text, format == Format::kWav ? ipc::AudioFormat::kWav : ipc::AudioFormat::kOpus,
-       params, descriptor ? ipc::Delivery::kDescriptor : ipc::Delivery::kInline});
+       params, descriptor ? ipc::Delivery::kDescriptor : ipc::Delivery::kInline, known});
+}
+
+// What a kept mapping answers: the request, not the daemon's key (the client
+// does not normalize texts; two spellings of one entry just keep two names).
+std::string KnownFileKey(std::string_view engine, std::string_view text, Format format,
+                         const OpusParams& params) {
+  std::string key(engine);
+  key += '\0';
+  key += text;
+  key += '\0';
+  key += format == Format::kWav ? "wav" : VariantTag(params);
+  return key;
 }
 
 }  // namespace
 
 Result<AudioBuffer> Client::Get(std::string_view engine, std::string_view text, Format format,
                                 const OpusParams& params, bool descriptor) {
-  Result<Reply> r = Call(ipc::Opcode::kGet, GetBody(engine, text, format, params, descriptor));
-  if (!r) return r.error();
+  if (!descriptor) {
+    Result<Reply> r = Call(ipc::Opcode::kGet, GetBody(engine, text, format, params, false));
+    if (!r) return r.error();
+    return AudioFromReply(std::move(*r));
+  }
+  const std::string key = KnownFileKey(engine, text, format, params);
+  auto known = known_files_.find(key);
+  Result<Reply> r = Call(ipc::Opcode::kGet,
+                         GetBody(engine, text, format, params, true,
+                                 known != known_files_.end() ? known->second.id : ipc::FileId{}));
+  if (!r) {
+    if (r.error().code == Errc::kNotFound && known != known_files_.end()) {
+      known_bytes_ -= known->second.mapping->size();
+      known_files_.erase(known);
+    }
+    return r.error();
+  }
+  if (r->opcode != static_cast<uint8_t>(ipc::Opcode::kError)) {
+    Result<ipc::AudioReply> a = ipc::DecodeAudioReply(r->body);
+    if (!a) return a.error();
+    if (a->place == ipc::AudioPlace::kUnchanged) {
+      known = known_files_.find(key);
+      if (known == known_files_.end() || !(known->second.id == a->file) ||
+          known->second.mapping->size() != a->size) {
+        return MakeError(Errc::kInternal, "the daemon answered 'unchanged' for a file not mapped");
+      }
+      known->second.last_use = ++use_clock_;
+      return AudioBuffer(known->second.mapping);
+    }
+    if (r->fd.valid() && a->file.valid()) {
+      Result<ipc::MappedRegion> m =
+          ipc::MappedRegion::Map(r->fd.get(), a->size, false, "cached file");
+      if (!m) return m.error();
+      auto mapping = std::make_shared<const ipc::MappedRegion>(std::move(*m));
+      RememberMapping(key, a->file, mapping);
+      return AudioBuffer(std::move(mapping));
+    }
+  }
   return AudioFromReply(std::move(*r));
 }
 

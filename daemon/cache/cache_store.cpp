@@ -171,8 +171,8 @@ Result<LockedLookup> CacheStore::State::LookUp(uint8_t engine, const CacheKey& k
 std::optional<CachedFile> CacheStore::State::OpenWavLocked(uint32_t slot) {
   CacheIndex& idx = index();
   const IndexEntry& e = idx.entry(slot);
-  if (std::optional<SharedFd> open = open_files.Find(OpenFileCache::WavKey(slot))) {
-    return CachedFile{std::move(*open), e.wav_bytes};
+  if (std::optional<OpenFileCache::Open> open = open_files.Find(OpenFileCache::WavKey(slot))) {
+    return CachedFile{std::move(open->fd), e.wav_bytes, open_file_nonce, open->sequence};
   }
   Result<CachedFile> file =
       OpenChecked(*directory, e.engine, WavFileName(idx.KeyOf(slot)), e.wav_bytes);
@@ -181,7 +181,10 @@ std::optional<CachedFile> CacheStore::State::OpenWavLocked(uint32_t slot) {
     EvictLocked(slot, false);
     return std::nullopt;
   }
-  open_files.Remember(OpenFileCache::WavKey(slot), file->fd);
+  if (uint64_t sequence = open_files.Remember(OpenFileCache::WavKey(slot), file->fd)) {
+    file->id_nonce = open_file_nonce;
+    file->id_sequence = sequence;
+  }
   return std::move(*file);
 }
 
@@ -264,11 +267,15 @@ Result<VariantLookup> CacheStore::GetVariant(std::string_view engine, std::strin
   if (int v = idx.FindVariant(*slot, params); v >= 0) {
     const uint64_t open_key = OpenFileCache::VariantKey(*slot, v);
     const uint64_t bytes = idx.entry(*slot).variants[v].bytes;
-    if (std::optional<SharedFd> open = state_->open_files.Find(open_key)) {
-      found.variant = CachedFile{std::move(*open), bytes};
+    if (std::optional<OpenFileCache::Open> open = state_->open_files.Find(open_key)) {
+      found.variant =
+          CachedFile{std::move(open->fd), bytes, state_->open_file_nonce, open->sequence};
     } else if (Result<CachedFile> file =
                    OpenChecked(*state_->directory, id, VariantFileName(key, params), bytes)) {
-      state_->open_files.Remember(open_key, file->fd);
+      if (uint64_t sequence = state_->open_files.Remember(open_key, file->fd)) {
+        file->id_nonce = state_->open_file_nonce;
+        file->id_sequence = sequence;
+      }
       found.variant = std::move(*file);
     } else {
       log::Warning("dropping cache variant: " + file.error().message);

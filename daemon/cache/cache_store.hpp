@@ -52,6 +52,10 @@ struct CacheOptions {
 struct CachedFile {
   SharedFd fd;  // read-only; shared with the store's cache of open files
   uint64_t size = 0;
+  // Names this open file while the store keeps it open (a random nonce per
+  // store, a sequence per open): equal identities mean equal bytes, so a
+  // client may reuse a mapping it made of it. {0, 0} when not kept open.
+  uint64_t id_nonce = 0, id_sequence = 0;
 };
 
 struct CacheCounters {

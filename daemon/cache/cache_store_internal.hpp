@@ -32,6 +32,8 @@ struct CacheStore::State {
   bool closed = false;
   // Descriptors of recently served files; EvictLocked forgets an entry's.
   OpenFileCache open_files{DefaultOpenFileCacheCapacity()};
+  // Random per store: file identities from an earlier daemon never match.
+  const uint64_t open_file_nonce = RandomNonce();
 
   CacheIndex& index() { return index_file->index(); }
 

@@ -30,8 +30,13 @@ class OpenFileCache {
     return (uint64_t{slot} << 8) | static_cast<uint64_t>(variant + 1);
   }
 
-  std::optional<SharedFd> Find(uint64_t key) const;
-  void Remember(uint64_t key, SharedFd fd);
+  struct Open {
+    SharedFd fd;
+    uint64_t sequence = 0;  // unique per Remember in this cache's life
+  };
+  std::optional<Open> Find(uint64_t key) const;
+  // Keeps `fd` as the file of `key`; returns its sequence (0: not kept).
+  uint64_t Remember(uint64_t key, SharedFd fd);
   void Forget(uint64_t key) { open_.erase(key); }
   // Forgets the WAV and every variant of an entry.
   void ForgetEntry(uint32_t slot, int max_variants);
@@ -43,12 +48,16 @@ class OpenFileCache {
 
  private:
   size_t capacity_;
-  std::unordered_map<uint64_t, SharedFd> open_;
+  std::unordered_map<uint64_t, Open> open_;
+  uint64_t next_sequence_ = 1;
   std::deque<uint64_t> order_;  // insertion order; may name keys already forgotten
 };
 
 // A capacity that leaves most of the descriptor limit to connections: 1/8 of
 // RLIMIT_NOFILE's soft limit, at most 1024.
 size_t DefaultOpenFileCacheCapacity();
+
+// 64 random bits (getrandom), never 0.
+uint64_t RandomNonce();
 
 }  // namespace ttscache

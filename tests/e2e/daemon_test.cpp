@@ -378,8 +378,8 @@ TEST(Daemon, HostilePeersNeverHurtOthers) {
   {
     // Never reads its replies: asks for the inline WAV again and again.
     RawPeer p(d.socket_path());
-    ipc::GetRequest g{"piper", "good", ipc::AudioFormat::kWav, DaemonDefaultOpus(),
-                      ipc::Delivery::kInline};
+    ipc::GetRequest g{
+        "piper", "good", ipc::AudioFormat::kWav, DaemonDefaultOpus(), ipc::Delivery::kInline, {}};
     std::vector<uint8_t> one = ipc::BuildFrame(3, 7, ipc::EncodeGetRequest(g));
     std::vector<uint8_t> many;
     for (int i = 0; i < 2000; ++i) many.insert(many.end(), one.begin(), one.end());

@@ -53,7 +53,7 @@ TEST(FrameParser, RefusesABadHeaderBeforeTheBody) {
 TEST(Messages, RoundTripAndRefuseMalformedBodies) {
   OpusParams p;
   p.bitrate_kbps = 48;
-  GetRequest g{"xtts", "hello", AudioFormat::kOpus, p, Delivery::kInline};
+  GetRequest g{"xtts", "hello", AudioFormat::kOpus, p, Delivery::kInline, {}};
   std::vector<uint8_t> body = EncodeGetRequest(g);
   Result<GetRequest> back = DecodeGetRequest(body);
   ASSERT_TRUE(back.ok());
@@ -122,6 +122,38 @@ TEST(FdPassing, CarriesOneDescriptorAndRefusesExtras) {
   EXPECT_THAT(extra.error().message, HasSubstr("at most 1"));
   // Nothing to read: kNotFound, not an error.
   EXPECT_EQ(ReceiveWithFds(b.get(), {&got, 1}, &fds, 1).error().code, Errc::kNotFound);
+}
+
+}  // namespace
+}  // namespace ttscache::ipc
+
+namespace ttscache::ipc {
+namespace {
+
+TEST(Messages, FileIdsRoundTripAndAreOptional) {
+  GetRequest g{"xtts", "hi", AudioFormat::kWav, {}, Delivery::kDescriptor, {7, 9}};
+  Result<GetRequest> back = DecodeGetRequest(EncodeGetRequest(g));
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->known, (FileId{7, 9}));
+  g.known = {};
+  std::vector<uint8_t> plain = EncodeGetRequest(g);
+  EXPECT_FALSE(DecodeGetRequest(plain)->known.valid()) << "no id: the old layout";
+  plain.insert(plain.end(), 5, 0);  // a partial id is malformed
+  EXPECT_FALSE(DecodeGetRequest(plain).ok());
+
+  Result<AudioReply> sent = DecodeAudioReply(EncodeAudioReply(AudioPlace::kArena, 100, {}, {1, 2}));
+  ASSERT_TRUE(sent.ok());
+  EXPECT_EQ(sent->file, (FileId{1, 2}));
+  EXPECT_TRUE(DecodeAudioReply(EncodeAudioReply(AudioPlace::kArena, 100, {})).ok());
+  Result<AudioReply> same =
+      DecodeAudioReply(EncodeAudioReply(AudioPlace::kUnchanged, 100, {}, {1, 2}));
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(same->place, AudioPlace::kUnchanged);
+  EXPECT_FALSE(DecodeAudioReply(EncodeAudioReply(AudioPlace::kUnchanged, 100, {})).ok())
+      << "'unchanged' must name the file";
+  std::vector<uint8_t> bad_place = EncodeAudioReply(AudioPlace::kArena, 1, {});
+  bad_place[0] = 3;
+  EXPECT_FALSE(DecodeAudioReply(bad_place).ok());
 }
 
 }  // namespace

@@ -37,13 +37,25 @@ TEST(OpenFileCache, ForgetEntryDropsTheWavAndEveryVariantOfThatSlotOnly) {
 TEST(OpenFileCache, AForgottenDescriptorStaysOpenForItsHolder) {
   OpenFileCache cache(4);
   cache.Remember(OpenFileCache::WavKey(1), OpenDevNull());
-  std::optional<SharedFd> held = cache.Find(OpenFileCache::WavKey(1));
+  std::optional<OpenFileCache::Open> held = cache.Find(OpenFileCache::WavKey(1));
   ASSERT_TRUE(held);
-  const int fd = held->get();
+  const int fd = held->fd.get();
   cache.Clear();
   EXPECT_TRUE(IsOpen(fd)) << "closed under a reply that still carries it";
   held.reset();
   EXPECT_FALSE(IsOpen(fd)) << "the last holder's release must close it";
+}
+
+TEST(OpenFileCache, EachRememberedFileGetsANewSequence) {
+  OpenFileCache cache(4);
+  uint64_t a = cache.Remember(OpenFileCache::WavKey(1), OpenDevNull());
+  uint64_t again = cache.Remember(OpenFileCache::WavKey(1), OpenDevNull());  // already known
+  cache.Forget(OpenFileCache::WavKey(1));
+  uint64_t b = cache.Remember(OpenFileCache::WavKey(1), OpenDevNull());
+  EXPECT_NE(a, 0u);
+  EXPECT_EQ(again, 0u);
+  EXPECT_GT(b, a) << "a reopened file must not reuse the old identity";
+  EXPECT_EQ(cache.Find(OpenFileCache::WavKey(1))->sequence, b);
 }
 
 TEST(OpenFileCache, ZeroCapacityRemembersNothing) {

@@ -28,7 +28,7 @@ TEST(ProtocolDoc, PingExample) { EXPECT_EQ(DocExample("ping"), BuildFrame(0x02, 
 TEST(ProtocolDoc, GetExample) {
   OpusParams defaults;
   defaults.bitrate_kbps = 0;
-  GetRequest g{"piper", "Hi", AudioFormat::kWav, defaults, Delivery::kDescriptor};
+  GetRequest g{"piper", "Hi", AudioFormat::kWav, defaults, Delivery::kDescriptor, {}};
   std::vector<uint8_t> doc = DocExample("get");
   EXPECT_EQ(doc, BuildFrame(0x03, 7, EncodeGetRequest(g)));
   Result<FrameHeader> h = DecodeHeader(doc, kMaxFrameBody);

@@ -42,22 +42,25 @@ class AudioBuffer {
  public:
   AudioBuffer() = default;
   explicit AudioBuffer(std::vector<uint8_t> bytes) : bytes_(std::move(bytes)) {}
-  explicit AudioBuffer(ipc::MappedRegion mapping) : mapping_(std::move(mapping)) {}
+  explicit AudioBuffer(std::shared_ptr<const ipc::MappedRegion> mapping)
+      : mapping_(std::move(mapping)) {}
 
   std::span<const std::byte> bytes() const {
-    auto b = mapping_.size() ? std::span<const uint8_t>(mapping_.data(), mapping_.size())
-                             : std::span<const uint8_t>(bytes_);
+    auto b = mapped() ? std::span<const uint8_t>(mapping_->data(), mapping_->size())
+                      : std::span<const uint8_t>(bytes_);
     return std::as_bytes(b);
   }
   std::span<const uint8_t> u8() const {
     return {reinterpret_cast<const uint8_t*>(bytes().data()), bytes().size()};
   }
   size_t size() const { return bytes().size(); }
-  bool mapped() const { return mapping_.size() != 0; }  // true: zero-copy descriptor path
+  bool mapped() const { return mapping_ && mapping_->size() != 0; }  // zero-copy descriptor path
 
  private:
   std::vector<uint8_t> bytes_;
-  ipc::MappedRegion mapping_;
+  // Shared: the Client keeps recent mappings and hands the same one out again
+  // while the daemon says the file is unchanged (see Client::Get).
+  std::shared_ptr<const ipc::MappedRegion> mapping_;
 };
 
 enum class Format { kWav, kOpus };
@@ -80,7 +83,12 @@ class TTSCACHE_EXPORT Client {
   Result<ipc::HelloReply> Hello();
   Result<ipc::StatsReply> Stats();
   // A miss is Errc::kNotFound. With `descriptor`, the reply is the cached
-  // file itself, mapped read-only.
+  // file itself, mapped read-only. The client keeps its last 64 such mappings
+  // (at most 256 MiB) and names the file it holds in the request; while the
+  // daemon still serves that very file it answers "unchanged" without a
+  // descriptor and the same mapping is returned — passing a descriptor costs
+  // as much as a whole round trip. A kept mapping pins its file's disk space
+  // after an eviction until it leaves the client's list.
   Result<AudioBuffer> Get(std::string_view engine, std::string_view text, Format format,
                           const OpusParams& params = DaemonDefaultOpus(), bool descriptor = true);
   Status Put(std::string_view engine, std::string_view text, std::span<const uint8_t> wav);
@@ -119,6 +127,14 @@ class TTSCACHE_EXPORT Client {
   Result<Reply> Receive(uint64_t request_id);
   Result<Reply> Call(ipc::Opcode op, const std::vector<uint8_t>& body);
   Result<AudioBuffer> AudioFromReply(Reply reply);
+  void RememberMapping(const std::string& request_key, const ipc::FileId& id,
+                       std::shared_ptr<const ipc::MappedRegion> mapping);
+
+  struct KnownFile {
+    ipc::FileId id;
+    std::shared_ptr<const ipc::MappedRegion> mapping;
+    uint64_t last_use = 0;
+  };
 
   ClientOptions options_;
   UniqueFd socket_;
@@ -128,6 +144,9 @@ class TTSCACHE_EXPORT Client {
   UniqueFd pending_fd_;              // a descriptor received before its frame completed
   UniqueFd arena_fd_;
   ipc::MappedRegion arena_;
+  std::map<std::string, KnownFile> known_files_;  // by (engine, text, format, params)
+  uint64_t known_bytes_ = 0;
+  uint64_t use_clock_ = 0;
 };
 
 }  // namespace ttscache
