@@ -1,5 +1,6 @@
 // ttscached under load (docs/benchmarks.md): throughput and p50/p99 latency
-// of hits by descriptor and inline at 2 KB, 200 KB and 10 MB, put, encode
+// of hits by descriptor (repeated: the client's mapping is reused; new file:
+// a descriptor passed each time) and inline at 2 KB, 200 KB and 10 MB, put, encode
 // (miss) and a cached variant, with 1, 8 and 64 clients; plus the floor — a
 // bare Unix-socket ping-pong between two processes.
 // Usage: load_bench SOCKET [seconds-per-case] [client counts, e.g. 1,8,64]
@@ -131,6 +132,12 @@ int main(int argc, char** argv) {
   if (!setup.Put("piper", "variant", speech)) return 1;
   if (!setup.Get("piper", "variant", Format::kOpus)) return 1;  // encode it once
 
+  // 200 distinct 2 KB entries: more than a client keeps mapped (64), so
+  // cycling through them passes a descriptor on every hit.
+  for (int i = 0; i < 200; ++i) {
+    if (!setup.Put("xtts", "cold " + std::to_string(i), WavOfSize(2048))) return 1;
+  }
+
   for (int clients : counts) {
     Print("ping", clients,
           Measure(socket, clients, seconds, [](Client& c, int) { return c.Ping().ok(); }));
@@ -147,6 +154,11 @@ int main(int argc, char** argv) {
               return r.ok() && r->size() > 0;
             }));
     }
+    Print("hit_fd_new_file_2KB", clients, Measure(socket, clients, seconds, [&](Client& c, int i) {
+            Result<AudioBuffer> r = c.Get("xtts", "cold " + std::to_string(i % 200), Format::kWav,
+                                          DaemonDefaultOpus(), true);
+            return r.ok() && r->size() > 0;
+          }));
     const std::vector<uint8_t> small = WavOfSize(2048);
     Print("put_2KB", clients, Measure(socket, clients, seconds, [&](Client& c, int i) {
             return c.Put("piper", "put " + std::to_string(i), small).ok();
