@@ -246,8 +246,9 @@ void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& g
     if (get.delivery == ipc::Delivery::kDescriptor) {
       const ipc::FileId id{file.id_nonce, file.id_sequence};
       if (id.valid() && id == get.known) {
-        // The client still maps this very file: no descriptor to pass (on
-        // these machines SCM_RIGHTS costs as much as a whole round trip).
+        // The client still maps this very file: no descriptor to pass, and
+        // the client skips mmap/munmap/close (SCM_RIGHTS plus those measured
+        // 8–30 µs per hit here, against a 21–29 µs round trip).
         return Queue(c, {ipc::BuildFrame(
                              reply_op, request,
                              ipc::EncodeAudioReply(ipc::AudioPlace::kUnchanged, file.size, {}, id)),

@@ -86,8 +86,9 @@ class TTSCACHE_EXPORT Client {
   // file itself, mapped read-only. The client keeps its last 64 such mappings
   // (at most 256 MiB) and names the file it holds in the request; while the
   // daemon still serves that very file it answers "unchanged" without a
-  // descriptor and the same mapping is returned — passing a descriptor costs
-  // as much as a whole round trip. A kept mapping pins its file's disk space
+  // descriptor and the same mapping is returned (passing and mapping a
+  // descriptor cost 8–30 µs per hit on the VMs we measured, against a round
+  // trip of 21–29 µs). A kept mapping pins its file's disk space
   // after an eviction until it leaves the client's list.
   Result<AudioBuffer> Get(std::string_view engine, std::string_view text, Format format,
                           const OpusParams& params = DaemonDefaultOpus(), bool descriptor = true);
