@@ -6,13 +6,9 @@ c_test=$1
 lib=$2
 ttscached=$3
 here=$(cd "$(dirname "$0")" && pwd)
-dir=$(mktemp -d)
-cleanup() { [ -n "${daemon:-}" ] && kill "$daemon" 2> /dev/null; wait 2> /dev/null; rm -rf "$dir"; }
-trap cleanup EXIT
-printf '[daemon]\nsocket = %s/d.sock\n[cache]\ndir = %s/cache\nfsync = false\n' "$dir" "$dir" > "$dir/d.conf"
-"$ttscached" --config "$dir/d.conf" 2> "$dir/daemon.log" &
-daemon=$!
-for _ in $(seq 100); do [ -S "$dir/d.sock" ] && break; sleep 0.05; done
+# shellcheck source=tests/cli/test_daemon.sh
+source "$here/test_daemon.sh"
+start_test_daemon "$ttscached"
 espeak-ng -w "$dir/lights.wav" "The lights are on."
 "$c_test" "$dir/d.sock" "$dir/lights.wav"
 # A sanitizer build of the library needs its runtimes loaded first in python.

@@ -4,17 +4,13 @@
 set -euo pipefail
 ttscache=$1
 ttscached=$2
-dir=$(mktemp -d)
-cleanup() { [ -n "${daemon:-}" ] && kill "$daemon" 2> /dev/null; wait 2> /dev/null; rm -rf "$dir"; }
-trap cleanup EXIT
+# shellcheck source=tests/cli/test_daemon.sh
+source "$(dirname "$0")/test_daemon.sh"
+start_test_daemon "$ttscached"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 status() { set +e; "$@" > "$dir/out" 2> "$dir/err"; echo $?; set -e; }
 
-printf '[daemon]\nsocket = %s/d.sock\n[cache]\ndir = %s/cache\nfsync = false\n' "$dir" "$dir" > "$dir/d.conf"
-"$ttscached" --config "$dir/d.conf" 2> "$dir/daemon.log" &
-daemon=$!
 export TTSCACHE_SOCKET=$dir/d.sock
-for _ in $(seq 100); do "$ttscache" ping > /dev/null 2>&1 && break; sleep 0.05; done
 [ "$("$ttscache" ping)" = pong ] || fail "ping"
 
 espeak-ng -w "$dir/lights.wav" "The lights are on."

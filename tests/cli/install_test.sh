@@ -8,9 +8,9 @@ set -euo pipefail
 build=$1
 ttscached=$2
 here=$(cd "$(dirname "$0")" && pwd)
-dir=$(mktemp -d)
-cleanup() { [ -n "${daemon:-}" ] && kill "$daemon" 2> /dev/null; wait 2> /dev/null; rm -rf "$dir"; }
-trap cleanup EXIT
+# shellcheck source=tests/cli/test_daemon.sh
+source "$here/test_daemon.sh"
+start_test_daemon "$ttscached"
 configured=$(sed -n 's/^CMAKE_INSTALL_PREFIX:PATH=//p' "$build/CMakeCache.txt")
 DESTDIR=$dir/root cmake --install "$build" > "$dir/install.log"
 prefix=$dir/root$configured
@@ -39,10 +39,6 @@ stray=$(grep -vE '^(ttscache_|ttscache::|TTSCACHE_0$)' <<< "$exports" || true)
 internal=$(grep -E 'boost|ttscache::ipc::(Encode|Decode|Frame)|ttscache::log' <<< "$exports" || true)
 [ -z "$internal" ] || { echo "FAIL: internals exported:"; echo "$internal"; exit 1; }
 
-printf '[daemon]\nsocket = %s/d.sock\n[cache]\ndir = %s/cache\nfsync = false\n' "$dir" "$dir" > "$dir/d.conf"
-"$ttscached" --config "$dir/d.conf" 2> "$dir/daemon.log" &
-daemon=$!
-for _ in $(seq 100); do [ -S "$dir/d.sock" ] && break; sleep 0.05; done
 espeak-ng -w "$dir/moment.wav" "One moment."
 
 run() {  # run NAME BINARY: the example must report a mapped hit of the WAV's size
