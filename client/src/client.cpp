@@ -207,7 +207,7 @@ Result<ipc::StatsReply> Client::Stats() {
   return ipc::DecodeStatsReply(r->body);
 }
 
-Result<AudioBuffer> Client::AudioFromReply(Reply reply) {
+Result<AudioBuffer> Client::AudioFromReply(Reply reply, const std::string* known_key) {
   if (reply.opcode == static_cast<uint8_t>(ipc::Opcode::kError)) {
     Result<ipc::ErrorReply> e = ipc::DecodeErrorReply(reply.body);
     if (!e) return MakeError(Errc::kInternal, "undecodable error reply");
@@ -216,14 +216,21 @@ Result<AudioBuffer> Client::AudioFromReply(Reply reply) {
   Result<ipc::AudioReply> a = ipc::DecodeAudioReply(reply.body);
   if (!a) return a.error();
   if (a->place == ipc::AudioPlace::kUnchanged) {
-    return MakeError(Errc::kInternal,
-                     "the daemon answered 'unchanged' to a request naming no file");
+    auto known = known_key ? known_files_.find(*known_key) : known_files_.end();
+    if (known == known_files_.end() || !(known->second.id == a->file) ||
+        known->second.mapping->size() != a->size) {
+      return MakeError(Errc::kInternal, "the daemon answered 'unchanged' for a file not mapped");
+    }
+    known->second.last_use = ++use_clock_;
+    return AudioBuffer(known->second.mapping);
   }
   if (reply.fd.valid()) {
     Result<ipc::MappedRegion> m =
         ipc::MappedRegion::Map(reply.fd.get(), a->size, false, "cached file");
     if (!m) return m.error();
-    return AudioBuffer(std::make_shared<const ipc::MappedRegion>(std::move(*m)));
+    auto mapping = std::make_shared<const ipc::MappedRegion>(std::move(*m));
+    if (known_key) RememberMapping(*known_key, a->file, mapping);  // ignores a missing id
+    return AudioBuffer(std::move(mapping));
   }
   return AudioBuffer(std::vector<uint8_t>(a->bytes.begin(), a->bytes.end()));
 }
@@ -292,28 +299,7 @@ Result<AudioBuffer> Client::Get(std::string_view engine, std::string_view text, 
     }
     return r.error();
   }
-  if (r->opcode != static_cast<uint8_t>(ipc::Opcode::kError)) {
-    Result<ipc::AudioReply> a = ipc::DecodeAudioReply(r->body);
-    if (!a) return a.error();
-    if (a->place == ipc::AudioPlace::kUnchanged) {
-      known = known_files_.find(key);
-      if (known == known_files_.end() || !(known->second.id == a->file) ||
-          known->second.mapping->size() != a->size) {
-        return MakeError(Errc::kInternal, "the daemon answered 'unchanged' for a file not mapped");
-      }
-      known->second.last_use = ++use_clock_;
-      return AudioBuffer(known->second.mapping);
-    }
-    if (r->fd.valid() && a->file.valid()) {
-      Result<ipc::MappedRegion> m =
-          ipc::MappedRegion::Map(r->fd.get(), a->size, false, "cached file");
-      if (!m) return m.error();
-      auto mapping = std::make_shared<const ipc::MappedRegion>(std::move(*m));
-      RememberMapping(key, a->file, mapping);
-      return AudioBuffer(std::move(mapping));
-    }
-  }
-  return AudioFromReply(std::move(*r));
+  return AudioFromReply(std::move(*r), &key);
 }
 
 Result<uint64_t> Client::SendGet(std::string_view engine, std::string_view text, Format format,

@@ -127,7 +127,10 @@ class TTSCACHE_EXPORT Client {
   Result<uint64_t> Send(ipc::Opcode op, std::span<const uint8_t> body, int fd = -1);
   Result<Reply> Receive(uint64_t request_id);
   Result<Reply> Call(ipc::Opcode op, const std::vector<uint8_t>& body);
-  Result<AudioBuffer> AudioFromReply(Reply reply);
+  // A GET/ENCODE reply as audio. With `known_key` (a descriptor GET that may
+  // have named a kept mapping): "unchanged" returns that mapping, and a newly
+  // passed file is kept under the key.
+  Result<AudioBuffer> AudioFromReply(Reply reply, const std::string* known_key = nullptr);
   void RememberMapping(const std::string& request_key, const ipc::FileId& id,
                        std::shared_ptr<const ipc::MappedRegion> mapping);
 
