@@ -34,7 +34,7 @@ Result<size_t> SendWithFd(int socket, std::span<const uint8_t> bytes, int fd) {
 }
 
 Result<size_t> ReceiveWithFds(int socket, std::span<uint8_t> buffer, std::vector<UniqueFd>* fds,
-                              size_t max_fds) {
+                              size_t max_fds, Wait wait) {
   iovec iov{buffer.data(), buffer.size()};
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -45,7 +45,7 @@ Result<size_t> ReceiveWithFds(int socket, std::span<uint8_t> buffer, std::vector
   msg.msg_controllen = sizeof(control);
   ssize_t n;
   do {
-    n = ::recvmsg(socket, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    n = ::recvmsg(socket, &msg, MSG_CMSG_CLOEXEC | (wait == Wait::kNever ? MSG_DONTWAIT : 0));
   } while (n < 0 && errno == EINTR);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return MakeError(Errc::kNotFound, "no data yet");

@@ -20,9 +20,16 @@ namespace ttscache::ipc {
 // Never raises SIGPIPE.
 Result<size_t> SendWithFd(int socket, std::span<const uint8_t> bytes, int fd);
 
+// Whether a receive may block: kNever returns at once when nothing is queued;
+// kUpToSocketTimeout blocks (on a blocking socket) until data arrives or the
+// socket's SO_RCVTIMEO passes — one system call where a poll() and a second
+// receive would take three, which is what a round trip's latency is made of.
+enum class Wait { kNever, kUpToSocketTimeout };
+
 // Receives into `buffer`; descriptors go to *fds (at most `max_fds` per call).
-// Returns bytes read: 0 = peer closed. EAGAIN is Errc::kNotFound ("nothing yet").
+// Returns bytes read: 0 = peer closed. EAGAIN (nothing queued, or the socket
+// timeout passed) is Errc::kNotFound.
 Result<size_t> ReceiveWithFds(int socket, std::span<uint8_t> buffer, std::vector<UniqueFd>* fds,
-                              size_t max_fds);
+                              size_t max_fds, Wait wait = Wait::kNever);
 
 }  // namespace ttscache::ipc

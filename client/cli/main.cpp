@@ -1,5 +1,6 @@
 // ttscache: the command-line client. Global options, then a command; see
 // docs/cli.md for every command and exit code.
+#include <charconv>
 #include <cstdlib>
 #include <iostream>
 #include <string>
@@ -54,8 +55,13 @@ int main(int argc, char** argv) {
     if ((args[i] == "--socket" || args[i] == "--timeout") && i + 1 < args.size()) {
       if (args[i] == "--socket")
         global.socket = args[i + 1];
-      else
-        global.timeout_ms = std::atoi(args[i + 1].c_str());
+      else {
+        const std::string& v = args[i + 1];
+        auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), global.timeout_ms);
+        if (ec != std::errc() || end != v.data() + v.size() || global.timeout_ms <= 0) {
+          return UsageError("--timeout wants milliseconds > 0, got \"" + v + "\"", kUsage);
+        }
+      }
       ++i;
       continue;
     }

@@ -1,5 +1,9 @@
-// See client.hpp. The connection is non-blocking and every wait is a poll()
-// bounded by the timeout, so a stuck daemon cannot hang the caller.
+// See client.hpp. Every wait is bounded by the timeout, so a stuck daemon
+// cannot hang the caller. Sends never block (MSG_DONTWAIT, then poll()). The
+// first wait for a reply is a blocking receive bounded by SO_RCVTIMEO (set to
+// the timeout at connect): for a small reply that one system call is the whole
+// wait, where poll() would add two — a measurable part of a ~20 µs round trip
+// (docs/benchmarks.md). Later waits in the same call poll the remaining time.
 #include "ttscache/client.hpp"
 
 #include <poll.h>
@@ -43,6 +47,12 @@ Errc FromWire(ipc::ErrorCode code) {
   }
 }
 
+// A timeout is kUnavailable like a lost connection, but a call that timed
+// out is not retried on a new connection: the caller's bound is spent.
+constexpr std::string_view kTimedOut = "timed out waiting for the daemon";
+Error TimedOut() { return MakeError(Errc::kUnavailable, std::string(kTimedOut)); }
+bool IsTimeout(const Error& e) { return e.code == Errc::kUnavailable && e.message == kTimedOut; }
+
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -52,7 +62,7 @@ int64_t NowMs() {
 Status WaitFor(int fd, short events, int64_t deadline_ms) {
   while (true) {
     int64_t left = deadline_ms - NowMs();
-    if (left <= 0) return MakeError(Errc::kUnavailable, "timed out waiting for the daemon");
+    if (left <= 0) return TimedOut();
     pollfd p{fd, events, 0};
     int n = ::poll(&p, 1, static_cast<int>(left));
     if (n > 0) return {};
@@ -74,18 +84,30 @@ Result<Client> Client::Connect(const ClientOptions& options) {
 }
 
 Status Client::Reconnect() {
-  socket_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  socket_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!socket_.valid()) return ErrnoError(errno, "socket");
+  // Bounds the blocking connect (a full listen backlog) and first receive.
+  const timeval limit{options_.timeout_ms / 1000, (options_.timeout_ms % 1000) * 1000};
+  if (options_.timeout_ms <= 0 ||
+      ::setsockopt(socket_.get(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit)) != 0 ||
+      ::setsockopt(socket_.get(), SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit)) != 0) {
+    return MakeError(Errc::kInvalidArgument,
+                     "bad timeout: " + std::to_string(options_.timeout_ms) + " ms");
+  }
   inbox_.clear();
   early_.clear();
+  abandoned_.clear();
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (options_.socket_path.size() >= sizeof(addr.sun_path)) {
     return MakeError(Errc::kInvalidArgument, "socket path too long: " + options_.socket_path);
   }
   std::memcpy(addr.sun_path, options_.socket_path.data(), options_.socket_path.size());
-  if (::connect(socket_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 &&
-      errno != EINPROGRESS) {
+  int connected;
+  do {
+    connected = ::connect(socket_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  } while (connected != 0 && errno == EINTR);
+  if (connected != 0) {
     return MakeError(Errc::kUnavailable, "cannot connect to ttscached at " + options_.socket_path +
                                              ": " + std::strerror(errno));
   }
@@ -111,7 +133,12 @@ Result<uint64_t> Client::Send(ipc::Opcode op, std::span<const uint8_t> body, int
     if (!n) return MakeError(Errc::kUnavailable, "lost the daemon: " + n.error().message);
     sent += *n;
     if (*n == 0) {
-      if (Status s = WaitFor(socket_.get(), POLLOUT, deadline); !s) return s.error();
+      if (Status s = WaitFor(socket_.get(), POLLOUT, deadline); !s) {
+        // Part of a frame on the stream would garble every later one: drop
+        // the connection, so the next call starts on a new one.
+        if (sent > 0) socket_.reset();
+        return s.error();
+      }
     }
   }
   return id;
@@ -124,6 +151,7 @@ Result<Client::Reply> Client::Receive(uint64_t request_id) {
     return r;
   }
   const int64_t deadline = NowMs() + options_.timeout_ms;
+  bool first_wait = true;
   while (true) {
     // Parse every complete frame in the inbox.
     while (inbox_.size() >= ipc::kHeaderSize) {
@@ -148,15 +176,22 @@ Result<Client::Reply> Client::Receive(uint64_t request_id) {
       const bool about_connection = h->request_id == kConnectionErrorId &&
                                     h->opcode == static_cast<uint8_t>(ipc::Opcode::kError);
       if (h->request_id == request_id || about_connection) return reply;
-      early_[h->request_id] = std::move(reply);
+      if (abandoned_.erase(h->request_id) == 0) early_[h->request_id] = std::move(reply);
     }
     uint8_t buffer[65536];
     std::vector<UniqueFd> fds;
-    Result<size_t> n = ipc::ReceiveWithFds(socket_.get(), buffer, &fds, 4);
+    const ipc::Wait wait = first_wait ? ipc::Wait::kUpToSocketTimeout : ipc::Wait::kNever;
+    Result<size_t> n = ipc::ReceiveWithFds(socket_.get(), buffer, &fds, 4, wait);
     if (!n && n.error().code == Errc::kNotFound) {
-      if (Status s = WaitFor(socket_.get(), POLLIN, deadline); !s) return s.error();
+      Status waited = first_wait ? Status(TimedOut())  // SO_RCVTIMEO passed
+                                 : WaitFor(socket_.get(), POLLIN, deadline);
+      if (!waited) {
+        if (IsTimeout(waited.error())) abandoned_.insert(request_id);
+        return waited.error();
+      }
       continue;
     }
+    first_wait = false;
     if (!n) return MakeError(Errc::kUnavailable, "lost the daemon: " + n.error().message);
     if (*n == 0) return MakeError(Errc::kUnavailable, "the daemon closed the connection");
     for (UniqueFd& fd : fds) pending_fd_ = std::move(fd);  // one per reply frame
@@ -168,7 +203,7 @@ Result<Client::Reply> Client::Call(ipc::Opcode op, const std::vector<uint8_t>& b
   for (int attempt = 0; attempt < 2; ++attempt) {
     Result<uint64_t> id = Send(op, body);
     Result<Reply> reply = id ? Receive(*id) : Result<Reply>(id.error());
-    if (!id) {
+    if (!id && !IsTimeout(id.error())) {
       // The daemon may have refused this connection (FORBIDDEN) and closed it
       // before our request went out: its reason is already queued to read.
       if (Result<Reply> why = Receive(kConnectionErrorId);
@@ -176,7 +211,8 @@ Result<Client::Reply> Client::Call(ipc::Opcode op, const std::vector<uint8_t>& b
         reply = std::move(why);
       }
     }
-    if (reply || reply.error().code != Errc::kUnavailable || attempt == 1) {
+    if (reply || reply.error().code != Errc::kUnavailable || IsTimeout(reply.error()) ||
+        attempt == 1) {
       if (reply && reply->opcode == static_cast<uint8_t>(ipc::Opcode::kError)) {
         Result<ipc::ErrorReply> e = ipc::DecodeErrorReply(reply->body);
         if (!e) return MakeError(Errc::kInternal, "undecodable error reply");

@@ -4,8 +4,10 @@
 // connection's timeout; Send*/Receive* pipeline several requests on one
 // connection (replies may arrive out of order; they are matched by id). After
 // a daemon restart the next call reconnects once (and re-registers the arena)
-// before giving up. Errors carry the daemon's message; Errc::kNotFound is a
-// cache miss, Errc::kUnavailable means no daemon answers at the socket.
+// before giving up. A call that times out is not retried (the caller's bound
+// is spent) and its late reply is discarded. Errors carry the daemon's
+// message; Errc::kNotFound is a cache miss, Errc::kUnavailable means no daemon
+// answers at the socket or it did not answer within the timeout.
 //
 // Audio results are AudioBuffers: on the descriptor path they own a read-only
 // mapping of the daemon's cached file (nothing copied); inline they own bytes.
@@ -19,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -145,6 +148,7 @@ class TTSCACHE_EXPORT Client {
   uint64_t next_id_ = 1;
   std::vector<uint8_t> inbox_;       // received bytes not yet parsed
   std::map<uint64_t, Reply> early_;  // replies that came before they were asked for
+  std::set<uint64_t> abandoned_;     // requests that timed out: their late replies are dropped
   UniqueFd pending_fd_;              // a descriptor received before its frame completed
   UniqueFd arena_fd_;
   ipc::MappedRegion arena_;
