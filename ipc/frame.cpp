@@ -8,9 +8,14 @@
 namespace ttscache::ipc {
 
 void EncodeHeader(const FrameHeader& h, uint8_t out[kHeaderSize]) {
-  BodyWriter w;
-  w.U32(kMagic).U8(kVersion).U8(h.opcode).U16(h.flags).U64(h.request_id).U32(h.body_length).U32(0);
-  std::memcpy(out, w.bytes().data(), kHeaderSize);
+  // Straight into `out` (offsets as in docs/protocol.md): every frame passes here.
+  StoreLittleEndian(out + 0, kMagic, 4);
+  StoreLittleEndian(out + 4, kVersion, 1);
+  StoreLittleEndian(out + 5, h.opcode, 1);
+  StoreLittleEndian(out + 6, h.flags, 2);
+  StoreLittleEndian(out + 8, h.request_id, 8);
+  StoreLittleEndian(out + 16, h.body_length, 4);
+  StoreLittleEndian(out + 20, 0, 4);  // reserved
 }
 
 Result<FrameHeader> DecodeHeader(std::span<const uint8_t> bytes, uint32_t max_body) {

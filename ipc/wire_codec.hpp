@@ -58,8 +58,16 @@ class BodyReader {
   bool failed_ = false;
 };
 
+// Writes the low `n` bytes of `v` at `out`, least significant first.
+inline void StoreLittleEndian(uint8_t* out, uint64_t v, size_t n) {
+  for (size_t i = 0; i < n; ++i) out[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+
 class BodyWriter {
  public:
+  // Most bodies are a few dozen bytes: one allocation, not one per doubling.
+  BodyWriter() { bytes_.reserve(64); }
+
   BodyWriter& U8(uint8_t v) { return Put(v, 1); }
   BodyWriter& U16(uint16_t v) { return Put(v, 2); }
   BodyWriter& U32(uint32_t v) { return Put(v, 4); }

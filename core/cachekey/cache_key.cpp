@@ -8,6 +8,7 @@
 #include <unicode/ustring.h>
 #include <unicode/utf16.h>
 
+#include <array>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -128,16 +129,34 @@ Result<std::string> NormalizeText(std::string_view utf8_text) {
   return EncodeUtf8(collapsed);
 }
 
+namespace {
+
+// EVP_sha256() makes OpenSSL 3 look the algorithm up (locks, a hash table) on
+// every digest — more work than hashing a phrase. Fetched once, an EVP_MD is
+// immutable and shared by all threads; each thread reuses its own context.
+Status Sha256(std::string_view bytes, std::array<uint8_t, 32>* digest) {
+  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  struct ContextFree {
+    void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+  };
+  thread_local const std::unique_ptr<EVP_MD_CTX, ContextFree> context(EVP_MD_CTX_new());
+  unsigned int length = 0;
+  if (kSha256 == nullptr || context == nullptr ||
+      EVP_DigestInit_ex(context.get(), kSha256, nullptr) != 1 ||
+      EVP_DigestUpdate(context.get(), bytes.data(), bytes.size()) != 1 ||
+      EVP_DigestFinal_ex(context.get(), digest->data(), &length) != 1 || length != digest->size()) {
+    return MakeError(Errc::kInternal, "OpenSSL SHA-256 failed (is the default provider loaded?)");
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<CacheKey> ComputeCacheKey(std::string_view utf8_text) {
   Result<std::string> normalized = NormalizeText(utf8_text);
   if (!normalized) return normalized.error();
   CacheKey key;
-  unsigned int length = 0;
-  if (EVP_Digest(normalized->data(), normalized->size(), key.digest.data(), &length, EVP_sha256(),
-                 nullptr) != 1 ||
-      length != key.digest.size()) {
-    return MakeError(Errc::kInternal, "EVP_Digest(sha256) failed");
-  }
+  if (Status s = Sha256(*normalized, &key.digest); !s) return s.error();
   return key;
 }
 
