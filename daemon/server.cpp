@@ -145,7 +145,7 @@ int Server::Run() {
         break;
       }
     }
-    int n = ::epoll_wait(epoll_.get(), events, 64, stopping_ ? 100 : 1000);
+    int n = WaitForEvents(events, 64);
     if (n < 0 && errno != EINTR) {
       log::Error("epoll_wait: " + std::string(strerror(errno)));
       break;
@@ -190,6 +190,27 @@ int Server::Run() {
   }
   log::Info("ttscached: stopped cleanly");
   return 0;
+}
+
+// Busy polling: for busy_poll_us after the last events, ask epoll without
+// sleeping. A request that arrives meanwhile (the next one of a client in a
+// request-reply loop) is served without waking a halted CPU, which on these
+// VMs is most of a local round trip (docs/benchmarks.md). It spends the
+// daemon's CPU, so it is for dedicated cores (`cpus`) and off by default.
+int Server::WaitForEvents(epoll_event* events, int max_events) {
+  const auto spin = std::chrono::microseconds(config_.config.daemon.busy_poll_us);
+  int n = 0;
+  if (spin.count() > 0 && !stopping_) {
+    const auto until = last_events_ + spin;
+    do {
+      n = ::epoll_wait(epoll_.get(), events, max_events, 0);
+    } while (n == 0 && std::chrono::steady_clock::now() < until);
+  }
+  // No timeout while serving: the timer fd wakes the loop for periodic work,
+  // and a timeout would arm a kernel timer on every wait.
+  if (n == 0) n = ::epoll_wait(epoll_.get(), events, max_events, stopping_ ? 100 : -1);
+  if (n > 0 && spin.count() > 0) last_events_ = std::chrono::steady_clock::now();
+  return n;
 }
 
 void Server::Accept() {
@@ -491,6 +512,7 @@ void Server::Reload() {
   config_.config.cache.max_bytes = next.cache.max_bytes;
   config_.config.cache.max_text_bytes = next.cache.max_text_bytes;
   config_.config.daemon.idle_timeout_s = next.daemon.idle_timeout_s;
+  config_.config.daemon.busy_poll_us = next.daemon.busy_poll_us;
   log::Info("reload: opus " + VariantTag(next.opus.params) + ", max_entries " +
             std::to_string(next.cache.max_entries));
   Notify("READY=1");

@@ -12,9 +12,11 @@
 // closed. Run() returns the process exit status.
 #pragma once
 
+#include <sys/epoll.h>
 #include <sys/types.h>
 
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <map>
 #include <memory>
@@ -90,6 +92,7 @@ class Server {
   void OnWritable(Connection& c);
   bool Flush(Connection& c);
   void Close(uint64_t id);
+  int WaitForEvents(epoll_event* events, int max_events);
   void Queue(Connection& c, OutFrame frame);
   void QueueError(Connection& c, uint64_t request, const Error& error, uint32_t retry_ms = 0,
                   uint64_t needed = 0);
@@ -132,6 +135,8 @@ class Server {
   std::map<std::string, PendingVariant> pending_variants_;
   uint64_t next_connection_id_ = 1;
   bool stopping_ = false;
+  // When the loop last had events; busy polling runs for busy_poll_us after it.
+  std::chrono::steady_clock::time_point last_events_{};
   int64_t watchdog_interval_ms_ = 0;
   int64_t last_watchdog_ms_ = 0;
   int64_t last_status_ms_ = 0;

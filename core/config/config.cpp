@@ -100,6 +100,10 @@ const KeySpec kKeys[] = {
      [](Config& c, std::string_view v, const ParseContext&) {
        return ApplyInt(v, 0, 86400, &c.daemon.idle_timeout_s);
      }},
+    {"daemon", "busy_poll_us", "0", nullptr,
+     [](Config& c, std::string_view v, const ParseContext&) {
+       return ApplyInt(v, 0, 10000, &c.daemon.busy_poll_us);
+     }},
     {"cache", "dir", "/var/cache/ttscache", "TTS_CACHE_DIR", ApplyCacheDir},
     {"cache", "engines", "xtts, piper", nullptr,
      [](Config& c, std::string_view v, const ParseContext&) {

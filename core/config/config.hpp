@@ -32,6 +32,7 @@ struct DaemonSettings {
   int workers = 2;
   int queue_depth = 64;
   int idle_timeout_s = 300;  // close a connection with nothing in flight after this; 0 = never
+  int busy_poll_us = 0;      // keep polling this long after events before sleeping; 0 = never
 };
 
 struct CacheSettings {

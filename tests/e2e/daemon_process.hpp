@@ -44,6 +44,7 @@ class DaemonProcess {
     c << "[opus]\n";
     for (auto& [k, v] : opus_keys_) c << k << " = " << v << "\n";
   }
+  std::map<std::string, std::string>& daemon_keys() { return daemon_keys_; }
   std::map<std::string, std::string>& opus_keys() { return opus_keys_; }
 
   // Starts the daemon (optionally through a wrapper such as

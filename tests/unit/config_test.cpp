@@ -44,6 +44,7 @@ TEST(Config, DefaultsMatchTheDocumentedTable) {
   EXPECT_EQ(c.daemon.workers, 2);
   EXPECT_EQ(c.daemon.queue_depth, 64);
   EXPECT_EQ(c.daemon.idle_timeout_s, 300);
+  EXPECT_EQ(c.daemon.busy_poll_us, 0);
   EXPECT_EQ(c.cache.dir, "/var/cache/ttscache");
   EXPECT_EQ(c.cache.engines, (std::vector<std::string>{"xtts", "piper"}));
   EXPECT_EQ(c.cache.max_entries, 500u);
@@ -72,6 +73,8 @@ TEST(Config, EveryKeyIsParsed) {
       "cpus = 0,2-3\n"
       "workers = 4\n"
       "queue_depth = 8   ; inline comment\n"
+      "idle_timeout_s = 0\n"
+      "busy_poll_us = 50\n"
       "[cache]\n"
       "dir = /srv/cache\n"
       "engines = piper, xtts-v2,e_3\n"
@@ -96,6 +99,8 @@ TEST(Config, EveryKeyIsParsed) {
   EXPECT_EQ(c.daemon.cpus, (std::vector<int>{0, 2, 3}));
   EXPECT_EQ(c.daemon.workers, 4);
   EXPECT_EQ(c.daemon.queue_depth, 8);
+  EXPECT_EQ(c.daemon.idle_timeout_s, 0);
+  EXPECT_EQ(c.daemon.busy_poll_us, 50);
   EXPECT_EQ(c.cache.dir, "/srv/cache");
   EXPECT_EQ(c.cache.engines, (std::vector<std::string>{"piper", "xtts-v2", "e_3"}));
   EXPECT_EQ(c.cache.max_entries, 10000u);
@@ -158,6 +163,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"[daemon]\nworkers = 3x\n", 2, "not an integer"},
         BadCase{"[daemon]\nqueue_depth = -1\n", 2, "queue_depth = -1: out of range"},
         BadCase{"[daemon]\nidle_timeout_s = 90000\n", 2, "idle_timeout_s = 90000: out of range"},
+        BadCase{"[daemon]\nbusy_poll_us = 10001\n", 2,
+                "busy_poll_us = 10001: out of range, expected 0–10000"},
         BadCase{"[daemon]\nsocket_mode = 0999\n", 2, "expected an octal mode 0000–0777"},
         BadCase{"[daemon]\nsocket_mode = 01777\n", 2, "expected an octal mode"},
         BadCase{"[daemon]\nsocket_group = no-such-group-xyz\n", 2, "no group named"},
