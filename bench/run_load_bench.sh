@@ -2,44 +2,68 @@
 # ttscached under load beside Redis GET on a Unix socket and ffmpeg per
 # request, all in one run (docs/benchmarks.md). Prints the tables.
 # Usage: bench/run_load_bench.sh [build-dir] [seconds-per-case] [clients]
+#
+# Placement, as deployed: the daemon (and Redis) pinned to one CPU, the
+# clients (load_bench, redis-benchmark) to another, and the floor's two
+# processes the same way. DAEMON_CPU / CLIENT_CPU override (defaults: the
+# last and the first CPU this script may use).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build/release}
 seconds=${2:-2}
 clients=${3:-1,8,64}
+cpus=($(python3 -c 'import os; print(*sorted(os.sched_getaffinity(0)))'))
+daemon_cpu=${DAEMON_CPU:-${cpus[-1]}}
+client_cpu=${CLIENT_CPU:-${cpus[0]}}
 cmake --build "$build" --target ttscached load_bench > /dev/null
 work=$(mktemp -d)
+daemon=
 cleanup() {
-  [ -n "${daemon:-}" ] && kill "$daemon" 2> /dev/null && wait "$daemon" 2> /dev/null
+  [ -n "$daemon" ] && kill "$daemon" 2> /dev/null && wait "$daemon" 2> /dev/null
   [ -n "${redis:-}" ] && kill "$redis" 2> /dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-cat > "$work/ttscached.conf" <<CONF
+# run_daemon_cases NAME BUSY_POLL_US CLIENTS: load_bench's cases against a
+# fresh daemon; the CSV goes to $work/NAME.csv.
+run_daemon_cases() {
+  local name=$1 busy_poll_us=$2 counts=$3
+  mkdir -p "$work/$name"
+  cat > "$work/$name/ttscached.conf" <<CONF
 [daemon]
-socket = $work/ttscached.sock
+socket = $work/$name/ttscached.sock
 workers = 2
+cpus = $daemon_cpu
+busy_poll_us = $busy_poll_us
 queue_depth = 4096
 [cache]
-dir = $work/cache
+dir = $work/$name/cache
 max_entries = 200000
 fsync = false
 CONF
-"$build/daemon/ttscached" --config "$work/ttscached.conf" 2> "$work/daemon.log" &
-daemon=$!
-for _ in $(seq 100); do [ -S "$work/ttscached.sock" ] && break; sleep 0.05; done
+  "$build/daemon/ttscached" --config "$work/$name/ttscached.conf" 2> "$work/$name/daemon.log" &
+  daemon=$!
+  for _ in $(seq 100); do [ -S "$work/$name/ttscached.sock" ] && break; sleep 0.05; done
+  taskset -c "$client_cpu" "$build/bench/load_bench" "$work/$name/ttscached.sock" "$seconds" \
+    "$counts" "$daemon_cpu" > "$work/$name.csv"
+  kill "$daemon"
+  wait "$daemon" || true
+  daemon=
+}
+# Every case with the default configuration; the one-client cases again with
+# busy polling, as on a dedicated core.
+run_daemon_cases ours 0 "$clients"
+run_daemon_cases busy 50 1
 
-"$build/bench/load_bench" "$work/ttscached.sock" "$seconds" "$clients" > "$work/ours.csv"
-
-redis-server --port 0 --unixsocket "$work/redis.sock" --save '' --appendonly no \
+taskset -c "$daemon_cpu" redis-server --port 0 --unixsocket "$work/redis.sock" --save '' --appendonly no \
   --proto-max-bulk-len 64mb --daemonize no > "$work/redis.log" 2>&1 &
 redis=$!
 for _ in $(seq 100); do [ -S "$work/redis.sock" ] && break; sleep 0.05; done
 for size in 2048 204800 10485760; do
   for c in $(echo "$clients" | tr ',' ' '); do
     n=$(( size >= 10485760 ? 400 : 20000 ))
-    line=$(redis-benchmark -s "$work/redis.sock" -t set,get -d "$size" -c "$c" -n "$n" --csv 2> /dev/null \
+    line=$(taskset -c "$client_cpu" redis-benchmark -s "$work/redis.sock" -t set,get -d "$size" -c "$c" -n "$n" --csv 2> /dev/null \
       | grep '^"GET"' | tr -d '"')
     echo "redis_get_$size,$c,$line" >> "$work/redis.csv"
   done
@@ -62,37 +86,4 @@ for _ in range(7):
 print(sorted(times)[3])
 PY
 
-python3 - "$work/ours.csv" "$work/redis.csv" "$work/ffmpeg.txt" <<'PY'
-import csv, sys
-ours = {(r[0], int(r[1])): (float(r[2]), float(r[3]), float(r[4])) for r in csv.reader(open(sys.argv[1]))}
-redis = {}
-for r in csv.reader(open(sys.argv[2])):
-    # name,clients,"GET",rps,avg,min,p50,p95,p99,max
-    redis[(r[0], int(r[1]))] = (float(r[3]), float(r[6]) * 1000, float(r[8]) * 1000)
-ffmpeg_us = float(open(sys.argv[3]).read())
-floor = ours[("floor_pingpong", 1)]
-print(f"floor (bare socketpair ping-pong between two processes): p50 {floor[1]:.1f} µs, p99 {floor[2]:.1f} µs\n")
-print("| case | clients | ops/s | p50 | p99 |")
-print("|---|---|---|---|---|")
-for (name, c), (ops, p50, p99) in ours.items():
-    if name != "floor_pingpong":
-        print(f"| {name} | {c} | {ops:,.0f} | {p50:.1f} µs | {p99:.1f} µs |")
-print("\n| value | clients | ttscache fd hit ops/s | ttscache inline hit ops/s | Redis GET ops/s | fd / Redis |")
-print("|---|---|---|---|---|---|")
-for size, label in ((2048, "2KB"), (204800, "200KB"), (10485760, "10MB")):
-    for (name, c), r in sorted(redis.items()):
-        if name != f"redis_get_{size}":
-            continue
-        fd = ours.get((f"hit_fd_{label}", c), (0, 0, 0))[0]
-        inl = ours.get((f"hit_inline_{label}", c), (0, 0, 0))[0]
-        print(f"| {label} | {c} | {fd:,.0f} | {inl:,.0f} | {r[0]:,.0f} | {fd / r[0]:.1f}× |")
-fd1 = {label: ours.get((f"hit_fd_{label}", 1), (0, 0, 0))[1] for label in ("2KB", "200KB", "10MB")}
-print(f"\ndescriptor-path hit p50 with 1 client: " + ", ".join(f"{k} {v:.1f} µs" for k, v in fd1.items())
-      + f"; vs the floor: {fd1['2KB'] / floor[1]:.2f}× at 2 KB, {fd1['10MB'] / floor[1]:.2f}× at 10 MB")
-new_file = ours.get(("hit_fd_new_file_2KB", 1), (0, 0, 0))[1]
-print(f"descriptor-path hit of a file the client does not map yet (a descriptor passed): "
-      f"p50 {new_file:.1f} µs, {new_file / floor[1]:.2f}× the floor")
-variant = ours.get(("encode_cached_variant", 1), (0, 0, 0))[1]
-print(f"cached-variant GET p50 {variant:.1f} µs vs ffmpeg per request {ffmpeg_us / 1000:.1f} ms: "
-      f"{ffmpeg_us / variant:,.0f}× faster")
-PY
+bench/load_report.py "$work/ours.csv" "$work/busy.csv" "$work/redis.csv" "$work/ffmpeg.txt"
