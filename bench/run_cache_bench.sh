@@ -32,14 +32,16 @@ for b in json.load(open(sys.argv[1]))["benchmarks"]:
     ours.setdefault(int(n), {})[name] = b["real_time"] * scale
 node = {j["entries"]: j for j in map(json.loads, open(sys.argv[2]))}
 def us(v): return "—" if v is None else (f"{v/1000:.1f} ms" if v >= 1000 else f"{v:.1f} µs")
-print("| entries | get hit | get miss | put | index-only put | node get hit | node put | node put / ours | open clean | open after crash |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+print("| entries | get hit | get miss | put | put (warm) | index-only put | node get hit | node put | node put / ours | open clean | open after crash |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 for n in sorted(ours):
     o, j = ours[n], node.get(n, {})
     ratio = f"{j['put_us']/o['Put']:.0f}×" if j else "—"
-    print(f"| {n:,} | {us(o['GetHit'])} | {us(o['GetMiss'])} | {us(o['Put'])} | {us(o.get('IndexPut'))} | {us(j.get('get_hit_us'))} "
+    print(f"| {n:,} | {us(o['GetHit'])} | {us(o['GetMiss'])} | {us(o['Put'])} | {us(o.get('PutWarm'))} | {us(o.get('IndexPut'))} | {us(j.get('get_hit_us'))} "
           f"| {us(j.get('put_us'))} | {ratio} | {us(o.get('OpenClean'))} | {us(o.get('OpenAfterCrash'))} |")
 base = ours[min(ours)]["Put"]
+warm = ours[min(ours)].get("PutWarm")
 print(f"\nput at {max(ours):,} / put at {min(ours):,}: {ours[max(ours)]['Put']/base:.2f}; "
-      f"index-only: {ours[max(ours)]['IndexPut']/ours[min(ours)]['IndexPut']:.2f}")
+      + (f"warm: {ours[max(ours)]['PutWarm']/warm:.2f}; " if warm else "")
+      + f"index-only: {ours[max(ours)]['IndexPut']/ours[min(ours)]['IndexPut']:.2f}")
 PY
