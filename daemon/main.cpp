@@ -89,6 +89,11 @@ int main(int argc, char** argv) {
                 std::to_string(r.invalid_removed) + " incomplete files removed in " +
                 std::to_string(static_cast<int>(r.seconds * 1000)) + " ms");
   }
+  if (!r.unnamed_temporaries) {
+    log::Notice("cache: " + config.cache.dir +
+                " has no O_TMPFILE (or /proc is missing): new files are written as named "
+                "temporaries and renamed");
+  }
   Result<ListenSocket> listen = OpenListenSocket(config.daemon);
   if (!listen) {
     log::Error("ttscached: " + listen.error().message);

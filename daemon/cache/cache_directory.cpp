@@ -26,6 +26,26 @@ std::string RandomSuffix() {
   return s;
 }
 
+// Links an unnamed (O_TMPFILE) inode into `dir` as `name`. Through
+// /proc/self/fd, the way open(2) describes, because linkat(AT_EMPTY_PATH)
+// needs CAP_DAC_READ_SEARCH (linkat(2)). Fails with EEXIST when the name is
+// taken.
+int LinkUnnamed(int fd, int dir, const std::string& name) {
+  const std::string path = "/proc/self/fd/" + std::to_string(fd);
+  return ::linkat(AT_FDCWD, path.c_str(), dir, name.c_str(), AT_SYMLINK_FOLLOW);
+}
+
+// Whether an unnamed inode can be made and linked in `dir` (filesystem and
+// /proc permitting): tried once at open, with a probe file removed at once.
+bool UnnamedTemporariesWork(int dir) {
+  UniqueFd fd(::openat(dir, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0640));
+  if (!fd.valid()) return false;
+  const std::string probe = std::string(kTempPrefix) + "probe-" + RandomSuffix();
+  if (LinkUnnamed(fd.get(), dir, probe) != 0) return false;
+  ::unlinkat(dir, probe.c_str(), 0);
+  return true;
+}
+
 Status MakeDirectory(int at, const std::string& name, const std::string& shown) {
   if (::mkdirat(at, name.c_str(), 0750) != 0 && errno != EEXIST) {
     return ErrnoError(errno, "create cache folder " + shown);
@@ -36,7 +56,8 @@ Status MakeDirectory(int at, const std::string& name, const std::string& shown) 
 }  // namespace
 
 Result<CacheDirectory> CacheDirectory::Open(const std::string& root,
-                                            const std::vector<std::string>& engines, bool fsync) {
+                                            const std::vector<std::string>& engines, bool fsync,
+                                            bool unnamed_temporaries) {
   CacheDirectory d;
   d.root_path_ = root;
   d.engines_ = engines;
@@ -77,6 +98,8 @@ Result<CacheDirectory> CacheDirectory::Open(const std::string& root,
     if (!fd.valid()) return ErrnoError(errno, "open cache folder " + root + "/" + engine);
     d.engine_dirs_.push_back(std::move(fd));
   }
+  d.unnamed_temporaries_ = unnamed_temporaries && !d.engine_dirs_.empty() &&
+                           UnnamedTemporariesWork(d.engine_dirs_[0].get());
   return d;
 }
 
@@ -84,36 +107,65 @@ std::string CacheDirectory::PathOf(size_t engine, const std::string& name) const
   return root_path_ + "/" + engines_[engine] + "/" + name;
 }
 
-Result<std::string> CacheDirectory::WriteTemporary(size_t engine, std::span<const uint8_t> bytes) {
-  std::string name = std::string(kTempPrefix) + RandomSuffix();
-  UniqueFd fd(::openat(engine_dirs_[engine].get(), name.c_str(),
-                       O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640));
-  if (!fd.valid()) return ErrnoError(errno, "create " + PathOf(engine, name));
-  Status written = WriteAll(fd.get(), bytes, PathOf(engine, name));
-  if (written && fsync_ && ::fsync(fd.get()) != 0) {
-    written = ErrnoError(errno, "fsync " + PathOf(engine, name));
+Result<PendingFile> CacheDirectory::WriteTemporary(size_t engine, std::span<const uint8_t> bytes) {
+  const int dir = engine_dirs_[engine].get();
+  PendingFile pending;
+  std::string shown;
+  if (unnamed_temporaries_) {
+    pending.fd.reset(::openat(dir, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0640));
+    shown = "a new file in " + root_path_ + "/" + engines_[engine];
+  } else {
+    pending.name = std::string(kTempPrefix) + RandomSuffix();
+    pending.fd.reset(::openat(dir, pending.name.c_str(),
+                              O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640));
+    shown = PathOf(engine, pending.name);
   }
-  if (written && ::close(fd.release()) != 0) {
-    written = ErrnoError(errno, "close " + PathOf(engine, name));
+  if (!pending.fd.valid()) return ErrnoError(errno, "create " + shown);
+  Status written = WriteAll(pending.fd.get(), bytes, shown);
+  if (written && fsync_ && ::fsync(pending.fd.get()) != 0) {
+    written = ErrnoError(errno, "fsync " + shown);
+  }
+  // A named temporary is closed before the rename, so a late write error
+  // that close reports (NFS) is not published; an unnamed one stays open
+  // until it is linked (its descriptor is its only handle).
+  if (written && !pending.name.empty() && ::close(pending.fd.release()) != 0) {
+    written = ErrnoError(errno, "close " + shown);
   }
   if (!written) {
-    Discard(engine, name);
+    Discard(engine, pending);
     return written.error();
   }
-  return name;
+  return pending;
 }
 
-Status CacheDirectory::Publish(size_t engine, const std::string& temporary,
-                               const std::string& name) {
-  int dir = engine_dirs_[engine].get();
-  if (::renameat(dir, temporary.c_str(), dir, name.c_str()) != 0) {
-    return ErrnoError(errno, "rename " + PathOf(engine, temporary) + " to " + name);
+Status CacheDirectory::Publish(size_t engine, PendingFile& pending, const std::string& name) {
+  const int dir = engine_dirs_[engine].get();
+  if (pending.name.empty()) {
+    if (LinkUnnamed(pending.fd.get(), dir, name) == 0) {
+      pending.fd.reset();
+      return {};
+    }
+    if (errno != EEXIST) return ErrnoError(errno, "link the new file as " + PathOf(engine, name));
+    // A file of that name the index does not know (copied in by hand, or
+    // written by the old module meanwhile): replace it, as rename does.
+    std::string temporary = std::string(kTempPrefix) + RandomSuffix();
+    if (LinkUnnamed(pending.fd.get(), dir, temporary) != 0) {
+      return ErrnoError(errno, "link the new file as " + PathOf(engine, temporary));
+    }
+    pending.name = std::move(temporary);
+    pending.fd.reset();
   }
+  if (::renameat(dir, pending.name.c_str(), dir, name.c_str()) != 0) {
+    return ErrnoError(errno, "rename " + PathOf(engine, pending.name) + " to " + name);
+  }
+  pending.name.clear();
   return {};
 }
 
-void CacheDirectory::Discard(size_t engine, const std::string& temporary) {
-  ::unlinkat(engine_dirs_[engine].get(), temporary.c_str(), 0);
+void CacheDirectory::Discard(size_t engine, PendingFile& pending) {
+  if (!pending.name.empty()) ::unlinkat(engine_dirs_[engine].get(), pending.name.c_str(), 0);
+  pending.name.clear();
+  pending.fd.reset();  // an unnamed inode is freed with its last descriptor
 }
 
 Status CacheDirectory::SyncFolder(size_t engine) {

@@ -1,7 +1,8 @@
 // CacheDirectory: the cache's filesystem edge. It owns the cache dir, one
 // directory fd per engine and the dir lock, and does every file operation
-// the store needs: crash-safe publication (temporary file, fsync, rename,
-// directory fsync), read-only opens, unlinks and scans. All paths are built
+// the store needs: crash-safe publication (an unnamed O_TMPFILE inode, or a
+// ".tmp-" file where the filesystem lacks O_TMPFILE; fsync; link or rename
+// into place; directory fsync), read-only opens, unlinks and scans. All paths are built
 // from validated engine names and hex keys; nothing here takes a caller's
 // path. Thread-safe (each call is independent system calls on owned fds).
 #pragma once
@@ -20,6 +21,15 @@ inline constexpr const char* kTempPrefix = ".tmp-";
 inline constexpr const char* kIndexFileName = ".ttscache-index";
 inline constexpr const char* kLockFileName = ".ttscache-lock";
 
+// A written file not yet in the folder. Preferably an unnamed inode
+// (O_TMPFILE): publishing it is one directory insert where create + rename
+// are three, and after a crash there is nothing to clean up (the kernel
+// frees it). Else a named ".tmp-" file that Publish renames.
+struct PendingFile {
+  UniqueFd fd;       // the unnamed inode, until published or discarded
+  std::string name;  // the named temporary, or empty
+};
+
 struct DirEntryInfo {
   std::string name;
   uint64_t size = 0;
@@ -32,15 +42,21 @@ class CacheDirectory {
   // Creates `root` and one folder per engine as needed, and takes the dir
   // lock (flock on .ttscache-lock holding our pid). Errc::kLocked names the
   // pid of the process that holds it.
+  // `unnamed_temporaries`: use O_TMPFILE where it works (tests turn it off to
+  // cover the named path).
   static Result<CacheDirectory> Open(const std::string& root,
-                                     const std::vector<std::string>& engines, bool fsync);
+                                     const std::vector<std::string>& engines, bool fsync,
+                                     bool unnamed_temporaries = true);
 
-  // Writes `bytes` to a new temporary file in the engine's folder and, with
-  // fsync on, flushes it. Returns the temporary name for Publish/Discard.
-  Result<std::string> WriteTemporary(size_t engine, std::span<const uint8_t> bytes);
-  // Renames a temporary file to `name` (replacing any file of that name).
-  Status Publish(size_t engine, const std::string& temporary, const std::string& name);
-  void Discard(size_t engine, const std::string& temporary);
+  // Writes `bytes` to a new file in the engine's folder that no reader can
+  // see yet and, with fsync on, flushes it. Publish or Discard it.
+  Result<PendingFile> WriteTemporary(size_t engine, std::span<const uint8_t> bytes);
+  // Gives the pending file the name `name` (replacing any file of that name).
+  Status Publish(size_t engine, PendingFile& pending, const std::string& name);
+  void Discard(size_t engine, PendingFile& pending);
+  // False where the filesystem has no O_TMPFILE (or /proc is missing, which
+  // linking an unnamed inode needs): then temporaries are named files.
+  bool unnamed_temporaries() const { return unnamed_temporaries_; }
   // Flushes the engine folder's entries (after Publish/Remove), with fsync on.
   Status SyncFolder(size_t engine);
 
@@ -63,6 +79,7 @@ class CacheDirectory {
   std::vector<std::string> engines_;
   std::vector<UniqueFd> engine_dirs_;
   bool fsync_ = true;
+  bool unnamed_temporaries_ = false;
 };
 
 }  // namespace ttscache

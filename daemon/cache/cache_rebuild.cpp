@@ -64,7 +64,7 @@ Status CacheStore::State::RebuildLocked(CacheOpenReport* report) {
       CacheKey key;
       const bool hex_name = f.name.size() > 64 && ParseCacheKeyHex(f.name.substr(0, 64), &key);
       if (f.name.starts_with(kTempPrefix)) {
-        directory->Discard(engine, f.name);
+        if (Status s = directory->Remove(engine, f.name); !s) log::Warning(s.error().message);
         report->temporaries_removed++;
       } else if (hex_name && f.regular && f.name.size() == 68 && f.name.ends_with(".wav")) {
         entries.push_back({engine, key, f.size, f.mtime_ns, f.name});

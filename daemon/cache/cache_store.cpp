@@ -1,7 +1,8 @@
 // Requests against the cache; see cache_store.hpp for the contract. The
-// pattern for every write: new bytes go to a temporary file and are flushed
-// outside the lock; under the lock the index decides (evictions, replace),
-// the rename publishes, and index and directory change together.
+// pattern for every write: new bytes go to a file no reader can see yet (an
+// unnamed inode, or a named temporary) and are flushed outside the lock;
+// under the lock the index decides (evictions, replace), the link or rename
+// publishes, and index and directory change together.
 #include "daemon/cache/cache_store.hpp"
 
 #include <sys/stat.h>
@@ -44,7 +45,8 @@ Result<std::unique_ptr<CacheStore>> CacheStore::Open(const CacheOptions& options
   auto state = std::make_unique<State>();
   state->options = options;
   state->capacity_per_engine = options.limits.max_entries;
-  Result<CacheDirectory> dir = CacheDirectory::Open(options.dir, options.engines, options.fsync);
+  Result<CacheDirectory> dir = CacheDirectory::Open(options.dir, options.engines, options.fsync,
+                                                    options.unnamed_temporaries);
   if (!dir) return dir.error();
   state->directory.emplace(std::move(*dir));
   Result<IndexFile::Opened> opened =
@@ -55,6 +57,7 @@ Result<std::unique_ptr<CacheStore>> CacheStore::Open(const CacheOptions& options
 
   std::unique_ptr<CacheStore> store(new CacheStore(std::move(state)));
   store->report_.rebuild_reason = opened->rebuild_reason;
+  store->report_.unnamed_temporaries = store->state_->directory->unnamed_temporaries();
   {
     std::lock_guard lock(store->state_->mutex);
     if (!opened->rebuild_reason.empty()) {
@@ -222,12 +225,12 @@ Status CacheStore::Put(std::string_view engine, std::string_view text,
     }
   }
   CacheDirectory& dir = *state_->directory;
-  Result<std::string> temporary = dir.WriteTemporary(id, wav);
-  if (!temporary) return temporary.error();
+  Result<PendingFile> pending = dir.WriteTemporary(id, wav);
+  if (!pending) return pending.error();
   {
     std::lock_guard lock(state_->mutex);
     if (state_->closed) {
-      dir.Discard(id, *temporary);
+      dir.Discard(id, *pending);
       return ClosedError();
     }
     CacheIndex& idx = state_->index();
@@ -239,8 +242,8 @@ Status CacheStore::Put(std::string_view engine, std::string_view text,
       if (!victim) break;
       state_->EvictLocked(*victim, true);
     }
-    if (Status s = dir.Publish(id, *temporary, WavFileName(key)); !s) {
-      dir.Discard(id, *temporary);
+    if (Status s = dir.Publish(id, *pending, WavFileName(key)); !s) {
+      dir.Discard(id, *pending);
       return s;
     }
     uint32_t slot = idx.Insert(id, key, wav.size());
@@ -305,19 +308,19 @@ Status CacheStore::PutVariant(std::string_view engine, std::string_view text,
   auto [id, key] = *resolved;
   if (ogg.empty()) return MakeError(Errc::kBadAudio, "empty variant");
   CacheDirectory& dir = *state_->directory;
-  Result<std::string> temporary = dir.WriteTemporary(id, ogg);
-  if (!temporary) return temporary.error();
+  Result<PendingFile> pending = dir.WriteTemporary(id, ogg);
+  if (!pending) return pending.error();
   {
     std::lock_guard lock(state_->mutex);
     CacheIndex& idx = state_->index();
     std::optional<uint32_t> slot = state_->closed ? std::nullopt : idx.Find(id, key);
     if (!slot) {
-      dir.Discard(id, *temporary);
+      dir.Discard(id, *pending);
       return MakeError(Errc::kNotFound,
                        "entry " + EntryRelativePath(engine, key) + " is gone; variant not stored");
     }
     if (idx.FindVariant(*slot, params) >= 0) {  // another worker stored it first
-      dir.Discard(id, *temporary);
+      dir.Discard(id, *pending);
       return {};
     }
     bool full = true;
@@ -329,8 +332,8 @@ Status CacheStore::PutVariant(std::string_view engine, std::string_view text,
       idx.RemoveVariant(*slot, 0);
       state_->open_files.Forget(OpenFileCache::VariantKey(*slot, 0));
     }
-    if (Status s = dir.Publish(id, *temporary, VariantFileName(key, params)); !s) {
-      dir.Discard(id, *temporary);
+    if (Status s = dir.Publish(id, *pending, VariantFileName(key, params)); !s) {
+      dir.Discard(id, *pending);
       return s;
     }
     idx.AddVariant(*slot, params, ogg.size());

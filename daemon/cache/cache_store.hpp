@@ -47,6 +47,9 @@ struct CacheOptions {
   std::vector<std::string> engines;
   CacheLimits limits;
   bool fsync = true;
+  // Publish through unnamed O_TMPFILE inodes where the filesystem allows
+  // (false: always a named ".tmp-" file; tests cover both paths).
+  bool unnamed_temporaries = true;
 };
 
 struct CachedFile {
@@ -75,6 +78,7 @@ struct CacheOpenReport {
   uint64_t adopted = 0, variants_adopted = 0, temporaries_removed = 0, invalid_removed = 0,
            orphans_removed = 0, unknown_left = 0, evicted_to_limits = 0;
   double seconds = 0;
+  bool unnamed_temporaries = false;  // writes go through O_TMPFILE (else named temporaries)
 };
 
 // A variant lookup: the variant when it exists; else, when the entry exists,

@@ -44,6 +44,8 @@ check "journald files the daemon's log lines by priority" \
   bash -c 'journalctl -u ttscached.service -p info..info -o cat | grep -q .'
 check "put as alice (socket path from /etc/ttscache/ttscached.conf)" \
   as alice ttscache put --engine piper --text "The lights are on." "$wav"
+check "the sandboxed daemon publishes through O_TMPFILE (its /proc/self/fd works)" \
+  bash -c '! journalctl -u ttscached.service -o cat | grep -q "has no O_TMPFILE"'
 check "get is byte-equal" bash -c "runuser -u alice -- ttscache get --engine piper --text 'the lights are on.' -o /tmp/hit.wav && cmp /tmp/hit.wav $wav"
 check "get --format opus" as alice ttscache get --engine piper --text "the lights are on." --format opus -o /tmp/hit.opus
 check "encode through the daemon" as alice ttscache encode "$wav" -o /tmp/e1.opus

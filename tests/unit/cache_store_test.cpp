@@ -361,9 +361,60 @@ TEST(CacheStore, ASecondStoreOnTheSameDirIsRefusedNamingThePid) {
   EXPECT_THAT(second.error().message, HasSubstr("in use by pid " + std::to_string(getpid())));
 }
 
-TEST(CacheStore, ConcurrentPutsOfOneKeyLeaveOneCompleteFile) {
+// The write path runs two ways: through unnamed O_TMPFILE inodes (where the
+// filesystem has them: ext4 and tmpfs do) and through named temporaries.
+class Publication : public ::testing::TestWithParam<bool> {
+ protected:
+  CacheOptions OptionsHere(const std::string& dir, uint64_t max_entries) {
+    CacheOptions o = Options(dir, max_entries);
+    o.unnamed_temporaries = GetParam();
+    return o;
+  }
+};
+INSTANTIATE_TEST_SUITE_P(Both, Publication, ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& p) {
+                           return p.param ? "UnnamedInodes" : "NamedTemporaries";
+                         });
+
+TEST_P(Publication, TheChosenWayIsTheOneUsed) {
   testing::TempDir dir;
-  auto store = OpenStore(Options(dir.path(), 1000));
+  auto store = OpenStore(OptionsHere(dir.path(), 10));
+  EXPECT_EQ(store->open_report().unnamed_temporaries, GetParam())
+      << "this test's folder is on a filesystem with O_TMPFILE";
+}
+
+TEST_P(Publication, PutsReplacesVariantsAndEvictionsKeepTheFolderExact) {
+  testing::TempDir dir;
+  auto store = OpenStore(OptionsHere(dir.path(), 3));
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(store->Put("xtts", "t" + std::to_string(i), Wav(i)).ok());
+  ASSERT_TRUE(store->Put("xtts", "t4", Wav(40)).ok());  // replace
+  OpusParams p;
+  ASSERT_TRUE(store->PutVariant("xtts", "t4", p, std::vector<uint8_t>(300, 9)).ok());
+  EXPECT_FALSE(Has(*store, "xtts", "t0")) << "evicted by max_entries";
+  Result<std::optional<CachedFile>> t4 = store->Get("xtts", "t4");
+  ASSERT_TRUE(t4.ok() && t4->has_value());
+  EXPECT_EQ(ReadFd(**t4), Wav(40));
+  ExpectFolderMatchesIndex(dir.path(), *store);
+}
+
+// A file with an entry's name that the index does not know (copied in by
+// hand while the daemon runs) is replaced by the put, as a rename would.
+TEST_P(Publication, AStrayFileWithTheEntrysNameIsReplaced) {
+  testing::TempDir dir;
+  auto store = OpenStore(OptionsHere(dir.path(), 10));
+  const std::string path =
+      dir.path() + "/" + EntryRelativePath("xtts", ComputeCacheKey("stray").value());
+  std::ofstream(path, std::ios::binary) << "not what the put writes";
+  ASSERT_TRUE(store->Put("xtts", "stray", Wav(7)).ok());
+  Result<std::optional<CachedFile>> got = store->Get("xtts", "stray");
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ(ReadFd(**got), Wav(7));
+  ExpectFolderMatchesIndex(dir.path(), *store);
+}
+
+TEST_P(Publication, ConcurrentPutsOfOneKeyLeaveOneCompleteFile) {
+  testing::TempDir dir;
+  auto store = OpenStore(OptionsHere(dir.path(), 1000));
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&, t] {
@@ -384,7 +435,7 @@ TEST(CacheStore, ConcurrentPutsOfOneKeyLeaveOneCompleteFile) {
   ExpectFolderMatchesIndex(dir.path(), *store);
 }
 
-TEST(CacheStore, KilledMidPutStormLosesNothingAcknowledged) {
+TEST_P(Publication, KilledMidPutStormLosesNothingAcknowledged) {
   testing::TempDir dir;
   const std::string acks = dir.path() + "-acks";
   for (int round = 0; round < 5; ++round) {
@@ -393,7 +444,7 @@ TEST(CacheStore, KilledMidPutStormLosesNothingAcknowledged) {
     pid_t child = fork();
     if (child == 0) {
       close(pipe_fds[0]);
-      CacheOptions o = Options(dir.path(), 10000);
+      CacheOptions o = OptionsHere(dir.path(), 10000);
       o.fsync = true;
       Result<std::unique_ptr<CacheStore>> s = CacheStore::Open(o);
       if (!s) _exit(3);
@@ -423,7 +474,7 @@ TEST(CacheStore, KilledMidPutStormLosesNothingAcknowledged) {
     close(pipe_fds[0]);
     ASSERT_FALSE(acknowledged.empty());
 
-    auto store = OpenStore(Options(dir.path(), 10000));
+    auto store = OpenStore(OptionsHere(dir.path(), 10000));
     EXPECT_THAT(store->open_report().rebuild_reason, HasSubstr("not closed cleanly"));
     for (int a : acknowledged) {
       Result<std::optional<CachedFile>> got = store->Get("xtts", "storm " + std::to_string(a));
@@ -436,13 +487,13 @@ TEST(CacheStore, KilledMidPutStormLosesNothingAcknowledged) {
 
 // ENOSPC: a 1 MiB tmpfs fills up; the failing put leaves nothing behind and
 // the cache keeps serving what it has.
-TEST(CacheStore, FullDiskFailsThePutCleanly) {
+TEST_P(Publication, FullDiskFailsThePutCleanly) {
   testing::TempDir dir;
   if (mount("tmpfs", dir.path().c_str(), "tmpfs", 0, "size=1m") != 0) {
     GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << strerror(errno);
   }
   {
-    auto store = OpenStore(Options(dir.path() + "/cache", 1000));
+    auto store = OpenStore(OptionsHere(dir.path() + "/cache", 1000));
     Status s;
     int stored = 0;
     for (; stored < 1000; ++stored) {
