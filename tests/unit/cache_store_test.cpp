@@ -59,6 +59,17 @@ bool Has(CacheStore& s, const std::string& engine, const std::string& text) {
   return r.ok() && r->has_value();
 }
 
+// The bytes a get serves, or none (and a failure) on a miss or an error.
+std::vector<uint8_t> ServedBytes(CacheStore& s, const std::string& engine,
+                                 const std::string& text) {
+  Result<std::optional<CachedFile>> r = s.Get(engine, text);
+  if (!r.ok() || !r->has_value()) {
+    ADD_FAILURE() << engine << " \"" << text << "\" is not served";
+    return {};
+  }
+  return ReadFd(**r);
+}
+
 // The folder and the index agree: every .wav is a complete WAV, no temporary
 // remains, and the index counts exactly the files present.
 void ExpectFolderMatchesIndex(const std::string& dir, CacheStore& store) {
@@ -391,9 +402,7 @@ TEST_P(Publication, PutsReplacesVariantsAndEvictionsKeepTheFolderExact) {
   OpusParams p;
   ASSERT_TRUE(store->PutVariant("xtts", "t4", p, std::vector<uint8_t>(300, 9)).ok());
   EXPECT_FALSE(Has(*store, "xtts", "t0")) << "evicted by max_entries";
-  Result<std::optional<CachedFile>> t4 = store->Get("xtts", "t4");
-  ASSERT_TRUE(t4.ok() && t4->has_value());
-  EXPECT_EQ(ReadFd(**t4), Wav(40));
+  EXPECT_EQ(ServedBytes(*store, "xtts", "t4"), Wav(40));
   ExpectFolderMatchesIndex(dir.path(), *store);
 }
 
@@ -406,9 +415,7 @@ TEST_P(Publication, AStrayFileWithTheEntrysNameIsReplaced) {
       dir.path() + "/" + EntryRelativePath("xtts", ComputeCacheKey("stray").value());
   std::ofstream(path, std::ios::binary) << "not what the put writes";
   ASSERT_TRUE(store->Put("xtts", "stray", Wav(7)).ok());
-  Result<std::optional<CachedFile>> got = store->Get("xtts", "stray");
-  ASSERT_TRUE(got.ok() && got->has_value());
-  EXPECT_EQ(ReadFd(**got), Wav(7));
+  EXPECT_EQ(ServedBytes(*store, "xtts", "stray"), Wav(7));
   ExpectFolderMatchesIndex(dir.path(), *store);
 }
 
