@@ -171,22 +171,29 @@ Result<LockedLookup> CacheStore::State::LookUp(uint8_t engine, const CacheKey& k
   return LockedLookup{std::move(lock), engine, key, slot, counters};
 }
 
+Result<CachedFile> CacheStore::State::OpenKeptLocked(uint64_t open_key, uint8_t engine,
+                                                     const std::string& name, uint64_t bytes) {
+  if (std::optional<OpenFileCache::Open> open = open_files.Find(open_key)) {
+    return CachedFile{std::move(open->fd), bytes, open_file_nonce, open->sequence};
+  }
+  Result<CachedFile> file = OpenChecked(*directory, engine, name, bytes);
+  if (!file) return file.error();
+  if (uint64_t sequence = open_files.Remember(open_key, file->fd)) {
+    file->id_nonce = open_file_nonce;
+    file->id_sequence = sequence;
+  }
+  return file;
+}
+
 std::optional<CachedFile> CacheStore::State::OpenWavLocked(uint32_t slot) {
   CacheIndex& idx = index();
   const IndexEntry& e = idx.entry(slot);
-  if (std::optional<OpenFileCache::Open> open = open_files.Find(OpenFileCache::WavKey(slot))) {
-    return CachedFile{std::move(open->fd), e.wav_bytes, open_file_nonce, open->sequence};
-  }
-  Result<CachedFile> file =
-      OpenChecked(*directory, e.engine, WavFileName(idx.KeyOf(slot)), e.wav_bytes);
+  Result<CachedFile> file = OpenKeptLocked(OpenFileCache::WavKey(slot), e.engine,
+                                           WavFileName(idx.KeyOf(slot)), e.wav_bytes);
   if (!file) {
     log::Warning("dropping cache entry: " + file.error().message);
     EvictLocked(slot, false);
     return std::nullopt;
-  }
-  if (uint64_t sequence = open_files.Remember(OpenFileCache::WavKey(slot), file->fd)) {
-    file->id_nonce = open_file_nonce;
-    file->id_sequence = sequence;
   }
   return std::move(*file);
 }
@@ -268,17 +275,9 @@ Result<VariantLookup> CacheStore::GetVariant(std::string_view engine, std::strin
   CacheIndex& idx = state_->index();
   VariantLookup found;
   if (int v = idx.FindVariant(*slot, params); v >= 0) {
-    const uint64_t open_key = OpenFileCache::VariantKey(*slot, v);
-    const uint64_t bytes = idx.entry(*slot).variants[v].bytes;
-    if (std::optional<OpenFileCache::Open> open = state_->open_files.Find(open_key)) {
-      found.variant =
-          CachedFile{std::move(open->fd), bytes, state_->open_file_nonce, open->sequence};
-    } else if (Result<CachedFile> file =
-                   OpenChecked(*state_->directory, id, VariantFileName(key, params), bytes)) {
-      if (uint64_t sequence = state_->open_files.Remember(open_key, file->fd)) {
-        file->id_nonce = state_->open_file_nonce;
-        file->id_sequence = sequence;
-      }
+    if (Result<CachedFile> file = state_->OpenKeptLocked(OpenFileCache::VariantKey(*slot, v), id,
+                                                         VariantFileName(key, params),
+                                                         idx.entry(*slot).variants[v].bytes)) {
       found.variant = std::move(*file);
     } else {
       log::Warning("dropping cache variant: " + file.error().message);

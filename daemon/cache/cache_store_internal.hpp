@@ -44,6 +44,11 @@ struct CacheStore::State {
   // open. A file gone or changed behind our back drops the entry (nullopt).
   // REQUIRES: mutex held.
   std::optional<CachedFile> OpenWavLocked(uint32_t slot);
+  // A cache file (WAV or variant) by its OpenFileCache key: the kept
+  // descriptor, or a checked open that is then kept, with the file's
+  // identity when kept. REQUIRES: mutex held.
+  Result<CachedFile> OpenKeptLocked(uint64_t open_key, uint8_t engine, const std::string& name,
+                                    uint64_t bytes);
   // Unlinks an entry's files and forgets it. REQUIRES: mutex held.
   void EvictLocked(uint32_t slot, bool count_eviction);
   // Evicts LRU entries until the limits hold; `keep` (a slot just added) is
