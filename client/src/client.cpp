@@ -271,23 +271,24 @@ Result<AudioBuffer> Client::AudioFromReply(Reply reply, const std::string* known
   return AudioBuffer(std::vector<uint8_t>(a->bytes.begin(), a->bytes.end()));
 }
 
+void Client::ForgetMapping(std::map<std::string, KnownFile>::iterator known) {
+  known_bytes_ -= known->second.mapping->size();
+  known_files_.erase(known);
+}
+
 void Client::RememberMapping(const std::string& request_key, const ipc::FileId& id,
                              std::shared_ptr<const ipc::MappedRegion> mapping) {
   constexpr size_t kMaxKnownFiles = 64;
   constexpr uint64_t kMaxKnownBytes = 256ull << 20;
   if (!id.valid() || mapping->size() > kMaxKnownBytes) return;
-  if (auto old = known_files_.find(request_key); old != known_files_.end()) {
-    known_bytes_ -= old->second.mapping->size();
-    known_files_.erase(old);
-  }
+  if (auto old = known_files_.find(request_key); old != known_files_.end()) ForgetMapping(old);
   while (!known_files_.empty() && (known_files_.size() >= kMaxKnownFiles ||
                                    known_bytes_ + mapping->size() > kMaxKnownBytes)) {
     auto oldest = known_files_.begin();
     for (auto it = known_files_.begin(); it != known_files_.end(); ++it) {
       if (it->second.last_use < oldest->second.last_use) oldest = it;
     }
-    known_bytes_ -= oldest->second.mapping->size();
-    known_files_.erase(oldest);
+    ForgetMapping(oldest);
   }
   known_bytes_ += mapping->size();
   known_files_[request_key] = KnownFile{id, std::move(mapping), ++use_clock_};
@@ -329,10 +330,7 @@ Result<AudioBuffer> Client::Get(std::string_view engine, std::string_view text, 
                          GetBody(engine, text, format, params, true,
                                  known != known_files_.end() ? known->second.id : ipc::FileId{}));
   if (!r) {
-    if (r.error().code == Errc::kNotFound && known != known_files_.end()) {
-      known_bytes_ -= known->second.mapping->size();
-      known_files_.erase(known);
-    }
+    if (r.error().code == Errc::kNotFound && known != known_files_.end()) ForgetMapping(known);
     return r.error();
   }
   return AudioFromReply(std::move(*r), &key);

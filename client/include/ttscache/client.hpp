@@ -153,6 +153,7 @@ class TTSCACHE_EXPORT Client {
   UniqueFd arena_fd_;
   ipc::MappedRegion arena_;
   std::map<std::string, KnownFile> known_files_;  // by (engine, text, format, params)
+  void ForgetMapping(std::map<std::string, KnownFile>::iterator known);
   uint64_t known_bytes_ = 0;
   uint64_t use_clock_ = 0;
 };
