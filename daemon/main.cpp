@@ -1,5 +1,6 @@
 // ttscached's entry point: parse the command line, load the configuration,
 // then hand over to the server. Kept thin so the tests can drive the rest.
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <cstdio>
@@ -23,6 +24,16 @@ std::optional<std::string> DefaultConfigPath() {
     return std::string(ttscache::build::kDefaultConfigPath);
   }
   return std::nullopt;
+}
+
+// Raises the soft descriptor limit to the hard one, as systemd.exec(5)
+// advises programs that need many descriptors and do not use select(): every
+// client is a descriptor, and so is every cached file kept open.
+void RaiseDescriptorLimit() {
+  rlimit nofile{};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) != 0 || nofile.rlim_cur >= nofile.rlim_max) return;
+  nofile.rlim_cur = nofile.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &nofile);
 }
 
 }  // namespace
@@ -69,6 +80,7 @@ int main(int argc, char** argv) {
     default:
       break;
   }
+  RaiseDescriptorLimit();  // before the store sizes its cache of open files from it
   const Config& config = loaded->config;
   CacheOptions cache;
   cache.dir = config.cache.dir;

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "core/audio/ogg_opus_encoder.hpp"
+#include "core/audio/wav_reader.hpp"
 #include "core/log.hpp"
 #include "daemon/server.hpp"
 
@@ -13,6 +14,18 @@ namespace ttscache {
 namespace {
 
 constexpr uint32_t kBusyRetryMs = 50;
+// The most audio one inline reply may carry: a frame's body holds the audio
+// and a few fields around it.
+constexpr uint64_t kMaxInlineAudio = ipc::kMaxFrameBody - 1024;
+// A descriptor GET whose reply may not carry a descriptor now (too many sit
+// unread) is answered inline up to this size, BUSY above it.
+constexpr uint64_t kInlineFallbackBytes = 1u << 20;
+
+Error TooManyUnreadDescriptors() {
+  return MakeError(Errc::kBusy,
+                   "too many descriptor replies wait unread (on this connection, or in all); read "
+                   "them, then retry");
+}
 
 uint8_t ReplyOpcode(ipc::Opcode op) { return static_cast<uint8_t>(op) | ipc::kReplyBit; }
 
@@ -20,13 +33,28 @@ std::vector<uint8_t> ErrorBody(const Error& e, uint64_t needed = 0) {
   return ipc::EncodeErrorReply({ToWireError(e.code), 0, needed, e.message});
 }
 
+// Refuses audio longer than `max_seconds` before any work is spent on it:
+// one request must not hold a worker for long (its neighbours wait).
+Status CheckEncodable(std::span<const uint8_t> wav, int max_seconds) {
+  Result<WavView> parsed = ParseWav(wav);
+  if (!parsed) return parsed.error();
+  const uint64_t rate = static_cast<uint64_t>(parsed->format.sample_rate);
+  if (parsed->frames > rate * static_cast<uint64_t>(max_seconds)) {
+    return MakeError(Errc::kTooLarge,
+                     "the WAV lasts " + std::to_string(parsed->frames / rate) +
+                         " s, longer than max_encode_seconds = " + std::to_string(max_seconds));
+  }
+  return {};
+}
+
 // Encodes `wav` to where the request said: into the arena range (zero copy:
 // the encoder's pages land straight in the client's memory) or into the reply.
 std::pair<uint8_t, std::vector<uint8_t>> EncodeToOutput(
-    std::span<const uint8_t> wav, const OpusParams& params, const ipc::OutputRef& output,
-    const std::shared_ptr<ipc::MappedRegion>& arena, uint8_t reply_opcode,
-    std::vector<uint8_t>* encoded_copy) {
+    std::span<const uint8_t> wav, const OpusParams& params, int max_seconds,
+    const ipc::OutputRef& output, const std::shared_ptr<ipc::MappedRegion>& arena,
+    uint8_t reply_opcode, std::vector<uint8_t>* encoded_copy) {
   const uint8_t error_op = static_cast<uint8_t>(ipc::Opcode::kError);
+  if (Status s = CheckEncodable(wav, max_seconds); !s) return {error_op, ErrorBody(s.error())};
   if (output.place == ipc::AudioPlace::kArena) {
     if (!arena || !ipc::RangeInside(output.offset, output.capacity, arena->size())) {
       return {error_op, ErrorBody(MakeError(Errc::kInvalidArgument,
@@ -36,11 +64,11 @@ std::pair<uint8_t, std::vector<uint8_t>> EncodeToOutput(
     if (Status s = EncodeWavToOggOpus(wav, params, &sink); !s)
       return {error_op, ErrorBody(s.error())};
     if (sink.overflowed()) {
-      return {error_op, ErrorBody(MakeError(Errc::kTooLarge,
-                                            "output range of " + std::to_string(output.capacity) +
-                                                " bytes is too small, " +
-                                                std::to_string(sink.needed()) + " needed"),
-                                  sink.needed())};
+      return {error_op,
+              ipc::EncodeErrorReply({ipc::ErrorCode::kBufferTooSmall, 0, sink.needed(),
+                                     "output range of " + std::to_string(output.capacity) +
+                                         " bytes is too small, " + std::to_string(sink.needed()) +
+                                         " needed"})};
     }
     if (encoded_copy) {
       auto bytes = arena->bytes().subspan(output.offset, sink.needed());
@@ -48,9 +76,17 @@ std::pair<uint8_t, std::vector<uint8_t>> EncodeToOutput(
     }
     return {reply_opcode, ipc::EncodeAudioReply(ipc::AudioPlace::kArena, sink.needed(), {})};
   }
-  VectorSink sink;
-  if (Status s = EncodeWavToOggOpus(wav, params, &sink); !s)
+  VectorSink sink(kMaxInlineAudio);
+  if (Status s = EncodeWavToOggOpus(wav, params, &sink); !s) {
+    if (s.error().code == Errc::kTooLarge) {
+      return {error_op,
+              ErrorBody(MakeError(Errc::kTooLarge,
+                                  "the Ogg Opus output exceeds " + std::to_string(kMaxInlineAudio) +
+                                      " bytes, the most a reply carries inline; encode "
+                                      "into an arena range instead"))};
+    }
     return {error_op, ErrorBody(s.error())};
+  }
   if (encoded_copy) *encoded_copy = sink.bytes();
   return {reply_opcode,
           ipc::EncodeAudioReply(ipc::AudioPlace::kInline, sink.bytes().size(), sink.bytes())};
@@ -61,6 +97,12 @@ std::pair<uint8_t, std::vector<uint8_t>> EncodeToOutput(
 OpusParams Server::Effective(const OpusParams& requested) const {
   // Bitrate 0 on the wire means "the daemon's configured settings".
   return requested.bitrate_kbps == 0 ? config_.config.opus.params : requested;
+}
+
+Status Server::OpusAllowed() const {
+  if (config_.config.opus.enabled) return {};
+  return MakeError(Errc::kInvalidArgument,
+                   "Opus encoding is disabled on this daemon ([opus] enabled = false)");
 }
 
 Result<std::span<const uint8_t>> Server::AudioBytes(
@@ -88,14 +130,20 @@ bool Server::RefuseIfTooManyInFlight(Connection& c, uint64_t request) {
 bool Server::SubmitJob(Connection& c, uint64_t request, std::function<Completion()> job) {
   if (RefuseIfTooManyInFlight(c, request)) return false;
   const uint64_t connection = c.id;
+  // The request's body stays counted in the input budget until the job is
+  // done (the job holds the body).
+  auto hold = std::make_shared<BudgetHold>(std::move(dispatch_hold_));
   jobs_running_++;
-  bool queued = workers_->TrySubmit([this, job = std::move(job), connection, request] {
-    Completion done = job();
-    done.connection = connection;
-    done.request = request;
-    Post(std::move(done));
-    jobs_running_--;
-  });
+  bool queued =
+      workers_->TrySubmit([this, job = std::move(job), hold, connection, request]() mutable {
+        Completion done = job();
+        done.connection = connection;
+        done.request = request;
+        job = nullptr;  // frees the body before the budget is given back
+        hold->Release();
+        Post(std::move(done));
+        jobs_running_--;
+      });
   if (!queued) {
     jobs_running_--;
     busy_++;
@@ -153,10 +201,15 @@ void Server::Dispatch(Connection& c, ipc::Frame frame) {
       if (!put) return QueueError(c, request, put.error());
       Result<std::span<const uint8_t>> audio = AudioBytes(put->audio, c.arena);
       if (!audio) return QueueError(c, request, audio.error());
-      SubmitJob(c, request, [this, body, arena = c.arena, put = *put, audio = *audio] {
+      const bool in_arena = put->audio.place == ipc::AudioPlace::kArena;
+      SubmitJob(c, request, [this, body, arena = c.arena, put = *put, audio = *audio, in_arena] {
         Completion done;
         done.opcode = ReplyOpcode(ipc::Opcode::kPut);
-        if (Status s = store_->Put(put.engine, put.text, audio); !s) {
+        // The client can still write its arena: what is checked must be what
+        // is stored, so the store reads a private copy.
+        const std::vector<uint8_t> copy =
+            in_arena ? std::vector<uint8_t>(audio.begin(), audio.end()) : std::vector<uint8_t>();
+        if (Status s = store_->Put(put.engine, put.text, in_arena ? copy : audio); !s) {
           done.opcode = static_cast<uint8_t>(ipc::Opcode::kError);
           done.body = ErrorBody(s.error());
           done.error = true;
@@ -166,47 +219,68 @@ void Server::Dispatch(Connection& c, ipc::Frame frame) {
       return;
     }
     case ipc::Opcode::kEncode: {
+      if (Status s = OpusAllowed(); !s) return QueueError(c, request, s.error());
       Result<ipc::EncodeRequest> enc = ipc::DecodeEncodeRequest(*body);
       if (!enc) return QueueError(c, request, enc.error());
       Result<std::span<const uint8_t>> audio = AudioBytes(enc->audio, c.arena);
       if (!audio) return QueueError(c, request, audio.error());
-      SubmitJob(c, request, [this, body, arena = c.arena, enc = *enc, audio = *audio] {
-        encodes_++;
-        Completion done;
-        std::tie(done.opcode, done.body) =
-            EncodeToOutput(audio, Effective(enc.params), enc.output, arena,
-                           ReplyOpcode(ipc::Opcode::kEncode), nullptr);
-        done.error = done.opcode == static_cast<uint8_t>(ipc::Opcode::kError);
-        return done;
-      });
+      // Read here, on the loop: a reload rewrites the configuration.
+      const OpusParams params = Effective(enc->params);
+      const int max_seconds = config_.config.daemon.max_encode_seconds;
+      SubmitJob(c, request,
+                [this, body, arena = c.arena, enc = *enc, audio = *audio, params, max_seconds] {
+                  encodes_++;
+                  Completion done;
+                  std::tie(done.opcode, done.body) =
+                      EncodeToOutput(audio, params, max_seconds, enc.output, arena,
+                                     ReplyOpcode(ipc::Opcode::kEncode), nullptr);
+                  done.error = done.opcode == static_cast<uint8_t>(ipc::Opcode::kError);
+                  return done;
+                });
       return;
     }
     case ipc::Opcode::kPutEncode: {
+      if (Status s = OpusAllowed(); !s) return QueueError(c, request, s.error());
       Result<ipc::PutEncodeRequest> pe = ipc::DecodePutEncodeRequest(*body);
       if (!pe) return QueueError(c, request, pe.error());
-      Result<std::span<const uint8_t>> audio = AudioBytes(pe->audio, c.arena);
-      if (!audio) return QueueError(c, request, audio.error());
-      SubmitJob(c, request, [this, body, arena = c.arena, pe = *pe, audio = *audio] {
-        Completion done;
-        done.opcode = static_cast<uint8_t>(ipc::Opcode::kError);
-        done.error = true;
-        if (Status s = store_->Put(pe.engine, pe.text, audio); !s) {
-          done.body = ErrorBody(s.error());
-          return done;
-        }
-        encodes_++;
-        const OpusParams params = Effective(pe.params);
-        std::vector<uint8_t> encoded;
-        std::tie(done.opcode, done.body) = EncodeToOutput(
-            audio, params, pe.output, arena, ReplyOpcode(ipc::Opcode::kPutEncode), &encoded);
-        done.error = done.opcode == static_cast<uint8_t>(ipc::Opcode::kError);
-        if (!done.error) {
-          if (Status s = store_->PutVariant(pe.engine, pe.text, params, encoded); !s) {
-            log::Warning("put_encode: variant not stored: " + s.error().message);
-          }
-        }
-        return done;
-      });
+      Result<std::span<const uint8_t>> audio_ref = AudioBytes(pe->audio, c.arena);
+      if (!audio_ref) return QueueError(c, request, audio_ref.error());
+      const OpusParams params = Effective(pe->params);
+      const int max_seconds = config_.config.daemon.max_encode_seconds;
+      const bool in_arena = pe->audio.place == ipc::AudioPlace::kArena;
+      SubmitJob(c, request,
+                [this, body, arena = c.arena, pe = *pe, audio_ref = *audio_ref, params, max_seconds,
+                 in_arena] {
+                  Completion done;
+                  done.opcode = static_cast<uint8_t>(ipc::Opcode::kError);
+                  done.error = true;
+                  // A private copy of arena audio: the WAV stored and the one encoded
+                  // are the bytes that were checked (the client can write its arena).
+                  const std::vector<uint8_t> copy =
+                      in_arena ? std::vector<uint8_t>(audio_ref.begin(), audio_ref.end())
+                               : std::vector<uint8_t>();
+                  const std::span<const uint8_t> audio = in_arena ? copy : audio_ref;
+                  if (Status s = CheckEncodable(audio, max_seconds); !s) {
+                    done.body = ErrorBody(s.error());
+                    return done;
+                  }
+                  if (Status s = store_->Put(pe.engine, pe.text, audio); !s) {
+                    done.body = ErrorBody(s.error());
+                    return done;
+                  }
+                  encodes_++;
+                  std::vector<uint8_t> encoded;
+                  std::tie(done.opcode, done.body) =
+                      EncodeToOutput(audio, params, max_seconds, pe.output, arena,
+                                     ReplyOpcode(ipc::Opcode::kPutEncode), &encoded);
+                  done.error = done.opcode == static_cast<uint8_t>(ipc::Opcode::kError);
+                  if (!done.error) {
+                    if (Status s = store_->PutVariant(pe.engine, pe.text, params, encoded); !s) {
+                      log::Warning("put_encode: variant not stored: " + s.error().message);
+                    }
+                  }
+                  return done;
+                });
       return;
     }
     default:
@@ -243,8 +317,17 @@ void Server::HandleArena(Connection& c, uint64_t request, std::span<const uint8_
 void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& get) {
   const uint8_t reply_op = ReplyOpcode(ipc::Opcode::kGet);
   auto reply_with = [&](CachedFile file) {
-    if (get.delivery == ipc::Delivery::kDescriptor) {
-      const ipc::FileId id{file.id_nonce, file.id_sequence};
+    const ipc::FileId id{file.id_nonce, file.id_sequence};
+    bool by_descriptor = get.delivery == ipc::Delivery::kDescriptor;
+    if (by_descriptor && !(id.valid() && id == get.known) && !MayPassDescriptor(c)) {
+      // Descriptors parked unread count against the daemon's own limit.
+      if (file.size > kInlineFallbackBytes) {
+        busy_++;
+        return QueueError(c, request, TooManyUnreadDescriptors(), kBusyRetryMs);
+      }
+      by_descriptor = false;
+    }
+    if (by_descriptor) {
       if (id.valid() && id == get.known) {
         // The client still maps this very file: no descriptor to pass, and
         // the client skips mmap/munmap/close (SCM_RIGHTS plus those measured
@@ -261,6 +344,13 @@ void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& g
                               ipc::kFlagFd),
               std::move(file.fd)});
     }
+    if (file.size > kMaxInlineAudio) {
+      return QueueError(c, request,
+                        MakeError(Errc::kTooLarge,
+                                  "the entry is " + std::to_string(file.size) +
+                                      " bytes, more than a reply carries inline (" +
+                                      std::to_string(kMaxInlineAudio) + "); ask for a descriptor"));
+    }
     std::vector<uint8_t> bytes(file.size);
     if (::pread(file.fd.get(), bytes.data(), bytes.size(), 0) !=
         static_cast<ssize_t>(bytes.size())) {
@@ -276,7 +366,9 @@ void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& g
     if (!*hit) return QueueError(c, request, MakeError(Errc::kNotFound, "not in the cache"));
     return reply_with(std::move(**hit));
   }
+  if (Status s = OpusAllowed(); !s) return QueueError(c, request, s.error());
   const OpusParams params = Effective(get.params);
+  const int max_seconds = config_.config.daemon.max_encode_seconds;
   Result<VariantLookup> lookup = store_->GetVariant(get.engine, get.text, params);
   if (!lookup) return QueueError(c, request, lookup.error());
   if (lookup->variant) return reply_with(std::move(*lookup->variant));
@@ -296,13 +388,15 @@ void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& g
   }
   auto wav = std::make_shared<CachedFile>(std::move(*lookup->wav));
   // SubmitJob counts this request in flight; FinishVariant settles every waiter.
-  bool queued = SubmitJob(c, request, [this, wav, params, key] {
+  bool queued = SubmitJob(c, request, [this, wav, params, key, max_seconds] {
     Completion done;
     done.variant_key = key;
     Result<ipc::MappedRegion> mapped =
         ipc::MappedRegion::Map(wav->fd.get(), wav->size, false, "cached WAV");
-    VectorSink sink;
-    Status encoded = mapped ? EncodeWavToOggOpus(mapped->bytes(), params, &sink) : mapped.error();
+    VectorSink sink(kMaxInlineAudio);
+    Status encoded =
+        !mapped ? Status(mapped.error()) : CheckEncodable(mapped->bytes(), max_seconds);
+    if (encoded) encoded = EncodeWavToOggOpus(mapped->bytes(), params, &sink);
     encodes_++;
     if (!encoded) {
       done.error = true;
@@ -339,7 +433,13 @@ void Server::FinishVariant(Completion& done) {
       QueueReply(w.connection, w.request, static_cast<uint8_t>(ipc::Opcode::kError), done.body);
       continue;
     }
-    if (w.delivery == ipc::Delivery::kDescriptor) {
+    if (w.delivery == ipc::Delivery::kDescriptor && !MayPassDescriptor(c) &&
+        done.encoded.size() > kInlineFallbackBytes) {
+      busy_++;
+      QueueError(c, w.request, TooManyUnreadDescriptors(), kBusyRetryMs);
+      continue;
+    }
+    if (w.delivery == ipc::Delivery::kDescriptor && MayPassDescriptor(c)) {
       Result<VariantLookup> stored =
           store_->GetVariant(pending.engine, pending.text, pending.params);
       if (stored && stored->variant) {

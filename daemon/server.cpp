@@ -2,11 +2,15 @@
 // in request_dispatch.cpp.
 #include "daemon/server.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -25,13 +29,49 @@ namespace {
 
 constexpr uint64_t kListenTag = 0, kSignalTag = 1, kWakeTag = 2, kTimerTag = 3;
 constexpr uint64_t kFirstConnectionTag = 16;
-constexpr size_t kMaxQueuedOutputBytes = 32u << 20;  // stop reading while this much is unsent
+// A connection's frames wait (unread, unserved) while this much of its
+// replies is unsent: one client's backlog is this plus one reply.
+constexpr size_t kMaxQueuedOutputBytes = 32u << 20;
+// Replies waiting unsent over all connections. A reply over kSmallReplyBytes
+// that would pass it is answered BUSY instead, so clients that never read
+// cannot make the daemon hold more than this (small replies are bounded by
+// the per-connection limits).
+constexpr uint64_t kQueuedOutputBudget = 256ull << 20;
+constexpr size_t kSmallReplyBytes = 64u << 10;
+// Request bodies held (being received, or carried by jobs) over all
+// connections. Frames up to kUnbudgetedFrameBytes need no reservation: at
+// most that much is read for a connection before its frames are served.
+constexpr uint64_t kInputBudget = 256ull << 20;
+constexpr uint32_t kUnbudgetedFrameBytes = 1u << 20;
+constexpr uint32_t kRetryMs = 100;
+constexpr int64_t kRefusalLogIntervalMs = 10000;
 constexpr int64_t kDrainTimeoutMs = 10000;
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
+}
+
+// Descriptors this process has open (/proc/self/fd), or a guess without /proc.
+size_t OpenDescriptorCount() {
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (!dir) return 32;
+  size_t count = 0;
+  while (::readdir(dir)) ++count;
+  ::closedir(dir);
+  return count;  // ".", ".." and the one opendir holds: a little margin
+}
+
+uint64_t RequestIdOf(const std::vector<uint8_t>& frame) {
+  uint64_t id = 0;
+  for (int i = 7; i >= 0; --i) id = (id << 8) | frame[8 + static_cast<size_t>(i)];
+  return id;
+}
+
+std::vector<uint8_t> BusyFrame(uint64_t request, const std::string& why) {
+  return ipc::BuildFrame(static_cast<uint8_t>(ipc::Opcode::kError), request,
+                         ipc::EncodeErrorReply({ipc::ErrorCode::kBusy, kRetryMs, 0, why}));
 }
 
 bool Allowed(const DaemonSettings& d, uid_t uid, gid_t gid) {
@@ -72,7 +112,8 @@ Server::Server(LoadedConfig config, std::optional<std::string> config_path,
     : config_(std::move(config)),
       config_path_(std::move(config_path)),
       store_(std::move(store)),
-      listen_(std::move(listen)) {}
+      listen_(std::move(listen)),
+      input_budget_(kInputBudget) {}
 
 Server::~Server() = default;
 
@@ -95,6 +136,21 @@ int Server::Run() {
     return 1;
   }
   spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  // Descriptors: connections get what the limit leaves after those open now,
+  // the store's cache of open files (an eighth, DefaultOpenFileCacheCapacity)
+  // and a few per worker for the files it writes — so running out falls on
+  // a new client (told BUSY), never on a cache file. Descriptor replies
+  // parked unread in clients' sockets are not in our table but count against
+  // the same limit in the kernel (per user): at most a quarter of it.
+  rlimit nofile{};
+  ::getrlimit(RLIMIT_NOFILE, &nofile);
+  const size_t limit = nofile.rlim_cur == RLIM_INFINITY ? size_t{1} << 20 : nofile.rlim_cur;
+  max_unread_fds_ = std::max<size_t>(limit / 4, 1);
+  const size_t reserve = OpenDescriptorCount() + limit / 8 + 2 * static_cast<size_t>(d.workers) + 8;
+  max_connections_ = limit > reserve ? limit - reserve : 1;
+  if (d.max_connections > 0) {
+    max_connections_ = std::min(max_connections_, static_cast<size_t>(d.max_connections));
+  }
   itimerspec tick{{1, 0}, {1, 0}};
   ::timerfd_settime(timer_fd_.get(), 0, &tick, nullptr);
   auto watch = [this](int fd, uint64_t tag) {
@@ -126,7 +182,9 @@ int Server::Run() {
   const CacheStats stats = store_->Stats();
   log::Info("ttscached: listening on " + listen_.path +
             (listen_.activated ? " (socket activation)" : "") + ", " + std::to_string(d.workers) +
-            " workers, " + std::to_string(stats.total.entries) + " cached entries");
+            " workers, " + std::to_string(stats.total.entries) + " cached entries, up to " +
+            std::to_string(max_connections_) + " clients (RLIMIT_NOFILE " + std::to_string(limit) +
+            ")");
   Notify("READY=1\nSTATUS=ready, " + std::to_string(stats.total.entries) + " entries");
 
   int64_t stop_deadline = 0;
@@ -221,6 +279,17 @@ void Server::Accept() {
       return;
     }
     if (stopping_) continue;
+    if (connections_.size() >= max_connections_) {
+      const std::string why = "the daemon serves " + std::to_string(connections_.size()) +
+                              " clients, its maximum (max_connections, RLIMIT_NOFILE)";
+      static int64_t last_warning_ms = -kRefusalLogIntervalMs;
+      if (NowMs() - last_warning_ms >= kRefusalLogIntervalMs) {
+        log::Warning("accept: " + why + "; telling new clients BUSY until some leave");
+        last_warning_ms = NowMs();
+      }
+      Refuse(std::move(fd), why + "; retry later");
+      continue;
+    }
     ucred cred{};
     socklen_t len = sizeof(cred);
     ::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len);
@@ -230,6 +299,7 @@ void Server::Accept() {
     c->uid = cred.uid;
     c->gid = cred.gid;
     c->last_active_ms = NowMs();
+    c->last_progress_ms = c->last_active_ms;
     accepted_++;
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -238,8 +308,19 @@ void Server::Accept() {
     Connection& ref = *c;
     connections_[c->id] = std::move(c);
     if (!Allowed(config_.config.daemon, cred.uid, cred.gid)) {
-      log::Notice("refusing peer uid " + std::to_string(cred.uid) + " gid " +
-                  std::to_string(cred.gid) + " pid " + std::to_string(cred.pid));
+      // One line per interval: a peer retrying in a loop must not flood the journal.
+      const int64_t now = NowMs();
+      if (last_refusal_log_ms_ < 0 || now - last_refusal_log_ms_ >= kRefusalLogIntervalMs) {
+        log::Notice("refusing peer uid " + std::to_string(cred.uid) + " gid " +
+                    std::to_string(cred.gid) + " pid " + std::to_string(cred.pid) +
+                    (refusals_unlogged_ ? " (and " + std::to_string(refusals_unlogged_) +
+                                              " refusals not logged since the last line)"
+                                        : ""));
+        last_refusal_log_ms_ = now;
+        refusals_unlogged_ = 0;
+      } else {
+        refusals_unlogged_++;
+      }
       const uint64_t id = ref.id;
       ref.closing = true;
       QueueError(ref, 0,
@@ -259,16 +340,17 @@ void Server::AcceptWhileOutOfDescriptors() {
   }
   spare_fd_.reset();
   UniqueFd fd(::accept4(listen_.fd.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
-  if (fd.valid()) {
-    busy_++;
-    std::vector<uint8_t> frame = ipc::BuildFrame(
-        static_cast<uint8_t>(ipc::Opcode::kError), 0,
-        ipc::EncodeErrorReply({ipc::ErrorCode::kBusy, 1000, 0,
-                               "the daemon is out of file descriptors; retry later"}));
-    [[maybe_unused]] Result<size_t> sent = ipc::SendWithFd(fd.get(), frame, -1);
-    fd.reset();  // before taking the spare back, or the spare cannot be had
-  }
+  // Closed by Refuse before the spare is taken back, or the spare cannot be had.
+  if (fd.valid()) Refuse(std::move(fd), "the daemon is out of file descriptors; retry later");
   spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+}
+
+void Server::Refuse(UniqueFd fd, const std::string& why) {
+  busy_++;
+  std::vector<uint8_t> frame =
+      ipc::BuildFrame(static_cast<uint8_t>(ipc::Opcode::kError), 0,
+                      ipc::EncodeErrorReply({ipc::ErrorCode::kBusy, 1000, 0, why}));
+  [[maybe_unused]] Result<size_t> sent = ipc::SendWithFd(fd.get(), frame, -1);
 }
 
 void Server::RecreateSocketIfDeleted() {
@@ -297,7 +379,10 @@ void Server::OnReadable(Connection& c) {
     return;
   }
   uint8_t buffer[65536];
-  for (int rounds = 0; rounds < 16 && c.out_bytes < kMaxQueuedOutputBytes; ++rounds) {
+  // At most 16 reads a turn, so one client cannot hold the loop; and none
+  // while its frames may not be served (its replies pile up unread) or its
+  // next frame has no input budget: what it sent waits in its socket.
+  for (int rounds = 0; rounds < 16 && MayServe(c) && !c.waiting_for_input_budget; ++rounds) {
     Result<size_t> n =
         ipc::ReceiveWithFds(c.fd.get(), buffer, &c.received_fds, ipc::kMaxFdsPerMessage);
     if (!n) {
@@ -321,11 +406,7 @@ void Server::OnReadable(Connection& c) {
       UpdateEvents(c);
       return;
     }
-    while (std::optional<ipc::Frame> frame = c.parser.Next()) {
-      requests_++;
-      Dispatch(c, std::move(*frame));
-      if (c.closing || !connections_.count(c.id)) return;
-    }
+    if (!ServeFrames(c)) return;
     // A short read drained the socket: epoll is level-triggered and reports
     // anything that arrives later, so the recv that would say EAGAIN is saved.
     if (*n < sizeof(buffer)) break;
@@ -333,16 +414,125 @@ void Server::OnReadable(Connection& c) {
   UpdateEvents(c);
 }
 
+bool Server::MayServe(const Connection& c) const { return c.out_bytes < kMaxQueuedOutputBytes; }
+
+bool Server::ServeFrames(Connection& c) {
+  const uint64_t id = c.id;
+  while (MayServe(c)) {
+    std::optional<ipc::Frame> frame = c.parser.Next();
+    if (!frame) break;
+    requests_++;
+    // A large frame's reservation now belongs to its request (SubmitJob
+    // hands it to the job; a request answered on the loop returns it below).
+    if (frame->header.body_length > kUnbudgetedFrameBytes) dispatch_hold_ = std::move(c.input_hold);
+    Dispatch(c, std::move(*frame));
+    dispatch_hold_.Release();
+    if (!connections_.count(id)) return false;
+    if (c.closing) return false;
+  }
+  ReserveInput(c);
+  ResumeInputWaiters();
+  return true;
+}
+
+bool Server::ReserveInput(Connection& c) {
+  const std::optional<uint32_t> pending = c.parser.pending_body_length();
+  if (!pending || *pending <= kUnbudgetedFrameBytes || c.input_hold.bytes() != 0) return true;
+  if (c.waiting_for_input_budget) return false;
+  if (input_waiters_.empty() && input_budget_.TryTake(*pending)) {
+    c.input_hold = BudgetHold(&input_budget_, *pending);
+    return true;
+  }
+  c.waiting_for_input_budget = true;
+  input_waiters_.push_back(c.id);
+  return false;
+}
+
+void Server::ResumeInputWaiters() {
+  // First come, first served: a large frame is not overtaken forever by
+  // smaller ones that fit in what is left.
+  while (!input_waiters_.empty()) {
+    auto it = connections_.find(input_waiters_.front());
+    if (it == connections_.end() || !it->second->waiting_for_input_budget) {
+      input_waiters_.pop_front();
+      continue;
+    }
+    Connection& c = *it->second;
+    const uint32_t need = c.parser.pending_body_length().value_or(0);
+    if (!input_budget_.TryTake(need)) return;
+    c.input_hold = BudgetHold(&input_budget_, need);
+    c.waiting_for_input_budget = false;
+    c.last_active_ms = NowMs();  // waiting is not idling
+    input_waiters_.pop_front();
+    UpdateEvents(c);
+  }
+}
+
+void Server::ForgetReadDescriptors(Connection& c) {
+  if (c.unread_fd_offsets.empty()) return;
+  // SIOCOUTQ on a Unix socket: what the peer has not consumed yet, counted
+  // with the kernel's buffer overhead — so `consumed` errs low and a
+  // descriptor is never taken for read before it is.
+  int unread = 0;
+  if (::ioctl(c.fd.get(), SIOCOUTQ, &unread) != 0 || unread < 0) return;
+  const uint64_t consumed = c.stream_sent - std::min<uint64_t>(c.stream_sent, uint64_t(unread));
+  bool progressed = false;
+  while (!c.unread_fd_offsets.empty() && c.unread_fd_offsets.front() < consumed) {
+    c.unread_fd_offsets.pop_front();
+    unread_fds_--;
+    progressed = true;
+  }
+  if (progressed) c.last_progress_ms = NowMs();
+}
+
+bool Server::MayPassDescriptor(Connection& c) {
+  ForgetReadDescriptors(c);
+  const size_t unread = c.unread_fd_offsets.size() + c.queued_fd_frames;
+  return unread < ipc::kMaxInflightPerConnection &&
+         unread_fds_ + c.queued_fd_frames < max_unread_fds_;
+}
+
 bool Server::Flush(Connection& c) {
   while (!c.out.empty()) {
     OutFrame& f = c.out.front();
     std::span<const uint8_t> rest(f.bytes.data() + c.out_offset, f.bytes.size() - c.out_offset);
-    Result<size_t> n = ipc::SendWithFd(c.fd.get(), rest, c.out_offset == 0 ? f.fd.get() : -1);
-    if (!n) return false;  // the peer is gone
-    if (*n == 0) break;    // the socket buffer is full; EPOLLOUT resumes
+    const bool with_fd = c.out_offset == 0 && f.fd.valid();
+    Result<size_t> n = ipc::SendWithFd(c.fd.get(), rest, with_fd ? f.fd.get() : -1);
+    const int err = errno;
+    if (!n) {
+      if (with_fd && (err == ETOOMANYREFS || err == EMFILE || err == ENFILE)) {
+        // The descriptor cannot travel now (the daemon's user has too many
+        // in flight, counting other processes of that user): this request
+        // is told BUSY; the connection itself is fine.
+        log::Warning("connection " + std::to_string(c.id) + ": " + n.error().message +
+                     "; answering busy");
+        busy_++;
+        c.out_bytes -= f.bytes.size();
+        queued_output_bytes_ -= f.bytes.size();
+        c.queued_fd_frames--;
+        f.bytes = BusyFrame(RequestIdOf(f.bytes), "the daemon cannot pass a descriptor now (" +
+                                                      n.error().message +
+                                                      "); retry, or ask for the audio inline");
+        f.fd = {};
+        c.out_bytes += f.bytes.size();
+        queued_output_bytes_ += f.bytes.size();
+        continue;
+      }
+      if (err == ENOBUFS || err == ENOMEM) break;  // the kernel is short: EPOLLOUT retries
+      return false;                                // EPIPE, ECONNRESET: the peer is gone
+    }
+    if (*n == 0) break;  // the socket buffer is full; EPOLLOUT resumes
+    if (with_fd) {
+      c.unread_fd_offsets.push_back(c.stream_sent);
+      c.queued_fd_frames--;
+      unread_fds_++;
+    }
+    c.stream_sent += *n;
+    c.last_progress_ms = NowMs();
     c.out_offset += *n;
     if (c.out_offset == f.bytes.size()) {
       c.out_bytes -= f.bytes.size();
+      queued_output_bytes_ -= f.bytes.size();
       c.out.pop_front();
       c.out_offset = 0;
     }
@@ -355,6 +545,8 @@ void Server::OnWritable(Connection& c) {
     Close(c.id);
     return;
   }
+  // Replies drained: frames that waited for that are served now.
+  if (!c.closing && c.parser.buffered() > 0 && !ServeFrames(c)) return;
   UpdateEvents(c);
 }
 
@@ -362,8 +554,8 @@ void Server::UpdateEvents(Connection& c) {
   // Everything owed is sent: end the connection; epoll reports the hang-up
   // and the loop closes it.
   if (c.closing && c.out.empty()) ::shutdown(c.fd.get(), SHUT_RDWR);
-  const uint32_t wanted =
-      (c.out_bytes < kMaxQueuedOutputBytes ? EPOLLIN : 0u) | (c.out.empty() ? 0u : EPOLLOUT);
+  const bool reading = c.closing || (MayServe(c) && !c.waiting_for_input_budget);
+  const uint32_t wanted = (reading ? EPOLLIN : 0u) | (c.out.empty() ? 0u : EPOLLOUT);
   // Most replies leave in one send, so the mask rarely changes: skipping the
   // unchanged epoll_ctl saves two system calls per request on the hit path.
   if (wanted == c.events) return;
@@ -377,18 +569,37 @@ void Server::UpdateEvents(Connection& c) {
 void Server::Close(uint64_t id) {
   auto it = connections_.find(id);
   if (it == connections_.end()) return;
-  ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, it->second->fd.get(), nullptr);
+  Connection& c = *it->second;
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.fd.get(), nullptr);
+  unread_fds_ -= c.unread_fd_offsets.size();
+  queued_output_bytes_ -= c.out_bytes;
   connections_.erase(it);  // jobs keep the arena alive through their shared_ptr
+  ResumeInputWaiters();    // its input reservation went with it
 }
 
 void Server::Queue(Connection& c, OutFrame frame) {
+  if (frame.bytes.size() > kSmallReplyBytes &&
+      queued_output_bytes_ + frame.bytes.size() > kQueuedOutputBudget) {
+    // Clients that do not read hold the budget until send_timeout_s closes
+    // them; meanwhile a large reply is refused rather than held.
+    busy_++;
+    frame = {BusyFrame(RequestIdOf(frame.bytes),
+                       "the daemon holds " + std::to_string(queued_output_bytes_ >> 20) +
+                           " MiB of replies that clients have not read; retry"),
+             {}};
+  }
+  if (c.out.empty()) c.last_progress_ms = NowMs();  // the send timeout runs from now
   c.out_bytes += frame.bytes.size();
+  queued_output_bytes_ += frame.bytes.size();
+  if (frame.fd.valid()) c.queued_fd_frames++;
   c.out.push_back(std::move(frame));
   // Send at once when the socket has room; never closes here (callers still
   // hold `c`): a dead peer is closed by the loop when epoll reports it.
   if (!Flush(c)) {
+    queued_output_bytes_ -= c.out_bytes;
     c.out.clear();
     c.out_bytes = 0;
+    c.queued_fd_frames = 0;
     c.closing = true;
   }
   UpdateEvents(c);
@@ -399,6 +610,7 @@ void Server::QueueError(Connection& c, uint64_t request, const Error& error, uin
   if (error.code != Errc::kNotFound) errors_++;  // a miss is an answer, not an error
   ipc::ErrorReply reply{ToWireError(error.code), retry_ms, needed, error.message};
   if (error.code == Errc::kNoSpace) reply.message = "cache disk full: " + error.message;
+  if (error.code == Errc::kBusy && retry_ms == 0) reply.retry_after_ms = kRetryMs;
   Queue(c, {ipc::BuildFrame(static_cast<uint8_t>(ipc::Opcode::kError), request,
                             ipc::EncodeErrorReply(reply)),
             {}});
@@ -439,6 +651,7 @@ void Server::DrainCompletions() {
     if (c.error) errors_++;
     QueueReply(c.connection, c.request, c.opcode, std::move(c.body));
   }
+  ResumeInputWaiters();  // finished jobs gave their bodies' budget back
 }
 
 void Server::OnTimer() {
@@ -446,9 +659,20 @@ void Server::OnTimer() {
   RecreateSocketIfDeleted();
   std::vector<uint64_t> idle;
   const int64_t idle_timeout_ms = int64_t{config_.config.daemon.idle_timeout_s} * 1000;
+  const int64_t send_timeout_ms = int64_t{config_.config.daemon.send_timeout_s} * 1000;
   for (auto& [id, c] : connections_) {
-    if (idle_timeout_ms > 0 && c->inflight == 0 && c->out.empty() &&
-        now - c->last_active_ms > idle_timeout_ms) {
+    ForgetReadDescriptors(*c);
+    const bool owes = !c->out.empty() || !c->unread_fd_offsets.empty();
+    if (owes && now - c->last_progress_ms > send_timeout_ms) {
+      log::Notice("connection " + std::to_string(id) + " (uid " + std::to_string(c->uid) +
+                  "): read none of its replies for " +
+                  std::to_string(config_.config.daemon.send_timeout_s) + " s (" +
+                  std::to_string(c->out_bytes) + " bytes and " +
+                  std::to_string(c->unread_fd_offsets.size()) +
+                  " descriptors waiting); closing it");
+      idle.push_back(id);
+    } else if (idle_timeout_ms > 0 && c->inflight == 0 && !owes && !c->waiting_for_input_budget &&
+               now - c->last_active_ms > idle_timeout_ms) {
       idle.push_back(id);
     }
   }
@@ -496,10 +720,11 @@ void Server::Reload() {
       next.cache.engines != now.cache.engines || next.daemon.workers != now.daemon.workers ||
       next.daemon.cpus != now.daemon.cpus || next.daemon.queue_depth != now.daemon.queue_depth ||
       next.daemon.socket_mode != now.daemon.socket_mode ||
-      next.daemon.socket_group != now.daemon.socket_group) {
+      next.daemon.socket_group != now.daemon.socket_group ||
+      next.daemon.max_connections != now.daemon.max_connections) {
     log::Warning(
-        "reload: socket, socket_mode, socket_group, cache dir, engines, workers, cpus and "
-        "queue_depth changes need a restart; they are left as they were");
+        "reload: socket, socket_mode, socket_group, cache dir, engines, workers, cpus, "
+        "queue_depth and max_connections changes need a restart; they are left as they were");
   }
   CacheLimits limits{next.cache.max_entries, next.cache.max_bytes, next.cache.max_text_bytes};
   if (Status s = store_->SetLimits(limits); !s) {
@@ -513,6 +738,8 @@ void Server::Reload() {
   config_.config.cache.max_text_bytes = next.cache.max_text_bytes;
   config_.config.daemon.idle_timeout_s = next.daemon.idle_timeout_s;
   config_.config.daemon.busy_poll_us = next.daemon.busy_poll_us;
+  config_.config.daemon.send_timeout_s = next.daemon.send_timeout_s;
+  config_.config.daemon.max_encode_seconds = next.daemon.max_encode_seconds;
   log::Info("reload: opus " + VariantTag(next.opus.params) + ", max_entries " +
             std::to_string(next.cache.max_entries));
   Notify("READY=1");

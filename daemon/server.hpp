@@ -1,15 +1,28 @@
 // Server: ttscached's event loop. One thread runs an epoll loop over the
 // listening socket, every connection, a signalfd (TERM/INT: drain and stop;
 // HUP: reload), an eventfd that workers use to hand back results, and a 1 s
-// timer (idle timeouts, STATUS=, the systemd watchdog). Cache hits are
-// answered on the loop; encodes and cache writes run on PinnedWorkerPool.
+// timer (idle and send timeouts, STATUS=, the systemd watchdog). Cache hits
+// are answered on the loop; encodes and cache writes run on PinnedWorkerPool.
 // Concurrent requests for the same Opus variant share one encode.
 //
-// Limits per connection: frames over ipc::kMaxFrameBody are refused before
-// they are read, at most kMaxInflightPerConnection requests in flight (BUSY
-// beyond), reading pauses while replies pile up unread, idle connections are
-// closed. A peer outside allowed_uids/allowed_gids gets FORBIDDEN and is
-// closed. Run() returns the process exit status.
+// What one client can cost the daemon is bounded (docs/reliability.md):
+// - connections: at most max_connections, and never more than RLIMIT_NOFILE
+//   leaves after a reserve for cache files and descriptors in flight;
+// - input: frames over ipc::kMaxFrameBody are refused before they are read;
+//   a large frame reserves its size in a budget shared by all connections
+//   before its body is read, and holds it until its request is done;
+// - output: a connection's frames are served one at a time, and only while
+//   less than kMaxQueuedOutputBytes of its replies wait unsent; large replies
+//   also need room in a budget shared by all connections (else BUSY);
+// - descriptors: at most kMaxInflightPerConnection descriptor replies may sit
+//   unread in one client's socket, and a quarter of RLIMIT_NOFILE in all
+//   (they count against the daemon's limit); beyond, replies go inline;
+// - time: a client that reads none of its replies for send_timeout_s, or is
+//   idle for idle_timeout_s, is closed; at most kMaxInflightPerConnection
+//   requests in flight (BUSY beyond).
+// A peer outside allowed_uids/allowed_gids gets FORBIDDEN and is closed.
+// Run() returns the process exit status. Thread-safety: Run() and everything
+// but Post() on the loop thread.
 #pragma once
 
 #include <sys/epoll.h>
@@ -29,6 +42,7 @@
 #include "core/config/config.hpp"
 #include "core/shared_fd.hpp"
 #include "core/unique_fd.hpp"
+#include "daemon/byte_budget.hpp"
 #include "daemon/cache/cache_store.hpp"
 #include "daemon/listen_socket.hpp"
 #include "daemon/worker_pool.hpp"
@@ -47,8 +61,8 @@ class Server {
 
  private:
   struct OutFrame {
-    std::vector<uint8_t> bytes;
-    SharedFd fd;  // sent with the frame's first byte
+    std::vector<uint8_t> bytes;  // header first: the request id is read back from it
+    SharedFd fd;                 // sent with the frame's first byte
   };
   struct Connection {
     uint64_t id = 0;
@@ -58,6 +72,16 @@ class Server {
     std::deque<OutFrame> out;
     size_t out_offset = 0;  // bytes of out.front() already sent
     size_t out_bytes = 0;
+    // The outgoing stream: bytes sent so far, and the offsets at which
+    // descriptor replies went out that the peer may not have read yet.
+    uint64_t stream_sent = 0;
+    std::deque<uint64_t> unread_fd_offsets;
+    uint32_t queued_fd_frames = 0;  // frames in `out` that carry a descriptor
+    // When the peer last took bytes or descriptors from us (send timeout).
+    int64_t last_progress_ms = 0;
+    // The input budget reserved for the frame being received.
+    BudgetHold input_hold;
+    bool waiting_for_input_budget = false;
     std::shared_ptr<ipc::MappedRegion> arena;
     uint32_t inflight = 0;
     uid_t uid = 0;
@@ -88,8 +112,25 @@ class Server {
 
   // Loop plumbing (server.cpp).
   void Accept();
+  // Accepts nothing more from `fd` than a BUSY with `why`, then closes it.
+  void Refuse(UniqueFd fd, const std::string& why);
   void OnReadable(Connection& c);
   void OnWritable(Connection& c);
+  // Dispatches the complete frames `c` has buffered while its budgets allow.
+  // False when `c` was closed or is closing.
+  bool ServeFrames(Connection& c);
+  // Whether `c` may have its next frame served: its unsent replies are under
+  // kMaxQueuedOutputBytes.
+  bool MayServe(const Connection& c) const;
+  // Reserves input budget for the large frame `c` is receiving; false (and
+  // `c` waits, not read) when the budget is spent.
+  bool ReserveInput(Connection& c);
+  void ResumeInputWaiters();
+  // Drops the descriptor replies the peer has read (SIOCOUTQ).
+  void ForgetReadDescriptors(Connection& c);
+  // Whether a reply to `c` may carry a descriptor now (see server.hpp's top).
+  bool MayPassDescriptor(Connection& c);
+  // False when the peer is gone.
   bool Flush(Connection& c);
   void Close(uint64_t id);
   int WaitForEvents(epoll_event* events, int max_events);
@@ -117,7 +158,11 @@ class Server {
   // Queues `job` on the workers, counting the request in flight; BUSY when full.
   bool SubmitJob(Connection& c, uint64_t request, std::function<Completion()> job);
   void FinishVariant(Completion& completion);
+  // The parameters an Opus request gets (bitrate 0: the configured ones).
+  // Loop thread only: a reload rewrites the configuration.
   OpusParams Effective(const OpusParams& requested) const;
+  // An error when Opus work is disabled ([opus] enabled = false).
+  Status OpusAllowed() const;
   Result<std::span<const uint8_t>> AudioBytes(const ipc::AudioRef& ref,
                                               const std::shared_ptr<ipc::MappedRegion>& arena);
   std::vector<uint8_t> StatsBody();
@@ -131,6 +176,22 @@ class Server {
   // Held in reserve so that, out of descriptors, we can still accept a
   // client, tell it BUSY and close it instead of spinning on the backlog.
   UniqueFd spare_fd_;
+  // From RLIMIT_NOFILE at start: clients served at once, and descriptor
+  // replies that may sit unread in clients' sockets (they count against the
+  // daemon's limit: past it, sendmsg fails with ETOOMANYREFS for everyone).
+  size_t max_connections_ = 0;
+  size_t max_unread_fds_ = 0;
+  size_t unread_fds_ = 0;
+  // Reply bytes queued unsent over all connections.
+  uint64_t queued_output_bytes_ = 0;
+  ByteBudget input_budget_;
+  std::deque<uint64_t> input_waiters_;  // connections waiting for input budget, in order
+  // The input budget held by the frame being dispatched; SubmitJob hands it
+  // to the job, so a body stays counted until its request is done.
+  BudgetHold dispatch_hold_;
+  // Refused peers are logged once per interval with the count in between.
+  int64_t last_refusal_log_ms_ = -1;
+  uint64_t refusals_unlogged_ = 0;
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
   std::map<std::string, PendingVariant> pending_variants_;
   uint64_t next_connection_id_ = 1;

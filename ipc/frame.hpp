@@ -45,6 +45,10 @@ class FrameParser {
   std::optional<Frame> Next();
   // Bytes buffered but not yet returned as frames.
   size_t buffered() const { return buffer_.size() - consumed_; }
+  // The body length the next frame's header announced, once its header is in.
+  std::optional<uint32_t> pending_body_length() const {
+    return pending_ ? std::optional<uint32_t>(pending_->body_length) : std::nullopt;
+  }
 
  private:
   uint32_t max_body_;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "core/result.hpp"
@@ -19,15 +20,24 @@ class ByteSink {
   virtual Status Write(std::span<const uint8_t> bytes) = 0;
 };
 
+// Collects the output in memory, up to `max_bytes`: past it, Write fails
+// with kTooLarge and the encoder stops (no work is spent on output that
+// cannot be delivered).
 class VectorSink final : public ByteSink {
  public:
+  explicit VectorSink(size_t max_bytes = SIZE_MAX) : max_bytes_(max_bytes) {}
   Status Write(std::span<const uint8_t> bytes) override {
+    if (bytes.size() > max_bytes_ - bytes_.size()) {
+      return MakeError(Errc::kTooLarge, "the output exceeds " + std::to_string(max_bytes_) +
+                                            " bytes, the most this sink holds");
+    }
     bytes_.insert(bytes_.end(), bytes.begin(), bytes.end());
     return {};
   }
   std::vector<uint8_t>& bytes() { return bytes_; }
 
  private:
+  size_t max_bytes_;
   std::vector<uint8_t> bytes_;
 };
 

@@ -104,6 +104,18 @@ const KeySpec kKeys[] = {
      [](Config& c, std::string_view v, const ParseContext&) {
        return ApplyInt(v, 0, 10000, &c.daemon.busy_poll_us);
      }},
+    {"daemon", "max_connections", "0", nullptr,
+     [](Config& c, std::string_view v, const ParseContext&) {
+       return ApplyInt(v, 0, 1000000, &c.daemon.max_connections);
+     }},
+    {"daemon", "send_timeout_s", "30", nullptr,
+     [](Config& c, std::string_view v, const ParseContext&) {
+       return ApplyInt(v, 1, 3600, &c.daemon.send_timeout_s);
+     }},
+    {"daemon", "max_encode_seconds", "600", nullptr,
+     [](Config& c, std::string_view v, const ParseContext&) {
+       return ApplyInt(v, 1, 86400, &c.daemon.max_encode_seconds);
+     }},
     {"cache", "dir", "/var/cache/ttscache", "TTS_CACHE_DIR", ApplyCacheDir},
     {"cache", "engines", "xtts, piper", nullptr,
      [](Config& c, std::string_view v, const ParseContext&) {

@@ -31,8 +31,11 @@ struct DaemonSettings {
   std::vector<int> cpus;  // empty: every usable CPU
   int workers = 2;
   int queue_depth = 64;
-  int idle_timeout_s = 300;  // close a connection with nothing in flight after this; 0 = never
-  int busy_poll_us = 0;      // keep polling this long after events before sleeping; 0 = never
+  int idle_timeout_s = 300;      // close a connection with nothing in flight after this; 0 = never
+  int busy_poll_us = 0;          // keep polling this long after events before sleeping; 0 = never
+  int max_connections = 0;       // 0: as many as RLIMIT_NOFILE allows after the daemon's reserve
+  int send_timeout_s = 30;       // close a connection that reads none of its replies for this long
+  int max_encode_seconds = 600;  // longest input audio an encode (or Opus variant) accepts
 };
 
 struct CacheSettings {

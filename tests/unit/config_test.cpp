@@ -45,6 +45,9 @@ TEST(Config, DefaultsMatchTheDocumentedTable) {
   EXPECT_EQ(c.daemon.queue_depth, 64);
   EXPECT_EQ(c.daemon.idle_timeout_s, 300);
   EXPECT_EQ(c.daemon.busy_poll_us, 0);
+  EXPECT_EQ(c.daemon.max_connections, 0);
+  EXPECT_EQ(c.daemon.send_timeout_s, 30);
+  EXPECT_EQ(c.daemon.max_encode_seconds, 600);
   EXPECT_EQ(c.cache.dir, "/var/cache/ttscache");
   EXPECT_EQ(c.cache.engines, (std::vector<std::string>{"xtts", "piper"}));
   EXPECT_EQ(c.cache.max_entries, 500u);
@@ -165,6 +168,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"[daemon]\nidle_timeout_s = 90000\n", 2, "idle_timeout_s = 90000: out of range"},
         BadCase{"[daemon]\nbusy_poll_us = 10001\n", 2,
                 "busy_poll_us = 10001: out of range, expected 0–10000"},
+        BadCase{"[daemon]\nsend_timeout_s = 0\n", 2,
+                "send_timeout_s = 0: out of range, expected 1–3600"},
+        BadCase{"[daemon]\nmax_encode_seconds = 0\n", 2, "max_encode_seconds = 0: out of range"},
+        BadCase{"[daemon]\nmax_connections = -1\n", 2, "max_connections = -1: out of range"},
         BadCase{"[daemon]\nsocket_mode = 0999\n", 2, "expected an octal mode 0000–0777"},
         BadCase{"[daemon]\nsocket_mode = 01777\n", 2, "expected an octal mode"},
         BadCase{"[daemon]\nsocket_group = no-such-group-xyz\n", 2, "no group named"},
