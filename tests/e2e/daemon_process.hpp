@@ -55,7 +55,10 @@ class DaemonProcess {
     if (pid_ == 0) {
       for (std::string& e : env) putenv(e.data());
       std::vector<std::string> argv = wrapper;
-      argv.push_back(TTSCACHE_DAEMON_PATH);
+      // TTSCACHE_TEST_DAEMON runs the tests against another build of the
+      // daemon (to show a regression test fails on the code before a fix).
+      const char* daemon = getenv("TTSCACHE_TEST_DAEMON");
+      argv.push_back(daemon ? daemon : TTSCACHE_DAEMON_PATH);
       argv.push_back("--config");
       argv.push_back(config_path());
       std::vector<char*> args;

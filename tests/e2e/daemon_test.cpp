@@ -21,6 +21,7 @@
 #include "ipc/frame.hpp"
 #include "ipc/messages.hpp"
 #include "tests/e2e/daemon_process.hpp"
+#include "tests/support/raw_peer.hpp"
 #include "tests/support/wav_builder.hpp"
 #include "ttscache/arena_allocator.hpp"
 
@@ -30,6 +31,7 @@ namespace {
 namespace fs = std::filesystem;
 using testing::DaemonProcess;
 using ::testing::HasSubstr;
+using testing::RawPeer;
 
 std::vector<uint8_t> Tone(int seed, double seconds = 0.5, int rate = 22050) {
   testing::WavSpec spec;
@@ -54,58 +56,6 @@ void ExpectOpusinfoClean(std::span<const uint8_t> ogg, const std::string& dir) {
   EXPECT_THAT(out, ::testing::Not(HasSubstr("WARNING")));
   EXPECT_THAT(out, HasSubstr("Opus stream 1"));
 }
-
-// A raw connection for frames libttscache would never send.
-struct RawPeer {
-  explicit RawPeer(const std::string& path) {
-    fd.reset(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    std::memcpy(a.sun_path, path.data(), path.size());
-    connected = connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
-    timeval tv{5, 0};
-    setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  }
-  void Send(std::span<const uint8_t> bytes, int pass_fd = -1, int pass_fd2 = -1) {
-    iovec iov{const_cast<uint8_t*>(bytes.data()), bytes.size()};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
-    if (pass_fd >= 0) {
-      int fds[2] = {pass_fd, pass_fd2};
-      int count = pass_fd2 >= 0 ? 2 : 1;
-      msg.msg_control = control;
-      msg.msg_controllen = CMSG_SPACE(count * sizeof(int));
-      cmsghdr* c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(count * sizeof(int));
-      std::memcpy(CMSG_DATA(c), fds, count * sizeof(int));
-    }
-    sendmsg(fd.get(), &msg, MSG_NOSIGNAL);
-  }
-  // The next reply frame: (opcode, request id, body); opcode 0 on EOF/timeout.
-  std::tuple<uint8_t, uint64_t, std::vector<uint8_t>> Read() {
-    uint8_t header[ipc::kHeaderSize];
-    if (!ReadAll(header, sizeof(header))) return {0, 0, {}};
-    auto h = ipc::DecodeHeader(header, ipc::kMaxFrameBody).value();
-    std::vector<uint8_t> body(h.body_length);
-    if (!ReadAll(body.data(), body.size())) return {0, 0, {}};
-    return {h.opcode, h.request_id, body};
-  }
-  bool ReadAll(uint8_t* p, size_t n) {
-    while (n > 0) {
-      ssize_t r = recv(fd.get(), p, n, 0);
-      if (r <= 0) return false;
-      p += r;
-      n -= static_cast<size_t>(r);
-    }
-    return true;
-  }
-  UniqueFd fd;
-  bool connected = false;
-};
 
 ipc::ErrorReply ErrorOf(const std::vector<uint8_t>& body) {
   return ipc::DecodeErrorReply(body).value();
@@ -454,23 +404,38 @@ TEST(Daemon, WorkersRunOnTheirConfiguredCpus) {
   for (int c : cpus) list += (list.empty() ? "" : ",") + std::to_string(c);
   DaemonProcess d(testing::Keys{{"cpus", list}, {"workers", "4"}});
   ASSERT_TRUE(d.Start());
-  int workers = 0;
-  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(d.pid()) + "/task")) {
-    std::ifstream comm(task.path() / "comm");
-    std::string name;
-    std::getline(comm, name);
-    if (!name.starts_with("ttscache-w")) continue;
-    const int index = std::stoi(name.substr(10));
-    std::ifstream status(task.path() / "status");
-    std::string line, allowed;
-    while (std::getline(status, line)) {
-      if (line.starts_with("Cpus_allowed_list:"))
-        allowed = line.substr(line.find_first_not_of(" \t", 18));
+  // Workers name and pin themselves as they start, which may be just after
+  // the daemon answers its first ping: look again until all four have.
+  auto check = [&](std::string* wrong) {
+    int workers = 0;
+    wrong->clear();
+    for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(d.pid()) + "/task")) {
+      std::ifstream comm(task.path() / "comm");
+      std::string name;
+      std::getline(comm, name);
+      if (!name.starts_with("ttscache-w")) continue;
+      ++workers;
+      const int index = std::stoi(name.substr(10));
+      std::ifstream status(task.path() / "status");
+      std::string line, allowed;
+      while (std::getline(status, line)) {
+        if (line.starts_with("Cpus_allowed_list:"))
+          allowed = line.substr(line.find_first_not_of(" \t", 18));
+      }
+      const std::string expected = std::to_string(cpus[static_cast<size_t>(index) % cpus.size()]);
+      if (allowed != expected) *wrong += name + " on " + allowed + ", expected " + expected + "; ";
     }
-    EXPECT_EQ(allowed, std::to_string(cpus[static_cast<size_t>(index) % cpus.size()])) << name;
-    ++workers;
+    return workers;
+  };
+  std::string wrong;
+  int workers = 0;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    workers = check(&wrong);
+    if (workers == 4 && wrong.empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_EQ(workers, 4);
+  EXPECT_EQ(wrong, "");
 }
 
 TEST(Daemon, ReadyIsNotifiedOnlyOnceTheSocketAccepts) {
@@ -689,7 +654,7 @@ TEST(DaemonFaults, ADeletedSocketFileIsRecreated) {
 TEST(DaemonFaults, MoreClientsThanDescriptorsGetBusyNotASpin) {
   if (system("command -v prlimit > /dev/null") != 0) GTEST_SKIP() << "prlimit not installed";
   DaemonProcess d;
-  ASSERT_TRUE(d.Start({}, {"prlimit", "--nofile=48:48"}));
+  ASSERT_TRUE(d.Start({}, {"prlimit", "--nofile=64:64"}));
   std::vector<std::unique_ptr<RawPeer>> peers;
   int busy = 0, served = 0;
   for (int i = 0; i < 80; ++i) {
@@ -709,7 +674,9 @@ TEST(DaemonFaults, MoreClientsThanDescriptorsGetBusyNotASpin) {
   peers.clear();
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_TRUE(d.Connect().Ping().ok()) << "clients are served again once others leave";
-  EXPECT_THAT(d.log(), HasSubstr("out of descriptors"));
+  // Refused at the connection cap the descriptor limit sets, before the
+  // limit itself is reached (docs/reliability.md).
+  EXPECT_THAT(d.log(), HasSubstr("its maximum (max_connections, RLIMIT_NOFILE)"));
 }
 
 class TmpfsCache : public ::testing::Test {
