@@ -5,11 +5,22 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <string>
 
 #include "core/log.hpp"
 
 namespace ttscache {
+namespace {
+
+// "EPERM (Operation not permitted)": the name to search for, the text to read.
+std::string ErrnoText(int err) {
+  const char* name = ::strerrorname_np(err);
+  return std::string(name != nullptr ? name : "errno " + std::to_string(err)) + " (" +
+         std::strerror(err) + ")";
+}
+
+}  // namespace
 
 PinnedWorkerPool::PinnedWorkerPool(int workers, size_t queue_depth, const std::vector<int>& cpus)
     : queue_depth_(queue_depth), tids_(static_cast<size_t>(workers), 0) {
@@ -29,7 +40,7 @@ void PinnedWorkerPool::Run(int index, int cpu) {
     CPU_SET(cpu, &set);
     if (int err = pthread_setaffinity_np(pthread_self(), sizeof(set), &set); err != 0) {
       log::Warning("worker " + std::to_string(index) + ": cannot pin to CPU " +
-                   std::to_string(cpu) + ": error " + std::to_string(err));
+                   std::to_string(cpu) + ": " + ErrnoText(err));
     }
   }
   {
