@@ -7,9 +7,12 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <utility>
 
 namespace ttscache {
 namespace {
@@ -28,6 +31,38 @@ bool SomeoneListens(const std::string& path) {
   return probe.valid() &&
          ::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
 }
+
+// A directory only this process's user can enter (0700), made next to the
+// socket path so that rename() can move the socket from it into place. The
+// socket is bound, given its group and mode inside it, where nobody else can
+// reach it whatever mode bind() gave it; the process umask is never touched
+// (it is shared with the worker threads that create cache files meanwhile).
+// Removes what is left in it when it goes.
+class PrivateBindDir {
+ public:
+  static Result<PrivateBindDir> Make(const std::string& socket_path) {
+    size_t slash = socket_path.rfind('/');
+    std::string parent = slash == std::string::npos ? "." : socket_path.substr(0, slash);
+    if (parent.empty()) parent = "/";
+    std::string pattern = parent + "/.ttscached-XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) return ErrnoError(errno, "mkdtemp " + pattern);
+    PrivateBindDir dir;
+    dir.path_ = pattern;
+    return dir;
+  }
+  PrivateBindDir(PrivateBindDir&& other) noexcept : path_(std::exchange(other.path_, {})) {}
+  PrivateBindDir& operator=(PrivateBindDir&&) = delete;
+  ~PrivateBindDir() {
+    if (path_.empty()) return;
+    ::unlink(socket_path().c_str());  // still here when something failed before the rename
+    ::rmdir(path_.c_str());
+  }
+  std::string socket_path() const { return path_ + "/s"; }
+
+ private:
+  PrivateBindDir() = default;
+  std::string path_;
+};
 
 }  // namespace
 
@@ -63,18 +98,23 @@ Result<ListenSocket> OpenListenSocket(const DaemonSettings& s) {
     if (SomeoneListens(s.socket)) {
       return MakeError(Errc::kLocked, "another process is listening on " + s.socket);
     }
-    ::unlink(s.socket.c_str());  // stale: left by a daemon that did not exit cleanly
+    // Stale (left by a daemon that did not exit cleanly): the rename below replaces it.
+  }
+  Result<PrivateBindDir> dir = PrivateBindDir::Make(s.socket);
+  if (!dir) return dir.error();
+  const std::string bound_path = dir->socket_path();
+  if (bound_path.size() >= sizeof(sockaddr_un{}.sun_path)) {
+    return MakeError(Errc::kInvalidArgument,
+                     "socket path too long: " + s.socket + " (bound first as " + bound_path +
+                         ", which must fit in " +
+                         std::to_string(sizeof(sockaddr_un{}.sun_path) - 1) + " bytes)");
   }
   out.fd.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!out.fd.valid()) return ErrnoError(errno, "socket");
-  sockaddr_un addr = Address(s.socket);
-  // Create the file with no access, then set the configured mode: no window
-  // in which the umask's mode applies.
-  mode_t old_umask = ::umask(0777);
-  int bound = ::bind(out.fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  int bind_errno = errno;
-  ::umask(old_umask);
-  if (bound != 0) return ErrnoError(bind_errno, "bind " + s.socket);
+  sockaddr_un addr = Address(bound_path);
+  if (::bind(out.fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    return ErrnoError(errno, "bind " + bound_path);
+  }
   if (!s.socket_group.empty()) {
     gid_t gid = 0;
     if (group* g = ::getgrnam(s.socket_group.c_str())) {
@@ -82,12 +122,17 @@ Result<ListenSocket> OpenListenSocket(const DaemonSettings& s) {
     } else {
       gid = static_cast<gid_t>(std::stoul(s.socket_group));  // validated numeric by the config
     }
-    if (::chown(s.socket.c_str(), static_cast<uid_t>(-1), gid) != 0) {
-      return ErrnoError(errno, "chgrp " + s.socket + " to " + s.socket_group);
+    if (::chown(bound_path.c_str(), static_cast<uid_t>(-1), gid) != 0) {
+      return ErrnoError(errno, "chgrp " + bound_path + " to " + s.socket_group);
     }
   }
-  if (::chmod(s.socket.c_str(), s.socket_mode) != 0) return ErrnoError(errno, "chmod " + s.socket);
+  if (::chmod(bound_path.c_str(), s.socket_mode) != 0)
+    return ErrnoError(errno, "chmod " + bound_path);
+  // Listening before the rename: a client that sees the file can connect.
   if (::listen(out.fd.get(), 256) != 0) return ErrnoError(errno, "listen " + s.socket);
+  if (::rename(bound_path.c_str(), s.socket.c_str()) != 0) {
+    return ErrnoError(errno, "rename " + bound_path + " to " + s.socket);
+  }
   return out;
 }
 

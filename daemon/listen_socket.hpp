@@ -2,6 +2,10 @@
 // sd_listen_fds), or one bound at the configured path with the configured
 // mode and group. A leftover socket file is replaced only when nothing
 // accepts on it; a live one means another daemon runs, and that is an error.
+// The socket is bound in a private directory beside the path and renamed into
+// place with its mode and group already set: it never appears with another
+// mode, and the process umask (shared with the threads creating cache files)
+// is never changed. Thread-safe in that sense; callers run it one at a time.
 #pragma once
 
 #include <string>

@@ -5,14 +5,30 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <string>
 
 #include "core/log.hpp"
 
 namespace ttscache {
+namespace {
 
-PinnedWorkerPool::PinnedWorkerPool(int workers, size_t queue_depth, const std::vector<int>& cpus)
-    : queue_depth_(queue_depth), tids_(static_cast<size_t>(workers), 0) {
+// "EPERM (Operation not permitted)": the name to search for, the text to read.
+std::string ErrnoText(int err) {
+  const char* name = ::strerrorname_np(err);
+  return std::string(name != nullptr ? name : "errno " + std::to_string(err)) + " (" +
+         std::strerror(err) + ")";
+}
+
+}  // namespace
+
+PinnedWorkerPool::PinnedWorkerPool(int workers, size_t queue_depth, const std::vector<int>& cpus,
+                                   size_t owner_depth)
+    : queue_depth_(queue_depth), owner_depth_(owner_depth) {
+  {
+    MutexLock lock(mutex_);
+    tids_.assign(static_cast<size_t>(workers), 0);
+  }
   for (int i = 0; i < workers; ++i) {
     int cpu = cpus.empty() ? -1 : cpus[static_cast<size_t>(i) % cpus.size()];
     threads_.emplace_back([this, i, cpu] { Run(i, cpu); });
@@ -29,54 +45,74 @@ void PinnedWorkerPool::Run(int index, int cpu) {
     CPU_SET(cpu, &set);
     if (int err = pthread_setaffinity_np(pthread_self(), sizeof(set), &set); err != 0) {
       log::Warning("worker " + std::to_string(index) + ": cannot pin to CPU " +
-                   std::to_string(cpu) + ": error " + std::to_string(err));
+                   std::to_string(cpu) + ": " + ErrnoText(err));
     }
   }
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     tids_[static_cast<size_t>(index)] = static_cast<int>(::gettid());
   }
   while (true) {
     std::function<void()> job;
     {
-      std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and the queue is drained
-      job = std::move(queue_.front());
-      queue_.pop_front();
+      MutexLock lock(mutex_);
+      while (!stopping_ && queued_ == 0) wake_.Wait(mutex_);
+      if (queued_ == 0) return;  // stopping, and the queue is drained
+      job = TakeNextLocked();
     }
     job();
   }
 }
 
-bool PinnedWorkerPool::TrySubmit(std::function<void()> job) {
-  {
-    std::lock_guard lock(mutex_);
-    if (stopping_ || queue_.size() >= queue_depth_) return false;
-    queue_.push_back(std::move(job));
+std::function<void()> PinnedWorkerPool::TakeNextLocked() {
+  uint64_t owner = turns_.front();
+  turns_.pop_front();
+  auto it = queues_.find(owner);
+  std::function<void()> job = std::move(it->second.front());
+  it->second.pop_front();
+  if (it->second.empty()) {
+    queues_.erase(it);
+  } else {
+    turns_.push_back(owner);  // its next job waits for one job of every other owner
   }
-  wake_.notify_one();
+  --queued_;
+  return job;
+}
+
+bool PinnedWorkerPool::TrySubmit(uint64_t owner, std::function<void()> job) {
+  {
+    MutexLock lock(mutex_);
+    if (stopping_ || queued_ >= queue_depth_) return false;
+    std::deque<std::function<void()>>& queue = queues_[owner];
+    if (queue.size() >= owner_depth_) return false;  // full, so not new: nothing to erase
+    if (queue.empty()) turns_.push_back(owner);
+    queue.push_back(std::move(job));
+    ++queued_;
+  }
+  wake_.NotifyOne();
   return true;
 }
 
+bool PinnedWorkerPool::TrySubmit(std::function<void()> job) { return TrySubmit(0, std::move(job)); }
+
 void PinnedWorkerPool::Stop() {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     stopping_ = true;
   }
-  wake_.notify_all();
+  wake_.NotifyAll();
   for (std::thread& t : threads_) {
     if (t.joinable()) t.join();
   }
 }
 
 size_t PinnedWorkerPool::queued() const {
-  std::lock_guard lock(mutex_);
-  return queue_.size();
+  MutexLock lock(mutex_);
+  return queued_;
 }
 
 std::vector<int> PinnedWorkerPool::thread_ids() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return tids_;
 }
 

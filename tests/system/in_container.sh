@@ -32,6 +32,8 @@ check "libttscache.so.0 is known to the loader" bash -c 'ldconfig -p | grep -q "
 check "the ttscache user and group exist" bash -c 'getent passwd ttscache && getent group ttscache'
 check "the config is a conffile" bash -c "dpkg-query -W -f='\${Conffiles}' ttscache | grep -q /etc/ttscache/ttscached.conf"
 check "ttscached.socket is enabled and listening" bash -c 'systemctl is-enabled ttscached.socket && systemctl is-active ttscached.socket'
+check "systemd-analyze security: exposure 0.5 or lower" \
+  bash -c 'systemd-analyze security ttscached.service | tee /dev/stderr | grep -Eq "Overall exposure level for ttscached.service: 0\.[0-5] "'
 check "the service waits for its first client" bash -c '! systemctl is-active ttscached.service'
 
 # --- socket activation, access by group ---------------------------------------
@@ -77,6 +79,31 @@ say "ok  $step (exit 3: $(head -c 120 /tmp/carol.out))"
 sed -i 's/^allowed_uids = alice/allowed_uids =/' /etc/ttscache/ttscached.conf
 check "reload with allowed_uids empty again" systemctl reload ttscached.service
 check "carol is served again" as carol ttscache ping
+
+# --- pinning under the real unit (its SystemCallFilter must allow sched_setaffinity) ---
+# The last CPU this container may use, so the pinned set differs from the default.
+cpu=$(grep '^Cpus_allowed_list:' /proc/self/status | awk '{print $2}' | tr ',-' '\n\n' | tail -1)
+step="the container has at least two CPUs to choose from"
+[ "$cpu" -ge 1 ] 2> /dev/null || fail "Cpus_allowed_list of the test: $(grep Cpus_allowed_list /proc/self/status)"
+say "ok  $step (pinning to CPU $cpu)"
+sed -i "s/^cpus = [^;]*/cpus = $cpu /" /etc/ttscache/ttscached.conf
+check "restart with cpus = $cpu" bash -c 'systemctl restart ttscached.service && systemctl is-active ttscached.service'
+pinned() {  # every thread of the daemon allows exactly CPU $1; the loop and both workers are there
+  local pid=$1 want=$2 names="" task
+  for task in /proc/"$pid"/task/*; do
+    names+=" $(cat "$task/comm")"
+    local allowed
+    allowed=$(awk '/^Cpus_allowed_list:/ {print $2}' "$task/status")
+    [ "$allowed" = "$want" ] || { echo "thread $(basename "$task") ($(cat "$task/comm")): Cpus_allowed_list $allowed, want $want"; return 1; }
+  done
+  echo "threads:$names"
+  grep -qw ttscached <<< "$names" && [ "$(grep -o 'ttscache-w[0-9]*' <<< "$names" | wc -l)" -ge 2 ]
+}
+wait_for 5 pinned "$(main_pid)" "$cpu"  # the workers pin themselves just after they start
+check "the event loop and every worker run on CPU $cpu only" pinned "$(main_pid)" "$cpu"
+check "the journal has no 'cannot pin' line" bash -c '! journalctl -u ttscached.service -o cat | grep -i "cannot pin"'
+sed -i "s/^cpus = $cpu /cpus = /" /etc/ttscache/ttscached.conf
+check "restart with cpus empty again" systemctl restart ttscached.service
 
 # --- watchdog -----------------------------------------------------------------
 mkdir -p /etc/systemd/system/ttscached.service.d

@@ -1,7 +1,11 @@
-// docs/protocol.md's hex examples are what ipc/ produces and accepts.
+// docs/protocol.md's hex examples are what ipc/ produces and accepts, and
+// its opcode and error-code tables list exactly the values in
+// ipc/protocol.hpp, with the same numbers and names.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "ipc/frame.hpp"
@@ -10,9 +14,93 @@
 namespace ttscache::ipc {
 namespace {
 
-std::vector<uint8_t> DocExample(const std::string& name) {
+std::string ProtocolDoc() {
   std::ifstream in(std::string(TTSCACHE_SOURCE_DIR) + "/docs/protocol.md");
-  std::string doc((std::istreambuf_iterator<char>(in)), {});
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+// The first two columns of the Markdown table whose header row starts with
+// `header` (e.g. "| code | name |"): number (decimal or 0x hex) → name.
+std::map<unsigned, std::string> DocTable(const std::string& header) {
+  std::istringstream doc(ProtocolDoc());
+  std::map<unsigned, std::string> rows;
+  bool in_table = false;
+  for (std::string line; std::getline(doc, line);) {
+    if (line.starts_with(header)) {
+      in_table = true;
+      continue;
+    }
+    if (!in_table) continue;
+    if (!line.starts_with("|")) break;  // the table ended
+    if (line.starts_with("|---")) continue;
+    std::istringstream cells(line.substr(1));
+    std::string number, name;
+    std::getline(cells, number, '|');
+    std::getline(cells, name, '|');
+    auto trim = [](std::string s) {
+      s.erase(0, s.find_first_not_of(' '));
+      s.erase(s.find_last_not_of(' ') + 1);
+      return s;
+    };
+    unsigned value = static_cast<unsigned>(std::stoul(trim(number), nullptr, 0));
+    EXPECT_TRUE(rows.emplace(value, trim(name)).second) << "listed twice: " << line;
+  }
+  EXPECT_TRUE(in_table) << "no table headed " << header << " in docs/protocol.md";
+  return rows;
+}
+
+// The name docs/protocol.md gives each opcode. No default: a new opcode in
+// ipc/protocol.hpp fails the build here (-Wswitch, -Werror) until the doc and
+// this list have it. Requests only; ERROR is a reply (see below).
+const char* DocOpcodeName(Opcode op) {
+  switch (op) {
+    case Opcode::kHello:
+      return "HELLO";
+    case Opcode::kPing:
+      return "PING";
+    case Opcode::kGet:
+      return "GET";
+    case Opcode::kPut:
+      return "PUT";
+    case Opcode::kEncode:
+      return "ENCODE";
+    case Opcode::kPutEncode:
+      return "PUT_ENCODE";
+    case Opcode::kStats:
+      return "STATS";
+    case Opcode::kArena:
+      return "ARENA";
+    case Opcode::kError:
+      return nullptr;
+  }
+  return nullptr;  // not an enumerator
+}
+
+TEST(ProtocolDoc, OpcodeTableListsEveryRequestOpcode) {
+  std::map<unsigned, std::string> code;
+  for (unsigned v = 0; v <= 0xFF; ++v) {
+    if (const char* name = DocOpcodeName(static_cast<Opcode>(v))) code.emplace(v, name);
+  }
+  EXPECT_THAT(DocTable("| opcode | name |"), ::testing::ContainerEq(code));
+  EXPECT_NE(ProtocolDoc().find("An ERROR reply (opcode 0x7F)"), std::string::npos);
+  EXPECT_EQ(static_cast<unsigned>(Opcode::kError), 0x7Fu);
+  EXPECT_EQ(static_cast<unsigned>(Opcode::kGet) | kReplyBit, 0x83u);  // "request's opcode + 0x80"
+}
+
+// Every ErrorCode (ErrorCodeName knows them all; other numbers are "unknown
+// error") with its number and name, and nothing else.
+TEST(ProtocolDoc, ErrorTableListsEveryErrorCode) {
+  std::map<unsigned, std::string> code;
+  for (unsigned v = 0; v <= 0xFFFF; ++v) {
+    std::string name = ErrorCodeName(static_cast<ErrorCode>(v));
+    if (name != "unknown error") code.emplace(v, name);
+  }
+  ASSERT_EQ(code.at(9), "buffer too small");
+  EXPECT_THAT(DocTable("| code | name |"), ::testing::ContainerEq(code));
+}
+
+std::vector<uint8_t> DocExample(const std::string& name) {
+  std::string doc = ProtocolDoc();
   size_t at = doc.find("<!-- example:" + name + " -->");
   EXPECT_NE(at, std::string::npos) << name;
   size_t begin = doc.find("```\n", at) + 4;
