@@ -9,6 +9,7 @@
 #include "core/audio/wav_reader.hpp"
 #include "core/log.hpp"
 #include "daemon/server.hpp"
+#include "daemon/sliced_encode.hpp"
 
 namespace ttscache {
 namespace {
@@ -27,70 +28,108 @@ Error TooManyUnreadDescriptors() {
                    "them, then retry");
 }
 
+// The whole of a cached file, read (not mapped): a file cut short behind the
+// daemon's back becomes an error naming it, never a SIGBUS.
+Result<std::vector<uint8_t>> ReadWholeFile(const CachedFile& file, const std::string& what) {
+  std::vector<uint8_t> bytes(file.size);
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n =
+        ::pread(file.fd.get(), bytes.data() + done, bytes.size() - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoError(errno, "read " + what);
+    if (n == 0) {
+      return MakeError(Errc::kIo, what + " is " + std::to_string(done) +
+                                      " bytes, shorter than the " + std::to_string(file.size) +
+                                      " the index records (changed behind the daemon's back)");
+    }
+    done += static_cast<size_t>(n);
+  }
+  return bytes;
+}
+
 uint8_t ReplyOpcode(ipc::Opcode op) { return static_cast<uint8_t>(op) | ipc::kReplyBit; }
 
 std::vector<uint8_t> ErrorBody(const Error& e, uint64_t needed = 0) {
   return ipc::EncodeErrorReply({ToWireError(e.code), 0, needed, e.message});
 }
 
-// Refuses audio longer than `max_seconds` before any work is spent on it:
-// one request must not hold a worker for long (its neighbours wait).
-Status CheckEncodable(std::span<const uint8_t> wav, int max_seconds) {
-  Result<WavView> parsed = ParseWav(wav);
-  if (!parsed) return parsed.error();
-  const uint64_t rate = static_cast<uint64_t>(parsed->format.sample_rate);
-  if (parsed->frames > rate * static_cast<uint64_t>(max_seconds)) {
-    return MakeError(Errc::kTooLarge,
-                     "the WAV lasts " + std::to_string(parsed->frames / rate) +
-                         " s, longer than max_encode_seconds = " + std::to_string(max_seconds));
+// An encode on its way to where the request said: into the arena range
+// (zero copy: the encoder's pages land straight in the client's memory) or
+// into the reply, a slice at a time (sliced_encode.hpp). The WAV bytes are
+// borrowed; the job that owns this keeps them alive.
+class EncodeToOutput {
+ public:
+  EncodeToOutput(std::span<const uint8_t> wav, const OpusParams& params, int max_seconds,
+                 const ipc::OutputRef& output, std::shared_ptr<ipc::MappedRegion> arena)
+      : arena_(std::move(arena)), output_(output), inline_sink_(kMaxInlineAudio) {
+    ByteSink* sink = &inline_sink_;
+    if (output.place == ipc::AudioPlace::kArena) {
+      if (!arena_ || !ipc::RangeInside(output.offset, output.capacity, arena_->size())) {
+        failed_ = MakeError(Errc::kInvalidArgument, "output range outside the arena (or no arena)");
+        return;
+      }
+      span_sink_.emplace(arena_->bytes().subspan(output.offset, output.capacity));
+      sink = &*span_sink_;
+    }
+    Result<std::unique_ptr<SlicedEncode>> started =
+        SlicedEncode::Start(wav, params, sink, max_seconds);
+    if (started) {
+      encode_ = std::move(*started);
+    } else {
+      failed_ = started.error();
+    }
   }
-  return {};
-}
 
-// Encodes `wav` to where the request said: into the arena range (zero copy:
-// the encoder's pages land straight in the client's memory) or into the reply.
-std::pair<uint8_t, std::vector<uint8_t>> EncodeToOutput(
-    std::span<const uint8_t> wav, const OpusParams& params, int max_seconds,
-    const ipc::OutputRef& output, const std::shared_ptr<ipc::MappedRegion>& arena,
-    uint8_t reply_opcode, std::vector<uint8_t>* encoded_copy) {
-  const uint8_t error_op = static_cast<uint8_t>(ipc::Opcode::kError);
-  if (Status s = CheckEncodable(wav, max_seconds); !s) return {error_op, ErrorBody(s.error())};
-  if (output.place == ipc::AudioPlace::kArena) {
-    if (!arena || !ipc::RangeInside(output.offset, output.capacity, arena->size())) {
-      return {error_op, ErrorBody(MakeError(Errc::kInvalidArgument,
-                                            "output range outside the arena (or no arena)"))};
-    }
-    SpanSink sink(arena->bytes().subspan(output.offset, output.capacity));
-    if (Status s = EncodeWavToOggOpus(wav, params, &sink); !s)
-      return {error_op, ErrorBody(s.error())};
-    if (sink.overflowed()) {
-      return {error_op,
-              ipc::EncodeErrorReply({ipc::ErrorCode::kBufferTooSmall, 0, sink.needed(),
-                                     "output range of " + std::to_string(output.capacity) +
-                                         " bytes is too small, " + std::to_string(sink.needed()) +
-                                         " needed"})};
-    }
-    if (encoded_copy) {
-      auto bytes = arena->bytes().subspan(output.offset, sink.needed());
-      encoded_copy->assign(bytes.begin(), bytes.end());
-    }
-    return {reply_opcode, ipc::EncodeAudioReply(ipc::AudioPlace::kArena, sink.needed(), {})};
+  // Whether it failed before any work (too long, bad audio, no arena range).
+  bool failed() const { return failed_.has_value(); }
+  // Runs one slice; true when there is nothing left to do (Reply then).
+  bool Step() {
+    if (failed_) return true;
+    Result<bool> done = encode_->Step();
+    if (!done) failed_ = done.error();
+    return !done || *done;
   }
-  VectorSink sink(kMaxInlineAudio);
-  if (Status s = EncodeWavToOggOpus(wav, params, &sink); !s) {
-    if (s.error().code == Errc::kTooLarge) {
-      return {error_op,
-              ErrorBody(MakeError(Errc::kTooLarge,
-                                  "the Ogg Opus output exceeds " + std::to_string(kMaxInlineAudio) +
-                                      " bytes, the most a reply carries inline; encode "
-                                      "into an arena range instead"))};
+
+  // The reply to send (opcode, body); with `encoded_copy`, the Ogg bytes too.
+  std::pair<uint8_t, std::vector<uint8_t>> Reply(uint8_t reply_opcode,
+                                                 std::vector<uint8_t>* encoded_copy) {
+    const uint8_t error_op = static_cast<uint8_t>(ipc::Opcode::kError);
+    if (failed_ && failed_->code == Errc::kTooLarge && !span_sink_ &&
+        failed_->message.find("max_encode_seconds") == std::string::npos) {
+      failed_->message = "the Ogg Opus output exceeds " + std::to_string(kMaxInlineAudio) +
+                         " bytes, the most a reply carries inline; encode into an arena range "
+                         "instead";
     }
-    return {error_op, ErrorBody(s.error())};
+    if (failed_) return {error_op, ErrorBody(*failed_)};
+    if (span_sink_) {
+      if (span_sink_->overflowed()) {
+        return {error_op,
+                ipc::EncodeErrorReply({ipc::ErrorCode::kBufferTooSmall, 0, span_sink_->needed(),
+                                       "output range of " + std::to_string(output_.capacity) +
+                                           " bytes is too small, " +
+                                           std::to_string(span_sink_->needed()) + " needed"})};
+      }
+      if (encoded_copy) {
+        auto bytes = arena_->bytes().subspan(output_.offset, span_sink_->needed());
+        encoded_copy->assign(bytes.begin(), bytes.end());
+      }
+      return {reply_opcode,
+              ipc::EncodeAudioReply(ipc::AudioPlace::kArena, span_sink_->needed(), {})};
+    }
+    if (encoded_copy) *encoded_copy = inline_sink_.bytes();
+    return {reply_opcode, ipc::EncodeAudioReply(ipc::AudioPlace::kInline,
+                                                inline_sink_.bytes().size(), inline_sink_.bytes())};
   }
-  if (encoded_copy) *encoded_copy = sink.bytes();
-  return {reply_opcode,
-          ipc::EncodeAudioReply(ipc::AudioPlace::kInline, sink.bytes().size(), sink.bytes())};
-}
+
+ private:
+  std::shared_ptr<ipc::MappedRegion> arena_;
+  ipc::OutputRef output_;
+  VectorSink inline_sink_;
+  std::optional<SpanSink> span_sink_;
+  std::unique_ptr<SlicedEncode> encode_;
+  std::optional<Error> failed_;
+};
 
 }  // namespace
 
@@ -127,24 +166,17 @@ bool Server::RefuseIfTooManyInFlight(Connection& c, uint64_t request) {
   return true;
 }
 
-bool Server::SubmitJob(Connection& c, uint64_t request, std::function<Completion()> job) {
+bool Server::SubmitJob(Connection& c, uint64_t request, JobSlice slice) {
   if (RefuseIfTooManyInFlight(c, request)) return false;
-  const uint64_t connection = c.id;
+  auto job = std::make_shared<RunningJob>();
+  job->slice = std::move(slice);
   // The request's body stays counted in the input budget until the job is
   // done (the job holds the body).
-  auto hold = std::make_shared<BudgetHold>(std::move(dispatch_hold_));
+  job->hold = std::move(dispatch_hold_);
+  job->connection = c.id;
+  job->request = request;
   jobs_running_++;
-  bool queued =
-      workers_->TrySubmit([this, job = std::move(job), hold, connection, request]() mutable {
-        Completion done = job();
-        done.connection = connection;
-        done.request = request;
-        job = nullptr;  // frees the body before the budget is given back
-        hold->Release();
-        Post(std::move(done));
-        jobs_running_--;
-      });
-  if (!queued) {
+  if (!workers_->TrySubmit(c.id, [this, job] { RunSlice(job); })) {
     jobs_running_--;
     busy_++;
     QueueError(c, request, MakeError(Errc::kBusy, "the job queue is full"), kBusyRetryMs);
@@ -152,6 +184,20 @@ bool Server::SubmitJob(Connection& c, uint64_t request, std::function<Completion
   }
   c.inflight++;
   return true;
+}
+
+void Server::RunSlice(std::shared_ptr<RunningJob> job) {
+  std::optional<Completion> done = job->slice();
+  if (!done) {
+    workers_->Continue(job->connection, [this, job] { RunSlice(job); });
+    return;
+  }
+  done->connection = job->connection;
+  done->request = job->request;
+  job->slice = nullptr;  // frees the body before the budget is given back
+  job->hold.Release();
+  Post(std::move(*done));
+  jobs_running_--;
 }
 
 void Server::Dispatch(Connection& c, ipc::Frame frame) {
@@ -227,13 +273,18 @@ void Server::Dispatch(Connection& c, ipc::Frame frame) {
       // Read here, on the loop: a reload rewrites the configuration.
       const OpusParams params = Effective(enc->params);
       const int max_seconds = config_.config.daemon.max_encode_seconds;
+      // Made on the first slice, on a worker: parsing and creating the
+      // encoder stay off the loop.
+      auto task = std::make_shared<std::optional<EncodeToOutput>>();
       SubmitJob(c, request,
-                [this, body, arena = c.arena, enc = *enc, audio = *audio, params, max_seconds] {
+                [this, body, arena = c.arena, enc = *enc, audio = *audio, params, max_seconds,
+                 task]() -> std::optional<Completion> {
+                  if (!*task) task->emplace(audio, params, max_seconds, enc.output, arena);
+                  if (!(*task)->Step()) return std::nullopt;
                   encodes_++;
                   Completion done;
                   std::tie(done.opcode, done.body) =
-                      EncodeToOutput(audio, params, max_seconds, enc.output, arena,
-                                     ReplyOpcode(ipc::Opcode::kEncode), nullptr);
+                      (*task)->Reply(ReplyOpcode(ipc::Opcode::kEncode), nullptr);
                   done.error = done.opcode == static_cast<uint8_t>(ipc::Opcode::kError);
                   return done;
                 });
@@ -248,31 +299,37 @@ void Server::Dispatch(Connection& c, ipc::Frame frame) {
       const OpusParams params = Effective(pe->params);
       const int max_seconds = config_.config.daemon.max_encode_seconds;
       const bool in_arena = pe->audio.place == ipc::AudioPlace::kArena;
+      struct PutThenEncode {
+        std::vector<uint8_t> copy;  // of arena audio: what is checked is what is stored
+        std::span<const uint8_t> audio;
+        std::optional<EncodeToOutput> encode;
+      };
+      auto task = std::make_shared<PutThenEncode>();
       SubmitJob(c, request,
                 [this, body, arena = c.arena, pe = *pe, audio_ref = *audio_ref, params, max_seconds,
-                 in_arena] {
-                  Completion done;
-                  done.opcode = static_cast<uint8_t>(ipc::Opcode::kError);
-                  done.error = true;
-                  // A private copy of arena audio: the WAV stored and the one encoded
-                  // are the bytes that were checked (the client can write its arena).
-                  const std::vector<uint8_t> copy =
-                      in_arena ? std::vector<uint8_t>(audio_ref.begin(), audio_ref.end())
-                               : std::vector<uint8_t>();
-                  const std::span<const uint8_t> audio = in_arena ? copy : audio_ref;
-                  if (Status s = CheckEncodable(audio, max_seconds); !s) {
-                    done.body = ErrorBody(s.error());
-                    return done;
+                 in_arena, task]() -> std::optional<Completion> {
+                  if (!task->encode) {
+                    if (in_arena) task->copy.assign(audio_ref.begin(), audio_ref.end());
+                    task->audio = in_arena ? std::span<const uint8_t>(task->copy) : audio_ref;
+                    task->encode.emplace(task->audio, params, max_seconds, pe.output, arena);
+                    // Refused (too long, bad audio, no arena range) before anything
+                    // is stored; else the WAV is stored first, then encoded.
+                    if (!task->encode->failed()) {
+                      if (Status s = store_->Put(pe.engine, pe.text, task->audio); !s) {
+                        Completion failed;
+                        failed.opcode = static_cast<uint8_t>(ipc::Opcode::kError);
+                        failed.body = ErrorBody(s.error());
+                        failed.error = true;
+                        return failed;
+                      }
+                    }
                   }
-                  if (Status s = store_->Put(pe.engine, pe.text, audio); !s) {
-                    done.body = ErrorBody(s.error());
-                    return done;
-                  }
+                  if (!task->encode->Step()) return std::nullopt;
                   encodes_++;
+                  Completion done;
                   std::vector<uint8_t> encoded;
                   std::tie(done.opcode, done.body) =
-                      EncodeToOutput(audio, params, max_seconds, pe.output, arena,
-                                     ReplyOpcode(ipc::Opcode::kPutEncode), &encoded);
+                      task->encode->Reply(ReplyOpcode(ipc::Opcode::kPutEncode), &encoded);
                   done.error = done.opcode == static_cast<uint8_t>(ipc::Opcode::kError);
                   if (!done.error) {
                     if (Status s = store_->PutVariant(pe.engine, pe.text, params, encoded); !s) {
@@ -351,13 +408,10 @@ void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& g
                                       " bytes, more than a reply carries inline (" +
                                       std::to_string(kMaxInlineAudio) + "); ask for a descriptor"));
     }
-    std::vector<uint8_t> bytes(file.size);
-    if (::pread(file.fd.get(), bytes.data(), bytes.size(), 0) !=
-        static_cast<ssize_t>(bytes.size())) {
-      return QueueError(c, request, MakeError(Errc::kIo, "reading the cached file failed"));
-    }
+    Result<std::vector<uint8_t>> bytes = ReadWholeFile(file, "the cached file");
+    if (!bytes) return QueueError(c, request, bytes.error());
     Queue(c, {ipc::BuildFrame(reply_op, request,
-                              ipc::EncodeAudioReply(ipc::AudioPlace::kInline, file.size, bytes)),
+                              ipc::EncodeAudioReply(ipc::AudioPlace::kInline, file.size, *bytes)),
               {}});
   };
   if (get.format == ipc::AudioFormat::kWav) {
@@ -388,24 +442,47 @@ void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& g
   }
   auto wav = std::make_shared<CachedFile>(std::move(*lookup->wav));
   // SubmitJob counts this request in flight; FinishVariant settles every waiter.
-  bool queued = SubmitJob(c, request, [this, wav, params, key, max_seconds] {
-    Completion done;
-    done.variant_key = key;
-    Result<ipc::MappedRegion> mapped =
-        ipc::MappedRegion::Map(wav->fd.get(), wav->size, false, "cached WAV");
-    VectorSink sink(kMaxInlineAudio);
-    Status encoded =
-        !mapped ? Status(mapped.error()) : CheckEncodable(mapped->bytes(), max_seconds);
-    if (encoded) encoded = EncodeWavToOggOpus(mapped->bytes(), params, &sink);
-    encodes_++;
-    if (!encoded) {
-      done.error = true;
-      done.body = ErrorBody(encoded.error());
-    } else {
-      done.encoded = std::move(sink.bytes());
-    }
-    return done;
-  });
+  struct VariantEncode {
+    std::vector<uint8_t>
+        wav;  // read, not mapped: a file truncated under us is an error, not SIGBUS
+    VectorSink sink{kMaxInlineAudio};
+    std::unique_ptr<SlicedEncode> encode;
+  };
+  auto task = std::make_shared<VariantEncode>();
+  bool queued = SubmitJob(
+      c, request, [this, wav, params, key, max_seconds, task]() -> std::optional<Completion> {
+        Completion done;
+        done.variant_key = key;
+        Status encoded;
+        if (!task->encode) {
+          Result<std::vector<uint8_t>> bytes = ReadWholeFile(*wav, "the cached WAV");
+          if (bytes) {
+            task->wav = std::move(*bytes);
+            Result<std::unique_ptr<SlicedEncode>> started =
+                SlicedEncode::Start(task->wav, params, &task->sink, max_seconds);
+            if (started) {
+              task->encode = std::move(*started);
+            } else {
+              encoded = started.error();
+            }
+          } else {
+            encoded = bytes.error();
+          }
+        }
+        if (encoded) {
+          Result<bool> finished = task->encode->Step();
+          if (finished && !*finished) return std::nullopt;
+          if (!finished) encoded = finished.error();
+        }
+        encodes_++;
+        if (!encoded) {
+          done.error = true;
+          done.body = ErrorBody(encoded.error());
+        } else {
+          done.encoded = std::move(task->sink.bytes());
+        }
+        return done;
+      });
   if (!queued) return;
   pending_variants_[key] = PendingVariant{
       std::string(get.engine), std::string(get.text), params, {{c.id, request, get.delivery}}};

@@ -155,8 +155,20 @@ class Server {
   void HandleArena(Connection& c, uint64_t request, std::span<const uint8_t> body);
   // Answers BUSY and returns true when `c` has its maximum of requests in flight.
   bool RefuseIfTooManyInFlight(Connection& c, uint64_t request);
-  // Queues `job` on the workers, counting the request in flight; BUSY when full.
-  bool SubmitJob(Connection& c, uint64_t request, std::function<Completion()> job);
+  // A request's work on the workers, one slice per call: the completion when
+  // done, nullopt when the job gave its worker back and has more to do (a
+  // long encode); its next slice then waits behind one job of every other
+  // connection (PinnedWorkerPool::Continue).
+  using JobSlice = std::function<std::optional<Completion>()>;
+  struct RunningJob {
+    JobSlice slice;
+    BudgetHold hold;  // the request body's input budget, given back when done
+    uint64_t connection = 0, request = 0;
+  };
+  // Queues `slice` on the workers under the connection's turn, counting the
+  // request in flight; BUSY when full.
+  bool SubmitJob(Connection& c, uint64_t request, JobSlice slice);
+  void RunSlice(std::shared_ptr<RunningJob> job);
   void FinishVariant(Completion& completion);
   // The parameters an Opus request gets (bitrate 0: the configured ones).
   // Loop thread only: a reload rewrites the configuration.

@@ -93,7 +93,16 @@ bool PinnedWorkerPool::TrySubmit(uint64_t owner, std::function<void()> job) {
   return true;
 }
 
-bool PinnedWorkerPool::TrySubmit(std::function<void()> job) { return TrySubmit(0, std::move(job)); }
+void PinnedWorkerPool::Continue(uint64_t owner, std::function<void()> job) {
+  {
+    MutexLock lock(mutex_);
+    std::deque<std::function<void()>>& queue = queues_[owner];
+    if (queue.empty()) turns_.push_back(owner);
+    queue.push_back(std::move(job));
+    ++queued_;
+  }
+  wake_.NotifyOne();
+}
 
 void PinnedWorkerPool::Stop() {
   {

@@ -37,9 +37,10 @@ class PinnedWorkerPool {
   // False when the queue (in total, or `owner`'s share) is full, or the pool
   // is stopping.
   bool TrySubmit(uint64_t owner, std::function<void()> job) EXCLUDES(mutex_);
-  // Every job under one shared owner: plain FIFO, as before owners existed.
-  // Kept only until the server passes its connection ids; then remove it.
-  bool TrySubmit(std::function<void()> job) EXCLUDES(mutex_);
+  // Queues the next slice of a job already admitted by TrySubmit (a long
+  // encode that gave its worker back): behind one job of every other owner,
+  // never refused — not for a full queue, not while stopping (Stop runs it).
+  void Continue(uint64_t owner, std::function<void()> job) EXCLUDES(mutex_);
   // Runs the queued jobs to the end, then joins the threads.
   void Stop() EXCLUDES(mutex_);
   size_t queued() const EXCLUDES(mutex_);

@@ -246,6 +246,38 @@ TEST(HostileClients, AnEncodeLongerThanTheLimitIsRefusedAtOnce) {
   EXPECT_TRUE(c.Ping().ok());
 }
 
+// Finding 6: one connection's long encodes must not starve another's short
+// put. Two pipelined 9-minute encodes used to hold both workers until done.
+TEST(HostileClients, LongEncodesDoNotStarveAnotherClientsPut) {
+  DaemonProcess d(Keys{{"workers", "2"}});
+  ASSERT_TRUE(d.Start()) << d.log();
+  const std::vector<uint8_t> long_wav = Wav(540);
+  RawPeer heavy(d.socket_path());
+  for (uint64_t id = 1; id <= 2; ++id) {
+    ipc::EncodeRequest enc{{}, {ipc::AudioPlace::kInline, long_wav, 0, 0}, {}};
+    heavy.Send(ipc::BuildFrame(static_cast<uint8_t>(ipc::Opcode::kEncode), id,
+                               ipc::EncodeEncodeRequest(enc)));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // both encodes running
+  Client light = d.Connect();
+  const std::vector<uint8_t> short_wav = Wav(0.3);
+  std::chrono::milliseconds worst{0};
+  for (int i = 0; i < 5; ++i) {
+    const auto started = Clock::now();
+    ASSERT_TRUE(light.Put("piper", "short " + std::to_string(i), short_wav).ok());
+    worst = std::max(worst,
+                     std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started));
+  }
+  EXPECT_LT(worst.count(), 2000) << "a 0.3 s put waited behind another client's encodes";
+  // The heavy client still gets both encodes, complete.
+  for (int i = 0; i < 2; ++i) {
+    timeval tv{120, 0};
+    setsockopt(heavy.fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    auto [op, id, body] = heavy.Read();
+    EXPECT_EQ(op, static_cast<uint8_t>(ipc::Opcode::kEncode) | ipc::kReplyBit);
+  }
+}
+
 // Finding 7: a put from the arena was parsed, then copied from memory the
 // client could still write. Whatever is stored must be a valid WAV.
 TEST(HostileClients, RewritingTheArenaDuringAPutNeverStoresAnInvalidWav) {

@@ -155,16 +155,24 @@ TEST(WorkerPool, StopRunsEveryQueuedJobThenRefuses) {
   EXPECT_FALSE(pool.TrySubmit(kA, [] {}));
 }
 
-TEST(WorkerPool, TheOneArgumentSubmitIsOneSharedFifo) {
-  PinnedWorkerPool pool(1, 100, {});
+// A long job's next slice (Continue) waits behind the jobs of other owners
+// queued meanwhile, and is taken even when the queue is full or stopping.
+TEST(WorkerPool, AContinuedJobWaitsItsTurnAndIsNeverRefused) {
+  PinnedWorkerPool pool(1, 2, {});
   Gate gate;
   StartOrder order;
   ASSERT_TRUE(pool.TrySubmit(kGateOwner, gate.Job()));
   gate.WaitStarted();
-  for (const char* job : {"x0", "x1", "x2"}) ASSERT_TRUE(pool.TrySubmit(order.Job(job)));
+  ASSERT_TRUE(pool.TrySubmit(kB, order.Job("b0")));
+  ASSERT_TRUE(pool.TrySubmit(kC, order.Job("c0")));
+  EXPECT_FALSE(pool.TrySubmit(kB, order.Job("refused"))) << "the total (2) is full";
+  pool.Continue(kA, order.Job("a slice 2"));  // admitted earlier: queued anyway
+  std::thread stopper([&] { pool.Stop(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  pool.Continue(kA, order.Job("a slice 3"));  // while stopping: still run
   gate.Open();
-  pool.Stop();
-  EXPECT_THAT(order.names(), ElementsAre("x0", "x1", "x2"));
+  stopper.join();
+  EXPECT_THAT(order.names(), ElementsAre("b0", "c0", "a slice 2", "a slice 3"));
 }
 
 // Many threads submitting for many owners to several workers: every accepted
