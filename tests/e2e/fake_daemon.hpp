@@ -14,8 +14,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
+#include <cstdio>
 #include <cstring>
+#include <exception>
 #include <functional>
 #include <string>
 #include <thread>
@@ -101,10 +102,20 @@ class FakeDaemon {
 };
 
 // Runs `client` in a forked child and returns "" when it exited 0, else what
-// happened (its exit code, or the signal that killed it).
+// happened (its exit code, or the signal that killed it). An exception
+// escaping `client` (which would abort a real program) exits 3.
 inline std::string RunInChild(const std::function<int()>& client) {
+  std::fflush(nullptr);  // the child must not write the parent's buffered output again
   pid_t pid = ::fork();
-  if (pid == 0) ::_exit(client());
+  if (pid == 0) {
+    int code = 3;
+    try {
+      code = client();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "uncaught exception: %s\n", e.what());
+    }
+    ::_exit(code);
+  }
   int status = 0;
   ::waitpid(pid, &status, 0);
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return "";
