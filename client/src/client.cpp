@@ -175,17 +175,21 @@ Status Client::CheckPeer() {
   if (::getsockopt(socket_.get(), SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0) {
     return ErrnoError(errno, "SO_PEERCRED");
   }
+  // Root is always accepted: it could subvert the client anyway, and the
+  // kernel reports whoever called listen() — under socket activation that is
+  // systemd, not the daemon's own uid.
+  if (peer.uid == 0) return {};
   std::string expected;
   if (options_.daemon_uid >= 0) {
     if (peer.uid == static_cast<uid_t>(options_.daemon_uid)) return {};
-    expected = "uid " + std::to_string(options_.daemon_uid) + " (as configured)";
+    expected = "uid " + std::to_string(options_.daemon_uid) + " (as configured) or root";
   } else {
     struct stat st;
     if (::stat(options_.socket_path.c_str(), &st) != 0) {
       return MakeError(Errc::kForbidden, "cannot check who owns " + options_.socket_path + ": " +
                                              std::strerror(errno));
     }
-    if (peer.uid == st.st_uid || peer.uid == 0) return {};
+    if (peer.uid == st.st_uid) return {};
     expected = "uid " + std::to_string(st.st_uid) + " (the socket file's owner) or root";
   }
   return MakeError(Errc::kForbidden, "refusing the daemon at " + options_.socket_path +

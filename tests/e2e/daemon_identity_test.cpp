@@ -19,15 +19,15 @@ TEST(DaemonIdentity, ADaemonOfAnotherUidIsRefused) {
   });
   ClientOptions options;
   options.socket_path = fake.path();
-  options.daemon_uid = static_cast<int64_t>(getuid()) + 1;
+  options.daemon_uid = static_cast<int64_t>(fake.peer_uid()) + 1;
   Result<Client> refused = Client::Connect(options);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, Errc::kForbidden);
-  EXPECT_NE(refused.error().message.find("runs as uid " + std::to_string(getuid())),
+  EXPECT_NE(refused.error().message.find("runs as uid " + std::to_string(fake.peer_uid())),
             std::string::npos)
       << refused.error().message;
 
-  options.daemon_uid = getuid();
+  options.daemon_uid = fake.peer_uid();
   {  // (the fake daemon serves one connection at a time)
     Result<Client> accepted = Client::Connect(options);
     ASSERT_TRUE(accepted.ok()) << accepted.error().message;
@@ -37,6 +37,18 @@ TEST(DaemonIdentity, ADaemonOfAnotherUidIsRefused) {
   Result<Client> by_owner = Client::Connect({fake.path(), 5000});
   ASSERT_TRUE(by_owner.ok()) << by_owner.error().message;
   EXPECT_TRUE(by_owner->Ping().ok());
+}
+
+TEST(DaemonIdentity, ByDefaultAPeerThatDoesNotOwnTheSocketFileIsRefused) {
+  if (getuid() != 0) GTEST_SKIP() << "giving the socket file to another owner needs root";
+  FakeDaemon fake([](int, const ipc::Frame&) {});
+  ASSERT_EQ(chown(fake.path().c_str(), 12345, 12345), 0);
+  Result<Client> refused = Client::Connect({fake.path(), 5000});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, Errc::kForbidden);
+  EXPECT_NE(refused.error().message.find("expected uid 12345 (the socket file's owner) or root"),
+            std::string::npos)
+      << refused.error().message;
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@
 #include <functional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "core/unique_fd.hpp"
 #include "ipc/fd_passing.hpp"
@@ -35,12 +37,16 @@ class FakeDaemon {
 
   explicit FakeDaemon(Answer answer) : answer_(std::move(answer)) {
     path_ = dir_.path() + "/fake.sock";
-    listen_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::memcpy(addr.sun_path, path_.c_str(), path_.size() + 1);
-    EXPECT_EQ(::bind(listen_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    EXPECT_EQ(::listen(listen_.get(), 8), 0);
+    // The kernel reports whoever called listen() as the peer (SO_PEERCRED).
+    // Run as root, the fake listens as `nobody`, so tests see a peer that is
+    // not root (root is always trusted); otherwise as the test's own uid.
+    if (::getuid() == 0) {
+      peer_uid_ = 65534;
+      listen_ = ListenInChildAs(peer_uid_);
+    } else {
+      peer_uid_ = ::getuid();
+      listen_ = Listen(path_);
+    }
     int p[2];
     EXPECT_EQ(::pipe2(p, O_CLOEXEC), 0);
     stop_read_.reset(p[0]);
@@ -52,6 +58,8 @@ class FakeDaemon {
     thread_.join();
   }
   const std::string& path() const { return path_; }
+  // The uid a client sees at the other end (SO_PEERCRED); it owns the socket file.
+  uid_t peer_uid() const { return peer_uid_; }
 
   // Sends a whole frame (blocking up to 5 s); false once the client is gone.
   static bool Reply(int socket, uint8_t opcode, uint64_t id, std::span<const uint8_t> body,
@@ -72,6 +80,40 @@ class FakeDaemon {
   }
 
  private:
+  static UniqueFd Listen(const std::string& path) {
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+        ::listen(fd.get(), 8) != 0) {
+      return UniqueFd();
+    }
+    return fd;
+  }
+  // A child drops to `uid`, listens at path_ and passes the socket back.
+  UniqueFd ListenInChildAs(uid_t uid) {
+    EXPECT_EQ(::chmod(dir_.path().c_str(), 0777), 0);
+    int pair[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+    UniqueFd parent_end(pair[0]), child_end(pair[1]);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      if (::setresgid(uid, uid, uid) != 0 || ::setresuid(uid, uid, uid) != 0) ::_exit(1);
+      UniqueFd fd = Listen(path_);
+      const uint8_t byte = 1;
+      ::_exit(fd.valid() && ipc::SendWithFd(child_end.get(), {&byte, 1}, fd.get()).ok() ? 0 : 1);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the listening child failed";
+    uint8_t byte;
+    std::vector<UniqueFd> fds;
+    Result<size_t> n = ipc::ReceiveWithFds(parent_end.get(), {&byte, 1}, &fds, 1);
+    if (!n || fds.size() != 1) return UniqueFd();
+    return std::move(fds[0]);
+  }
+
   bool Stopped(int fd) {
     pollfd p[2] = {{fd, POLLIN, 0}, {stop_read_.get(), POLLIN, 0}};
     while (::poll(p, 2, -1) < 0) {
@@ -96,6 +138,7 @@ class FakeDaemon {
 
   TempDir dir_;
   std::string path_;
+  uid_t peer_uid_ = 0;
   Answer answer_;
   UniqueFd listen_, stop_read_, stop_write_;
   std::thread thread_;

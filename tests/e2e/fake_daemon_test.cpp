@@ -166,7 +166,7 @@ TEST(FakeDaemon, CApiRefusesADaemonOfAnotherUid) {
                       request.header.request_id, {});
   });
   EXPECT_EQ(RunInChild([&] {
-              setenv("TTSCACHE_DAEMON_UID", std::to_string(getuid() + 1).c_str(), 1);
+              setenv("TTSCACHE_DAEMON_UID", std::to_string(fake.peer_uid() + 1).c_str(), 1);
               ttscache_client* c = ttscache_client_new(fake.path().c_str(), 5000);
               int rc = ttscache_ping(c);
               std::fprintf(stderr, "rc %d: %s\n", rc, ttscache_last_error(c));
@@ -175,7 +175,7 @@ TEST(FakeDaemon, CApiRefusesADaemonOfAnotherUid) {
             }),
             "");
   EXPECT_EQ(RunInChild([&] {
-              setenv("TTSCACHE_DAEMON_UID", std::to_string(getuid()).c_str(), 1);
+              setenv("TTSCACHE_DAEMON_UID", std::to_string(fake.peer_uid()).c_str(), 1);
               ttscache_client* c = ttscache_client_new(fake.path().c_str(), 5000);
               int rc = ttscache_ping(c);
               ttscache_client_free(c);

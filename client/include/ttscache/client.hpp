@@ -11,7 +11,9 @@
 //
 // The client does not trust what answers at the socket. At connect it checks
 // the peer's uid (SO_PEERCRED): by default the daemon must run as the owner of
-// the socket file or as root; ClientOptions::daemon_uid names it explicitly.
+// the socket file or as root; ClientOptions::daemon_uid names it explicitly
+// (root is always accepted: under socket activation the peer the kernel
+// reports is systemd, which created the listening socket).
 // A passed descriptor must be a regular file at least as long as announced
 // (so a read can never raise SIGBUS), sizes must lie inside the ranges asked
 // for, and a reply to a request that is not outstanding ends the connection
@@ -50,7 +52,7 @@ class FrameReader;
 struct ClientOptions {
   std::string socket_path;
   int timeout_ms = 10000;
-  // The uid the daemon must run as; -1: the socket file's owner, or root.
+  // The uid the daemon must run as; -1: the socket file's owner. Root always passes.
   // Another peer is refused with Errc::kForbidden.
   int64_t daemon_uid = -1;
 };
