@@ -135,6 +135,37 @@ TEST(FakeDaemon, UnaskedForRepliesEndTheConnection) {
             "");
 }
 
+// Pipelined requests answered out of order are still matched by id (a reply
+// to an outstanding request is kept until asked for); a second reply to the
+// same request is a violation.
+TEST(FakeDaemon, OutOfOrderRepliesToOutstandingRequestsAreKeptDuplicatesAreNot) {
+  std::vector<uint64_t> ids;  // the serving thread's
+  FakeDaemon fake([&ids](int socket, const ipc::Frame& request) {
+    ids.push_back(request.header.request_id);
+    if (ids.size() < 3) return;
+    for (auto id = ids.rbegin(); id != ids.rend(); ++id) {
+      const uint8_t tag = static_cast<uint8_t>(*id);
+      FakeDaemon::Reply(socket, kGetReply, *id,
+                        ipc::EncodeAudioReply(ipc::AudioPlace::kInline, 1, {&tag, 1}));
+    }
+    FakeDaemon::Reply(socket, kGetReply, ids.front(),  // again
+                      ipc::EncodeAudioReply(ipc::AudioPlace::kInline, 0, {}));
+  });
+  Client c = Client::Connect({fake.path(), 5000}).value();
+  uint64_t sent[3];
+  for (uint64_t& id : sent) id = c.SendGet("piper", "hi", Format::kWav, {}, false).value();
+  for (uint64_t id : sent) {
+    Result<AudioBuffer> a = c.ReceiveGet(id);
+    ASSERT_TRUE(a.ok()) << a.error().message;
+    ASSERT_EQ(a->size(), 1u);
+    EXPECT_EQ(a->u8()[0], static_cast<uint8_t>(id));
+  }
+  Result<AudioBuffer> late = c.ReceiveGet(sent[0] + 100);
+  ASSERT_FALSE(late.ok());
+  EXPECT_NE(late.error().message.find("which is not outstanding"), std::string::npos)
+      << late.error().message;
+}
+
 // The C API: the same short descriptor through ttscache_get.
 TEST(FakeDaemon, CApiGetOfAShortDescriptorIsAnError) {
   UniqueFd memfd(memfd_create("short", MFD_CLOEXEC));
