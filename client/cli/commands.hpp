@@ -2,6 +2,7 @@
 // first word. Each returns the process exit code (exit_codes.hpp).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,8 @@ namespace ttscache::cli {
 struct GlobalOptions {
   std::string socket;  // --socket, else $TTSCACHE_SOCKET, else the config's
   int timeout_ms = 10000;
+  // --daemon-uid, else $TTSCACHE_DAEMON_UID; -1: the socket file's owner (root always passes)
+  int64_t daemon_uid = -1;
 };
 
 int RunEncode(const std::vector<std::string>& args, const GlobalOptions& global);

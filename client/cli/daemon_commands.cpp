@@ -40,7 +40,11 @@ int ExitFor(const Error& e) {
 }
 
 Result<Client> ConnectTo(const GlobalOptions& global) {
-  return Client::Connect({SocketPath(global), global.timeout_ms});
+  ClientOptions options;
+  options.socket_path = SocketPath(global);
+  options.timeout_ms = global.timeout_ms;
+  options.daemon_uid = global.daemon_uid;
+  return Client::Connect(options);
 }
 
 const char* const kPingUsage = "usage: ttscache ping\n\nChecks that the daemon answers.\n";

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,7 +14,7 @@
 namespace ttscache::cli {
 
 const char* const kUsage =
-    "usage: ttscache [--socket PATH] [--timeout MS] COMMAND [ARGS]\n"
+    "usage: ttscache [--socket PATH] [--timeout MS] [--daemon-uid UID] COMMAND [ARGS]\n"
     "\n"
     "commands:\n"
     "  put       store a WAV for a text\n"
@@ -32,6 +33,17 @@ int UsageError(const std::string& message, const char* usage) {
   return kExitUsage;
 }
 
+// A uid (0 … 2^32-2), or nullopt.
+std::optional<int64_t> ParseUid(const std::string& text) {
+  int64_t uid = -1;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), uid);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || uid < 0 ||
+      uid > 0xFFFFFFFELL) {
+    return std::nullopt;
+  }
+  return uid;
+}
+
 int Fail(const std::string& message) {
   std::cerr << "ttscache: " << message << "\n";
   return kExitFailed;
@@ -44,6 +56,13 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   GlobalOptions global;
   if (const char* env = std::getenv("TTSCACHE_SOCKET"); env && *env) global.socket = env;
+  if (const char* env = std::getenv("TTSCACHE_DAEMON_UID"); env && *env) {
+    std::optional<int64_t> uid = ParseUid(env);
+    if (!uid)
+      return UsageError("TTSCACHE_DAEMON_UID wants a uid, got \"" + std::string(env) + "\"",
+                        kUsage);
+    global.daemon_uid = *uid;
+  }
   size_t i = 0;
   for (; i < args.size() && args[i].starts_with("--"); ++i) {
     if (args[i] == "--help") {
@@ -52,10 +71,16 @@ int main(int argc, char** argv) {
     }
     if (args[i] == "--version") args[i] = "version";
     if (args[i] == "version") break;
-    if ((args[i] == "--socket" || args[i] == "--timeout") && i + 1 < args.size()) {
-      if (args[i] == "--socket")
+    if ((args[i] == "--socket" || args[i] == "--timeout" || args[i] == "--daemon-uid") &&
+        i + 1 < args.size()) {
+      if (args[i] == "--socket") {
         global.socket = args[i + 1];
-      else {
+      } else if (args[i] == "--daemon-uid") {
+        std::optional<int64_t> uid = ParseUid(args[i + 1]);
+        if (!uid)
+          return UsageError("--daemon-uid wants a uid, got \"" + args[i + 1] + "\"", kUsage);
+        global.daemon_uid = *uid;
+      } else {
         const std::string& v = args[i + 1];
         auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), global.timeout_ms);
         if (ec != std::errc() || end != v.data() + v.size() || global.timeout_ms <= 0) {

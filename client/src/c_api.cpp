@@ -2,6 +2,7 @@
 // per-handle message; buffers own an AudioBuffer behind an opaque pointer.
 #include "ttscache/ttscache.h"
 
+#include <charconv>
 #include <cstdlib>
 #include <new>
 #include <optional>
@@ -13,6 +14,7 @@ struct ttscache_client {
   ttscache::ClientOptions options;
   std::optional<ttscache::Client> client;
   std::string last_error;
+  std::string setup_error;  // a bad environment value, reported by the first call
 };
 
 namespace {
@@ -53,6 +55,7 @@ int Invalid(ttscache_client* c, const char* what) {
 
 int EnsureConnected(ttscache_client* c) {
   if (c->client) return TTSCACHE_OK;
+  if (!c->setup_error.empty()) return Invalid(c, c->setup_error.c_str());
   ttscache::Result<ttscache::Client> client = ttscache::Client::Connect(c->options);
   if (!client) return Fail(c, client.error());
   c->client.emplace(std::move(*client));
@@ -88,6 +91,15 @@ ttscache_client* ttscache_client_new(const char* socket_path, int timeout_ms) {
   c->options.socket_path =
       socket_path ? socket_path : (env && *env ? env : "/run/ttscache/ttscached.sock");
   c->options.timeout_ms = timeout_ms > 0 ? timeout_ms : 10000;
+  // The uid the daemon must run as (default: the socket file's owner or root).
+  if (const char* uid = std::getenv("TTSCACHE_DAEMON_UID"); uid && *uid) {
+    const std::string_view text(uid);
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), c->options.daemon_uid);
+    if (ec != std::errc() || end != text.data() + text.size() || c->options.daemon_uid < 0 ||
+        c->options.daemon_uid > 0xFFFFFFFELL) {
+      c->setup_error = "TTSCACHE_DAEMON_UID=" + std::string(text) + " is not a uid";
+    }
+  }
   return c;
 }
 

@@ -8,6 +8,7 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <cerrno>
@@ -17,6 +18,7 @@
 
 #include "ipc/fd_passing.hpp"
 #include "ipc/frame.hpp"
+#include "ipc/frame_reader.hpp"
 
 namespace ttscache {
 namespace {
@@ -59,6 +61,45 @@ int64_t NowMs() {
       .count();
 }
 
+// Timed-out requests whose late replies are still awaited. Past this many the
+// connection is dropped instead (the daemon is not answering anyway).
+constexpr size_t kMaxAbandoned = 256;
+
+// The largest audio the client maps from a passed descriptor: far above any
+// cached utterance, far below what would exhaust the address space.
+constexpr uint64_t kMaxMappedAudio = 4ull << 30;
+
+// The daemon's ERROR reply as an Error, or a clear error if it is malformed.
+Error ErrorFromReply(std::span<const uint8_t> body) {
+  Result<ipc::ErrorReply> e = ipc::DecodeErrorReply(body);
+  if (!e) return MakeError(Errc::kInternal, "undecodable error reply: " + e.error().message);
+  return MakeError(FromWire(e->code), e->message);
+}
+
+bool IsError(uint8_t opcode) { return opcode == static_cast<uint8_t>(ipc::Opcode::kError); }
+
+// A passed descriptor is mapped and read only if it is a regular file at
+// least `size` bytes long: reading a mapping past the end of its file raises
+// SIGBUS, and a device or pipe has no length to trust.
+Status CheckAudioDescriptor(int fd, uint64_t size) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return ErrnoError(errno, "fstat the daemon's descriptor");
+  if (!S_ISREG(st.st_mode)) {
+    return MakeError(Errc::kInternal, "the daemon passed a descriptor that is not a regular file");
+  }
+  if (size > kMaxMappedAudio) {
+    return MakeError(Errc::kInternal, "the daemon announced " + std::to_string(size) +
+                                          " bytes of audio, more than the limit of " +
+                                          std::to_string(kMaxMappedAudio));
+  }
+  if (static_cast<uint64_t>(st.st_size) < size) {
+    return MakeError(Errc::kInternal, "the daemon announced " + std::to_string(size) +
+                                          " bytes of audio in a file of " +
+                                          std::to_string(st.st_size));
+  }
+  return {};
+}
+
 Status WaitFor(int fd, short events, int64_t deadline_ms) {
   while (true) {
     int64_t left = deadline_ms - NowMs();
@@ -72,6 +113,7 @@ Status WaitFor(int fd, short events, int64_t deadline_ms) {
 
 }  // namespace
 
+Client::Client() : reader_(std::make_unique<ipc::FrameReader>()) {}
 Client::Client(Client&&) noexcept = default;
 Client& Client::operator=(Client&&) noexcept = default;
 Client::~Client() = default;
@@ -94,7 +136,8 @@ Status Client::Reconnect() {
     return MakeError(Errc::kInvalidArgument,
                      "bad timeout: " + std::to_string(options_.timeout_ms) + " ms");
   }
-  inbox_.clear();
+  reader_ = std::make_unique<ipc::FrameReader>();
+  outstanding_.clear();
   early_.clear();
   abandoned_.clear();
   sockaddr_un addr{};
@@ -111,14 +154,56 @@ Status Client::Reconnect() {
     return MakeError(Errc::kUnavailable, "cannot connect to ttscached at " + options_.socket_path +
                                              ": " + std::strerror(errno));
   }
+  if (Status s = CheckPeer(); !s) {
+    socket_.reset();
+    return s;
+  }
   if (arena_fd_.valid()) {
     std::vector<uint8_t> body = ipc::EncodeArenaRequest(arena_.size());
     Result<uint64_t> id = Send(ipc::Opcode::kArena, body, arena_fd_.get());
     if (!id) return id.error();
     Result<Reply> r = Receive(*id);
     if (!r) return r.error();
+    if (IsError(r->opcode)) return ErrorFromReply(r->body);
   }
   return {};
+}
+
+Status Client::CheckPeer() {
+  ucred peer{};
+  socklen_t length = sizeof(peer);
+  if (::getsockopt(socket_.get(), SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0) {
+    return ErrnoError(errno, "SO_PEERCRED");
+  }
+  // Root is always accepted: it could subvert the client anyway, and the
+  // kernel reports whoever called listen() — under socket activation that is
+  // systemd, not the daemon's own uid.
+  if (peer.uid == 0) return {};
+  std::string expected;
+  if (options_.daemon_uid >= 0) {
+    if (peer.uid == static_cast<uid_t>(options_.daemon_uid)) return {};
+    expected = "uid " + std::to_string(options_.daemon_uid) + " (as configured) or root";
+  } else {
+    struct stat st;
+    if (::stat(options_.socket_path.c_str(), &st) != 0) {
+      return MakeError(Errc::kForbidden, "cannot check who owns " + options_.socket_path + ": " +
+                                             std::strerror(errno));
+    }
+    if (peer.uid == st.st_uid) return {};
+    expected = "uid " + std::to_string(st.st_uid) + " (the socket file's owner) or root";
+  }
+  return MakeError(Errc::kForbidden, "refusing the daemon at " + options_.socket_path +
+                                         ": it runs as uid " + std::to_string(peer.uid) +
+                                         ", expected " + expected);
+}
+
+Error Client::DropConnection(std::string why) {
+  socket_.reset();
+  reader_ = std::make_unique<ipc::FrameReader>();
+  outstanding_.clear();
+  early_.clear();
+  abandoned_.clear();
+  return MakeError(Errc::kInternal, "protocol violation by the daemon, connection closed: " + why);
 }
 
 Result<uint64_t> Client::Send(ipc::Opcode op, std::span<const uint8_t> body, int fd) {
@@ -141,6 +226,7 @@ Result<uint64_t> Client::Send(ipc::Opcode op, std::span<const uint8_t> body, int
       }
     }
   }
+  outstanding_.insert(id);
   return id;
 }
 
@@ -150,43 +236,49 @@ Result<Client::Reply> Client::Receive(uint64_t request_id) {
     early_.erase(it);
     return r;
   }
+  if (!socket_.valid()) return MakeError(Errc::kUnavailable, "not connected to the daemon");
   const int64_t deadline = NowMs() + options_.timeout_ms;
   bool first_wait = true;
   while (true) {
-    // Parse every complete frame in the inbox.
-    while (inbox_.size() >= ipc::kHeaderSize) {
-      Result<ipc::FrameHeader> h = ipc::DecodeHeader(inbox_, ipc::kMaxFrameBody);
-      if (!h) return MakeError(Errc::kInternal, "bad reply from the daemon: " + h.error().message);
-      if (inbox_.size() < ipc::kHeaderSize + h->body_length) break;
+    while (std::optional<ipc::ReceivedFrame> received = reader_->Next()) {
+      const ipc::FrameHeader& h = received->frame.header;
       Reply reply;
-      reply.opcode = h->opcode;
-      reply.body.assign(inbox_.begin() + ipc::kHeaderSize,
-                        inbox_.begin() + ipc::kHeaderSize + h->body_length);
-      inbox_.erase(inbox_.begin(), inbox_.begin() + ipc::kHeaderSize + h->body_length);
-      if (h->flags & ipc::kFlagFd) {
-        if (pending_fd_.valid()) {
-          reply.fd = std::move(pending_fd_);
-        } else {
-          return MakeError(Errc::kInternal, "reply announced a descriptor that did not arrive");
-        }
-      }
+      reply.opcode = h.opcode;
+      reply.body = std::move(received->frame.body);
+      if (!received->fds.empty()) reply.fd = std::move(received->fds.front());
       // An ERROR with request id 0 is about the connection itself (a refused
       // peer, a bad frame) and is sent just before the daemon closes it: it
       // answers whatever was asked.
-      const bool about_connection = h->request_id == kConnectionErrorId &&
-                                    h->opcode == static_cast<uint8_t>(ipc::Opcode::kError);
-      if (h->request_id == request_id || about_connection) return reply;
-      if (abandoned_.erase(h->request_id) == 0) early_[h->request_id] = std::move(reply);
+      const bool about_connection = h.request_id == kConnectionErrorId && IsError(h.opcode);
+      if (h.request_id == request_id || about_connection) {
+        outstanding_.erase(h.request_id);
+        return reply;
+      }
+      if (abandoned_.erase(h.request_id) != 0) continue;  // a late reply nobody waits for
+      // Only a request that was sent and not yet answered may be answered:
+      // anything else would be stored for nobody, without bound.
+      if (outstanding_.erase(h.request_id) == 0) {
+        return DropConnection("a reply for request " + std::to_string(h.request_id) +
+                              ", which is not outstanding");
+      }
+      early_[h.request_id] = std::move(reply);
     }
     uint8_t buffer[65536];
     std::vector<UniqueFd> fds;
     const ipc::Wait wait = first_wait ? ipc::Wait::kUpToSocketTimeout : ipc::Wait::kNever;
-    Result<size_t> n = ipc::ReceiveWithFds(socket_.get(), buffer, &fds, 4, wait);
+    Result<size_t> n =
+        ipc::ReceiveWithFds(socket_.get(), buffer, &fds, ipc::kMaxFdsPerMessage, wait);
     if (!n && n.error().code == Errc::kNotFound) {
       Status waited = first_wait ? Status(TimedOut())  // SO_RCVTIMEO passed
                                  : WaitFor(socket_.get(), POLLIN, deadline);
       if (!waited) {
-        if (IsTimeout(waited.error())) abandoned_.insert(request_id);
+        if (IsTimeout(waited.error()) && outstanding_.erase(request_id) != 0) {
+          if (abandoned_.size() >= kMaxAbandoned) {
+            DropConnection("too many requests timed out");
+            return waited.error();
+          }
+          abandoned_.insert(request_id);
+        }
         return waited.error();
       }
       continue;
@@ -194,8 +286,9 @@ Result<Client::Reply> Client::Receive(uint64_t request_id) {
     first_wait = false;
     if (!n) return MakeError(Errc::kUnavailable, "lost the daemon: " + n.error().message);
     if (*n == 0) return MakeError(Errc::kUnavailable, "the daemon closed the connection");
-    for (UniqueFd& fd : fds) pending_fd_ = std::move(fd);  // one per reply frame
-    inbox_.insert(inbox_.end(), buffer, buffer + *n);
+    if (Status s = reader_->Feed({buffer, *n}, std::move(fds)); !s) {
+      return DropConnection("bad reply: " + s.error().message);
+    }
   }
 }
 
@@ -213,11 +306,7 @@ Result<Client::Reply> Client::Call(ipc::Opcode op, const std::vector<uint8_t>& b
     }
     if (reply || reply.error().code != Errc::kUnavailable || IsTimeout(reply.error()) ||
         attempt == 1) {
-      if (reply && reply->opcode == static_cast<uint8_t>(ipc::Opcode::kError)) {
-        Result<ipc::ErrorReply> e = ipc::DecodeErrorReply(reply->body);
-        if (!e) return MakeError(Errc::kInternal, "undecodable error reply");
-        return MakeError(FromWire(e->code), e->message);
-      }
+      if (reply && IsError(reply->opcode)) return ErrorFromReply(reply->body);
       return reply;
     }
     // The daemon may have restarted: one new connection, one retry.
@@ -244,11 +333,7 @@ Result<ipc::StatsReply> Client::Stats() {
 }
 
 Result<AudioBuffer> Client::AudioFromReply(Reply reply, const std::string* known_key) {
-  if (reply.opcode == static_cast<uint8_t>(ipc::Opcode::kError)) {
-    Result<ipc::ErrorReply> e = ipc::DecodeErrorReply(reply.body);
-    if (!e) return MakeError(Errc::kInternal, "undecodable error reply");
-    return MakeError(FromWire(e->code), e->message);
-  }
+  if (IsError(reply.opcode)) return ErrorFromReply(reply.body);
   Result<ipc::AudioReply> a = ipc::DecodeAudioReply(reply.body);
   if (!a) return a.error();
   if (a->place == ipc::AudioPlace::kUnchanged) {
@@ -261,12 +346,16 @@ Result<AudioBuffer> Client::AudioFromReply(Reply reply, const std::string* known
     return AudioBuffer(known->second.mapping);
   }
   if (reply.fd.valid()) {
+    if (Status s = CheckAudioDescriptor(reply.fd.get(), a->size); !s) return s.error();
     Result<ipc::MappedRegion> m =
         ipc::MappedRegion::Map(reply.fd.get(), a->size, false, "cached file");
     if (!m) return m.error();
     auto mapping = std::make_shared<const ipc::MappedRegion>(std::move(*m));
     if (known_key) RememberMapping(*known_key, a->file, mapping);  // ignores a missing id
     return AudioBuffer(std::move(mapping));
+  }
+  if (a->place != ipc::AudioPlace::kInline) {
+    return MakeError(Errc::kInternal, "the daemon announced audio by descriptor but passed none");
   }
   return AudioBuffer(std::vector<uint8_t>(a->bytes.begin(), a->bytes.end()));
 }
@@ -377,9 +466,7 @@ Status Client::AttachArena(size_t bytes) {
   if (!id) return id.error();
   Result<Reply> r = Receive(*id);
   if (!r) return r.error();
-  if (r->opcode == static_cast<uint8_t>(ipc::Opcode::kError)) {
-    return MakeError(Errc::kInvalidArgument, ipc::DecodeErrorReply(r->body)->message);
-  }
+  if (IsError(r->opcode)) return ErrorFromReply(r->body);
   arena_fd_ = std::move(*fd);
   arena_ = std::move(*mapping);
   return {};
@@ -403,6 +490,11 @@ Result<uint64_t> Client::EncodeInArena(uint64_t offset, uint64_t length, uint64_
   if (!r) return r.error();
   Result<ipc::AudioReply> a = ipc::DecodeAudioReply(r->body);
   if (!a) return a.error();
+  if (a->place != ipc::AudioPlace::kArena || a->size > out_capacity) {
+    return MakeError(Errc::kInternal, "the daemon reported " + std::to_string(a->size) +
+                                          " bytes of Opus for an output range of " +
+                                          std::to_string(out_capacity));
+  }
   return a->size;
 }
 

@@ -42,6 +42,41 @@ grep -q -- '--timeout wants milliseconds > 0, got "0"' "$dir/err" || fail "messa
 [ "$("$ttscache" --timeout 1500 ping)" = pong ] || fail "ping with --timeout 1500"
 [ "$(status "$ttscache" --socket "$dir/none.sock" ping)" = 4 ] || fail "no daemon must exit 4"
 grep -q "cannot connect to ttscached at $dir/none.sock" "$dir/err" || fail "message: $(cat "$dir/err")"
+[ "$("$ttscache" --daemon-uid "$(id -u)" ping)" = pong ] || fail "ping with --daemon-uid"
+if [ "$(id -u)" != 0 ]; then  # a daemon running as root is always accepted
+  [ "$(status "$ttscache" --daemon-uid "$(($(id -u) + 1))" ping)" = 3 ] || fail "another uid must exit 3"
+  grep -q "refusing the daemon at $dir/d.sock: it runs as uid $(id -u)" "$dir/err" || fail "message: $(cat "$dir/err")"
+  [ "$(TTSCACHE_DAEMON_UID=$(($(id -u) + 1)) status "$ttscache" ping)" = 3 ] || fail "TTSCACHE_DAEMON_UID"
+else
+  [ "$("$ttscache" --daemon-uid 12345 ping)" = pong ] || fail "a daemon running as root must be accepted"
+fi
+[ "$(status "$ttscache" --daemon-uid nobody ping)" = 2 ] || fail "--daemon-uid nobody must exit 2"
+# -o never replaces what is not a regular file (issue #13, finding 10): a FIFO
+# and a device are written through, a symlink's target is written and the link
+# kept. The device is a copy of /dev/null's node made here, never /dev/null.
+mkfifo "$dir/fifo"
+timeout 20 cat "$dir/fifo" > "$dir/from-fifo" &
+reader=$!
+"$ttscache" get --engine piper --text "the lights are on." -o "$dir/fifo" || fail "get -o FIFO"
+wait "$reader" || fail "nothing was written through the FIFO"
+[ -p "$dir/fifo" ] || fail "get -o replaced the FIFO"
+cmp -s "$dir/lights.wav" "$dir/from-fifo" || fail "the FIFO did not carry the WAV"
+printf 'old' > "$dir/target.wav"
+ln -s target.wav "$dir/link.wav"
+"$ttscache" get --engine piper --text "the lights are on." -o "$dir/link.wav" || fail "get -o symlink"
+[ -L "$dir/link.wav" ] || fail "get -o replaced the symlink"
+cmp -s "$dir/lights.wav" "$dir/target.wav" || fail "the symlink's target was not written"
+"$ttscache" encode --local "$dir/lights.wav" -o "$dir/link.wav" || fail "encode --local -o symlink"
+[ -L "$dir/link.wav" ] && opusinfo "$dir/target.wav" > /dev/null || fail "encode through the symlink"
+if [ "$(id -u)" = 0 ] && mknod "$dir/null" c 1 3 && : > "$dir/null"; then
+  "$ttscache" get --engine piper --text "the lights are on." -o "$dir/null" || fail "get -o device"
+  [ -c "$dir/null" ] || fail "get -o replaced a character device with a $(stat -c %F "$dir/null")"
+  "$ttscache" encode --local "$dir/lights.wav" -o "$dir/null" || fail "encode --local -o device"
+  [ -c "$dir/null" ] || fail "encode -o replaced a character device with a $(stat -c %F "$dir/null")"
+else
+  echo "skip: the character-device step needs root and a filesystem that allows devices"
+fi
+
 for command in put get encode key stats ping; do
   grep -q "usage: ttscache $command" <<< "$("$ttscache" "$command" --help)" || fail "$command --help"
 done

@@ -5,9 +5,12 @@
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "ipc/fd_passing.hpp"
 #include "ipc/frame.hpp"
+#include "ipc/frame_reader.hpp"
 #include "ipc/messages.hpp"
 #include "ipc/shared_memory.hpp"
 
@@ -154,6 +157,188 @@ TEST(Messages, FileIdsRoundTripAndAreOptional) {
   std::vector<uint8_t> bad_place = EncodeAudioReply(AudioPlace::kArena, 1, {});
   bad_place[0] = 3;
   EXPECT_FALSE(DecodeAudioReply(bad_place).ok());
+}
+
+}  // namespace
+}  // namespace ttscache::ipc
+
+// FrameReader: descriptors bound to the frame that carries them, and memory
+// given back after a large frame.
+namespace ttscache::ipc {
+namespace {
+
+// A pipe: whether a descriptor handed to the reader was closed shows as EOF
+// on the read end once the reader let go of the write end.
+struct Probe {
+  UniqueFd read_end;
+  UniqueFd write_end;
+  Probe() {
+    int p[2];
+    EXPECT_EQ(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+    read_end.reset(p[0]);
+    write_end.reset(p[1]);
+  }
+  bool WriteEndClosed() const {
+    uint8_t b;
+    return ::read(read_end.get(), &b, 1) == 0;
+  }
+};
+
+std::vector<UniqueFd> OneFd(UniqueFd fd) {
+  std::vector<UniqueFd> v;
+  v.push_back(std::move(fd));
+  return v;
+}
+
+std::vector<uint8_t> Concat(std::initializer_list<std::vector<uint8_t>> parts) {
+  std::vector<uint8_t> out;
+  for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+
+TEST(FrameReader, BindsADescriptorToItsFrameAcrossSplitReads) {
+  // What Linux returns when a descriptor-less frame A is followed by frame B
+  // sent with a descriptor: A and the start of B in one read (the descriptor
+  // rides on B's first byte), then the rest of B, then C without one.
+  std::vector<uint8_t> a = BuildFrame(0x82, 1, std::vector<uint8_t>(50, 1));
+  std::vector<uint8_t> b = BuildFrame(0x83, 2, std::vector<uint8_t>(70, 2), kFlagFd);
+  std::vector<uint8_t> c = BuildFrame(0x82, 3, {});
+  std::vector<uint8_t> stream = Concat({a, b, c});
+  Probe probe;
+  FrameReader reader;
+  const size_t first = a.size() + 10;
+  ASSERT_TRUE(reader.Feed({stream.data(), first}, OneFd(std::move(probe.write_end))).ok());
+  EXPECT_EQ(reader.pending_body_length(), std::nullopt);  // B's header is not complete yet
+  std::optional<ReceivedFrame> fa = reader.Next();
+  ASSERT_TRUE(fa);
+  EXPECT_EQ(fa->frame.header.request_id, 1u);
+  EXPECT_TRUE(fa->fds.empty());
+  EXPECT_FALSE(reader.Next());
+  ASSERT_TRUE(reader.Feed({stream.data() + first, 20}).ok());
+  EXPECT_EQ(reader.pending_body_length(), 70u);
+  EXPECT_EQ(reader.buffered(), 30u);
+  ASSERT_TRUE(reader.Feed({stream.data() + first + 20, stream.size() - first - 20}).ok());
+  std::optional<ReceivedFrame> fb = reader.Next();
+  ASSERT_TRUE(fb);
+  EXPECT_EQ(fb->frame.header.request_id, 2u);
+  EXPECT_EQ(fb->frame.body, std::vector<uint8_t>(70, 2));
+  ASSERT_EQ(fb->fds.size(), 1u);
+  std::optional<ReceivedFrame> fc = reader.Next();
+  ASSERT_TRUE(fc);
+  EXPECT_TRUE(fc->fds.empty());
+  EXPECT_EQ(reader.buffered(), 0u);
+  EXPECT_FALSE(probe.WriteEndClosed()) << "frame B owns it";
+  fb.reset();
+  EXPECT_TRUE(probe.WriteEndClosed());
+}
+
+TEST(FrameReader, BindsDescriptorsAsTheKernelDeliversThem) {
+  // The real socket: A without a descriptor, B with one, C with one. Linux
+  // joins A and B in one read but never reads past B's descriptor.
+  int pair[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+  UniqueFd tx(pair[0]), rx(pair[1]);
+  UniqueFd memfd_b(memfd_create("b", MFD_CLOEXEC)), memfd_c(memfd_create("c", MFD_CLOEXEC));
+  ASSERT_EQ(ftruncate(memfd_b.get(), 111), 0);
+  ASSERT_EQ(ftruncate(memfd_c.get(), 222), 0);
+  std::vector<uint8_t> a = BuildFrame(0x82, 1, std::vector<uint8_t>(5, 1));
+  std::vector<uint8_t> b = BuildFrame(0x83, 2, std::vector<uint8_t>(6, 2), kFlagFd);
+  std::vector<uint8_t> c = BuildFrame(0x83, 3, std::vector<uint8_t>(7, 3), kFlagFd);
+  ASSERT_EQ(SendWithFd(tx.get(), a, -1).value(), a.size());
+  ASSERT_EQ(SendWithFd(tx.get(), b, memfd_b.get()).value(), b.size());
+  ASSERT_EQ(SendWithFd(tx.get(), c, memfd_c.get()).value(), c.size());
+  FrameReader reader;
+  std::vector<ReceivedFrame> frames;
+  uint8_t buffer[4096];
+  while (frames.size() < 3) {
+    std::vector<UniqueFd> fds;
+    Result<size_t> n = ReceiveWithFds(rx.get(), buffer, &fds, kMaxFdsPerMessage);
+    ASSERT_TRUE(n.ok()) << n.error().message;
+    ASSERT_TRUE(reader.Feed({buffer, *n}, std::move(fds)).ok());
+    while (auto f = reader.Next()) frames.push_back(std::move(*f));
+  }
+  struct stat st;
+  EXPECT_TRUE(frames[0].fds.empty());
+  ASSERT_EQ(frames[1].fds.size(), 1u);
+  ASSERT_EQ(fstat(frames[1].fds[0].get(), &st), 0);
+  EXPECT_EQ(st.st_size, 111);
+  ASSERT_EQ(frames[2].fds.size(), 1u);
+  ASSERT_EQ(fstat(frames[2].fds[0].get(), &st), 0);
+  EXPECT_EQ(st.st_size, 222);
+}
+
+TEST(FrameReader, RefusesAndClosesADescriptorNoFrameAnnounces) {
+  std::vector<uint8_t> plain = BuildFrame(0x82, 1, std::vector<uint8_t>(10, 1));
+  Probe probe;
+  FrameReader reader;
+  Status s = reader.Feed(plain, OneFd(std::move(probe.write_end)));
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(s.error().message, HasSubstr("no frame announcing one"));
+  EXPECT_TRUE(probe.WriteEndClosed());
+  EXPECT_TRUE(reader.failed());
+  EXPECT_FALSE(reader.Next()) << "a failed reader hands out nothing";
+  EXPECT_FALSE(reader.Feed(plain).ok()) << "and stays failed";
+
+  // A descriptor arriving in the middle of a frame's body belongs to no frame
+  // start either.
+  std::vector<uint8_t> fd_frame = BuildFrame(0x83, 2, std::vector<uint8_t>(10, 1), kFlagFd);
+  Probe first, second;
+  FrameReader mid;
+  ASSERT_TRUE(mid.Feed({fd_frame.data(), 30}, OneFd(std::move(first.write_end))).ok());
+  EXPECT_FALSE(mid.Feed({fd_frame.data() + 30, 4}, OneFd(std::move(second.write_end))).ok());
+  EXPECT_TRUE(first.WriteEndClosed());
+  EXPECT_TRUE(second.WriteEndClosed());
+}
+
+TEST(FrameReader, RefusesAFrameWhoseDescriptorDidNotCome) {
+  std::vector<uint8_t> fd_frame = BuildFrame(0x83, 7, {}, kFlagFd);
+  FrameReader reader;
+  Status s = reader.Feed(fd_frame);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(s.error().message, HasSubstr("frame 7 announces a descriptor"));
+  // Two descriptors for a frame that may carry one: refused, both closed.
+  Probe one, two;
+  std::vector<UniqueFd> both = OneFd(std::move(one.write_end));
+  both.push_back(std::move(two.write_end));
+  FrameReader strict;
+  EXPECT_FALSE(strict.Feed(fd_frame, std::move(both)).ok());
+  EXPECT_TRUE(one.WriteEndClosed());
+  EXPECT_TRUE(two.WriteEndClosed());
+}
+
+TEST(FrameReader, RefusesABadHeaderBeforeTheBody) {
+  uint8_t header[kHeaderSize];
+  EncodeHeader({4, 0, 1, 1000}, header);
+  FrameReader small(100);
+  Status s = small.Feed({header, kHeaderSize});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, Errc::kTooLarge);
+  EXPECT_EQ(small.capacity(), 0u) << "nothing reserved for a refused body";
+}
+
+TEST(FrameReader, GivesBackTheMemoryOfALargeFrame) {
+  constexpr uint32_t kBig = 60u << 20;
+  std::vector<uint8_t> big = BuildFrame(0x84, 1, std::vector<uint8_t>(kBig, 9));
+  std::vector<uint8_t> small = BuildFrame(0x82, 2, {});
+  FrameReader reader;
+  uint8_t header[kHeaderSize];
+  EncodeHeader({0x84, 0, 1, kBig}, header);
+  ASSERT_TRUE(reader.Feed({header, kHeaderSize}).ok());
+  EXPECT_EQ(reader.pending_body_length(), kBig);
+  EXPECT_LE(reader.capacity(), 64u << 10) << "an announced body costs nothing until it arrives";
+  for (size_t at = kHeaderSize; at < big.size(); at += 65536) {
+    ASSERT_TRUE(reader.Feed({big.data() + at, std::min<size_t>(65536, big.size() - at)}).ok());
+  }
+  EXPECT_EQ(reader.buffered(), big.size());
+  std::optional<ReceivedFrame> f = reader.Next();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->frame.body.size(), kBig);
+  EXPECT_EQ(f->frame.body.capacity(), kBig) << "received into a body of the announced size";
+  f.reset();
+  ASSERT_TRUE(reader.Feed(small).ok());
+  ASSERT_TRUE(reader.Next());
+  EXPECT_EQ(reader.buffered(), 0u);
+  EXPECT_LE(reader.capacity(), 64u << 10) << "the 60 MiB went away with its frame";
 }
 
 }  // namespace

@@ -9,6 +9,16 @@
 // message; Errc::kNotFound is a cache miss, Errc::kUnavailable means no daemon
 // answers at the socket or it did not answer within the timeout.
 //
+// The client does not trust what answers at the socket. At connect it checks
+// the peer's uid (SO_PEERCRED): by default the daemon must run as the owner of
+// the socket file or as root; ClientOptions::daemon_uid names it explicitly
+// (root is always accepted: under socket activation the peer the kernel
+// reports is systemd, which created the listening socket).
+// A passed descriptor must be a regular file at least as long as announced
+// (so a read can never raise SIGBUS), sizes must lie inside the ranges asked
+// for, and a reply to a request that is not outstanding ends the connection
+// (Errc::kInternal), so nothing received grows without bound.
+//
 // Audio results are AudioBuffers: on the descriptor path they own a read-only
 // mapping of the daemon's cached file (nothing copied); inline they own bytes.
 // The arena is a sealed memfd shared with the daemon: write a WAV into
@@ -35,10 +45,16 @@
 #include "ipc/shared_memory.hpp"
 
 namespace ttscache {
+namespace ipc {
+class FrameReader;
+}
 
 struct ClientOptions {
   std::string socket_path;
   int timeout_ms = 10000;
+  // The uid the daemon must run as; -1: the socket file's owner. Root always passes.
+  // Another peer is refused with Errc::kForbidden.
+  int64_t daemon_uid = -1;
 };
 
 class AudioBuffer {
@@ -125,8 +141,12 @@ class TTSCACHE_EXPORT Client {
     std::vector<uint8_t> body;
     UniqueFd fd;
   };
-  Client() = default;
+  Client();
   Status Reconnect();
+  Status CheckPeer();
+  // Ends the connection after the daemon broke the protocol; the next call
+  // starts on a new one.
+  Error DropConnection(std::string why);
   Result<uint64_t> Send(ipc::Opcode op, std::span<const uint8_t> body, int fd = -1);
   Result<Reply> Receive(uint64_t request_id);
   Result<Reply> Call(ipc::Opcode op, const std::vector<uint8_t>& body);
@@ -146,10 +166,10 @@ class TTSCACHE_EXPORT Client {
   ClientOptions options_;
   UniqueFd socket_;
   uint64_t next_id_ = 1;
-  std::vector<uint8_t> inbox_;       // received bytes not yet parsed
-  std::map<uint64_t, Reply> early_;  // replies that came before they were asked for
+  std::unique_ptr<ipc::FrameReader> reader_;  // received bytes and descriptors, per frame
+  std::set<uint64_t> outstanding_;            // sent, reply not yet received
+  std::map<uint64_t, Reply> early_;  // replies that came before they were asked for (⊆ sent)
   std::set<uint64_t> abandoned_;     // requests that timed out: their late replies are dropped
-  UniqueFd pending_fd_;              // a descriptor received before its frame completed
   UniqueFd arena_fd_;
   ipc::MappedRegion arena_;
   std::map<std::string, KnownFile> known_files_;  // by (engine, text, format, params)

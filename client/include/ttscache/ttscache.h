@@ -51,6 +51,8 @@ typedef struct {
 } ttscache_buffer;
 
 /* NULL socket_path: $TTSCACHE_SOCKET, else /run/ttscache/ttscached.sock.
+ * The daemon must run as root or $TTSCACHE_DAEMON_UID when set, else as root
+ * or the socket file's owner (TTSCACHE_ERR_FORBIDDEN otherwise).
  * Returns NULL only when out of memory. */
 TTSCACHE_API ttscache_client* ttscache_client_new(const char* socket_path, int timeout_ms);
 TTSCACHE_API void ttscache_client_free(ttscache_client* client);
