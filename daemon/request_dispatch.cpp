@@ -200,12 +200,13 @@ void Server::RunSlice(std::shared_ptr<RunningJob> job) {
   jobs_running_--;
 }
 
-void Server::Dispatch(Connection& c, ipc::Frame frame) {
+void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
+  ipc::Frame& frame = received.frame;
   const uint64_t request = frame.header.request_id;
   const auto op = static_cast<ipc::Opcode>(frame.header.opcode);
   // Descriptors are accepted with ARENA only; any other is closed unread.
-  if (op != ipc::Opcode::kArena && !c.received_fds.empty()) {
-    c.received_fds.clear();
+  if (op != ipc::Opcode::kArena && !received.fds.empty()) {
+    received.fds.clear();
     QueueError(c, request,
                MakeError(Errc::kInvalidArgument,
                          "a descriptor came with a request that takes none; closed"));
@@ -236,7 +237,7 @@ void Server::Dispatch(Connection& c, ipc::Frame frame) {
     case ipc::Opcode::kStats:
       return Queue(c, {ipc::BuildFrame(ReplyOpcode(op), request, StatsBody()), {}});
     case ipc::Opcode::kArena:
-      return HandleArena(c, request, *body);
+      return HandleArena(c, request, *body, std::move(received.fds));
     case ipc::Opcode::kGet: {
       Result<ipc::GetRequest> get = ipc::DecodeGetRequest(*body);
       if (!get) return QueueError(c, request, get.error());
@@ -347,9 +348,8 @@ void Server::Dispatch(Connection& c, ipc::Frame frame) {
   }
 }
 
-void Server::HandleArena(Connection& c, uint64_t request, std::span<const uint8_t> body) {
-  std::vector<UniqueFd> fds = std::move(c.received_fds);
-  c.received_fds.clear();
+void Server::HandleArena(Connection& c, uint64_t request, std::span<const uint8_t> body,
+                         std::vector<UniqueFd> fds) {
   Result<uint64_t> size = ipc::DecodeArenaRequest(body);
   if (!size) return QueueError(c, request, size.error());
   if (fds.size() != 1) {

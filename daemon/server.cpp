@@ -383,8 +383,8 @@ void Server::OnReadable(Connection& c) {
   // while its frames may not be served (its replies pile up unread) or its
   // next frame has no input budget: what it sent waits in its socket.
   for (int rounds = 0; rounds < 16 && MayServe(c) && !c.waiting_for_input_budget; ++rounds) {
-    Result<size_t> n =
-        ipc::ReceiveWithFds(c.fd.get(), buffer, &c.received_fds, ipc::kMaxFdsPerMessage);
+    std::vector<UniqueFd> fds;
+    Result<size_t> n = ipc::ReceiveWithFds(c.fd.get(), buffer, &fds, ipc::kMaxFdsPerMessage);
     if (!n) {
       if (n.error().code == Errc::kNotFound) break;  // EAGAIN
       log::Notice("connection " + std::to_string(c.id) + ": " + n.error().message);
@@ -399,7 +399,7 @@ void Server::OnReadable(Connection& c) {
       return;
     }
     c.last_active_ms = NowMs();
-    if (Status s = c.parser.Feed({buffer, *n}); !s) {
+    if (Status s = c.reader.Feed({buffer, *n}, std::move(fds)); !s) {
       errors_++;
       QueueError(c, 0, MakeError(s.error().code, "closing connection: " + s.error().message));
       c.closing = true;
@@ -419,12 +419,15 @@ bool Server::MayServe(const Connection& c) const { return c.out_bytes < kMaxQueu
 bool Server::ServeFrames(Connection& c) {
   const uint64_t id = c.id;
   while (MayServe(c)) {
-    std::optional<ipc::Frame> frame = c.parser.Next();
+    std::optional<ipc::ReceivedFrame> frame = c.reader.Next();
     if (!frame) break;
     requests_++;
     // A large frame's reservation now belongs to its request (SubmitJob
     // hands it to the job; a request answered on the loop returns it below).
-    if (frame->header.body_length > kUnbudgetedFrameBytes) dispatch_hold_ = std::move(c.input_hold);
+    if (frame->frame.header.body_length > kUnbudgetedFrameBytes && !c.input_holds.empty()) {
+      dispatch_hold_ = std::move(c.input_holds.front());
+      c.input_holds.pop_front();
+    }
     Dispatch(c, std::move(*frame));
     dispatch_hold_.Release();
     if (!connections_.count(id)) return false;
@@ -436,11 +439,15 @@ bool Server::ServeFrames(Connection& c) {
 }
 
 bool Server::ReserveInput(Connection& c) {
-  const std::optional<uint32_t> pending = c.parser.pending_body_length();
-  if (!pending || *pending <= kUnbudgetedFrameBytes || c.input_hold.bytes() != 0) return true;
+  const std::optional<uint32_t> pending = c.reader.pending_body_length();
+  if (!pending || *pending <= kUnbudgetedFrameBytes ||
+      c.reader.pending_frame_start() == c.reserved_frame_start) {
+    return true;
+  }
   if (c.waiting_for_input_budget) return false;
   if (input_waiters_.empty() && input_budget_.TryTake(*pending)) {
-    c.input_hold = BudgetHold(&input_budget_, *pending);
+    c.input_holds.emplace_back(&input_budget_, *pending);
+    c.reserved_frame_start = *c.reader.pending_frame_start();
     return true;
   }
   c.waiting_for_input_budget = true;
@@ -458,9 +465,10 @@ void Server::ResumeInputWaiters() {
       continue;
     }
     Connection& c = *it->second;
-    const uint32_t need = c.parser.pending_body_length().value_or(0);
+    const uint32_t need = c.reader.pending_body_length().value_or(0);
     if (!input_budget_.TryTake(need)) return;
-    c.input_hold = BudgetHold(&input_budget_, need);
+    c.input_holds.emplace_back(&input_budget_, need);
+    c.reserved_frame_start = c.reader.pending_frame_start().value_or(UINT64_MAX);
     c.waiting_for_input_budget = false;
     c.last_active_ms = NowMs();  // waiting is not idling
     input_waiters_.pop_front();
@@ -546,7 +554,7 @@ void Server::OnWritable(Connection& c) {
     return;
   }
   // Replies drained: frames that waited for that are served now.
-  if (!c.closing && c.parser.buffered() > 0 && !ServeFrames(c)) return;
+  if (!c.closing && c.reader.buffered() > 0 && !ServeFrames(c)) return;
   UpdateEvents(c);
 }
 

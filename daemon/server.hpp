@@ -47,6 +47,7 @@
 #include "daemon/listen_socket.hpp"
 #include "daemon/worker_pool.hpp"
 #include "ipc/frame.hpp"
+#include "ipc/frame_reader.hpp"
 #include "ipc/messages.hpp"
 #include "ipc/shared_memory.hpp"
 
@@ -67,8 +68,7 @@ class Server {
   struct Connection {
     uint64_t id = 0;
     UniqueFd fd;
-    ipc::FrameParser parser;
-    std::vector<UniqueFd> received_fds;
+    ipc::FrameReader reader;
     std::deque<OutFrame> out;
     size_t out_offset = 0;  // bytes of out.front() already sent
     size_t out_bytes = 0;
@@ -79,8 +79,10 @@ class Server {
     uint32_t queued_fd_frames = 0;  // frames in `out` that carry a descriptor
     // When the peer last took bytes or descriptors from us (send timeout).
     int64_t last_progress_ms = 0;
-    // The input budget reserved for the frame being received.
-    BudgetHold input_hold;
+    // The input budget reserved for each large frame received or being
+    // received, in stream order, and which frame the newest one is for.
+    std::deque<BudgetHold> input_holds;
+    uint64_t reserved_frame_start = UINT64_MAX;
     bool waiting_for_input_budget = false;
     std::shared_ptr<ipc::MappedRegion> arena;
     uint32_t inflight = 0;
@@ -150,9 +152,10 @@ class Server {
   void Notify(const std::string& state);
 
   // Requests (request_dispatch.cpp).
-  void Dispatch(Connection& c, ipc::Frame frame);
+  void Dispatch(Connection& c, ipc::ReceivedFrame received);
   void HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& get);
-  void HandleArena(Connection& c, uint64_t request, std::span<const uint8_t> body);
+  void HandleArena(Connection& c, uint64_t request, std::span<const uint8_t> body,
+                   std::vector<UniqueFd> fds);
   // Answers BUSY and returns true when `c` has its maximum of requests in flight.
   bool RefuseIfTooManyInFlight(Connection& c, uint64_t request);
   // A request's work on the workers, one slice per call: the completion when

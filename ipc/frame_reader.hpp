@@ -64,6 +64,11 @@ class FrameReader {
   // The body length announced by the header of the frame being received, once
   // that header is complete (it has been checked against max_body).
   std::optional<uint32_t> pending_body_length() const;
+  // The stream offset at which that frame starts (names it: an owner that
+  // reserved memory for it can tell it from the next one).
+  std::optional<uint64_t> pending_frame_start() const {
+    return pending_ ? std::optional<uint64_t>(frame_start_) : std::nullopt;
+  }
   // Heap bytes the reader holds for data not yet handed out.
   size_t capacity() const;
 
