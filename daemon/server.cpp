@@ -173,8 +173,11 @@ int Server::Run() {
       log::Warning("cannot pin the event loop: " + std::string(strerror(errno)));
     }
   }
-  workers_ =
-      std::make_unique<PinnedWorkerPool>(d.workers, static_cast<size_t>(d.queue_depth), d.cpus);
+  // One connection may fill at most half the queue: the rest stays for the
+  // others (its own excess is told BUSY), and turns keep the order fair.
+  const size_t queue_depth = static_cast<size_t>(d.queue_depth);
+  workers_ = std::make_unique<PinnedWorkerPool>(d.workers, queue_depth, d.cpus,
+                                                std::max<size_t>(1, queue_depth / 2));
   uint64_t watchdog_usec = 0;
   if (sd_watchdog_enabled(0, &watchdog_usec) > 0) {
     watchdog_interval_ms_ = static_cast<int64_t>(watchdog_usec / 2000);

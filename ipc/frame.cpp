@@ -46,51 +46,6 @@ Result<FrameHeader> DecodeHeader(std::span<const uint8_t> bytes, uint32_t max_bo
   return h;
 }
 
-Status FrameParser::Feed(std::span<const uint8_t> bytes) {
-  if (failed_) return *failed_;
-  if (consumed_ > 0 && consumed_ == buffer_.size()) {
-    buffer_.clear();
-    consumed_ = 0;
-  }
-  buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
-  // Check the header as soon as it is complete, before the body arrives.
-  if (!pending_ && buffered() >= kHeaderSize) {
-    Result<FrameHeader> h = DecodeHeader({buffer_.data() + consumed_, kHeaderSize}, max_body_);
-    if (!h) {
-      failed_ = h.error();
-      return *failed_;
-    }
-    pending_ = *h;
-  }
-  return {};
-}
-
-std::optional<Frame> FrameParser::Next() {
-  if (failed_) return std::nullopt;
-  if (!pending_) {
-    if (buffered() < kHeaderSize) return std::nullopt;
-    Result<FrameHeader> h = DecodeHeader({buffer_.data() + consumed_, kHeaderSize}, max_body_);
-    if (!h) {
-      failed_ = h.error();
-      return std::nullopt;
-    }
-    pending_ = *h;
-  }
-  if (buffered() < kHeaderSize + pending_->body_length) return std::nullopt;
-  Frame frame;
-  frame.header = *pending_;
-  const uint8_t* body = buffer_.data() + consumed_ + kHeaderSize;
-  frame.body.assign(body, body + pending_->body_length);
-  consumed_ += kHeaderSize + pending_->body_length;
-  pending_.reset();
-  // Compact now and then so the buffer does not grow without bound.
-  if (consumed_ > (1u << 20) && consumed_ * 2 > buffer_.size()) {
-    buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<long>(consumed_));
-    consumed_ = 0;
-  }
-  return frame;
-}
-
 std::vector<uint8_t> BuildFrame(uint8_t opcode, uint64_t request_id, std::span<const uint8_t> body,
                                 uint16_t flags) {
   std::vector<uint8_t> out(kHeaderSize + body.size());

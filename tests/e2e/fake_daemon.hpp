@@ -26,6 +26,7 @@
 #include "core/unique_fd.hpp"
 #include "ipc/fd_passing.hpp"
 #include "ipc/frame.hpp"
+#include "ipc/frame_reader.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace ttscache::testing {
@@ -124,14 +125,14 @@ class FakeDaemon {
     while (!Stopped(listen_.get())) {
       UniqueFd conn(::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC));
       if (!conn.valid()) continue;
-      ipc::FrameParser parser;
+      ipc::FrameReader reader;
       while (!Stopped(conn.get())) {
         uint8_t buffer[65536];
-        std::vector<UniqueFd> fds;  // an arena: accepted and dropped
+        std::vector<UniqueFd> fds;  // an arena: accepted with its frame, then dropped
         Result<size_t> n = ipc::ReceiveWithFds(conn.get(), buffer, &fds, 4);
         if (!n && n.error().code == Errc::kNotFound) continue;
-        if (!n || *n == 0 || !parser.Feed({buffer, *n}).ok()) break;
-        while (std::optional<ipc::Frame> f = parser.Next()) answer_(conn.get(), *f);
+        if (!n || *n == 0 || !reader.Feed({buffer, *n}, std::move(fds)).ok()) break;
+        while (std::optional<ipc::ReceivedFrame> f = reader.Next()) answer_(conn.get(), f->frame);
       }
     }
   }

@@ -247,11 +247,11 @@ TEST(HostileClients, AnEncodeLongerThanTheLimitIsRefusedAtOnce) {
 }
 
 // Finding 6: one connection's long encodes must not starve another's short
-// put. Two pipelined 9-minute encodes used to hold both workers until done.
+// put. Two pipelined 4-minute encodes used to hold both workers until done.
 TEST(HostileClients, LongEncodesDoNotStarveAnotherClientsPut) {
   DaemonProcess d(Keys{{"workers", "2"}});
   ASSERT_TRUE(d.Start()) << d.log();
-  const std::vector<uint8_t> long_wav = Wav(540);
+  const std::vector<uint8_t> long_wav = Wav(240);
   RawPeer heavy(d.socket_path());
   for (uint64_t id = 1; id <= 2; ++id) {
     ipc::EncodeRequest enc{{}, {ipc::AudioPlace::kInline, long_wav, 0, 0}, {}};

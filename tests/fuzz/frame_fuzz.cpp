@@ -2,12 +2,12 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "ipc/frame.hpp"
+#include "ipc/frame_reader.hpp"
 #include "ipc/messages.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace ttscache::ipc;
-  FrameParser parser(1 << 16);
+  FrameReader parser(1 << 16);
   // Feed in uneven pieces, as a socket would deliver them.
   size_t at = 0;
   for (size_t piece = 1; at < size; piece = piece * 3 % 97 + 1) {
@@ -15,7 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!parser.Feed({data + at, n})) return 0;
     at += n;
     while (auto frame = parser.Next()) {
-      std::span<const uint8_t> b = frame->body;
+      std::span<const uint8_t> b = frame->frame.body;
       (void)DecodeHelloRequest(b);
       (void)DecodeGetRequest(b);
       (void)DecodePutRequest(b);

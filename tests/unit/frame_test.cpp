@@ -19,15 +19,15 @@ namespace {
 
 using ::testing::HasSubstr;
 
-TEST(FrameParser, ReassemblesFramesFedByteByByte) {
+TEST(FrameReader, ReassemblesFramesFedByteByByte) {
   std::vector<uint8_t> stream = BuildFrame(2, 1, {});
   std::vector<uint8_t> second = BuildFrame(4, 99, std::vector<uint8_t>(300, 7));
   stream.insert(stream.end(), second.begin(), second.end());
-  FrameParser parser;
+  FrameReader parser;
   std::vector<Frame> frames;
   for (uint8_t b : stream) {
     ASSERT_TRUE(parser.Feed({&b, 1}).ok());
-    while (auto f = parser.Next()) frames.push_back(std::move(*f));
+    while (auto f = parser.Next()) frames.push_back(std::move(f->frame));
   }
   ASSERT_EQ(frames.size(), 2u);
   EXPECT_EQ(frames[0].header.opcode, 2);
@@ -36,20 +36,20 @@ TEST(FrameParser, ReassemblesFramesFedByteByByte) {
   EXPECT_EQ(parser.buffered(), 0u);
 }
 
-TEST(FrameParser, RefusesABadHeaderBeforeTheBody) {
+TEST(FrameReader, RefusesEachBadHeaderField) {
   uint8_t header[kHeaderSize];
   EncodeHeader({4, 0, 1, 1000}, header);
-  FrameParser small(100);
+  FrameReader small(100);
   Status s = small.Feed({header, kHeaderSize});
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().code, Errc::kTooLarge);
   EXPECT_THAT(s.error().message, HasSubstr("1000 bytes exceeds the limit of 100"));
   header[4] = 2;  // version
-  FrameParser p2;
+  FrameReader p2;
   EXPECT_THAT(p2.Feed({header, kHeaderSize}).error().message, HasSubstr("protocol version 2"));
   EncodeHeader({4, 0, 1, 0}, header);
   header[20] = 1;  // reserved
-  FrameParser p3;
+  FrameReader p3;
   EXPECT_FALSE(p3.Feed({header, kHeaderSize}).ok());
 }
 
