@@ -13,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <thread>
 
 #include "core/audio/wav_reader.hpp"
@@ -52,6 +53,21 @@ long StatusKb(pid_t pid, const std::string& field) {
     if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
   }
   return -1;
+}
+
+// Prints a measured figure (docs/reliability.md quotes them from a run).
+void Figure(const std::string& what) {
+  std::cout << "[ figure   ] " << ::testing::UnitTest::GetInstance()->current_test_info()->name()
+            << ": " << what << std::endl;
+}
+
+size_t OpenDescriptors(pid_t pid) {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& fd :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+    ++n;
+  }
+  return n;
 }
 
 std::vector<uint8_t> GetFrame(uint64_t id, const std::string& text, ipc::Delivery delivery) {
@@ -112,6 +128,8 @@ TEST(HostileClients, AClientThatNeverReadsHoldsBoundedMemoryAndIsClosed) {
   const auto worst = WorstHitLatency(d, "small", 40);
   EXPECT_LT(worst.count(), 1000) << "a well-behaved client waited during the attack";
   const long peak_kb = StatusKb(d.pid(), "VmHWM");
+  Figure("daemon peak RSS +" + std::to_string((peak_kb - before_kb) / 1024) +
+         " MiB; well-behaved client's worst get+ping " + std::to_string(worst.count()) + " ms");
   EXPECT_LT(peak_kb - before_kb, 400 * 1024)
       << "the daemon grew from " << before_kb << " KiB to a peak of " << peak_kb << " KiB";
   // send_timeout_s = 3: the connection that reads nothing is closed.
@@ -159,11 +177,17 @@ TEST(HostileClients, ParkedDescriptorRepliesDoNotCutOthersOff) {
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   Client victim = d.Connect();
+  std::chrono::milliseconds worst{0};
   for (int i = 0; i < 20; ++i) {
+    const auto started = Clock::now();
     Result<AudioBuffer> hit = victim.Get("piper", "parked", Format::kWav);
+    worst = std::max(worst,
+                     std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started));
     ASSERT_TRUE(hit.ok()) << "get " << i << ": " << hit.error().message << "\n" << d.log();
     EXPECT_TRUE(ParseWav(hit->u8()).ok());
   }
+  Figure("daemon descriptors " + std::to_string(OpenDescriptors(d.pid())) +
+         " (limit 256); victim's worst get " + std::to_string(worst.count()) + " ms");
   EXPECT_THAT(d.log(), ::testing::Not(HasSubstr("Too many references")));
 }
 
@@ -202,8 +226,14 @@ TEST(HostileClients, HugeFramesFromManyClientsShareOneInputBudget) {
   const long held_kb = StatusKb(d.pid(), "VmRSS") - before_kb;
   EXPECT_LT(held_kb, 250 * 1024) << "ten half-sent 60 MiB frames are held in memory";
   Client good = d.Connect();
+  const auto started = Clock::now();
   EXPECT_TRUE(good.Put("piper", "still served", Wav(0.5)).ok());
   EXPECT_TRUE(good.Get("piper", "still served", Format::kWav).ok());
+  Figure(
+      "daemon RSS +" + std::to_string(held_kb / 1024) + " MiB; a good put+get " +
+      std::to_string(
+          std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count()) +
+      " ms");
 }
 
 // Finding 5: a connection that sent one large frame does not keep a buffer of
@@ -225,6 +255,7 @@ TEST(HostileClients, ALargeFrameDoesNotPinItsBufferAfterwards) {
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   const long held_kb = StatusKb(d.pid(), "VmRSS") - before_kb;
+  Figure("daemon RSS +" + std::to_string(held_kb / 1024) + " MiB after ten 60 MiB frames");
   EXPECT_LT(held_kb, 200 * 1024) << "ten idle connections keep their 60 MiB frames' buffers";
 }
 
@@ -242,6 +273,9 @@ TEST(HostileClients, AnEncodeLongerThanTheLimitIsRefusedAtOnce) {
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.error().code, Errc::kTooLarge) << out.error().message;
   EXPECT_THAT(out.error().message, HasSubstr("max_encode_seconds"));
+  Figure("refused in " +
+         std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()) +
+         " ms");
   EXPECT_LT(took, std::chrono::seconds(10));
   EXPECT_TRUE(c.Ping().ok());
 }
@@ -268,6 +302,7 @@ TEST(HostileClients, LongEncodesDoNotStarveAnotherClientsPut) {
     worst = std::max(worst,
                      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started));
   }
+  Figure("worst 0.3 s put during two 4-minute encodes " + std::to_string(worst.count()) + " ms");
   EXPECT_LT(worst.count(), 2000) << "a 0.3 s put waited behind another client's encodes";
   // The heavy client still gets both encodes, complete.
   for (int i = 0; i < 2; ++i) {
