@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string>
 
 namespace ttscache {
 
@@ -11,10 +12,18 @@ Error ErrnoError(int err, std::string_view what) {
   Errc code = Errc::kIo;
   if (err == ENOSPC || err == EDQUOT) code = Errc::kNoSpace;
   if (err == ENOENT) code = Errc::kNotFound;
+  // Out of descriptors or kernel memory: the same call may succeed in a
+  // moment, so the caller answers "busy, retry" and keeps its state.
+  if (err == EMFILE || err == ENFILE || err == ENOMEM) code = Errc::kBusy;
   std::string message(what);
   message += ": ";
+  // strerrorname_np is null for a number glibc has no name for.
+  const char* name = ::strerrorname_np(err);
+  message += name ? std::string(name) : "errno " + std::to_string(err);
+  message += " (";
   message += std::strerror(err);
-  return Error{code, std::move(message)};
+  message += ")";
+  return Error{code, std::move(message), err};
 }
 
 }  // namespace ttscache
