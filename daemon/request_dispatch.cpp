@@ -296,13 +296,14 @@ void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& g
   }
   auto wav = std::make_shared<CachedFile>(std::move(*lookup->wav));
   // SubmitJob counts this request in flight; FinishVariant settles every waiter.
+  // The WAV is read, not mapped: a file truncated meanwhile is an error, not
+  // SIGBUS.
   bool queued = SubmitJob(c, request, [this, wav, params, key] {
     Completion done;
     done.variant_key = key;
-    Result<ipc::MappedRegion> mapped =
-        ipc::MappedRegion::Map(wav->fd.get(), wav->size, false, "cached WAV");
+    Result<std::vector<uint8_t>> bytes = ReadCachedFile(*wav);
     VectorSink sink;
-    Status encoded = mapped ? EncodeWavToOggOpus(mapped->bytes(), params, &sink) : mapped.error();
+    Status encoded = bytes ? EncodeWavToOggOpus(*bytes, params, &sink) : bytes.error();
     encodes_++;
     if (!encoded) {
       done.error = true;

@@ -6,7 +6,9 @@
 #include "daemon/cache/cache_store.hpp"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 
 #include "core/audio/wav_reader.hpp"
@@ -44,6 +46,7 @@ Result<std::unique_ptr<CacheStore>> CacheStore::Open(const CacheOptions& options
   }
   auto state = std::make_unique<State>();
   state->options = options;
+  state->max_text_bytes = options.limits.max_text_bytes;
   state->capacity_per_engine = options.limits.max_entries;
   Result<CacheDirectory> dir = CacheDirectory::Open(options.dir, options.engines, options.fsync,
                                                     options.unnamed_temporaries);
@@ -90,10 +93,10 @@ Result<std::pair<uint8_t, CacheKey>> CacheStore::Resolve(std::string_view engine
     return MakeError(Errc::kUnknownEngine, "unknown engine \"" + std::string(engine.substr(0, 64)) +
                                                "\", expected one of: " + known);
   }
-  if (text.size() > state_->options.limits.max_text_bytes) {
+  if (const uint64_t max_text = state_->max_text_bytes.load(std::memory_order_relaxed);
+      text.size() > max_text) {
     return MakeError(Errc::kTooLarge, "text is " + std::to_string(text.size()) +
-                                          " bytes, max_text_bytes is " +
-                                          std::to_string(state_->options.limits.max_text_bytes));
+                                          " bytes, max_text_bytes is " + std::to_string(max_text));
   }
   Result<CacheKey> key = ComputeCacheKey(text);
   if (!key) return key.error();
@@ -143,17 +146,33 @@ uint64_t CacheStore::State::EnforceLimitsLocked(std::optional<uint32_t> keep) {
 
 namespace {
 
-// Opens `name` and checks it still has the size the index recorded: a file
-// removed or replaced behind the daemon's back must not be served.
+// Opens `name` and checks it is still the file the store published: a
+// regular file of ours with the size the index recorded. Whatever was put
+// there behind the daemon's back (removed, replaced, a FIFO, a device, a
+// symlink, another user's file) must not be served: kNotFound. The open is
+// non-blocking, so a FIFO cannot stall the caller (the event loop).
 Result<CachedFile> OpenChecked(CacheDirectory& dir, uint8_t engine, const std::string& name,
                                uint64_t expected_size) {
+  const std::string path = dir.PathOf(engine, name);
   Result<UniqueFd> fd = dir.OpenReadOnly(engine, name);
-  if (!fd) return fd.error();
+  if (!fd) {
+    // O_NOFOLLOW refuses a symlink with ELOOP: not our file either.
+    if (fd.error().sys_errno == ELOOP) {
+      return MakeError(Errc::kNotFound, path + " is a symbolic link");
+    }
+    return fd.error();
+  }
   struct stat st;
-  if (::fstat(fd->get(), &st) != 0) return ErrnoError(errno, "stat " + dir.PathOf(engine, name));
+  if (::fstat(fd->get(), &st) != 0) return ErrnoError(errno, "stat " + path);
+  if (!S_ISREG(st.st_mode)) return MakeError(Errc::kNotFound, path + " is not a regular file");
+  if (st.st_uid != ::geteuid()) {
+    return MakeError(Errc::kNotFound, path + " is owned by uid " + std::to_string(st.st_uid) +
+                                          ", not by the daemon's " + std::to_string(::geteuid()));
+  }
   if (static_cast<uint64_t>(st.st_size) != expected_size) {
-    return MakeError(Errc::kIo, dir.PathOf(engine, name) + " is " + std::to_string(st.st_size) +
-                                    " bytes, the index says " + std::to_string(expected_size));
+    return MakeError(Errc::kNotFound, path + " is " + std::to_string(st.st_size) +
+                                          " bytes, the index says " +
+                                          std::to_string(expected_size));
   }
   return CachedFile{std::move(*fd), expected_size};
 }
@@ -161,6 +180,25 @@ Result<CachedFile> OpenChecked(CacheDirectory& dir, uint8_t engine, const std::s
 Error ClosedError() { return MakeError(Errc::kInternal, "cache is closed"); }
 
 }  // namespace
+
+Result<std::vector<uint8_t>> ReadCachedFile(const CachedFile& file) {
+  std::vector<uint8_t> bytes(file.size);
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::pread(file.fd.get(), bytes.data() + done, bytes.size() - done,
+                        static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoError(errno, "read a cached file");
+    if (n == 0) {
+      return MakeError(Errc::kIo, "a cached file was truncated behind the daemon's back: " +
+                                      std::to_string(done) + " of " + std::to_string(file.size) +
+                                      " bytes left");
+    }
+    done += static_cast<size_t>(n);
+  }
+  return bytes;
+}
+
 
 Result<LockedLookup> CacheStore::State::LookUp(uint8_t engine, const CacheKey& key) {
   std::unique_lock lock(mutex);
@@ -185,17 +223,18 @@ Result<CachedFile> CacheStore::State::OpenKeptLocked(uint64_t open_key, uint8_t 
   return file;
 }
 
-std::optional<CachedFile> CacheStore::State::OpenWavLocked(uint32_t slot) {
+Result<std::optional<CachedFile>> CacheStore::State::OpenWavLocked(uint32_t slot) {
   CacheIndex& idx = index();
   const IndexEntry& e = idx.entry(slot);
   Result<CachedFile> file = OpenKeptLocked(OpenFileCache::WavKey(slot), e.engine,
                                            WavFileName(idx.KeyOf(slot)), e.wav_bytes);
-  if (!file) {
-    log::Warning("dropping cache entry: " + file.error().message);
-    EvictLocked(slot, false);
-    return std::nullopt;
-  }
-  return std::move(*file);
+  if (file) return std::optional<CachedFile>(std::move(*file));
+  // Only a file that is gone or not ours costs the entry; a shortage of
+  // descriptors or memory says nothing about the file.
+  if (file.error().code != Errc::kNotFound) return file.error();
+  log::Warning("dropping cache entry: " + file.error().message);
+  EvictLocked(slot, false);
+  return std::optional<CachedFile>();
 }
 
 Result<std::optional<CachedFile>> CacheStore::Get(std::string_view engine, std::string_view text) {
@@ -204,8 +243,9 @@ Result<std::optional<CachedFile>> CacheStore::Get(std::string_view engine, std::
   Result<LockedLookup> found = state_->LookUp(resolved->first, resolved->second);
   if (!found) return found.error();
   if (!found->slot) return std::optional<CachedFile>();
-  std::optional<CachedFile> file = state_->OpenWavLocked(*found->slot);
-  if (!file) {
+  Result<std::optional<CachedFile>> file = state_->OpenWavLocked(*found->slot);
+  if (!file) return file.error();
+  if (!*file) {
     found->counters->misses++;
     return std::optional<CachedFile>();
   }
@@ -275,22 +315,30 @@ Result<VariantLookup> CacheStore::GetVariant(std::string_view engine, std::strin
   CacheIndex& idx = state_->index();
   VariantLookup found;
   if (int v = idx.FindVariant(*slot, params); v >= 0) {
-    if (Result<CachedFile> file = state_->OpenKeptLocked(OpenFileCache::VariantKey(*slot, v), id,
-                                                         VariantFileName(key, params),
-                                                         idx.entry(*slot).variants[v].bytes)) {
+    const std::string name = VariantFileName(key, params);
+    Result<CachedFile> file = state_->OpenKeptLocked(OpenFileCache::VariantKey(*slot, v), id, name,
+                                                     idx.entry(*slot).variants[v].bytes);
+    if (file) {
       found.variant = std::move(*file);
-    } else {
+    } else if (file.error().code == Errc::kNotFound) {
+      // Gone or not ours: forget it and remove whatever has its name, so no
+      // orphan stays behind; the entry encodes it anew.
       log::Warning("dropping cache variant: " + file.error().message);
+      if (Status s = state_->directory->Remove(id, name); !s) log::Warning(s.error().message);
       idx.RemoveVariant(*slot, v);
+      state_->open_files.Forget(OpenFileCache::VariantKey(*slot, v));
+    } else {
+      return file.error();  // a shortage: the variant stays; retry later
     }
   }
   if (!found.variant) {
-    std::optional<CachedFile> wav = state_->OpenWavLocked(*slot);
-    if (!wav) {
+    Result<std::optional<CachedFile>> wav = state_->OpenWavLocked(*slot);
+    if (!wav) return wav.error();
+    if (!*wav) {
       counters.misses++;
       return VariantLookup{};
     }
-    found.wav = std::move(*wav);
+    found.wav = std::move(**wav);
     counters.variant_misses++;
   } else {
     counters.variant_hits++;
@@ -377,6 +425,7 @@ Status CacheStore::SetLimits(const CacheLimits& limits) {
                          " (the index capacity; raising it needs a restart)");
   }
   state_->options.limits = limits;
+  state_->max_text_bytes = limits.max_text_bytes;
   state_->EnforceLimitsLocked(std::nullopt);
   return {};
 }

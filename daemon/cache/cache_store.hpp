@@ -15,9 +15,14 @@
 //   temporaries and truncated WAVs.
 // - One daemon per dir: a second Open fails with Errc::kLocked naming the pid.
 //
+// - Files in the folder are not trusted: a file is served only if it is a
+//   regular file owned by the daemon's euid with the size the index recorded.
+//   One that is gone or is something else drops its entry (a miss); a
+//   shortage (EMFILE, ENFILE, ENOMEM) drops nothing and fails with kBusy.
+//
 // Thread-safe: one mutex guards the index; file writes and fsyncs of new
 // data happen outside it. Errors: kUnknownEngine, kTooLarge (text or audio
-// over the limits), kBadAudio (not a complete WAV), kNoSpace, kIo.
+// over the limits), kBadAudio (not a complete WAV), kNoSpace, kBusy, kIo.
 #pragma once
 
 #include <memory>
@@ -97,6 +102,8 @@ class CacheStore {
   Status Close();
   const CacheOpenReport& open_report() const { return report_; }
 
+  // The entry's WAV; nullopt on a miss. kBusy: it could not be opened now
+  // (out of descriptors), try again; the entry is kept.
   Result<std::optional<CachedFile>> Get(std::string_view engine, std::string_view text);
   Status Put(std::string_view engine, std::string_view text, std::span<const uint8_t> wav);
   Result<VariantLookup> GetVariant(std::string_view engine, std::string_view text,
@@ -125,6 +132,11 @@ class CacheStore {
   std::unique_ptr<State> state_;
   CacheOpenReport report_;
 };
+
+// Reads all of `file` into memory with pread. A file truncated behind the
+// daemon's back is a clear error here, where a mapping of it would raise
+// SIGBUS in whoever touched the missing pages.
+Result<std::vector<uint8_t>> ReadCachedFile(const CachedFile& file);
 
 // File names inside an engine folder.
 std::string WavFileName(const CacheKey& key);

@@ -3,8 +3,10 @@
 // interface.
 #pragma once
 
+#include <atomic>
 #include <mutex>
 #include <optional>
+#include <vector>
 
 #include "daemon/cache/cache_directory.hpp"
 #include "daemon/cache/cache_store.hpp"
@@ -30,6 +32,9 @@ struct CacheStore::State {
   uint64_t capacity_per_engine = 0;
   mutable std::mutex mutex;  // guards the index, the limits and `closed`
   bool closed = false;
+  // options.limits.max_text_bytes, readable without the mutex: Resolve runs
+  // before any lock is taken, while SetLimits may change the limits.
+  std::atomic<uint64_t> max_text_bytes{0};
   // Descriptors of recently served files; EvictLocked forgets an entry's.
   OpenFileCache open_files{DefaultOpenFileCacheCapacity()};
   // Random per store: file identities from an earlier daemon never match.
@@ -39,14 +44,18 @@ struct CacheStore::State {
 
   // Takes the mutex and finds (engine, key); errors if the store is closed.
   Result<LockedLookup> LookUp(uint8_t engine, const CacheKey& key);
-  // Opens the entry's WAV read-only, checking its size against the index.
-  // Opened under the lock, so an eviction cannot unlink it between lookup and
-  // open. A file gone or changed behind our back drops the entry (nullopt).
+  // Opens the entry's WAV read-only, checked (OpenKeptLocked). Opened under
+  // the lock, so an eviction cannot unlink it between lookup and open. A file
+  // gone or not what the index says drops the entry (nullopt); any other
+  // failure (kBusy: out of descriptors) keeps it and is returned.
   // REQUIRES: mutex held.
-  std::optional<CachedFile> OpenWavLocked(uint32_t slot);
+  Result<std::optional<CachedFile>> OpenWavLocked(uint32_t slot);
   // A cache file (WAV or variant) by its OpenFileCache key: the kept
   // descriptor, or a checked open that is then kept, with the file's
-  // identity when kept. REQUIRES: mutex held.
+  // identity when kept. Checked: a regular file, owned by our euid, of the
+  // indexed size; a file gone or failing a check is Errc::kNotFound (the
+  // caller drops it), anything else is the open's own error.
+  // REQUIRES: mutex held.
   Result<CachedFile> OpenKeptLocked(uint64_t open_key, uint8_t engine, const std::string& name,
                                     uint64_t bytes);
   // Unlinks an entry's files and forgets it. REQUIRES: mutex held.

@@ -1,16 +1,22 @@
 // The cache store against a real directory: layout, LRU, limits, variants,
 // clean reopen, rebuild after crash and damage, adoption of a folder written
-// by the old Node module, the dir lock, concurrency and a full disk.
+// by the old Node module, the dir lock, concurrency, a full disk, and what
+// cannot be trusted: descriptor shortage, hostile files, racing variants.
 #include "daemon/cache/cache_store.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <set>
 #include <thread>
 
@@ -596,6 +602,145 @@ TEST(CacheStoreOpenFiles, AReplacedVariantIsServedNew) {
     ASSERT_TRUE(store->PutVariant("piper", "v", q, std::vector<uint8_t>(10, 3)).ok());
   }
   EXPECT_FALSE(store->GetVariant("piper", "v", p)->variant) << "the replaced variant is gone";
+}
+
+}  // namespace
+}  // namespace ttscache
+
+namespace ttscache {
+namespace {
+
+// Files in the cache folder and the process's resources are not trusted
+// (issue #13): a shortage of descriptors is no reason to drop an entry, a
+// FIFO or a foreign file in an entry's place must not be served or block.
+
+// Lowers the soft RLIMIT_NOFILE to just above the descriptors now open and
+// fills it with dups, so the next open fails with EMFILE; undone on scope exit.
+class DescriptorsExhausted {
+ public:
+  DescriptorsExhausted() {
+    EXPECT_EQ(getrlimit(RLIMIT_NOFILE, &saved_), 0);
+    int highest = 0;
+    for (const auto& e : fs::directory_iterator("/proc/self/fd")) {
+      highest = std::max(highest, std::stoi(e.path().filename().string()));
+    }
+    rlimit lowered = saved_;
+    lowered.rlim_cur = static_cast<rlim_t>(highest + 16);
+    UniqueFd null(open("/dev/null", O_RDONLY | O_CLOEXEC));
+    EXPECT_TRUE(null.valid());
+    EXPECT_EQ(setrlimit(RLIMIT_NOFILE, &lowered), 0);
+    for (;;) {
+      int fd = fcntl(null.get(), F_DUPFD_CLOEXEC, 0);
+      if (fd < 0) break;
+      fds_.emplace_back(fd);
+    }
+    EXPECT_EQ(errno, EMFILE);
+    fds_.push_back(std::move(null));
+  }
+  ~DescriptorsExhausted() {
+    fds_.clear();
+    EXPECT_EQ(setrlimit(RLIMIT_NOFILE, &saved_), 0);
+  }
+
+ private:
+  rlimit saved_{};
+  std::vector<UniqueFd> fds_;
+};
+
+std::string PathOfEntry(const std::string& dir, const std::string& engine,
+                        const std::string& text) {
+  return dir + "/" + EntryRelativePath(engine, ComputeCacheKey(text).value());
+}
+
+// Before: the failed open dropped the entry and unlinked its files (and the
+// variant lookup left an orphan .opus).
+TEST(CacheStoreTrust, OutOfDescriptorsIsBusyAndLosesNothing) {
+  testing::TempDir dir;
+  OpusParams p;
+  const std::vector<uint8_t> ogg(300, 7);
+  {
+    auto store = OpenStore(Options(dir.path()));
+    ASSERT_TRUE(store->Put("xtts", "kept", Wav(1)).ok());
+    ASSERT_TRUE(store->PutVariant("xtts", "kept", p, ogg).ok());
+  }
+  // A fresh store keeps no descriptor open yet: every get must open.
+  auto store = OpenStore(Options(dir.path()));
+  const std::string wav_path = PathOfEntry(dir.path(), "xtts", "kept");
+  const std::string variant_path =
+      dir.path() + "/xtts/" + VariantFileName(ComputeCacheKey("kept").value(), p);
+  {
+    DescriptorsExhausted exhausted;
+    Result<std::optional<CachedFile>> got = store->Get("xtts", "kept");
+    ASSERT_FALSE(got.ok()) << "served without a descriptor?";
+    EXPECT_EQ(got.error().code, Errc::kBusy);
+    EXPECT_EQ(got.error().sys_errno, EMFILE);
+    EXPECT_THAT(got.error().message, HasSubstr("EMFILE (Too many open files)"));
+    Result<VariantLookup> variant = store->GetVariant("xtts", "kept", p);
+    ASSERT_FALSE(variant.ok());
+    EXPECT_EQ(variant.error().code, Errc::kBusy);
+    OpusParams other = p;
+    other.bitrate_kbps = 24;  // no such variant: the WAV is opened, and fails
+    Result<VariantLookup> wav_for_encode = store->GetVariant("xtts", "kept", other);
+    ASSERT_FALSE(wav_for_encode.ok());
+    EXPECT_EQ(wav_for_encode.error().code, Errc::kBusy);
+  }
+  EXPECT_TRUE(fs::exists(wav_path));
+  EXPECT_TRUE(fs::exists(variant_path));
+  EXPECT_EQ(ServedBytes(*store, "xtts", "kept"), Wav(1)) << "served once descriptors are free";
+  Result<VariantLookup> variant = store->GetVariant("xtts", "kept", p);
+  ASSERT_TRUE(variant.ok() && variant->variant);
+  EXPECT_EQ(ReadFd(*variant->variant), ogg);
+  EXPECT_EQ(store->Stats().total.entries, 1u);
+  ExpectFolderMatchesIndex(dir.path(), *store);
+}
+
+// Before: the open blocked until a writer came (the event loop hung).
+TEST(CacheStoreTrust, AFifoInPlaceOfAWavIsDroppedWithoutBlocking) {
+  testing::TempDir dir;
+  {
+    auto store = OpenStore(Options(dir.path()));
+    ASSERT_TRUE(store->Put("xtts", "fifo", Wav(1)).ok());
+    ASSERT_TRUE(store->Put("xtts", "bystander", Wav(2)).ok());
+  }
+  auto store = OpenStore(Options(dir.path()));
+  const std::string path = PathOfEntry(dir.path(), "xtts", "fifo");
+  ASSERT_EQ(unlink(path.c_str()), 0);
+  ASSERT_EQ(mkfifo(path.c_str(), 0640), 0);
+
+  auto get = std::async(std::launch::async, [&] { return store->Get("xtts", "fifo"); });
+  if (get.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+    // Unblock the stuck open (a writer arrives) so the test can end.
+    UniqueFd writer(open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    get.wait();
+    FAIL() << "Get blocked on a FIFO";
+  }
+  Result<std::optional<CachedFile>> got = get.get();
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  EXPECT_FALSE(got->has_value()) << "a FIFO was served";
+  EXPECT_FALSE(fs::exists(fs::symlink_status(path))) << "the dropped entry's name is cleared";
+  EXPECT_EQ(ServedBytes(*store, "xtts", "bystander"), Wav(2));
+  EXPECT_EQ(store->Stats().total.entries, 1u);
+  ExpectFolderMatchesIndex(dir.path(), *store);
+}
+
+// Before: served, whoever owned it.
+TEST(CacheStoreTrust, AFileNotOwnedByTheDaemonIsNotServed) {
+  if (geteuid() != 0) GTEST_SKIP() << "giving a file away needs root";
+  testing::TempDir dir;
+  {
+    auto store = OpenStore(Options(dir.path()));
+    ASSERT_TRUE(store->Put("piper", "foreign", Wav(1)).ok());
+    ASSERT_TRUE(store->Put("piper", "ours", Wav(2)).ok());
+  }
+  auto store = OpenStore(Options(dir.path()));
+  const std::string path = PathOfEntry(dir.path(), "piper", "foreign");
+  ASSERT_EQ(chown(path.c_str(), 4242, 4242), 0);
+  Result<std::optional<CachedFile>> got = store->Get("piper", "foreign");
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  EXPECT_FALSE(got->has_value()) << "served a file owned by uid 4242";
+  EXPECT_EQ(ServedBytes(*store, "piper", "ours"), Wav(2));
+  EXPECT_EQ(store->Stats().total.entries, 1u);
+  ExpectFolderMatchesIndex(dir.path(), *store);
 }
 
 }  // namespace
