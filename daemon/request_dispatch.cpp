@@ -156,7 +156,7 @@ void Server::Dispatch(Connection& c, ipc::Frame frame) {
       SubmitJob(c, request, [this, body, arena = c.arena, put = *put, audio = *audio] {
         Completion done;
         done.opcode = ReplyOpcode(ipc::Opcode::kPut);
-        if (Status s = store_->Put(put.engine, put.text, audio); !s) {
+        if (auto s = store_->Put(put.engine, put.text, audio); !s) {
           done.opcode = static_cast<uint8_t>(ipc::Opcode::kError);
           done.body = ErrorBody(s.error());
           done.error = true;
@@ -190,8 +190,9 @@ void Server::Dispatch(Connection& c, ipc::Frame frame) {
         Completion done;
         done.opcode = static_cast<uint8_t>(ipc::Opcode::kError);
         done.error = true;
-        if (Status s = store_->Put(pe.engine, pe.text, audio); !s) {
-          done.body = ErrorBody(s.error());
+        Result<uint64_t> generation = store_->Put(pe.engine, pe.text, audio);
+        if (!generation) {
+          done.body = ErrorBody(generation.error());
           return done;
         }
         encodes_++;
@@ -201,7 +202,7 @@ void Server::Dispatch(Connection& c, ipc::Frame frame) {
             audio, params, pe.output, arena, ReplyOpcode(ipc::Opcode::kPutEncode), &encoded);
         done.error = done.opcode == static_cast<uint8_t>(ipc::Opcode::kError);
         if (!done.error) {
-          if (Status s = store_->PutVariant(pe.engine, pe.text, params, encoded); !s) {
+          if (Status s = store_->PutVariant(pe.engine, pe.text, *generation, params, encoded); !s) {
             log::Warning("put_encode: variant not stored: " + s.error().message);
           }
         }
@@ -297,8 +298,11 @@ void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& g
   auto wav = std::make_shared<CachedFile>(std::move(*lookup->wav));
   // SubmitJob counts this request in flight; FinishVariant settles every waiter.
   // The WAV is read, not mapped: a file truncated meanwhile is an error, not
-  // SIGBUS.
-  bool queued = SubmitJob(c, request, [this, wav, params, key] {
+  // SIGBUS. The variant is stored here, on the worker, only if the entry is
+  // still the one whose WAV was read (its generation).
+  bool queued = SubmitJob(c, request, [this, wav, params, key, engine = std::string(get.engine),
+                                       text = std::string(get.text),
+                                       generation = lookup->generation] {
     Completion done;
     done.variant_key = key;
     Result<std::vector<uint8_t>> bytes = ReadCachedFile(*wav);
@@ -310,6 +314,9 @@ void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& g
       done.body = ErrorBody(encoded.error());
     } else {
       done.encoded = std::move(sink.bytes());
+      if (Status s = store_->PutVariant(engine, text, generation, params, done.encoded); !s) {
+        log::Warning("variant not stored: " + s.error().message);
+      }
     }
     return done;
   });
@@ -324,12 +331,6 @@ void Server::FinishVariant(Completion& done) {
   PendingVariant pending = std::move(it->second);
   pending_variants_.erase(it);
   const uint8_t reply_op = ReplyOpcode(ipc::Opcode::kGet);
-  if (!done.error) {
-    if (Status s = store_->PutVariant(pending.engine, pending.text, pending.params, done.encoded);
-        !s) {
-      log::Warning("variant not stored: " + s.error().message);
-    }
-  }
   for (const VariantWaiter& w : pending.waiters) {
     auto conn = connections_.find(w.connection);
     if (conn == connections_.end()) continue;

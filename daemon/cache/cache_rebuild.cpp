@@ -96,7 +96,7 @@ Status CacheStore::State::RebuildLocked(CacheOpenReport* report) {
       EvictLocked(*victim, false);
       report->evicted_to_limits++;
     }
-    idx.Insert(c.engine, c.key, c.size);
+    InsertLocked(c.engine, c.key, c.size);
     report->adopted++;
   }
   for (const VariantCandidate& v : variants) {

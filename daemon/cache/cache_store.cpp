@@ -48,6 +48,7 @@ Result<std::unique_ptr<CacheStore>> CacheStore::Open(const CacheOptions& options
   state->options = options;
   state->max_text_bytes = options.limits.max_text_bytes;
   state->capacity_per_engine = options.limits.max_entries;
+  state->generations.resize(capacity);
   Result<CacheDirectory> dir = CacheDirectory::Open(options.dir, options.engines, options.fsync,
                                                     options.unnamed_temporaries);
   if (!dir) return dir.error();
@@ -63,6 +64,8 @@ Result<std::unique_ptr<CacheStore>> CacheStore::Open(const CacheOptions& options
   store->report_.unnamed_temporaries = store->state_->directory->unnamed_temporaries();
   {
     std::lock_guard lock(store->state_->mutex);
+    // Entries of a reused index get generations as if just inserted.
+    for (uint64_t& g : store->state_->generations) g = ++store->state_->last_generation;
     if (!opened->rebuild_reason.empty()) {
       if (Status s = store->state_->RebuildLocked(&store->report_); !s) return s.error();
     }
@@ -199,6 +202,11 @@ Result<std::vector<uint8_t>> ReadCachedFile(const CachedFile& file) {
   return bytes;
 }
 
+uint32_t CacheStore::State::InsertLocked(uint8_t engine, const CacheKey& key, uint64_t wav_bytes) {
+  const uint32_t slot = index().Insert(engine, key, wav_bytes);
+  generations[slot] = ++last_generation;
+  return slot;
+}
 
 Result<LockedLookup> CacheStore::State::LookUp(uint8_t engine, const CacheKey& key) {
   std::unique_lock lock(mutex);
@@ -254,8 +262,8 @@ Result<std::optional<CachedFile>> CacheStore::Get(std::string_view engine, std::
   return file;
 }
 
-Status CacheStore::Put(std::string_view engine, std::string_view text,
-                       std::span<const uint8_t> wav) {
+Result<uint64_t> CacheStore::Put(std::string_view engine, std::string_view text,
+                                 std::span<const uint8_t> wav) {
   Result<std::pair<uint8_t, CacheKey>> resolved = Resolve(engine, text);
   if (!resolved) return resolved.error();
   auto [id, key] = *resolved;
@@ -274,6 +282,7 @@ Status CacheStore::Put(std::string_view engine, std::string_view text,
   CacheDirectory& dir = *state_->directory;
   Result<PendingFile> pending = dir.WriteTemporary(id, wav);
   if (!pending) return pending.error();
+  uint64_t generation = 0;
   {
     std::lock_guard lock(state_->mutex);
     if (state_->closed) {
@@ -291,13 +300,15 @@ Status CacheStore::Put(std::string_view engine, std::string_view text,
     }
     if (Status s = dir.Publish(id, *pending, WavFileName(key)); !s) {
       dir.Discard(id, *pending);
-      return s;
+      return s.error();
     }
-    uint32_t slot = idx.Insert(id, key, wav.size());
+    uint32_t slot = state_->InsertLocked(id, key, wav.size());
+    generation = state_->generations[slot];
     idx.header().engines[id].counters.puts++;
     state_->EnforceLimitsLocked(slot);
   }
-  return dir.SyncFolder(id);
+  if (Status s = dir.SyncFolder(id); !s) return s.error();
+  return generation;
 }
 
 Result<VariantLookup> CacheStore::GetVariant(std::string_view engine, std::string_view text,
@@ -314,6 +325,7 @@ Result<VariantLookup> CacheStore::GetVariant(std::string_view engine, std::strin
   EngineCounters& counters = *entry->counters;
   CacheIndex& idx = state_->index();
   VariantLookup found;
+  found.generation = state_->generations[*slot];
   if (int v = idx.FindVariant(*slot, params); v >= 0) {
     const std::string name = VariantFileName(key, params);
     Result<CachedFile> file = state_->OpenKeptLocked(OpenFileCache::VariantKey(*slot, v), id, name,
@@ -347,7 +359,7 @@ Result<VariantLookup> CacheStore::GetVariant(std::string_view engine, std::strin
   return found;
 }
 
-Status CacheStore::PutVariant(std::string_view engine, std::string_view text,
+Status CacheStore::PutVariant(std::string_view engine, std::string_view text, uint64_t generation,
                               const OpusParams& params, std::span<const uint8_t> ogg) {
   if (Status valid = Validate(params); !valid) return valid;
   Result<std::pair<uint8_t, CacheKey>> resolved = Resolve(engine, text);
@@ -365,6 +377,12 @@ Status CacheStore::PutVariant(std::string_view engine, std::string_view text,
       dir.Discard(id, *pending);
       return MakeError(Errc::kNotFound,
                        "entry " + EntryRelativePath(engine, key) + " is gone; variant not stored");
+    }
+    if (state_->generations[*slot] != generation) {
+      dir.Discard(id, *pending);
+      return MakeError(Errc::kNotFound, "entry " + EntryRelativePath(engine, key) +
+                                            " was replaced while its variant was made from the "
+                                            "old WAV; variant not stored");
     }
     if (idx.FindVariant(*slot, params) >= 0) {  // another worker stored it first
       dir.Discard(id, *pending);

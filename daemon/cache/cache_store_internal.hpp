@@ -35,6 +35,10 @@ struct CacheStore::State {
   // options.limits.max_text_bytes, readable without the mutex: Resolve runs
   // before any lock is taken, while SetLimits may change the limits.
   std::atomic<uint64_t> max_text_bytes{0};
+  // Per slot, the generation of the entry in it (in memory only: no variant
+  // encode survives a restart). Unique per store; 0 is never assigned.
+  std::vector<uint64_t> generations;
+  uint64_t last_generation = 0;
   // Descriptors of recently served files; EvictLocked forgets an entry's.
   OpenFileCache open_files{DefaultOpenFileCacheCapacity()};
   // Random per store: file identities from an earlier daemon never match.
@@ -44,6 +48,8 @@ struct CacheStore::State {
 
   // Takes the mutex and finds (engine, key); errors if the store is closed.
   Result<LockedLookup> LookUp(uint8_t engine, const CacheKey& key);
+  // Adds an entry with a new generation. REQUIRES: mutex held, as Insert.
+  uint32_t InsertLocked(uint8_t engine, const CacheKey& key, uint64_t wav_bytes);
   // Opens the entry's WAV read-only, checked (OpenKeptLocked). Opened under
   // the lock, so an eviction cannot unlink it between lookup and open. A file
   // gone or not what the index says drops the entry (nullopt); any other

@@ -123,7 +123,7 @@ TEST(CacheStore, RefusesBadInputWithoutWritingAnything) {
   CacheOptions o = Options(dir.path());
   o.limits.max_text_bytes = 10;
   auto store = OpenStore(o);
-  Status s = store->Put("espeak", "hi", Wav(1));
+  Result<uint64_t> s = store->Put("espeak", "hi", Wav(1));
   EXPECT_EQ(s.error().code, Errc::kUnknownEngine);
   EXPECT_THAT(s.error().message, HasSubstr("expected one of: xtts, piper"));
   EXPECT_EQ(store->Put("../x", "hi", Wav(1)).error().code, Errc::kUnknownEngine);
@@ -172,7 +172,7 @@ TEST(CacheStore, ByteLimitEvictsAcrossEnginesInLruOrder) {
   EXPECT_FALSE(Has(*store, "piper", "two"));
   EXPECT_TRUE(Has(*store, "xtts", "one"));
   EXPECT_LE(store->Stats().total.bytes, entry * 3);
-  Status too_big = store->Put("xtts", "big", Wav(5, 10000));
+  Result<uint64_t> too_big = store->Put("xtts", "big", Wav(5, 10000));
   EXPECT_EQ(too_big.error().code, Errc::kTooLarge);
   ExpectFolderMatchesIndex(dir.path(), *store);
 }
@@ -187,7 +187,7 @@ TEST(CacheStore, VariantsLiveAndDieWithTheirEntry) {
   EXPECT_FALSE(miss->variant);
   ASSERT_TRUE(miss->wav) << "the WAV to encode from";
   std::vector<uint8_t> ogg(777, 0x4F);
-  ASSERT_TRUE(store->PutVariant("piper", "hello", p, ogg).ok());
+  ASSERT_TRUE(store->PutVariant("piper", "hello", miss->generation, p, ogg).ok());
   Result<VariantLookup> hit = store->GetVariant("piper", "hello", p);
   ASSERT_TRUE(hit->variant);
   EXPECT_EQ(ReadFd(*hit->variant), ogg);
@@ -204,7 +204,8 @@ TEST(CacheStore, VariantsLiveAndDieWithTheirEntry) {
   ExpectFolderMatchesIndex(dir.path(), *store);
   ASSERT_TRUE(store->Put("piper", "bye", Wav(2)).ok());  // max_entries 1: evicts hello
   EXPECT_FALSE(fs::exists(variant_path));
-  EXPECT_EQ(store->PutVariant("piper", "hello", p, ogg).error().code, Errc::kNotFound);
+  EXPECT_EQ(store->PutVariant("piper", "hello", miss->generation, p, ogg).error().code,
+            Errc::kNotFound);
   ExpectFolderMatchesIndex(dir.path(), *store);
 }
 
@@ -284,11 +285,14 @@ TEST_P(DamagedIndex, IsRebuiltFromTheFolderLosingNothing) {
   testing::TempDir dir;
   {
     auto store = OpenStore(Options(dir.path()));
+    uint64_t text1 = 0;
     for (int i = 0; i < 20; ++i) {
-      ASSERT_TRUE(store->Put(i % 2 ? "xtts" : "piper", "text " + std::to_string(i), Wav(i)).ok());
+      Result<uint64_t> put = store->Put(i % 2 ? "xtts" : "piper", "text " + std::to_string(i), Wav(i));
+      ASSERT_TRUE(put.ok());
+      if (i == 1) text1 = *put;
     }
     ASSERT_TRUE(
-        store->PutVariant("xtts", "text 1", OpusParams{}, std::vector<uint8_t>(50, 1)).ok());
+        store->PutVariant("xtts", "text 1", text1, OpusParams{}, std::vector<uint8_t>(50, 1)).ok());
   }
   DamageIndex(dir.path(), GetParam());
   auto store = OpenStore(Options(dir.path()));
@@ -404,9 +408,10 @@ TEST_P(Publication, PutsReplacesVariantsAndEvictionsKeepTheFolderExact) {
   testing::TempDir dir;
   auto store = OpenStore(OptionsHere(dir.path(), 3));
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(store->Put("xtts", "t" + std::to_string(i), Wav(i)).ok());
-  ASSERT_TRUE(store->Put("xtts", "t4", Wav(40)).ok());  // replace
+  Result<uint64_t> t4 = store->Put("xtts", "t4", Wav(40));  // replace
+  ASSERT_TRUE(t4.ok());
   OpusParams p;
-  ASSERT_TRUE(store->PutVariant("xtts", "t4", p, std::vector<uint8_t>(300, 9)).ok());
+  ASSERT_TRUE(store->PutVariant("xtts", "t4", *t4, p, std::vector<uint8_t>(300, 9)).ok());
   EXPECT_FALSE(Has(*store, "xtts", "t0")) << "evicted by max_entries";
   EXPECT_EQ(ServedBytes(*store, "xtts", "t4"), Wav(40));
   ExpectFolderMatchesIndex(dir.path(), *store);
@@ -507,7 +512,7 @@ TEST_P(Publication, FullDiskFailsThePutCleanly) {
   }
   {
     auto store = OpenStore(OptionsHere(dir.path() + "/cache", 1000));
-    Status s;
+    Result<uint64_t> s = uint64_t{0};
     int stored = 0;
     for (; stored < 1000; ++stored) {
       s = store->Put("xtts", "entry " + std::to_string(stored), Wav(stored, 20000));
@@ -539,7 +544,7 @@ TEST(CacheStore, AFolderDeletedUnderTheStoreGivesMissesNotCrashes) {
   fs::remove_all(dir.path() + "/xtts");
   EXPECT_FALSE(Has(*store, "xtts", "x"));
   EXPECT_EQ(store->Stats().total.entries, 0u);
-  Status s = store->Put("xtts", "y", Wav(2));
+  Result<uint64_t> s = store->Put("xtts", "y", Wav(2));
   EXPECT_FALSE(s.ok());
   EXPECT_THAT(s.error().message, HasSubstr("xtts"));
   EXPECT_TRUE(store->Put("piper", "z", Wav(3)).ok()) << "other engines keep working";
@@ -582,24 +587,26 @@ TEST(CacheStoreOpenFiles, AnEvictedEntryIsAMissEvenIfItsDescriptorWasOpen) {
 TEST(CacheStoreOpenFiles, AReplacedVariantIsServedNew) {
   testing::TempDir dir;
   auto store = OpenStore(Options(dir.path()));
-  ASSERT_TRUE(store->Put("piper", "v", Wav(1)).ok());
+  Result<uint64_t> v1 = store->Put("piper", "v", Wav(1));
+  ASSERT_TRUE(v1.ok());
   OpusParams p;
-  ASSERT_TRUE(store->PutVariant("piper", "v", p, std::vector<uint8_t>(40, 1)).ok());
+  ASSERT_TRUE(store->PutVariant("piper", "v", *v1, p, std::vector<uint8_t>(40, 1)).ok());
   auto hit = store->GetVariant("piper", "v", p);
   ASSERT_TRUE(hit.ok() && hit->variant);
   EXPECT_EQ(ReadFd(*hit->variant), std::vector<uint8_t>(40, 1));
   // A new WAV for the key drops its variants; the next variant is encoded anew.
-  ASSERT_TRUE(store->Put("piper", "v", Wav(2)).ok());
+  Result<uint64_t> v2 = store->Put("piper", "v", Wav(2));
+  ASSERT_TRUE(v2.ok());
   auto after = store->GetVariant("piper", "v", p);
   ASSERT_TRUE(after.ok());
   EXPECT_FALSE(after->variant) << "served a variant of the replaced WAV";
-  ASSERT_TRUE(store->PutVariant("piper", "v", p, std::vector<uint8_t>(50, 2)).ok());
+  ASSERT_TRUE(store->PutVariant("piper", "v", *v2, p, std::vector<uint8_t>(50, 2)).ok());
   EXPECT_EQ(ReadFd(*store->GetVariant("piper", "v", p)->variant), std::vector<uint8_t>(50, 2));
   // Filling every variant slot replaces the first (p): its descriptor goes too.
   for (int kbps : {20, 40, 48, 64}) {
     OpusParams q;
     q.bitrate_kbps = static_cast<uint16_t>(kbps);
-    ASSERT_TRUE(store->PutVariant("piper", "v", q, std::vector<uint8_t>(10, 3)).ok());
+    ASSERT_TRUE(store->PutVariant("piper", "v", *v2, q, std::vector<uint8_t>(10, 3)).ok());
   }
   EXPECT_FALSE(store->GetVariant("piper", "v", p)->variant) << "the replaced variant is gone";
 }
@@ -612,7 +619,8 @@ namespace {
 
 // Files in the cache folder and the process's resources are not trusted
 // (issue #13): a shortage of descriptors is no reason to drop an entry, a
-// FIFO or a foreign file in an entry's place must not be served or block.
+// FIFO or a foreign file in an entry's place must not be served or block,
+// and a variant made from a replaced WAV must not be stored.
 
 // Lowers the soft RLIMIT_NOFILE to just above the descriptors now open and
 // fills it with dups, so the next open fails with EMFILE; undone on scope exit.
@@ -660,8 +668,9 @@ TEST(CacheStoreTrust, OutOfDescriptorsIsBusyAndLosesNothing) {
   const std::vector<uint8_t> ogg(300, 7);
   {
     auto store = OpenStore(Options(dir.path()));
-    ASSERT_TRUE(store->Put("xtts", "kept", Wav(1)).ok());
-    ASSERT_TRUE(store->PutVariant("xtts", "kept", p, ogg).ok());
+    Result<uint64_t> put = store->Put("xtts", "kept", Wav(1));
+    ASSERT_TRUE(put.ok());
+    ASSERT_TRUE(store->PutVariant("xtts", "kept", *put, p, ogg).ok());
   }
   // A fresh store keeps no descriptor open yet: every get must open.
   auto store = OpenStore(Options(dir.path()));
@@ -691,6 +700,29 @@ TEST(CacheStoreTrust, OutOfDescriptorsIsBusyAndLosesNothing) {
   ASSERT_TRUE(variant.ok() && variant->variant);
   EXPECT_EQ(ReadFd(*variant->variant), ogg);
   EXPECT_EQ(store->Stats().total.entries, 1u);
+  ExpectFolderMatchesIndex(dir.path(), *store);
+}
+
+// Before: the encoding of v1, finished after v2 was put, became v2's variant.
+TEST(CacheStoreTrust, AVariantOfAReplacedWavIsRefused) {
+  testing::TempDir dir;
+  auto store = OpenStore(Options(dir.path()));
+  OpusParams p;
+  ASSERT_TRUE(store->Put("piper", "phrase", Wav(1)).ok());
+  Result<VariantLookup> v1 = store->GetVariant("piper", "phrase", p);
+  ASSERT_TRUE(v1.ok() && v1->wav && !v1->variant);  // an encode of v1 starts
+  ASSERT_TRUE(store->Put("piper", "phrase", Wav(2, 3000)).ok());  // v2 lands meanwhile
+  Status stale = store->PutVariant("piper", "phrase", v1->generation, p, std::vector<uint8_t>(9));
+  ASSERT_FALSE(stale.ok()) << "the encoding of v1 was stored for v2";
+  EXPECT_EQ(stale.error().code, Errc::kNotFound);
+  Result<VariantLookup> after = store->GetVariant("piper", "phrase", p);
+  ASSERT_TRUE(after.ok());
+  EXPECT_FALSE(after->variant);
+  ASSERT_TRUE(after->wav);
+  EXPECT_EQ(ReadFd(*after->wav), Wav(2, 3000));
+  EXPECT_NE(after->generation, v1->generation);
+  EXPECT_TRUE(store->PutVariant("piper", "phrase", after->generation, p, std::vector<uint8_t>(9))
+                  .ok());
   ExpectFolderMatchesIndex(dir.path(), *store);
 }
 
