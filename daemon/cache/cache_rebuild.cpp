@@ -93,7 +93,9 @@ Status CacheStore::State::RebuildLocked(CacheOpenReport* report) {
            !idx.HasFreeSlot()) {
       std::optional<uint32_t> victim = idx.LeastRecentOf(c.engine);
       if (!victim) break;
-      EvictLocked(*victim, false);
+      std::vector<DoomedFile> doomed;
+      EvictLocked(*victim, false, &doomed);
+      RemoveFiles(doomed);
       report->evicted_to_limits++;
     }
     InsertLocked(c.engine, c.key, c.size);

@@ -4,9 +4,9 @@
 // cannot be trusted: descriptor shortage, hostile files, racing variants.
 #include "daemon/cache/cache_store.hpp"
 
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
@@ -14,9 +14,11 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -287,7 +289,8 @@ TEST_P(DamagedIndex, IsRebuiltFromTheFolderLosingNothing) {
     auto store = OpenStore(Options(dir.path()));
     uint64_t text1 = 0;
     for (int i = 0; i < 20; ++i) {
-      Result<uint64_t> put = store->Put(i % 2 ? "xtts" : "piper", "text " + std::to_string(i), Wav(i));
+      Result<uint64_t> put =
+          store->Put(i % 2 ? "xtts" : "piper", "text " + std::to_string(i), Wav(i));
       ASSERT_TRUE(put.ok());
       if (i == 1) text1 = *put;
     }
@@ -503,6 +506,81 @@ TEST_P(Publication, KilledMidPutStormLosesNothingAcknowledged) {
   }
 }
 
+// Puts publish and unlink outside the index lock (so hits never wait for the
+// disk). The hazard that design must exclude: a put unlinking an evicted
+// file after a later put of the same key published a new file under that
+// name, leaving an entry without a file (a get then drops it: data loss).
+// Eight keys in a cache of four, so nearly every put evicts and keys come
+// back at once; re-puts, variant puts and gets race throughout. Every file a
+// get serves must be a complete WAV of its key (the size tells the key), no
+// get may find an indexed file missing (it would log "dropping"), and the
+// folder matches the index at the end.
+TEST_P(Publication, EvictionsAndRePutsRacingLoseNoPublishedFile) {
+  testing::TempDir dir;
+  auto store = OpenStore(OptionsHere(dir.path(), 4));
+  constexpr int kKeys = 8;
+  auto text = [](int k) { return "key " + std::to_string(k); };
+  auto frames = [](int k) { return static_cast<size_t>(600 + 10 * k); };
+  auto wav_size = [&](int k) { return Wav(0, frames(k)).size(); };
+  ::testing::internal::CaptureStderr();
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(t);
+      for (int i = 0; i < 400; ++i) {
+        const int k = static_cast<int>(rng() % kKeys);
+        EXPECT_TRUE(
+            store->Put("xtts", text(k), Wav(static_cast<int>(rng() % 200), frames(k))).ok());
+      }
+    });
+  }
+  threads.emplace_back([&] {  // variants of whatever WAV is there now
+    std::mt19937 rng(7);
+    OpusParams p;
+    while (!stop) {
+      const int k = static_cast<int>(rng() % kKeys);
+      Result<VariantLookup> found = store->GetVariant("xtts", text(k), p);
+      ASSERT_TRUE(found.ok()) << found.error().message;
+      if (found->wav) {
+        Status s = store->PutVariant("xtts", text(k), found->generation, p,
+                                     std::vector<uint8_t>(100 + k, static_cast<uint8_t>(k)));
+        EXPECT_TRUE(s.ok() || s.error().code == Errc::kNotFound) << s.error().message;
+      } else if (found->variant) {
+        EXPECT_EQ(ReadFd(*found->variant), std::vector<uint8_t>(100 + k, static_cast<uint8_t>(k)));
+      }
+    }
+  });
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(100 + t);
+      while (!stop) {
+        const int k = static_cast<int>(rng() % kKeys);
+        Result<std::optional<CachedFile>> got = store->Get("xtts", text(k));
+        ASSERT_TRUE(got.ok()) << got.error().message;
+        if (!got->has_value()) continue;
+        std::vector<uint8_t> bytes = ReadFd(**got);
+        EXPECT_EQ(bytes.size(), wav_size(k)) << "served another key's file";
+        EXPECT_TRUE(ParseWav(bytes).ok()) << "served a partial file";
+      }
+    });
+  }
+  for (int t = 0; t < 3; ++t) threads[t].join();
+  stop = true;
+  for (size_t t = 3; t < threads.size(); ++t) threads[t].join();
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_THAT(log, ::testing::Not(HasSubstr("dropping cache"))) << "an indexed file vanished";
+  EXPECT_EQ(store->Stats().engines[0].second.entries, 4u);
+  for (int k = 0; k < kKeys; ++k) {
+    Result<std::optional<CachedFile>> got = store->Get("xtts", text(k));
+    ASSERT_TRUE(got.ok());
+    if (got->has_value()) {
+      EXPECT_EQ((*got)->size, wav_size(k));
+    }
+  }
+  ExpectFolderMatchesIndex(dir.path(), *store);
+}
+
 // ENOSPC: a 1 MiB tmpfs fills up; the failing put leaves nothing behind and
 // the cache keeps serving what it has.
 TEST_P(Publication, FullDiskFailsThePutCleanly) {
@@ -710,7 +788,7 @@ TEST(CacheStoreTrust, AVariantOfAReplacedWavIsRefused) {
   OpusParams p;
   ASSERT_TRUE(store->Put("piper", "phrase", Wav(1)).ok());
   Result<VariantLookup> v1 = store->GetVariant("piper", "phrase", p);
-  ASSERT_TRUE(v1.ok() && v1->wav && !v1->variant);  // an encode of v1 starts
+  ASSERT_TRUE(v1.ok() && v1->wav && !v1->variant);                // an encode of v1 starts
   ASSERT_TRUE(store->Put("piper", "phrase", Wav(2, 3000)).ok());  // v2 lands meanwhile
   Status stale = store->PutVariant("piper", "phrase", v1->generation, p, std::vector<uint8_t>(9));
   ASSERT_FALSE(stale.ok()) << "the encoding of v1 was stored for v2";
@@ -721,8 +799,8 @@ TEST(CacheStoreTrust, AVariantOfAReplacedWavIsRefused) {
   ASSERT_TRUE(after->wav);
   EXPECT_EQ(ReadFd(*after->wav), Wav(2, 3000));
   EXPECT_NE(after->generation, v1->generation);
-  EXPECT_TRUE(store->PutVariant("piper", "phrase", after->generation, p, std::vector<uint8_t>(9))
-                  .ok());
+  EXPECT_TRUE(
+      store->PutVariant("piper", "phrase", after->generation, p, std::vector<uint8_t>(9)).ok());
   ExpectFolderMatchesIndex(dir.path(), *store);
 }
 
