@@ -16,7 +16,8 @@ source bench/scratch_ext4.sh
 out=$scratch/out
 mkdir "$out"
 
-"$build/bench/cache_bench" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
+"$build/bench/cache_bench" --benchmark_filter='^(GetHit|GetMiss|Put|PutWarm|IndexPut|Open)' \
+  --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
   --benchmark_format=json > "$out/ours.json"
 for n in $(echo "${NODE_SIZES:-500,10000,100000}" | tr ',' ' '); do
   puts=$(( n >= 100000 ? 3 : (n >= 10000 ? 5 : 20) ))
