@@ -191,7 +191,9 @@ void BM_HitDuringPuts(benchmark::State& state) {
   stop = true;
   if (putter.joinable()) putter.join();
   std::sort(us.begin(), us.end());
-  auto at = [&](double q) { return us.empty() ? 0.0 : us[static_cast<size_t>(q * (us.size() - 1))]; };
+  auto at = [&](double q) {
+    return us.empty() ? 0.0 : us[static_cast<size_t>(q * (us.size() - 1))];
+  };
   state.counters["p50_us"] = at(0.50);
   state.counters["p99_us"] = at(0.99);
   state.counters["p999_us"] = at(0.999);

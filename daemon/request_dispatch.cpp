@@ -300,9 +300,9 @@ void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& g
   // The WAV is read, not mapped: a file truncated meanwhile is an error, not
   // SIGBUS. The variant is stored here, on the worker, only if the entry is
   // still the one whose WAV was read (its generation).
-  bool queued = SubmitJob(c, request, [this, wav, params, key, engine = std::string(get.engine),
-                                       text = std::string(get.text),
-                                       generation = lookup->generation] {
+  const std::string engine(get.engine), text(get.text);
+  const uint64_t generation = lookup->generation;
+  bool queued = SubmitJob(c, request, [this, wav, params, key, engine, text, generation] {
     Completion done;
     done.variant_key = key;
     Result<std::vector<uint8_t>> bytes = ReadCachedFile(*wav);

@@ -256,8 +256,9 @@ Result<CachedFile> CacheStore::State::OpenKeptLocked(uint64_t open_key, uint8_t 
   }
   Result<CachedFile> file = OpenChecked(*directory, engine, name, bytes, other_bytes);
   if (!file) return file.error();
-  // The new WAV of a put still replacing the entry is served, not kept: its
-  // descriptor would outlive the slot the put is about to reinsert.
+  // The new WAV of a put still replacing the entry (another size) is served
+  // but not kept: a later hit would pair its descriptor with the index's
+  // old size. (Kept or not, the put's reinsert forgets the slot's files.)
   if (file->size != bytes) return file;
   if (uint64_t sequence = open_files.Remember(open_key, file->fd)) {
     file->id_nonce = open_file_nonce;
@@ -475,12 +476,14 @@ Status CacheStore::PutVariant(std::string_view engine, std::string_view text, ui
       dir.Discard(id, *pending);
       return s;
     }
+    bool orphaned = false;
     {
       std::lock_guard lock(state_->mutex);
       std::optional<uint32_t> slot = entry();
-      if (!slot) {
-        // Dropped meanwhile (a get found its WAV gone): the file just
-        // published is no one's.
+      // Dropped meanwhile (a get found its WAV gone): the file just
+      // published is no one's.
+      orphaned = !slot;
+      if (orphaned) {
         doomed.push_back({id, name});
       } else {
         state_->index().AddVariant(*slot, params, ogg.size());
@@ -488,7 +491,7 @@ Status CacheStore::PutVariant(std::string_view engine, std::string_view text, ui
       }
     }
     state_->RemoveFiles(doomed);
-    if (!doomed.empty() && doomed.front().name == name) return gone();
+    if (orphaned) return gone();
   }
   return dir.SyncFolder(id);
 }
