@@ -3,10 +3,14 @@
 // open the cache clean and after a crash. Each size gets its own folder
 // under $TTSCACHE_BENCH_DIR (default /var/tmp/ttscache-bench), filled once
 // and reused by later runs. Sizes: $TTSCACHE_BENCH_SIZES (default
-// "500,10000,100000,1000000").
+// "500,10000,100000,1000000"). HitDuringPuts measures what a stream of puts
+// costs the hits of other clients (each put evicts, so it links and unlinks
+// on disk); bench/run_hit_during_put_bench.sh runs it for two revisions
+// side by side.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -15,6 +19,7 @@
 #include <memory>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "daemon/cache/cache_directory.hpp"
 #include "daemon/cache/cache_index.hpp"
@@ -138,6 +143,63 @@ void BM_PutWarm(benchmark::State& state) {
   }
 }
 
+// Hits on a hot set of 64 entries (descriptors kept open: the hit path the
+// daemon's loop runs) while, with the second argument 1, another thread puts
+// new entries into the full cache as fast as it can; 0 is the baseline
+// without puts. Hits come at a client's pace, not back to back: a pause of
+// 20 µs (the round trip of a hit through the daemon) between them, so a put
+// meets a few hits, as in the daemon, rather than hundreds of which it could
+// delay one. Each hit is timed alone: p50/p99/p99.9 in µs, and the puts' rate.
+void BM_HitDuringPuts(benchmark::State& state) {
+  CacheStore& store = StoreFor(state.range(0));
+  const bool putting = state.range(1) != 0;
+  constexpr int kHot = 64;
+  auto hot = [](int64_t i) { return "hot phrase " + std::to_string(i); };
+  for (int64_t i = 0; i < kHot; ++i) {
+    auto got = store.Get("xtts", hot(i));
+    if ((!got || !*got) && !store.Put("xtts", hot(i), SmallWav())) std::abort();
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> puts{0};
+  std::thread putter;
+  if (putting) {
+    putter = std::thread([&] {
+      // New texts in every process, so two binaries run in turn on one folder
+      // both evict (no put merely replaces an entry of the other's run).
+      int64_t next = static_cast<int64_t>(std::random_device{}() & 0xFFFFFF) << 24;
+      while (!stop.load(std::memory_order_relaxed)) {
+        if (!store.Put("xtts", Text(next++), SmallWav())) std::abort();
+        puts.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  }
+  std::vector<double> us;
+  us.reserve(static_cast<size_t>(state.max_iterations));
+  std::mt19937_64 rng(2);
+  const auto started = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    std::this_thread::sleep_for(std::chrono::microseconds(20));
+    const std::string text = hot(static_cast<int64_t>(rng() % kHot));
+    const auto t0 = std::chrono::steady_clock::now();
+    auto got = store.Get("xtts", text);
+    const auto t1 = std::chrono::steady_clock::now();
+    if (!got || !*got) state.SkipWithError("a hot entry was missing");
+    us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  stop = true;
+  if (putter.joinable()) putter.join();
+  std::sort(us.begin(), us.end());
+  auto at = [&](double q) {
+    return us.empty() ? 0.0 : us[static_cast<size_t>(q * (us.size() - 1))];
+  };
+  state.counters["p50_us"] = at(0.50);
+  state.counters["p99_us"] = at(0.99);
+  state.counters["p999_us"] = at(0.999);
+  state.counters["puts_per_s"] = static_cast<double>(puts.load()) / seconds;
+}
+
 // Open time: clean (the index is reused) or after a crash (the clean mark is
 // cleared, so the index is rebuilt from the folder).
 void OpenBenchmark(benchmark::State& state, bool after_crash) {
@@ -204,6 +266,12 @@ void Register() {
         ->Args({n, 0})
         ->Unit(benchmark::kMicrosecond);
     benchmark::RegisterBenchmark("IndexPut", BM_IndexPut)->Arg(n)->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark("HitDuringPuts", BM_HitDuringPuts)
+        ->Args({n, 0})
+        ->Args({n, 1})
+        ->Iterations(50000)
+        ->UseRealTime()
+        ->Unit(benchmark::kMicrosecond);
     if (n >= 100000) {
       benchmark::RegisterBenchmark("OpenClean", BM_OpenClean)
           ->Arg(n)

@@ -2,19 +2,22 @@
 # The cache at 500, 10k, 100k and 1M entries beside the old Node module
 # (tests/node/old-tts-cache.mjs) measured in the same run; prints the
 # markdown table in docs/benchmarks.md.
+# The folders live on a scratch ext4 image made and loop-mounted with
+# Debian's defaults for this run (bench/scratch_ext4.sh; needs root), so the
+# figures do not depend on how this machine's root filesystem is mounted.
 # Usage: bench/run_cache_bench.sh [build-dir]   (default build/release)
-# Env: TTSCACHE_BENCH_DIR (default /var/tmp/ttscache-bench; folders are kept
-# and reused), TTSCACHE_BENCH_SIZES, NODE_SIZES (default 500,10000,100000).
+# Env: TTSCACHE_SCRATCH_SIZE, TTSCACHE_BENCH_SIZES, NODE_SIZES (default
+# 500,10000,100000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build/release}
 [ -x "$build/bench/cache_bench" ] || { cmake -S . -B "$build" -G Ninja >/dev/null; cmake --build "$build" --target cache_bench; }
-export TTSCACHE_BENCH_DIR=${TTSCACHE_BENCH_DIR:-/var/tmp/ttscache-bench}
-mkdir -p "$TTSCACHE_BENCH_DIR"
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+source bench/scratch_ext4.sh
+out=$scratch/out
+mkdir "$out"
 
-"$build/bench/cache_bench" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
+"$build/bench/cache_bench" --benchmark_filter='^(GetHit|GetMiss|Put|PutWarm|IndexPut|Open)' \
+  --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
   --benchmark_format=json > "$out/ours.json"
 for n in $(echo "${NODE_SIZES:-500,10000,100000}" | tr ',' ' '); do
   puts=$(( n >= 100000 ? 3 : (n >= 10000 ? 5 : 20) ))

@@ -34,6 +34,10 @@ enum class Errc {
 struct Error {
   Errc code;
   std::string message;
+  // The errno it came from (ErrnoError), else 0: callers that must tell one
+  // failure from another (a missing file from a descriptor shortage) ask this,
+  // never the message.
+  int sys_errno = 0;
 };
 
 template <class T>
@@ -78,8 +82,12 @@ class [[nodiscard]] Status {
 
 inline Error MakeError(Errc code, std::string message) { return Error{code, std::move(message)}; }
 
-// An Error for a failed system call: "<what>: <strerror(err)>"; ENOSPC and
-// EDQUOT map to kNoSpace, ENOENT to kNotFound, everything else to kIo.
+// An Error for a failed system call, naming the errno and its text:
+// "open /x/y.wav: EMFILE (Too many open files)". ENOSPC and EDQUOT map to
+// kNoSpace, ENOENT to kNotFound; EMFILE, ENFILE and ENOMEM (a shortage that
+// passes) to kBusy; everything else to kIo. sys_errno keeps `err`.
 TTSCACHE_EXPORT Error ErrnoError(int err, std::string_view what);
+// "EPERM (Operation not permitted)": the errno's name to search for, its text to read.
+std::string ErrnoText(int err);
 
 }  // namespace ttscache

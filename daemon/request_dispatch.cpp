@@ -28,26 +28,6 @@ Error TooManyUnreadDescriptors() {
                    "them, then retry");
 }
 
-// The whole of a cached file, read (not mapped): a file cut short behind the
-// daemon's back becomes an error naming it, never a SIGBUS.
-Result<std::vector<uint8_t>> ReadWholeFile(const CachedFile& file, const std::string& what) {
-  std::vector<uint8_t> bytes(file.size);
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n =
-        ::pread(file.fd.get(), bytes.data() + done, bytes.size() - done, static_cast<off_t>(done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoError(errno, "read " + what);
-    if (n == 0) {
-      return MakeError(Errc::kIo, what + " is " + std::to_string(done) +
-                                      " bytes, shorter than the " + std::to_string(file.size) +
-                                      " the index records (changed behind the daemon's back)");
-    }
-    done += static_cast<size_t>(n);
-  }
-  return bytes;
-}
-
 uint8_t ReplyOpcode(ipc::Opcode op) { return static_cast<uint8_t>(op) | ipc::kReplyBit; }
 
 std::vector<uint8_t> ErrorBody(const Error& e, uint64_t needed = 0) {
@@ -256,7 +236,7 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
         // is stored, so the store reads a private copy.
         const std::vector<uint8_t> copy =
             in_arena ? std::vector<uint8_t>(audio.begin(), audio.end()) : std::vector<uint8_t>();
-        if (Status s = store_->Put(put.engine, put.text, in_arena ? copy : audio); !s) {
+        if (auto s = store_->Put(put.engine, put.text, in_arena ? copy : audio); !s) {
           done.opcode = static_cast<uint8_t>(ipc::Opcode::kError);
           done.body = ErrorBody(s.error());
           done.error = true;
@@ -304,6 +284,7 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
         std::vector<uint8_t> copy;  // of arena audio: what is checked is what is stored
         std::span<const uint8_t> audio;
         std::optional<EncodeToOutput> encode;
+        uint64_t generation = 0;  // of the entry stored: its variant must match it
       };
       auto task = std::make_shared<PutThenEncode>();
       SubmitJob(c, request,
@@ -316,13 +297,15 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
                     // Refused (too long, bad audio, no arena range) before anything
                     // is stored; else the WAV is stored first, then encoded.
                     if (!task->encode->failed()) {
-                      if (Status s = store_->Put(pe.engine, pe.text, task->audio); !s) {
+                      Result<uint64_t> stored = store_->Put(pe.engine, pe.text, task->audio);
+                      if (!stored) {
                         Completion failed;
                         failed.opcode = static_cast<uint8_t>(ipc::Opcode::kError);
-                        failed.body = ErrorBody(s.error());
+                        failed.body = ErrorBody(stored.error());
                         failed.error = true;
                         return failed;
                       }
+                      task->generation = *stored;
                     }
                   }
                   if (!task->encode->Step()) return std::nullopt;
@@ -333,7 +316,9 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
                       task->encode->Reply(ReplyOpcode(ipc::Opcode::kPutEncode), &encoded);
                   done.error = done.opcode == static_cast<uint8_t>(ipc::Opcode::kError);
                   if (!done.error) {
-                    if (Status s = store_->PutVariant(pe.engine, pe.text, params, encoded); !s) {
+                    if (Status s = store_->PutVariant(pe.engine, pe.text, task->generation, params,
+                                                      encoded);
+                        !s) {
                       log::Warning("put_encode: variant not stored: " + s.error().message);
                     }
                   }
@@ -408,7 +393,7 @@ void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& g
                                       " bytes, more than a reply carries inline (" +
                                       std::to_string(kMaxInlineAudio) + "); ask for a descriptor"));
     }
-    Result<std::vector<uint8_t>> bytes = ReadWholeFile(file, "the cached file");
+    Result<std::vector<uint8_t>> bytes = ReadCachedFile(file);
     if (!bytes) return QueueError(c, request, bytes.error());
     Queue(c, {ipc::BuildFrame(reply_op, request,
                               ipc::EncodeAudioReply(ipc::AudioPlace::kInline, file.size, *bytes)),
@@ -442,20 +427,26 @@ void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& g
   }
   auto wav = std::make_shared<CachedFile>(std::move(*lookup->wav));
   // SubmitJob counts this request in flight; FinishVariant settles every waiter.
+  // The WAV is read, not mapped: a file truncated meanwhile is an error, not
+  // SIGBUS. The variant is stored here, on the worker, only if the entry is
+  // still the one whose WAV was read (its generation).
+  const std::string engine(get.engine), text(get.text);
+  const uint64_t generation = lookup->generation;
   struct VariantEncode {
-    std::vector<uint8_t>
-        wav;  // read, not mapped: a file truncated under us is an error, not SIGBUS
+    std::vector<uint8_t> wav;
     VectorSink sink{kMaxInlineAudio};
     std::unique_ptr<SlicedEncode> encode;
   };
   auto task = std::make_shared<VariantEncode>();
   bool queued = SubmitJob(
-      c, request, [this, wav, params, key, max_seconds, task]() -> std::optional<Completion> {
+      c, request,
+      [this, wav, params, key, max_seconds, task, engine, text,
+       generation]() -> std::optional<Completion> {
         Completion done;
         done.variant_key = key;
         Status encoded;
         if (!task->encode) {
-          Result<std::vector<uint8_t>> bytes = ReadWholeFile(*wav, "the cached WAV");
+          Result<std::vector<uint8_t>> bytes = ReadCachedFile(*wav);
           if (bytes) {
             task->wav = std::move(*bytes);
             Result<std::unique_ptr<SlicedEncode>> started =
@@ -480,6 +471,9 @@ void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& g
           done.body = ErrorBody(encoded.error());
         } else {
           done.encoded = std::move(task->sink.bytes());
+          if (Status s = store_->PutVariant(engine, text, generation, params, done.encoded); !s) {
+            log::Warning("variant not stored: " + s.error().message);
+          }
         }
         return done;
       });
@@ -494,12 +488,6 @@ void Server::FinishVariant(Completion& done) {
   PendingVariant pending = std::move(it->second);
   pending_variants_.erase(it);
   const uint8_t reply_op = ReplyOpcode(ipc::Opcode::kGet);
-  if (!done.error) {
-    if (Status s = store_->PutVariant(pending.engine, pending.text, pending.params, done.encoded);
-        !s) {
-      log::Warning("variant not stored: " + s.error().message);
-    }
-  }
   for (const VariantWaiter& w : pending.waiters) {
     auto conn = connections_.find(w.connection);
     if (conn == connections_.end()) continue;

@@ -132,7 +132,7 @@ int Server::Run() {
   timer_fd_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
   epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
   if (!signal_fd_.valid() || !wake_fd_.valid() || !timer_fd_.valid() || !epoll_.valid()) {
-    log::Error("ttscached: cannot create event loop descriptors: " + std::string(strerror(errno)));
+    log::Error("ttscached: cannot create event loop descriptors: " + ErrnoText(errno));
     return 1;
   }
   spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
@@ -170,7 +170,9 @@ int Server::Run() {
     CPU_ZERO(&set);
     for (int cpu : d.cpus) CPU_SET(cpu, &set);
     if (::sched_setaffinity(0, sizeof(set), &set) != 0) {
-      log::Warning("cannot pin the event loop: " + std::string(strerror(errno)));
+      std::string list;
+      for (int cpu : d.cpus) list += (list.empty() ? "" : ",") + std::to_string(cpu);
+      log::Warning("cannot pin the event loop to CPUs " + list + ": " + ErrnoText(errno));
     }
   }
   // One connection may fill at most half the queue: the rest stays for the
@@ -208,7 +210,7 @@ int Server::Run() {
     }
     int n = WaitForEvents(events, 64);
     if (n < 0 && errno != EINTR) {
-      log::Error("epoll_wait: " + std::string(strerror(errno)));
+      log::Error("epoll_wait: " + ErrnoText(errno));
       break;
     }
     for (int i = 0; i < n; ++i) {
@@ -509,8 +511,8 @@ bool Server::Flush(Connection& c) {
     std::span<const uint8_t> rest(f.bytes.data() + c.out_offset, f.bytes.size() - c.out_offset);
     const bool with_fd = c.out_offset == 0 && f.fd.valid();
     Result<size_t> n = ipc::SendWithFd(c.fd.get(), rest, with_fd ? f.fd.get() : -1);
-    const int err = errno;
     if (!n) {
+      const int err = n.error().sys_errno;
       if (with_fd && (err == ETOOMANYREFS || err == EMFILE || err == ENFILE)) {
         // The descriptor cannot travel now (the daemon's user has too many
         // in flight, counting other processes of that user): this request

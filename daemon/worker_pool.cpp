@@ -9,19 +9,9 @@
 #include <string>
 
 #include "core/log.hpp"
+#include "core/result.hpp"
 
 namespace ttscache {
-namespace {
-
-// "EPERM (Operation not permitted)": the name to search for, the text to read.
-std::string ErrnoText(int err) {
-  const char* name = ::strerrorname_np(err);
-  return std::string(name != nullptr ? name : "errno " + std::to_string(err)) + " (" +
-         std::strerror(err) + ")";
-}
-
-}  // namespace
-
 PinnedWorkerPool::PinnedWorkerPool(int workers, size_t queue_depth, const std::vector<int>& cpus,
                                    size_t owner_depth)
     : queue_depth_(queue_depth), owner_depth_(owner_depth) {

@@ -152,7 +152,7 @@ Status Client::Reconnect() {
   } while (connected != 0 && errno == EINTR);
   if (connected != 0) {
     return MakeError(Errc::kUnavailable, "cannot connect to ttscached at " + options_.socket_path +
-                                             ": " + std::strerror(errno));
+                                             ": " + ErrnoText(errno));
   }
   if (Status s = CheckPeer(); !s) {
     socket_.reset();
@@ -186,8 +186,8 @@ Status Client::CheckPeer() {
   } else {
     struct stat st;
     if (::stat(options_.socket_path.c_str(), &st) != 0) {
-      return MakeError(Errc::kForbidden, "cannot check who owns " + options_.socket_path + ": " +
-                                             std::strerror(errno));
+      return MakeError(Errc::kForbidden,
+                       "cannot check who owns " + options_.socket_path + ": " + ErrnoText(errno));
     }
     if (peer.uid == st.st_uid) return {};
     expected = "uid " + std::to_string(st.st_uid) + " (the socket file's owner) or root";

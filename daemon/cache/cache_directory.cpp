@@ -176,8 +176,10 @@ Status CacheDirectory::SyncFolder(size_t engine) {
 }
 
 Result<UniqueFd> CacheDirectory::OpenReadOnly(size_t engine, const std::string& name) {
+  // O_NONBLOCK: a FIFO (or a device) put in place of a cache file must not
+  // block the open; the caller's fstat then refuses anything not regular.
   UniqueFd fd(::openat(engine_dirs_[engine].get(), name.c_str(),
-                       O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY));
+                       O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK));
   if (!fd.valid()) return ErrnoError(errno, "open " + PathOf(engine, name));
   return fd;
 }

@@ -60,6 +60,8 @@ class CacheDirectory {
   // Flushes the engine folder's entries (after Publish/Remove), with fsync on.
   Status SyncFolder(size_t engine);
 
+  // Opens without following a symlink and without blocking (a FIFO opens at
+  // once); the caller checks what it opened.
   Result<UniqueFd> OpenReadOnly(size_t engine, const std::string& name);
   // Unlinks `name`; a file already gone is not an error.
   Status Remove(size_t engine, const std::string& name);

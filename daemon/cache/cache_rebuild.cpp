@@ -93,10 +93,12 @@ Status CacheStore::State::RebuildLocked(CacheOpenReport* report) {
            !idx.HasFreeSlot()) {
       std::optional<uint32_t> victim = idx.LeastRecentOf(c.engine);
       if (!victim) break;
-      EvictLocked(*victim, false);
+      std::vector<DoomedFile> doomed;
+      EvictLocked(*victim, false, &doomed);
+      RemoveFiles(doomed);
       report->evicted_to_limits++;
     }
-    idx.Insert(c.engine, c.key, c.size);
+    InsertLocked(c.engine, c.key, c.size);
     report->adopted++;
   }
   for (const VariantCandidate& v : variants) {

@@ -1,12 +1,17 @@
 // Requests against the cache; see cache_store.hpp for the contract. The
 // pattern for every write: new bytes go to a file no reader can see yet (an
-// unnamed inode, or a named temporary) and are flushed outside the lock;
-// under the lock the index decides (evictions, replace), the link or rename
-// publishes, and index and directory change together.
+// unnamed inode, or a named temporary) and are flushed outside any lock.
+// Then, holding publish_mutex (which gets never take): the link or rename
+// publishes under a name the index does not hold, a short hold of the index
+// mutex makes the entry visible and picks the evictions, and the evicted
+// files are unlinked after it. A hit waits for index work only, never for
+// a link or an unlink (a cold unlink took 258 µs here).
 #include "daemon/cache/cache_store.hpp"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 
 #include "core/audio/wav_reader.hpp"
@@ -44,7 +49,9 @@ Result<std::unique_ptr<CacheStore>> CacheStore::Open(const CacheOptions& options
   }
   auto state = std::make_unique<State>();
   state->options = options;
+  state->max_text_bytes = options.limits.max_text_bytes;
   state->capacity_per_engine = options.limits.max_entries;
+  state->generations.resize(capacity);
   Result<CacheDirectory> dir = CacheDirectory::Open(options.dir, options.engines, options.fsync,
                                                     options.unnamed_temporaries);
   if (!dir) return dir.error();
@@ -59,12 +66,16 @@ Result<std::unique_ptr<CacheStore>> CacheStore::Open(const CacheOptions& options
   store->report_.rebuild_reason = opened->rebuild_reason;
   store->report_.unnamed_temporaries = store->state_->directory->unnamed_temporaries();
   {
-    std::lock_guard lock(store->state_->mutex);
+    std::lock_guard lock(store->state_->mutex);  // alone: nothing else runs yet
+    // Entries of a reused index get generations as if just inserted.
+    for (uint64_t& g : store->state_->generations) g = ++store->state_->last_generation;
     if (!opened->rebuild_reason.empty()) {
       if (Status s = store->state_->RebuildLocked(&store->report_); !s) return s.error();
     }
     // Limits may have been lowered since the index was written.
-    store->report_.evicted_to_limits += store->state_->EnforceLimitsLocked(std::nullopt);
+    std::vector<DoomedFile> doomed;
+    store->report_.evicted_to_limits += store->state_->EnforceLimitsLocked(std::nullopt, &doomed);
+    store->state_->RemoveFiles(doomed);
   }
   store->report_.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -72,6 +83,7 @@ Result<std::unique_ptr<CacheStore>> CacheStore::Open(const CacheOptions& options
 }
 
 Status CacheStore::Close() {
+  std::lock_guard publishing(state_->publish_mutex);  // no put is half done
   std::lock_guard lock(state_->mutex);
   if (state_->closed) return {};
   state_->closed = true;
@@ -90,37 +102,59 @@ Result<std::pair<uint8_t, CacheKey>> CacheStore::Resolve(std::string_view engine
     return MakeError(Errc::kUnknownEngine, "unknown engine \"" + std::string(engine.substr(0, 64)) +
                                                "\", expected one of: " + known);
   }
-  if (text.size() > state_->options.limits.max_text_bytes) {
+  if (const uint64_t max_text = state_->max_text_bytes.load(std::memory_order_relaxed);
+      text.size() > max_text) {
     return MakeError(Errc::kTooLarge, "text is " + std::to_string(text.size()) +
-                                          " bytes, max_text_bytes is " +
-                                          std::to_string(state_->options.limits.max_text_bytes));
+                                          " bytes, max_text_bytes is " + std::to_string(max_text));
   }
   Result<CacheKey> key = ComputeCacheKey(text);
   if (!key) return key.error();
   return std::pair<uint8_t, CacheKey>{static_cast<uint8_t>(id), *key};
 }
 
-void CacheStore::State::EvictLocked(uint32_t slot, bool count_eviction) {
+void CacheStore::State::EvictLocked(uint32_t slot, bool count_eviction,
+                                    std::vector<DoomedFile>* doomed) {
   CacheIndex& idx = index();
   const IndexEntry& e = idx.entry(slot);
   const CacheKey key = idx.KeyOf(slot);
   const uint8_t engine = e.engine;
   for (const IndexVariant& v : e.variants) {
     if (v.bitrate_kbps == 0) continue;
-    if (Status s = directory->Remove(engine, VariantFileName(key, CacheIndex::VariantParams(v)));
-        !s) {
-      log::Warning("evicting: " + s.error().message);
-    }
+    doomed->push_back({engine, VariantFileName(key, CacheIndex::VariantParams(v))});
   }
-  if (Status s = directory->Remove(engine, WavFileName(key)); !s) {
-    log::Warning("evicting: " + s.error().message);
-  }
-  open_files.ForgetEntry(slot, static_cast<int>(kMaxVariants));
-  idx.Remove(slot);
+  doomed->push_back({engine, WavFileName(key)});
+  ForgetLocked(slot);
   if (count_eviction) idx.header().engines[engine].counters.evictions++;
 }
 
-uint64_t CacheStore::State::EnforceLimitsLocked(std::optional<uint32_t> keep) {
+void CacheStore::State::ForgetLocked(uint32_t slot) {
+  open_files.ForgetEntry(slot, static_cast<int>(kMaxVariants));
+  index().Remove(slot);
+}
+
+void CacheStore::State::StripVariantsLocked(uint32_t slot, std::vector<DoomedFile>* doomed) {
+  CacheIndex& idx = index();
+  const CacheKey key = idx.KeyOf(slot);
+  const uint8_t engine = idx.entry(slot).engine;
+  for (int v = 0; v < static_cast<int>(kMaxVariants); ++v) {
+    const IndexVariant& variant = idx.entry(slot).variants[v];
+    if (variant.bitrate_kbps == 0) continue;
+    doomed->push_back({engine, VariantFileName(key, CacheIndex::VariantParams(variant))});
+    idx.RemoveVariant(slot, v);
+    open_files.Forget(OpenFileCache::VariantKey(slot, v));
+  }
+}
+
+void CacheStore::State::RemoveFiles(const std::vector<DoomedFile>& doomed) {
+  for (const DoomedFile& f : doomed) {
+    if (Status s = directory->Remove(f.engine, f.name); !s) {
+      log::Warning("evicting: " + s.error().message);
+    }
+  }
+}
+
+uint64_t CacheStore::State::EnforceLimitsLocked(std::optional<uint32_t> keep,
+                                                std::vector<DoomedFile>* doomed) {
   CacheIndex& idx = index();
   const CacheLimits& limits = options.limits;
   uint64_t evicted = 0;
@@ -128,14 +162,14 @@ uint64_t CacheStore::State::EnforceLimitsLocked(std::optional<uint32_t> keep) {
     while (idx.header().engines[e].entries > limits.max_entries) {
       std::optional<uint32_t> victim = idx.LeastRecentOf(static_cast<uint8_t>(e));
       if (!victim || victim == keep) break;
-      EvictLocked(*victim, true);
+      EvictLocked(*victim, true, doomed);
       ++evicted;
     }
   }
   while (limits.max_bytes != 0 && idx.header().bytes > limits.max_bytes) {
     std::optional<uint32_t> victim = idx.LeastRecentOverall();
     if (!victim || victim == keep) break;
-    EvictLocked(*victim, true);
+    EvictLocked(*victim, true, doomed);
     ++evicted;
   }
   return evicted;
@@ -143,24 +177,67 @@ uint64_t CacheStore::State::EnforceLimitsLocked(std::optional<uint32_t> keep) {
 
 namespace {
 
-// Opens `name` and checks it still has the size the index recorded: a file
-// removed or replaced behind the daemon's back must not be served.
+// Opens `name` and checks it is still the file the store published: a
+// regular file of ours with the size the index recorded. Whatever was put
+// there behind the daemon's back (removed, replaced, a FIFO, a device, a
+// symlink, another user's file) must not be served: kNotFound. The open is
+// non-blocking, so a FIFO cannot stall the caller (the event loop).
+// `other_size`, when not 0, is a second size accepted (the new WAV of a put
+// replacing the entry); the file served then has that size.
 Result<CachedFile> OpenChecked(CacheDirectory& dir, uint8_t engine, const std::string& name,
-                               uint64_t expected_size) {
+                               uint64_t expected_size, uint64_t other_size) {
+  const std::string path = dir.PathOf(engine, name);
   Result<UniqueFd> fd = dir.OpenReadOnly(engine, name);
-  if (!fd) return fd.error();
-  struct stat st;
-  if (::fstat(fd->get(), &st) != 0) return ErrnoError(errno, "stat " + dir.PathOf(engine, name));
-  if (static_cast<uint64_t>(st.st_size) != expected_size) {
-    return MakeError(Errc::kIo, dir.PathOf(engine, name) + " is " + std::to_string(st.st_size) +
-                                    " bytes, the index says " + std::to_string(expected_size));
+  if (!fd) {
+    // O_NOFOLLOW refuses a symlink with ELOOP: not our file either.
+    if (fd.error().sys_errno == ELOOP) {
+      return MakeError(Errc::kNotFound, path + " is a symbolic link");
+    }
+    return fd.error();
   }
-  return CachedFile{std::move(*fd), expected_size};
+  struct stat st;
+  if (::fstat(fd->get(), &st) != 0) return ErrnoError(errno, "stat " + path);
+  if (!S_ISREG(st.st_mode)) return MakeError(Errc::kNotFound, path + " is not a regular file");
+  if (st.st_uid != ::geteuid()) {
+    return MakeError(Errc::kNotFound, path + " is owned by uid " + std::to_string(st.st_uid) +
+                                          ", not by the daemon's " + std::to_string(::geteuid()));
+  }
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (size != expected_size && (other_size == 0 || size != other_size)) {
+    return MakeError(Errc::kNotFound, path + " is " + std::to_string(st.st_size) +
+                                          " bytes, the index says " +
+                                          std::to_string(expected_size));
+  }
+  return CachedFile{std::move(*fd), size};
 }
 
 Error ClosedError() { return MakeError(Errc::kInternal, "cache is closed"); }
 
 }  // namespace
+
+Result<std::vector<uint8_t>> ReadCachedFile(const CachedFile& file) {
+  std::vector<uint8_t> bytes(file.size);
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n =
+        ::pread(file.fd.get(), bytes.data() + done, bytes.size() - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoError(errno, "read a cached file");
+    if (n == 0) {
+      return MakeError(Errc::kIo, "a cached file was truncated behind the daemon's back: " +
+                                      std::to_string(done) + " of " + std::to_string(file.size) +
+                                      " bytes left");
+    }
+    done += static_cast<size_t>(n);
+  }
+  return bytes;
+}
+
+uint32_t CacheStore::State::InsertLocked(uint8_t engine, const CacheKey& key, uint64_t wav_bytes) {
+  const uint32_t slot = index().Insert(engine, key, wav_bytes);
+  generations[slot] = ++last_generation;
+  return slot;
+}
 
 Result<LockedLookup> CacheStore::State::LookUp(uint8_t engine, const CacheKey& key) {
   std::unique_lock lock(mutex);
@@ -172,12 +249,17 @@ Result<LockedLookup> CacheStore::State::LookUp(uint8_t engine, const CacheKey& k
 }
 
 Result<CachedFile> CacheStore::State::OpenKeptLocked(uint64_t open_key, uint8_t engine,
-                                                     const std::string& name, uint64_t bytes) {
+                                                     const std::string& name, uint64_t bytes,
+                                                     uint64_t other_bytes) {
   if (std::optional<OpenFileCache::Open> open = open_files.Find(open_key)) {
     return CachedFile{std::move(open->fd), bytes, open_file_nonce, open->sequence};
   }
-  Result<CachedFile> file = OpenChecked(*directory, engine, name, bytes);
+  Result<CachedFile> file = OpenChecked(*directory, engine, name, bytes, other_bytes);
   if (!file) return file.error();
+  // The new WAV of a put still replacing the entry (another size) is served
+  // but not kept: a later hit would pair its descriptor with the index's
+  // old size. (Kept or not, the put's reinsert forgets the slot's files.)
+  if (file->size != bytes) return file;
   if (uint64_t sequence = open_files.Remember(open_key, file->fd)) {
     file->id_nonce = open_file_nonce;
     file->id_sequence = sequence;
@@ -185,17 +267,26 @@ Result<CachedFile> CacheStore::State::OpenKeptLocked(uint64_t open_key, uint8_t 
   return file;
 }
 
-std::optional<CachedFile> CacheStore::State::OpenWavLocked(uint32_t slot) {
+Result<std::optional<CachedFile>> CacheStore::State::OpenWavLocked(uint32_t slot) {
   CacheIndex& idx = index();
   const IndexEntry& e = idx.entry(slot);
-  Result<CachedFile> file = OpenKeptLocked(OpenFileCache::WavKey(slot), e.engine,
-                                           WavFileName(idx.KeyOf(slot)), e.wav_bytes);
-  if (!file) {
-    log::Warning("dropping cache entry: " + file.error().message);
-    EvictLocked(slot, false);
-    return std::nullopt;
-  }
-  return std::move(*file);
+  const bool being_replaced = replacing && replacing->slot == slot;
+  Result<CachedFile> file =
+      OpenKeptLocked(OpenFileCache::WavKey(slot), e.engine, WavFileName(idx.KeyOf(slot)),
+                     e.wav_bytes, being_replaced ? replacing->new_bytes : 0);
+  if (file) return std::optional<CachedFile>(std::move(*file));
+  // Only a file that is gone or not ours costs the entry; a shortage of
+  // descriptors or memory says nothing about the file. Nor is a name a put
+  // is replacing ours to judge: that put owns it until it reinserts.
+  if (file.error().code != Errc::kNotFound) return file.error();
+  if (being_replaced) return std::optional<CachedFile>();
+  log::Warning("dropping cache entry: " + file.error().message);
+  // The index names the file until EvictLocked, so no put can be changing
+  // the name meanwhile: unlinking it here, under the mutex, is safe.
+  std::vector<DoomedFile> doomed;
+  EvictLocked(slot, false, &doomed);
+  RemoveFiles(doomed);
+  return std::optional<CachedFile>();
 }
 
 Result<std::optional<CachedFile>> CacheStore::Get(std::string_view engine, std::string_view text) {
@@ -204,8 +295,9 @@ Result<std::optional<CachedFile>> CacheStore::Get(std::string_view engine, std::
   Result<LockedLookup> found = state_->LookUp(resolved->first, resolved->second);
   if (!found) return found.error();
   if (!found->slot) return std::optional<CachedFile>();
-  std::optional<CachedFile> file = state_->OpenWavLocked(*found->slot);
-  if (!file) {
+  Result<std::optional<CachedFile>> file = state_->OpenWavLocked(*found->slot);
+  if (!file) return file.error();
+  if (!*file) {
     found->counters->misses++;
     return std::optional<CachedFile>();
   }
@@ -214,8 +306,8 @@ Result<std::optional<CachedFile>> CacheStore::Get(std::string_view engine, std::
   return file;
 }
 
-Status CacheStore::Put(std::string_view engine, std::string_view text,
-                       std::span<const uint8_t> wav) {
+Result<uint64_t> CacheStore::Put(std::string_view engine, std::string_view text,
+                                 std::span<const uint8_t> wav) {
   Result<std::pair<uint8_t, CacheKey>> resolved = Resolve(engine, text);
   if (!resolved) return resolved.error();
   auto [id, key] = *resolved;
@@ -234,30 +326,54 @@ Status CacheStore::Put(std::string_view engine, std::string_view text,
   CacheDirectory& dir = *state_->directory;
   Result<PendingFile> pending = dir.WriteTemporary(id, wav);
   if (!pending) return pending.error();
+  const std::string name = WavFileName(key);
+  uint64_t generation = 0;
+  std::vector<DoomedFile> doomed;
   {
-    std::lock_guard lock(state_->mutex);
-    if (state_->closed) {
-      dir.Discard(id, *pending);
-      return ClosedError();
+    std::lock_guard publishing(state_->publish_mutex);
+    {
+      std::lock_guard lock(state_->mutex);
+      if (state_->closed) {
+        dir.Discard(id, *pending);
+        return ClosedError();
+      }
+      // A new WAV for an existing key: its variants were made from the old
+      // one and go now. The entry stays served (old WAV, or the new one once
+      // renamed over it) until it is reinserted below.
+      if (std::optional<uint32_t> old = state_->index().Find(id, key)) {
+        state_->StripVariantsLocked(*old, &doomed);
+        state_->replacing = Replacing{*old, wav.size()};
+      }
     }
-    CacheIndex& idx = state_->index();
-    // A new WAV for an existing key: its variants were made from the old one.
-    if (std::optional<uint32_t> old = idx.Find(id, key)) state_->EvictLocked(*old, false);
-    while (idx.header().engines[id].entries >= state_->options.limits.max_entries ||
-           !idx.HasFreeSlot()) {
-      std::optional<uint32_t> victim = idx.LeastRecentOf(id);
-      if (!victim) break;
-      state_->EvictLocked(*victim, true);
+    state_->RemoveFiles(doomed);
+    doomed.clear();
+    Status published = dir.Publish(id, *pending, name);
+    {
+      std::lock_guard lock(state_->mutex);
+      state_->replacing.reset();
+      CacheIndex& idx = state_->index();
+      std::optional<uint32_t> old = idx.Find(id, key);
+      if (!published) {
+        dir.Discard(id, *pending);
+        // The old entry stays as it was, without its variants.
+        return published.error();
+      }
+      if (old) state_->ForgetLocked(*old);
+      while (idx.header().engines[id].entries >= state_->options.limits.max_entries ||
+             !idx.HasFreeSlot()) {
+        std::optional<uint32_t> victim = idx.LeastRecentOf(id);
+        if (!victim) break;
+        state_->EvictLocked(*victim, true, &doomed);
+      }
+      uint32_t slot = state_->InsertLocked(id, key, wav.size());
+      generation = state_->generations[slot];
+      idx.header().engines[id].counters.puts++;
+      state_->EnforceLimitsLocked(slot, &doomed);
     }
-    if (Status s = dir.Publish(id, *pending, WavFileName(key)); !s) {
-      dir.Discard(id, *pending);
-      return s;
-    }
-    uint32_t slot = idx.Insert(id, key, wav.size());
-    idx.header().engines[id].counters.puts++;
-    state_->EnforceLimitsLocked(slot);
+    state_->RemoveFiles(doomed);
   }
-  return dir.SyncFolder(id);
+  if (Status s = dir.SyncFolder(id); !s) return s.error();
+  return generation;
 }
 
 Result<VariantLookup> CacheStore::GetVariant(std::string_view engine, std::string_view text,
@@ -274,23 +390,32 @@ Result<VariantLookup> CacheStore::GetVariant(std::string_view engine, std::strin
   EngineCounters& counters = *entry->counters;
   CacheIndex& idx = state_->index();
   VariantLookup found;
+  found.generation = state_->generations[*slot];
   if (int v = idx.FindVariant(*slot, params); v >= 0) {
-    if (Result<CachedFile> file = state_->OpenKeptLocked(OpenFileCache::VariantKey(*slot, v), id,
-                                                         VariantFileName(key, params),
-                                                         idx.entry(*slot).variants[v].bytes)) {
+    const std::string name = VariantFileName(key, params);
+    Result<CachedFile> file = state_->OpenKeptLocked(OpenFileCache::VariantKey(*slot, v), id, name,
+                                                     idx.entry(*slot).variants[v].bytes, 0);
+    if (file) {
       found.variant = std::move(*file);
-    } else {
+    } else if (file.error().code == Errc::kNotFound) {
+      // Gone or not ours: forget it and remove whatever has its name, so no
+      // orphan stays behind; the entry encodes it anew.
       log::Warning("dropping cache variant: " + file.error().message);
+      if (Status s = state_->directory->Remove(id, name); !s) log::Warning(s.error().message);
       idx.RemoveVariant(*slot, v);
+      state_->open_files.Forget(OpenFileCache::VariantKey(*slot, v));
+    } else {
+      return file.error();  // a shortage: the variant stays; retry later
     }
   }
   if (!found.variant) {
-    std::optional<CachedFile> wav = state_->OpenWavLocked(*slot);
-    if (!wav) {
+    Result<std::optional<CachedFile>> wav = state_->OpenWavLocked(*slot);
+    if (!wav) return wav.error();
+    if (!*wav) {
       counters.misses++;
       return VariantLookup{};
     }
-    found.wav = std::move(*wav);
+    found.wav = std::move(**wav);
     counters.variant_misses++;
   } else {
     counters.variant_hits++;
@@ -299,7 +424,7 @@ Result<VariantLookup> CacheStore::GetVariant(std::string_view engine, std::strin
   return found;
 }
 
-Status CacheStore::PutVariant(std::string_view engine, std::string_view text,
+Status CacheStore::PutVariant(std::string_view engine, std::string_view text, uint64_t generation,
                               const OpusParams& params, std::span<const uint8_t> ogg) {
   if (Status valid = Validate(params); !valid) return valid;
   Result<std::pair<uint8_t, CacheKey>> resolved = Resolve(engine, text);
@@ -309,34 +434,64 @@ Status CacheStore::PutVariant(std::string_view engine, std::string_view text,
   CacheDirectory& dir = *state_->directory;
   Result<PendingFile> pending = dir.WriteTemporary(id, ogg);
   if (!pending) return pending.error();
+  const std::string name = VariantFileName(key, params);
+  // The entry of `generation`, when it is still in the index. REQUIRES: mutex.
+  auto entry = [&]() -> std::optional<uint32_t> {
+    std::optional<uint32_t> slot = state_->closed ? std::nullopt : state_->index().Find(id, key);
+    if (slot && state_->generations[*slot] != generation) return std::nullopt;
+    return slot;
+  };
+  auto gone = [&] {
+    return MakeError(Errc::kNotFound, "entry " + EntryRelativePath(engine, key) +
+                                          " is gone or was replaced since its WAV was read; "
+                                          "variant not stored");
+  };
+  std::vector<DoomedFile> doomed;
   {
-    std::lock_guard lock(state_->mutex);
-    CacheIndex& idx = state_->index();
-    std::optional<uint32_t> slot = state_->closed ? std::nullopt : idx.Find(id, key);
-    if (!slot) {
-      dir.Discard(id, *pending);
-      return MakeError(Errc::kNotFound,
-                       "entry " + EntryRelativePath(engine, key) + " is gone; variant not stored");
+    std::lock_guard publishing(state_->publish_mutex);
+    {
+      std::lock_guard lock(state_->mutex);
+      CacheIndex& idx = state_->index();
+      std::optional<uint32_t> slot = entry();
+      if (!slot) {
+        dir.Discard(id, *pending);
+        return gone();
+      }
+      if (idx.FindVariant(*slot, params) >= 0) {  // another worker stored it first
+        dir.Discard(id, *pending);
+        return {};
+      }
+      bool full = true;
+      for (const IndexVariant& v : idx.entry(*slot).variants) full = full && v.bitrate_kbps != 0;
+      if (full) {  // replace the first variant
+        const OpusParams first = CacheIndex::VariantParams(idx.entry(*slot).variants[0]);
+        doomed.push_back({id, VariantFileName(key, first)});
+        idx.RemoveVariant(*slot, 0);
+        state_->open_files.Forget(OpenFileCache::VariantKey(*slot, 0));
+      }
     }
-    if (idx.FindVariant(*slot, params) >= 0) {  // another worker stored it first
-      dir.Discard(id, *pending);
-      return {};
-    }
-    bool full = true;
-    for (const IndexVariant& v : idx.entry(*slot).variants) full = full && v.bitrate_kbps != 0;
-    if (full) {  // replace the first variant
-      const OpusParams first = CacheIndex::VariantParams(idx.entry(*slot).variants[0]);
-      if (Status s = dir.Remove(id, VariantFileName(key, first)); !s)
-        log::Warning(s.error().message);
-      idx.RemoveVariant(*slot, 0);
-      state_->open_files.Forget(OpenFileCache::VariantKey(*slot, 0));
-    }
-    if (Status s = dir.Publish(id, *pending, VariantFileName(key, params)); !s) {
+    state_->RemoveFiles(doomed);
+    doomed.clear();
+    if (Status s = dir.Publish(id, *pending, name); !s) {
       dir.Discard(id, *pending);
       return s;
     }
-    idx.AddVariant(*slot, params, ogg.size());
-    state_->EnforceLimitsLocked(*slot);
+    bool orphaned = false;
+    {
+      std::lock_guard lock(state_->mutex);
+      std::optional<uint32_t> slot = entry();
+      // Dropped meanwhile (a get found its WAV gone): the file just
+      // published is no one's.
+      orphaned = !slot;
+      if (orphaned) {
+        doomed.push_back({id, name});
+      } else {
+        state_->index().AddVariant(*slot, params, ogg.size());
+        state_->EnforceLimitsLocked(*slot, &doomed);
+      }
+    }
+    state_->RemoveFiles(doomed);
+    if (orphaned) return gone();
   }
   return dir.SyncFolder(id);
 }
@@ -369,15 +524,21 @@ CacheStats CacheStore::Stats() const {
 }
 
 Status CacheStore::SetLimits(const CacheLimits& limits) {
-  std::lock_guard lock(state_->mutex);
-  if (limits.max_entries == 0 || limits.max_entries > state_->capacity_per_engine) {
-    return MakeError(Errc::kInvalidArgument,
-                     "max_entries " + std::to_string(limits.max_entries) + " must be 1–" +
-                         std::to_string(state_->capacity_per_engine) +
-                         " (the index capacity; raising it needs a restart)");
+  std::lock_guard publishing(state_->publish_mutex);
+  std::vector<DoomedFile> doomed;
+  {
+    std::lock_guard lock(state_->mutex);
+    if (limits.max_entries == 0 || limits.max_entries > state_->capacity_per_engine) {
+      return MakeError(Errc::kInvalidArgument,
+                       "max_entries " + std::to_string(limits.max_entries) + " must be 1–" +
+                           std::to_string(state_->capacity_per_engine) +
+                           " (the index capacity; raising it needs a restart)");
+    }
+    state_->options.limits = limits;
+    state_->max_text_bytes = limits.max_text_bytes;
+    state_->EnforceLimitsLocked(std::nullopt, &doomed);
   }
-  state_->options.limits = limits;
-  state_->EnforceLimitsLocked(std::nullopt);
+  state_->RemoveFiles(doomed);
   return {};
 }
 

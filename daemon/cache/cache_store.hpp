@@ -15,9 +15,16 @@
 //   temporaries and truncated WAVs.
 // - One daemon per dir: a second Open fails with Errc::kLocked naming the pid.
 //
+// - Files in the folder are not trusted: a file is served only if it is a
+//   regular file owned by the daemon's euid with the size the index recorded.
+//   One that is gone or is something else drops its entry (a miss); a
+//   shortage (EMFILE, ENFILE, ENOMEM) drops nothing and fails with kBusy.
+// - Every entry has a generation, new on each put: a variant made from one
+//   WAV is stored only while that WAV is still the entry's (PutVariant).
+//
 // Thread-safe: one mutex guards the index; file writes and fsyncs of new
 // data happen outside it. Errors: kUnknownEngine, kTooLarge (text or audio
-// over the limits), kBadAudio (not a complete WAV), kNoSpace, kIo.
+// over the limits), kBadAudio (not a complete WAV), kNoSpace, kBusy, kIo.
 #pragma once
 
 #include <memory>
@@ -83,9 +90,12 @@ struct CacheOpenReport {
 
 // A variant lookup: the variant when it exists; else, when the entry exists,
 // its WAV (to encode from); neither when the entry is missing.
+// `generation` identifies the entry whose WAV this is (0 when missing): pass
+// it to PutVariant with an encoding of that WAV.
 struct VariantLookup {
   std::optional<CachedFile> variant;
   std::optional<CachedFile> wav;
+  uint64_t generation = 0;
 };
 
 class CacheStore {
@@ -97,14 +107,21 @@ class CacheStore {
   Status Close();
   const CacheOpenReport& open_report() const { return report_; }
 
+  // The entry's WAV; nullopt on a miss. kBusy: it could not be opened now
+  // (out of descriptors), try again; the entry is kept.
   Result<std::optional<CachedFile>> Get(std::string_view engine, std::string_view text);
-  Status Put(std::string_view engine, std::string_view text, std::span<const uint8_t> wav);
+  // Stores `wav` as the entry (replacing any, with its variants); returns the
+  // new entry's generation.
+  Result<uint64_t> Put(std::string_view engine, std::string_view text,
+                       std::span<const uint8_t> wav);
   Result<VariantLookup> GetVariant(std::string_view engine, std::string_view text,
                                    const OpusParams& params);
-  // Stores an encoding of the entry; kNotFound when the entry is gone. When
-  // all variant slots are taken, the first is replaced.
-  Status PutVariant(std::string_view engine, std::string_view text, const OpusParams& params,
-                    std::span<const uint8_t> ogg);
+  // Stores an encoding of the entry of `generation` (from Put or GetVariant);
+  // kNotFound when that entry is gone or was replaced meanwhile (the encoding
+  // is of a WAV no longer cached). When all variant slots are taken, the
+  // first is replaced.
+  Status PutVariant(std::string_view engine, std::string_view text, uint64_t generation,
+                    const OpusParams& params, std::span<const uint8_t> ogg);
 
   CacheStats Stats() const;
   // Applies new limits (config reload), evicting down to them. max_entries
@@ -125,6 +142,11 @@ class CacheStore {
   std::unique_ptr<State> state_;
   CacheOpenReport report_;
 };
+
+// Reads all of `file` into memory with pread. A file truncated behind the
+// daemon's back is a clear error here, where a mapping of it would raise
+// SIGBUS in whoever touched the missing pages.
+Result<std::vector<uint8_t>> ReadCachedFile(const CachedFile& file);
 
 // File names inside an engine folder.
 std::string WavFileName(const CacheKey& key);

@@ -3,8 +3,11 @@
 // interface.
 #pragma once
 
+#include <atomic>
 #include <mutex>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "daemon/cache/cache_directory.hpp"
 #include "daemon/cache/cache_store.hpp"
@@ -12,6 +15,19 @@
 #include "daemon/cache/open_file_cache.hpp"
 
 namespace ttscache {
+
+// A file to unlink once the index no longer names it (see State::publish_mutex).
+struct DoomedFile {
+  uint8_t engine;
+  std::string name;
+};
+
+// A put replacing an entry, between its index lock and its publish: gets
+// may meet the old file or the new one under the entry's name.
+struct Replacing {
+  uint32_t slot;
+  uint64_t new_bytes;
+};
 
 // An entry looked up with the store's mutex held (slot empty on a miss,
 // which is already counted).
@@ -28,8 +44,26 @@ struct CacheStore::State {
   std::optional<CacheDirectory> directory;
   std::optional<IndexFile> index_file;
   uint64_t capacity_per_engine = 0;
+  // Serializes every change of a name in the folder (publishing a file,
+  // unlinking an evicted one): puts, variant puts, SetLimits, Close. Gets
+  // never take it, so a hit never waits for the disk work of a put. Taken
+  // before `mutex`, never while holding it. The rule that makes unlinking
+  // outside `mutex` safe: a name is changed only by its holder, and only
+  // while the index does not name it (or names it as `replacing`), so a get
+  // (which opens only names the index holds) never meets a half-done change,
+  // and an unlink of an evicted name can never remove a file a later put
+  // published under it (that put waits for this mutex).
+  std::mutex publish_mutex;
   mutable std::mutex mutex;  // guards the index, the limits and `closed`
   bool closed = false;
+  std::optional<Replacing> replacing;  // guarded by mutex
+  // options.limits.max_text_bytes, readable without the mutex: Resolve runs
+  // before any lock is taken, while SetLimits may change the limits.
+  std::atomic<uint64_t> max_text_bytes{0};
+  // Per slot, the generation of the entry in it (in memory only: no variant
+  // encode survives a restart). Unique per store; 0 is never assigned.
+  std::vector<uint64_t> generations;
+  uint64_t last_generation = 0;
   // Descriptors of recently served files; EvictLocked forgets an entry's.
   OpenFileCache open_files{DefaultOpenFileCacheCapacity()};
   // Random per store: file identities from an earlier daemon never match.
@@ -39,21 +73,42 @@ struct CacheStore::State {
 
   // Takes the mutex and finds (engine, key); errors if the store is closed.
   Result<LockedLookup> LookUp(uint8_t engine, const CacheKey& key);
-  // Opens the entry's WAV read-only, checking its size against the index.
-  // Opened under the lock, so an eviction cannot unlink it between lookup and
-  // open. A file gone or changed behind our back drops the entry (nullopt).
+  // Adds an entry with a new generation. REQUIRES: mutex held, as Insert.
+  uint32_t InsertLocked(uint8_t engine, const CacheKey& key, uint64_t wav_bytes);
+  // Opens the entry's WAV read-only, checked (OpenKeptLocked). Opened under
+  // the lock, so an eviction cannot unlink it between lookup and open. A file
+  // gone or not what the index says drops the entry (nullopt); any other
+  // failure (kBusy: out of descriptors) keeps it and is returned. While a put
+  // replaces the entry, either WAV is served and nothing is dropped.
   // REQUIRES: mutex held.
-  std::optional<CachedFile> OpenWavLocked(uint32_t slot);
+  Result<std::optional<CachedFile>> OpenWavLocked(uint32_t slot);
   // A cache file (WAV or variant) by its OpenFileCache key: the kept
   // descriptor, or a checked open that is then kept, with the file's
-  // identity when kept. REQUIRES: mutex held.
+  // identity when kept. Checked: a regular file, owned by our euid, of the
+  // indexed size; a file gone or failing a check is Errc::kNotFound (the
+  // caller drops it), anything else is the open's own error.
+  // REQUIRES: mutex held.
+  // `other_bytes` (not 0): a second size accepted, for the new WAV of a put
+  // replacing the entry; such a file is served but not kept.
   Result<CachedFile> OpenKeptLocked(uint64_t open_key, uint8_t engine, const std::string& name,
-                                    uint64_t bytes);
-  // Unlinks an entry's files and forgets it. REQUIRES: mutex held.
-  void EvictLocked(uint32_t slot, bool count_eviction);
+                                    uint64_t bytes, uint64_t other_bytes);
+  // Forgets an entry and adds its files (WAV and variants) to `doomed`, for
+  // RemoveFiles once the mutex is released. REQUIRES: mutex held.
+  void EvictLocked(uint32_t slot, bool count_eviction, std::vector<DoomedFile>* doomed);
+  // Forgets an entry without touching its files (a put has just published
+  // the new WAV under its name; its variants are already stripped).
+  // REQUIRES: mutex held.
+  void ForgetLocked(uint32_t slot);
+  // Takes every variant out of the entry, adding their files to `doomed`.
+  // REQUIRES: mutex held.
+  void StripVariantsLocked(uint32_t slot, std::vector<DoomedFile>* doomed);
   // Evicts LRU entries until the limits hold; `keep` (a slot just added) is
   // never chosen. Returns how many went. REQUIRES: mutex held.
-  uint64_t EnforceLimitsLocked(std::optional<uint32_t> keep);
+  uint64_t EnforceLimitsLocked(std::optional<uint32_t> keep, std::vector<DoomedFile>* doomed);
+  // Unlinks the files of evicted entries. REQUIRES: publish_mutex held, or
+  // mutex held with the names just taken out of the index under it (a get
+  // dropping a bad file, a rebuild).
+  void RemoveFiles(const std::vector<DoomedFile>& doomed);
 
   // Fills the freshly formatted index from the directory (rebuild after a
   // crash, or adoption of a Node-module cache). REQUIRES: mutex held.

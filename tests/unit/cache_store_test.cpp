@@ -1,16 +1,24 @@
 // The cache store against a real directory: layout, LRU, limits, variants,
 // clean reopen, rebuild after crash and damage, adoption of a folder written
-// by the old Node module, the dir lock, concurrency and a full disk.
+// by the old Node module, the dir lock, concurrency, a full disk, and what
+// cannot be trusted: descriptor shortage, hostile files, racing variants.
 #include "daemon/cache/cache_store.hpp"
 
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -117,7 +125,7 @@ TEST(CacheStore, RefusesBadInputWithoutWritingAnything) {
   CacheOptions o = Options(dir.path());
   o.limits.max_text_bytes = 10;
   auto store = OpenStore(o);
-  Status s = store->Put("espeak", "hi", Wav(1));
+  Result<uint64_t> s = store->Put("espeak", "hi", Wav(1));
   EXPECT_EQ(s.error().code, Errc::kUnknownEngine);
   EXPECT_THAT(s.error().message, HasSubstr("expected one of: xtts, piper"));
   EXPECT_EQ(store->Put("../x", "hi", Wav(1)).error().code, Errc::kUnknownEngine);
@@ -166,7 +174,7 @@ TEST(CacheStore, ByteLimitEvictsAcrossEnginesInLruOrder) {
   EXPECT_FALSE(Has(*store, "piper", "two"));
   EXPECT_TRUE(Has(*store, "xtts", "one"));
   EXPECT_LE(store->Stats().total.bytes, entry * 3);
-  Status too_big = store->Put("xtts", "big", Wav(5, 10000));
+  Result<uint64_t> too_big = store->Put("xtts", "big", Wav(5, 10000));
   EXPECT_EQ(too_big.error().code, Errc::kTooLarge);
   ExpectFolderMatchesIndex(dir.path(), *store);
 }
@@ -181,7 +189,7 @@ TEST(CacheStore, VariantsLiveAndDieWithTheirEntry) {
   EXPECT_FALSE(miss->variant);
   ASSERT_TRUE(miss->wav) << "the WAV to encode from";
   std::vector<uint8_t> ogg(777, 0x4F);
-  ASSERT_TRUE(store->PutVariant("piper", "hello", p, ogg).ok());
+  ASSERT_TRUE(store->PutVariant("piper", "hello", miss->generation, p, ogg).ok());
   Result<VariantLookup> hit = store->GetVariant("piper", "hello", p);
   ASSERT_TRUE(hit->variant);
   EXPECT_EQ(ReadFd(*hit->variant), ogg);
@@ -198,7 +206,8 @@ TEST(CacheStore, VariantsLiveAndDieWithTheirEntry) {
   ExpectFolderMatchesIndex(dir.path(), *store);
   ASSERT_TRUE(store->Put("piper", "bye", Wav(2)).ok());  // max_entries 1: evicts hello
   EXPECT_FALSE(fs::exists(variant_path));
-  EXPECT_EQ(store->PutVariant("piper", "hello", p, ogg).error().code, Errc::kNotFound);
+  EXPECT_EQ(store->PutVariant("piper", "hello", miss->generation, p, ogg).error().code,
+            Errc::kNotFound);
   ExpectFolderMatchesIndex(dir.path(), *store);
 }
 
@@ -278,11 +287,15 @@ TEST_P(DamagedIndex, IsRebuiltFromTheFolderLosingNothing) {
   testing::TempDir dir;
   {
     auto store = OpenStore(Options(dir.path()));
+    uint64_t text1 = 0;
     for (int i = 0; i < 20; ++i) {
-      ASSERT_TRUE(store->Put(i % 2 ? "xtts" : "piper", "text " + std::to_string(i), Wav(i)).ok());
+      Result<uint64_t> put =
+          store->Put(i % 2 ? "xtts" : "piper", "text " + std::to_string(i), Wav(i));
+      ASSERT_TRUE(put.ok());
+      if (i == 1) text1 = *put;
     }
     ASSERT_TRUE(
-        store->PutVariant("xtts", "text 1", OpusParams{}, std::vector<uint8_t>(50, 1)).ok());
+        store->PutVariant("xtts", "text 1", text1, OpusParams{}, std::vector<uint8_t>(50, 1)).ok());
   }
   DamageIndex(dir.path(), GetParam());
   auto store = OpenStore(Options(dir.path()));
@@ -398,9 +411,10 @@ TEST_P(Publication, PutsReplacesVariantsAndEvictionsKeepTheFolderExact) {
   testing::TempDir dir;
   auto store = OpenStore(OptionsHere(dir.path(), 3));
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(store->Put("xtts", "t" + std::to_string(i), Wav(i)).ok());
-  ASSERT_TRUE(store->Put("xtts", "t4", Wav(40)).ok());  // replace
+  Result<uint64_t> t4 = store->Put("xtts", "t4", Wav(40));  // replace
+  ASSERT_TRUE(t4.ok());
   OpusParams p;
-  ASSERT_TRUE(store->PutVariant("xtts", "t4", p, std::vector<uint8_t>(300, 9)).ok());
+  ASSERT_TRUE(store->PutVariant("xtts", "t4", *t4, p, std::vector<uint8_t>(300, 9)).ok());
   EXPECT_FALSE(Has(*store, "xtts", "t0")) << "evicted by max_entries";
   EXPECT_EQ(ServedBytes(*store, "xtts", "t4"), Wav(40));
   ExpectFolderMatchesIndex(dir.path(), *store);
@@ -492,6 +506,81 @@ TEST_P(Publication, KilledMidPutStormLosesNothingAcknowledged) {
   }
 }
 
+// Puts publish and unlink outside the index lock (so hits never wait for the
+// disk). The hazard that design must exclude: a put unlinking an evicted
+// file after a later put of the same key published a new file under that
+// name, leaving an entry without a file (a get then drops it: data loss).
+// Eight keys in a cache of four, so nearly every put evicts and keys come
+// back at once; re-puts, variant puts and gets race throughout. Every file a
+// get serves must be a complete WAV of its key (the size tells the key), no
+// get may find an indexed file missing (it would log "dropping"), and the
+// folder matches the index at the end.
+TEST_P(Publication, EvictionsAndRePutsRacingLoseNoPublishedFile) {
+  testing::TempDir dir;
+  auto store = OpenStore(OptionsHere(dir.path(), 4));
+  constexpr int kKeys = 8;
+  auto text = [](int k) { return "key " + std::to_string(k); };
+  auto frames = [](int k) { return static_cast<size_t>(600 + 10 * k); };
+  auto wav_size = [&](int k) { return Wav(0, frames(k)).size(); };
+  ::testing::internal::CaptureStderr();
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(t);
+      for (int i = 0; i < 400; ++i) {
+        const int k = static_cast<int>(rng() % kKeys);
+        EXPECT_TRUE(
+            store->Put("xtts", text(k), Wav(static_cast<int>(rng() % 200), frames(k))).ok());
+      }
+    });
+  }
+  threads.emplace_back([&] {  // variants of whatever WAV is there now
+    std::mt19937 rng(7);
+    OpusParams p;
+    while (!stop) {
+      const int k = static_cast<int>(rng() % kKeys);
+      Result<VariantLookup> found = store->GetVariant("xtts", text(k), p);
+      ASSERT_TRUE(found.ok()) << found.error().message;
+      if (found->wav) {
+        Status s = store->PutVariant("xtts", text(k), found->generation, p,
+                                     std::vector<uint8_t>(100 + k, static_cast<uint8_t>(k)));
+        EXPECT_TRUE(s.ok() || s.error().code == Errc::kNotFound) << s.error().message;
+      } else if (found->variant) {
+        EXPECT_EQ(ReadFd(*found->variant), std::vector<uint8_t>(100 + k, static_cast<uint8_t>(k)));
+      }
+    }
+  });
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(100 + t);
+      while (!stop) {
+        const int k = static_cast<int>(rng() % kKeys);
+        Result<std::optional<CachedFile>> got = store->Get("xtts", text(k));
+        ASSERT_TRUE(got.ok()) << got.error().message;
+        if (!got->has_value()) continue;
+        std::vector<uint8_t> bytes = ReadFd(**got);
+        EXPECT_EQ(bytes.size(), wav_size(k)) << "served another key's file";
+        EXPECT_TRUE(ParseWav(bytes).ok()) << "served a partial file";
+      }
+    });
+  }
+  for (int t = 0; t < 3; ++t) threads[t].join();
+  stop = true;
+  for (size_t t = 3; t < threads.size(); ++t) threads[t].join();
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_THAT(log, ::testing::Not(HasSubstr("dropping cache"))) << "an indexed file vanished";
+  EXPECT_EQ(store->Stats().engines[0].second.entries, 4u);
+  for (int k = 0; k < kKeys; ++k) {
+    Result<std::optional<CachedFile>> got = store->Get("xtts", text(k));
+    ASSERT_TRUE(got.ok());
+    if (got->has_value()) {
+      EXPECT_EQ((*got)->size, wav_size(k));
+    }
+  }
+  ExpectFolderMatchesIndex(dir.path(), *store);
+}
+
 // ENOSPC: a 1 MiB tmpfs fills up; the failing put leaves nothing behind and
 // the cache keeps serving what it has.
 TEST_P(Publication, FullDiskFailsThePutCleanly) {
@@ -501,7 +590,7 @@ TEST_P(Publication, FullDiskFailsThePutCleanly) {
   }
   {
     auto store = OpenStore(OptionsHere(dir.path() + "/cache", 1000));
-    Status s;
+    Result<uint64_t> s = uint64_t{0};
     int stored = 0;
     for (; stored < 1000; ++stored) {
       s = store->Put("xtts", "entry " + std::to_string(stored), Wav(stored, 20000));
@@ -533,7 +622,7 @@ TEST(CacheStore, AFolderDeletedUnderTheStoreGivesMissesNotCrashes) {
   fs::remove_all(dir.path() + "/xtts");
   EXPECT_FALSE(Has(*store, "xtts", "x"));
   EXPECT_EQ(store->Stats().total.entries, 0u);
-  Status s = store->Put("xtts", "y", Wav(2));
+  Result<uint64_t> s = store->Put("xtts", "y", Wav(2));
   EXPECT_FALSE(s.ok());
   EXPECT_THAT(s.error().message, HasSubstr("xtts"));
   EXPECT_TRUE(store->Put("piper", "z", Wav(3)).ok()) << "other engines keep working";
@@ -576,26 +665,192 @@ TEST(CacheStoreOpenFiles, AnEvictedEntryIsAMissEvenIfItsDescriptorWasOpen) {
 TEST(CacheStoreOpenFiles, AReplacedVariantIsServedNew) {
   testing::TempDir dir;
   auto store = OpenStore(Options(dir.path()));
-  ASSERT_TRUE(store->Put("piper", "v", Wav(1)).ok());
+  Result<uint64_t> v1 = store->Put("piper", "v", Wav(1));
+  ASSERT_TRUE(v1.ok());
   OpusParams p;
-  ASSERT_TRUE(store->PutVariant("piper", "v", p, std::vector<uint8_t>(40, 1)).ok());
+  ASSERT_TRUE(store->PutVariant("piper", "v", *v1, p, std::vector<uint8_t>(40, 1)).ok());
   auto hit = store->GetVariant("piper", "v", p);
   ASSERT_TRUE(hit.ok() && hit->variant);
   EXPECT_EQ(ReadFd(*hit->variant), std::vector<uint8_t>(40, 1));
   // A new WAV for the key drops its variants; the next variant is encoded anew.
-  ASSERT_TRUE(store->Put("piper", "v", Wav(2)).ok());
+  Result<uint64_t> v2 = store->Put("piper", "v", Wav(2));
+  ASSERT_TRUE(v2.ok());
   auto after = store->GetVariant("piper", "v", p);
   ASSERT_TRUE(after.ok());
   EXPECT_FALSE(after->variant) << "served a variant of the replaced WAV";
-  ASSERT_TRUE(store->PutVariant("piper", "v", p, std::vector<uint8_t>(50, 2)).ok());
+  ASSERT_TRUE(store->PutVariant("piper", "v", *v2, p, std::vector<uint8_t>(50, 2)).ok());
   EXPECT_EQ(ReadFd(*store->GetVariant("piper", "v", p)->variant), std::vector<uint8_t>(50, 2));
   // Filling every variant slot replaces the first (p): its descriptor goes too.
   for (int kbps : {20, 40, 48, 64}) {
     OpusParams q;
     q.bitrate_kbps = static_cast<uint16_t>(kbps);
-    ASSERT_TRUE(store->PutVariant("piper", "v", q, std::vector<uint8_t>(10, 3)).ok());
+    ASSERT_TRUE(store->PutVariant("piper", "v", *v2, q, std::vector<uint8_t>(10, 3)).ok());
   }
   EXPECT_FALSE(store->GetVariant("piper", "v", p)->variant) << "the replaced variant is gone";
+}
+
+}  // namespace
+}  // namespace ttscache
+
+namespace ttscache {
+namespace {
+
+// Files in the cache folder and the process's resources are not trusted
+// (issue #13): a shortage of descriptors is no reason to drop an entry, a
+// FIFO or a foreign file in an entry's place must not be served or block,
+// and a variant made from a replaced WAV must not be stored.
+
+// Lowers the soft RLIMIT_NOFILE to just above the descriptors now open and
+// fills it with dups, so the next open fails with EMFILE; undone on scope exit.
+class DescriptorsExhausted {
+ public:
+  DescriptorsExhausted() {
+    EXPECT_EQ(getrlimit(RLIMIT_NOFILE, &saved_), 0);
+    int highest = 0;
+    for (const auto& e : fs::directory_iterator("/proc/self/fd")) {
+      highest = std::max(highest, std::stoi(e.path().filename().string()));
+    }
+    rlimit lowered = saved_;
+    lowered.rlim_cur = static_cast<rlim_t>(highest + 16);
+    UniqueFd null(open("/dev/null", O_RDONLY | O_CLOEXEC));
+    EXPECT_TRUE(null.valid());
+    EXPECT_EQ(setrlimit(RLIMIT_NOFILE, &lowered), 0);
+    for (;;) {
+      int fd = fcntl(null.get(), F_DUPFD_CLOEXEC, 0);
+      if (fd < 0) break;
+      fds_.emplace_back(fd);
+    }
+    EXPECT_EQ(errno, EMFILE);
+    fds_.push_back(std::move(null));
+  }
+  ~DescriptorsExhausted() {
+    fds_.clear();
+    EXPECT_EQ(setrlimit(RLIMIT_NOFILE, &saved_), 0);
+  }
+
+ private:
+  rlimit saved_{};
+  std::vector<UniqueFd> fds_;
+};
+
+std::string PathOfEntry(const std::string& dir, const std::string& engine,
+                        const std::string& text) {
+  return dir + "/" + EntryRelativePath(engine, ComputeCacheKey(text).value());
+}
+
+// Before: the failed open dropped the entry and unlinked its files (and the
+// variant lookup left an orphan .opus).
+TEST(CacheStoreTrust, OutOfDescriptorsIsBusyAndLosesNothing) {
+  testing::TempDir dir;
+  OpusParams p;
+  const std::vector<uint8_t> ogg(300, 7);
+  {
+    auto store = OpenStore(Options(dir.path()));
+    Result<uint64_t> put = store->Put("xtts", "kept", Wav(1));
+    ASSERT_TRUE(put.ok());
+    ASSERT_TRUE(store->PutVariant("xtts", "kept", *put, p, ogg).ok());
+  }
+  // A fresh store keeps no descriptor open yet: every get must open.
+  auto store = OpenStore(Options(dir.path()));
+  const std::string wav_path = PathOfEntry(dir.path(), "xtts", "kept");
+  const std::string variant_path =
+      dir.path() + "/xtts/" + VariantFileName(ComputeCacheKey("kept").value(), p);
+  {
+    DescriptorsExhausted exhausted;
+    Result<std::optional<CachedFile>> got = store->Get("xtts", "kept");
+    ASSERT_FALSE(got.ok()) << "served without a descriptor?";
+    EXPECT_EQ(got.error().code, Errc::kBusy);
+    EXPECT_EQ(got.error().sys_errno, EMFILE);
+    EXPECT_THAT(got.error().message, HasSubstr("EMFILE (Too many open files)"));
+    Result<VariantLookup> variant = store->GetVariant("xtts", "kept", p);
+    ASSERT_FALSE(variant.ok());
+    EXPECT_EQ(variant.error().code, Errc::kBusy);
+    OpusParams other = p;
+    other.bitrate_kbps = 24;  // no such variant: the WAV is opened, and fails
+    Result<VariantLookup> wav_for_encode = store->GetVariant("xtts", "kept", other);
+    ASSERT_FALSE(wav_for_encode.ok());
+    EXPECT_EQ(wav_for_encode.error().code, Errc::kBusy);
+  }
+  EXPECT_TRUE(fs::exists(wav_path));
+  EXPECT_TRUE(fs::exists(variant_path));
+  EXPECT_EQ(ServedBytes(*store, "xtts", "kept"), Wav(1)) << "served once descriptors are free";
+  Result<VariantLookup> variant = store->GetVariant("xtts", "kept", p);
+  ASSERT_TRUE(variant.ok() && variant->variant);
+  EXPECT_EQ(ReadFd(*variant->variant), ogg);
+  EXPECT_EQ(store->Stats().total.entries, 1u);
+  ExpectFolderMatchesIndex(dir.path(), *store);
+}
+
+// Before: the encoding of v1, finished after v2 was put, became v2's variant.
+TEST(CacheStoreTrust, AVariantOfAReplacedWavIsRefused) {
+  testing::TempDir dir;
+  auto store = OpenStore(Options(dir.path()));
+  OpusParams p;
+  ASSERT_TRUE(store->Put("piper", "phrase", Wav(1)).ok());
+  Result<VariantLookup> v1 = store->GetVariant("piper", "phrase", p);
+  ASSERT_TRUE(v1.ok() && v1->wav && !v1->variant);                // an encode of v1 starts
+  ASSERT_TRUE(store->Put("piper", "phrase", Wav(2, 3000)).ok());  // v2 lands meanwhile
+  Status stale = store->PutVariant("piper", "phrase", v1->generation, p, std::vector<uint8_t>(9));
+  ASSERT_FALSE(stale.ok()) << "the encoding of v1 was stored for v2";
+  EXPECT_EQ(stale.error().code, Errc::kNotFound);
+  Result<VariantLookup> after = store->GetVariant("piper", "phrase", p);
+  ASSERT_TRUE(after.ok());
+  EXPECT_FALSE(after->variant);
+  ASSERT_TRUE(after->wav);
+  EXPECT_EQ(ReadFd(*after->wav), Wav(2, 3000));
+  EXPECT_NE(after->generation, v1->generation);
+  EXPECT_TRUE(
+      store->PutVariant("piper", "phrase", after->generation, p, std::vector<uint8_t>(9)).ok());
+  ExpectFolderMatchesIndex(dir.path(), *store);
+}
+
+// Before: the open blocked until a writer came (the event loop hung).
+TEST(CacheStoreTrust, AFifoInPlaceOfAWavIsDroppedWithoutBlocking) {
+  testing::TempDir dir;
+  {
+    auto store = OpenStore(Options(dir.path()));
+    ASSERT_TRUE(store->Put("xtts", "fifo", Wav(1)).ok());
+    ASSERT_TRUE(store->Put("xtts", "bystander", Wav(2)).ok());
+  }
+  auto store = OpenStore(Options(dir.path()));
+  const std::string path = PathOfEntry(dir.path(), "xtts", "fifo");
+  ASSERT_EQ(unlink(path.c_str()), 0);
+  ASSERT_EQ(mkfifo(path.c_str(), 0640), 0);
+
+  auto get = std::async(std::launch::async, [&] { return store->Get("xtts", "fifo"); });
+  if (get.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+    // Unblock the stuck open (a writer arrives) so the test can end.
+    UniqueFd writer(open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    get.wait();
+    FAIL() << "Get blocked on a FIFO";
+  }
+  Result<std::optional<CachedFile>> got = get.get();
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  EXPECT_FALSE(got->has_value()) << "a FIFO was served";
+  EXPECT_FALSE(fs::exists(fs::symlink_status(path))) << "the dropped entry's name is cleared";
+  EXPECT_EQ(ServedBytes(*store, "xtts", "bystander"), Wav(2));
+  EXPECT_EQ(store->Stats().total.entries, 1u);
+  ExpectFolderMatchesIndex(dir.path(), *store);
+}
+
+// Before: served, whoever owned it.
+TEST(CacheStoreTrust, AFileNotOwnedByTheDaemonIsNotServed) {
+  if (geteuid() != 0) GTEST_SKIP() << "giving a file away needs root";
+  testing::TempDir dir;
+  {
+    auto store = OpenStore(Options(dir.path()));
+    ASSERT_TRUE(store->Put("piper", "foreign", Wav(1)).ok());
+    ASSERT_TRUE(store->Put("piper", "ours", Wav(2)).ok());
+  }
+  auto store = OpenStore(Options(dir.path()));
+  const std::string path = PathOfEntry(dir.path(), "piper", "foreign");
+  ASSERT_EQ(chown(path.c_str(), 4242, 4242), 0);
+  Result<std::optional<CachedFile>> got = store->Get("piper", "foreign");
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  EXPECT_FALSE(got->has_value()) << "served a file owned by uid 4242";
+  EXPECT_EQ(ServedBytes(*store, "piper", "ours"), Wav(2));
+  EXPECT_EQ(store->Stats().total.entries, 1u);
+  ExpectFolderMatchesIndex(dir.path(), *store);
 }
 
 }  // namespace
