@@ -138,6 +138,28 @@ Result<std::span<const uint8_t>> Server::AudioBytes(
   return std::span<const uint8_t>(arena->bytes().subspan(ref.offset, ref.length));
 }
 
+bool Server::ReserveArenaCopy(Connection& c, uint64_t request, uint64_t length) {
+  // The job copies the range before checking it (the client can still write
+  // its arena): that copy is request memory like a frame's body.
+  if (input_budget_.TryTake(length)) {
+    dispatch_hold_ = BudgetHold(&input_budget_, length);
+    return true;
+  }
+  if (length > input_budget_.limit()) {
+    QueueError(c, request,
+               MakeError(Errc::kTooLarge, "audio of " + std::to_string(length) +
+                                              " bytes in the arena, more than the daemon's " +
+                                              std::to_string(input_budget_.limit()) +
+                                              "-byte budget for request audio"));
+  } else {
+    busy_++;
+    QueueError(c, request,
+               MakeError(Errc::kBusy, "the daemon's memory for request audio is taken; retry"),
+               kBusyRetryMs);
+  }
+  return false;
+}
+
 bool Server::RefuseIfTooManyInFlight(Connection& c, uint64_t request) {
   if (c.inflight < ipc::kMaxInflightPerConnection) return false;
   busy_++;
@@ -146,10 +168,12 @@ bool Server::RefuseIfTooManyInFlight(Connection& c, uint64_t request) {
   return true;
 }
 
-bool Server::SubmitJob(Connection& c, uint64_t request, JobSlice slice) {
+bool Server::SubmitJob(Connection& c, uint64_t request, JobSlice slice, bool cancellable) {
   if (RefuseIfTooManyInFlight(c, request)) return false;
   auto job = std::make_shared<RunningJob>();
   job->slice = std::move(slice);
+  job->client_gone = c.gone;
+  job->cancellable = cancellable;
   // The request's body stays counted in the input budget until the job is
   // done (the job holds the body).
   job->hold = std::move(dispatch_hold_);
@@ -167,6 +191,12 @@ bool Server::SubmitJob(Connection& c, uint64_t request, JobSlice slice) {
 }
 
 void Server::RunSlice(std::shared_ptr<RunningJob> job) {
+  if (job->cancellable && *job->client_gone) {  // nobody will read the result
+    job->slice = nullptr;
+    job->hold.Release();
+    jobs_running_--;
+    return;
+  }
   std::optional<Completion> done = job->slice();
   if (!done) {
     workers_->Continue(job->connection, [this, job] { RunSlice(job); });
@@ -229,6 +259,7 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
       Result<std::span<const uint8_t>> audio = AudioBytes(put->audio, c.arena);
       if (!audio) return QueueError(c, request, audio.error());
       const bool in_arena = put->audio.place == ipc::AudioPlace::kArena;
+      if (in_arena && !ReserveArenaCopy(c, request, put->audio.length)) return;
       SubmitJob(c, request, [this, body, arena = c.arena, put = *put, audio = *audio, in_arena] {
         Completion done;
         done.opcode = ReplyOpcode(ipc::Opcode::kPut);
@@ -257,18 +288,20 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
       // Made on the first slice, on a worker: parsing and creating the
       // encoder stay off the loop.
       auto task = std::make_shared<std::optional<EncodeToOutput>>();
-      SubmitJob(c, request,
-                [this, body, arena = c.arena, enc = *enc, audio = *audio, params, max_seconds,
-                 task]() -> std::optional<Completion> {
-                  if (!*task) task->emplace(audio, params, max_seconds, enc.output, arena);
-                  if (!(*task)->Step()) return std::nullopt;
-                  encodes_++;
-                  Completion done;
-                  std::tie(done.opcode, done.body) =
-                      (*task)->Reply(ReplyOpcode(ipc::Opcode::kEncode), nullptr);
-                  done.error = done.opcode == static_cast<uint8_t>(ipc::Opcode::kError);
-                  return done;
-                });
+      SubmitJob(
+          c, request,
+          [this, body, arena = c.arena, enc = *enc, audio = *audio, params, max_seconds,
+           task]() -> std::optional<Completion> {
+            if (!*task) task->emplace(audio, params, max_seconds, enc.output, arena);
+            if (!(*task)->Step()) return std::nullopt;
+            encodes_++;
+            Completion done;
+            std::tie(done.opcode, done.body) =
+                (*task)->Reply(ReplyOpcode(ipc::Opcode::kEncode), nullptr);
+            done.error = done.opcode == static_cast<uint8_t>(ipc::Opcode::kError);
+            return done;
+          },
+          /*cancellable=*/true);
       return;
     }
     case ipc::Opcode::kPutEncode: {
@@ -280,6 +313,7 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
       const OpusParams params = Effective(pe->params);
       const int max_seconds = config_.config.daemon.max_encode_seconds;
       const bool in_arena = pe->audio.place == ipc::AudioPlace::kArena;
+      if (in_arena && !ReserveArenaCopy(c, request, pe->audio.length)) return;
       struct PutThenEncode {
         std::vector<uint8_t> copy;  // of arena audio: what is checked is what is stored
         std::span<const uint8_t> audio;
@@ -287,43 +321,45 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
         uint64_t generation = 0;  // of the entry stored: its variant must match it
       };
       auto task = std::make_shared<PutThenEncode>();
-      SubmitJob(c, request,
-                [this, body, arena = c.arena, pe = *pe, audio_ref = *audio_ref, params, max_seconds,
-                 in_arena, task]() -> std::optional<Completion> {
-                  if (!task->encode) {
-                    if (in_arena) task->copy.assign(audio_ref.begin(), audio_ref.end());
-                    task->audio = in_arena ? std::span<const uint8_t>(task->copy) : audio_ref;
-                    task->encode.emplace(task->audio, params, max_seconds, pe.output, arena);
-                    // Refused (too long, bad audio, no arena range) before anything
-                    // is stored; else the WAV is stored first, then encoded.
-                    if (!task->encode->failed()) {
-                      Result<uint64_t> stored = store_->Put(pe.engine, pe.text, task->audio);
-                      if (!stored) {
-                        Completion failed;
-                        failed.opcode = static_cast<uint8_t>(ipc::Opcode::kError);
-                        failed.body = ErrorBody(stored.error());
-                        failed.error = true;
-                        return failed;
-                      }
-                      task->generation = *stored;
-                    }
-                  }
-                  if (!task->encode->Step()) return std::nullopt;
-                  encodes_++;
-                  Completion done;
-                  std::vector<uint8_t> encoded;
-                  std::tie(done.opcode, done.body) =
-                      task->encode->Reply(ReplyOpcode(ipc::Opcode::kPutEncode), &encoded);
-                  done.error = done.opcode == static_cast<uint8_t>(ipc::Opcode::kError);
-                  if (!done.error) {
-                    if (Status s = store_->PutVariant(pe.engine, pe.text, task->generation, params,
-                                                      encoded);
-                        !s) {
-                      log::Warning("put_encode: variant not stored: " + s.error().message);
-                    }
-                  }
-                  return done;
-                });
+      SubmitJob(
+          c, request,
+          [this, body, arena = c.arena, pe = *pe, audio_ref = *audio_ref, params, max_seconds,
+           in_arena, task]() -> std::optional<Completion> {
+            if (!task->encode) {
+              if (in_arena) task->copy.assign(audio_ref.begin(), audio_ref.end());
+              task->audio = in_arena ? std::span<const uint8_t>(task->copy) : audio_ref;
+              task->encode.emplace(task->audio, params, max_seconds, pe.output, arena);
+              // Refused (too long, bad audio, no arena range) before anything
+              // is stored; else the WAV is stored first, then encoded.
+              if (!task->encode->failed()) {
+                Result<uint64_t> stored = store_->Put(pe.engine, pe.text, task->audio);
+                if (!stored) {
+                  Completion failed;
+                  failed.opcode = static_cast<uint8_t>(ipc::Opcode::kError);
+                  failed.body = ErrorBody(stored.error());
+                  failed.error = true;
+                  return failed;
+                }
+                task->generation = *stored;
+              }
+            }
+            if (!task->encode->Step()) return std::nullopt;
+            encodes_++;
+            Completion done;
+            std::vector<uint8_t> encoded;
+            std::tie(done.opcode, done.body) =
+                task->encode->Reply(ReplyOpcode(ipc::Opcode::kPutEncode), &encoded);
+            done.error = done.opcode == static_cast<uint8_t>(ipc::Opcode::kError);
+            if (!done.error) {
+              if (Status s =
+                      store_->PutVariant(pe.engine, pe.text, task->generation, params, encoded);
+                  !s) {
+                log::Warning("put_encode: variant not stored: " + s.error().message);
+              }
+            }
+            return done;
+          },
+          /*cancellable=*/true);
       return;
     }
     default:

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/sockios.h>
+#include <malloc.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -42,7 +43,13 @@ constexpr size_t kSmallReplyBytes = 64u << 10;
 // connections. Frames up to kUnbudgetedFrameBytes need no reservation: at
 // most that much is read for a connection before its frames are served.
 constexpr uint64_t kInputBudget = 256ull << 20;
-constexpr uint32_t kUnbudgetedFrameBytes = 1u << 20;
+constexpr uint32_t kUnbudgetedFrameBytes = 64u << 10;
+// What a queued frame costs beyond its bytes (the OutFrame, its vector, the
+// deque slot): counted, so a flood of tiny replies is bounded as well.
+constexpr size_t kFrameOverhead = 64;
+// A reserved frame must arrive at this rate at least (after a grace of
+// send_timeout_s): a sender trickling bytes cannot sit on the budget.
+constexpr uint64_t kMinReceiveBytesPerSecond = 8u << 20;
 constexpr uint32_t kRetryMs = 100;
 constexpr int64_t kRefusalLogIntervalMs = 10000;
 constexpr int64_t kDrainTimeoutMs = 10000;
@@ -146,8 +153,12 @@ int Server::Run() {
   ::getrlimit(RLIMIT_NOFILE, &nofile);
   const size_t limit = nofile.rlim_cur == RLIM_INFINITY ? size_t{1} << 20 : nofile.rlim_cur;
   max_unread_fds_ = std::max<size_t>(limit / 4, 1);
-  const size_t reserve = OpenDescriptorCount() + limit / 8 + 2 * static_cast<size_t>(d.workers) + 8;
-  max_connections_ = limit > reserve ? limit - reserve : 1;
+  max_queued_fd_frames_ = std::max<size_t>(limit / 8, 1);
+  const size_t reserve = OpenDescriptorCount() + limit / 8 + max_queued_fd_frames_ +
+                         2 * static_cast<size_t>(d.workers) + 8;
+  // Two per connection: its socket, and a descriptor it sent that waits in
+  // its frame reader for the frame that claims it.
+  max_connections_ = limit > reserve + 2 ? (limit - reserve) / 2 : 1;
   if (d.max_connections > 0) {
     max_connections_ = std::min(max_connections_, static_cast<size_t>(d.max_connections));
   }
@@ -233,6 +244,12 @@ int Server::Run() {
         auto it = connections_.find(tag - kFirstConnectionTag);
         if (it == connections_.end()) continue;
         Connection& c = *it->second;
+        // A full hang-up or an error while we are not reading: no reply can
+        // reach the peer any more (and level-triggered, it would spin).
+        if ((events[i].events & (EPOLLHUP | EPOLLERR)) && !(c.events & EPOLLIN)) {
+          Close(c.id);
+          continue;
+        }
         if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) OnReadable(c);
         if (connections_.count(tag - kFirstConnectionTag) && (events[i].events & EPOLLOUT)) {
           OnWritable(c);
@@ -241,11 +258,13 @@ int Server::Run() {
     }
   }
   Notify("STOPPING=1");
-  workers_->Stop();
-  DrainCompletions();
+  // Connections first: an encode still running past the drain deadline is
+  // dropped at its next slice instead of holding the stop for minutes.
   std::vector<uint64_t> ids;
   for (auto& [id, c] : connections_) ids.push_back(id);
   for (uint64_t id : ids) Close(id);
+  workers_->Stop();
+  DrainCompletions();
   if (!listen_.activated) ::unlink(listen_.path.c_str());
   if (Status s = store_->Close(); !s) {
     log::Error("ttscached: closing the cache: " + s.error().message);
@@ -392,6 +411,10 @@ void Server::OnReadable(Connection& c) {
     Result<size_t> n = ipc::ReceiveWithFds(c.fd.get(), buffer, &fds, ipc::kMaxFdsPerMessage);
     if (!n) {
       if (n.error().code == Errc::kNotFound) break;  // EAGAIN
+      if (n.error().sys_errno == ECONNRESET) {       // the peer left without reading
+        Close(c.id);
+        return;
+      }
       log::Notice("connection " + std::to_string(c.id) + ": " + n.error().message);
       errors_++;
       QueueError(c, 0, MakeError(Errc::kInvalidArgument, n.error().message));
@@ -400,7 +423,10 @@ void Server::OnReadable(Connection& c) {
       return;
     }
     if (*n == 0) {
-      Close(c.id);
+      // The peer shut its sending side (or left): what it asked for is still
+      // answered, as `socat -t` and shutdown(SHUT_WR) users expect.
+      c.peer_done = true;
+      if (!CloseIfFinished(c)) UpdateEvents(c);
       return;
     }
     c.last_active_ms = NowMs();
@@ -419,7 +445,18 @@ void Server::OnReadable(Connection& c) {
   UpdateEvents(c);
 }
 
-bool Server::MayServe(const Connection& c) const { return c.out_bytes < kMaxQueuedOutputBytes; }
+bool Server::CloseIfFinished(Connection& c) {
+  if (!c.peer_done || c.inflight != 0 || !c.out.empty()) return false;
+  Close(c.id);
+  return true;
+}
+
+bool Server::MayServe(const Connection& c) const {
+  // Past the shared budget, a connection with replies still unsent waits
+  // for them to drain: only connections that read keep being served.
+  return c.out_bytes < kMaxQueuedOutputBytes &&
+         (c.out.empty() || queued_output_bytes_ < kQueuedOutputBudget);
+}
 
 bool Server::ServeFrames(Connection& c) {
   const uint64_t id = c.id;
@@ -453,6 +490,7 @@ bool Server::ReserveInput(Connection& c) {
   if (input_waiters_.empty() && input_budget_.TryTake(*pending)) {
     c.input_holds.emplace_back(&input_budget_, *pending);
     c.reserved_frame_start = *c.reader.pending_frame_start();
+    c.reserved_since_ms = NowMs();
     return true;
   }
   c.waiting_for_input_budget = true;
@@ -474,6 +512,7 @@ void Server::ResumeInputWaiters() {
     if (!input_budget_.TryTake(need)) return;
     c.input_holds.emplace_back(&input_budget_, need);
     c.reserved_frame_start = c.reader.pending_frame_start().value_or(UINT64_MAX);
+    c.reserved_since_ms = NowMs();
     c.waiting_for_input_budget = false;
     c.last_active_ms = NowMs();  // waiting is not idling
     input_waiters_.pop_front();
@@ -502,7 +541,8 @@ bool Server::MayPassDescriptor(Connection& c) {
   ForgetReadDescriptors(c);
   const size_t unread = c.unread_fd_offsets.size() + c.queued_fd_frames;
   return unread < ipc::kMaxInflightPerConnection &&
-         unread_fds_ + c.queued_fd_frames < max_unread_fds_;
+         unread_fds_ + queued_fd_frames_ < max_unread_fds_ &&
+         queued_fd_frames_ < max_queued_fd_frames_;
 }
 
 bool Server::Flush(Connection& c) {
@@ -520,15 +560,16 @@ bool Server::Flush(Connection& c) {
         log::Warning("connection " + std::to_string(c.id) + ": " + n.error().message +
                      "; answering busy");
         busy_++;
-        c.out_bytes -= f.bytes.size();
-        queued_output_bytes_ -= f.bytes.size();
+        c.out_bytes -= f.bytes.size() + kFrameOverhead;
+        queued_output_bytes_ -= f.bytes.size() + kFrameOverhead;
         c.queued_fd_frames--;
+        queued_fd_frames_--;
         f.bytes = BusyFrame(RequestIdOf(f.bytes), "the daemon cannot pass a descriptor now (" +
                                                       n.error().message +
                                                       "); retry, or ask for the audio inline");
         f.fd = {};
-        c.out_bytes += f.bytes.size();
-        queued_output_bytes_ += f.bytes.size();
+        c.out_bytes += f.bytes.size() + kFrameOverhead;
+        queued_output_bytes_ += f.bytes.size() + kFrameOverhead;
         continue;
       }
       if (err == ENOBUFS || err == ENOMEM) break;  // the kernel is short: EPOLLOUT retries
@@ -538,14 +579,15 @@ bool Server::Flush(Connection& c) {
     if (with_fd) {
       c.unread_fd_offsets.push_back(c.stream_sent);
       c.queued_fd_frames--;
+      queued_fd_frames_--;
       unread_fds_++;
     }
     c.stream_sent += *n;
     c.last_progress_ms = NowMs();
     c.out_offset += *n;
     if (c.out_offset == f.bytes.size()) {
-      c.out_bytes -= f.bytes.size();
-      queued_output_bytes_ -= f.bytes.size();
+      c.out_bytes -= f.bytes.size() + kFrameOverhead;
+      queued_output_bytes_ -= f.bytes.size() + kFrameOverhead;
       c.out.pop_front();
       c.out_offset = 0;
     }
@@ -560,6 +602,7 @@ void Server::OnWritable(Connection& c) {
   }
   // Replies drained: frames that waited for that are served now.
   if (!c.closing && c.reader.buffered() > 0 && !ServeFrames(c)) return;
+  if (CloseIfFinished(c)) return;
   UpdateEvents(c);
 }
 
@@ -567,7 +610,7 @@ void Server::UpdateEvents(Connection& c) {
   // Everything owed is sent: end the connection; epoll reports the hang-up
   // and the loop closes it.
   if (c.closing && c.out.empty()) ::shutdown(c.fd.get(), SHUT_RDWR);
-  const bool reading = c.closing || (MayServe(c) && !c.waiting_for_input_budget);
+  const bool reading = c.closing || (!c.peer_done && MayServe(c) && !c.waiting_for_input_budget);
   const uint32_t wanted = (reading ? EPOLLIN : 0u) | (c.out.empty() ? 0u : EPOLLOUT);
   // Most replies leave in one send, so the mask rarely changes: skipping the
   // unchanged epoll_ctl saves two system calls per request on the hit path.
@@ -585,7 +628,9 @@ void Server::Close(uint64_t id) {
   Connection& c = *it->second;
   ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.fd.get(), nullptr);
   unread_fds_ -= c.unread_fd_offsets.size();
+  queued_fd_frames_ -= c.queued_fd_frames;
   queued_output_bytes_ -= c.out_bytes;
+  *c.gone = true;
   connections_.erase(it);  // jobs keep the arena alive through their shared_ptr
   ResumeInputWaiters();    // its input reservation went with it
 }
@@ -602,15 +647,20 @@ void Server::Queue(Connection& c, OutFrame frame) {
              {}};
   }
   if (c.out.empty()) c.last_progress_ms = NowMs();  // the send timeout runs from now
-  c.out_bytes += frame.bytes.size();
-  queued_output_bytes_ += frame.bytes.size();
-  if (frame.fd.valid()) c.queued_fd_frames++;
+  c.out_bytes += frame.bytes.size() + kFrameOverhead;
+  queued_output_bytes_ += frame.bytes.size() + kFrameOverhead;
+  if (frame.fd.valid()) {
+    c.queued_fd_frames++;
+    queued_fd_frames_++;
+  }
   c.out.push_back(std::move(frame));
   // Send at once when the socket has room; never closes here (callers still
   // hold `c`): a dead peer is closed by the loop when epoll reports it.
   if (!Flush(c)) {
     queued_output_bytes_ -= c.out_bytes;
+    queued_fd_frames_ -= c.queued_fd_frames;
     c.out.clear();
+    c.out_offset = 0;
     c.out_bytes = 0;
     c.queued_fd_frames = 0;
     c.closing = true;
@@ -663,6 +713,9 @@ void Server::DrainCompletions() {
     it->second->inflight--;
     if (c.error) errors_++;
     QueueReply(c.connection, c.request, c.opcode, std::move(c.body));
+    if (auto again = connections_.find(c.connection); again != connections_.end()) {
+      CloseIfFinished(*again->second);
+    }
   }
   ResumeInputWaiters();  // finished jobs gave their bodies' budget back
 }
@@ -676,7 +729,19 @@ void Server::OnTimer() {
   for (auto& [id, c] : connections_) {
     ForgetReadDescriptors(*c);
     const bool owes = !c->out.empty() || !c->unread_fd_offsets.empty();
-    if (owes && now - c->last_progress_ms > send_timeout_ms) {
+    const bool receiving_reserved =
+        !c->input_holds.empty() && c->reader.pending_frame_start() == c->reserved_frame_start;
+    const int64_t allowed_ms =
+        send_timeout_ms +
+        static_cast<int64_t>(uint64_t{c->reader.pending_body_length().value_or(0)} * 1000 /
+                             kMinReceiveBytesPerSecond);
+    if (receiving_reserved && now - c->reserved_since_ms > allowed_ms) {
+      log::Notice("connection " + std::to_string(id) + " (uid " + std::to_string(c->uid) +
+                  "): its " + std::to_string(c->reader.pending_body_length().value_or(0)) +
+                  "-byte frame did not arrive within " + std::to_string(allowed_ms / 1000) +
+                  " s; closing it (it held input budget others wait for)");
+      idle.push_back(id);
+    } else if (owes && now - c->last_progress_ms > send_timeout_ms) {
       log::Notice("connection " + std::to_string(id) + " (uid " + std::to_string(c->uid) +
                   "): read none of its replies for " +
                   std::to_string(config_.config.daemon.send_timeout_s) + " s (" +
@@ -690,6 +755,13 @@ void Server::OnTimer() {
     }
   }
   for (uint64_t id : idle) Close(id);
+  // Large replies and frames are freed to the heap, which glibc keeps: give
+  // it back now and then once nothing is queued, so an attack's peak does
+  // not stay the daemon's size.
+  if (queued_output_bytes_ == 0 && input_budget_.used() == 0 && now - last_trim_ms_ >= 10000) {
+    ::malloc_trim(0);
+    last_trim_ms_ = now;
+  }
   if (watchdog_interval_ms_ > 0 && now - last_watchdog_ms_ >= watchdog_interval_ms_) {
     Notify("WATCHDOG=1");
     last_watchdog_ms_ = now;

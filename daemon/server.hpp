@@ -77,6 +77,12 @@ class Server {
     uint64_t stream_sent = 0;
     std::deque<uint64_t> unread_fd_offsets;
     uint32_t queued_fd_frames = 0;  // frames in `out` that carry a descriptor
+    // The peer shut its sending side: nothing more is read; the connection
+    // closes once what it asked for is answered.
+    bool peer_done = false;
+    // Set when the connection closes: its encodes stop at their next slice.
+    std::shared_ptr<std::atomic<bool>> gone = std::make_shared<std::atomic<bool>>(false);
+    int64_t reserved_since_ms = 0;  // when the newest input reservation was taken
     // When the peer last took bytes or descriptors from us (send timeout).
     int64_t last_progress_ms = 0;
     // The input budget reserved for each large frame received or being
@@ -134,6 +140,9 @@ class Server {
   bool MayPassDescriptor(Connection& c);
   // False when the peer is gone.
   bool Flush(Connection& c);
+  // Closes `c` when its peer has stopped sending and everything it asked
+  // for is answered and sent; true if it did.
+  bool CloseIfFinished(Connection& c);
   void Close(uint64_t id);
   int WaitForEvents(epoll_event* events, int max_events);
   void Queue(Connection& c, OutFrame frame);
@@ -156,6 +165,10 @@ class Server {
   void HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& get);
   void HandleArena(Connection& c, uint64_t request, std::span<const uint8_t> body,
                    std::vector<UniqueFd> fds);
+  // Reserves input budget for a put's copy of `length` bytes of arena audio
+  // (into dispatch_hold_); answers BUSY or too large and returns false when
+  // it cannot be had.
+  bool ReserveArenaCopy(Connection& c, uint64_t request, uint64_t length);
   // Answers BUSY and returns true when `c` has its maximum of requests in flight.
   bool RefuseIfTooManyInFlight(Connection& c, uint64_t request);
   // A request's work on the workers, one slice per call: the completion when
@@ -165,12 +178,16 @@ class Server {
   using JobSlice = std::function<std::optional<Completion>()>;
   struct RunningJob {
     JobSlice slice;
+    // An encode whose client left is dropped between slices (a variant
+    // encode is not: other clients may wait for it).
+    std::shared_ptr<std::atomic<bool>> client_gone;
+    bool cancellable = false;
     BudgetHold hold;  // the request body's input budget, given back when done
     uint64_t connection = 0, request = 0;
   };
   // Queues `slice` on the workers under the connection's turn, counting the
   // request in flight; BUSY when full.
-  bool SubmitJob(Connection& c, uint64_t request, JobSlice slice);
+  bool SubmitJob(Connection& c, uint64_t request, JobSlice slice, bool cancellable = false);
   void RunSlice(std::shared_ptr<RunningJob> job);
   void FinishVariant(Completion& completion);
   // The parameters an Opus request gets (bitrate 0: the configured ones).
@@ -197,6 +214,11 @@ class Server {
   size_t max_connections_ = 0;
   size_t max_unread_fds_ = 0;
   size_t unread_fds_ = 0;
+  // Descriptor replies queued unsent, over all connections: each may hold a
+  // cache file open in our own table, so they have a share of the reserve.
+  size_t queued_fd_frames_ = 0;
+  size_t max_queued_fd_frames_ = 0;
+  int64_t last_trim_ms_ = 0;
   // Reply bytes queued unsent over all connections.
   uint64_t queued_output_bytes_ = 0;
   ByteBudget input_budget_;

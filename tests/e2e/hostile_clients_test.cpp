@@ -9,11 +9,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <fcntl.h>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+
 #include <fstream>
 #include <iostream>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "core/audio/wav_reader.hpp"
@@ -461,6 +465,205 @@ TEST(HostileClients, RunningOutOfDescriptorsLosesNoEntry) {
   Result<AudioBuffer> after = d.Connect().Get("piper", "keep me", Format::kWav);
   ASSERT_TRUE(after.ok()) << after.error().message << "\n" << d.log();
   EXPECT_THAT(d.log(), ::testing::Not(HasSubstr("dropping cache entry")));
+}
+
+// CPU time (user + system) the process has used, in clock ticks.
+long CpuTicks(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), {});
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14) utime = std::stol(field);
+    if (i == 15) stime = std::stol(field);
+  }
+  return utime + stime;
+}
+
+// Review: a peer that shuts its sending side still gets every reply it is
+// owed (`socat -t`, shutdown(SHUT_WR)); the daemon used to drop them.
+TEST(HostileClients, AHalfClosedPeerGetsEveryReplyItIsOwed) {
+  DaemonProcess d;
+  ASSERT_TRUE(d.Start()) << d.log();
+  RawPeer p(d.socket_path());
+  const std::vector<uint8_t> wav = Wav(3);
+  ipc::PutRequest put{"piper", "half closed", {ipc::AudioPlace::kInline, wav, 0, 0}};
+  ipc::EncodeRequest enc{{}, {ipc::AudioPlace::kInline, wav, 0, 0}, {}};
+  p.Send(ipc::BuildFrame(static_cast<uint8_t>(ipc::Opcode::kPut), 1, ipc::EncodePutRequest(put)));
+  p.Send(ipc::BuildFrame(static_cast<uint8_t>(ipc::Opcode::kEncode), 2,
+                         ipc::EncodeEncodeRequest(enc)));
+  p.Send(ipc::BuildFrame(static_cast<uint8_t>(ipc::Opcode::kPing), 3, {}));
+  ASSERT_EQ(::shutdown(p.fd.get(), SHUT_WR), 0);
+  std::set<uint64_t> answered;
+  for (int i = 0; i < 3; ++i) {
+    auto [op, id, body] = p.Read();
+    if (op == 0) break;
+    EXPECT_NE(op, kError) << ipc::DecodeErrorReply(body)->message;
+    answered.insert(id);
+  }
+  EXPECT_EQ(answered, (std::set<uint64_t>{1, 2, 3}));
+  EXPECT_TRUE(DrainedToEof(p.fd.get(), 5)) << "closed once everything was answered";
+}
+
+// Review: a peer that hangs up while the daemon has stopped reading it (its
+// replies pile up) made the level-triggered hang-up spin the loop.
+TEST(HostileClients, AHangUpWhileNotReadIsNotASpin) {
+  DaemonProcess d;
+  ASSERT_TRUE(d.Start()) << d.log();
+  ASSERT_TRUE(d.Connect().Put("piper", "sixty", Wav(1.4, 22050, true)).ok());
+  std::vector<std::unique_ptr<RawPeer>> peers;
+  for (int c = 0; c < 3; ++c) {
+    peers.push_back(std::make_unique<RawPeer>(d.socket_path()));
+    std::vector<uint8_t> burst;
+    for (uint64_t i = 1; i <= 700; ++i) {
+      std::vector<uint8_t> f = GetFrame(i, "sixty", ipc::Delivery::kInline);
+      burst.insert(burst.end(), f.begin(), f.end());
+    }
+    peers.back()->Send(burst);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  for (auto& p : peers) ::shutdown(p->fd.get(), SHUT_RDWR);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const long before = CpuTicks(d.pid());
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  const long used = CpuTicks(d.pid()) - before;
+  const long ticks_per_s = ::sysconf(_SC_CLK_TCK);
+  Figure("daemon CPU over 2 s after the hang-ups: " + std::to_string(used * 100 / ticks_per_s / 2) +
+         " %");
+  EXPECT_LT(used, ticks_per_s / 2) << "the daemon used " << used << " ticks in 2 s";
+  EXPECT_TRUE(d.Connect().Ping().ok());
+}
+
+// Review: a sender that trickles a reserved frame held the shared input
+// budget for as long as it liked; now a reserved frame must keep a minimum
+// rate (after a grace of send_timeout_s) or its connection is closed.
+TEST(HostileClients, TricklingSendersLoseTheirReservation) {
+  DaemonProcess d(Keys{{"send_timeout_s", "1"}});
+  ASSERT_TRUE(d.Start()) << d.log();
+  std::vector<std::unique_ptr<RawPeer>> holders;
+  for (int c = 0; c < 4; ++c) {
+    holders.push_back(std::make_unique<RawPeer>(d.socket_path()));
+    uint8_t header[ipc::kHeaderSize];
+    ipc::EncodeHeader({static_cast<uint8_t>(ipc::Opcode::kPut), 0, 1, 64u << 20}, header);
+    holders.back()->Send({header, sizeof(header)});
+    holders.back()->Send(std::vector<uint8_t>(100, 1));
+  }
+  std::atomic<bool> stop{false};
+  std::thread trickle([&] {
+    while (!stop) {
+      for (auto& h : holders) h->Send(std::vector<uint8_t>(1, 1), -1, -1, MSG_DONTWAIT);
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+  });
+  Client good = Client::Connect({d.socket_path(), 30000}).value();
+  const auto started = Clock::now();
+  Status put = good.Put("piper", "needs budget", Wav(50));  // a 2.2 MB frame
+  const auto took = Clock::now() - started;
+  stop = true;
+  trickle.join();
+  ASSERT_TRUE(put.ok()) << put.error().message;
+  Figure("a 2.2 MB put waited " +
+         std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()) +
+         " ms for the tricklers' reservations");
+  EXPECT_LT(took, std::chrono::seconds(25));
+  EXPECT_THAT(d.log(), HasSubstr("did not arrive within"));
+}
+
+// Review: replies under 64 KiB skipped the shared output budget, so many
+// connections that never read could each hold 32 MiB of them.
+TEST(HostileClients, ManyNonReadersOfSmallRepliesShareTheOutputBudget) {
+  DaemonProcess d;
+  ASSERT_TRUE(d.Start({"ASAN_OPTIONS=quarantine_size_mb=16"})) << d.log();
+  ASSERT_TRUE(d.Connect().Put("piper", "sixty", Wav(1.4, 22050, true)).ok());
+  const long before_kb = StatusKb(d.pid(), "VmRSS");
+  std::vector<std::unique_ptr<RawPeer>> peers;
+  for (int c = 0; c < 24; ++c) {
+    peers.push_back(std::make_unique<RawPeer>(d.socket_path()));
+    std::vector<uint8_t> burst;
+    for (uint64_t i = 1; i <= 700; ++i) {
+      std::vector<uint8_t> f = GetFrame(i, "sixty", ipc::Delivery::kInline);
+      burst.insert(burst.end(), f.begin(), f.end());
+    }
+    peers.back()->Send(burst);
+  }
+  const auto worst = WorstHitLatency(d, "sixty", 10);
+  const long peak_kb = StatusKb(d.pid(), "VmHWM") - before_kb;
+  Figure("daemon peak RSS +" + std::to_string(peak_kb / 1024) +
+         " MiB with 24 non-readers of 60 KB replies; good client's worst " +
+         std::to_string(worst.count()) + " ms");
+  EXPECT_LT(peak_kb, 400 * 1024);
+  EXPECT_LT(worst.count(), 1000);
+}
+
+// Review: descriptors a client sends wait in its frame reader until the
+// frame that claims them is complete; a hundred connections each parking
+// one filled the daemon's table, and then its cache files could not open.
+TEST(HostileClients, DescriptorsParkedInPartialFramesDoNotStarveTheCache) {
+  if (system("command -v prlimit > /dev/null") != 0) GTEST_SKIP() << "prlimit not installed";
+  DaemonProcess d;
+  ASSERT_TRUE(d.Start({}, {"prlimit", "--nofile=256:256"})) << d.log();
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(d.Connect().Put("piper", "seed " + std::to_string(i), Wav(0.2)).ok());
+  }
+  // Connected first: a client the daemon already serves.
+  Result<Client> good = Client::Connect({d.socket_path(), 5000});
+  ASSERT_TRUE(good.ok());
+  ASSERT_TRUE(good->Ping().ok());
+  UniqueFd null_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  std::vector<std::unique_ptr<RawPeer>> parkers;
+  uint8_t header[ipc::kHeaderSize];
+  ipc::EncodeHeader({static_cast<uint8_t>(ipc::Opcode::kArena), ipc::kFlagFd, 1, 8}, header);
+  for (int c = 0; c < 150; ++c) {
+    parkers.push_back(std::make_unique<RawPeer>(d.socket_path()));
+    parkers.back()->Send({header, 10}, null_fd.get());  // a header cut short, with its fd
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  {
+    for (int i = 0; i < 5; ++i) {
+      Result<AudioBuffer> hit = good->Get("piper", "seed " + std::to_string(i), Format::kWav);
+      if (!hit) {
+        EXPECT_EQ(hit.error().code, Errc::kBusy) << hit.error().message;
+      }
+    }
+    Status put = good->Put("piper", "new", Wav(0.2));
+    if (!put) {
+      EXPECT_EQ(put.error().code, Errc::kBusy) << put.error().message;
+    }
+  }
+  parkers.clear();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  Client after = d.Connect();
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_TRUE(after.Get("piper", "seed " + std::to_string(i), Format::kWav).ok())
+        << "entries lost: seed " << i;
+  }
+  EXPECT_THAT(d.log(), ::testing::Not(HasSubstr("Too many open files")));
+}
+
+// Review: a client that leaves with long encodes queued kept the workers
+// busy for them (and a stop waited for them all).
+TEST(HostileClients, EncodesOfAClientThatLeftAreDropped) {
+  DaemonProcess d(Keys{{"workers", "2"}});
+  ASSERT_TRUE(d.Start()) << d.log();
+  const std::vector<uint8_t> long_wav = Wav(240);
+  {
+    RawPeer heavy(d.socket_path());
+    for (uint64_t id = 1; id <= 8; ++id) {
+      ipc::EncodeRequest enc{{}, {ipc::AudioPlace::kInline, long_wav, 0, 0}, {}};
+      heavy.Send(ipc::BuildFrame(static_cast<uint8_t>(ipc::Opcode::kEncode), id,
+                                 ipc::EncodeEncodeRequest(enc)));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }  // gone without reading
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const long before = CpuTicks(d.pid());
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  const long used = CpuTicks(d.pid()) - before;
+  const long ticks_per_s = ::sysconf(_SC_CLK_TCK);
+  Figure("daemon CPU 1 s after the client left: " + std::to_string(used * 100 / ticks_per_s / 2) +
+         " %");
+  EXPECT_LT(used, ticks_per_s / 2) << "the workers kept encoding for nobody";
 }
 
 }  // namespace
