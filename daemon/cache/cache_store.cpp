@@ -429,7 +429,10 @@ Status CacheStore::PutVariant(std::string_view engine, std::string_view text, ui
   if (Status valid = Validate(params); !valid) return valid;
   Result<std::pair<uint8_t, CacheKey>> resolved = Resolve(engine, text);
   if (!resolved) return resolved.error();
-  auto [id, key] = *resolved;
+  // Named variables, not a structured binding: the lambdas below capture
+  // them, which clang before 16 refuses for bindings.
+  const uint8_t id = resolved->first;
+  const CacheKey key = resolved->second;
   if (ogg.empty()) return MakeError(Errc::kBadAudio, "empty variant");
   CacheDirectory& dir = *state_->directory;
   Result<PendingFile> pending = dir.WriteTemporary(id, ogg);
