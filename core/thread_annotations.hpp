@@ -22,6 +22,11 @@
 #define GUARDED_BY(x) TTSCACHE_THREAD_ANNOTATION(guarded_by(x))
 // On a pointer member: what it points to is read or written only with the lock held.
 #define PT_GUARDED_BY(x) TTSCACHE_THREAD_ANNOTATION(pt_guarded_by(x))
+// On a lock member: the order in which locks are taken (this one before /
+// after the named ones). Documentation under -Wthread-safety; checked only
+// with -Wthread-safety-beta.
+#define ACQUIRED_BEFORE(...) TTSCACHE_THREAD_ANNOTATION(acquired_before(__VA_ARGS__))
+#define ACQUIRED_AFTER(...) TTSCACHE_THREAD_ANNOTATION(acquired_after(__VA_ARGS__))
 // On a function: the caller holds the lock(s).
 #define REQUIRES(...) TTSCACHE_THREAD_ANNOTATION(requires_capability(__VA_ARGS__))
 // On a function: the caller must not hold the lock(s) (the function takes them).

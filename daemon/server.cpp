@@ -690,7 +690,7 @@ void Server::QueueReply(uint64_t connection, uint64_t request, uint8_t opcode,
 
 void Server::Post(Completion completion) {
   {
-    std::lock_guard lock(completions_mutex_);
+    MutexLock lock(completions_mutex_);
     completions_.push_back(std::move(completion));
   }
   uint64_t one = 1;
@@ -700,7 +700,7 @@ void Server::Post(Completion completion) {
 void Server::DrainCompletions() {
   std::vector<Completion> done;
   {
-    std::lock_guard lock(completions_mutex_);
+    MutexLock lock(completions_mutex_);
     done.swap(completions_);
   }
   for (Completion& c : done) {

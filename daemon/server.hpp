@@ -33,13 +33,13 @@
 #include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "core/config/config.hpp"
+#include "core/mutex.hpp"
 #include "core/shared_fd.hpp"
 #include "core/unique_fd.hpp"
 #include "daemon/byte_budget.hpp"
@@ -151,8 +151,8 @@ class Server {
   void QueueReply(uint64_t connection, uint64_t request, uint8_t opcode, std::vector<uint8_t> body,
                   SharedFd fd = {});
   void UpdateEvents(Connection& c);
-  void DrainCompletions();
-  void Post(Completion completion);
+  void DrainCompletions() EXCLUDES(completions_mutex_);
+  void Post(Completion completion) EXCLUDES(completions_mutex_);
   void OnTimer();
   void AcceptWhileOutOfDescriptors();
   void RecreateSocketIfDeleted();
@@ -240,8 +240,9 @@ class Server {
   int64_t last_status_ms_ = 0;
   std::atomic<uint64_t> jobs_running_{0};
 
-  std::mutex completions_mutex_;
-  std::vector<Completion> completions_;  // GUARDED_BY(completions_mutex_)
+  // Completions posted by the workers, drained by the event loop.
+  Mutex completions_mutex_;
+  std::vector<Completion> completions_ GUARDED_BY(completions_mutex_);
 
   // Counters for STATS and STATUS=.
   std::atomic<uint64_t> accepted_{0}, requests_{0}, busy_{0}, errors_{0}, encodes_{0},

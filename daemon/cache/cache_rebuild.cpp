@@ -89,8 +89,7 @@ Status CacheStore::State::RebuildLocked(CacheOpenReport* report) {
       report->invalid_removed++;
       continue;
     }
-    while (idx.header().engines[c.engine].entries >= options.limits.max_entries ||
-           !idx.HasFreeSlot()) {
+    while (idx.header().engines[c.engine].entries >= limits.max_entries || !idx.HasFreeSlot()) {
       std::optional<uint32_t> victim = idx.LeastRecentOf(c.engine);
       if (!victim) break;
       std::vector<DoomedFile> doomed;

@@ -51,7 +51,6 @@ Result<std::unique_ptr<CacheStore>> CacheStore::Open(const CacheOptions& options
   state->options = options;
   state->max_text_bytes = options.limits.max_text_bytes;
   state->capacity_per_engine = options.limits.max_entries;
-  state->generations.resize(capacity);
   Result<CacheDirectory> dir = CacheDirectory::Open(options.dir, options.engines, options.fsync,
                                                     options.unnamed_temporaries);
   if (!dir) return dir.error();
@@ -60,14 +59,16 @@ Result<std::unique_ptr<CacheStore>> CacheStore::Open(const CacheOptions& options
       IndexFile::Open(state->directory->root_fd(), options.dir + "/" + kIndexFileName,
                       options.engines, static_cast<uint32_t>(capacity));
   if (!opened) return opened.error();
-  state->index_file.emplace(std::move(opened->file));
 
   std::unique_ptr<CacheStore> store(new CacheStore(std::move(state)));
   store->report_.rebuild_reason = opened->rebuild_reason;
   store->report_.unnamed_temporaries = store->state_->directory->unnamed_temporaries();
   {
-    std::lock_guard lock(store->state_->mutex);  // alone: nothing else runs yet
+    MutexLock lock(store->state_->mutex);  // alone: nothing else runs yet
+    store->state_->index_file.emplace(std::move(opened->file));
+    store->state_->limits = options.limits;
     // Entries of a reused index get generations as if just inserted.
+    store->state_->generations.resize(capacity);
     for (uint64_t& g : store->state_->generations) g = ++store->state_->last_generation;
     if (!opened->rebuild_reason.empty()) {
       if (Status s = store->state_->RebuildLocked(&store->report_); !s) return s.error();
@@ -83,8 +84,8 @@ Result<std::unique_ptr<CacheStore>> CacheStore::Open(const CacheOptions& options
 }
 
 Status CacheStore::Close() {
-  std::lock_guard publishing(state_->publish_mutex);  // no put is half done
-  std::lock_guard lock(state_->mutex);
+  MutexLock publishing(state_->publish_mutex);  // no put is half done
+  MutexLock lock(state_->mutex);
   if (state_->closed) return {};
   state_->closed = true;
   state_->open_files.Clear();
@@ -156,7 +157,6 @@ void CacheStore::State::RemoveFiles(const std::vector<DoomedFile>& doomed) {
 uint64_t CacheStore::State::EnforceLimitsLocked(std::optional<uint32_t> keep,
                                                 std::vector<DoomedFile>* doomed) {
   CacheIndex& idx = index();
-  const CacheLimits& limits = options.limits;
   uint64_t evicted = 0;
   for (size_t e = 0; e < options.engines.size(); ++e) {
     while (idx.header().engines[e].entries > limits.max_entries) {
@@ -239,13 +239,19 @@ uint32_t CacheStore::State::InsertLocked(uint8_t engine, const CacheKey& key, ui
   return slot;
 }
 
-Result<LockedLookup> CacheStore::State::LookUp(uint8_t engine, const CacheKey& key) {
-  std::unique_lock lock(mutex);
+Result<IndexLookup> CacheStore::State::LookUpLocked(uint8_t engine, const CacheKey& key) {
   if (closed) return ClosedError();
   EngineCounters* counters = &index().header().engines[engine].counters;
   std::optional<uint32_t> slot = index().Find(engine, key);
   if (!slot) counters->misses++;
-  return LockedLookup{std::move(lock), engine, key, slot, counters};
+  return IndexLookup{engine, key, slot, counters};
+}
+
+std::optional<uint32_t> CacheStore::State::FindGenerationLocked(uint8_t engine, const CacheKey& key,
+                                                                uint64_t generation) {
+  std::optional<uint32_t> slot = closed ? std::nullopt : index().Find(engine, key);
+  if (slot && generations[*slot] != generation) return std::nullopt;
+  return slot;
 }
 
 Result<CachedFile> CacheStore::State::OpenKeptLocked(uint64_t open_key, uint8_t engine,
@@ -292,7 +298,8 @@ Result<std::optional<CachedFile>> CacheStore::State::OpenWavLocked(uint32_t slot
 Result<std::optional<CachedFile>> CacheStore::Get(std::string_view engine, std::string_view text) {
   Result<std::pair<uint8_t, CacheKey>> resolved = Resolve(engine, text);
   if (!resolved) return resolved.error();
-  Result<LockedLookup> found = state_->LookUp(resolved->first, resolved->second);
+  MutexLock lock(state_->mutex);
+  Result<IndexLookup> found = state_->LookUpLocked(resolved->first, resolved->second);
   if (!found) return found.error();
   if (!found->slot) return std::optional<CachedFile>();
   Result<std::optional<CachedFile>> file = state_->OpenWavLocked(*found->slot);
@@ -315,8 +322,8 @@ Result<uint64_t> CacheStore::Put(std::string_view engine, std::string_view text,
   if (!parsed) return MakeError(Errc::kBadAudio, "refusing to cache: " + parsed.error().message);
   if (parsed->frames == 0) return MakeError(Errc::kBadAudio, "refusing to cache: no samples");
   {
-    std::lock_guard lock(state_->mutex);
-    const uint64_t max_bytes = state_->options.limits.max_bytes;
+    MutexLock lock(state_->mutex);
+    const uint64_t max_bytes = state_->limits.max_bytes;
     if (max_bytes != 0 && wav.size() > max_bytes) {
       return MakeError(Errc::kTooLarge, "WAV is " + std::to_string(wav.size()) +
                                             " bytes, larger than max_bytes " +
@@ -330,9 +337,9 @@ Result<uint64_t> CacheStore::Put(std::string_view engine, std::string_view text,
   uint64_t generation = 0;
   std::vector<DoomedFile> doomed;
   {
-    std::lock_guard publishing(state_->publish_mutex);
+    MutexLock publishing(state_->publish_mutex);
     {
-      std::lock_guard lock(state_->mutex);
+      MutexLock lock(state_->mutex);
       if (state_->closed) {
         dir.Discard(id, *pending);
         return ClosedError();
@@ -349,7 +356,7 @@ Result<uint64_t> CacheStore::Put(std::string_view engine, std::string_view text,
     doomed.clear();
     Status published = dir.Publish(id, *pending, name);
     {
-      std::lock_guard lock(state_->mutex);
+      MutexLock lock(state_->mutex);
       state_->replacing.reset();
       CacheIndex& idx = state_->index();
       std::optional<uint32_t> old = idx.Find(id, key);
@@ -359,8 +366,7 @@ Result<uint64_t> CacheStore::Put(std::string_view engine, std::string_view text,
         return published.error();
       }
       if (old) state_->ForgetLocked(*old);
-      while (idx.header().engines[id].entries >= state_->options.limits.max_entries ||
-             !idx.HasFreeSlot()) {
+      while (idx.header().engines[id].entries >= state_->limits.max_entries || !idx.HasFreeSlot()) {
         std::optional<uint32_t> victim = idx.LeastRecentOf(id);
         if (!victim) break;
         state_->EvictLocked(*victim, true, &doomed);
@@ -381,7 +387,8 @@ Result<VariantLookup> CacheStore::GetVariant(std::string_view engine, std::strin
   if (Status valid = Validate(params); !valid) return valid.error();
   Result<std::pair<uint8_t, CacheKey>> resolved = Resolve(engine, text);
   if (!resolved) return resolved.error();
-  Result<LockedLookup> entry = state_->LookUp(resolved->first, resolved->second);
+  MutexLock lock(state_->mutex);
+  Result<IndexLookup> entry = state_->LookUpLocked(resolved->first, resolved->second);
   if (!entry) return entry.error();
   if (!entry->slot) return VariantLookup{};
   const uint8_t id = entry->engine;
@@ -429,18 +436,15 @@ Status CacheStore::PutVariant(std::string_view engine, std::string_view text, ui
   if (Status valid = Validate(params); !valid) return valid;
   Result<std::pair<uint8_t, CacheKey>> resolved = Resolve(engine, text);
   if (!resolved) return resolved.error();
-  auto [id, key] = *resolved;
+  // Named variables, not a structured binding: the lambda below captures
+  // `key`, which clang before 16 refuses for a binding.
+  const uint8_t id = resolved->first;
+  const CacheKey key = resolved->second;
   if (ogg.empty()) return MakeError(Errc::kBadAudio, "empty variant");
   CacheDirectory& dir = *state_->directory;
   Result<PendingFile> pending = dir.WriteTemporary(id, ogg);
   if (!pending) return pending.error();
   const std::string name = VariantFileName(key, params);
-  // The entry of `generation`, when it is still in the index. REQUIRES: mutex.
-  auto entry = [&]() -> std::optional<uint32_t> {
-    std::optional<uint32_t> slot = state_->closed ? std::nullopt : state_->index().Find(id, key);
-    if (slot && state_->generations[*slot] != generation) return std::nullopt;
-    return slot;
-  };
   auto gone = [&] {
     return MakeError(Errc::kNotFound, "entry " + EntryRelativePath(engine, key) +
                                           " is gone or was replaced since its WAV was read; "
@@ -448,11 +452,11 @@ Status CacheStore::PutVariant(std::string_view engine, std::string_view text, ui
   };
   std::vector<DoomedFile> doomed;
   {
-    std::lock_guard publishing(state_->publish_mutex);
+    MutexLock publishing(state_->publish_mutex);
     {
-      std::lock_guard lock(state_->mutex);
+      MutexLock lock(state_->mutex);
       CacheIndex& idx = state_->index();
-      std::optional<uint32_t> slot = entry();
+      std::optional<uint32_t> slot = state_->FindGenerationLocked(id, key, generation);
       if (!slot) {
         dir.Discard(id, *pending);
         return gone();
@@ -478,8 +482,8 @@ Status CacheStore::PutVariant(std::string_view engine, std::string_view text, ui
     }
     bool orphaned = false;
     {
-      std::lock_guard lock(state_->mutex);
-      std::optional<uint32_t> slot = entry();
+      MutexLock lock(state_->mutex);
+      std::optional<uint32_t> slot = state_->FindGenerationLocked(id, key, generation);
       // Dropped meanwhile (a get found its WAV gone): the file just
       // published is no one's.
       orphaned = !slot;
@@ -497,7 +501,7 @@ Status CacheStore::PutVariant(std::string_view engine, std::string_view text, ui
 }
 
 CacheStats CacheStore::Stats() const {
-  std::lock_guard lock(state_->mutex);
+  MutexLock lock(state_->mutex);
   CacheStats stats;
   const IndexHeader& h = state_->index_file->index().header();
   for (size_t e = 0; e < state_->options.engines.size(); ++e) {
@@ -524,17 +528,17 @@ CacheStats CacheStore::Stats() const {
 }
 
 Status CacheStore::SetLimits(const CacheLimits& limits) {
-  std::lock_guard publishing(state_->publish_mutex);
+  MutexLock publishing(state_->publish_mutex);
   std::vector<DoomedFile> doomed;
   {
-    std::lock_guard lock(state_->mutex);
+    MutexLock lock(state_->mutex);
     if (limits.max_entries == 0 || limits.max_entries > state_->capacity_per_engine) {
       return MakeError(Errc::kInvalidArgument,
                        "max_entries " + std::to_string(limits.max_entries) + " must be 1–" +
                            std::to_string(state_->capacity_per_engine) +
                            " (the index capacity; raising it needs a restart)");
     }
-    state_->options.limits = limits;
+    state_->limits = limits;
     state_->max_text_bytes = limits.max_text_bytes;
     state_->EnforceLimitsLocked(std::nullopt, &doomed);
   }

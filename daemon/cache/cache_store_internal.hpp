@@ -4,11 +4,12 @@
 #pragma once
 
 #include <atomic>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "core/mutex.hpp"
+#include "core/thread_annotations.hpp"
 #include "daemon/cache/cache_directory.hpp"
 #include "daemon/cache/cache_store.hpp"
 #include "daemon/cache/index_file.hpp"
@@ -30,9 +31,8 @@ struct Replacing {
 };
 
 // An entry looked up with the store's mutex held (slot empty on a miss,
-// which is already counted).
-struct LockedLookup {
-  std::unique_lock<std::mutex> lock;
+// which is already counted). Valid while the caller still holds the mutex.
+struct IndexLookup {
   uint8_t engine;
   CacheKey key;
   std::optional<uint32_t> slot;
@@ -40,9 +40,10 @@ struct LockedLookup {
 };
 
 struct CacheStore::State {
+  // As opened; constant after Open, so read without a lock (Resolve reads
+  // the engines). The limits in force are `limits`, which SetLimits changes.
   CacheOptions options;
   std::optional<CacheDirectory> directory;
-  std::optional<IndexFile> index_file;
   uint64_t capacity_per_engine = 0;
   // Serializes every change of a name in the folder (publishing a file,
   // unlinking an evicted one): puts, variant puts, SetLimits, Close. Gets
@@ -53,66 +54,72 @@ struct CacheStore::State {
   // (which opens only names the index holds) never meets a half-done change,
   // and an unlink of an evicted name can never remove a file a later put
   // published under it (that put waits for this mutex).
-  std::mutex publish_mutex;
-  mutable std::mutex mutex;  // guards the index, the limits and `closed`
-  bool closed = false;
-  std::optional<Replacing> replacing;  // guarded by mutex
-  // options.limits.max_text_bytes, readable without the mutex: Resolve runs
-  // before any lock is taken, while SetLimits may change the limits.
+  Mutex publish_mutex ACQUIRED_BEFORE(mutex);
+  // Guards the index, what is kept per slot beside it, the limits, `closed`.
+  mutable Mutex mutex;
+  std::optional<IndexFile> index_file GUARDED_BY(mutex);
+  CacheLimits limits GUARDED_BY(mutex);
+  bool closed GUARDED_BY(mutex) = false;
+  std::optional<Replacing> replacing GUARDED_BY(mutex);
+  // limits.max_text_bytes, readable without the mutex: Resolve runs before
+  // any lock is taken, while SetLimits may change the limits.
   std::atomic<uint64_t> max_text_bytes{0};
   // Per slot, the generation of the entry in it (in memory only: no variant
   // encode survives a restart). Unique per store; 0 is never assigned.
-  std::vector<uint64_t> generations;
-  uint64_t last_generation = 0;
+  std::vector<uint64_t> generations GUARDED_BY(mutex);
+  uint64_t last_generation GUARDED_BY(mutex) = 0;
   // Descriptors of recently served files; EvictLocked forgets an entry's.
-  OpenFileCache open_files{DefaultOpenFileCacheCapacity()};
+  OpenFileCache open_files GUARDED_BY(mutex){DefaultOpenFileCacheCapacity()};
   // Random per store: file identities from an earlier daemon never match.
   const uint64_t open_file_nonce = RandomNonce();
 
-  CacheIndex& index() { return index_file->index(); }
+  CacheIndex& index() REQUIRES(mutex) { return index_file->index(); }
 
-  // Takes the mutex and finds (engine, key); errors if the store is closed.
-  Result<LockedLookup> LookUp(uint8_t engine, const CacheKey& key);
-  // Adds an entry with a new generation. REQUIRES: mutex held, as Insert.
-  uint32_t InsertLocked(uint8_t engine, const CacheKey& key, uint64_t wav_bytes);
+  // Finds (engine, key), counting a miss; errors if the store is closed.
+  Result<IndexLookup> LookUpLocked(uint8_t engine, const CacheKey& key) REQUIRES(mutex);
+  // The slot of the entry of `generation`, when it is still in the index
+  // (and the store is open).
+  std::optional<uint32_t> FindGenerationLocked(uint8_t engine, const CacheKey& key,
+                                               uint64_t generation) REQUIRES(mutex);
+  // Adds an entry with a new generation. REQUIRES: as Insert.
+  uint32_t InsertLocked(uint8_t engine, const CacheKey& key, uint64_t wav_bytes) REQUIRES(mutex);
   // Opens the entry's WAV read-only, checked (OpenKeptLocked). Opened under
   // the lock, so an eviction cannot unlink it between lookup and open. A file
   // gone or not what the index says drops the entry (nullopt); any other
   // failure (kBusy: out of descriptors) keeps it and is returned. While a put
   // replaces the entry, either WAV is served and nothing is dropped.
-  // REQUIRES: mutex held.
-  Result<std::optional<CachedFile>> OpenWavLocked(uint32_t slot);
+  Result<std::optional<CachedFile>> OpenWavLocked(uint32_t slot) REQUIRES(mutex);
   // A cache file (WAV or variant) by its OpenFileCache key: the kept
   // descriptor, or a checked open that is then kept, with the file's
   // identity when kept. Checked: a regular file, owned by our euid, of the
   // indexed size; a file gone or failing a check is Errc::kNotFound (the
   // caller drops it), anything else is the open's own error.
-  // REQUIRES: mutex held.
   // `other_bytes` (not 0): a second size accepted, for the new WAV of a put
   // replacing the entry; such a file is served but not kept.
   Result<CachedFile> OpenKeptLocked(uint64_t open_key, uint8_t engine, const std::string& name,
-                                    uint64_t bytes, uint64_t other_bytes);
+                                    uint64_t bytes, uint64_t other_bytes) REQUIRES(mutex);
   // Forgets an entry and adds its files (WAV and variants) to `doomed`, for
-  // RemoveFiles once the mutex is released. REQUIRES: mutex held.
-  void EvictLocked(uint32_t slot, bool count_eviction, std::vector<DoomedFile>* doomed);
+  // RemoveFiles once the mutex is released.
+  void EvictLocked(uint32_t slot, bool count_eviction, std::vector<DoomedFile>* doomed)
+      REQUIRES(mutex);
   // Forgets an entry without touching its files (a put has just published
   // the new WAV under its name; its variants are already stripped).
-  // REQUIRES: mutex held.
-  void ForgetLocked(uint32_t slot);
+  void ForgetLocked(uint32_t slot) REQUIRES(mutex);
   // Takes every variant out of the entry, adding their files to `doomed`.
-  // REQUIRES: mutex held.
-  void StripVariantsLocked(uint32_t slot, std::vector<DoomedFile>* doomed);
+  void StripVariantsLocked(uint32_t slot, std::vector<DoomedFile>* doomed) REQUIRES(mutex);
   // Evicts LRU entries until the limits hold; `keep` (a slot just added) is
-  // never chosen. Returns how many went. REQUIRES: mutex held.
-  uint64_t EnforceLimitsLocked(std::optional<uint32_t> keep, std::vector<DoomedFile>* doomed);
+  // never chosen. Returns how many went.
+  uint64_t EnforceLimitsLocked(std::optional<uint32_t> keep, std::vector<DoomedFile>* doomed)
+      REQUIRES(mutex);
   // Unlinks the files of evicted entries. REQUIRES: publish_mutex held, or
   // mutex held with the names just taken out of the index under it (a get
-  // dropping a bad file, a rebuild).
+  // dropping a bad file, a rebuild). (Either lock will do, so the analysis
+  // cannot state it.)
   void RemoveFiles(const std::vector<DoomedFile>& doomed);
 
   // Fills the freshly formatted index from the directory (rebuild after a
-  // crash, or adoption of a Node-module cache). REQUIRES: mutex held.
-  Status RebuildLocked(CacheOpenReport* report);
+  // crash, or adoption of a Node-module cache).
+  Status RebuildLocked(CacheOpenReport* report) REQUIRES(mutex);
 };
 
 }  // namespace ttscache
