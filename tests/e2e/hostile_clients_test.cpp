@@ -85,6 +85,17 @@ std::vector<uint8_t> GetFrame(uint64_t id, const std::string& text, ipc::Deliver
   return ipc::BuildFrame(static_cast<uint8_t>(ipc::Opcode::kGet), id, ipc::EncodeGetRequest(get));
 }
 
+// `count` GET frames (ids 1…count) in one buffer, to send in one write.
+std::vector<uint8_t> PipelinedGets(uint64_t count, const std::string& text,
+                                   ipc::Delivery delivery) {
+  std::vector<uint8_t> burst;
+  for (uint64_t i = 1; i <= count; ++i) {
+    std::vector<uint8_t> f = GetFrame(i, text, delivery);
+    burst.insert(burst.end(), f.begin(), f.end());
+  }
+  return burst;
+}
+
 // The longest a well-behaved client waits for `rounds` hits and pings while
 // an attack runs; every one must succeed.
 std::chrono::milliseconds WorstHitLatency(DaemonProcess& d, const std::string& text, int rounds) {
@@ -128,11 +139,7 @@ TEST(HostileClients, AClientThatNeverReadsHoldsBoundedMemoryAndIsClosed) {
 
   RawPeer hostile(d.socket_path());
   ASSERT_TRUE(hostile.connected);
-  std::vector<uint8_t> burst;
-  for (uint64_t i = 1; i <= 600; ++i) {
-    std::vector<uint8_t> f = GetFrame(i, "big", ipc::Delivery::kInline);
-    burst.insert(burst.end(), f.begin(), f.end());
-  }
+  const std::vector<uint8_t> burst = PipelinedGets(600, "big", ipc::Delivery::kInline);
   ASSERT_EQ(hostile.Send(burst), static_cast<ssize_t>(burst.size()));
 
   const auto worst = WorstHitLatency(d, "small", 40);
@@ -178,11 +185,7 @@ TEST(HostileClients, ParkedDescriptorRepliesDoNotCutOthersOff) {
   std::vector<std::unique_ptr<RawPeer>> hostile;
   for (int c = 0; c < 3; ++c) {
     hostile.push_back(std::make_unique<RawPeer>(d.socket_path()));
-    std::vector<uint8_t> burst;
-    for (uint64_t i = 1; i <= 1000; ++i) {
-      std::vector<uint8_t> f = GetFrame(i, "parked", ipc::Delivery::kDescriptor);
-      burst.insert(burst.end(), f.begin(), f.end());
-    }
+    const std::vector<uint8_t> burst = PipelinedGets(1000, "parked", ipc::Delivery::kDescriptor);
     hostile.back()->Send(burst);
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -521,11 +524,7 @@ TEST(HostileClients, AHangUpWhileNotReadIsNotASpin) {
   std::vector<std::unique_ptr<RawPeer>> peers;
   for (int c = 0; c < 3; ++c) {
     peers.push_back(std::make_unique<RawPeer>(d.socket_path()));
-    std::vector<uint8_t> burst;
-    for (uint64_t i = 1; i <= 700; ++i) {
-      std::vector<uint8_t> f = GetFrame(i, "sixty", ipc::Delivery::kInline);
-      burst.insert(burst.end(), f.begin(), f.end());
-    }
+    const std::vector<uint8_t> burst = PipelinedGets(700, "sixty", ipc::Delivery::kInline);
     peers.back()->Send(burst);
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -586,11 +585,7 @@ TEST(HostileClients, ManyNonReadersOfSmallRepliesShareTheOutputBudget) {
   std::vector<std::unique_ptr<RawPeer>> peers;
   for (int c = 0; c < 24; ++c) {
     peers.push_back(std::make_unique<RawPeer>(d.socket_path()));
-    std::vector<uint8_t> burst;
-    for (uint64_t i = 1; i <= 700; ++i) {
-      std::vector<uint8_t> f = GetFrame(i, "sixty", ipc::Delivery::kInline);
-      burst.insert(burst.end(), f.begin(), f.end());
-    }
+    const std::vector<uint8_t> burst = PipelinedGets(700, "sixty", ipc::Delivery::kInline);
     peers.back()->Send(burst);
   }
   const auto worst = WorstHitLatency(d, "sixty", 10);
