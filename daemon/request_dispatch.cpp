@@ -30,8 +30,8 @@ Error TooManyUnreadDescriptors() {
 
 uint8_t ReplyOpcode(ipc::Opcode op) { return static_cast<uint8_t>(op) | ipc::kReplyBit; }
 
-std::vector<uint8_t> ErrorBody(const Error& e, uint64_t needed = 0) {
-  return ipc::EncodeErrorReply({ToWireError(e.code), 0, needed, e.message});
+std::vector<uint8_t> ErrorBody(const Error& e) {
+  return ipc::EncodeErrorReply({ToWireError(e.code), 0, 0, e.message});
 }
 
 // An encode on its way to where the request said: into the arena range

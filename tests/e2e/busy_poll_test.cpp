@@ -21,27 +21,10 @@ namespace {
 using testing::DaemonProcess;
 using Clock = std::chrono::steady_clock;
 
-double CpuSeconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), {});
-  // Fields after the command name, which may hold spaces, start after ')'.
-  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
-  std::string field;
-  long utime = 0, stime = 0;
-  for (int i = 3; fields >> field; ++i) {
-    if (i == 14) utime = std::stol(field);
-    if (i == 15) {
-      stime = std::stol(field);
-      break;
-    }
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
 // The daemon's CPU time as a share of `seconds` of wall clock while `client`
 // pings every millisecond (or stays silent when `ping` is false).
 double CpuShare(pid_t pid, Client& client, double seconds, bool ping) {
-  const double cpu_before = CpuSeconds(pid);
+  const double cpu_before = testing::CpuSeconds(pid);
   const auto start = Clock::now();
   const auto until = start + std::chrono::duration<double>(seconds);
   while (Clock::now() < until) {
@@ -51,7 +34,7 @@ double CpuShare(pid_t pid, Client& client, double seconds, bool ping) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   const double wall = std::chrono::duration<double>(Clock::now() - start).count();
-  return (CpuSeconds(pid) - cpu_before) / wall;
+  return (testing::CpuSeconds(pid) - cpu_before) / wall;
 }
 
 TEST(BusyPoll, OffSleepsBetweenRequestsOnSpinsAndIdleSleeps) {
