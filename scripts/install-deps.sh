@@ -15,6 +15,8 @@ packages=(
   python3 groff-base man-db
   # packaging and the system tests under a real systemd (tests/system)
   file lintian debootstrap systemd-container
+  # the Docker recipe's compose file is validated with docker-compose config (docs/migrating.md)
+  docker-compose
   # benchmark baselines
   redis-server redis-tools
 )

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# docs/migrating.md promises that every command in it is run by a test: each
+# fenced block carries a `<!-- test: TAG -->` line (tests/support/doc_block.sh)
+# and some test under tests/ runs that tag. Fails on an untagged block and on
+# a tag no test runs.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+doc=$repo/docs/migrating.md
+untagged=$(awk '
+  /^```/ { if (fenced) { fenced = 0; next } fenced = 1; if (t == "") print FILENAME ":" NR ": " $0; t = ""; next }
+  !fenced && /^<!-- test: [a-z0-9-]+ -->$/ { t = $3; next }
+  !fenced && NF { t = "" }
+' "$doc")
+[ -z "$untagged" ] || { echo "FAIL: blocks without a test tag:"; echo "$untagged"; exit 1; }
+tags=$(grep -oE '^<!-- test: [a-z0-9-]+ -->$' "$doc" | awk '{print $3}')
+[ -n "$tags" ] || { echo "FAIL: no tagged blocks in $doc"; exit 1; }
+for tag in $tags; do
+  grep -rqE "(run_)?doc_block [^ ]+ $tag\b" "$repo/tests" || { echo "FAIL: no test runs the block tagged $tag"; exit 1; }
+  echo "ok  $tag: $(grep -rlE "(run_)?doc_block [^ ]+ $tag\b" "$repo/tests" | sed "s|$repo/||" | xargs)"
+done
