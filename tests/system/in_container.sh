@@ -21,8 +21,15 @@ export DEBIAN_FRONTEND=noninteractive
 wav=/debs/speech.wav
 
 # --- install ------------------------------------------------------------------
-check "apt installs both packages, dependencies resolved" \
-  apt-get install -y --no-install-recommends /debs/ttscache_*-1_*.deb /debs/libttscache-dev_*-1_*.deb
+# The guide's commands (docs/migrating.md) run as written, as root: sudo is a no-op.
+# shellcheck source=tests/support/doc_block.sh
+source /debs/doc_block.sh
+sudo() { "$@"; }
+export -f sudo
+guide=/debs/migrating.md
+check "docs/migrating.md step 1 (host-install): apt installs the daemon, dependencies resolved" \
+  bash -c "cd /debs && $(declare -f doc_block run_doc_block); run_doc_block $guide host-install"
+check "apt installs libttscache-dev" apt-get install -y --no-install-recommends /debs/libttscache-dev_*-1_*.deb
 for f in /usr/bin/ttscached /usr/bin/ttscache /usr/share/man/man1/ttscache.1.gz /usr/share/man/man8/ttscached.8.gz \
   /lib/systemd/system/ttscached.service /lib/systemd/system/ttscached.socket /usr/lib/sysusers.d/ttscache.conf \
   /usr/lib/tmpfiles.d/ttscache.conf /etc/ttscache/ttscached.conf /usr/include/ttscache/client.hpp; do
@@ -56,6 +63,27 @@ as bob ttscache ping > /tmp/bob.out 2>&1
 code=$?
 [ "$code" = 4 ] || fail "bob: exit $code, expected 4 (cannot connect): $(cat /tmp/bob.out)"
 say "ok  $step (exit 4: $(head -c 120 /tmp/bob.out))"
+
+# --- the Docker recipe: a client in another container ---------------------------
+# nspawn_test.sh starts client_container.sh in a second container bound only to
+# this one's /run/ttscache, running as uid 4242 with this ttscache gid alone in common.
+getent group ttscache | cut -d: -f3 > /results/ttscache-gid
+touch /results/client-wanted
+check "the client container ran (tests/system/client_container.sh)" wait_for 240 test -e /results/client-done
+check "another container's process (uid 4242, only the group in common) did put/get/encode; refused without the group" \
+  bash -c '[ "$(cat /results/client-rc)" = 0 ] && grep -q "CLIENT PASSED" /results/client.log'
+check "its put is a byte-equal hit here" \
+  bash -c "runuser -u alice -- ttscache get --engine piper --text 'hello from a container.' -o /tmp/c.wav && cmp /tmp/c.wav $wav"
+
+# --- adopting the old backend's cache folder ------------------------------------
+# shellcheck source=tests/system/adopt_in_container.sh
+source /debs/adopt_in_container.sh
+
+# --- the backend's settings moved into the daemon's config (docs/migrating.md step 3)
+check "docs/migrating.md step 3 (host-config): max_entries and workers set, config checked, daemon restarted" \
+  bash -c "cd /tmp && $(declare -f doc_block run_doc_block); run_doc_block $guide host-config"
+check "the restarted daemon runs 4 workers" \
+  wait_for 10 bash -c "[ \"\$(grep -l '^ttscache-w' /proc/\$(systemctl show -p MainPID --value ttscached.service)/task/*/comm | wc -l)\" = 4 ]"
 
 # --- reload -------------------------------------------------------------------
 sed -i 's/^bitrate_kbps = 32/bitrate_kbps = 96/' /etc/ttscache/ttscached.conf
@@ -145,6 +173,9 @@ check "binaries gone" bash -c '! test -e /usr/bin/ttscached && ! test -e /usr/bi
 check "units stopped" bash -c '! systemctl is-active ttscached.socket && ! systemctl is-active ttscached.service'
 check "the cache is kept on remove" bash -c 'ls /var/cache/ttscache/piper/*.wav'
 check "the config is kept on remove" test -e /etc/ttscache/ttscached.conf
+# /run/ttscache is the host's folder bound in (nspawn_test.sh): a mount point
+# cannot be removed, so it goes back to being this container's own folder.
+umount /run/ttscache
 check "apt-get purge" apt-get purge -y ttscache
 check "purge removes the cache, runtime folder and config" \
   bash -c '! test -e /var/cache/ttscache && ! test -e /run/ttscache && ! test -e /etc/ttscache'
