@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
-# Installs every Debian 12 package that ttscache's build, tests and benchmarks need.
+# Installs the Debian 12 packages ttscache needs.
+#   install-deps.sh         everything the build, the tests and the benchmarks need (README command 2)
+#   install-deps.sh --run   only what building and running the daemon and its demo need (README command 1)
 # Idempotent and non-interactive: safe to run on every build. Uses sudo when not root.
 set -euo pipefail
 
-packages=(
+run_packages=(
   # toolchain
-  build-essential cmake ninja-build pkg-config git clang clang-format libclang-rt-14-dev
+  build-essential cmake ninja-build pkg-config
+  # the man pages are generated from the CLI's --help at build time (cmake/ManPage.cmake)
+  python3
   # libraries (see cmake/Dependencies.cmake for which target uses which)
-  libboost-dev libsystemd-dev libopus-dev libogg-dev libssl-dev libinih-dev
-  libicu-dev libsoxr-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libboost-dev libsystemd-dev libopus-dev libogg-dev libssl-dev libinih-dev libicu-dev libsoxr-dev
+  # the demo of scripts/run.sh: a phrase spoken by espeak-ng, the encode checked by opusinfo
+  espeak-ng opus-tools
+)
+packages=(
+  "${run_packages[@]}"
+  git clang clang-format libclang-rt-14-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
   # real peers used by the tests and benchmarks
-  opus-tools ffmpeg espeak-ng nodejs
+  ffmpeg nodejs
   # man pages (generated with python3, checked with groff, man, lexgrog)
-  python3 groff-base man-db
+  groff-base man-db
   # packaging and the system tests under a real systemd (tests/system)
   file lintian debootstrap systemd-container
   # the Docker recipe's compose file is validated with docker-compose config (docs/migrating.md)
@@ -20,6 +30,10 @@ packages=(
   # benchmark baselines
   redis-server redis-tools
 )
+
+if [ "${1:-}" = --run ]; then
+  packages=("${run_packages[@]}")
+fi
 
 as_root=()
 if [ "$(id -u)" -ne 0 ]; then
@@ -31,12 +45,14 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
-# nodejs may come from another repository under the same name; a working node is what matters.
-if command -v node >/dev/null; then
-  missing=("${missing[@]/nodejs}")
+if [ "${1:-}" != --run ]; then
+  # nodejs may come from another repository under the same name; a working node is what matters.
+  if command -v node >/dev/null; then
+    missing=("${missing[@]/nodejs}")
+  fi
+  # npm packs the Node package and fetches TypeScript and autocannon for its tests and benchmark.
+  command -v npm > /dev/null || missing+=(npm)
 fi
-# npm fetches TypeScript for the Node package's type check (tests/cli/node_types_test.sh).
-command -v npm > /dev/null || missing+=(npm)
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | grep -v '^$' || true)
 
 if [ "${#missing[@]}" -eq 0 ]; then

@@ -5,8 +5,10 @@
 # a helper in the background once the daemon is ready. Ctrl-C stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
-cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
+scripts/install-deps.sh --run
+# The daemon and the CLI only: the tests and benchmarks are README command 2's.
+cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DTTSCACHE_BUILD_TESTS=OFF -DTTSCACHE_BUILD_BENCH=OFF > /dev/null
 cmake --build build/release -j "$(nproc)"
 mkdir -p .local
 bin=build/release

@@ -52,7 +52,9 @@ if [ "${1:-}" = --tsan-only ]; then
   exit 0
 fi
 # The release tree is configured for /usr: it also builds the .deb packages.
-run_suite build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr
+# (Tests and benchmarks are named: README command 1 may have configured it without them.)
+run_suite build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr \
+  -DTTSCACHE_BUILD_TESTS=ON -DTTSCACHE_BUILD_BENCH=ON
 # The .deb packages, lintian, and a real systemd in a container (root only;
 # says SKIP elsewhere): tests/system/nspawn_test.sh, docs/packaging.md.
 echo "== system test (packages under systemd-nspawn)"
