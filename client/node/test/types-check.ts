@@ -15,7 +15,9 @@ async function backend(wav: Buffer): Promise<number> {
 
   const client = new Client({ socketPath: '/run/ttscache/ttscached.sock', timeoutMs: 500 });
   const opus: Buffer | null = await client.get('xtts', 'Hi', { format: 'opus', bitrate: 24, frameMs: 20 });
-  const encoded: Buffer = await client.encode(wav, { vbr: 'constrained', application: 'audio' });
+  const encoded: Buffer = await client.encode(wav, { vbr: 'constrained', application: 'audio', timeoutMs: 5000 });
+  await client.put('xtts', 'Hi', wav, { timeoutMs: 200 });
+  await client.ping({ timeoutMs: 100 });
   const stats: Stats = await client.stats();
   try {
     await client.put('xtts', 'Hi', wav);
