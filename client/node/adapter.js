@@ -3,53 +3,165 @@
 // local folder and an ffmpeg per request. The backend changes one import:
 //   import { diskCacheGet, diskCachePut, ... } from 'ttscache/adapter';
 //
-// Differences, on purpose: the cache dir, entry limit and eviction are the
-// daemon's (its config, or the same TTS_CACHE_* variables in its environment);
-// diskCacheGet degrades to a miss (null, plus a process warning) when the daemon
-// cannot be reached, as the old module did for a missing file; the stats hold
-// every configured engine, not only xtts and piper.
-import { Client, OPUS_CONTENT_TYPE } from './index.js';
+// The cache must never take the backend down. When the daemon is absent,
+// hung, restarting or busy: diskCacheGet resolves null (a miss),
+// diskCachePut, initDiskCache and getDiskCacheStats resolve (stats as zeros),
+// and encodeWavToOpus rejects with a TtscacheError — as the old one rejected
+// when ffmpeg failed, so the backend falls back to WAV. Each call is bounded
+// by a short timeout (TTSCACHE_TIMEOUT_MS, default 250 ms; an encode gets
+// max(1 s, 4 × that) plus 100 ms per second of audio). A daemon answering
+// BUSY is asked once more after its retry-after hint (at most the call's
+// timeout). Calls without an answer trip a circuit breaker (breaker.js):
+// then calls fail fast without touching the socket until a probe gets an
+// answer. Warnings are rate-limited, never one per request.
+//
+// Other differences, on purpose: the cache dir, entry limit and eviction are
+// the daemon's (its config, or the same TTS_CACHE_* variables in its
+// environment); the stats hold every configured engine, not only xtts and piper.
+import { Client, OPUS_CONTENT_TYPE, TtscacheError } from './index.js';
+import { CircuitBreaker, RateLimitedWarnings, isNoAnswer } from './breaker.js';
 
-let client = null;
+const DEFAULT_TIMEOUT_MS = 250;
+
+// The daemon as the adapter uses it: a client with short timeouts behind a breaker.
+class DaemonLink {
+  constructor(options = {}) {
+    const fromEnv = parseInt(process.env.TTSCACHE_TIMEOUT_MS ?? '', 10);
+    this.options = {
+      ...options,
+      timeoutMs: options.timeoutMs ?? (fromEnv > 0 ? fromEnv : DEFAULT_TIMEOUT_MS),
+    };
+    this.options.connectTimeoutMs ??= this.options.timeoutMs;
+    this.timeoutMs = this.options.timeoutMs;
+    this.client = new Client(this.options);
+    this.warnings = new RateLimitedWarnings();
+    this.breaker = new CircuitBreaker({
+      failures: options.breakerFailures, openMs: options.breakerOpenMs, maxOpenMs: options.breakerMaxOpenMs,
+      probe: () => this.client.ping(),
+      describe: () => `ttscached at ${this.client.socketPath}`,
+      warnings: this.warnings,
+    });
+    // A hung daemon's connection holds requests it may serve much later (and
+    // their audio in this process): drop it; the probe opens a new one.
+    this.breaker.onOpen = () => {
+      this.client.close();
+      this.client = new Client(this.options);
+    };
+  }
+
+  close() {
+    this.client.close();
+  }
+
+  // Runs call(client) unless the breaker is open; a BUSY answer is retried
+  // once after the daemon's hint. Rejects with the daemon's or the link's error.
+  async run(call, timeoutMs = this.timeoutMs) {
+    for (let attempt = 1; ; attempt++) {
+      if (!this.breaker.allows()) throw this.breaker.fastFailure();
+      try {
+        const value = await call(this.client);
+        this.breaker.succeeded();
+        return value;
+      } catch (err) {
+        if (!(err instanceof TtscacheError)) throw err;  // the caller's mistake (a RangeError, …)
+        if (isNoAnswer(err)) {
+          this.breaker.failed(err);
+          throw err;
+        }
+        this.breaker.succeeded();
+        if (err.code !== 'busy' || attempt > 1) throw err;
+        const hint = err.retryAfterMs > 0 ? err.retryAfterMs : 10;
+        await new Promise((r) => setTimeout(r, Math.min(hint, timeoutMs) * (1 + Math.random() / 4)));
+      }
+    }
+  }
+
+  // Dropped work that the "does not answer" warning does not already cover.
+  dropped(what, err) {
+    if (isNoAnswer(err)) return;  // the breaker's warning says so, once
+    this.warnings.warn(`${what}:${err.code}`, `${what}: ${err.message}`);
+  }
+}
+
+let link = null;
 function shared() {
-  client ??= new Client();
-  return client;
+  link ??= new DaemonLink();
+  return link;
 }
 
 // Points the adapter at a socket (default: $TTSCACHE_SOCKET, else the
-// installed daemon's) and checks the daemon answers. The old module created
-// the cache folders here; the daemon owns them now.
+// installed daemon's) and checks the daemon answers; resolves either way (a
+// warning says if it does not). The old module created the cache folders
+// here; the daemon owns them now. Options: those of Client, plus
+// breakerFailures (3), breakerOpenMs (1000), breakerMaxOpenMs (30000).
 export async function initDiskCache(options = {}) {
-  client?.close();
-  client = new Client(options);
-  await client.ping();
+  link?.close();
+  link = new DaemonLink(options);
+  try {
+    await link.run((c) => c.ping());
+  } catch (err) {
+    link.dropped('initDiskCache', err);
+  }
 }
 
 export async function diskCacheGet(text, engine) {
   try {
-    return await shared().get(engine, text);
+    const wav = await shared().run((c) => c.get(engine, text));
+    return wav;
   } catch (err) {
-    process.emitWarning(`ttscache: ${err.message}; treating as a miss`, { code: `TTSCACHE_${err.code}` });
+    shared().dropped('diskCacheGet treated as a miss', err);
     return null;
   }
 }
 
 export async function diskCachePut(text, engine, buffer) {
-  await shared().put(engine, text, buffer);
+  try {
+    await shared().run((c) => c.put(engine, text, buffer));
+  } catch (err) {
+    shared().dropped('diskCachePut dropped', err);
+  }
 }
 
-// → { xtts: entries, piper: entries, ... } for every engine the daemon serves.
+let knownEngines = ['xtts', 'piper'];
+// → { xtts: entries, piper: entries, ... } for every engine the daemon serves;
+// zeros while it does not answer.
 export async function getDiskCacheStats() {
-  const { engines } = await shared().stats();
-  return Object.fromEntries(Object.entries(engines).map(([name, e]) => [name, e.entries]));
+  try {
+    const { engines } = await shared().run((c) => c.stats());
+    knownEngines = [...new Set([...knownEngines, ...Object.keys(engines)])];
+    return { xtts: 0, piper: 0, ...Object.fromEntries(Object.entries(engines).map(([n, e]) => [n, e.entries])) };
+  } catch (err) {
+    shared().dropped('getDiskCacheStats', err);
+    return Object.fromEntries(knownEngines.map((n) => [n, 0]));
+  }
+}
+
+// The audio's duration in seconds, from the WAV header's byte rate; a header
+// that does not say is taken as 8 kHz 16-bit mono (a long estimate: a larger timeout).
+function durationSeconds(wav) {
+  const byteRate = wav.length >= 44 && wav.toString('latin1', 8, 16) === 'WAVEfmt ' ? wav.readUInt32LE(28) : 0;
+  return wav.length / (byteRate > 0 ? byteRate : 16000);
+}
+
+function encodeTimeoutMs(wav, timeoutMs) {
+  return Math.round(Math.max(1000, 4 * timeoutMs) + 100 * durationSeconds(wav));
 }
 
 // Bitrate in kb/s; default $OPUS_BITRATE as before, else the daemon's setting.
 // Encoded as the old ffmpeg command did: VBR on, application voip.
 export async function encodeWavToOpus(wavBuffer, bitrate) {
   const kbps = bitrate ?? (process.env.OPUS_BITRATE ? parseInt(process.env.OPUS_BITRATE, 10) : undefined);
-  const options = kbps === undefined ? {} : { bitrate: kbps, vbr: 'on', application: 'voip' };
-  return { buffer: await shared().encode(wavBuffer, options), contentType: OPUS_CONTENT_TYPE };
+  const d = shared();
+  const timeoutMs = encodeTimeoutMs(wavBuffer, d.timeoutMs);
+  const opus = { ...(kbps === undefined ? {} : { bitrate: kbps, vbr: 'on', application: 'voip' }), timeoutMs };
+  try {
+    const buffer = await d.run((c) => c.encode(wavBuffer, opus), timeoutMs);
+    return { buffer, contentType: OPUS_CONTENT_TYPE };
+  } catch (err) {
+    if (!(err instanceof TtscacheError)) throw err;
+    throw new TtscacheError(err.code, `ttscache: Opus encoding failed: ${err.message}`,
+      { retryAfterMs: err.retryAfterMs, cause: err });
+  }
 }
 
 // As before: OPUS_ENABLED=true in the backend's environment.
