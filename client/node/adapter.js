@@ -15,11 +15,20 @@
 // then calls fail fast without touching the socket until a probe gets an
 // answer. Warnings are rate-limited, never one per request.
 //
+// The Opus variants: the backend's flow is get → (miss: synthesize, put) →
+// encodeWavToOpus(wav). The adapter remembers which Buffers came from or went
+// into the cache (cached-buffers.js), and encodes such a Buffer by asking for
+// the entry's Opus variant, which the daemon encodes once and keeps: each
+// (phrase, Opus parameters) is encoded once, not once per response. If the
+// entry is gone, PUT_ENCODE stores the WAV and the variant again; a Buffer
+// the adapter does not know is simply encoded.
+//
 // Other differences, on purpose: the cache dir, entry limit and eviction are
 // the daemon's (its config, or the same TTS_CACHE_* variables in its
 // environment); the stats hold every configured engine, not only xtts and piper.
 import { Client, OPUS_CONTENT_TYPE, TtscacheError } from './index.js';
 import { CircuitBreaker, RateLimitedWarnings, isNoAnswer } from './breaker.js';
+import { CachedBuffers } from './cached-buffers.js';
 
 const DEFAULT_TIMEOUT_MS = 250;
 
@@ -88,6 +97,7 @@ function shared() {
   link ??= new DaemonLink();
   return link;
 }
+const cached = new CachedBuffers();
 
 // Points the adapter at a socket (default: $TTSCACHE_SOCKET, else the
 // installed daemon's) and checks the daemon answers; resolves either way (a
@@ -107,6 +117,7 @@ export async function initDiskCache(options = {}) {
 export async function diskCacheGet(text, engine) {
   try {
     const wav = await shared().run((c) => c.get(engine, text));
+    if (wav) cached.remember(wav, engine, text);
     return wav;
   } catch (err) {
     shared().dropped('diskCacheGet treated as a miss', err);
@@ -114,12 +125,12 @@ export async function diskCacheGet(text, engine) {
   }
 }
 
-export async function diskCachePut(text, engine, buffer) {
-  try {
-    await shared().run((c) => c.put(engine, text, buffer));
-  } catch (err) {
+export function diskCachePut(text, engine, buffer) {
+  const stored = shared().run((c) => c.put(engine, text, buffer)).catch((err) => {
     shared().dropped('diskCachePut dropped', err);
-  }
+  });
+  cached.remember(buffer, engine, text, stored);
+  return stored;
 }
 
 let knownEngines = ['xtts', 'piper'];
@@ -154,8 +165,17 @@ export async function encodeWavToOpus(wavBuffer, bitrate) {
   const d = shared();
   const timeoutMs = encodeTimeoutMs(wavBuffer, d.timeoutMs);
   const opus = { ...(kbps === undefined ? {} : { bitrate: kbps, vbr: 'on', application: 'voip' }), timeoutMs };
+  const entry = cached.find(wavBuffer);
   try {
-    const buffer = await d.run((c) => c.encode(wavBuffer, opus), timeoutMs);
+    let buffer = null;
+    if (entry) {
+      await entry.stored;
+      buffer = await d.run((c) => c.get(entry.engine, entry.text, { format: 'opus', ...opus }), timeoutMs);
+      // Evicted (or the put was dropped): store the WAV and its variant again.
+      buffer ??= await d.run((c) => c.putEncode(entry.engine, entry.text, wavBuffer, opus), timeoutMs);
+    } else {
+      buffer = await d.run((c) => c.encode(wavBuffer, opus), timeoutMs);
+    }
     return { buffer, contentType: OPUS_CONTENT_TYPE };
   } catch (err) {
     if (!(err instanceof TtscacheError)) throw err;
