@@ -68,12 +68,12 @@ test('socket file present, nobody listening: degrades fast, with one warning', a
 });
 
 // A backend script that never catches diskCachePut; the daemon is down.
-function runChild(socket, body) {
+function runChild(socket, body, env = {}) {
   const dir = tempDir();
   const script = join(dir, 'backend.mjs');
   writeFileSync(script, `import { diskCacheGet, diskCachePut } from ${JSON.stringify(adapterPath)};\n${body}\n`);
   const r = spawnSync(process.execPath, [script], {
-    encoding: 'utf8', timeout: 30_000, env: { ...process.env, TTSCACHE_SOCKET: socket },
+    encoding: 'utf8', timeout: 30_000, env: { ...process.env, TTSCACHE_SOCKET: socket, ...env },
   });
   rmSync(dir, { recursive: true, force: true });
   return { ...r, ttscacheLines: r.stderr.split('\n').filter((l) => /ttscache/.test(l)) };
@@ -118,13 +118,17 @@ test('SIGSTOPped daemon: lookups bounded by the short timeout, then fail fast; r
     });
     assert.equal(warnings.length, 1, warnings.join('\n'));
 
-    // A backend process against the stopped daemon exits promptly, without an error.
+    // A backend process against the stopped daemon exits promptly, without an
+    // error; TTSCACHE_TIMEOUT_MS sets its lookup's timeout.
     const child = runChild(daemon.socket, `
-      const t = Date.now();
-      console.log(await diskCacheGet('good morning.', 'xtts'));
-      diskCachePut('x', 'xtts', Buffer.alloc(100));`);
+      const t = performance.now();
+      const hit = await diskCacheGet('good morning.', 'xtts');
+      console.log(hit, performance.now() - t);
+      diskCachePut('x', 'xtts', Buffer.alloc(100));`, { TTSCACHE_TIMEOUT_MS: '600' });
     assert.equal(child.status, 0, child.stderr);
-    assert.equal(child.stdout.trim(), 'null');
+    const [hit, ms] = child.stdout.trim().split(' ');
+    assert.equal(hit, 'null');
+    assert.ok(Number(ms) >= 550 && Number(ms) < 5000, `a lookup with TTSCACHE_TIMEOUT_MS=600 took ${ms} ms`);
 
     daemon.child.kill('SIGCONT');
     const recovered = await warningsDuring(async () => {

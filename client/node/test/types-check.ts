@@ -7,6 +7,8 @@ import {
 
 async function backend(wav: Buffer): Promise<number> {
   await initDiskCache();
+  await initDiskCache({ socketPath: '/run/ttscache/ttscached.sock', timeoutMs: 250, breakerFailures: 3,
+    breakerOpenMs: 1000, breakerMaxOpenMs: 30000 });
   const cached: Buffer | null = await diskCacheGet('One moment.', 'piper');
   if (!cached) await diskCachePut('One moment.', 'piper', wav);
   const counts: { xtts: number; piper: number } = await getDiskCacheStats();
