@@ -8,8 +8,10 @@
 // diskCachePut, initDiskCache and getDiskCacheStats resolve (stats as zeros),
 // and encodeWavToOpus rejects with a TtscacheError — as the old one rejected
 // when ffmpeg failed, so the backend falls back to WAV. Each call is bounded
-// by a short timeout (TTSCACHE_TIMEOUT_MS, default 250 ms; an encode gets
-// max(1 s, 4 × that) plus 100 ms per second of audio). A daemon answering
+// by a short timeout (TTSCACHE_TIMEOUT_MS, default 250 ms) for what the
+// daemon answers from its event loop (get, stats, ping); what waits in its
+// job queue — an encode, and a put, which queues behind this connection's
+// encodes — gets max(1 s, 4 × that) plus 100 ms per second of audio. A daemon answering
 // BUSY is asked once more after its retry-after hint (at most the call's
 // timeout). Calls without an answer trip a circuit breaker (breaker.js):
 // then calls fail fast without touching the socket until a probe gets an
@@ -32,7 +34,11 @@ import { CachedBuffers } from './cached-buffers.js';
 
 const DEFAULT_TIMEOUT_MS = 250;
 
-// The daemon as the adapter uses it: a client with short timeouts behind a breaker.
+// The daemon as the adapter uses it: two connections behind one breaker,
+// with short timeouts. Encodes (and variant GETs, which may encode) have their
+// own connection: the daemon queues a connection's jobs in order and serves
+// connections in turns, so a put on the other one waits for a worker's current
+// slice, not for every encode this process asked for before it.
 class DaemonLink {
   constructor(options = {}) {
     const fromEnv = parseInt(process.env.TTSCACHE_TIMEOUT_MS ?? '', 10);
@@ -42,37 +48,43 @@ class DaemonLink {
     };
     this.options.connectTimeoutMs ??= this.options.timeoutMs;
     this.timeoutMs = this.options.timeoutMs;
-    this.client = new Client(this.options);
+    this.cache = new Client(this.options);
+    this.encoder = new Client(this.options);
     this.warnings = new RateLimitedWarnings();
     this.breaker = new CircuitBreaker({
       failures: options.breakerFailures, openMs: options.breakerOpenMs, maxOpenMs: options.breakerMaxOpenMs,
-      probe: () => this.client.ping(),
-      describe: () => `ttscached at ${this.client.socketPath}`,
+      probe: () => this.cache.ping(),
+      describe: () => `ttscached at ${this.cache.socketPath}`,
       warnings: this.warnings,
     });
-    // A hung daemon's connection holds requests it may serve much later (and
-    // their audio in this process): drop it; the probe opens a new one.
+    // A hung daemon's connections hold requests it may serve much later (and
+    // their audio in this process): drop them; the probe opens a new one.
     this.breaker.onOpen = () => {
-      this.client.close();
-      this.client = new Client(this.options);
+      this.cache.close();
+      this.encoder.close();
+      this.cache = new Client(this.options);
+      this.encoder = new Client(this.options);
     };
   }
 
+  // initDiskCache replaces the link: its calls in flight fail ('closed'), not the daemon.
   close() {
-    this.client.close();
+    this.closed = true;
+    this.cache.close();
+    this.encoder.close();
   }
 
   // Runs call(client) unless the breaker is open; a BUSY answer is retried
   // once after the daemon's hint. Rejects with the daemon's or the link's error.
-  async run(call, timeoutMs = this.timeoutMs) {
+  async run(call, { timeoutMs = this.timeoutMs, encoding = false } = {}) {
     for (let attempt = 1; ; attempt++) {
       if (!this.breaker.allows()) throw this.breaker.fastFailure();
       try {
-        const value = await call(this.client);
+        const value = await call(encoding ? this.encoder : this.cache);
         this.breaker.succeeded();
         return value;
       } catch (err) {
-        if (!(err instanceof TtscacheError)) throw err;  // the caller's mistake (a RangeError, …)
+        if (!(err instanceof TtscacheError) || this.closed) throw err;  // the caller's mistake (a RangeError, …)
         if (isNoAnswer(err)) {
           this.breaker.failed(err);
           throw err;
@@ -126,7 +138,9 @@ export async function diskCacheGet(text, engine) {
 }
 
 export function diskCachePut(text, engine, buffer) {
-  const stored = shared().run((c) => c.put(engine, text, buffer)).catch((err) => {
+  const d = shared();
+  const timeoutMs = Buffer.isBuffer(buffer) ? jobTimeoutMs(buffer, d.timeoutMs) : d.timeoutMs;
+  const stored = d.run((c) => c.put(engine, text, buffer, { timeoutMs }), { timeoutMs }).catch((err) => {
     shared().dropped('diskCachePut dropped', err);
   });
   cached.remember(buffer, engine, text, stored);
@@ -154,7 +168,8 @@ function durationSeconds(wav) {
   return wav.length / (byteRate > 0 ? byteRate : 16000);
 }
 
-function encodeTimeoutMs(wav, timeoutMs) {
+// For a request that waits in the daemon's job queue (an encode, a put).
+function jobTimeoutMs(wav, timeoutMs) {
   return Math.round(Math.max(1000, 4 * timeoutMs) + 100 * durationSeconds(wav));
 }
 
@@ -163,18 +178,19 @@ function encodeTimeoutMs(wav, timeoutMs) {
 export async function encodeWavToOpus(wavBuffer, bitrate) {
   const kbps = bitrate ?? (process.env.OPUS_BITRATE ? parseInt(process.env.OPUS_BITRATE, 10) : undefined);
   const d = shared();
-  const timeoutMs = encodeTimeoutMs(wavBuffer, d.timeoutMs);
+  const timeoutMs = jobTimeoutMs(wavBuffer, d.timeoutMs);
   const opus = { ...(kbps === undefined ? {} : { bitrate: kbps, vbr: 'on', application: 'voip' }), timeoutMs };
+  const job = { timeoutMs, encoding: true };
   const entry = cached.find(wavBuffer);
   try {
     let buffer = null;
     if (entry) {
       await entry.stored;
-      buffer = await d.run((c) => c.get(entry.engine, entry.text, { format: 'opus', ...opus }), timeoutMs);
+      buffer = await d.run((c) => c.get(entry.engine, entry.text, { format: 'opus', ...opus }), job);
       // Evicted (or the put was dropped): store the WAV and its variant again.
-      buffer ??= await d.run((c) => c.putEncode(entry.engine, entry.text, wavBuffer, opus), timeoutMs);
+      buffer ??= await d.run((c) => c.putEncode(entry.engine, entry.text, wavBuffer, opus), job);
     } else {
-      buffer = await d.run((c) => c.encode(wavBuffer, opus), timeoutMs);
+      buffer = await d.run((c) => c.encode(wavBuffer, opus), job);
     }
     return { buffer, contentType: OPUS_CONTENT_TYPE };
   } catch (err) {

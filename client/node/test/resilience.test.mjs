@@ -204,6 +204,7 @@ test('daemon at its queue limit: BUSY is retried once after the hint; nothing re
   try {
     await adapter.initDiskCache({ socketPath: daemon.socket, timeoutMs: 2000 });
     const long = makeWav(22050 * 3, 7);  // 3 s: each encode holds the one worker a while
+    await adapter.encodeWavToOpus(makeWav(2205, 8));  // opens the encoding connection (its HELLO)
     const before = await observer.stats();
     const n = 40;
     const results = await Promise.allSettled(Array.from({ length: n }, () => adapter.encodeWavToOpus(long)));
@@ -222,6 +223,30 @@ test('daemon at its queue limit: BUSY is retried once after the hint; nothing re
     // Puts of a flood resolve, stored or dropped.
     const puts = await Promise.allSettled(Array.from({ length: n }, (_, i) => adapter.diskCachePut(`p${i}`, 'piper', long)));
     assert.ok(puts.every((p) => p.status === 'fulfilled'));
+  } finally {
+    observer.close();
+    await daemon.stop();
+    daemon.cleanup();
+  }
+});
+
+test('puts and gets are not held up by the encodes this process has queued', { timeout: 60_000 }, async () => {
+  const daemon = await startDaemon({ extra: '[daemon]\nworkers = 1\n' });
+  const observer = new Client({ socketPath: daemon.socket, timeoutMs: 10_000 });
+  try {
+    const warnings = await warningsDuring(async () => {
+      await adapter.initDiskCache({ socketPath: daemon.socket, timeoutMs: 1000 });
+      const long = makeWav(22050 * 20, 5);  // 20 s: 16 of them hold the one worker for seconds
+      const encodes = Array.from({ length: 16 }, () => adapter.encodeWavToOpus(long).catch((e) => e));
+      await sleep(100);
+      const { ms } = await timed(() => adapter.diskCachePut('Queued behind encodes.', 'piper', wav));
+      assert.ok((await observer.get('piper', 'queued behind encodes.'))?.equals(wav), `the put was dropped after ${ms} ms`);
+      assert.ok(await adapter.diskCacheGet('queued behind encodes.', 'piper'));
+      // A new link closes the old connections: the daemon drops the encodes not yet run.
+      await adapter.initDiskCache({ socketPath: daemon.socket, timeoutMs: 5000 });
+      await Promise.all(encodes);
+    });
+    assert.ok(!warnings.some((w) => /does not answer/.test(w)), warnings.join('\n'));
   } finally {
     observer.close();
     await daemon.stop();
