@@ -72,6 +72,8 @@ export class Client {
     this.#failAll(new TtscacheError('closed', 'client closed'));
     this.socket?.destroy();
     this.socket = null;
+    this.connecting?.destroy();  // else it connects later and stays open, unused
+    this.connecting = null;
   }
 
   #call(opcode, requestBody, timeoutMs = this.timeoutMs) {
@@ -121,6 +123,7 @@ export class Client {
     const connectTimer = setTimeout(() => socket.destroy(new Error('connect timed out')), this.connectTimeoutMs);
     socket.once('connect', async () => {
       clearTimeout(connectTimer);
+      if (this.closed) return socket.destroy();
       this.connecting = null;
       this.socket = socket;
       this.inbox = Buffer.alloc(0);

@@ -111,3 +111,20 @@ test('a request that timed out on a SIGSTOPped daemon does not keep the process 
     own.cleanup();
   }
 });
+
+test('a client closed while it connects leaves no connection open', async () => {
+  const observer = new Client({ socketPath: daemon.socket });
+  const base = (await observer.stats()).connections;
+  for (let i = 0; i < 5; i++) {
+    const c = new Client({ socketPath: daemon.socket });
+    c.ping().catch(() => {});
+    c.close();
+  }
+  let connections = Infinity;
+  for (let t = 0; t < 50 && connections !== base; t++) {  // the daemon sees the hang-ups in its own time
+    await new Promise((r) => setTimeout(r, 100));
+    connections = (await observer.stats()).connections;
+  }
+  assert.equal(connections, base);
+  observer.close();
+});
