@@ -10,10 +10,9 @@
 // when ffmpeg failed, so the backend falls back to WAV. Each call is bounded
 // by a short timeout (TTSCACHE_TIMEOUT_MS, default 250 ms) for what the
 // daemon answers from its event loop (get, stats, ping); what waits in its
-// job queue — an encode, and a put, which queues behind this connection's
-// encodes — gets max(1 s, 4 × that) plus 100 ms per second of audio. A daemon answering
-// BUSY is asked once more after its retry-after hint (at most the call's
-// timeout). Calls without an answer trip a circuit breaker (breaker.js):
+// job queue for a worker — an encode, a put — gets max(1 s, 4 × that) plus
+// 100 ms per second of audio. A daemon answering BUSY is asked once more
+// after its retry-after hint (at most the call's timeout). Calls without an answer trip a circuit breaker (breaker.js):
 // then calls fail fast without touching the socket until a probe gets an
 // answer. Warnings are rate-limited, never one per request.
 //
@@ -127,12 +126,13 @@ export async function initDiskCache(options = {}) {
 }
 
 export async function diskCacheGet(text, engine) {
+  const d = shared();
   try {
-    const wav = await shared().run((c) => c.get(engine, text));
+    const wav = await d.run((c) => c.get(engine, text));
     if (wav) cached.remember(wav, engine, text);
     return wav;
   } catch (err) {
-    shared().dropped('diskCacheGet treated as a miss', err);
+    d.dropped('diskCacheGet treated as a miss', err);
     return null;
   }
 }
@@ -141,7 +141,7 @@ export function diskCachePut(text, engine, buffer) {
   const d = shared();
   const timeoutMs = Buffer.isBuffer(buffer) ? jobTimeoutMs(buffer, d.timeoutMs) : d.timeoutMs;
   const stored = d.run((c) => c.put(engine, text, buffer, { timeoutMs }), { timeoutMs }).catch((err) => {
-    shared().dropped('diskCachePut dropped', err);
+    d.dropped('diskCachePut dropped', err);
   });
   cached.remember(buffer, engine, text, stored);
   return stored;
@@ -151,12 +151,13 @@ let knownEngines = ['xtts', 'piper'];
 // → { xtts: entries, piper: entries, ... } for every engine the daemon serves;
 // zeros while it does not answer.
 export async function getDiskCacheStats() {
+  const d = shared();
   try {
-    const { engines } = await shared().run((c) => c.stats());
+    const { engines } = await d.run((c) => c.stats());
     knownEngines = [...new Set([...knownEngines, ...Object.keys(engines)])];
     return { xtts: 0, piper: 0, ...Object.fromEntries(Object.entries(engines).map(([n, e]) => [n, e.entries])) };
   } catch (err) {
-    shared().dropped('getDiskCacheStats', err);
+    d.dropped('getDiskCacheStats', err);
     return Object.fromEntries(knownEngines.map((n) => [n, 0]));
   }
 }
