@@ -90,7 +90,7 @@ test('a backend calling diskCachePut without .catch, daemon down: exits 0 with o
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('SIGSTOPped daemon: lookups bounded by the short timeout, then fail fast; recovery after SIGCONT', { timeout: 60_000 }, async () => {
+test('SIGSTOPped daemon: lookups bounded by the short timeout, then fail fast; recovery after SIGCONT', { timeout: 60_000 }, async (t) => {
   const daemon = await startDaemon();
   try {
     await adapter.initDiskCache({ socketPath: daemon.socket, timeoutMs: 5000 });  // set-up: room for a sanitizer build
@@ -104,6 +104,7 @@ test('SIGSTOPped daemon: lookups bounded by the short timeout, then fail fast; r
         const { value, ms } = await timed(() => adapter.diskCacheGet('good morning.', 'xtts'));
         assert.equal(value, null);
         assert.ok(ms >= 200 && ms < 1500, `lookup ${i} on a stopped daemon took ${ms} ms (timeout 250)`);
+        t.diagnostic(`lookup ${i} on the stopped daemon: ${ms.toFixed(1)} ms`);
       }
       // Open: calls fail at once, the put and the stats too.
       const { ms } = await timed(async () => {
@@ -114,6 +115,7 @@ test('SIGSTOPped daemon: lookups bounded by the short timeout, then fail fast; r
         }
       });
       assert.ok(ms < 1000, `300 calls with the breaker open took ${ms} ms`);
+      t.diagnostic(`breaker open: 300 calls (get, put, stats) in ${ms.toFixed(1)} ms`);
       await assert.rejects(adapter.encodeWavToOpus(wav), { code: 'unavailable' });
     });
     assert.equal(warnings.length, 1, warnings.join('\n'));
@@ -139,6 +141,7 @@ test('SIGSTOPped daemon: lookups bounded by the short timeout, then fail fast; r
         if (!hit) await sleep(20);
       }
       assert.ok(hit, 'the adapter uses the daemon again after SIGCONT');
+      t.diagnostic(`first hit ${(performance.now() - start).toFixed(0)} ms after SIGCONT`);
     });
     assert.ok(recovered.some((w) => /answers again/.test(w)), recovered.join('\n'));
   } finally {
@@ -198,7 +201,7 @@ test('daemon restarted mid-run: get/put/init/stats never reject and the loop res
   }
 });
 
-test('daemon at its queue limit: BUSY is retried once after the hint; nothing rejects unhandled', { timeout: 60_000 }, async () => {
+test('daemon at its queue limit: BUSY is retried once after the hint; nothing rejects unhandled', { timeout: 60_000 }, async (t) => {
   const daemon = await startDaemon({ extra: '[daemon]\nworkers = 1\nqueue_depth = 2\n' });
   const observer = new Client({ socketPath: daemon.socket, timeoutMs: 10_000 });
   try {
@@ -215,6 +218,7 @@ test('daemon at its queue limit: BUSY is retried once after the hint; nothing re
     const busy = after.busy - before.busy;
     const encodeRequests = after.requests - before.requests - 1;  // less the observer's second STATS
     const retries = busy - rejectedBusy;  // every first BUSY retried once; a second BUSY rejects
+    t.diagnostic(`${n} encodes: ${fulfilled} done, ${busy} BUSY answers, ${retries} retries, ${rejectedBusy} rejected busy`);
     assert.ok(busy > 0, 'the flood met a full queue');
     assert.ok(retries > 0, `${busy} BUSY answers, ${rejectedBusy} encodes rejected busy: nothing was retried`);
     assert.equal(encodeRequests, n + retries, `${encodeRequests} requests for ${n} encodes, ${busy} BUSY, ${rejectedBusy} rejected`);
