@@ -1,10 +1,29 @@
 // Types of the drop-in adapter (adapter.js): the old module's signatures.
 import type { ClientOptions } from './index.js';
 
-export declare function initDiskCache(options?: ClientOptions): Promise<void>;
+/**
+ * initDiskCache's options: the Client's (timeoutMs defaults to
+ * $TTSCACHE_TIMEOUT_MS, else 250; connectTimeoutMs to timeoutMs), plus the
+ * circuit breaker's.
+ */
+export interface AdapterOptions extends ClientOptions {
+  /** Calls without an answer in a row before the breaker opens. Default 3. */
+  breakerFailures?: number;
+  /** How long it first stays open (then doubles per failed probe). Default 1000. */
+  breakerOpenMs?: number;
+  /** The most it stays open. Default 30000. */
+  breakerMaxOpenMs?: number;
+}
+
+/** Resolves whether or not the daemon answers (a warning says when it does not). */
+export declare function initDiskCache(options?: AdapterOptions): Promise<void>;
+/** null on a miss, and while the daemon does not answer. */
 export declare function diskCacheGet(text: string, engine: string): Promise<Buffer | null>;
+/** Resolves, stored or dropped; never rejects. */
 export declare function diskCachePut(text: string, engine: string, buffer: Buffer): Promise<void>;
+/** Entries per engine; zeros while the daemon does not answer. */
 export declare function getDiskCacheStats(): Promise<Record<string, number> & { xtts: number; piper: number }>;
+/** Rejects (a TtscacheError) when the daemon cannot encode: send the WAV then. */
 export declare function encodeWavToOpus(
   wavBuffer: Buffer,
   bitrate?: number,

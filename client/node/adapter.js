@@ -3,53 +3,202 @@
 // local folder and an ffmpeg per request. The backend changes one import:
 //   import { diskCacheGet, diskCachePut, ... } from 'ttscache/adapter';
 //
-// Differences, on purpose: the cache dir, entry limit and eviction are the
-// daemon's (its config, or the same TTS_CACHE_* variables in its environment);
-// diskCacheGet degrades to a miss (null, plus a process warning) when the daemon
-// cannot be reached, as the old module did for a missing file; the stats hold
-// every configured engine, not only xtts and piper.
-import { Client, OPUS_CONTENT_TYPE } from './index.js';
+// The cache must never take the backend down. When the daemon is absent,
+// hung, restarting or busy: diskCacheGet resolves null (a miss),
+// diskCachePut, initDiskCache and getDiskCacheStats resolve (stats as zeros),
+// and encodeWavToOpus rejects with a TtscacheError — as the old one rejected
+// when ffmpeg failed, so the backend falls back to WAV. Each call is bounded
+// by a short timeout (TTSCACHE_TIMEOUT_MS, default 250 ms) for what the
+// daemon answers from its event loop (get, stats, ping); what waits in its
+// job queue for a worker — an encode, a put — gets max(1 s, 4 × that) plus
+// 100 ms per second of audio. A daemon answering BUSY is asked once more
+// after its retry-after hint (at most the call's timeout). Calls without an answer trip a circuit breaker (breaker.js):
+// then calls fail fast without touching the socket until a probe gets an
+// answer. Warnings are rate-limited, never one per request.
+//
+// The Opus variants: the backend's flow is get → (miss: synthesize, put) →
+// encodeWavToOpus(wav). The adapter remembers which Buffers came from or went
+// into the cache (cached-buffers.js), and encodes such a Buffer by asking for
+// the entry's Opus variant, which the daemon encodes once and keeps: each
+// (phrase, Opus parameters) is encoded once, not once per response. If the
+// entry is gone, PUT_ENCODE stores the WAV and the variant again; a Buffer
+// the adapter does not know is simply encoded.
+//
+// Other differences, on purpose: the cache dir, entry limit and eviction are
+// the daemon's (its config, or the same TTS_CACHE_* variables in its
+// environment); the stats hold every configured engine, not only xtts and piper.
+import { Client, OPUS_CONTENT_TYPE, TtscacheError } from './index.js';
+import { CircuitBreaker, RateLimitedWarnings, isNoAnswer } from './breaker.js';
+import { CachedBuffers } from './cached-buffers.js';
 
-let client = null;
-function shared() {
-  client ??= new Client();
-  return client;
+const DEFAULT_TIMEOUT_MS = 250;
+
+// The daemon as the adapter uses it: two connections behind one breaker,
+// with short timeouts. Encodes (and variant GETs, which may encode) have their
+// own connection: the daemon queues a connection's jobs in order and serves
+// connections in turns, so a put on the other one waits for a worker's current
+// slice, not for every encode this process asked for before it.
+class DaemonLink {
+  constructor(options = {}) {
+    const fromEnv = parseInt(process.env.TTSCACHE_TIMEOUT_MS ?? '', 10);
+    this.options = {
+      ...options,
+      timeoutMs: options.timeoutMs ?? (fromEnv > 0 ? fromEnv : DEFAULT_TIMEOUT_MS),
+    };
+    this.options.connectTimeoutMs ??= this.options.timeoutMs;
+    this.timeoutMs = this.options.timeoutMs;
+    this.cache = new Client(this.options);
+    this.encoder = new Client(this.options);
+    this.warnings = new RateLimitedWarnings();
+    this.breaker = new CircuitBreaker({
+      failures: options.breakerFailures, openMs: options.breakerOpenMs, maxOpenMs: options.breakerMaxOpenMs,
+      probe: () => this.cache.ping(),
+      describe: () => `ttscached at ${this.cache.socketPath}`,
+      warnings: this.warnings,
+    });
+    // A hung daemon's connections hold requests it may serve much later (and
+    // their audio in this process): drop them; the probe opens a new one.
+    this.breaker.onOpen = () => {
+      this.cache.close();
+      this.encoder.close();
+      this.cache = new Client(this.options);
+      this.encoder = new Client(this.options);
+    };
+  }
+
+  // initDiskCache replaces the link: its calls in flight fail ('closed'), not the daemon.
+  close() {
+    this.closed = true;
+    this.cache.close();
+    this.encoder.close();
+  }
+
+  // Runs call(client) unless the breaker is open; a BUSY answer is retried
+  // once after the daemon's hint. Rejects with the daemon's or the link's error.
+  async run(call, { timeoutMs = this.timeoutMs, encoding = false } = {}) {
+    for (let attempt = 1; ; attempt++) {
+      if (!this.breaker.allows()) throw this.breaker.fastFailure();
+      try {
+        const value = await call(encoding ? this.encoder : this.cache);
+        this.breaker.succeeded();
+        return value;
+      } catch (err) {
+        if (!(err instanceof TtscacheError) || this.closed) throw err;  // the caller's mistake (a RangeError, …)
+        if (isNoAnswer(err)) {
+          this.breaker.failed(err);
+          throw err;
+        }
+        this.breaker.succeeded();
+        if (err.code !== 'busy' || attempt > 1) throw err;
+        const hint = err.retryAfterMs > 0 ? err.retryAfterMs : 10;
+        await new Promise((r) => setTimeout(r, Math.min(hint, timeoutMs) * (1 + Math.random() / 4)));
+      }
+    }
+  }
+
+  // Dropped work that the "does not answer" warning does not already cover.
+  dropped(what, err) {
+    if (isNoAnswer(err)) return;  // the breaker's warning says so, once
+    this.warnings.warn(`${what}:${err.code}`, `${what}: ${err.message}`);
+  }
 }
 
+let link = null;
+function shared() {
+  link ??= new DaemonLink();
+  return link;
+}
+const cached = new CachedBuffers();
+
 // Points the adapter at a socket (default: $TTSCACHE_SOCKET, else the
-// installed daemon's) and checks the daemon answers. The old module created
-// the cache folders here; the daemon owns them now.
+// installed daemon's) and checks the daemon answers; resolves either way (a
+// warning says if it does not). The old module created the cache folders
+// here; the daemon owns them now. Options: those of Client, plus
+// breakerFailures (3), breakerOpenMs (1000), breakerMaxOpenMs (30000).
 export async function initDiskCache(options = {}) {
-  client?.close();
-  client = new Client(options);
-  await client.ping();
+  link?.close();
+  link = new DaemonLink(options);
+  try {
+    await link.run((c) => c.ping());
+  } catch (err) {
+    link.dropped('initDiskCache', err);
+  }
 }
 
 export async function diskCacheGet(text, engine) {
+  const d = shared();
   try {
-    return await shared().get(engine, text);
+    const wav = await d.run((c) => c.get(engine, text));
+    if (wav) cached.remember(wav, engine, text);
+    return wav;
   } catch (err) {
-    process.emitWarning(`ttscache: ${err.message}; treating as a miss`, { code: `TTSCACHE_${err.code}` });
+    d.dropped('diskCacheGet treated as a miss', err);
     return null;
   }
 }
 
-export async function diskCachePut(text, engine, buffer) {
-  await shared().put(engine, text, buffer);
+export function diskCachePut(text, engine, buffer) {
+  const d = shared();
+  const timeoutMs = Buffer.isBuffer(buffer) ? jobTimeoutMs(buffer, d.timeoutMs) : d.timeoutMs;
+  const stored = d.run((c) => c.put(engine, text, buffer, { timeoutMs }), { timeoutMs }).catch((err) => {
+    d.dropped('diskCachePut dropped', err);
+  });
+  cached.remember(buffer, engine, text, stored);
+  return stored;
 }
 
-// → { xtts: entries, piper: entries, ... } for every engine the daemon serves.
+let knownEngines = ['xtts', 'piper'];
+// → { xtts: entries, piper: entries, ... } for every engine the daemon serves;
+// zeros while it does not answer.
 export async function getDiskCacheStats() {
-  const { engines } = await shared().stats();
-  return Object.fromEntries(Object.entries(engines).map(([name, e]) => [name, e.entries]));
+  const d = shared();
+  try {
+    const { engines } = await d.run((c) => c.stats());
+    knownEngines = [...new Set([...knownEngines, ...Object.keys(engines)])];
+    return { xtts: 0, piper: 0, ...Object.fromEntries(Object.entries(engines).map(([n, e]) => [n, e.entries])) };
+  } catch (err) {
+    d.dropped('getDiskCacheStats', err);
+    return Object.fromEntries(knownEngines.map((n) => [n, 0]));
+  }
+}
+
+// The audio's duration in seconds, from the WAV header's byte rate; a header
+// that does not say is taken as 8 kHz 16-bit mono (a long estimate: a larger timeout).
+function durationSeconds(wav) {
+  const byteRate = wav.length >= 44 && wav.toString('latin1', 8, 16) === 'WAVEfmt ' ? wav.readUInt32LE(28) : 0;
+  return wav.length / (byteRate > 0 ? byteRate : 16000);
+}
+
+// For a request that waits in the daemon's job queue (an encode, a put).
+function jobTimeoutMs(wav, timeoutMs) {
+  return Math.round(Math.max(1000, 4 * timeoutMs) + 100 * durationSeconds(wav));
 }
 
 // Bitrate in kb/s; default $OPUS_BITRATE as before, else the daemon's setting.
 // Encoded as the old ffmpeg command did: VBR on, application voip.
 export async function encodeWavToOpus(wavBuffer, bitrate) {
   const kbps = bitrate ?? (process.env.OPUS_BITRATE ? parseInt(process.env.OPUS_BITRATE, 10) : undefined);
-  const options = kbps === undefined ? {} : { bitrate: kbps, vbr: 'on', application: 'voip' };
-  return { buffer: await shared().encode(wavBuffer, options), contentType: OPUS_CONTENT_TYPE };
+  const d = shared();
+  const timeoutMs = jobTimeoutMs(wavBuffer, d.timeoutMs);
+  const opus = { ...(kbps === undefined ? {} : { bitrate: kbps, vbr: 'on', application: 'voip' }), timeoutMs };
+  const job = { timeoutMs, encoding: true };
+  const entry = cached.find(wavBuffer);
+  try {
+    let buffer = null;
+    if (entry) {
+      await entry.stored;
+      buffer = await d.run((c) => c.get(entry.engine, entry.text, { format: 'opus', ...opus }), job);
+      // Evicted (or the put was dropped): store the WAV and its variant again.
+      buffer ??= await d.run((c) => c.putEncode(entry.engine, entry.text, wavBuffer, opus), job);
+    } else {
+      buffer = await d.run((c) => c.encode(wavBuffer, opus), job);
+    }
+    return { buffer, contentType: OPUS_CONTENT_TYPE };
+  } catch (err) {
+    if (!(err instanceof TtscacheError)) throw err;
+    throw new TtscacheError(err.code, `ttscache: Opus encoding failed: ${err.message}`,
+      { retryAfterMs: err.retryAfterMs, cause: err });
+  }
 }
 
 // As before: OPUS_ENABLED=true in the backend's environment.

@@ -22,6 +22,12 @@ export interface ClientOptions {
   connectTimeoutMs?: number;
 }
 
+/** Options of one call. */
+export interface CallOptions {
+  /** This call's timeout instead of the client's timeoutMs. */
+  timeoutMs?: number;
+}
+
 export interface OpusOptions {
   /** kb/s, 6–510; omitted: the daemon's configured [opus] settings. */
   bitrate?: number;
@@ -31,7 +37,7 @@ export interface OpusOptions {
   frameMs?: 2.5 | 5 | 10 | 20 | 40 | 60;
 }
 
-export interface GetOptions extends OpusOptions {
+export interface GetOptions extends OpusOptions, CallOptions {
   format?: 'wav' | 'opus';
 }
 
@@ -66,13 +72,13 @@ export interface Stats {
 
 export declare class Client {
   constructor(options?: ClientOptions);
-  ping(): Promise<void>;
-  hello(): Promise<HelloReply>;
-  stats(): Promise<Stats>;
+  ping(options?: CallOptions): Promise<void>;
+  hello(options?: CallOptions): Promise<HelloReply>;
+  stats(options?: CallOptions): Promise<Stats>;
   /** The cached WAV or its Opus variant; null on a miss. */
   get(engine: string, text: string, options?: GetOptions): Promise<Buffer | null>;
-  put(engine: string, text: string, wav: Uint8Array): Promise<void>;
-  encode(wav: Uint8Array, options?: OpusOptions): Promise<Buffer>;
-  putEncode(engine: string, text: string, wav: Uint8Array, options?: OpusOptions): Promise<Buffer>;
+  put(engine: string, text: string, wav: Uint8Array, options?: CallOptions): Promise<void>;
+  encode(wav: Uint8Array, options?: OpusOptions & CallOptions): Promise<Buffer>;
+  putEncode(engine: string, text: string, wav: Uint8Array, options?: OpusOptions & CallOptions): Promise<Buffer>;
   close(): void;
 }

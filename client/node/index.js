@@ -23,6 +23,8 @@ export class TtscacheError extends Error {
 export class Client {
   // options: socketPath (default $TTSCACHE_SOCKET, else /run/ttscache/ttscached.sock),
   // timeoutMs per request (default 10000), connectTimeoutMs (default 2000).
+  // The process stays alive only while a request is in flight: an idle
+  // client, or one whose requests all timed out, does not hold it open.
   constructor(options = {}) {
     this.socketPath = options.socketPath || process.env.TTSCACHE_SOCKET || DEFAULT_SOCKET;
     this.timeoutMs = options.timeoutMs ?? 10000;
@@ -37,25 +39,31 @@ export class Client {
     this.inbox = Buffer.alloc(0);
   }
 
-  ping() { return this.#call(Op.PING, body.empty()).then(() => undefined); }
-  hello() { return this.#call(Op.HELLO, body.hello()).then(reply.hello); }
-  stats() { return this.#call(Op.STATS, body.empty()).then(reply.stats); }
+  // Every call takes an optional `timeoutMs` (in its options) for this call
+  // alone, e.g. a larger one for an encode of long audio.
+  ping({ timeoutMs } = {}) { return this.#call(Op.PING, body.empty(), timeoutMs).then(() => undefined); }
+  hello({ timeoutMs } = {}) { return this.#call(Op.HELLO, body.hello(), timeoutMs).then(reply.hello); }
+  stats({ timeoutMs } = {}) { return this.#call(Op.STATS, body.empty(), timeoutMs).then(reply.stats); }
 
   // The cached WAV (format 'wav') or its Ogg Opus variant ('opus', encoded once
   // by the daemon with `opus` options); null on a miss.
-  async get(engine, text, { format = 'wav', ...opus } = {}) {
+  async get(engine, text, { format = 'wav', timeoutMs, ...opus } = {}) {
     try {
-      return reply.audio(await this.#call(Op.GET, body.get(engine, text, format, opus)));
+      return reply.audio(await this.#call(Op.GET, body.get(engine, text, format, opus), timeoutMs));
     } catch (err) {
       if (err instanceof TtscacheError && err.code === 'not_found') return null;
       throw err;
     }
   }
-  put(engine, text, wav) { return this.#call(Op.PUT, body.put(engine, text, wav)).then(() => undefined); }
+  put(engine, text, wav, { timeoutMs } = {}) {
+    return this.#call(Op.PUT, body.put(engine, text, wav), timeoutMs).then(() => undefined);
+  }
   // opus: {bitrate (kb/s; omitted: the daemon's), vbr, application, complexity, frameMs}
-  encode(wav, opus = {}) { return this.#call(Op.ENCODE, body.encode(wav, opus)).then(reply.audio); }
-  putEncode(engine, text, wav, opus = {}) {
-    return this.#call(Op.PUT_ENCODE, body.putEncode(engine, text, wav, opus)).then(reply.audio);
+  encode(wav, { timeoutMs, ...opus } = {}) {
+    return this.#call(Op.ENCODE, body.encode(wav, opus), timeoutMs).then(reply.audio);
+  }
+  putEncode(engine, text, wav, { timeoutMs, ...opus } = {}) {
+    return this.#call(Op.PUT_ENCODE, body.putEncode(engine, text, wav, opus), timeoutMs).then(reply.audio);
   }
 
   // Rejects what is still pending and closes the connection.
@@ -64,17 +72,22 @@ export class Client {
     this.#failAll(new TtscacheError('closed', 'client closed'));
     this.socket?.destroy();
     this.socket = null;
+    this.connecting?.destroy();  // else it connects later and stays open, unused
+    this.connecting = null;
   }
 
-  #call(opcode, requestBody) {
+  #call(opcode, requestBody, timeoutMs = this.timeoutMs) {
     if (this.closed) return Promise.reject(new TtscacheError('closed', 'client closed'));
     return new Promise((resolve, reject) => {
       const request = { opcode, body: requestBody, resolve, reject, attempts: 0, id: 0n };
       request.timer = setTimeout(() => {
-        this.pending.delete(request.id);
+        // A request not sent yet still has id 0, the HELLO's: only its own entry goes.
+        if (this.pending.get(request.id) === request) this.pending.delete(request.id);
         this.waiting = this.waiting.filter((r) => r !== request);
-        reject(new TtscacheError('timeout', `no reply from ${this.socketPath} within ${this.timeoutMs} ms`));
-      }, this.timeoutMs);
+        // Nothing left in flight: a hung daemon's connection must not keep the process alive.
+        this.#holdProcessOpen();
+        reject(new TtscacheError('timeout', `no reply from ${this.socketPath} within ${timeoutMs} ms`));
+      }, timeoutMs);
       this.waiting.push(request);
       this.#pump();
     });
@@ -110,6 +123,7 @@ export class Client {
     const connectTimer = setTimeout(() => socket.destroy(new Error('connect timed out')), this.connectTimeoutMs);
     socket.once('connect', async () => {
       clearTimeout(connectTimer);
+      if (this.closed) return socket.destroy();
       this.connecting = null;
       this.socket = socket;
       this.inbox = Buffer.alloc(0);
@@ -134,10 +148,12 @@ export class Client {
         return;
       }
       // The daemon went away (a restart?): send what was in flight once more.
+      const again = [];
       for (const request of this.pending.values()) {
-        if (request.attempts < 2) this.waiting.unshift(request);
+        if (request.attempts < 2) again.push(request);
         else this.#settle(request, new TtscacheError('closed', `connection to ${this.socketPath} lost twice`));
       }
+      this.waiting.unshift(...again);  // in the order they were first sent
       this.pending.clear();
       if (!this.closed) this.#pump();
     });

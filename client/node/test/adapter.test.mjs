@@ -76,7 +76,7 @@ test('diskCacheGet degrades to a miss, with a warning, when no daemon answers', 
   process.on('warning', onWarning);
   await adapter.initDiskCache({ socketPath: daemon.socket });
   const other = tempDir();
-  await assert.rejects(adapter.initDiskCache({ socketPath: join(other, 'none.sock') }), { code: 'unavailable' });
+  await adapter.initDiskCache({ socketPath: join(other, 'none.sock') });  // resolves: the backend starts anyway
   assert.equal(await adapter.diskCacheGet('good morning.', 'xtts'), null);
   await new Promise((r) => setImmediate(r));
   process.off('warning', onWarning);

@@ -3,7 +3,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { join } from 'node:path';
+import { join, dirname } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Client, TtscacheError } from '../index.js';
 import { startDaemon, speak, assertValidOpus, tempDir, makeWav } from './daemon.mjs';
 
@@ -89,4 +91,40 @@ test('reconnects after the daemon restarts; the cache survives', async () => {
   c.close();
   await again.stop();
   own.cleanup();
+});
+
+test('a request that timed out on a SIGSTOPped daemon does not keep the process alive', async () => {
+  const own = await startDaemon();
+  own.child.kill('SIGSTOP');
+  try {
+    const index = join(dirname(fileURLToPath(import.meta.url)), '../index.js');
+    const script = `import { Client } from ${JSON.stringify(index)};
+      const c = new Client({ socketPath: ${JSON.stringify(own.socket)}, timeoutMs: 200 });
+      await c.ping().then(() => console.log('answered'), (e) => console.log(e.code));`;
+    const t = Date.now();
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 15_000 });
+    assert.equal(r.stdout.trim(), 'timeout');
+    assert.equal(r.status, 0, `exit ${r.status} ${r.signal ?? ''} after ${Date.now() - t} ms: ${r.stderr}`);
+  } finally {
+    own.child.kill('SIGCONT');
+    await own.stop();
+    own.cleanup();
+  }
+});
+
+test('a client closed while it connects leaves no connection open', async () => {
+  const observer = new Client({ socketPath: daemon.socket });
+  const base = (await observer.stats()).connections;
+  for (let i = 0; i < 5; i++) {
+    const c = new Client({ socketPath: daemon.socket });
+    c.ping().catch(() => {});
+    c.close();
+  }
+  let connections = Infinity;
+  for (let t = 0; t < 50 && connections !== base; t++) {  // the daemon sees the hang-ups in its own time
+    await new Promise((r) => setTimeout(r, 100));
+    connections = (await observer.stats()).connections;
+  }
+  assert.equal(connections, base);
+  observer.close();
 });

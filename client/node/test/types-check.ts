@@ -7,6 +7,8 @@ import {
 
 async function backend(wav: Buffer): Promise<number> {
   await initDiskCache();
+  await initDiskCache({ socketPath: '/run/ttscache/ttscached.sock', timeoutMs: 250, breakerFailures: 3,
+    breakerOpenMs: 1000, breakerMaxOpenMs: 30000 });
   const cached: Buffer | null = await diskCacheGet('One moment.', 'piper');
   if (!cached) await diskCachePut('One moment.', 'piper', wav);
   const counts: { xtts: number; piper: number } = await getDiskCacheStats();
@@ -15,7 +17,9 @@ async function backend(wav: Buffer): Promise<number> {
 
   const client = new Client({ socketPath: '/run/ttscache/ttscached.sock', timeoutMs: 500 });
   const opus: Buffer | null = await client.get('xtts', 'Hi', { format: 'opus', bitrate: 24, frameMs: 20 });
-  const encoded: Buffer = await client.encode(wav, { vbr: 'constrained', application: 'audio' });
+  const encoded: Buffer = await client.encode(wav, { vbr: 'constrained', application: 'audio', timeoutMs: 5000 });
+  await client.put('xtts', 'Hi', wav, { timeoutMs: 200 });
+  await client.ping({ timeoutMs: 100 });
   const stats: Stats = await client.stats();
   try {
     await client.put('xtts', 'Hi', wav);
