@@ -95,6 +95,7 @@ dir = $work/daemon-cache
 CONF
 "$daemon_bin" --config "$work/ttscached.conf" 2> "$work/daemon.log" &
 pids+=($!)
+daemon_pid=$!
 for _ in $(seq 100); do [ -S "$work/ttscached.sock" ] && break; sleep 0.05; done
 [ -S "$work/ttscached.sock" ] || { cat "$work/daemon.log" >&2; exit 1; }
 
@@ -105,6 +106,7 @@ start_server() {
     taskset -c "$server_cpu" node bench/node_http/server.mjs "$mode" "$voices" "$modules" \
     > "$work/$mode.out" 2> "$work/$mode.log" &
   pids+=($!)
+  printf -v "pid_$mode" '%s' "$!"
   for _ in $(seq 200); do [ -s "$work/$mode.out" ] && break; sleep 0.05; done
   [ -s "$work/$mode.out" ] || { echo "the $mode server did not start:" >&2; cat "$work/$mode.log" >&2; exit 1; }
   printf -v "port_$mode" '%s' "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$work/$mode.out")"
@@ -118,6 +120,14 @@ load() {  # load MODE ARGS...: bench/node_http/load.mjs against MODE's server, o
   taskset -c "$client_cpu" node bench/node_http/load.mjs "$modules" "http://127.0.0.1:${!port_var}/" "$@"
 }
 
+# cpu_ms PID: CPU time of PID and of its children it has reaped (the old
+# server's ffmpeg processes), in ms.
+cpu_ms() {
+  python3 -c 'import os, sys
+f = open(f"/proc/{sys.argv[1]}/stat").read().rsplit(")", 1)[1].split()
+print(round(sum(int(x) for x in f[11:15]) * 1000 / os.sysconf("SC_CLK_TCK")))' "$1"
+}
+
 echo "warm-up: $warm phrases through each server" >&2
 load old warm "$warm" > /dev/null
 load new warm "$warm" > /dev/null
@@ -127,8 +137,11 @@ for round in $(seq "$rounds"); do
   order="old new"
   [ $((round % 2)) = 0 ] && order="new old"
   for mode in $order; do
+    pid_var=pid_$mode
+    server_before=$(cpu_ms "${!pid_var}") daemon_before=$(cpu_ms "$daemon_pid")
     line=$(load "$mode" run "$warm" "$seconds" "$connections" "$round")
-    echo "{\"mode\": \"$mode\", \"round\": $round, \"result\": $line}" >> "$work/results.jsonl"
+    server_cpu_ms=$(( $(cpu_ms "${!pid_var}") - server_before )) daemon_cpu_ms=$(( $(cpu_ms "$daemon_pid") - daemon_before ))
+    echo "{\"mode\": \"$mode\", \"round\": $round, \"server_cpu_ms\": $server_cpu_ms, \"daemon_cpu_ms\": $daemon_cpu_ms, \"result\": $line}" >> "$work/results.jsonl"
     echo "round $round $mode: $line" >&2
   done
 done

@@ -23,13 +23,20 @@ def ms(x):
 print(f"{seconds} s per run, {connections} connections, {warm} warm phrases (Zipf s = 1) + 1 fresh "
       f"phrase in 10; server and its encoder on CPU {server_cpu}, autocannon on CPU {client_cpu}")
 print()
-print("| round | mode | req/s | p50 | p99 | hit rate | 200 | Ogg | non-200 | errors | timeouts |")
-print("|---|---|---|---|---|---|---|---|---|---|---|")
+# CPU per request: the server process with the children it reaped (ffmpeg),
+# and ttscached, over the run, per 200 response.
+for run in runs:
+    ok = max(1, run["result"]["ok"])
+    run["result"]["server_cpu_per_req"] = run["server_cpu_ms"] / ok
+    run["result"]["daemon_cpu_per_req"] = run["daemon_cpu_ms"] / ok
+
+print("| round | mode | req/s | p50 | p99 | hit rate | 200 | Ogg | non-200 | errors | timeouts | CPU/req: server (+ffmpeg) | CPU/req: ttscached |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for run in runs:
     r = run["result"]
     print(f"| {run['round']} | {run['mode']} | {r['requests_per_s']:,.1f} | {ms(r['p50_ms'])} | {ms(r['p99_ms'])} "
           f"| {100 * r['hit_rate']:.1f} % ({r['hits']}/{r['hits'] + r['misses']}) | {r['ok']} | {r['ogg']} "
-          f"| {r['non2xx']} | {r['errors']} | {r['timeouts']} |")
+          f"| {r['non2xx']} | {r['errors']} | {r['timeouts']} | {ms(r['server_cpu_per_req'])} | {ms(r['daemon_cpu_per_req'])} |")
 
 by_mode = {m: [run["result"] for run in runs if run["mode"] == m] for m in ("old", "new")}
 rounds = sorted({run["round"] for run in runs})
@@ -38,19 +45,20 @@ print("Per round, new / old: " + ", ".join(
     f"round {n}: {next(r['result']['requests_per_s'] for r in runs if r['round'] == n and r['mode'] == 'new') / max(1e-9, next(r['result']['requests_per_s'] for r in runs if r['round'] == n and r['mode'] == 'old')):.1f}× req/s"
     for n in rounds))
 print()
-print("| modules | req/s | p50 | p99 | hit rate |")
-print("|---|---|---|---|---|")
+print("| modules | req/s | p50 | p99 | hit rate | CPU/req: server (+ffmpeg) | CPU/req: ttscached |")
+print("|---|---|---|---|---|---|---|")
 median = {}
 for mode, label in (("old", "old (cache folder + ffmpeg per request)"), ("new", "new (ttscache/adapter)")):
     rs = by_mode[mode]
     median[mode] = {k: statistics.median(r[k] for r in rs if r[k] is not None) if any(r[k] is not None for r in rs) else None
-                    for k in ("requests_per_s", "p50_ms", "p99_ms", "hit_rate")}
+                    for k in ("requests_per_s", "p50_ms", "p99_ms", "hit_rate", "server_cpu_per_req", "daemon_cpu_per_req")}
     m = median[mode]
-    print(f"| {label} | {m['requests_per_s']:,.1f} | {ms(m['p50_ms'])} | {ms(m['p99_ms'])} | {100 * m['hit_rate']:.1f} % |")
+    print(f"| {label} | {m['requests_per_s']:,.1f} | {ms(m['p50_ms'])} | {ms(m['p99_ms'])} | {100 * m['hit_rate']:.1f} % "
+          f"| {ms(m['server_cpu_per_req'])} | {ms(m['daemon_cpu_per_req'])} |")
 old, new = median["old"], median["new"]
 if old["p50_ms"] and new["p50_ms"]:
     print(f"| new / old | {new['requests_per_s'] / max(1e-9, old['requests_per_s']):.1f}× | "
-          f"{new['p50_ms'] / old['p50_ms']:.3f}× | {new['p99_ms'] / old['p99_ms']:.3f}× | |")
+          f"{new['p50_ms'] / old['p50_ms']:.3f}× | {new['p99_ms'] / old['p99_ms']:.3f}× | | | |")
 print(f"(medians of {len(rounds)} round{'s' if len(rounds) != 1 else ''})")
 
 if smoke:
