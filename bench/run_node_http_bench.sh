@@ -22,6 +22,8 @@
 # (default BUILD/node_http_bench), kept between runs, beside the speech WAVs
 # (espeak-ng, made once) and a node_modules/ttscache link to this checkout's
 # client/node, through which the server resolves 'ttscache/adapter'.
+# ADAPTER_PACKAGE names another copy of the package to measure instead (e.g.
+# `git archive BRANCH client/node` unpacked), so a figure can name its version.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -40,6 +42,7 @@ server_cpu=${SERVER_CPU:-${cpus[-1]}}
 client_cpu=${CLIENT_CPU:-${cpus[0]}}
 autocannon_version=9.0.0
 
+adapter_package=$(cd "${ADAPTER_PACKAGE:-$repo/client/node}" && pwd)
 modules=${NODE_HTTP_BENCH_DIR:-$build/node_http_bench}
 mkdir -p "$modules"
 modules=$(cd "$modules" && pwd)
@@ -49,7 +52,7 @@ modules=$(cd "$modules" && pwd)
   if [ "$(node -p "require('./node_modules/autocannon/package.json').version" 2> /dev/null)" != "$autocannon_version" ]; then
     npm install --no-audit --no-fund --silent "autocannon@$autocannon_version"
   fi
-  ln -sfn "$repo/client/node" node_modules/ttscache
+  ln -sfn "$adapter_package" node_modules/ttscache
 )
 
 # The synthesizer's stand-in: four spoken sentences, 22,050 Hz, 3–7 s each.
@@ -146,6 +149,7 @@ for round in $(seq "$rounds"); do
   done
 done
 
+echo "adapter: $adapter_package" >&2
 report_args=("$work/results.jsonl" "$seconds" "$connections" "$warm" "$server_cpu" "$client_cpu")
 [ "$smoke" = 1 ] && report_args+=(--smoke)
 python3 bench/node_http/report.py "${report_args[@]}"
