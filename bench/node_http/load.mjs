@@ -122,6 +122,7 @@ if (command === 'warm') {
     hits: served.hits,
     misses: served.misses,
     failures: served.failures,
+    failure_reasons: served.reasons,
     hit_rate: served.hits / Math.max(1, served.hits + served.misses),
   }));
 } else {

@@ -38,6 +38,10 @@ for run in runs:
           f"| {100 * r['hit_rate']:.1f} % ({r['hits']}/{r['hits'] + r['misses']}) | {r['ok']} | {r['ogg']} "
           f"| {r['non2xx']} | {r['errors']} | {r['timeouts']} | {ms(r['server_cpu_per_req'])} | {ms(r['daemon_cpu_per_req'])} |")
 
+for run in runs:
+    reasons = sorted(run["result"].get("failure_reasons", {}).items(), key=lambda rc: -rc[1])
+    for reason, count in reasons[:5]:
+        print(f"round {run['round']} {run['mode']}: {count} × HTTP 500: {reason}")
 by_mode = {m: [run["result"] for run in runs if run["mode"] == m] for m in ("old", "new")}
 rounds = sorted({run["round"] for run in runs})
 print()

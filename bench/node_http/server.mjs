@@ -11,7 +11,7 @@
 //
 // Usage: node server.mjs old|new WAV_DIR [MODULES_DIR]
 //   prints {"port": N} once listening on 127.0.0.1 (PORT, default: any).
-//   GET /stats → {hits, misses, failures}; GET /stats?reset=1 also zeroes them.
+//   GET /stats → {hits, misses, failures, reasons}; GET /stats?reset=1 also zeroes them.
 // Environment as the backend's: OPUS_ENABLED, OPUS_BITRATE, TTS_CACHE_DIR and
 // TTS_CACHE_MAX (old), TTSCACHE_SOCKET (new).
 import http from 'node:http';
@@ -50,7 +50,7 @@ async function synthesize(text) {
   return readFile(join(wavDir, voices[h % voices.length]));
 }
 
-const counts = { hits: 0, misses: 0, failures: 0 };
+const counts = { hits: 0, misses: 0, failures: 0, reasons: {} };  // reasons: failure message → count
 
 async function tts(text) {
   let wav = await diskCacheGet(text, ENGINE);
@@ -70,7 +70,7 @@ const server = http.createServer(async (req, res) => {
   if (url.pathname === '/stats') {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify(counts));
-    if (url.searchParams.get('reset') === '1') Object.assign(counts, { hits: 0, misses: 0, failures: 0 });
+    if (url.searchParams.get('reset') === '1') Object.assign(counts, { hits: 0, misses: 0, failures: 0, reasons: {} });
     return;
   }
   const text = url.searchParams.get('text');
@@ -84,6 +84,8 @@ const server = http.createServer(async (req, res) => {
     res.end(buffer);
   } catch (err) {
     counts.failures++;
+    const reason = `${err.code ? `${err.code}: ` : ''}${err.message}`.slice(0, 200);
+    counts.reasons[reason] = (counts.reasons[reason] ?? 0) + 1;
     res.writeHead(500, { 'content-type': 'text/plain' });
     res.end(`${err.message}\n`);
   }
