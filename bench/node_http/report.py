@@ -64,6 +64,11 @@ if old["p50_ms"] and new["p50_ms"]:
     print(f"| new / old | {new['requests_per_s'] / max(1e-9, old['requests_per_s']):.1f}× | "
           f"{new['p50_ms'] / old['p50_ms']:.3f}× | {new['p99_ms'] / old['p99_ms']:.3f}× | | | |")
 print(f"(medians of {len(rounds)} round{'s' if len(rounds) != 1 else ''})")
+# CPU per request is the figure the machine's other load moves least: what a
+# request costs, not how much of the CPU this run got.
+cpu = {m: median[m]["server_cpu_per_req"] + median[m]["daemon_cpu_per_req"] for m in median}
+print(f"CPU per 200 response, server + ffmpeg + ttscached (medians): old {ms(cpu['old'])}, "
+      f"new {ms(cpu['new'])}: {cpu['old'] / max(1e-9, cpu['new']):.1f}× less")
 
 if smoke:
     failures = []
