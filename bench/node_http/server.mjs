@@ -12,6 +12,8 @@
 // Usage: node server.mjs old|new WAV_DIR [MODULES_DIR]
 //   prints {"port": N} once listening on 127.0.0.1 (PORT, default: any).
 //   GET /stats → {hits, misses, failures, reasons}; GET /stats?reset=1 also zeroes them.
+//   A failed encode is answered with the WAV (the backend's fallback) and
+//   counted as a failure; anything else that fails is an HTTP 500.
 // Environment as the backend's: OPUS_ENABLED, OPUS_BITRATE, TTS_CACHE_DIR and
 // TTS_CACHE_MAX (old), TTSCACHE_SOCKET (new).
 import http from 'node:http';
@@ -62,7 +64,20 @@ async function tts(text) {
     await diskCachePut(text, ENGINE, wav);
   }
   if (!isOpusEnabled()) return { buffer: wav, contentType: 'audio/wav' };
-  return encodeWavToOpus(wav);
+  try {
+    return await encodeWavToOpus(wav);
+  } catch (err) {
+    // As the backend does: the WAV is served when the encode fails (counted:
+    // the report shows the reasons, and a WAV is not an Opus response).
+    countFailure(err);
+    return { buffer: wav, contentType: 'audio/wav' };
+  }
+}
+
+function countFailure(err) {
+  counts.failures++;
+  const reason = `${err.code ? `${err.code}: ` : ''}${err.message}`.slice(0, 200);
+  counts.reasons[reason] = (counts.reasons[reason] ?? 0) + 1;
 }
 
 const server = http.createServer(async (req, res) => {
@@ -83,9 +98,7 @@ const server = http.createServer(async (req, res) => {
     res.writeHead(200, { 'content-type': contentType, 'content-length': buffer.length });
     res.end(buffer);
   } catch (err) {
-    counts.failures++;
-    const reason = `${err.code ? `${err.code}: ` : ''}${err.message}`.slice(0, 200);
-    counts.reasons[reason] = (counts.reasons[reason] ?? 0) + 1;
+    countFailure(err);
     res.writeHead(500, { 'content-type': 'text/plain' });
     res.end(`${err.message}\n`);
   }
