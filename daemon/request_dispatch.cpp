@@ -1,6 +1,6 @@
 // Request handling for Server (see server.hpp): decode, check, then answer
 // on the loop (HELLO, PING, STATS, ARENA, cache hits) or hand a job to the
-// workers (PUT, ENCODE, PUT_ENCODE, variant encodes). Every failure becomes
+// workers (PUT, PUT_FILE, ENCODE, PUT_ENCODE, variant encodes). Every failure becomes
 // an ERROR reply to that request; the connection and everyone else go on.
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -214,8 +214,8 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
   ipc::Frame& frame = received.frame;
   const uint64_t request = frame.header.request_id;
   const auto op = static_cast<ipc::Opcode>(frame.header.opcode);
-  // Descriptors are accepted with ARENA only; any other is closed unread.
-  if (op != ipc::Opcode::kArena && !received.fds.empty()) {
+  // Descriptors are accepted with ARENA and PUT_FILE only; any other is closed unread.
+  if (op != ipc::Opcode::kArena && op != ipc::Opcode::kPutFile && !received.fds.empty()) {
     received.fds.clear();
     QueueError(c, request,
                MakeError(Errc::kInvalidArgument,
@@ -244,10 +244,15 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
     }
     case ipc::Opcode::kPing:
       return Queue(c, {ipc::BuildFrame(ReplyOpcode(op), request, {}), {}});
-    case ipc::Opcode::kStats:
-      return Queue(c, {ipc::BuildFrame(ReplyOpcode(op), request, StatsBody()), {}});
+    case ipc::Opcode::kStats: {
+      Result<bool> with_limits = ipc::DecodeStatsRequest(*body);
+      if (!with_limits) return QueueError(c, request, with_limits.error());
+      return Queue(c, {ipc::BuildFrame(ReplyOpcode(op), request, StatsBody(*with_limits)), {}});
+    }
     case ipc::Opcode::kArena:
       return HandleArena(c, request, *body, std::move(received.fds));
+    case ipc::Opcode::kPutFile:
+      return HandlePutFile(c, request, *body, std::move(received.fds));
     case ipc::Opcode::kGet: {
       Result<ipc::GetRequest> get = ipc::DecodeGetRequest(*body);
       if (!get) return QueueError(c, request, get.error());
@@ -367,6 +372,48 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
                         MakeError(Errc::kInvalidArgument,
                                   "unknown opcode 0x" + ipc::Hex32(frame.header.opcode).substr(6)));
   }
+}
+
+void Server::HandlePutFile(Connection& c, uint64_t request, std::span<const uint8_t> body,
+                           std::vector<UniqueFd> fds) {
+  Result<ipc::PutFileRequest> put = ipc::DecodePutFileRequest(body);
+  if (!put) return QueueError(c, request, put.error());
+  if (fds.size() != 1) {
+    return QueueError(
+        c, request,
+        MakeError(Errc::kInvalidArgument, "PUT_FILE carries " + std::to_string(fds.size()) +
+                                              " descriptors, expected 1 (the WAV file)"));
+  }
+  CacheKey key;
+  std::copy(put->key.begin(), put->key.end(), key.digest.begin());
+  // Checked, copied (in the kernel: no request memory is held) and published
+  // on a worker: fstat, a copy of up to the largest audio a put may bring,
+  // and fsync must not stall the loop. The size bound is a put's.
+  auto file = std::make_shared<UniqueFd>(std::move(fds[0]));
+  SubmitJob(c, request,
+            [this, file, engine = std::string(put->engine), key, last_used = put->last_used_ns,
+             max_size = input_budget_.limit()] {
+              Completion done;
+              done.opcode = ReplyOpcode(ipc::Opcode::kPutFile);
+              Result<PutFileResult> stored =
+                  store_->PutFile(engine, key, file->get(), last_used, max_size);
+              file->reset();
+              if (!stored) {
+                done.opcode = static_cast<uint8_t>(ipc::Opcode::kError);
+                done.body = ErrorBody(stored.error());
+                done.error = true;
+                return done;
+              }
+              ipc::PutFileReply reply;
+              reply.size = stored->size;
+              reply.outcome = stored->outcome == PutFileOutcome::kStored
+                                  ? ipc::PutFileOutcome::kStored
+                              : stored->outcome == PutFileOutcome::kAlreadyCached
+                                  ? ipc::PutFileOutcome::kAlreadyCached
+                                  : ipc::PutFileOutcome::kEvictedAtOnce;
+              done.body = ipc::EncodePutFileReply(reply);
+              return done;
+            });
 }
 
 void Server::HandleArena(Connection& c, uint64_t request, std::span<const uint8_t> body,
@@ -557,7 +604,7 @@ void Server::FinishVariant(Completion& done) {
   }
 }
 
-std::vector<uint8_t> Server::StatsBody() {
+std::vector<uint8_t> Server::StatsBody(bool with_limits) {
   CacheStats s = store_->Stats();
   ipc::StatsReply reply;
   for (auto& [name, c] : s.engines) {
@@ -570,6 +617,11 @@ std::vector<uint8_t> Server::StatsBody() {
   reply.errors = errors_;
   reply.encodes = encodes_;
   reply.shared_encodes = shared_encodes_;
+  if (with_limits) {
+    reply.has_limits = true;
+    reply.max_entries = config_.config.cache.max_entries;
+    reply.max_bytes = config_.config.cache.max_bytes;
+  }
   return ipc::EncodeStatsReply(reply);
 }
 

@@ -28,7 +28,8 @@ enum class Opcode : uint8_t {
   kEncode = 0x05,
   kPutEncode = 0x06,
   kStats = 0x07,
-  kArena = 0x08,  // carries one memfd (SCM_RIGHTS)
+  kArena = 0x08,    // carries one memfd (SCM_RIGHTS)
+  kPutFile = 0x09,  // carries one regular file (SCM_RIGHTS): a WAV stored by key
   kError = 0x7F,  // replies only
 };
 inline constexpr uint8_t kReplyBit = 0x80;  // reply opcode = request opcode | 0x80
@@ -48,6 +49,11 @@ enum class ErrorCode : uint16_t {
   kBufferTooSmall = 9,  // the output range is too small; `needed` says how big
 };
 const char* ErrorCodeName(ErrorCode code);
+
+// What a PUT_FILE did: stored the file; found the key already cached (the
+// daemon's entry is kept and nothing is copied); or stored it as the least
+// recently used entry of a full engine, so it was evicted at once.
+enum class PutFileOutcome : uint8_t { kStored = 0, kAlreadyCached = 1, kEvictedAtOnce = 2 };
 
 enum class AudioFormat : uint8_t { kWav = 0, kOpus = 1 };
 enum class Delivery : uint8_t { kInline = 0, kDescriptor = 1 };

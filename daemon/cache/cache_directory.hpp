@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -51,6 +52,14 @@ class CacheDirectory {
   // Writes `bytes` to a new file in the engine's folder that no reader can
   // see yet and, with fsync on, flushes it. Publish or Discard it.
   Result<PendingFile> WriteTemporary(size_t engine, std::span<const uint8_t> bytes);
+  // Copies `size` bytes of `source` (a regular file, checked by the caller)
+  // from offset 0 into a new file as WriteTemporary does, in the kernel
+  // (copy_file_range, else sendfile): the source is never mapped, so a file
+  // truncated meanwhile is a short copy (kBadAudio), not SIGBUS. `check` then
+  // sees the copy (a file no one else can change); its error is returned.
+  // The copy's mtime is set to `mtime_ns` (Unix time).
+  Result<PendingFile> CopyTemporary(size_t engine, int source, uint64_t size, uint64_t mtime_ns,
+                                    const std::function<Status(std::span<const uint8_t>)>& check);
   // Gives the pending file the name `name` (replacing any file of that name).
   Status Publish(size_t engine, PendingFile& pending, const std::string& name);
   void Discard(size_t engine, PendingFile& pending);
@@ -74,6 +83,11 @@ class CacheDirectory {
 
  private:
   CacheDirectory() = default;
+  // A new file no reader can see (unnamed, or a named temporary), read-write.
+  Result<PendingFile> CreateTemporary(size_t engine, std::string* shown);
+  // Flushes and (a named one) closes it; on any error discards it.
+  Status FinishTemporary(size_t engine, PendingFile& pending, const std::string& shown,
+                         Status written);
 
   std::string root_path_;
   UniqueFd root_;

@@ -70,6 +70,8 @@ const char* DocOpcodeName(Opcode op) {
       return "STATS";
     case Opcode::kArena:
       return "ARENA";
+    case Opcode::kPutFile:
+      return "PUT_FILE";
     case Opcode::kError:
       return nullptr;
   }
