@@ -292,9 +292,9 @@ Result<Client::Reply> Client::Receive(uint64_t request_id) {
   }
 }
 
-Result<Client::Reply> Client::Call(ipc::Opcode op, const std::vector<uint8_t>& body) {
+Result<Client::Reply> Client::Call(ipc::Opcode op, const std::vector<uint8_t>& body, int fd) {
   for (int attempt = 0; attempt < 2; ++attempt) {
-    Result<uint64_t> id = Send(op, body);
+    Result<uint64_t> id = Send(op, body, fd);
     Result<Reply> reply = id ? Receive(*id) : Result<Reply>(id.error());
     if (!id && !IsTimeout(id.error())) {
       // The daemon may have refused this connection (FORBIDDEN) and closed it
@@ -330,6 +330,22 @@ Result<ipc::StatsReply> Client::Stats() {
   Result<Reply> r = Call(ipc::Opcode::kStats, {});
   if (!r) return r.error();
   return ipc::DecodeStatsReply(r->body);
+}
+
+Result<ipc::StatsReply> Client::StatsWithLimits() {
+  Result<Reply> r = Call(ipc::Opcode::kStats, ipc::EncodeStatsRequest(true));
+  if (!r) return r.error();
+  return ipc::DecodeStatsReply(r->body);
+}
+
+Result<ipc::PutFileReply> Client::PutFileByKey(std::string_view engine,
+                                               std::span<const uint8_t, 32> key, int fd,
+                                               uint64_t last_used_ns) {
+  if (fd < 0) return MakeError(Errc::kInvalidArgument, "PutFileByKey: no file descriptor");
+  ipc::PutFileRequest p{engine, key, last_used_ns};
+  Result<Reply> r = Call(ipc::Opcode::kPutFile, ipc::EncodePutFileRequest(p), fd);
+  if (!r) return r.error();
+  return ipc::DecodePutFileReply(r->body);
 }
 
 Result<AudioBuffer> Client::AudioFromReply(Reply reply, const std::string* known_key) {

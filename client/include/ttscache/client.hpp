@@ -101,6 +101,9 @@ class TTSCACHE_EXPORT Client {
   Status Ping();
   Result<ipc::HelloReply> Hello();
   Result<ipc::StatsReply> Stats();
+  // Stats plus the daemon's limits (has_limits is false from a daemon that
+  // predates them).
+  Result<ipc::StatsReply> StatsWithLimits();
   // A miss is Errc::kNotFound. With `descriptor`, the reply is the cached
   // file itself, mapped read-only. The client keeps its last 64 such mappings
   // (at most 256 MiB) and names the file it holds in the request; while the
@@ -112,6 +115,15 @@ class TTSCACHE_EXPORT Client {
   Result<AudioBuffer> Get(std::string_view engine, std::string_view text, Format format,
                           const OpusParams& params = DaemonDefaultOpus(), bool descriptor = true);
   Status Put(std::string_view engine, std::string_view text, std::span<const uint8_t> wav);
+  // Adopts a WAV another cache holds (PUT_FILE): passes `fd`, a regular file
+  // open for reading, and the daemon stores a copy of it as the entry `key`
+  // (the SHA-256 the Node module named the file by) of `engine`, last used
+  // at `last_used_ns` (Unix ns, e.g. the file's mtime; 0: now). The caller
+  // keeps `fd`. The reply says whether it was stored, already cached, or
+  // evicted at once (older than everything in a full cache).
+  Result<ipc::PutFileReply> PutFileByKey(std::string_view engine,
+                                         std::span<const uint8_t, 32> key, int fd,
+                                         uint64_t last_used_ns);
   Result<AudioBuffer> Encode(std::span<const uint8_t> wav,
                              const OpusParams& params = DaemonDefaultOpus());
   Result<AudioBuffer> PutEncode(std::string_view engine, std::string_view text,
@@ -149,7 +161,8 @@ class TTSCACHE_EXPORT Client {
   Error DropConnection(std::string why);
   Result<uint64_t> Send(ipc::Opcode op, std::span<const uint8_t> body, int fd = -1);
   Result<Reply> Receive(uint64_t request_id);
-  Result<Reply> Call(ipc::Opcode op, const std::vector<uint8_t>& body);
+  // `fd`, when not -1, travels with the request (SCM_RIGHTS); the caller keeps it.
+  Result<Reply> Call(ipc::Opcode op, const std::vector<uint8_t>& body, int fd = -1);
   // A GET/ENCODE reply as audio. With `known_key` (a descriptor GET that may
   // have named a kept mapping): "unchanged" returns that mapping, and a newly
   // passed file is kept under the key.
