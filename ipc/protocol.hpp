@@ -30,7 +30,7 @@ enum class Opcode : uint8_t {
   kStats = 0x07,
   kArena = 0x08,    // carries one memfd (SCM_RIGHTS)
   kPutFile = 0x09,  // carries one regular file (SCM_RIGHTS): a WAV stored by key
-  kError = 0x7F,  // replies only
+  kError = 0x7F,    // replies only
 };
 inline constexpr uint8_t kReplyBit = 0x80;  // reply opcode = request opcode | 0x80
 

@@ -110,8 +110,8 @@ Result<std::vector<Candidate>> Collect(const std::string& root, const std::set<s
       continue;
     }
     if (!only.empty() && !only.count(engine)) continue;  // not asked for: left alone, unreported
-    UniqueFd dir(::openat(root_fd.get(), engine.c_str(),
-                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    UniqueFd dir(
+        ::openat(root_fd.get(), engine.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!dir.valid()) {
       report->Skip(folder, ErrnoText(errno));
       continue;
@@ -150,9 +150,8 @@ Result<std::vector<Candidate>> Collect(const std::string& root, const std::set<s
     }
   }
   // Oldest first, across engines: the daemon's byte limit is one LRU for all.
-  std::stable_sort(found.begin(), found.end(), [](const Candidate& a, const Candidate& b) {
-    return a.mtime_ns < b.mtime_ns;
-  });
+  std::stable_sort(found.begin(), found.end(),
+                   [](const Candidate& a, const Candidate& b) { return a.mtime_ns < b.mtime_ns; });
   return found;
 }
 
@@ -269,13 +268,13 @@ int RunAdopt(const std::vector<std::string>& argv, const GlobalOptions& global) 
     const uint64_t after = daemon_engine[engine]->entries + n;
     if (after > stats->max_entries) {
       evictions.push_back(engine + ": " + std::to_string(n) + " to adopt + " +
-                          std::to_string(daemon_engine[engine]->entries) + " cached = " +
-                          std::to_string(after) + " > max_entries " +
+                          std::to_string(daemon_engine[engine]->entries) +
+                          " cached = " + std::to_string(after) + " > max_entries " +
                           std::to_string(stats->max_entries) + ", so up to " +
                           std::to_string(after - stats->max_entries) +
                           " entries would be evicted; raise [cache] max_entries (or "
-                          "TTS_CACHE_MAX) to at least " + std::to_string(after) +
-                          " and restart the daemon");
+                          "TTS_CACHE_MAX) to at least " +
+                          std::to_string(after) + " and restart the daemon");
     }
   }
   if (stats->max_bytes != 0 && daemon_bytes + total_bytes > stats->max_bytes) {
@@ -289,11 +288,13 @@ int RunAdopt(const std::vector<std::string>& argv, const GlobalOptions& global) 
   }
   if (!evictions.empty() && !args->has("--allow-evict")) {
     for (const std::string& e : evictions) std::cerr << "ttscache: adopt: " << e << "\n";
-    return Fail("adopt: refusing: adopting would make the daemon evict entries (listed above); "
-                "raise the limit, or pass --allow-evict to adopt anyway (oldest go first). "
-                "Nothing was sent.");
+    return Fail(
+        "adopt: refusing: adopting would make the daemon evict entries (listed above); "
+        "raise the limit, or pass --allow-evict to adopt anyway (oldest go first). "
+        "Nothing was sent.");
   }
-  for (const std::string& e : evictions) std::cerr << "ttscache: adopt: --allow-evict: " << e << "\n";
+  for (const std::string& e : evictions)
+    std::cerr << "ttscache: adopt: --allow-evict: " << e << "\n";
 
   std::map<std::string, EngineTally> tally;
   const auto started = std::chrono::steady_clock::now();
@@ -356,22 +357,23 @@ int RunAdopt(const std::vector<std::string>& argv, const GlobalOptions& global) 
 
   uint64_t adopted = 0, adopted_bytes = 0;
   for (const auto& [engine, t] : tally) {
-    std::printf("%s %s: %llu adopted (%llu bytes), %llu already cached, %llu evicted at once, "
-                "%llu not adopted%s\n",
-                dry_run ? "would adopt" : "adopted", engine.c_str(),
-                (unsigned long long)t.adopted, (unsigned long long)t.bytes,
-                (unsigned long long)t.already, (unsigned long long)t.evicted,
-                (unsigned long long)t.refused,
-                move ? (", " + std::to_string(t.moved) + " source files removed").c_str() : "");
+    std::printf(
+        "%s %s: %llu adopted (%llu bytes), %llu already cached, %llu evicted at once, "
+        "%llu not adopted%s\n",
+        dry_run ? "would adopt" : "adopted", engine.c_str(), (unsigned long long)t.adopted,
+        (unsigned long long)t.bytes, (unsigned long long)t.already, (unsigned long long)t.evicted,
+        (unsigned long long)t.refused,
+        move ? (", " + std::to_string(t.moved) + " source files removed").c_str() : "");
     adopted += t.adopted;
     adopted_bytes += t.bytes;
   }
-  std::printf("%s %llu entries (%llu bytes) in %.2f s; %llu not adopted, %llu other files "
-              "skipped%s\n",
-              dry_run ? "dry run: would adopt" : "adopted", (unsigned long long)adopted,
-              (unsigned long long)adopted_bytes, seconds,
-              (unsigned long long)report.not_adopted, (unsigned long long)report.skipped,
-              report.not_adopted + report.skipped ? " (reasons above, on stderr)" : "");
+  std::printf(
+      "%s %llu entries (%llu bytes) in %.2f s; %llu not adopted, %llu other files "
+      "skipped%s\n",
+      dry_run ? "dry run: would adopt" : "adopted", (unsigned long long)adopted,
+      (unsigned long long)adopted_bytes, seconds, (unsigned long long)report.not_adopted,
+      (unsigned long long)report.skipped,
+      report.not_adopted + report.skipped ? " (reasons above, on stderr)" : "");
   return report.not_adopted ? kExitPartial : kExitOk;
 }
 

@@ -7,8 +7,8 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/mman.h>
-#include <sys/sendfile.h>
 #include <sys/random.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -165,7 +165,8 @@ Status CopyRange(int source, int target, uint64_t size, const std::string& shown
     ssize_t n;
     if (!use_sendfile) {
       n = ::copy_file_range(source, &in, target, &out, want, 0);
-      if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+      if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP ||
+                    errno == EPERM)) {  // EPERM: a seccomp filter without it
         use_sendfile = true;
         continue;
       }
@@ -180,9 +181,9 @@ Status CopyRange(int source, int target, uint64_t size, const std::string& shown
     }
     if (n < 0) return ErrnoError(errno, "copy the passed file to " + shown);
     if (n == 0) {
-      return MakeError(Errc::kBadAudio,
-                       "the passed file ended after " + std::to_string(in) + " of its " +
-                           std::to_string(size) + " bytes (truncated while being copied?)");
+      return MakeError(Errc::kBadAudio, "the passed file ended after " + std::to_string(in) +
+                                            " of its " + std::to_string(size) +
+                                            " bytes (truncated while being copied?)");
     }
   }
   return {};
@@ -209,9 +210,9 @@ Result<PendingFile> CacheDirectory::CopyTemporary(
     }
   }
   if (copied) {
-    const timespec times[2] = {{0, UTIME_OMIT},
-                               {static_cast<time_t>(mtime_ns / 1000000000u),
-                                static_cast<long>(mtime_ns % 1000000000u)}};
+    const timespec times[2] = {
+        {0, UTIME_OMIT},
+        {static_cast<time_t>(mtime_ns / 1000000000u), static_cast<long>(mtime_ns % 1000000000u)}};
     if (::futimens(pending->fd.get(), times) != 0) copied = ErrnoError(errno, "set mtime " + shown);
   }
   if (Status s = FinishTemporary(engine, *pending, shown, std::move(copied)); !s) return s.error();

@@ -49,8 +49,7 @@ class CacheIndex {
   // Adds an entry last used at `last_used_ns` (Unix time): placed in both LRU
   // lists among the others by that time (as the most recent when it is not
   // older than now). REQUIRES: as Insert.
-  uint32_t InsertAt(uint8_t engine, const CacheKey& key, uint64_t wav_bytes,
-                    uint64_t last_used_ns);
+  uint32_t InsertAt(uint8_t engine, const CacheKey& key, uint64_t wav_bytes, uint64_t last_used_ns);
   // Makes `slot` the most recently used of its engine and of the cache.
   void Touch(uint32_t slot);
   // Forgets the entry and its variants. REQUIRES: slot in use.

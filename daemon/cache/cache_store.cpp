@@ -465,7 +465,8 @@ Result<PutFileResult> CacheStore::PutFile(std::string_view engine, const CacheKe
   Result<PendingFile> pending =
       dir.CopyTemporary(id, source, *size, last_used, [](std::span<const uint8_t> wav) -> Status {
         Result<WavView> parsed = ParseWav(wav);
-        if (!parsed) return MakeError(Errc::kBadAudio, "refusing to cache: " + parsed.error().message);
+        if (!parsed)
+          return MakeError(Errc::kBadAudio, "refusing to cache: " + parsed.error().message);
         if (parsed->frames == 0) return MakeError(Errc::kBadAudio, "refusing to cache: no samples");
         return {};
       });

@@ -91,8 +91,8 @@ struct CacheOpenReport {
 // What PutFile did with the file it was given.
 enum class PutFileOutcome {
   kStored,
-  kAlreadyCached,   // the key was cached: the daemon's entry is kept, nothing copied
-  kEvictedAtOnce,   // stored, but older than every entry of a full engine: evicted
+  kAlreadyCached,  // the key was cached: the daemon's entry is kept, nothing copied
+  kEvictedAtOnce,  // stored, but older than every entry of a full engine: evicted
 };
 
 struct PutFileResult {

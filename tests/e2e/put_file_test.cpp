@@ -27,8 +27,8 @@ namespace ttscache {
 namespace {
 
 using testing::DaemonProcess;
-using testing::RawPeer;
 using ::testing::HasSubstr;
+using testing::RawPeer;
 using Clock = std::chrono::steady_clock;
 
 constexpr uint64_t kOldNs = 1700000000ull * 1000000000ull;
@@ -94,10 +94,10 @@ TEST_F(PutFile, AFileIsStoredByKeyAndIsAByteEqualHitByText) {
   // A time in the future counts as now.
   put = Put("from the future", fd.get(), kOldNs * 3);
   ASSERT_TRUE(put);
-  ASSERT_EQ(::stat((daemon_.cache_dir() + "/piper/" + KeyOf("from the future").hex() + ".wav")
-                       .c_str(),
-                   &st),
-            0);
+  ASSERT_EQ(
+      ::stat((daemon_.cache_dir() + "/piper/" + KeyOf("from the future").hex() + ".wav").c_str(),
+             &st),
+      0);
   EXPECT_LE(st.st_mtim.tv_sec, ::time(nullptr));
 }
 
@@ -140,8 +140,9 @@ TEST_F(PutFile, EveryHostileDescriptorGetsAClearErrorAtOnce) {
     int p[2];
     ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
     UniqueFd r(p[0]), w(p[1]);
-    ExpectRefused(Put("pipe", r.get()),
-                  {Errc::kInvalidArgument, "the passed descriptor is a pipe, expected a regular file"});
+    ExpectRefused(
+        Put("pipe", r.get()),
+        {Errc::kInvalidArgument, "the passed descriptor is a pipe, expected a regular file"});
   }
   {
     int s[2];
@@ -168,8 +169,8 @@ TEST_F(PutFile, EveryHostileDescriptorGetsAClearErrorAtOnce) {
     UniqueFd empty = FileWith(dir + "/empty.wav", {});
     ExpectRefused(Put("empty", empty.get()), {Errc::kBadAudio, "empty"});
     const std::string text = "not a wav at all, just text";
-    UniqueFd junk = FileWith(dir + "/junk.wav", {reinterpret_cast<const uint8_t*>(text.data()),
-                                                 text.size()});
+    UniqueFd junk =
+        FileWith(dir + "/junk.wav", {reinterpret_cast<const uint8_t*>(text.data()), text.size()});
     ExpectRefused(Put("junk", junk.get()), {Errc::kBadAudio, "refusing to cache"});
     std::vector<uint8_t> cut(wav_.begin(), wav_.begin() + 300);
     UniqueFd truncated = FileWith(dir + "/cut.wav", cut);

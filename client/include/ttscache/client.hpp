@@ -121,9 +121,8 @@ class TTSCACHE_EXPORT Client {
   // at `last_used_ns` (Unix ns, e.g. the file's mtime; 0: now). The caller
   // keeps `fd`. The reply says whether it was stored, already cached, or
   // evicted at once (older than everything in a full cache).
-  Result<ipc::PutFileReply> PutFileByKey(std::string_view engine,
-                                         std::span<const uint8_t, 32> key, int fd,
-                                         uint64_t last_used_ns);
+  Result<ipc::PutFileReply> PutFileByKey(std::string_view engine, std::span<const uint8_t, 32> key,
+                                         int fd, uint64_t last_used_ns);
   Result<AudioBuffer> Encode(std::span<const uint8_t> wav,
                              const OpusParams& params = DaemonDefaultOpus());
   Result<AudioBuffer> PutEncode(std::string_view engine, std::string_view text,
