@@ -455,12 +455,17 @@ Result<PutFileResult> CacheStore::PutFile(std::string_view engine, const CacheKe
   const uint64_t last_used = last_used_ns == 0 ? now : std::min(last_used_ns, now);
   {
     MutexLock lock(state_->mutex);
-    if (state_->closed) return ClosedError();
-    if (state_->index().Find(id, key)) return PutFileResult{PutFileOutcome::kAlreadyCached, 0};
     if (state_->limits.max_bytes != 0) max_size = std::min(max_size, state_->limits.max_bytes);
   }
+  // The descriptor is judged first, cached key or not: a client learns what
+  // it passed was wrong whatever the cache holds.
   Result<uint64_t> size = CheckPassedFile(source, max_size);
   if (!size) return size.error();
+  {
+    MutexLock lock(state_->mutex);
+    if (state_->closed) return ClosedError();
+    if (state_->index().Find(id, key)) return PutFileResult{PutFileOutcome::kAlreadyCached, 0};
+  }
   CacheDirectory& dir = *state_->directory;
   Result<PendingFile> pending =
       dir.CopyTemporary(id, source, *size, last_used, [](std::span<const uint8_t> wav) -> Status {
