@@ -253,6 +253,19 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
       return HandleArena(c, request, *body, std::move(received.fds));
     case ipc::Opcode::kPutFile:
       return HandlePutFile(c, request, *body, std::move(received.fds));
+    case ipc::Opcode::kHasKeys: {
+      // On the loop: at most kMaxKeysPerHas lookups in the mapped index.
+      Result<ipc::HasKeysRequest> has = ipc::DecodeHasKeysRequest(*body);
+      if (!has) return QueueError(c, request, has.error());
+      std::vector<CacheKey> keys(has->count());
+      for (size_t i = 0; i < keys.size(); ++i) {
+        std::copy_n(has->keys.begin() + static_cast<long>(32 * i), 32, keys[i].digest.begin());
+      }
+      Result<std::vector<bool>> cached = store_->HasKeys(has->engine, keys);
+      if (!cached) return QueueError(c, request, cached.error());
+      return Queue(
+          c, {ipc::BuildFrame(ReplyOpcode(op), request, ipc::EncodeHasKeysReply(*cached)), {}});
+    }
     case ipc::Opcode::kGet: {
       Result<ipc::GetRequest> get = ipc::DecodeGetRequest(*body);
       if (!get) return QueueError(c, request, get.error());

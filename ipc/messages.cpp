@@ -280,6 +280,46 @@ Result<PutFileReply> DecodePutFileReply(std::span<const uint8_t> body) {
   return Finish(r, p, "PUT_FILE reply");
 }
 
+std::vector<uint8_t> EncodeHasKeysRequest(const HasKeysRequest& h) {
+  BodyWriter w;
+  w.String(h.engine).U32(static_cast<uint32_t>(h.count())).Raw(h.keys);
+  return std::move(w.bytes());
+}
+
+Result<HasKeysRequest> DecodeHasKeysRequest(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  HasKeysRequest h;
+  h.engine = r.String(64);
+  const uint32_t count = r.U32();
+  if (r.ok() && count > kMaxKeysPerHas) {
+    return MakeError(Errc::kInvalidArgument, "HAS_KEYS asks for " + std::to_string(count) +
+                                                 " keys, at most " +
+                                                 std::to_string(kMaxKeysPerHas) + " per request");
+  }
+  h.keys = r.Take(size_t{count} * 32);
+  return Finish(r, h, "HAS_KEYS request (string engine, u32 count, count × 32-byte key)");
+}
+
+std::vector<uint8_t> EncodeHasKeysReply(const std::vector<bool>& cached) {
+  BodyWriter w;
+  w.U32(static_cast<uint32_t>(cached.size()));
+  for (bool c : cached) w.U8(c ? 1 : 0);
+  return std::move(w.bytes());
+}
+
+Result<std::vector<bool>> DecodeHasKeysReply(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  const uint32_t count = r.U32();
+  if (count > kMaxKeysPerHas) return BadField("HAS_KEYS reply count");
+  std::vector<bool> cached;
+  for (uint32_t i = 0; i < count && r.ok(); ++i) {
+    const uint8_t c = r.U8();
+    if (c > 1) return BadField("HAS_KEYS reply flag (expected 0 or 1)");
+    cached.push_back(c == 1);
+  }
+  return Finish(r, cached, "HAS_KEYS reply");
+}
+
 std::vector<uint8_t> EncodeStatsRequest(bool with_limits) {
   if (!with_limits) return {};
   return {1};

@@ -85,6 +85,13 @@ struct PutFileReply {
   uint64_t size = 0;  // bytes of the WAV
 };
 
+// HAS_KEYS: which of these keys (32 bytes each, SHA-256) the engine holds.
+struct HasKeysRequest {
+  std::string_view engine;
+  std::span<const uint8_t> keys;  // count × 32 bytes, count ≤ kMaxKeysPerHas
+  size_t count() const { return keys.size() / 32; }
+};
+
 // GET, ENCODE and PUT_ENCODE replies: the audio's size, then the bytes when
 // inline; with a descriptor the frame carries the file (kFlagFd); in the
 // arena the bytes are at the request's output offset.
@@ -125,6 +132,9 @@ std::vector<uint8_t> EncodePutEncodeRequest(const PutEncodeRequest& r);
 std::vector<uint8_t> EncodeArenaRequest(uint64_t size);
 std::vector<uint8_t> EncodePutFileRequest(const PutFileRequest& r);
 std::vector<uint8_t> EncodePutFileReply(const PutFileReply& r);
+std::vector<uint8_t> EncodeHasKeysRequest(const HasKeysRequest& r);
+// One byte per key asked, in order: 1 cached, 0 not.
+std::vector<uint8_t> EncodeHasKeysReply(const std::vector<bool>& cached);
 // STATS: an empty body, or u8 1 to ask for the limits too.
 std::vector<uint8_t> EncodeStatsRequest(bool with_limits);
 std::vector<uint8_t> EncodeAudioReply(AudioPlace place, uint64_t size,
@@ -141,6 +151,8 @@ Result<PutEncodeRequest> DecodePutEncodeRequest(std::span<const uint8_t> body);
 Result<uint64_t> DecodeArenaRequest(std::span<const uint8_t> body);
 Result<PutFileRequest> DecodePutFileRequest(std::span<const uint8_t> body);
 Result<PutFileReply> DecodePutFileReply(std::span<const uint8_t> body);
+Result<HasKeysRequest> DecodeHasKeysRequest(std::span<const uint8_t> body);
+Result<std::vector<bool>> DecodeHasKeysReply(std::span<const uint8_t> body);
 // Whether the STATS request asks for the limits.
 Result<bool> DecodeStatsRequest(std::span<const uint8_t> body);
 Result<AudioReply> DecodeAudioReply(std::span<const uint8_t> body);

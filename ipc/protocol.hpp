@@ -19,6 +19,7 @@ inline constexpr uint32_t kMaxInflightPerConnection = 64;
 inline constexpr uint64_t kMaxArenaBytes = 1ull << 30;  // 1 GiB per connection
 inline constexpr uint32_t kMaxFdsPerMessage = 1;
 inline constexpr uint32_t kMaxStringBytes = 1u << 20;
+inline constexpr uint32_t kMaxKeysPerHas = 4096;  // bounds one HAS_KEYS's work on the loop
 
 enum class Opcode : uint8_t {
   kHello = 0x01,
@@ -30,6 +31,7 @@ enum class Opcode : uint8_t {
   kStats = 0x07,
   kArena = 0x08,    // carries one memfd (SCM_RIGHTS)
   kPutFile = 0x09,  // carries one regular file (SCM_RIGHTS): a WAV stored by key
+  kHasKeys = 0x0A,  // which of up to kMaxKeysPerHas keys an engine holds
   kError = 0x7F,    // replies only
 };
 inline constexpr uint8_t kReplyBit = 0x80;  // reply opcode = request opcode | 0x80

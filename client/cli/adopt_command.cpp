@@ -45,6 +45,7 @@ struct Candidate {
   std::string engine, path;
   CacheKey key;
   uint64_t size = 0, mtime_ns = 0;
+  bool cached = false;  // the daemon holds the key already
 };
 
 struct EngineTally {
@@ -247,27 +248,40 @@ int RunAdopt(const std::vector<std::string>& argv, const GlobalOptions& global) 
 
   // Engines the daemon does not serve: every file named, none dropped silently.
   std::vector<Candidate> sendable;
-  std::map<std::string, uint64_t> count, bytes;
-  uint64_t total_bytes = 0;
+  std::map<std::string, std::vector<size_t>> of_engine;
   for (Candidate& c : *candidates) {
     if (!daemon_engine.count(c.engine)) {
       report.Refuse(c.path, "engine \"" + c.engine + "\" is not served by the daemon (it serves: " +
                                 JoinNames(served) + "; see [cache] engines)");
       continue;
     }
-    count[c.engine]++;
-    bytes[c.engine] += c.size;
-    total_bytes += c.size;
+    of_engine[c.engine].push_back(sendable.size());
     sendable.push_back(std::move(c));
   }
+  // What the daemon holds already costs it nothing: only new entries count.
+  std::map<std::string, uint64_t> count;
+  uint64_t total_bytes = 0;
+  for (const auto& [engine, indexes] : of_engine) {
+    std::vector<std::array<uint8_t, 32>> keys;
+    for (size_t i : indexes) keys.push_back(sendable[i].key.digest);
+    Result<std::vector<bool>> cached = client->HasKeys(engine, keys);
+    if (!cached) return ExitFor(cached.error());
+    for (size_t k = 0; k < indexes.size(); ++k) {
+      Candidate& c = sendable[indexes[k]];
+      c.cached = (*cached)[k];
+      if (!c.cached) {
+        count[engine]++;
+        total_bytes += c.size;
+      }
+    }
+  }
 
-  // The limits: adopting must not make the daemon evict, unless allowed. The
-  // count is an upper bound (entries the daemon already holds are kept).
+  // The limits: adopting must not make the daemon evict, unless allowed.
   std::vector<std::string> evictions;
   for (const auto& [engine, n] : count) {
     const uint64_t after = daemon_engine[engine]->entries + n;
     if (after > stats->max_entries) {
-      evictions.push_back(engine + ": " + std::to_string(n) + " to adopt + " +
+      evictions.push_back(engine + ": " + std::to_string(n) + " new to adopt + " +
                           std::to_string(daemon_engine[engine]->entries) +
                           " cached = " + std::to_string(after) + " > max_entries " +
                           std::to_string(stats->max_entries) + ", so up to " +
@@ -305,6 +319,10 @@ int RunAdopt(const std::vector<std::string>& argv, const GlobalOptions& global) 
     if (!fd) {
       report.Refuse(c.path, fd.error().message);
       t.refused++;
+      continue;
+    }
+    if (dry_run && c.cached) {
+      t.already++;
       continue;
     }
     if (dry_run) {

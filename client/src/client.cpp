@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -346,6 +347,27 @@ Result<ipc::PutFileReply> Client::PutFileByKey(std::string_view engine,
   Result<Reply> r = Call(ipc::Opcode::kPutFile, ipc::EncodePutFileRequest(p), fd);
   if (!r) return r.error();
   return ipc::DecodePutFileReply(r->body);
+}
+
+Result<std::vector<bool>> Client::HasKeys(std::string_view engine,
+                                          std::span<const std::array<uint8_t, 32>> keys) {
+  std::vector<bool> cached;
+  for (size_t at = 0; at < keys.size(); at += ipc::kMaxKeysPerHas) {
+    const size_t n = std::min<size_t>(ipc::kMaxKeysPerHas, keys.size() - at);
+    std::vector<uint8_t> raw;
+    raw.reserve(n * 32);
+    for (size_t i = at; i < at + n; ++i) raw.insert(raw.end(), keys[i].begin(), keys[i].end());
+    Result<Reply> r = Call(ipc::Opcode::kHasKeys, ipc::EncodeHasKeysRequest({engine, raw}));
+    if (!r) return r.error();
+    Result<std::vector<bool>> part = ipc::DecodeHasKeysReply(r->body);
+    if (!part) return part.error();
+    if (part->size() != n) {
+      return DropConnection("HAS_KEYS answered " + std::to_string(part->size()) + " of " +
+                            std::to_string(n) + " keys");
+    }
+    cached.insert(cached.end(), part->begin(), part->end());
+  }
+  return cached;
 }
 
 Result<AudioBuffer> Client::AudioFromReply(Reply reply, const std::string* known_key) {

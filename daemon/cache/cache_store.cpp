@@ -516,6 +516,18 @@ Result<PutFileResult> CacheStore::PutFile(std::string_view engine, const CacheKe
   return result;
 }
 
+Result<std::vector<bool>> CacheStore::HasKeys(std::string_view engine,
+                                              std::span<const CacheKey> keys) const {
+  Result<uint8_t> id = EngineId(engine);
+  if (!id) return id.error();
+  std::vector<bool> cached;
+  cached.reserve(keys.size());
+  MutexLock lock(state_->mutex);
+  if (state_->closed) return ClosedError();
+  for (const CacheKey& key : keys) cached.push_back(state_->index().Find(*id, key).has_value());
+  return cached;
+}
+
 Result<VariantLookup> CacheStore::GetVariant(std::string_view engine, std::string_view text,
                                              const OpusParams& params) {
   if (Status valid = Validate(params); !valid) return valid.error();

@@ -136,6 +136,9 @@ class CacheStore {
   // daemon's, published as Put publishes. An entry already cached is kept.
   Result<PutFileResult> PutFile(std::string_view engine, const CacheKey& key, int source,
                                 uint64_t last_used_ns, uint64_t max_size);
+  // Which of `keys` the engine holds, in order. Counts no hit or miss and
+  // moves nothing in the LRU order: a question about the cache, not a use.
+  Result<std::vector<bool>> HasKeys(std::string_view engine, std::span<const CacheKey> keys) const;
   Result<VariantLookup> GetVariant(std::string_view engine, std::string_view text,
                                    const OpusParams& params);
   // Stores an encoding of the entry of `generation` (from Put or GetVariant);

@@ -28,7 +28,8 @@ new_daemon() {
 }
 # The files under a folder with their sizes, mtimes and checksums.
 listing() { (cd "$1" && find . -type f -printf '%p %s %T@ %u\n' | sort && find . -type f -exec md5sum {} + | sort); }
-entries() { node -e 'const s=JSON.parse(require("fs").readFileSync(0));console.log(s.engines[process.argv[1]].entries)' "$1" < <("$ttscache" stats --json); }
+stats_of() { node -e 'const s=JSON.parse(require("fs").readFileSync(0));console.log(s.engines[process.argv[1]][process.argv[2]])' "$1" "$2" < <("$ttscache" stats --json); }
+entries() { stats_of "$1" entries; }
 hit() {  # engine text wav: a byte-equal hit
   "$ttscache" get --engine "$1" --text "$2" -o "$dir/hit.wav" || fail "no hit for $1 \"$2\""
   cmp -s "$3" "$dir/hit.wav" || fail "the hit for $1 \"$2\" differs from what the old module stored"
@@ -110,10 +111,20 @@ hit piper "the lights are on." "$work/p1.wav"
 # The limits: refused when adopting would evict, and nothing is sent.
 new_daemon "max_entries = 2"
 [ "$(status "$ttscache" adopt "$old")" = 3 ] || fail "the limit refusal must exit 3"
-grep -q "piper: 3 to adopt + 0 cached = 3 > max_entries 2, so up to 1 entries would be evicted; raise \[cache\] max_entries" "$dir/err" \
+grep -q "piper: 3 new to adopt + 0 cached = 3 > max_entries 2, so up to 1 entries would be evicted; raise \[cache\] max_entries" "$dir/err" \
   || fail "refusal message: $(cat "$dir/err")"
 grep -q "Nothing was sent" "$dir/err" || fail "refusal message: $(cat "$dir/err")"
 [ "$(entries piper)" = 0 ] || fail "a refused adopt sent entries"
+
+# Entries the daemon holds already do not count: adopting the same folder
+# again (as --move after a first run does) fits a daemon that is full.
+new_daemon "max_entries = 3"
+[ "$(status "$ttscache" adopt --engine piper "$old")" = 0 ] || fail "adopt up to the limit: $(cat "$dir/err")"
+[ "$(status "$ttscache" adopt --move --engine piper "$old")" = 0 ] || fail "again at the limit: $(cat "$dir/err")"
+grep -q "^adopted piper: 0 adopted (0 bytes), 3 already cached, 0 evicted at once, 0 not adopted, 3 source files removed" "$dir/out" \
+  || fail "again at the limit: $(cat "$dir/out")"
+[ "$(stats_of piper evictions)" = 0 ] || fail "adopting again evicted"
+new_daemon "max_entries = 2"
 
 # --allow-evict: the LRU order follows the mtimes, the oldest go first.
 [ "$(status "$ttscache" adopt --allow-evict --engine piper "$old")" = 0 ] || fail "--allow-evict: $(cat "$dir/err")"

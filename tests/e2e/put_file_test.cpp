@@ -5,7 +5,8 @@
 // never writes, a socket, a directory, a device, a write-only or O_PATH
 // handle, an empty file, a non-WAV, a huge sparse file, a file truncated while
 // the daemon copies it, none or two descriptors. Each gets an error naming
-// what was wrong, at once, and the daemon goes on serving.
+// what was wrong, at once, and the daemon goes on serving. And HAS_KEYS, the
+// question adopt asks first.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -119,6 +120,48 @@ TEST(PutFileLru, AnEntryTakesItsPlaceByItsLastUsedTime) {
   EXPECT_TRUE(c.Get("piper", "newer", Format::kWav));
   EXPECT_EQ(c.Get("piper", "old", Format::kWav).error().code, Errc::kNotFound);
   EXPECT_EQ(c.Get("piper", "older", Format::kWav).error().code, Errc::kNotFound);
+}
+
+// HAS_KEYS answers which keys an engine holds without using them: no hit or
+// miss counted, nothing moved in the LRU order; too many keys in one request
+// and an unknown engine are refused.
+TEST(HasKeys, AnswersWithoutTouchingTheCache) {
+  DaemonProcess daemon({}, {{"max_entries", "2"}});
+  ASSERT_TRUE(daemon.Start()) << daemon.log();
+  const std::vector<uint8_t> wav = Wav(0.2);
+  Client c = daemon.Connect();
+  ASSERT_TRUE(c.Put("piper", "first", wav));
+  ASSERT_TRUE(c.Put("piper", "second", wav));
+  std::vector<std::array<uint8_t, 32>> keys = {KeyOf("first").digest, KeyOf("absent").digest,
+                                               KeyOf("second").digest};
+  Result<std::vector<bool>> has = c.HasKeys("piper", keys);
+  ASSERT_TRUE(has) << has.error().message;
+  EXPECT_EQ(*has, (std::vector<bool>{true, false, true}));
+  EXPECT_EQ(c.HasKeys("xtts", keys).value(), (std::vector<bool>{false, false, false}));
+  ipc::StatsReply stats = c.Stats().value();
+  EXPECT_EQ(stats.engines[1].name, "piper");
+  EXPECT_EQ(stats.engines[1].hits + stats.engines[1].misses, 0u);
+  // "first" was asked about, not used: it is still the one evicted.
+  ASSERT_TRUE(c.Put("piper", "third", wav));
+  EXPECT_EQ(c.HasKeys("piper", keys).value(), (std::vector<bool>{false, false, true}));
+  // More keys than one request may carry: the client splits them.
+  keys.resize(ipc::kMaxKeysPerHas * 2 + 3, KeyOf("absent").digest);
+  keys.back() = KeyOf("third").digest;
+  has = c.HasKeys("piper", keys);
+  ASSERT_TRUE(has) << has.error().message;
+  EXPECT_EQ(has->size(), keys.size());
+  EXPECT_TRUE(has->back());
+  EXPECT_EQ(c.HasKeys("nope", keys).error().code, Errc::kUnknownEngine);
+  // A raw request over the bound is refused by name.
+  RawPeer peer(daemon.socket_path());
+  ipc::BodyWriter w;
+  w.String("piper").U32(ipc::kMaxKeysPerHas + 1);
+  w.Raw(std::vector<uint8_t>(32 * (ipc::kMaxKeysPerHas + 1), 0));
+  peer.Send(ipc::BuildFrame(0x0A, 9, w.bytes()));
+  auto [op, rid, reply] = peer.Read();
+  ASSERT_EQ(op, static_cast<uint8_t>(ipc::Opcode::kError));
+  EXPECT_THAT(ipc::DecodeErrorReply(reply).value().message,
+              HasSubstr("HAS_KEYS asks for 4097 keys, at most 4096"));
 }
 
 struct Refusal {

@@ -25,6 +25,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)DecodePutFileRequest(b);
       (void)DecodePutFileReply(b);
       (void)DecodeStatsRequest(b);
+      (void)DecodeHasKeysRequest(b);
+      (void)DecodeHasKeysReply(b);
       (void)DecodeAudioReply(b);
       (void)DecodeStatsReply(b);
       (void)DecodeErrorReply(b);

@@ -72,6 +72,8 @@ const char* DocOpcodeName(Opcode op) {
       return "ARENA";
     case Opcode::kPutFile:
       return "PUT_FILE";
+    case Opcode::kHasKeys:
+      return "HAS_KEYS";
     case Opcode::kError:
       return nullptr;
   }

@@ -26,6 +26,7 @@
 // Thread-safety: a Client is used by one thread at a time.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -140,6 +141,12 @@ class TTSCACHE_EXPORT Client {
   Result<uint64_t> EncodeInArena(uint64_t offset, uint64_t length, uint64_t out_offset,
                                  uint64_t out_capacity,
                                  const OpusParams& params = DaemonDefaultOpus());
+
+  // Which of `keys` (SHA-256 digests, 32 bytes each) the engine holds, in
+  // order; any number (sent in requests of ipc::kMaxKeysPerHas). Counts no
+  // hit or miss.
+  Result<std::vector<bool>> HasKeys(std::string_view engine,
+                                    std::span<const std::array<uint8_t, 32>> keys);
 
   // Pipelining: send now, collect later, in any order.
   Result<uint64_t> SendGet(std::string_view engine, std::string_view text, Format format,
