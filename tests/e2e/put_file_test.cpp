@@ -4,7 +4,7 @@
 // time), then every hostile descriptor a client can pass: a pipe whose writer
 // never writes, a socket, a directory, a device, a write-only or O_PATH
 // handle, an empty file, a non-WAV, a huge sparse file, a file truncated while
-// the daemon copies it, none or two descriptors. Each gets an error naming
+// the daemon copies it, none or two descriptors, a short key. Each gets an error naming
 // what was wrong, at once, and the daemon goes on serving. And HAS_KEYS, the
 // question adopt asks first.
 #include <gmock/gmock.h>
@@ -267,6 +267,14 @@ TEST_F(PutFile, WrongDescriptorCountsAndBodiesAreRefusedAndClosed) {
   auto [op, rid, reply] = peer.Read();
   ASSERT_EQ(op, 0x09 | ipc::kReplyBit) << ipc::DecodeErrorReply(reply).value().message;
   EXPECT_EQ(ipc::DecodePutFileReply(reply).value().outcome, ipc::PutFileOutcome::kStored);
+  // Two descriptors in one message: more than any frame may carry; the
+  // connection is told why and closed (both descriptors closed unread).
+  RawPeer greedy(daemon_.socket_path());
+  greedy.Send(ipc::BuildFrame(0x09, 4, body, ipc::kFlagFd), fd.get(), fd.get());
+  auto [op2, rid2, reply2] = greedy.Read();
+  ASSERT_EQ(op2, static_cast<uint8_t>(ipc::Opcode::kError));
+  EXPECT_THAT(ipc::DecodeErrorReply(reply2).value().message, HasSubstr("descriptors"));
+  EXPECT_EQ(std::get<0>(greedy.Read()), 0) << "the connection stays open";
   StillServes();
 }
 
