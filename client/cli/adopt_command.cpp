@@ -284,7 +284,7 @@ int RunAdopt(const std::vector<std::string>& argv, const GlobalOptions& global) 
       evictions.push_back(engine + ": " + std::to_string(n) + " new to adopt + " +
                           std::to_string(daemon_engine[engine]->entries) +
                           " cached = " + std::to_string(after) + " > max_entries " +
-                          std::to_string(stats->max_entries) + ", so up to " +
+                          std::to_string(stats->max_entries) + ", so " +
                           std::to_string(after - stats->max_entries) +
                           " entries would be evicted; raise [cache] max_entries (or "
                           "TTS_CACHE_MAX) to at least " +

@@ -111,7 +111,7 @@ hit piper "the lights are on." "$work/p1.wav"
 # The limits: refused when adopting would evict, and nothing is sent.
 new_daemon "max_entries = 2"
 [ "$(status "$ttscache" adopt "$old")" = 3 ] || fail "the limit refusal must exit 3"
-grep -q "piper: 3 new to adopt + 0 cached = 3 > max_entries 2, so up to 1 entries would be evicted; raise \[cache\] max_entries" "$dir/err" \
+grep -q "piper: 3 new to adopt + 0 cached = 3 > max_entries 2, so 1 entries would be evicted; raise \[cache\] max_entries" "$dir/err" \
   || fail "refusal message: $(cat "$dir/err")"
 grep -q "Nothing was sent" "$dir/err" || fail "refusal message: $(cat "$dir/err")"
 [ "$(entries piper)" = 0 ] || fail "a refused adopt sent entries"
