@@ -9,6 +9,7 @@
 // question adopt asks first.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -92,6 +93,16 @@ TEST_F(PutFile, AFileIsStoredByKeyAndIsAByteEqualHitByText) {
   put = Put("The lights are on.", fd.get());
   ASSERT_TRUE(put);
   EXPECT_EQ(put->outcome, ipc::PutFileOutcome::kAlreadyCached);
+  // From another filesystem (a memfd: tmpfs), where copy_file_range says
+  // EXDEV and the daemon copies with sendfile.
+  UniqueFd memfd(::memfd_create("adopt-test", MFD_CLOEXEC));
+  ASSERT_EQ(::write(memfd.get(), wav_.data(), wav_.size()), static_cast<ssize_t>(wav_.size()));
+  put = Put("from tmpfs", memfd.get());
+  ASSERT_TRUE(put) << put.error().message;
+  EXPECT_EQ(put->outcome, ipc::PutFileOutcome::kStored);
+  hit = c.Get("piper", "from tmpfs", Format::kWav);
+  ASSERT_TRUE(hit) << hit.error().message;
+  EXPECT_TRUE(std::equal(hit->u8().begin(), hit->u8().end(), wav_.begin(), wav_.end()));
   // A time in the future counts as now.
   put = Put("from the future", fd.get(), kOldNs * 3);
   ASSERT_TRUE(put);
