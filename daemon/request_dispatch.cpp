@@ -21,6 +21,9 @@ constexpr uint64_t kMaxInlineAudio = ipc::kMaxFrameBody - 1024;
 // A descriptor GET whose reply may not carry a descriptor now (too many sit
 // unread) is answered inline up to this size, BUSY above it.
 constexpr uint64_t kInlineFallbackBytes = 1u << 20;
+// What a PUT_FILE copies per turn of a worker: ~10–40 ms of disk work, like
+// an encode's slice, so another connection's jobs go between.
+constexpr uint64_t kPutFileSliceBytes = 8u << 20;
 
 Error TooManyUnreadDescriptors() {
   return MakeError(Errc::kBusy,
@@ -399,34 +402,50 @@ void Server::HandlePutFile(Connection& c, uint64_t request, std::span<const uint
   }
   CacheKey key;
   std::copy(put->key.begin(), put->key.end(), key.digest.begin());
-  // Checked, copied (in the kernel: no request memory is held) and published
-  // on a worker: fstat, a copy of up to the largest audio a put may bring,
-  // and fsync must not stall the loop. The size bound is a put's.
-  auto file = std::make_shared<UniqueFd>(std::move(fds[0]));
-  SubmitJob(c, request,
-            [this, file, engine = std::string(put->engine), key, last_used = put->last_used_ns,
-             max_size = input_budget_.limit()] {
-              Completion done;
-              done.opcode = ReplyOpcode(ipc::Opcode::kPutFile);
-              Result<PutFileResult> stored =
-                  store_->PutFile(engine, key, file->get(), last_used, max_size);
-              file->reset();
-              if (!stored) {
-                done.opcode = static_cast<uint8_t>(ipc::Opcode::kError);
-                done.body = ErrorBody(stored.error());
-                done.error = true;
-                return done;
-              }
-              ipc::PutFileReply reply;
-              reply.size = stored->size;
-              reply.outcome = stored->outcome == PutFileOutcome::kStored
-                                  ? ipc::PutFileOutcome::kStored
-                              : stored->outcome == PutFileOutcome::kAlreadyCached
-                                  ? ipc::PutFileOutcome::kAlreadyCached
-                                  : ipc::PutFileOutcome::kEvictedAtOnce;
-              done.body = ipc::EncodePutFileReply(reply);
-              return done;
-            });
+  // Checked, copied and published on a worker: fstat, a copy of up to the
+  // largest audio a put may bring, and fsync must not stall the loop. The
+  // copy goes a slice per turn, so a large file does not hold a worker from
+  // other connections; it is in the kernel, so no request memory is held.
+  struct Adoption {
+    UniqueFd file;
+    std::unique_ptr<FileAdoption> copy;
+  };
+  auto task = std::make_shared<Adoption>();
+  task->file = std::move(fds[0]);
+  SubmitJob(
+      c, request,
+      [this, task, engine = std::string(put->engine), key, last_used = put->last_used_ns,
+       max_size = input_budget_.limit()]() -> std::optional<Completion> {
+        Completion done;
+        auto failed = [&](const Error& e) {
+          done.opcode = static_cast<uint8_t>(ipc::Opcode::kError);
+          done.body = ErrorBody(e);
+          done.error = true;
+          return done;
+        };
+        if (!task->copy) {
+          Result<std::unique_ptr<FileAdoption>> started =
+              store_->StartPutFile(engine, key, task->file.get(), last_used, max_size);
+          if (!started) return failed(started.error());
+          task->copy = std::move(*started);
+        }
+        Result<bool> copied = store_->ContinuePutFile(*task->copy, kPutFileSliceBytes);
+        if (!copied) return failed(copied.error());
+        if (!*copied) return std::nullopt;  // the next slice, in this connection's next turn
+        Result<PutFileResult> stored = store_->FinishPutFile(*task->copy);
+        task->file.reset();
+        if (!stored) return failed(stored.error());
+        ipc::PutFileReply reply;
+        reply.size = stored->size;
+        reply.outcome = stored->outcome == PutFileOutcome::kStored ? ipc::PutFileOutcome::kStored
+                        : stored->outcome == PutFileOutcome::kAlreadyCached
+                            ? ipc::PutFileOutcome::kAlreadyCached
+                            : ipc::PutFileOutcome::kEvictedAtOnce;
+        done.opcode = ReplyOpcode(ipc::Opcode::kPutFile);
+        done.body = ipc::EncodePutFileReply(reply);
+        return done;
+      },
+      /*cancellable=*/true);  // a client that left is not waiting: its copy is discarded
 }
 
 void Server::HandleArena(Connection& c, uint64_t request, std::span<const uint8_t> body,

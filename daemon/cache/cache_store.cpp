@@ -446,13 +446,35 @@ uint64_t NowNs() {
 
 }  // namespace
 
-Result<PutFileResult> CacheStore::PutFile(std::string_view engine, const CacheKey& key, int source,
-                                          uint64_t last_used_ns, uint64_t max_size) {
+struct FileAdoption::Copy {
+  CacheDirectory* directory = nullptr;
+  uint8_t engine = 0;
+  CacheKey key;
+  int source = -1;
+  uint64_t size = 0, copied = 0, last_used = 0;
+  bool already_cached = false;
+  PendingFile pending;
+};
+
+FileAdoption::~FileAdoption() {
+  if (copy_ && copy_->pending.in_use()) copy_->directory->Discard(copy_->engine, copy_->pending);
+}
+
+Result<std::unique_ptr<FileAdoption>> CacheStore::StartPutFile(std::string_view engine,
+                                                               const CacheKey& key, int source,
+                                                               uint64_t last_used_ns,
+                                                               uint64_t max_size) {
   Result<uint8_t> engine_id = EngineId(engine);
   if (!engine_id) return engine_id.error();
-  const uint8_t id = *engine_id;
+  std::unique_ptr<FileAdoption> adoption(new FileAdoption());
+  adoption->copy_ = std::make_unique<FileAdoption::Copy>();
+  FileAdoption::Copy& c = *adoption->copy_;
+  c.directory = &*state_->directory;
+  c.engine = *engine_id;
+  c.key = key;
+  c.source = source;
   const uint64_t now = NowNs();
-  const uint64_t last_used = last_used_ns == 0 ? now : std::min(last_used_ns, now);
+  c.last_used = last_used_ns == 0 ? now : std::min(last_used_ns, now);
   {
     MutexLock lock(state_->mutex);
     if (state_->limits.max_bytes != 0) max_size = std::min(max_size, state_->limits.max_bytes);
@@ -461,22 +483,58 @@ Result<PutFileResult> CacheStore::PutFile(std::string_view engine, const CacheKe
   // it passed was wrong whatever the cache holds.
   Result<uint64_t> size = CheckPassedFile(source, max_size);
   if (!size) return size.error();
+  c.size = *size;
   {
     MutexLock lock(state_->mutex);
     if (state_->closed) return ClosedError();
-    if (state_->index().Find(id, key)) return PutFileResult{PutFileOutcome::kAlreadyCached, 0};
+    c.already_cached = state_->index().Find(c.engine, key).has_value();
   }
-  CacheDirectory& dir = *state_->directory;
-  Result<PendingFile> pending =
-      dir.CopyTemporary(id, source, *size, last_used, [](std::span<const uint8_t> wav) -> Status {
-        Result<WavView> parsed = ParseWav(wav);
-        if (!parsed)
-          return MakeError(Errc::kBadAudio, "refusing to cache: " + parsed.error().message);
-        if (parsed->frames == 0) return MakeError(Errc::kBadAudio, "refusing to cache: no samples");
-        return {};
-      });
-  if (!pending) return pending.error();
-  PutFileResult result{PutFileOutcome::kStored, *size};
+  if (!c.already_cached) {
+    Result<PendingFile> pending = c.directory->StartCopy(c.engine);
+    if (!pending) return pending.error();
+    c.pending = std::move(*pending);
+  }
+  return adoption;
+}
+
+Result<bool> CacheStore::ContinuePutFile(FileAdoption& adoption, uint64_t slice_bytes) {
+  FileAdoption::Copy& c = *adoption.copy_;
+  if (c.already_cached || c.copied == c.size) return true;
+  if (!c.pending.in_use()) return MakeError(Errc::kInternal, "PutFile: the copy was discarded");
+  if (Status s =
+          c.directory->CopySlice(c.engine, c.pending, c.source, c.size, slice_bytes, &c.copied);
+      !s) {
+    return s.error();
+  }
+  return c.copied == c.size;
+}
+
+Result<PutFileResult> CacheStore::FinishPutFile(FileAdoption& adoption) {
+  FileAdoption::Copy& c = *adoption.copy_;
+  if (c.already_cached) return PutFileResult{PutFileOutcome::kAlreadyCached, 0};
+  if (c.copied != c.size || !c.pending.in_use()) {
+    return MakeError(Errc::kInternal, "PutFile: finished before the copy was complete");
+  }
+  const uint8_t id = c.engine;
+  const CacheKey key = c.key;
+  CacheDirectory& dir = *c.directory;
+  if (Status s = dir.FinishCopy(
+          id, c.pending, c.size, c.last_used,
+          [](std::span<const uint8_t> wav) -> Status {
+            Result<WavView> parsed = ParseWav(wav);
+            if (!parsed) {
+              return MakeError(Errc::kBadAudio, "refusing to cache: " + parsed.error().message);
+            }
+            if (parsed->frames == 0) {
+              return MakeError(Errc::kBadAudio, "refusing to cache: no samples");
+            }
+            return {};
+          });
+      !s) {
+    return s.error();
+  }
+  const uint64_t last_used = c.last_used;
+  PutFileResult result{PutFileOutcome::kStored, c.size};
   std::vector<DoomedFile> doomed;
   {
     MutexLock publishing(state_->publish_mutex);
@@ -486,16 +544,16 @@ Result<PutFileResult> CacheStore::PutFile(std::string_view engine, const CacheKe
       MutexLock lock(state_->mutex);
       const bool closed = state_->closed;
       if (closed || state_->index().Find(id, key)) {
-        dir.Discard(id, *pending);
+        dir.Discard(id, c.pending);
         if (closed) return ClosedError();
         return PutFileResult{PutFileOutcome::kAlreadyCached, 0};
       }
     }
-    Status published = dir.Publish(id, *pending, WavFileName(key));
+    Status published = dir.Publish(id, c.pending, WavFileName(key));
     {
       MutexLock lock(state_->mutex);
       if (!published) {
-        dir.Discard(id, *pending);
+        dir.Discard(id, c.pending);
         return published.error();
       }
       CacheIndex& idx = state_->index();
@@ -504,7 +562,7 @@ Result<PutFileResult> CacheStore::PutFile(std::string_view engine, const CacheKe
         if (!victim) break;
         state_->EvictLocked(*victim, true, &doomed);
       }
-      state_->InsertLocked(id, key, *size, last_used);
+      state_->InsertLocked(id, key, c.size, last_used);
       idx.header().engines[id].counters.puts++;
       // Unlike a put, the new entry may itself be the least recently used.
       state_->EnforceLimitsLocked(std::nullopt, &doomed);
@@ -514,6 +572,16 @@ Result<PutFileResult> CacheStore::PutFile(std::string_view engine, const CacheKe
   }
   if (Status s = dir.SyncFolder(id); !s) return s.error();
   return result;
+}
+
+Result<PutFileResult> CacheStore::PutFile(std::string_view engine, const CacheKey& key, int source,
+                                          uint64_t last_used_ns, uint64_t max_size) {
+  Result<std::unique_ptr<FileAdoption>> adoption =
+      StartPutFile(engine, key, source, last_used_ns, max_size);
+  if (!adoption) return adoption.error();
+  Result<bool> copied = ContinuePutFile(**adoption, UINT64_MAX);
+  if (!copied) return copied.error();
+  return FinishPutFile(**adoption);
 }
 
 Result<std::vector<bool>> CacheStore::HasKeys(std::string_view engine,

@@ -100,6 +100,22 @@ struct PutFileResult {
   uint64_t size = 0;
 };
 
+// A PutFile under way (CacheStore::StartPutFile): the checked source and the
+// daemon's copy so far. Destroyed unfinished (the client left), it discards
+// the copy. Used by one thread at a time.
+class FileAdoption {
+ public:
+  ~FileAdoption();
+  FileAdoption(const FileAdoption&) = delete;
+  FileAdoption& operator=(const FileAdoption&) = delete;
+
+ private:
+  friend class CacheStore;
+  FileAdoption() = default;
+  struct Copy;
+  std::unique_ptr<Copy> copy_;
+};
+
 // A variant lookup: the variant when it exists; else, when the entry exists,
 // its WAV (to encode from); neither when the entry is missing.
 // `generation` identifies the entry whose WAV this is (0 when missing): pass
@@ -134,6 +150,15 @@ class CacheStore {
   // and the copy (read, never mapped: a file truncated meanwhile is an error,
   // not SIGBUS) must be a complete WAV, as Put checks. The copy is the
   // daemon's, published as Put publishes. An entry already cached is kept.
+  // In steps, so a large file is copied a slice per turn: StartPutFile
+  // checks the descriptor, ContinuePutFile copies up to `slice_bytes` (true
+  // when all is copied), FinishPutFile checks and publishes. PutFile does all.
+  // REQUIRES: `source` stays open until FinishPutFile or the adoption's end.
+  Result<std::unique_ptr<FileAdoption>> StartPutFile(std::string_view engine, const CacheKey& key,
+                                                     int source, uint64_t last_used_ns,
+                                                     uint64_t max_size);
+  Result<bool> ContinuePutFile(FileAdoption& adoption, uint64_t slice_bytes);
+  Result<PutFileResult> FinishPutFile(FileAdoption& adoption);
   Result<PutFileResult> PutFile(std::string_view engine, const CacheKey& key, int source,
                                 uint64_t last_used_ns, uint64_t max_size);
   // Which of `keys` the engine holds, in order. Counts no hit or miss and

@@ -175,6 +175,51 @@ TEST(HasKeys, AnswersWithoutTouchingTheCache) {
               HasSubstr("HAS_KEYS asks for 4097 keys, at most 4096"));
 }
 
+// A large PUT_FILE is copied a slice per turn: with one worker, another
+// connection's put goes between its slices and is answered first (with the
+// copy in one job it waited for the whole file).
+TEST(PutFileTurns, ALargeCopyDoesNotHoldTheWorkerFromOthers) {
+  DaemonProcess daemon(testing::Keys{{"workers", "1"}});
+  ASSERT_TRUE(daemon.Start()) << daemon.log();
+  // A WAV of 96 MiB of silence: a header over a sparse file.
+  const uint64_t data = 96ull << 20;
+  testing::WavSpec spec;
+  spec.rate = 22050;
+  std::vector<uint8_t> header = testing::MakeWav(spec, std::vector<uint8_t>(2));
+  header.resize(44);
+  for (int i = 0; i < 4; ++i) header[40 + i] = static_cast<uint8_t>(data >> (8 * i));
+  for (int i = 0; i < 4; ++i) header[4 + i] = static_cast<uint8_t>((data + 36) >> (8 * i));
+  const std::string path = daemon.dir() + "/large.wav";
+  UniqueFd large = FileWith(path, header);
+  ASSERT_EQ(::truncate(path.c_str(), static_cast<off_t>(44 + data)), 0);
+  RawPeer adopter(daemon.socket_path());
+  const CacheKey key = KeyOf("large");
+  adopter.Send(ipc::BuildFrame(0x09, 1, ipc::EncodePutFileRequest({"piper", key.digest, kOldNs}),
+                               ipc::kFlagFd),
+               large.get());
+  // The adopter's reply is read, and timed, on its own thread.
+  Clock::time_point adopted_at;
+  std::tuple<uint8_t, uint64_t, std::vector<uint8_t>> adopted;
+  std::thread reader([&] {
+    adopted = adopter.Read();
+    adopted_at = Clock::now();
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));  // its first slice runs
+  Client other = daemon.Connect();
+  const auto started = Clock::now();
+  ASSERT_TRUE(other.Put("xtts", "in between", Wav(0.2)));
+  const auto put_at = Clock::now();
+  reader.join();
+  auto& [op, rid, reply] = adopted;
+  ASSERT_EQ(op, 0x09 | ipc::kReplyBit) << ipc::DecodeErrorReply(reply).value().message;
+  EXPECT_EQ(ipc::DecodePutFileReply(reply).value().size, 44 + data);
+  std::cout << "[ figure   ] a put sent 5 ms into a 96 MiB PUT_FILE: answered after "
+            << std::chrono::duration<double, std::milli>(put_at - started).count()
+            << " ms, the PUT_FILE after "
+            << std::chrono::duration<double, std::milli>(adopted_at - started).count() << " ms\n";
+  EXPECT_LT(put_at, adopted_at) << "the put waited for the whole copy";
+}
+
 struct Refusal {
   Errc code;
   std::string says;

@@ -447,6 +447,23 @@ TEST_P(Publication, PutFileCopiesAndPublishesLikeAPut) {
       store->PutFile("xtts", ComputeCacheKey("cut").value(), fd.get(), 0, 1u << 30);
   ASSERT_FALSE(cut.ok());
   EXPECT_EQ(cut.error().code, Errc::kBadAudio);
+  // In slices; abandoned half way (the client left), nothing is left behind.
+  std::ofstream(source, std::ios::binary | std::ios::trunc)
+      .write(reinterpret_cast<const char*>(wav.data()), static_cast<std::streamsize>(wav.size()));
+  {
+    Result<std::unique_ptr<FileAdoption>> half =
+        store->StartPutFile("xtts", ComputeCacheKey("half").value(), fd.get(), 0, 1u << 30);
+    ASSERT_TRUE(half.ok()) << half.error().message;
+    EXPECT_FALSE(store->ContinuePutFile(**half, 100).value());
+  }
+  Result<std::unique_ptr<FileAdoption>> sliced =
+      store->StartPutFile("xtts", ComputeCacheKey("sliced").value(), fd.get(), 0, 1u << 30);
+  ASSERT_TRUE(sliced.ok());
+  int slices = 1;
+  while (!store->ContinuePutFile(**sliced, 1000).value()) ++slices;
+  EXPECT_EQ(slices, static_cast<int>((wav.size() + 999) / 1000));
+  EXPECT_EQ(store->FinishPutFile(**sliced).value().outcome, PutFileOutcome::kStored);
+  EXPECT_EQ(ServedBytes(*store, "xtts", "sliced"), wav);
   Result<PutFileResult> big =
       store->PutFile("xtts", ComputeCacheKey("big").value(), fd.get(), 0, 99);
   ASSERT_FALSE(big.ok());
