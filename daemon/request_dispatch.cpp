@@ -1,6 +1,6 @@
 // Request handling for Server (see server.hpp): decode, check, then answer
 // on the loop (HELLO, PING, STATS, ARENA, cache hits) or hand a job to the
-// workers (PUT, ENCODE, PUT_ENCODE, variant encodes). Every failure becomes
+// workers (PUT, PUT_FILE, ENCODE, PUT_ENCODE, variant encodes). Every failure becomes
 // an ERROR reply to that request; the connection and everyone else go on.
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -21,6 +21,9 @@ constexpr uint64_t kMaxInlineAudio = ipc::kMaxFrameBody - 1024;
 // A descriptor GET whose reply may not carry a descriptor now (too many sit
 // unread) is answered inline up to this size, BUSY above it.
 constexpr uint64_t kInlineFallbackBytes = 1u << 20;
+// What a PUT_FILE copies per turn of a worker: ~10–40 ms of disk work, like
+// an encode's slice, so another connection's jobs go between.
+constexpr uint64_t kPutFileSliceBytes = 8u << 20;
 
 Error TooManyUnreadDescriptors() {
   return MakeError(Errc::kBusy,
@@ -214,8 +217,8 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
   ipc::Frame& frame = received.frame;
   const uint64_t request = frame.header.request_id;
   const auto op = static_cast<ipc::Opcode>(frame.header.opcode);
-  // Descriptors are accepted with ARENA only; any other is closed unread.
-  if (op != ipc::Opcode::kArena && !received.fds.empty()) {
+  // Descriptors are accepted with ARENA and PUT_FILE only; any other is closed unread.
+  if (op != ipc::Opcode::kArena && op != ipc::Opcode::kPutFile && !received.fds.empty()) {
     received.fds.clear();
     QueueError(c, request,
                MakeError(Errc::kInvalidArgument,
@@ -244,10 +247,28 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
     }
     case ipc::Opcode::kPing:
       return Queue(c, {ipc::BuildFrame(ReplyOpcode(op), request, {}), {}});
-    case ipc::Opcode::kStats:
-      return Queue(c, {ipc::BuildFrame(ReplyOpcode(op), request, StatsBody()), {}});
+    case ipc::Opcode::kStats: {
+      Result<bool> with_limits = ipc::DecodeStatsRequest(*body);
+      if (!with_limits) return QueueError(c, request, with_limits.error());
+      return Queue(c, {ipc::BuildFrame(ReplyOpcode(op), request, StatsBody(*with_limits)), {}});
+    }
     case ipc::Opcode::kArena:
       return HandleArena(c, request, *body, std::move(received.fds));
+    case ipc::Opcode::kPutFile:
+      return HandlePutFile(c, request, *body, std::move(received.fds));
+    case ipc::Opcode::kHasKeys: {
+      // On the loop: at most kMaxKeysPerHas lookups in the mapped index.
+      Result<ipc::HasKeysRequest> has = ipc::DecodeHasKeysRequest(*body);
+      if (!has) return QueueError(c, request, has.error());
+      std::vector<CacheKey> keys(has->count());
+      for (size_t i = 0; i < keys.size(); ++i) {
+        std::copy_n(has->keys.begin() + static_cast<long>(32 * i), 32, keys[i].digest.begin());
+      }
+      Result<std::vector<bool>> cached = store_->HasKeys(has->engine, keys);
+      if (!cached) return QueueError(c, request, cached.error());
+      return Queue(
+          c, {ipc::BuildFrame(ReplyOpcode(op), request, ipc::EncodeHasKeysReply(*cached)), {}});
+    }
     case ipc::Opcode::kGet: {
       Result<ipc::GetRequest> get = ipc::DecodeGetRequest(*body);
       if (!get) return QueueError(c, request, get.error());
@@ -367,6 +388,64 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
                         MakeError(Errc::kInvalidArgument,
                                   "unknown opcode 0x" + ipc::Hex32(frame.header.opcode).substr(6)));
   }
+}
+
+void Server::HandlePutFile(Connection& c, uint64_t request, std::span<const uint8_t> body,
+                           std::vector<UniqueFd> fds) {
+  Result<ipc::PutFileRequest> put = ipc::DecodePutFileRequest(body);
+  if (!put) return QueueError(c, request, put.error());
+  if (fds.size() != 1) {
+    return QueueError(
+        c, request,
+        MakeError(Errc::kInvalidArgument, "PUT_FILE carries " + std::to_string(fds.size()) +
+                                              " descriptors, expected 1 (the WAV file)"));
+  }
+  CacheKey key;
+  std::copy(put->key.begin(), put->key.end(), key.digest.begin());
+  // Checked, copied and published on a worker: fstat, a copy of up to the
+  // largest audio a put may bring, and fsync must not stall the loop. The
+  // copy goes a slice per turn, so a large file does not hold a worker from
+  // other connections; it is in the kernel, so no request memory is held.
+  struct Adoption {
+    UniqueFd file;
+    std::unique_ptr<FileAdoption> copy;
+  };
+  auto task = std::make_shared<Adoption>();
+  task->file = std::move(fds[0]);
+  SubmitJob(
+      c, request,
+      [this, task, engine = std::string(put->engine), key, last_used = put->last_used_ns,
+       max_size = input_budget_.limit()]() -> std::optional<Completion> {
+        Completion done;
+        auto failed = [&](const Error& e) {
+          done.opcode = static_cast<uint8_t>(ipc::Opcode::kError);
+          done.body = ErrorBody(e);
+          done.error = true;
+          return done;
+        };
+        if (!task->copy) {
+          Result<std::unique_ptr<FileAdoption>> started =
+              store_->StartPutFile(engine, key, task->file.get(), last_used, max_size);
+          if (!started) return failed(started.error());
+          task->copy = std::move(*started);
+        }
+        Result<bool> copied = store_->ContinuePutFile(*task->copy, kPutFileSliceBytes);
+        if (!copied) return failed(copied.error());
+        if (!*copied) return std::nullopt;  // the next slice, in this connection's next turn
+        Result<PutFileResult> stored = store_->FinishPutFile(*task->copy);
+        task->file.reset();
+        if (!stored) return failed(stored.error());
+        ipc::PutFileReply reply;
+        reply.size = stored->size;
+        reply.outcome = stored->outcome == PutFileOutcome::kStored ? ipc::PutFileOutcome::kStored
+                        : stored->outcome == PutFileOutcome::kAlreadyCached
+                            ? ipc::PutFileOutcome::kAlreadyCached
+                            : ipc::PutFileOutcome::kEvictedAtOnce;
+        done.opcode = ReplyOpcode(ipc::Opcode::kPutFile);
+        done.body = ipc::EncodePutFileReply(reply);
+        return done;
+      },
+      /*cancellable=*/true);  // a client that left is not waiting: its copy is discarded
 }
 
 void Server::HandleArena(Connection& c, uint64_t request, std::span<const uint8_t> body,
@@ -557,7 +636,7 @@ void Server::FinishVariant(Completion& done) {
   }
 }
 
-std::vector<uint8_t> Server::StatsBody() {
+std::vector<uint8_t> Server::StatsBody(bool with_limits) {
   CacheStats s = store_->Stats();
   ipc::StatsReply reply;
   for (auto& [name, c] : s.engines) {
@@ -570,6 +649,11 @@ std::vector<uint8_t> Server::StatsBody() {
   reply.errors = errors_;
   reply.encodes = encodes_;
   reply.shared_encodes = shared_encodes_;
+  if (with_limits) {
+    reply.has_limits = true;
+    reply.max_entries = config_.config.cache.max_entries;
+    reply.max_bytes = config_.config.cache.max_bytes;
+  }
   return ipc::EncodeStatsReply(reply);
 }
 

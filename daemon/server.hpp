@@ -163,6 +163,9 @@ class Server {
   // Requests (request_dispatch.cpp).
   void Dispatch(Connection& c, ipc::ReceivedFrame received);
   void HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& get);
+  // PUT_FILE: the passed file is checked, copied and published on a worker.
+  void HandlePutFile(Connection& c, uint64_t request, std::span<const uint8_t> body,
+                     std::vector<UniqueFd> fds);
   void HandleArena(Connection& c, uint64_t request, std::span<const uint8_t> body,
                    std::vector<UniqueFd> fds);
   // Reserves input budget for a put's copy of `length` bytes of arena audio
@@ -197,7 +200,7 @@ class Server {
   Status OpusAllowed() const;
   Result<std::span<const uint8_t>> AudioBytes(const ipc::AudioRef& ref,
                                               const std::shared_ptr<ipc::MappedRegion>& arena);
-  std::vector<uint8_t> StatsBody();
+  std::vector<uint8_t> StatsBody(bool with_limits);
 
   LoadedConfig config_;
   std::optional<std::string> config_path_;

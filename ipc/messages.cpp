@@ -249,6 +249,88 @@ Result<uint64_t> DecodeArenaRequest(std::span<const uint8_t> body) {
   return Finish(r, size, "ARENA request");
 }
 
+std::vector<uint8_t> EncodePutFileRequest(const PutFileRequest& p) {
+  BodyWriter w;
+  w.String(p.engine).Raw(p.key).U64(p.last_used_ns);
+  return std::move(w.bytes());
+}
+
+Result<PutFileRequest> DecodePutFileRequest(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  PutFileRequest p;
+  p.engine = r.String(64);
+  p.key = r.Take(32);
+  p.last_used_ns = r.U64();
+  return Finish(r, p, "PUT_FILE request (string engine, 32-byte key, u64 last_used_ns)");
+}
+
+std::vector<uint8_t> EncodePutFileReply(const PutFileReply& p) {
+  BodyWriter w;
+  w.U8(static_cast<uint8_t>(p.outcome)).U64(p.size);
+  return std::move(w.bytes());
+}
+
+Result<PutFileReply> DecodePutFileReply(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  PutFileReply p;
+  const uint8_t outcome = r.U8();
+  p.size = r.U64();
+  if (outcome > 2) return BadField("PUT_FILE reply outcome (expected 0–2)");
+  p.outcome = static_cast<PutFileOutcome>(outcome);
+  return Finish(r, p, "PUT_FILE reply");
+}
+
+std::vector<uint8_t> EncodeHasKeysRequest(const HasKeysRequest& h) {
+  BodyWriter w;
+  w.String(h.engine).U32(static_cast<uint32_t>(h.count())).Raw(h.keys);
+  return std::move(w.bytes());
+}
+
+Result<HasKeysRequest> DecodeHasKeysRequest(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  HasKeysRequest h;
+  h.engine = r.String(64);
+  const uint32_t count = r.U32();
+  if (r.ok() && count > kMaxKeysPerHas) {
+    return MakeError(Errc::kInvalidArgument, "HAS_KEYS asks for " + std::to_string(count) +
+                                                 " keys, at most " +
+                                                 std::to_string(kMaxKeysPerHas) + " per request");
+  }
+  h.keys = r.Take(size_t{count} * 32);
+  return Finish(r, h, "HAS_KEYS request (string engine, u32 count, count × 32-byte key)");
+}
+
+std::vector<uint8_t> EncodeHasKeysReply(const std::vector<bool>& cached) {
+  BodyWriter w;
+  w.U32(static_cast<uint32_t>(cached.size()));
+  for (bool c : cached) w.U8(c ? 1 : 0);
+  return std::move(w.bytes());
+}
+
+Result<std::vector<bool>> DecodeHasKeysReply(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  const uint32_t count = r.U32();
+  if (count > kMaxKeysPerHas) return BadField("HAS_KEYS reply count");
+  std::vector<bool> cached;
+  for (uint32_t i = 0; i < count && r.ok(); ++i) {
+    const uint8_t c = r.U8();
+    if (c > 1) return BadField("HAS_KEYS reply flag (expected 0 or 1)");
+    cached.push_back(c == 1);
+  }
+  return Finish(r, cached, "HAS_KEYS reply");
+}
+
+std::vector<uint8_t> EncodeStatsRequest(bool with_limits) {
+  if (!with_limits) return {};
+  return {1};
+}
+
+Result<bool> DecodeStatsRequest(std::span<const uint8_t> body) {
+  if (body.empty()) return false;
+  if (body.size() == 1 && body[0] <= 1) return body[0] == 1;
+  return BadField("STATS request (expected an empty body, or u8 0 or 1)");
+}
+
 std::vector<uint8_t> EncodeAudioReply(AudioPlace place, uint64_t size,
                                       std::span<const uint8_t> bytes, FileId file) {
   BodyWriter w;
@@ -284,6 +366,7 @@ std::vector<uint8_t> EncodeStatsReply(const StatsReply& s) {
   }
   w.U64(s.connections).U64(s.requests).U64(s.busy).U64(s.errors).U64(s.encodes);
   w.U64(s.shared_encodes);
+  if (s.has_limits) w.U64(s.max_entries).U64(s.max_bytes);
   return std::move(w.bytes());
 }
 
@@ -311,6 +394,11 @@ Result<StatsReply> DecodeStatsReply(std::span<const uint8_t> body) {
   s.errors = r.U64();
   s.encodes = r.U64();
   s.shared_encodes = r.U64();
+  if (r.ok() && !r.done()) {  // the limits, when asked for
+    s.has_limits = true;
+    s.max_entries = r.U64();
+    s.max_bytes = r.U64();
+  }
   return Finish(r, s, "STATS reply");
 }
 

@@ -72,6 +72,26 @@ struct PutEncodeRequest {
   OutputRef output;
 };
 
+// PUT_FILE: the WAV arrives as a passed descriptor and is stored under the
+// key as given (the Node module's file name), with a last-used time.
+struct PutFileRequest {
+  std::string_view engine;
+  std::span<const uint8_t> key;  // 32 bytes: the SHA-256 the entry is named by
+  uint64_t last_used_ns = 0;     // Unix time in ns; 0: now
+};
+
+struct PutFileReply {
+  PutFileOutcome outcome = PutFileOutcome::kStored;
+  uint64_t size = 0;  // bytes of the WAV
+};
+
+// HAS_KEYS: which of these keys (32 bytes each, SHA-256) the engine holds.
+struct HasKeysRequest {
+  std::string_view engine;
+  std::span<const uint8_t> keys;  // count × 32 bytes, count ≤ kMaxKeysPerHas
+  size_t count() const { return keys.size() / 32; }
+};
+
 // GET, ENCODE and PUT_ENCODE replies: the audio's size, then the bytes when
 // inline; with a descriptor the frame carries the file (kFlagFd); in the
 // arena the bytes are at the request's output offset.
@@ -90,6 +110,10 @@ struct EngineStatsWire {
 struct StatsReply {
   std::vector<EngineStatsWire> engines;
   uint64_t connections = 0, requests = 0, busy = 0, errors = 0, encodes = 0, shared_encodes = 0;
+  // Present when the request asked for them (a STATS body of u8 1) and the
+  // daemon knows them: max_entries per engine, max_bytes (0: none).
+  bool has_limits = false;
+  uint64_t max_entries = 0, max_bytes = 0;
 };
 
 struct ErrorReply {
@@ -106,6 +130,13 @@ std::vector<uint8_t> EncodePutRequest(const PutRequest& r);
 std::vector<uint8_t> EncodeEncodeRequest(const EncodeRequest& r);
 std::vector<uint8_t> EncodePutEncodeRequest(const PutEncodeRequest& r);
 std::vector<uint8_t> EncodeArenaRequest(uint64_t size);
+std::vector<uint8_t> EncodePutFileRequest(const PutFileRequest& r);
+std::vector<uint8_t> EncodePutFileReply(const PutFileReply& r);
+std::vector<uint8_t> EncodeHasKeysRequest(const HasKeysRequest& r);
+// One byte per key asked, in order: 1 cached, 0 not.
+std::vector<uint8_t> EncodeHasKeysReply(const std::vector<bool>& cached);
+// STATS: an empty body, or u8 1 to ask for the limits too.
+std::vector<uint8_t> EncodeStatsRequest(bool with_limits);
 std::vector<uint8_t> EncodeAudioReply(AudioPlace place, uint64_t size,
                                       std::span<const uint8_t> bytes, FileId file = {});
 std::vector<uint8_t> EncodeStatsReply(const StatsReply& r);
@@ -118,6 +149,12 @@ Result<PutRequest> DecodePutRequest(std::span<const uint8_t> body);
 Result<EncodeRequest> DecodeEncodeRequest(std::span<const uint8_t> body);
 Result<PutEncodeRequest> DecodePutEncodeRequest(std::span<const uint8_t> body);
 Result<uint64_t> DecodeArenaRequest(std::span<const uint8_t> body);
+Result<PutFileRequest> DecodePutFileRequest(std::span<const uint8_t> body);
+Result<PutFileReply> DecodePutFileReply(std::span<const uint8_t> body);
+Result<HasKeysRequest> DecodeHasKeysRequest(std::span<const uint8_t> body);
+Result<std::vector<bool>> DecodeHasKeysReply(std::span<const uint8_t> body);
+// Whether the STATS request asks for the limits.
+Result<bool> DecodeStatsRequest(std::span<const uint8_t> body);
 Result<AudioReply> DecodeAudioReply(std::span<const uint8_t> body);
 Result<StatsReply> DecodeStatsReply(std::span<const uint8_t> body);
 Result<ErrorReply> DecodeErrorReply(std::span<const uint8_t> body);

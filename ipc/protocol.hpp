@@ -19,6 +19,7 @@ inline constexpr uint32_t kMaxInflightPerConnection = 64;
 inline constexpr uint64_t kMaxArenaBytes = 1ull << 30;  // 1 GiB per connection
 inline constexpr uint32_t kMaxFdsPerMessage = 1;
 inline constexpr uint32_t kMaxStringBytes = 1u << 20;
+inline constexpr uint32_t kMaxKeysPerHas = 4096;  // bounds one HAS_KEYS's work on the loop
 
 enum class Opcode : uint8_t {
   kHello = 0x01,
@@ -28,8 +29,10 @@ enum class Opcode : uint8_t {
   kEncode = 0x05,
   kPutEncode = 0x06,
   kStats = 0x07,
-  kArena = 0x08,  // carries one memfd (SCM_RIGHTS)
-  kError = 0x7F,  // replies only
+  kArena = 0x08,    // carries one memfd (SCM_RIGHTS)
+  kPutFile = 0x09,  // carries one regular file (SCM_RIGHTS): a WAV stored by key
+  kHasKeys = 0x0A,  // which of up to kMaxKeysPerHas keys an engine holds
+  kError = 0x7F,    // replies only
 };
 inline constexpr uint8_t kReplyBit = 0x80;  // reply opcode = request opcode | 0x80
 
@@ -48,6 +51,11 @@ enum class ErrorCode : uint16_t {
   kBufferTooSmall = 9,  // the output range is too small; `needed` says how big
 };
 const char* ErrorCodeName(ErrorCode code);
+
+// What a PUT_FILE did: stored the file; found the key already cached (the
+// daemon's entry is kept and nothing is copied); or stored it as the least
+// recently used entry of a full engine, so it was evicted at once.
+enum class PutFileOutcome : uint8_t { kStored = 0, kAlreadyCached = 1, kEvictedAtOnce = 2 };
 
 enum class AudioFormat : uint8_t { kWav = 0, kOpus = 1 };
 enum class Delivery : uint8_t { kInline = 0, kDescriptor = 1 };

@@ -35,6 +35,7 @@ Result<ParsedArgs> ParseArgs(const std::vector<std::string>& args,
       } else {
         return MakeError(Errc::kInvalidArgument, flag + " needs a value");
       }
+      parsed.every[flag].push_back(parsed.values[flag]);
     } else if (switches.count(flag) && !inline_value) {
       parsed.switches.insert(flag);
     } else {

@@ -14,8 +14,9 @@
 namespace ttscache::cli {
 
 struct ParsedArgs {
-  std::map<std::string, std::string> values;  // "--bitrate" → "24"
-  std::set<std::string> switches;             // "--local"
+  std::map<std::string, std::string> values;  // "--bitrate" → "24" (the last one given)
+  std::map<std::string, std::vector<std::string>> every;  // each value, for repeatable flags
+  std::set<std::string> switches;                         // "--local"
   std::vector<std::string> positional;
 
   bool has(const std::string& flag) const { return switches.count(flag) || values.count(flag); }

@@ -8,6 +8,7 @@
 
 #include "client/cli/cli_args.hpp"
 #include "core/audio/opus_params.hpp"
+#include "ttscache/client.hpp"
 
 namespace ttscache::cli {
 
@@ -24,6 +25,7 @@ int RunPing(const std::vector<std::string>& args, const GlobalOptions& global);
 int RunStats(const std::vector<std::string>& args, const GlobalOptions& global);
 int RunPut(const std::vector<std::string>& args, const GlobalOptions& global);
 int RunGet(const std::vector<std::string>& args, const GlobalOptions& global);
+int RunAdopt(const std::vector<std::string>& args, const GlobalOptions& global);
 // `encode` without --local.
 int EncodeThroughDaemon(const std::vector<uint8_t>& wav, const OpusParams& params,
                         const std::string& output, const GlobalOptions& global);
@@ -31,6 +33,11 @@ int EncodeThroughDaemon(const std::vector<uint8_t>& wav, const OpusParams& param
 // --text T | --text-file F; --engine E (validated as a name).
 Result<std::string> TextFromArgs(const ParsedArgs& args);
 Result<std::string> EngineFromArgs(const ParsedArgs& args);
+
+// A client of the daemon at --socket / $TTSCACHE_SOCKET / the configuration's socket.
+Result<Client> ConnectTo(const GlobalOptions& global);
+// Prints the error; returns 4 (cannot connect), 1 (a miss) or 3.
+int ExitFor(const Error& e);
 
 // Prints "ttscache: <message>" and the usage, returns kExitUsage.
 int UsageError(const std::string& message, const char* usage);

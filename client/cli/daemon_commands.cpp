@@ -27,6 +27,8 @@ std::string SocketPath(const GlobalOptions& global) {
   return config ? config->config.daemon.socket : DaemonSettings{}.socket;
 }
 
+}  // namespace
+
 int ExitFor(const Error& e) {
   std::cerr << "ttscache: " << e.message << "\n";
   switch (e.code) {
@@ -46,6 +48,8 @@ Result<Client> ConnectTo(const GlobalOptions& global) {
   options.daemon_uid = global.daemon_uid;
   return Client::Connect(options);
 }
+
+namespace {
 
 const char* const kPingUsage = "usage: ttscache ping\n\nChecks that the daemon answers.\n";
 const char* const kStatsUsage =

@@ -8,5 +8,6 @@ inline constexpr int kExitMiss = 1;           // get: not in the cache
 inline constexpr int kExitUsage = 2;          // bad command line
 inline constexpr int kExitFailed = 3;         // the daemon (or local encoder) refused or failed
 inline constexpr int kExitCannotConnect = 4;  // no daemon at the socket
+inline constexpr int kExitPartial = 5;        // adopt: some entries were not adopted
 
 }  // namespace ttscache::cli

@@ -21,12 +21,14 @@ const char* const kUsage =
     "  get       fetch the cached WAV or its Opus variant (exit 1 on a miss)\n"
     "  encode    WAV → Ogg Opus (--local: without the daemon)\n"
     "  stats     cache and daemon counters (--json)\n"
+    "  adopt     take over the old Node module's cache folder\n"
     "  ping      check that the daemon answers\n"
     "  key       the cache key and entry path of a text (no daemon needed)\n"
     "  version   print the version\n"
     "\n"
     "Run 'ttscache COMMAND --help' for a command's options.\n"
-    "Exit codes: 0 ok, 1 miss, 2 usage, 3 request failed, 4 cannot connect.\n";
+    "Exit codes: 0 ok, 1 miss, 2 usage, 3 request failed, 4 cannot connect,\n"
+    "5 adopt: some entries were not adopted.\n";
 
 int UsageError(const std::string& message, const char* usage) {
   std::cerr << "ttscache: " << message << "\n" << usage;
@@ -101,6 +103,7 @@ int main(int argc, char** argv) {
   if (command == "stats") return RunStats(rest, global);
   if (command == "put") return RunPut(rest, global);
   if (command == "get") return RunGet(rest, global);
+  if (command == "adopt") return RunAdopt(rest, global);
   if (command == "version") {
     std::cout << "ttscache " << ttscache::build::kVersion << "\n";
     return kExitOk;

@@ -131,6 +131,18 @@ int ttscache_put(ttscache_client* client, const char* engine, const char* text, 
   return s ? TTSCACHE_OK : Fail(client, s.error());
 }
 
+int ttscache_put_file_by_key(ttscache_client* client, const char* engine, const uint8_t key[32],
+                             int fd, uint64_t last_used_ns, int* outcome) {
+  if (!client || !engine || !key) return Invalid(client, "NULL argument");
+  if (fd < 0) return Invalid(client, "fd must be an open file descriptor");
+  if (int rc = EnsureConnected(client); rc != TTSCACHE_OK) return rc;
+  ttscache::Result<ttscache::ipc::PutFileReply> r =
+      client->client->PutFileByKey(engine, std::span<const uint8_t, 32>(key, 32), fd, last_used_ns);
+  if (!r) return Fail(client, r.error());
+  if (outcome) *outcome = static_cast<int>(r->outcome);
+  return TTSCACHE_OK;
+}
+
 int ttscache_get(ttscache_client* client, const char* engine, const char* text, size_t text_length,
                  int format, int bitrate_kbps, ttscache_buffer* out) {
   if (!client || !engine || (!text && text_length) || !out) return Invalid(client, "NULL argument");

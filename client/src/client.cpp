@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -292,9 +293,9 @@ Result<Client::Reply> Client::Receive(uint64_t request_id) {
   }
 }
 
-Result<Client::Reply> Client::Call(ipc::Opcode op, const std::vector<uint8_t>& body) {
+Result<Client::Reply> Client::Call(ipc::Opcode op, const std::vector<uint8_t>& body, int fd) {
   for (int attempt = 0; attempt < 2; ++attempt) {
-    Result<uint64_t> id = Send(op, body);
+    Result<uint64_t> id = Send(op, body, fd);
     Result<Reply> reply = id ? Receive(*id) : Result<Reply>(id.error());
     if (!id && !IsTimeout(id.error())) {
       // The daemon may have refused this connection (FORBIDDEN) and closed it
@@ -330,6 +331,43 @@ Result<ipc::StatsReply> Client::Stats() {
   Result<Reply> r = Call(ipc::Opcode::kStats, {});
   if (!r) return r.error();
   return ipc::DecodeStatsReply(r->body);
+}
+
+Result<ipc::StatsReply> Client::StatsWithLimits() {
+  Result<Reply> r = Call(ipc::Opcode::kStats, ipc::EncodeStatsRequest(true));
+  if (!r) return r.error();
+  return ipc::DecodeStatsReply(r->body);
+}
+
+Result<ipc::PutFileReply> Client::PutFileByKey(std::string_view engine,
+                                               std::span<const uint8_t, 32> key, int fd,
+                                               uint64_t last_used_ns) {
+  if (fd < 0) return MakeError(Errc::kInvalidArgument, "PutFileByKey: no file descriptor");
+  ipc::PutFileRequest p{engine, key, last_used_ns};
+  Result<Reply> r = Call(ipc::Opcode::kPutFile, ipc::EncodePutFileRequest(p), fd);
+  if (!r) return r.error();
+  return ipc::DecodePutFileReply(r->body);
+}
+
+Result<std::vector<bool>> Client::HasKeys(std::string_view engine,
+                                          std::span<const std::array<uint8_t, 32>> keys) {
+  std::vector<bool> cached;
+  for (size_t at = 0; at < keys.size(); at += ipc::kMaxKeysPerHas) {
+    const size_t n = std::min<size_t>(ipc::kMaxKeysPerHas, keys.size() - at);
+    std::vector<uint8_t> raw;
+    raw.reserve(n * 32);
+    for (size_t i = at; i < at + n; ++i) raw.insert(raw.end(), keys[i].begin(), keys[i].end());
+    Result<Reply> r = Call(ipc::Opcode::kHasKeys, ipc::EncodeHasKeysRequest({engine, raw}));
+    if (!r) return r.error();
+    Result<std::vector<bool>> part = ipc::DecodeHasKeysReply(r->body);
+    if (!part) return part.error();
+    if (part->size() != n) {
+      return DropConnection("HAS_KEYS answered " + std::to_string(part->size()) + " of " +
+                            std::to_string(n) + " keys");
+    }
+    cached.insert(cached.end(), part->begin(), part->end());
+  }
+  return cached;
 }
 
 Result<AudioBuffer> Client::AudioFromReply(Reply reply, const std::string* known_key) {

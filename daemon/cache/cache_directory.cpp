@@ -6,9 +6,12 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include <cstring>
@@ -107,21 +110,25 @@ std::string CacheDirectory::PathOf(size_t engine, const std::string& name) const
   return root_path_ + "/" + engines_[engine] + "/" + name;
 }
 
-Result<PendingFile> CacheDirectory::WriteTemporary(size_t engine, std::span<const uint8_t> bytes) {
+Result<PendingFile> CacheDirectory::CreateTemporary(size_t engine) {
   const int dir = engine_dirs_[engine].get();
   PendingFile pending;
-  std::string shown;
   if (unnamed_temporaries_) {
-    pending.fd.reset(::openat(dir, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0640));
-    shown = "a new file in " + root_path_ + "/" + engines_[engine];
+    pending.fd.reset(::openat(dir, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0640));
+    pending.shown = "a new file in " + root_path_ + "/" + engines_[engine];
   } else {
-    pending.name = std::string(kTempPrefix) + RandomSuffix();
-    pending.fd.reset(::openat(dir, pending.name.c_str(),
-                              O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640));
-    shown = PathOf(engine, pending.name);
+    const std::string name = std::string(kTempPrefix) + RandomSuffix();
+    pending.fd.reset(
+        ::openat(dir, name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640));
+    pending.shown = PathOf(engine, name);
+    if (pending.fd.valid()) pending.name = name;
   }
-  if (!pending.fd.valid()) return ErrnoError(errno, "create " + shown);
-  Status written = WriteAll(pending.fd.get(), bytes, shown);
+  if (!pending.fd.valid()) return ErrnoError(errno, "create " + pending.shown);
+  return pending;
+}
+
+Status CacheDirectory::FinishTemporary(size_t engine, PendingFile& pending, Status written) {
+  const std::string& shown = pending.shown;
   if (written && fsync_ && ::fsync(pending.fd.get()) != 0) {
     written = ErrnoError(errno, "fsync " + shown);
   }
@@ -131,11 +138,92 @@ Result<PendingFile> CacheDirectory::WriteTemporary(size_t engine, std::span<cons
   if (written && !pending.name.empty() && ::close(pending.fd.release()) != 0) {
     written = ErrnoError(errno, "close " + shown);
   }
-  if (!written) {
-    Discard(engine, pending);
-    return written.error();
+  if (!written) Discard(engine, pending);
+  return written;
+}
+
+Result<PendingFile> CacheDirectory::WriteTemporary(size_t engine, std::span<const uint8_t> bytes) {
+  Result<PendingFile> pending = CreateTemporary(engine);
+  if (!pending) return pending.error();
+  Status written = WriteAll(pending->fd.get(), bytes, pending->shown);
+  if (Status s = FinishTemporary(engine, *pending, std::move(written)); !s) return s.error();
+  return std::move(*pending);
+}
+
+namespace {
+
+// Copies [*at, end) of `source` to the same offsets of `target` inside the
+// kernel. copy_file_range first (a reflink or an in-kernel copy); where it
+// is not offered for this pair (another filesystem, special files of some
+// filesystems, a seccomp filter without it) sendfile, which reads through
+// the page cache.
+Status CopyRange(int source, int target, uint64_t* at, uint64_t end, uint64_t size,
+                 const std::string& shown) {
+  bool use_sendfile = false;
+  while (*at < end) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(end - *at, 8u << 20));
+    off_t in = static_cast<off_t>(*at), out = static_cast<off_t>(*at);
+    ssize_t n;
+    if (!use_sendfile) {
+      n = ::copy_file_range(source, &in, target, &out, want, 0);
+      if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP ||
+                    errno == EPERM)) {
+        use_sendfile = true;
+        continue;
+      }
+    } else {
+      if (::lseek(target, out, SEEK_SET) < 0) return ErrnoError(errno, "seek " + shown);
+      n = ::sendfile(target, source, &in, want);
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EBADF) {
+      return MakeError(Errc::kInvalidArgument, "the passed file is not open for reading");
+    }
+    if (n < 0) return ErrnoError(errno, "copy the passed file to " + shown);
+    if (n == 0) {
+      return MakeError(Errc::kBadAudio, "the passed file ended after " + std::to_string(*at) +
+                                            " of its " + std::to_string(size) +
+                                            " bytes (truncated while being copied?)");
+    }
+    *at += static_cast<uint64_t>(n);
   }
-  return pending;
+  return {};
+}
+
+}  // namespace
+
+Result<PendingFile> CacheDirectory::StartCopy(size_t engine) { return CreateTemporary(engine); }
+
+Status CacheDirectory::CopySlice(size_t engine, PendingFile& pending, int source, uint64_t size,
+                                 uint64_t max_bytes, uint64_t* copied) {
+  const uint64_t end = *copied + std::min(max_bytes, size - *copied);
+  Status s = CopyRange(source, pending.fd.get(), copied, end, size, pending.shown);
+  if (!s) Discard(engine, pending);
+  return s;
+}
+
+Status CacheDirectory::FinishCopy(size_t engine, PendingFile& pending, uint64_t size,
+                                  uint64_t mtime_ns,
+                                  const std::function<Status(std::span<const uint8_t>)>& check) {
+  // The copy is ours alone (unnamed, or named in a folder only the daemon
+  // writes): mapping it to check it cannot fault.
+  Status done;
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, pending.fd.get(), 0);
+  if (map == MAP_FAILED) {
+    done = ErrnoError(errno, "map " + pending.shown);
+  } else {
+    done = check({static_cast<const uint8_t*>(map), size});
+    ::munmap(map, size);
+  }
+  if (done) {
+    const timespec times[2] = {
+        {0, UTIME_OMIT},
+        {static_cast<time_t>(mtime_ns / 1000000000u), static_cast<long>(mtime_ns % 1000000000u)}};
+    if (::futimens(pending.fd.get(), times) != 0) {
+      done = ErrnoError(errno, "set mtime " + pending.shown);
+    }
+  }
+  return FinishTemporary(engine, pending, std::move(done));
 }
 
 Status CacheDirectory::Publish(size_t engine, PendingFile& pending, const std::string& name) {

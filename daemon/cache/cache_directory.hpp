@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -26,8 +27,10 @@ inline constexpr const char* kLockFileName = ".ttscache-lock";
 // are three, and after a crash there is nothing to clean up (the kernel
 // frees it). Else a named ".tmp-" file that Publish renames.
 struct PendingFile {
-  UniqueFd fd;       // the unnamed inode, until published or discarded
-  std::string name;  // the named temporary, or empty
+  UniqueFd fd;        // the unnamed inode, until published or discarded
+  std::string name;   // the named temporary, or empty
+  std::string shown;  // how messages name it
+  bool in_use() const { return fd.valid() || !name.empty(); }
 };
 
 struct DirEntryInfo {
@@ -51,6 +54,20 @@ class CacheDirectory {
   // Writes `bytes` to a new file in the engine's folder that no reader can
   // see yet and, with fsync on, flushes it. Publish or Discard it.
   Result<PendingFile> WriteTemporary(size_t engine, std::span<const uint8_t> bytes);
+  // A copy of a passed file, in three steps so a large one can be spread
+  // over several turns of a worker: StartCopy makes the pending file (as
+  // WriteTemporary does); CopySlice copies the next bytes of `source` (a
+  // regular file, checked by the caller) in the kernel (copy_file_range,
+  // else sendfile) — the source is never mapped, so a file truncated
+  // meanwhile is a short copy (kBadAudio), not SIGBUS; FinishCopy lets
+  // `check` see the copy (a file no one else can change), sets its mtime
+  // (Unix ns) and flushes it. On any error the pending file is discarded.
+  Result<PendingFile> StartCopy(size_t engine);
+  // Copies [*copied, min(*copied + max_bytes, size)) and advances *copied.
+  Status CopySlice(size_t engine, PendingFile& pending, int source, uint64_t size,
+                   uint64_t max_bytes, uint64_t* copied);
+  Status FinishCopy(size_t engine, PendingFile& pending, uint64_t size, uint64_t mtime_ns,
+                    const std::function<Status(std::span<const uint8_t>)>& check);
   // Gives the pending file the name `name` (replacing any file of that name).
   Status Publish(size_t engine, PendingFile& pending, const std::string& name);
   void Discard(size_t engine, PendingFile& pending);
@@ -74,6 +91,10 @@ class CacheDirectory {
 
  private:
   CacheDirectory() = default;
+  // A new file no reader can see (unnamed, or a named temporary), read-write.
+  Result<PendingFile> CreateTemporary(size_t engine);
+  // Flushes and (a named one) closes it; on any error discards it.
+  Status FinishTemporary(size_t engine, PendingFile& pending, Status written);
 
   std::string root_path_;
   UniqueFd root_;

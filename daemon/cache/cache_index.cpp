@@ -3,6 +3,9 @@
 // evictions); a bucket holds (32-bit fingerprint << 32) | (slot + 1).
 #include "daemon/cache/cache_index.hpp"
 
+#include <time.h>
+
+#include <algorithm>
 #include <cstring>
 
 namespace ttscache {
@@ -14,6 +17,12 @@ uint64_t Load64(const uint8_t* p) {
   uint64_t v;
   std::memcpy(&v, p, 8);
   return v;
+}
+
+uint64_t WallClockNs() {
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  return static_cast<uint64_t>(now.tv_sec) * 1000000000u + static_cast<uint64_t>(now.tv_nsec);
 }
 
 Error Damaged(const std::string& what) {
@@ -140,6 +149,48 @@ uint32_t CacheIndex::Insert(uint8_t engine, const CacheKey& key, uint64_t wav_by
   return slot;
 }
 
+uint32_t CacheIndex::InsertAt(uint8_t engine, const CacheKey& key, uint64_t wav_bytes,
+                              uint64_t last_used_ns) {
+  const uint32_t slot = Insert(engine, key, wav_bytes);
+  IndexEntry& e = entries_[slot];
+  if (last_used_ns >= e.last_access) return slot;  // never newer than now
+  Unlink(slot);
+  e.last_access = last_used_ns;
+  IndexEngine& eng = header_->engines[engine];
+  LinkByTime(slot, {&header_->global_head, &header_->global_tail, &IndexEntry::global_prev,
+                    &IndexEntry::global_next});
+  LinkByTime(slot,
+             {&eng.lru_head, &eng.lru_tail, &IndexEntry::engine_prev, &IndexEntry::engine_next});
+  return slot;
+}
+
+void CacheIndex::LinkByTime(uint32_t slot, LruList list) {
+  IndexEntry& e = entries_[slot];
+  const uint64_t t = e.last_access;
+  // The list runs from the newest last_access to the oldest. Walk from both
+  // ends at once: an adoption (oldest first, into a daemon whose own entries
+  // are newer) finds its place near one end or the other, never by a scan.
+  uint32_t before = 0;  // slot + 1 of the entry to link in front of; 0: at the tail
+  for (uint32_t front = *list.head, back = *list.tail;;) {
+    if (front == 0) break;  // every entry is newer: the tail
+    if (entries_[front - 1].last_access <= t) {
+      before = front;
+      break;
+    }
+    if (entries_[back - 1].last_access > t) {  // back and all before it are newer
+      before = entries_[back - 1].*list.next;
+      break;
+    }
+    front = entries_[front - 1].*list.next;
+    back = entries_[back - 1].*list.prev;
+  }
+  const uint32_t after = before ? entries_[before - 1].*list.prev : *list.tail;
+  e.*list.prev = after;
+  e.*list.next = before;
+  (after ? entries_[after - 1].*list.next : *list.head) = slot + 1;
+  (before ? entries_[before - 1].*list.prev : *list.tail) = slot + 1;
+}
+
 void CacheIndex::Touch(uint32_t slot) {
   Unlink(slot);
   LinkFront(slot);
@@ -174,7 +225,12 @@ void CacheIndex::Remove(uint32_t slot) {
 void CacheIndex::LinkFront(uint32_t slot) {
   IndexEntry& e = entries_[slot];
   IndexEngine& eng = header_->engines[e.engine];
-  e.last_access = ++header_->access_clock;
+  // Recency is a time (Unix ns) kept strictly increasing, so a clock stepped
+  // back never reorders the lists and InsertAt can place an entry by its own
+  // last-used time. (Indexes written when this was a plain counter hold
+  // small values: older than anything since, as they were.)
+  header_->access_clock = std::max(header_->access_clock + 1, WallClockNs());
+  e.last_access = header_->access_clock;
   e.global_prev = 0;
   e.global_next = header_->global_head;
   if (header_->global_head) entries_[header_->global_head - 1].global_prev = slot + 1;

@@ -46,6 +46,10 @@ class CacheIndex {
   bool HasFreeSlot() const;
   // Adds an entry as the most recently used. REQUIRES: !Find(), HasFreeSlot().
   uint32_t Insert(uint8_t engine, const CacheKey& key, uint64_t wav_bytes);
+  // Adds an entry last used at `last_used_ns` (Unix time): placed in both LRU
+  // lists among the others by that time (as the most recent when it is not
+  // older than now). REQUIRES: as Insert.
+  uint32_t InsertAt(uint8_t engine, const CacheKey& key, uint64_t wav_bytes, uint64_t last_used_ns);
   // Makes `slot` the most recently used of its engine and of the cache.
   void Touch(uint32_t slot);
   // Forgets the entry and its variants. REQUIRES: slot in use.
@@ -72,7 +76,16 @@ class CacheIndex {
   CacheIndex(std::span<uint8_t> memory);
   uint64_t Hash(uint8_t engine, const uint8_t* digest) const;
   uint32_t Mask() const { return header_->bucket_count - 1; }
+  // One of the two LRU lists, each ordered from the newest last_access.
+  struct LruList {
+    uint32_t* head;
+    uint32_t* tail;
+    uint32_t IndexEntry::*prev;
+    uint32_t IndexEntry::*next;
+  };
   void LinkFront(uint32_t slot);
+  // Links an unlinked `slot` into `list` before the first entry not newer than it.
+  void LinkByTime(uint32_t slot, LruList list);
   void Unlink(uint32_t slot);
   void AddBytes(uint8_t engine, int64_t delta);
   Status Verify(const std::vector<std::string>& engines, uint32_t entry_capacity) const;

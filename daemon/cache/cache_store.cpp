@@ -8,8 +8,12 @@
 // a link or an unlink (a cold unlink took 258 µs here).
 #include "daemon/cache/cache_store.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include <cerrno>
 #include <chrono>
@@ -92,8 +96,7 @@ Status CacheStore::Close() {
   return state_->index_file->MarkClean();
 }
 
-Result<std::pair<uint8_t, CacheKey>> CacheStore::Resolve(std::string_view engine,
-                                                         std::string_view text) const {
+Result<uint8_t> CacheStore::EngineId(std::string_view engine) const {
   const auto& engines = state_->options.engines;
   size_t id = 0;
   while (id < engines.size() && engines[id] != engine) ++id;
@@ -103,6 +106,13 @@ Result<std::pair<uint8_t, CacheKey>> CacheStore::Resolve(std::string_view engine
     return MakeError(Errc::kUnknownEngine, "unknown engine \"" + std::string(engine.substr(0, 64)) +
                                                "\", expected one of: " + known);
   }
+  return static_cast<uint8_t>(id);
+}
+
+Result<std::pair<uint8_t, CacheKey>> CacheStore::Resolve(std::string_view engine,
+                                                         std::string_view text) const {
+  Result<uint8_t> id = EngineId(engine);
+  if (!id) return id.error();
   if (const uint64_t max_text = state_->max_text_bytes.load(std::memory_order_relaxed);
       text.size() > max_text) {
     return MakeError(Errc::kTooLarge, "text is " + std::to_string(text.size()) +
@@ -110,7 +120,7 @@ Result<std::pair<uint8_t, CacheKey>> CacheStore::Resolve(std::string_view engine
   }
   Result<CacheKey> key = ComputeCacheKey(text);
   if (!key) return key.error();
-  return std::pair<uint8_t, CacheKey>{static_cast<uint8_t>(id), *key};
+  return std::pair<uint8_t, CacheKey>{*id, *key};
 }
 
 void CacheStore::State::EvictLocked(uint32_t slot, bool count_eviction,
@@ -233,8 +243,10 @@ Result<std::vector<uint8_t>> ReadCachedFile(const CachedFile& file) {
   return bytes;
 }
 
-uint32_t CacheStore::State::InsertLocked(uint8_t engine, const CacheKey& key, uint64_t wav_bytes) {
-  const uint32_t slot = index().Insert(engine, key, wav_bytes);
+uint32_t CacheStore::State::InsertLocked(uint8_t engine, const CacheKey& key, uint64_t wav_bytes,
+                                         std::optional<uint64_t> last_used_ns) {
+  const uint32_t slot = last_used_ns ? index().InsertAt(engine, key, wav_bytes, *last_used_ns)
+                                     : index().Insert(engine, key, wav_bytes);
   generations[slot] = ++last_generation;
   return slot;
 }
@@ -380,6 +392,208 @@ Result<uint64_t> CacheStore::Put(std::string_view engine, std::string_view text,
   }
   if (Status s = dir.SyncFolder(id); !s) return s.error();
   return generation;
+}
+
+namespace {
+
+const char* FileTypeName(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a pipe";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISLNK(mode)) return "a symbolic link";
+  return "not a regular file";
+}
+
+// The passed descriptor, checked before a byte is read: a regular file open
+// for reading, of 1 to `max_size` bytes. Returns its size.
+Result<uint64_t> CheckPassedFile(int source, uint64_t max_size) {
+  const int flags = ::fcntl(source, F_GETFL);
+  if (flags < 0) return ErrnoError(errno, "the passed descriptor");
+#ifdef O_PATH
+  if ((flags & O_PATH) != 0) {
+    return MakeError(Errc::kInvalidArgument,
+                     "the passed descriptor is an O_PATH handle, expected a file open for reading");
+  }
+#endif
+  if ((flags & O_ACCMODE) == O_WRONLY) {
+    return MakeError(Errc::kInvalidArgument,
+                     "the passed file is open write-only, expected it open for reading");
+  }
+  struct stat st;
+  if (::fstat(source, &st) != 0) return ErrnoError(errno, "stat the passed file");
+  if (!S_ISREG(st.st_mode)) {
+    return MakeError(Errc::kInvalidArgument, std::string("the passed descriptor is ") +
+                                                 FileTypeName(st.st_mode) +
+                                                 ", expected a regular file (a WAV)");
+  }
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (size == 0) return MakeError(Errc::kBadAudio, "refusing to cache: the passed file is empty");
+  if (size > max_size) {
+    return MakeError(Errc::kTooLarge, "the passed file is " + std::to_string(size) +
+                                          " bytes, more than the daemon's limit of " +
+                                          std::to_string(max_size) + " bytes for one put");
+  }
+  return size;
+}
+
+uint64_t NowNs() {
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  return static_cast<uint64_t>(now.tv_sec) * 1000000000u + static_cast<uint64_t>(now.tv_nsec);
+}
+
+}  // namespace
+
+struct FileAdoption::Copy {
+  CacheDirectory* directory = nullptr;
+  uint8_t engine = 0;
+  CacheKey key;
+  int source = -1;
+  uint64_t size = 0, copied = 0, last_used = 0;
+  bool already_cached = false;
+  PendingFile pending;
+};
+
+FileAdoption::~FileAdoption() {
+  if (copy_ && copy_->pending.in_use()) copy_->directory->Discard(copy_->engine, copy_->pending);
+}
+
+Result<std::unique_ptr<FileAdoption>> CacheStore::StartPutFile(std::string_view engine,
+                                                               const CacheKey& key, int source,
+                                                               uint64_t last_used_ns,
+                                                               uint64_t max_size) {
+  Result<uint8_t> engine_id = EngineId(engine);
+  if (!engine_id) return engine_id.error();
+  std::unique_ptr<FileAdoption> adoption(new FileAdoption());
+  adoption->copy_ = std::make_unique<FileAdoption::Copy>();
+  FileAdoption::Copy& c = *adoption->copy_;
+  c.directory = &*state_->directory;
+  c.engine = *engine_id;
+  c.key = key;
+  c.source = source;
+  const uint64_t now = NowNs();
+  c.last_used = last_used_ns == 0 ? now : std::min(last_used_ns, now);
+  {
+    MutexLock lock(state_->mutex);
+    if (state_->limits.max_bytes != 0) max_size = std::min(max_size, state_->limits.max_bytes);
+  }
+  // The descriptor is judged first, cached key or not: a client learns what
+  // it passed was wrong whatever the cache holds.
+  Result<uint64_t> size = CheckPassedFile(source, max_size);
+  if (!size) return size.error();
+  c.size = *size;
+  {
+    MutexLock lock(state_->mutex);
+    if (state_->closed) return ClosedError();
+    c.already_cached = state_->index().Find(c.engine, key).has_value();
+  }
+  if (!c.already_cached) {
+    Result<PendingFile> pending = c.directory->StartCopy(c.engine);
+    if (!pending) return pending.error();
+    c.pending = std::move(*pending);
+  }
+  return adoption;
+}
+
+Result<bool> CacheStore::ContinuePutFile(FileAdoption& adoption, uint64_t slice_bytes) {
+  FileAdoption::Copy& c = *adoption.copy_;
+  if (c.already_cached || c.copied == c.size) return true;
+  if (!c.pending.in_use()) return MakeError(Errc::kInternal, "PutFile: the copy was discarded");
+  if (Status s =
+          c.directory->CopySlice(c.engine, c.pending, c.source, c.size, slice_bytes, &c.copied);
+      !s) {
+    return s.error();
+  }
+  return c.copied == c.size;
+}
+
+Result<PutFileResult> CacheStore::FinishPutFile(FileAdoption& adoption) {
+  FileAdoption::Copy& c = *adoption.copy_;
+  if (c.already_cached) return PutFileResult{PutFileOutcome::kAlreadyCached, 0};
+  if (c.copied != c.size || !c.pending.in_use()) {
+    return MakeError(Errc::kInternal, "PutFile: finished before the copy was complete");
+  }
+  const uint8_t id = c.engine;
+  const CacheKey key = c.key;
+  CacheDirectory& dir = *c.directory;
+  if (Status s = dir.FinishCopy(
+          id, c.pending, c.size, c.last_used,
+          [](std::span<const uint8_t> wav) -> Status {
+            Result<WavView> parsed = ParseWav(wav);
+            if (!parsed) {
+              return MakeError(Errc::kBadAudio, "refusing to cache: " + parsed.error().message);
+            }
+            if (parsed->frames == 0) {
+              return MakeError(Errc::kBadAudio, "refusing to cache: no samples");
+            }
+            return {};
+          });
+      !s) {
+    return s.error();
+  }
+  const uint64_t last_used = c.last_used;
+  PutFileResult result{PutFileOutcome::kStored, c.size};
+  std::vector<DoomedFile> doomed;
+  {
+    MutexLock publishing(state_->publish_mutex);
+    {
+      // Puts publish only under publish_mutex: what is not cached now stays
+      // so until this publish is done.
+      MutexLock lock(state_->mutex);
+      const bool closed = state_->closed;
+      if (closed || state_->index().Find(id, key)) {
+        dir.Discard(id, c.pending);
+        if (closed) return ClosedError();
+        return PutFileResult{PutFileOutcome::kAlreadyCached, 0};
+      }
+    }
+    Status published = dir.Publish(id, c.pending, WavFileName(key));
+    {
+      MutexLock lock(state_->mutex);
+      if (!published) {
+        dir.Discard(id, c.pending);
+        return published.error();
+      }
+      CacheIndex& idx = state_->index();
+      while (!idx.HasFreeSlot()) {
+        std::optional<uint32_t> victim = idx.LeastRecentOf(id);
+        if (!victim) break;
+        state_->EvictLocked(*victim, true, &doomed);
+      }
+      state_->InsertLocked(id, key, c.size, last_used);
+      idx.header().engines[id].counters.puts++;
+      // Unlike a put, the new entry may itself be the least recently used.
+      state_->EnforceLimitsLocked(std::nullopt, &doomed);
+      if (!idx.Find(id, key)) result.outcome = PutFileOutcome::kEvictedAtOnce;
+    }
+    state_->RemoveFiles(doomed);
+  }
+  if (Status s = dir.SyncFolder(id); !s) return s.error();
+  return result;
+}
+
+Result<PutFileResult> CacheStore::PutFile(std::string_view engine, const CacheKey& key, int source,
+                                          uint64_t last_used_ns, uint64_t max_size) {
+  Result<std::unique_ptr<FileAdoption>> adoption =
+      StartPutFile(engine, key, source, last_used_ns, max_size);
+  if (!adoption) return adoption.error();
+  Result<bool> copied = ContinuePutFile(**adoption, UINT64_MAX);
+  if (!copied) return copied.error();
+  return FinishPutFile(**adoption);
+}
+
+Result<std::vector<bool>> CacheStore::HasKeys(std::string_view engine,
+                                              std::span<const CacheKey> keys) const {
+  Result<uint8_t> id = EngineId(engine);
+  if (!id) return id.error();
+  std::vector<bool> cached;
+  cached.reserve(keys.size());
+  MutexLock lock(state_->mutex);
+  if (state_->closed) return ClosedError();
+  for (const CacheKey& key : keys) cached.push_back(state_->index().Find(*id, key).has_value());
+  return cached;
 }
 
 Result<VariantLookup> CacheStore::GetVariant(std::string_view engine, std::string_view text,

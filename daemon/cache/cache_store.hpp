@@ -88,6 +88,34 @@ struct CacheOpenReport {
   bool unnamed_temporaries = false;  // writes go through O_TMPFILE (else named temporaries)
 };
 
+// What PutFile did with the file it was given.
+enum class PutFileOutcome {
+  kStored,
+  kAlreadyCached,  // the key was cached: the daemon's entry is kept, nothing copied
+  kEvictedAtOnce,  // stored, but older than every entry of a full engine: evicted
+};
+
+struct PutFileResult {
+  PutFileOutcome outcome = PutFileOutcome::kStored;
+  uint64_t size = 0;
+};
+
+// A PutFile under way (CacheStore::StartPutFile): the checked source and the
+// daemon's copy so far. Destroyed unfinished (the client left), it discards
+// the copy. Used by one thread at a time.
+class FileAdoption {
+ public:
+  ~FileAdoption();
+  FileAdoption(const FileAdoption&) = delete;
+  FileAdoption& operator=(const FileAdoption&) = delete;
+
+ private:
+  friend class CacheStore;
+  FileAdoption() = default;
+  struct Copy;
+  std::unique_ptr<Copy> copy_;
+};
+
 // A variant lookup: the variant when it exists; else, when the entry exists,
 // its WAV (to encode from); neither when the entry is missing.
 // `generation` identifies the entry whose WAV this is (0 when missing): pass
@@ -114,6 +142,28 @@ class CacheStore {
   // new entry's generation.
   Result<uint64_t> Put(std::string_view engine, std::string_view text,
                        std::span<const uint8_t> wav);
+  // Adopts a WAV another program cached (the Node module's folder): copies
+  // `source`, a descriptor a client passed, as the entry `key` of `engine`,
+  // last used at `last_used_ns` (Unix time; clamped to now) — so the old
+  // cache's LRU order carries over. The source is not trusted: it must be a
+  // regular file open for reading, of 1 to `max_size` bytes (and max_bytes),
+  // and the copy (read, never mapped: a file truncated meanwhile is an error,
+  // not SIGBUS) must be a complete WAV, as Put checks. The copy is the
+  // daemon's, published as Put publishes. An entry already cached is kept.
+  // In steps, so a large file is copied a slice per turn: StartPutFile
+  // checks the descriptor, ContinuePutFile copies up to `slice_bytes` (true
+  // when all is copied), FinishPutFile checks and publishes. PutFile does all.
+  // REQUIRES: `source` stays open until FinishPutFile or the adoption's end.
+  Result<std::unique_ptr<FileAdoption>> StartPutFile(std::string_view engine, const CacheKey& key,
+                                                     int source, uint64_t last_used_ns,
+                                                     uint64_t max_size);
+  Result<bool> ContinuePutFile(FileAdoption& adoption, uint64_t slice_bytes);
+  Result<PutFileResult> FinishPutFile(FileAdoption& adoption);
+  Result<PutFileResult> PutFile(std::string_view engine, const CacheKey& key, int source,
+                                uint64_t last_used_ns, uint64_t max_size);
+  // Which of `keys` the engine holds, in order. Counts no hit or miss and
+  // moves nothing in the LRU order: a question about the cache, not a use.
+  Result<std::vector<bool>> HasKeys(std::string_view engine, std::span<const CacheKey> keys) const;
   Result<VariantLookup> GetVariant(std::string_view engine, std::string_view text,
                                    const OpusParams& params);
   // Stores an encoding of the entry of `generation` (from Put or GetVariant);
@@ -128,6 +178,8 @@ class CacheStore {
   // may not exceed the value the store was opened with (the index capacity).
   Status SetLimits(const CacheLimits& limits);
 
+  // The engine's number; kUnknownEngine names the engines served.
+  Result<uint8_t> EngineId(std::string_view engine) const;
   // Validates engine and text and computes the key (no I/O).
   Result<std::pair<uint8_t, CacheKey>> Resolve(std::string_view engine,
                                                std::string_view text) const;

@@ -81,8 +81,10 @@ struct CacheStore::State {
   // (and the store is open).
   std::optional<uint32_t> FindGenerationLocked(uint8_t engine, const CacheKey& key,
                                                uint64_t generation) REQUIRES(mutex);
-  // Adds an entry with a new generation. REQUIRES: as Insert.
-  uint32_t InsertLocked(uint8_t engine, const CacheKey& key, uint64_t wav_bytes) REQUIRES(mutex);
+  // Adds an entry with a new generation, as the most recently used or, with
+  // `last_used_ns`, placed by that time (CacheIndex::InsertAt). REQUIRES: as Insert.
+  uint32_t InsertLocked(uint8_t engine, const CacheKey& key, uint64_t wav_bytes,
+                        std::optional<uint64_t> last_used_ns = std::nullopt) REQUIRES(mutex);
   // Opens the entry's WAV read-only, checked (OpenKeptLocked). Opened under
   // the lock, so an eviction cannot unlink it between lookup and open. A file
   // gone or not what the index says drops the entry (nullopt); any other

@@ -51,7 +51,7 @@ struct IndexHeader {
   uint32_t reserved0;
   uint64_t entries;
   uint64_t bytes;
-  uint64_t access_clock;  // last_access values come from this counter
+  uint64_t access_clock;  // the newest last_access: Unix ns, strictly increasing
   IndexEngine engines[kMaxEngines];
 };
 static_assert(sizeof(IndexHeader) <= 8192);
@@ -77,7 +77,7 @@ struct IndexEntry {
   uint32_t global_prev, global_next;  // slot + 1
   uint32_t engine_prev, engine_next;
   uint64_t wav_bytes;
-  uint64_t last_access;
+  uint64_t last_access;  // Unix ns (older indexes: a counter); the LRU lists follow it
   IndexVariant variants[kMaxVariants];
 };
 static_assert(sizeof(IndexEntry) == 168);

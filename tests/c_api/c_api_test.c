@@ -1,8 +1,11 @@
-/* The C API from C: put, get (hit, miss), unknown engine, encode, no daemon.
+/* The C API from C: put, get (hit, miss), unknown engine, encode, put by key
+ * from a file descriptor, no daemon.
  * Usage: c_api_test SOCKET WAVFILE. Exits 0 when every check holds. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ttscache/ttscache.h"
 
@@ -56,6 +59,28 @@ int main(int argc, char** argv) {
   CHECK(memcmp(b.data, "OggS", 4) == 0, "encode gives Ogg");
   ttscache_buffer_free(&b);
   CHECK(ttscache_encode(c, wav, 10, 0, &b) == TTSCACHE_ERR_BAD_AUDIO, "bad audio");
+
+  uint8_t key[32];
+  memset(key, 0xA5, sizeof(key));
+  int fd = open(argv[2], O_RDONLY | O_CLOEXEC);
+  int outcome = -1;
+  CHECK(
+      ttscache_put_file_by_key(c, "xtts", key, fd, 1700000000000000000ull, &outcome) == TTSCACHE_OK,
+      "put_file_by_key: %s", ttscache_last_error(c));
+  CHECK(outcome == TTSCACHE_ADOPT_STORED, "put_file_by_key outcome %d", outcome);
+  CHECK(ttscache_put_file_by_key(c, "xtts", key, fd, 0, &outcome) == TTSCACHE_OK &&
+            outcome == TTSCACHE_ADOPT_ALREADY_CACHED,
+        "put_file_by_key again: outcome %d", outcome);
+  close(fd);
+  int p[2];
+  CHECK(pipe(p) == 0, "pipe");
+  CHECK(ttscache_put_file_by_key(c, "xtts", key, p[0], 0, NULL) == TTSCACHE_ERR_BAD_REQUEST,
+        "a pipe is refused");
+  CHECK(strstr(ttscache_last_error(c), "is a pipe") != NULL, "message: %s", ttscache_last_error(c));
+  close(p[0]);
+  close(p[1]);
+  CHECK(ttscache_put_file_by_key(c, "xtts", key, -1, 0, NULL) == TTSCACHE_ERR_INVALID_ARGUMENT,
+        "fd -1");
   ttscache_client_free(c);
 
   ttscache_client* none = ttscache_client_new("/nonexistent/ttscached.sock", 1000);

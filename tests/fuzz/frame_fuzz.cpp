@@ -22,6 +22,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)DecodeEncodeRequest(b);
       (void)DecodePutEncodeRequest(b);
       (void)DecodeArenaRequest(b);
+      (void)DecodePutFileRequest(b);
+      (void)DecodePutFileReply(b);
+      (void)DecodeStatsRequest(b);
+      (void)DecodeHasKeysRequest(b);
+      (void)DecodeHasKeysReply(b);
       (void)DecodeAudioReply(b);
       (void)DecodeStatsReply(b);
       (void)DecodeErrorReply(b);

@@ -86,6 +86,83 @@ TEST(CacheIndex, RandomOperationsMatchAModel) {
   }
 }
 
+// InsertAt (PUT_FILE) places an entry by its own last-used time among
+// entries inserted and touched now: both LRU lists stay ordered by time,
+// whatever the mix, and drain oldest first.
+TEST(CacheIndex, InsertAtPlacesEntriesByTimeInBothLists) {
+  const uint32_t capacity = 64;
+  Memory m(capacity);
+  CacheIndex idx = CacheIndex::Format(m.span(), kEngines, capacity);
+  std::map<std::pair<int, uint32_t>, uint64_t> time;  // (engine, n) → last use
+  std::mt19937_64 rng(3);
+  auto oldest = [&](std::optional<int> engine) {
+    std::optional<std::pair<int, uint32_t>> best;
+    for (auto& [id, t] : time) {
+      if (engine && id.first != *engine) continue;
+      if (!best || t < time[*best]) best = id;
+    }
+    return best;
+  };
+  auto slot_of = [&](std::pair<int, uint32_t> id) {
+    return idx.Find(static_cast<uint8_t>(id.first), KeyOf(id.second)).value();
+  };
+  for (int step = 0; step < 20000; ++step) {
+    const auto id = std::make_pair(static_cast<int>(rng() % 2), static_cast<uint32_t>(rng() % 60));
+    const bool present = time.count(id) == 1;
+    switch (rng() % 4) {
+      case 0:  // insert now
+        if (present || !idx.HasFreeSlot()) break;
+        time[id] =
+            idx.entry(idx.Insert(static_cast<uint8_t>(id.first), KeyOf(id.second), 1)).last_access;
+        break;
+      case 1: {  // insert at a time among the others, or before all
+        if (present || !idx.HasFreeSlot()) break;
+        uint64_t t = 1 + rng() % 1000;
+        if (!time.empty() && rng() % 4 != 0) {
+          auto it = time.begin();
+          std::advance(it, static_cast<long>(rng() % time.size()));
+          t = it->second - 1 - rng() % 3;
+        }
+        bool taken = false;
+        for (auto& [other, u] : time) taken = taken || u == t;
+        if (taken) break;  // ties have no defined order
+        const uint32_t slot = idx.InsertAt(static_cast<uint8_t>(id.first), KeyOf(id.second), 1, t);
+        time[id] = idx.entry(slot).last_access;
+        ASSERT_EQ(time[id], t);
+        break;
+      }
+      case 2:  // touch
+        if (!present) break;
+        idx.Touch(slot_of(id));
+        time[id] = idx.entry(slot_of(id)).last_access;
+        break;
+      case 3:  // remove
+        if (!present) break;
+        idx.Remove(slot_of(id));
+        time.erase(id);
+        break;
+    }
+    for (int e = 0; e < 2; ++e) {
+      auto want = oldest(e);
+      ASSERT_EQ(idx.LeastRecentOf(static_cast<uint8_t>(e)),
+                want ? std::optional<uint32_t>(slot_of(*want)) : std::nullopt)
+          << "step " << step;
+    }
+    auto want = oldest(std::nullopt);
+    ASSERT_EQ(idx.LeastRecentOverall(),
+              want ? std::optional<uint32_t>(slot_of(*want)) : std::nullopt)
+        << "step " << step;
+  }
+  ASSERT_TRUE(CacheIndex::Attach(m.span(), kEngines, capacity).ok());
+  // Drained from the tail, oldest first.
+  uint64_t last = 0;
+  while (std::optional<uint32_t> lru = idx.LeastRecentOverall()) {
+    ASSERT_GT(idx.entry(*lru).last_access, last);
+    last = idx.entry(*lru).last_access;
+    idx.Remove(*lru);
+  }
+}
+
 TEST(CacheIndex, VariantsCountTowardBytes) {
   Memory m(4);
   CacheIndex idx = CacheIndex::Format(m.span(), kEngines, 4);

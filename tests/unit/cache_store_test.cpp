@@ -420,6 +420,57 @@ TEST_P(Publication, PutsReplacesVariantsAndEvictionsKeepTheFolderExact) {
   ExpectFolderMatchesIndex(dir.path(), *store);
 }
 
+// PutFile (PUT_FILE, `ttscache adopt`) copies a file from outside the cache
+// and publishes it as a put does, through either kind of temporary; a file
+// it refuses leaves nothing behind.
+TEST_P(Publication, PutFileCopiesAndPublishesLikeAPut) {
+  testing::TempDir dir;
+  auto store = OpenStore(OptionsHere(dir.path(), 10));
+  const std::string source = dir.path() + "/source.wav";
+  std::ofstream(source, std::ios::binary)
+      .write(reinterpret_cast<const char*>(Wav(3).data()),
+             static_cast<std::streamsize>(Wav(3).size()));
+  UniqueFd fd(::open(source.c_str(), O_RDONLY | O_CLOEXEC));
+  const CacheKey key = ComputeCacheKey("adopted").value();
+  Result<PutFileResult> put =
+      store->PutFile("xtts", key, fd.get(), 1000000000ull * 1600000000, 1u << 30);
+  ASSERT_TRUE(put.ok()) << put.error().message;
+  EXPECT_EQ(put->outcome, PutFileOutcome::kStored);
+  EXPECT_EQ(put->size, Wav(3).size());
+  EXPECT_EQ(ServedBytes(*store, "xtts", "Adopted"), Wav(3));
+  EXPECT_EQ(store->PutFile("xtts", key, fd.get(), 0, 1u << 30)->outcome,
+            PutFileOutcome::kAlreadyCached);
+  const std::vector<uint8_t> wav = Wav(4);
+  std::ofstream(source, std::ios::binary | std::ios::trunc)
+      .write(reinterpret_cast<const char*>(wav.data()), 100);
+  Result<PutFileResult> cut =
+      store->PutFile("xtts", ComputeCacheKey("cut").value(), fd.get(), 0, 1u << 30);
+  ASSERT_FALSE(cut.ok());
+  EXPECT_EQ(cut.error().code, Errc::kBadAudio);
+  // In slices; abandoned half way (the client left), nothing is left behind.
+  std::ofstream(source, std::ios::binary | std::ios::trunc)
+      .write(reinterpret_cast<const char*>(wav.data()), static_cast<std::streamsize>(wav.size()));
+  {
+    Result<std::unique_ptr<FileAdoption>> half =
+        store->StartPutFile("xtts", ComputeCacheKey("half").value(), fd.get(), 0, 1u << 30);
+    ASSERT_TRUE(half.ok()) << half.error().message;
+    EXPECT_FALSE(store->ContinuePutFile(**half, 100).value());
+  }
+  Result<std::unique_ptr<FileAdoption>> sliced =
+      store->StartPutFile("xtts", ComputeCacheKey("sliced").value(), fd.get(), 0, 1u << 30);
+  ASSERT_TRUE(sliced.ok());
+  int slices = 1;
+  while (!store->ContinuePutFile(**sliced, 1000).value()) ++slices;
+  EXPECT_EQ(slices, static_cast<int>((wav.size() + 999) / 1000));
+  EXPECT_EQ(store->FinishPutFile(**sliced).value().outcome, PutFileOutcome::kStored);
+  EXPECT_EQ(ServedBytes(*store, "xtts", "sliced"), wav);
+  Result<PutFileResult> big =
+      store->PutFile("xtts", ComputeCacheKey("big").value(), fd.get(), 0, 99);
+  ASSERT_FALSE(big.ok());
+  EXPECT_EQ(big.error().code, Errc::kTooLarge);
+  ExpectFolderMatchesIndex(dir.path(), *store);
+}
+
 // A file with an entry's name that the index does not know (copied in by
 // hand while the daemon runs) is replaced by the put, as a rename would.
 TEST_P(Publication, AStrayFileWithTheEntrysNameIsReplaced) {

@@ -8,6 +8,7 @@
 #include <map>
 #include <sstream>
 
+#include "core/cachekey/cache_key.hpp"
 #include "ipc/frame.hpp"
 #include "ipc/messages.hpp"
 
@@ -70,6 +71,10 @@ const char* DocOpcodeName(Opcode op) {
       return "STATS";
     case Opcode::kArena:
       return "ARENA";
+    case Opcode::kPutFile:
+      return "PUT_FILE";
+    case Opcode::kHasKeys:
+      return "HAS_KEYS";
     case Opcode::kError:
       return nullptr;
   }
@@ -134,6 +139,25 @@ TEST(ProtocolDoc, ReplyExamples) {
   EXPECT_EQ(
       DocExample("miss"),
       BuildFrame(0x7F, 7, EncodeErrorReply({ErrorCode::kNotFound, 0, 0, "not in the cache"})));
+}
+
+TEST(ProtocolDoc, PutFileExample) {
+  CacheKey key;
+  ASSERT_TRUE(
+      ParseCacheKeyHex("8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4", &key));
+  EXPECT_EQ(ComputeCacheKey("Hi").value().hex(), key.hex());
+  const uint64_t last_used = 1700000000ull * 1000000000ull;
+  std::vector<uint8_t> doc = DocExample("put_file");
+  EXPECT_EQ(doc,
+            BuildFrame(0x09, 9, EncodePutFileRequest({"piper", key.digest, last_used}), kFlagFd));
+  Result<FrameHeader> h = DecodeHeader(doc, kMaxFrameBody);
+  ASSERT_TRUE(h.ok());
+  Result<PutFileRequest> decoded = DecodePutFileRequest({doc.data() + kHeaderSize, h->body_length});
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+  EXPECT_EQ(decoded->engine, "piper");
+  EXPECT_EQ(decoded->last_used_ns, last_used);
+  EXPECT_EQ(DocExample("put_file_reply"),
+            BuildFrame(0x89, 9, EncodePutFileReply({PutFileOutcome::kStored, 54827})));
 }
 
 }  // namespace

@@ -26,6 +26,7 @@
 // Thread-safety: a Client is used by one thread at a time.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -101,6 +102,9 @@ class TTSCACHE_EXPORT Client {
   Status Ping();
   Result<ipc::HelloReply> Hello();
   Result<ipc::StatsReply> Stats();
+  // Stats plus the daemon's limits (has_limits is false from a daemon that
+  // predates them).
+  Result<ipc::StatsReply> StatsWithLimits();
   // A miss is Errc::kNotFound. With `descriptor`, the reply is the cached
   // file itself, mapped read-only. The client keeps its last 64 such mappings
   // (at most 256 MiB) and names the file it holds in the request; while the
@@ -112,6 +116,14 @@ class TTSCACHE_EXPORT Client {
   Result<AudioBuffer> Get(std::string_view engine, std::string_view text, Format format,
                           const OpusParams& params = DaemonDefaultOpus(), bool descriptor = true);
   Status Put(std::string_view engine, std::string_view text, std::span<const uint8_t> wav);
+  // Adopts a WAV another cache holds (PUT_FILE): passes `fd`, a regular file
+  // open for reading, and the daemon stores a copy of it as the entry `key`
+  // (the SHA-256 the Node module named the file by) of `engine`, last used
+  // at `last_used_ns` (Unix ns, e.g. the file's mtime; 0: now). The caller
+  // keeps `fd`. The reply says whether it was stored, already cached, or
+  // evicted at once (older than everything in a full cache).
+  Result<ipc::PutFileReply> PutFileByKey(std::string_view engine, std::span<const uint8_t, 32> key,
+                                         int fd, uint64_t last_used_ns);
   Result<AudioBuffer> Encode(std::span<const uint8_t> wav,
                              const OpusParams& params = DaemonDefaultOpus());
   Result<AudioBuffer> PutEncode(std::string_view engine, std::string_view text,
@@ -129,6 +141,12 @@ class TTSCACHE_EXPORT Client {
   Result<uint64_t> EncodeInArena(uint64_t offset, uint64_t length, uint64_t out_offset,
                                  uint64_t out_capacity,
                                  const OpusParams& params = DaemonDefaultOpus());
+
+  // Which of `keys` (SHA-256 digests, 32 bytes each) the engine holds, in
+  // order; any number (sent in requests of ipc::kMaxKeysPerHas). Counts no
+  // hit or miss.
+  Result<std::vector<bool>> HasKeys(std::string_view engine,
+                                    std::span<const std::array<uint8_t, 32>> keys);
 
   // Pipelining: send now, collect later, in any order.
   Result<uint64_t> SendGet(std::string_view engine, std::string_view text, Format format,
@@ -149,7 +167,8 @@ class TTSCACHE_EXPORT Client {
   Error DropConnection(std::string why);
   Result<uint64_t> Send(ipc::Opcode op, std::span<const uint8_t> body, int fd = -1);
   Result<Reply> Receive(uint64_t request_id);
-  Result<Reply> Call(ipc::Opcode op, const std::vector<uint8_t>& body);
+  // `fd`, when not -1, travels with the request (SCM_RIGHTS); the caller keeps it.
+  Result<Reply> Call(ipc::Opcode op, const std::vector<uint8_t>& body, int fd = -1);
   // A GET/ENCODE reply as audio. With `known_key` (a descriptor GET that may
   // have named a kept mapping): "unchanged" returns that mapping, and a newly
   // passed file is kept under the key.

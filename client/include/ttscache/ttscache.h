@@ -64,6 +64,16 @@ TTSCACHE_API const char* ttscache_last_error(const ttscache_client* client);
 TTSCACHE_API int ttscache_ping(ttscache_client* client);
 TTSCACHE_API int ttscache_put(ttscache_client* client, const char* engine, const char* text,
                               size_t text_length, const uint8_t* wav, size_t wav_length);
+/* Adopts a WAV another cache holds: the daemon copies the regular file `fd`
+ * (open for reading; the caller keeps it) as the entry named by `key` (the
+ * 32-byte SHA-256 the Node module named the file by) of `engine`, last used
+ * at `last_used_ns` (Unix ns, e.g. the file's mtime; 0: now). `outcome`
+ * (may be NULL) receives TTSCACHE_ADOPT_STORED, _ALREADY_CACHED (the
+ * daemon's entry was kept) or _EVICTED (older than all of a full cache). */
+enum { TTSCACHE_ADOPT_STORED = 0, TTSCACHE_ADOPT_ALREADY_CACHED = 1, TTSCACHE_ADOPT_EVICTED = 2 };
+TTSCACHE_API int ttscache_put_file_by_key(ttscache_client* client, const char* engine,
+                                          const uint8_t key[32], int fd, uint64_t last_used_ns,
+                                          int* outcome);
 /* bitrate_kbps 0: the daemon's configured Opus settings (format OPUS only). */
 TTSCACHE_API int ttscache_get(ttscache_client* client, const char* engine, const char* text,
                               size_t text_length, int format, int bitrate_kbps,
