@@ -60,14 +60,15 @@ mkdir -p "$work/debs/upgrade" "$work/results" "$work/run-ttscache"
 cp "$runtime" "$dev" "$node_deb" "$here/in_container.sh" "$here/adopt_in_container.sh" "$here/client_container.sh" \
   "$here/../../docs/migrating.md" "$here/../support/doc_block.sh" "$work/debs/"
 espeak-ng -w "$work/debs/speech.wav" "The lights are on in the kitchen."
-# The old backend's cache folder, written by the old module itself (adopt_in_container.sh).
+# The old backend's cache folder, written by the old module itself
+# (adopt_in_container.sh adopts it; these are the commands its header names).
 old_module=$here/../node/old-tts-cache.mjs
-old=$work/debs/old-tts-cache
-espeak-ng -w "$work/phrase.wav" "Good morning."
-for phrase in "Good morning." "What's the weather like?" "Turn on the kitchen lights."; do
-  node "$old_module" put "$old" piper 500 "$phrase" "$work/phrase.wav"
+for text in "Adopted phrase one." "Adopted phrase two." "Adopted phrase three."; do
+  espeak-ng -w "$work/old.wav" "$text"
+  node "$old_module" put "$work/debs/old-tts-cache" piper 500 "$text" "$work/old.wav"
 done
-node "$old_module" put "$old" xtts 500 "Good morning." "$work/debs/speech.wav"
+espeak-ng -w "$work/old.wav" "Adopted by xtts."
+node "$old_module" put "$work/debs/old-tts-cache" xtts 500 "Adopted by xtts." "$work/old.wav"
 # The upgrade: the same packages as Debian revision 2 (a real dpkg upgrade,
 # maintainer scripts called with the old version).
 for deb in "$runtime" "$dev"; do
