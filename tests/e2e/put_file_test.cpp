@@ -51,6 +51,19 @@ UniqueFd FileWith(const std::string& path, std::span<const uint8_t> bytes) {
   return UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
 }
 
+// The 44-byte header of a 22,050 Hz mono 16-bit WAV whose data chunk says
+// `data_bytes`: written over a sparse file, a large WAV of silence.
+std::vector<uint8_t> HeaderForSilence(uint64_t data_bytes) {
+  testing::WavSpec spec;
+  spec.rate = 22050;
+  std::vector<uint8_t> header = testing::MakeWav(spec, std::vector<uint8_t>(2));
+  header.resize(44);
+  for (int i = 0; i < 4; ++i) header[40 + i] = static_cast<uint8_t>(data_bytes >> (8 * i));
+  const uint64_t riff = data_bytes + 36;
+  for (int i = 0; i < 4; ++i) header[4 + i] = static_cast<uint8_t>(riff >> (8 * i));
+  return header;
+}
+
 class PutFile : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(daemon_.Start()) << daemon_.log(); }
@@ -183,12 +196,7 @@ TEST(PutFileTurns, ALargeCopyDoesNotHoldTheWorkerFromOthers) {
   ASSERT_TRUE(daemon.Start()) << daemon.log();
   // A WAV of 96 MiB of silence: a header over a sparse file.
   const uint64_t data = 96ull << 20;
-  testing::WavSpec spec;
-  spec.rate = 22050;
-  std::vector<uint8_t> header = testing::MakeWav(spec, std::vector<uint8_t>(2));
-  header.resize(44);
-  for (int i = 0; i < 4; ++i) header[40 + i] = static_cast<uint8_t>(data >> (8 * i));
-  for (int i = 0; i < 4; ++i) header[4 + i] = static_cast<uint8_t>((data + 36) >> (8 * i));
+  const std::vector<uint8_t> header = HeaderForSilence(data);
   const std::string path = daemon.dir() + "/large.wav";
   UniqueFd large = FileWith(path, header);
   ASSERT_EQ(::truncate(path.c_str(), static_cast<off_t>(44 + data)), 0);
@@ -340,13 +348,7 @@ TEST_F(PutFile, AFileTruncatedWhileCopiedIsAnErrorNotACrash) {
   // its copy or its check of the copy, and says so. It never maps the
   // client's file, so there is no SIGBUS to take it down.
   const uint64_t data = 48ull << 20;
-  testing::WavSpec spec;
-  spec.rate = 22050;
-  std::vector<uint8_t> header = testing::MakeWav(spec, std::vector<uint8_t>(2));
-  header.resize(44);
-  for (int i = 0; i < 4; ++i) header[40 + i] = static_cast<uint8_t>(data >> (8 * i));
-  const uint64_t riff = data + 36;
-  for (int i = 0; i < 4; ++i) header[4 + i] = static_cast<uint8_t>(riff >> (8 * i));
+  const std::vector<uint8_t> header = HeaderForSilence(data);
   int refused = 0, stored = 0;
   for (int round = 0; round < 6; ++round) {
     const std::string path = daemon_.dir() + "/shrinking" + std::to_string(round) + ".wav";

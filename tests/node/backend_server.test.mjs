@@ -69,6 +69,16 @@ function assertAudio(r, what) {
   assert.equal(r.status, 200, `${what}: ${r.body}`);
   assert.ok(r.type === 'audio/wav' || r.type === 'audio/ogg; codecs=opus', `${what}: ${r.type}`);
 }
+// Asks until the answer is Opus again (within 10 s): the daemon is back and the breaker closed.
+async function opusAgain(what) {
+  let r;
+  for (let i = 0; i < 100; i++) {
+    r = await tts('Good morning.');
+    if (r.type === 'audio/ogg; codecs=opus') break;
+    await sleep(100);
+  }
+  assertOpus(r, what);
+}
 async function encodes() {
   const c = new Client({ socketPath: socket });
   try {
@@ -106,26 +116,14 @@ test('daemon hung (SIGSTOP): every request still answered with audio, none waits
     daemon.child.kill('SIGCONT');
   }
   // Back to Opus once the breaker's probe gets an answer (it opens for 1 s at first).
-  let r;
-  for (let i = 0; i < 100; i++) {
-    r = await tts('Good morning.');
-    if (r.type === 'audio/ogg; codecs=opus') break;
-    await sleep(100);
-  }
-  assertOpus(r, 'after SIGCONT');
+  await opusAgain('after SIGCONT');
 });
 
 test('daemon down, then restarted: WAV while down, Opus again after', async () => {
   await daemon.stop('SIGKILL');
   for (let i = 0; i < 10; i++) assertAudio(await tts(`Down request ${i}.`), `request ${i} with the daemon gone`);
   daemon = await startDaemon({ dir: join(work, 'd1'), cacheDir: daemon.cacheDir });
-  let r;
-  for (let i = 0; i < 100; i++) {
-    r = await tts('Good morning.');
-    if (r.type === 'audio/ogg; codecs=opus') break;
-    await sleep(100);
-  }
-  assertOpus(r, 'after the restart');
+  await opusAgain('after the restart');
 });
 
 test('daemon busy (one worker, queue of one): a burst of distinct phrases all answered with audio', async () => {
