@@ -83,7 +83,9 @@ class DaemonLink {
         this.breaker.succeeded();
         return value;
       } catch (err) {
-        if (!(err instanceof TtscacheError) || this.closed) throw err;  // the caller's mistake (a RangeError, …)
+        // The caller's mistake (a RangeError, …), or refused in this process
+        // (err.local: too large, too much queued): says nothing of the daemon's health.
+        if (!(err instanceof TtscacheError) || this.closed || err.local) throw err;
         if (isNoAnswer(err)) {
           this.breaker.failed(err);
           throw err;
