@@ -32,6 +32,11 @@ import { CircuitBreaker, RateLimitedWarnings, isNoAnswer } from './breaker.js';
 import { CachedBuffers } from './cached-buffers.js';
 
 const DEFAULT_TIMEOUT_MS = 250;
+// Bytes of requests each connection may hold unsent (Client maxQueuedBytes):
+// a daemon that accepts and never reads would otherwise make the backend's
+// puts pile up in this process until the breaker opens — 10,000 puts of
+// 200 KB issued at once were 2 GB. A put over it is dropped, like a BUSY one.
+const DEFAULT_MAX_QUEUED_BYTES = 16 * 1024 * 1024;
 
 // The daemon as the adapter uses it: two connections behind one breaker,
 // with short timeouts. Encodes (and variant GETs, which may encode) have their
@@ -44,6 +49,7 @@ class DaemonLink {
     this.options = {
       ...options,
       timeoutMs: options.timeoutMs ?? (fromEnv > 0 ? fromEnv : DEFAULT_TIMEOUT_MS),
+      maxQueuedBytes: options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES,
     };
     this.options.connectTimeoutMs ??= this.options.timeoutMs;
     this.timeoutMs = this.options.timeoutMs;

@@ -72,13 +72,19 @@ export class Client {
     }
   }
   put(engine, text, wav, { timeoutMs } = {}) {
+    const refused = this.#refusal(wav?.length);
+    if (refused) return Promise.reject(refused);
     return this.#call(Op.PUT, body.put(engine, text, wav), timeoutMs, () => undefined);
   }
   // opus: {bitrate (kb/s; omitted: the daemon's), vbr, application, complexity, frameMs}
   encode(wav, { timeoutMs, ...opus } = {}) {
+    const refused = this.#refusal(wav?.length);
+    if (refused) return Promise.reject(refused);
     return this.#call(Op.ENCODE, body.encode(wav, opus), timeoutMs, reply.audio);
   }
   putEncode(engine, text, wav, { timeoutMs, ...opus } = {}) {
+    const refused = this.#refusal(wav?.length);
+    if (refused) return Promise.reject(refused);
     return this.#call(Op.PUT_ENCODE, body.putEncode(engine, text, wav, opus), timeoutMs, reply.audio);
   }
 
@@ -97,17 +103,8 @@ export class Client {
   // out of the socket's 'data' handler (which would end the process).
   #call(opcode, requestBody, timeoutMs = this.timeoutMs, parse = (b) => b) {
     if (this.closed) return Promise.reject(new TtscacheError('closed', 'client closed'));
-    // Refused here, not sent: the daemon would answer a frame over its limit
-    // by closing the connection, and the request would be sent once more.
-    if (requestBody.length > this.maxFrameBody) {
-      return Promise.reject(new TtscacheError('too_large', `request body of ${requestBody.length} bytes, over ` +
-        `the frame limit of ${this.maxFrameBody}`, { local: true }));
-    }
-    const queued = this.waitingBytes + (this.socket?.writableLength ?? 0);
-    if (queued > 0 && queued + requestBody.length > this.maxQueuedBytes) {
-      return Promise.reject(new TtscacheError('overloaded', `${queued} bytes of requests not yet taken by ` +
-        `${this.socketPath}; over maxQueuedBytes ${this.maxQueuedBytes}`, { local: true }));
-    }
+    const refused = this.#refusal(requestBody.length);
+    if (refused) return Promise.reject(refused);
     return new Promise((resolve, reject) => {
       const request = { opcode, body: requestBody, parse, resolve, reject, attempts: 0, id: 0n };
       request.timer = setTimeout(() => {
@@ -124,6 +121,23 @@ export class Client {
       this.waitingBytes += request.body.length;
       this.#pump();
     });
+  }
+
+  // → the error refusing a request of about `bytes`, or null. Checked before
+  // the body is built too (put, encode): a refused request must cost no copy.
+  #refusal(bytes = 0) {
+    // The daemon would answer a frame over its limit by closing the
+    // connection, and the request would be sent once more: refuse it here.
+    if (bytes > this.maxFrameBody) {
+      return new TtscacheError('too_large', `request body of ${bytes} bytes, over the frame limit of ` +
+        `${this.maxFrameBody}`, { local: true });
+    }
+    const queued = this.waitingBytes + (this.socket?.writableLength ?? 0);
+    if (queued > 0 && queued + bytes > this.maxQueuedBytes) {
+      return new TtscacheError('overloaded', `${queued} bytes of requests not yet taken by ${this.socketPath}; ` +
+        `over maxQueuedBytes ${this.maxQueuedBytes}`, { local: true });
+    }
+    return null;
   }
 
   // Sends waiting requests while connected and under the in-flight cap.

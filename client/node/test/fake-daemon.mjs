@@ -84,6 +84,11 @@ export async function startFakeDaemon({ onRequest = (req, s) => s.write(honestRe
       inbox = Buffer.concat([inbox, chunk]);
       while (inbox.length >= 24) {
         const len = inbox.readUInt32LE(16);
+        if (len > 64 << 20) {  // as the real daemon: ERROR with id 0 before the body, then close
+          s.end(frame(Op.ERROR, 0, errorBody(5, { message: 'frame too large' })));
+          s.destroy();
+          return;
+        }
         if (inbox.length < 24 + len) break;
         const req = { opcode: inbox[5], id: inbox.readBigUInt64LE(8), body: inbox.subarray(24, 24 + len) };
         inbox = inbox.subarray(24 + len);

@@ -141,3 +141,136 @@ test('ERROR busy with retry_after_ms of hours: the adapter\'s retry waits at mos
   assert.ok(performance.now() - t < 1000, `${Math.round(performance.now() - t)} ms`);
   await d.close();
 });
+
+// The daemon accepts and never reads: the backend keeps calling diskCachePut
+// (10,000 × 200 KB, not awaited). What the adapter holds must stay bounded.
+test('a daemon that never reads: 10,000 puts of 200 KB do not make the process hold 2 GB', { timeout: 60_000 }, () => {
+  const r = runChild(`
+    import { startFakeDaemon } from ${JSON.stringify(join(here, 'fake-daemon.mjs'))};
+    const d = await startFakeDaemon({ onConnection: () => false });
+    await adapter.initDiskCache({ socketPath: d.socket });
+    const base = process.memoryUsage().arrayBuffers;
+    const wav = Buffer.alloc(200_000, 1);  // the backend's own audio, one buffer reused
+    const puts = [];
+    for (let i = 0; i < 10_000; i++) puts.push(adapter.diskCachePut('phrase ' + i, 'xtts', wav));
+    const held = process.memoryUsage().arrayBuffers - base;
+    await Promise.all(puts);
+    console.log(Math.round(held / 1e6));
+    await d.close();`, {}, 50_000);
+  assert.equal(r.status, 0, r.stderr);
+  const mb = Number(r.stdout.trim());
+  assert.ok(mb < 100, `held ${mb} MB for 10,000 queued puts`);
+});
+
+test('careless puts: a 100 MB Buffer, a string, an empty Buffer, 1 MB of text, an unknown engine', async () => {
+  const sizes = [];
+  const d = await startFakeDaemon({ onRequest: (req, s) => {
+    sizes.push(req.body.length);
+    if ((req.opcode === Op.PUT || req.opcode === Op.ENCODE) && req.body.length < 100) s.write(frame(Op.ERROR, req.id, errorBody(3)));
+    else s.write(honestReply(req));
+  } });
+  await adapter.initDiskCache({ socketPath: d.socket, timeoutMs: 500 });
+  const t = performance.now();
+  assert.equal(await adapter.diskCachePut('big', 'xtts', Buffer.alloc(100 << 20)), undefined);
+  assert.ok(performance.now() - t < 2000, `a 100 MB put took ${Math.round(performance.now() - t)} ms`);
+  assert.ok(!sizes.some((n) => n > 64 << 20), 'a frame over 64 MiB was sent');
+  assert.equal(await adapter.diskCachePut('s', 'xtts', 'not a buffer'), undefined);
+  assert.equal(await adapter.diskCachePut('e', 'xtts', Buffer.alloc(0)), undefined);
+  assert.equal(await adapter.diskCachePut('x'.repeat(1 << 20), 'xtts', Buffer.alloc(100)), undefined);
+  assert.equal(await adapter.diskCachePut('u', 'no-such-engine', Buffer.alloc(100)), undefined);
+  assert.equal(await adapter.diskCachePut(undefined, undefined, undefined), undefined);
+  await assert.rejects(adapter.encodeWavToOpus(Buffer.from('garbage bytes, not a WAV')), (e) => e.code === 'bad_audio');
+  // The daemon answered or nothing was sent: the breaker is still closed.
+  assert.equal(await adapter.getDiskCacheStats().then(() => 'ok'), 'ok');
+  assert.equal(d.connections, 2, 'a careless call cost a reconnect');  // the cache and the encoder connections
+  await d.close();
+});
+
+// A daemon that answers PING and nothing else: the breaker's probe succeeds,
+// real calls time out. The breaker must keep backing off (not flap at its
+// shortest wait) and the warnings must stay few.
+test('a daemon that answers only PING: the breaker backs off, few warnings, few timed-out calls', { timeout: 60_000 }, async () => {
+  const d = await startFakeDaemon({ onRequest: (req, s) => {
+    if (req.opcode === Op.HELLO || req.opcode === Op.PING) s.write(honestReply(req));
+  } });
+  const warnings = [];
+  const onWarning = (w) => warnings.push(w.message);
+  process.on('warning', onWarning);
+  await adapter.initDiskCache({ socketPath: d.socket, timeoutMs: 50, breakerOpenMs: 100, breakerMaxOpenMs: 800 });
+  let slow = 0;
+  const end = performance.now() + 4000;
+  while (performance.now() < end) {
+    const t = performance.now();
+    await adapter.diskCacheGet('hi', 'xtts');
+    if (performance.now() - t >= 40) slow++;
+    await sleep(10);
+  }
+  await sleep(10);
+  process.off('warning', onWarning);
+  // Backing off to 800 ms: about 4000/800 openings, each costing one timed-out call.
+  assert.ok(slow <= 12, `${slow} calls waited for the timeout in 4 s`);
+  assert.ok(warnings.length <= 2, warnings.join('\n'));
+  await d.close();
+});
+
+test('a daemon that closes every connection it accepts: reconnects are bounded', { timeout: 30_000 }, async () => {
+  const d = await startFakeDaemon({ onConnection: (s) => { s.destroy(); return false; } });
+  const c = new Client({ socketPath: d.socket, timeoutMs: 2000 });
+  const results = await Promise.allSettled(Array.from({ length: 100 }, () => c.ping()));
+  assert.ok(results.every((r) => r.status === 'rejected'));
+  await sleep(100);
+  assert.ok(d.connections <= 10, `${d.connections} connections for 100 pings`);
+  c.close();
+  // The adapter: the breaker stops the calls from connecting at all.
+  await adapter.initDiskCache({ socketPath: d.socket, timeoutMs: 200 });
+  const before = d.connections;
+  for (let i = 0; i < 200; i++) await adapter.diskCacheGet('hi', 'xtts');
+  assert.ok(d.connections - before <= 20, `${d.connections - before} connections for 200 lookups`);
+  await d.close();
+});
+
+test('slow-loris replies (a byte every 100 ms): the call ends at its timeout; the adapter degrades', { timeout: 30_000 }, async () => {
+  const d = await startFakeDaemon({ onRequest: (req, s) => {
+    const bytes = honestReply(req);
+    let i = 0;
+    const drip = setInterval(() => {
+      if (s.destroyed || i >= bytes.length) return clearInterval(drip);
+      s.write(bytes.subarray(i, ++i));
+    }, 100);
+  } });
+  const c = new Client({ socketPath: d.socket, timeoutMs: 300 });
+  const t = performance.now();
+  await assert.rejects(c.ping(), (e) => e.code === 'timeout');
+  assert.ok(performance.now() - t < 1000);
+  c.close();
+  await adapter.initDiskCache({ socketPath: d.socket, timeoutMs: 100 });
+  const t2 = performance.now();
+  for (let i = 0; i < 20; i++) assert.equal(await adapter.diskCacheGet('hi', 'xtts'), null);
+  assert.ok(performance.now() - t2 < 2000, `20 lookups took ${Math.round(performance.now() - t2)} ms`);
+  await d.close();
+});
+
+test('a process that imports the adapter and does nothing exits at once', () => {
+  const t = performance.now();
+  const r = runChild('');
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(performance.now() - t < 3000);
+});
+
+test('calls before initDiskCache and 50 concurrent initDiskCache: no leaked connection, the process exits', () => {
+  const r = runChild(`
+    import { startFakeDaemon } from ${JSON.stringify(join(here, 'fake-daemon.mjs'))};
+    const d = await startFakeDaemon();
+    process.env.TTSCACHE_SOCKET = d.socket;
+    const early = adapter.diskCacheGet('hi', 'xtts');
+    await Promise.all(Array.from({ length: 50 }, () => adapter.initDiskCache({ socketPath: d.socket })));
+    console.log(await early, await adapter.diskCacheGet('hi', 'xtts'));
+    await new Promise((r) => setTimeout(r, 100));
+    console.log(d.sockets.size);
+    // The fake's server closes; the adapter's connections must not hold the process.
+    d.close();`, {}, 10_000);
+  assert.equal(r.status, 0, `exit ${r.status} ${r.signal}: ${r.stderr}`);
+  const [first, open] = r.stdout.trim().split('\n');
+  assert.equal(first, 'null null');
+  assert.ok(Number(open) <= 2, `${open} connections open after 50 initDiskCache`);
+});
