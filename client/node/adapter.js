@@ -178,13 +178,24 @@ function durationSeconds(wav) {
 }
 
 // For a request that waits in the daemon's job queue (an encode, a put).
+// The duration comes from the caller's header: it counts for at most 600 s
+// (the daemon's default max_encode_seconds) — a header claiming 1 byte/s made
+// a 25 MB put wait 30 days, which setTimeout cut to 1 ms: an instant
+// "timeout" that the breaker took for a daemon not answering.
+const MAX_TIMED_AUDIO_SECONDS = 600;
 function jobTimeoutMs(wav, timeoutMs) {
-  return Math.round(Math.max(1000, 4 * timeoutMs) + 100 * durationSeconds(wav));
+  return Math.round(Math.max(1000, 4 * timeoutMs) + 100 * Math.min(durationSeconds(wav), MAX_TIMED_AUDIO_SECONDS));
 }
 
 // Bitrate in kb/s; default $OPUS_BITRATE as before, else the daemon's setting.
 // Encoded as the old ffmpeg command did: VBR on, application voip.
 export async function encodeWavToOpus(wavBuffer, bitrate) {
+  // Not bytes at all: the documented rejection (a TtscacheError), not a
+  // TypeError from reading the header.
+  if (!(wavBuffer instanceof Uint8Array)) {
+    throw new TtscacheError('bad_audio', `ttscache: Opus encoding failed: expected the WAV as a Buffer, got ${typeof wavBuffer}`,
+      { local: true });
+  }
   const kbps = bitrate ?? (process.env.OPUS_BITRATE ? parseInt(process.env.OPUS_BITRATE, 10) : undefined);
   const d = shared();
   const timeoutMs = jobTimeoutMs(wavBuffer, d.timeoutMs);

@@ -17,6 +17,7 @@ const MAX_INFLIGHT = 64;
 // taken by the daemon) before it refuses new ones: a daemon that accepts and
 // never reads must not make the process keep every request it is given.
 const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 // An error from the daemon (code: not_found, bad_audio, unknown_engine, busy, …)
 // or from the connection (code: unavailable, timeout, closed, protocol), or
@@ -102,6 +103,8 @@ export class Client {
   // malformed body is a protocol error of the connection, not an exception
   // out of the socket's 'data' handler (which would end the process).
   #call(opcode, requestBody, timeoutMs = this.timeoutMs, parse = (b) => b) {
+    // setTimeout runs a delay over 2^31-1 ms (24.8 days) after 1 ms instead.
+    timeoutMs = Math.min(timeoutMs, MAX_TIMEOUT_MS);
     if (this.closed) return Promise.reject(new TtscacheError('closed', 'client closed'));
     const refused = this.#refusal(requestBody.length);
     if (refused) return Promise.reject(refused);

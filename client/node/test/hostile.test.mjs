@@ -274,3 +274,31 @@ test('calls before initDiskCache and 50 concurrent initDiskCache: no leaked conn
   assert.equal(first, 'null null');
   assert.ok(Number(open) <= 2, `${open} connections open after 50 initDiskCache`);
 });
+
+// A WAV header's byte rate is the caller's bytes: 1 byte/s makes a 25 MB
+// Buffer "7 months" of audio. Its put's timeout must stay a sane number (over
+// 2^31-1 ms, setTimeout fires after 1 ms: the put "timed out" at once and the
+// breaker counted the daemon as not answering).
+test('a WAV header claiming 1 byte/s: the put waits a bounded time, not 1 ms or months', async () => {
+  const d = await startFakeDaemon({ onRequest: (req, s) => setTimeout(() => s.write(honestReply(req)), 30) });
+  const warnings = [];
+  const onWarning = (w) => warnings.push(`${w.name}: ${w.message}`);
+  process.on('warning', onWarning);
+  await adapter.initDiskCache({ socketPath: d.socket });
+  const wav = Buffer.alloc(25 << 20);
+  wav.write('RIFF', 0, 'latin1');
+  wav.write('WAVEfmt ', 8, 'latin1');
+  wav.writeUInt32LE(1, 28);  // byte rate
+  for (let i = 0; i < 3; i++) await adapter.diskCachePut(`long ${i}`, 'xtts', wav);
+  await sleep(10);
+  process.off('warning', onWarning);
+  assert.deepEqual(warnings, []);
+  assert.ok(d.requests >= 4, `${d.requests} requests reached the daemon`);
+  await d.close();
+});
+
+test('encodeWavToOpus of undefined or a string: a TtscacheError, as documented', async () => {
+  for (const bad of [undefined, 'RIFF....WAVE', 42]) {
+    await assert.rejects(adapter.encodeWavToOpus(bad), (e) => e.name === 'TtscacheError' && e.code === 'bad_audio', String(bad));
+  }
+});
