@@ -116,6 +116,20 @@ export class Client {
         const before = this.waiting.length;
         this.waiting = this.waiting.filter((r) => r !== request);
         if (this.waiting.length !== before) this.waitingBytes -= request.body.length;
+        // Part of a reply is here and has not grown for half this timeout:
+        // the stream is stalled mid-frame (a peer that announced more than it
+        // sends), and every later reply is stuck behind it. Drop the
+        // connection; what is in flight is sent again on a new one. Checked
+        // after the poll phase (setImmediate), so bytes that arrived while
+        // the event loop was busy are read first and count as progress.
+        const socket = this.socket;
+        if (socket && this.inboxBytes > 0) {
+          setImmediate(() => {
+            if (this.socket === socket && this.inboxBytes > 0 && Date.now() - this.lastReceiveAt >= timeoutMs / 2) {
+              socket.destroy();
+            }
+          });
+        }
         // Nothing left in flight: a hung daemon's connection must not keep the process alive.
         this.#holdProcessOpen();
         reject(new TtscacheError('timeout', `no reply from ${this.socketPath} within ${timeoutMs} ms`));
@@ -222,6 +236,7 @@ export class Client {
   // every chunk costs the square of a frame's size when the peer sends it a
   // few bytes at a time (a 256 KiB reply in 1-byte chunks: minutes).
   #receive(chunk) {
+    this.lastReceiveAt = Date.now();
     this.chunks.push(chunk);
     this.inboxBytes += chunk.length;
     if (this.inboxBytes < this.needBytes) return;

@@ -302,3 +302,18 @@ test('encodeWavToOpus of undefined or a string: a TtscacheError, as documented',
     await assert.rejects(adapter.encodeWavToOpus(bad), (e) => e.name === 'TtscacheError' && e.code === 'bad_audio', String(bad));
   }
 });
+
+// A reply that announces 1000 bytes and sends 10: without a reset the
+// connection is wedged — every later reply waits behind the missing bytes.
+test('a reply that stops mid-frame: the stalled connection is dropped at the timeout, the next call works', async () => {
+  const d = await startFakeDaemon({ onRequest: (req, s, conn) => {
+    if (req.opcode === Op.HELLO || conn.index > 0) return s.write(honestReply(req));
+    s.write(frame(Op.PING | Op.REPLY, req.id, Buffer.alloc(10), { bodyLength: 1000 }));
+  } });
+  const c = new Client({ socketPath: d.socket, timeoutMs: 200 });
+  await assert.rejects(c.ping(), (e) => e.code === 'timeout');
+  await c.ping();
+  assert.equal(d.connections, 2);
+  c.close();
+  await d.close();
+});
