@@ -3,7 +3,8 @@ import type { ClientOptions } from './index.js';
 
 /**
  * initDiskCache's options: the Client's (timeoutMs defaults to
- * $TTSCACHE_TIMEOUT_MS, else 250; connectTimeoutMs to timeoutMs), plus the
+ * $TTSCACHE_TIMEOUT_MS, else 250; connectTimeoutMs to timeoutMs; maxQueuedBytes
+ * to 16 MiB), plus the
  * circuit breaker's.
  */
 export interface AdapterOptions extends ClientOptions {

@@ -32,6 +32,11 @@ import { CircuitBreaker, RateLimitedWarnings, isNoAnswer } from './breaker.js';
 import { CachedBuffers } from './cached-buffers.js';
 
 const DEFAULT_TIMEOUT_MS = 250;
+// Bytes of requests each connection may hold unsent (Client maxQueuedBytes):
+// a daemon that accepts and never reads would otherwise make the backend's
+// puts pile up in this process until the breaker opens — 10,000 puts of
+// 200 KB issued at once were 2 GB. A put over it is dropped, like a BUSY one.
+const DEFAULT_MAX_QUEUED_BYTES = 16 * 1024 * 1024;
 
 // The daemon as the adapter uses it: two connections behind one breaker,
 // with short timeouts. Encodes (and variant GETs, which may encode) have their
@@ -44,6 +49,7 @@ class DaemonLink {
     this.options = {
       ...options,
       timeoutMs: options.timeoutMs ?? (fromEnv > 0 ? fromEnv : DEFAULT_TIMEOUT_MS),
+      maxQueuedBytes: options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES,
     };
     this.options.connectTimeoutMs ??= this.options.timeoutMs;
     this.timeoutMs = this.options.timeoutMs;
@@ -83,7 +89,9 @@ class DaemonLink {
         this.breaker.succeeded();
         return value;
       } catch (err) {
-        if (!(err instanceof TtscacheError) || this.closed) throw err;  // the caller's mistake (a RangeError, …)
+        // The caller's mistake (a RangeError, …), or refused in this process
+        // (err.local: too large, too much queued): says nothing of the daemon's health.
+        if (!(err instanceof TtscacheError) || this.closed || err.local) throw err;
         if (isNoAnswer(err)) {
           this.breaker.failed(err);
           throw err;
@@ -170,13 +178,24 @@ function durationSeconds(wav) {
 }
 
 // For a request that waits in the daemon's job queue (an encode, a put).
+// The duration comes from the caller's header: it counts for at most 600 s
+// (the daemon's default max_encode_seconds) — a header claiming 1 byte/s made
+// a 25 MB put wait 30 days, which setTimeout cut to 1 ms: an instant
+// "timeout" that the breaker took for a daemon not answering.
+const MAX_TIMED_AUDIO_SECONDS = 600;
 function jobTimeoutMs(wav, timeoutMs) {
-  return Math.round(Math.max(1000, 4 * timeoutMs) + 100 * durationSeconds(wav));
+  return Math.round(Math.max(1000, 4 * timeoutMs) + 100 * Math.min(durationSeconds(wav), MAX_TIMED_AUDIO_SECONDS));
 }
 
 // Bitrate in kb/s; default $OPUS_BITRATE as before, else the daemon's setting.
 // Encoded as the old ffmpeg command did: VBR on, application voip.
 export async function encodeWavToOpus(wavBuffer, bitrate) {
+  // Not bytes at all: the documented rejection (a TtscacheError), not a
+  // TypeError from reading the header.
+  if (!(wavBuffer instanceof Uint8Array)) {
+    throw new TtscacheError('bad_audio', `ttscache: Opus encoding failed: expected the WAV as a Buffer, got ${typeof wavBuffer}`,
+      { local: true });
+  }
   const kbps = bitrate ?? (process.env.OPUS_BITRATE ? parseInt(process.env.OPUS_BITRATE, 10) : undefined);
   const d = shared();
   const timeoutMs = jobTimeoutMs(wavBuffer, d.timeoutMs);

@@ -5,8 +5,11 @@
 // no answer (timeout, no daemon, connection lost), it opens: calls fail at
 // once without touching the socket, for `openMs`. The first call after that
 // starts one probe (a PING, in the background — that call still fails fast);
-// a reply closes the breaker, no reply opens it again for twice as long, up
-// to `maxOpenMs`. The wait goes back to `openMs` once a real call succeeds.
+// a reply closes the breaker on trial, no reply opens it again for twice as
+// long, up to `maxOpenMs`. On trial, the first call without an answer opens
+// it again at once: a daemon that answers PING but not real calls costs one
+// slow call per opening, not `failures`. The wait goes back to `openMs`, and
+// the "answers again" warning is shown, once a real call succeeds.
 // An answer from the daemon — an error such as bad_audio or busy included —
 // counts as success: the daemon is there.
 //
@@ -86,9 +89,14 @@ export class CircuitBreaker {
   }
 
   succeeded({ probe = false } = {}) {
-    this.consecutive = 0;
-    if (!probe) this.openMs = this.baseOpenMs;
     if (this.state !== 'closed') this.state = 'closed';
+    if (probe) {
+      // On trial: the PING proves the socket answers, not that real calls do.
+      this.consecutive = this.threshold - 1;
+      return;
+    }
+    this.consecutive = 0;
+    this.openMs = this.baseOpenMs;
     if (this.announcedDown) {
       this.announcedDown = false;
       process.emitWarning(`ttscache: ${this.describe()} answers again (${this.failedCalls} calls degraded meanwhile)`,

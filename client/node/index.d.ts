@@ -5,13 +5,15 @@ export declare const OPUS_CONTENT_TYPE: 'audio/ogg; codecs=opus';
 export type ErrorCode =
   | 'not_found' | 'bad_request' | 'bad_audio' | 'unknown_engine' | 'too_large' | 'busy'
   | 'forbidden' | 'internal' | 'buffer_too_small'
-  | 'unavailable' | 'timeout' | 'closed' | 'protocol';
+  | 'unavailable' | 'timeout' | 'closed' | 'protocol' | 'overloaded';
 
 export declare class TtscacheError extends Error {
   readonly code: ErrorCode;
   /** For 'busy': how long to wait before retrying. */
   readonly retryAfterMs?: number;
   readonly needed?: number;
+  /** true: refused in this process, nothing sent ('too_large' over the frame limit, 'overloaded'). */
+  readonly local?: boolean;
 }
 
 export interface ClientOptions {
@@ -20,6 +22,8 @@ export interface ClientOptions {
   /** Per request, default 10000. */
   timeoutMs?: number;
   connectTimeoutMs?: number;
+  /** Bytes of requests not yet taken by the daemon before new ones are refused ('overloaded'). Default 64 MiB. */
+  maxQueuedBytes?: number;
 }
 
 /** Options of one call. */

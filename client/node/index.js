@@ -4,13 +4,26 @@
 // on the new connection — every operation is idempotent). Inline audio only.
 // docs/clients.md shows it in use; docs/protocol.md is the wire format.
 import net from 'node:net';
-import { Op, HEADER_BYTES, encodeHeader, decodeHeader, body, reply } from './protocol.js';
+import { Op, HEADER_BYTES, MAX_FRAME_BODY, encodeHeader, decodeHeader, body, reply } from './protocol.js';
 
 export const DEFAULT_SOCKET = '/run/ttscache/ttscached.sock';
 export const OPUS_CONTENT_TYPE = 'audio/ogg; codecs=opus';
 
+// The protocol's in-flight limit per connection (docs/protocol.md). A HELLO
+// may lower it; one claiming more (or 0) is not believed: the client would
+// otherwise write every request it has at once.
+const MAX_INFLIGHT = 64;
+// Bytes of requests a client holds unsent (queued, or written but not yet
+// taken by the daemon) before it refuses new ones: a daemon that accepts and
+// never reads must not make the process keep every request it is given.
+const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
 // An error from the daemon (code: not_found, bad_audio, unknown_engine, busy, …)
-// or from the connection (code: unavailable, timeout, closed, protocol).
+// or from the connection (code: unavailable, timeout, closed, protocol), or
+// refused in this process before anything was sent (code: too_large, a body
+// over the frame limit; overloaded, too many bytes already queued) — those
+// carry local: true.
 export class TtscacheError extends Error {
   constructor(code, message, extra = {}) {
     super(message);
@@ -22,7 +35,8 @@ export class TtscacheError extends Error {
 
 export class Client {
   // options: socketPath (default $TTSCACHE_SOCKET, else /run/ttscache/ttscached.sock),
-  // timeoutMs per request (default 10000), connectTimeoutMs (default 2000).
+  // timeoutMs per request (default 10000), connectTimeoutMs (default 2000),
+  // maxQueuedBytes of requests not yet taken by the daemon (default 64 MiB).
   // The process stays alive only while a request is in flight: an idle
   // client, or one whose requests all timed out, does not hold it open.
   constructor(options = {}) {
@@ -32,38 +46,47 @@ export class Client {
     this.nextId = 1n;
     this.pending = new Map();   // id → request awaiting its reply
     this.waiting = [];          // requests not yet sent (over the in-flight cap, or not connected)
-    this.maxInflight = 64;      // until HELLO says otherwise
+    this.waitingBytes = 0;      // bodies in `waiting`
+    this.maxQueuedBytes = options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
+    this.maxInflight = MAX_INFLIGHT;     // until HELLO says otherwise
+    this.maxFrameBody = MAX_FRAME_BODY;  // likewise
     this.socket = null;
     this.connecting = null;
     this.closed = false;
-    this.inbox = Buffer.alloc(0);
+    this.#resetInbox();
   }
 
   // Every call takes an optional `timeoutMs` (in its options) for this call
   // alone, e.g. a larger one for an encode of long audio.
-  ping({ timeoutMs } = {}) { return this.#call(Op.PING, body.empty(), timeoutMs).then(() => undefined); }
-  hello({ timeoutMs } = {}) { return this.#call(Op.HELLO, body.hello(), timeoutMs).then(reply.hello); }
-  stats({ timeoutMs } = {}) { return this.#call(Op.STATS, body.empty(), timeoutMs).then(reply.stats); }
+  ping({ timeoutMs } = {}) { return this.#call(Op.PING, body.empty(), timeoutMs, () => undefined); }
+  hello({ timeoutMs } = {}) { return this.#call(Op.HELLO, body.hello(), timeoutMs, reply.hello); }
+  stats({ timeoutMs } = {}) { return this.#call(Op.STATS, body.empty(), timeoutMs, reply.stats); }
 
   // The cached WAV (format 'wav') or its Ogg Opus variant ('opus', encoded once
   // by the daemon with `opus` options); null on a miss.
   async get(engine, text, { format = 'wav', timeoutMs, ...opus } = {}) {
     try {
-      return reply.audio(await this.#call(Op.GET, body.get(engine, text, format, opus), timeoutMs));
+      return await this.#call(Op.GET, body.get(engine, text, format, opus), timeoutMs, reply.audio);
     } catch (err) {
       if (err instanceof TtscacheError && err.code === 'not_found') return null;
       throw err;
     }
   }
   put(engine, text, wav, { timeoutMs } = {}) {
-    return this.#call(Op.PUT, body.put(engine, text, wav), timeoutMs).then(() => undefined);
+    const refused = this.#refusal(wav?.length);
+    if (refused) return Promise.reject(refused);
+    return this.#call(Op.PUT, body.put(engine, text, wav), timeoutMs, () => undefined);
   }
   // opus: {bitrate (kb/s; omitted: the daemon's), vbr, application, complexity, frameMs}
   encode(wav, { timeoutMs, ...opus } = {}) {
-    return this.#call(Op.ENCODE, body.encode(wav, opus), timeoutMs).then(reply.audio);
+    const refused = this.#refusal(wav?.length);
+    if (refused) return Promise.reject(refused);
+    return this.#call(Op.ENCODE, body.encode(wav, opus), timeoutMs, reply.audio);
   }
   putEncode(engine, text, wav, { timeoutMs, ...opus } = {}) {
-    return this.#call(Op.PUT_ENCODE, body.putEncode(engine, text, wav, opus), timeoutMs).then(reply.audio);
+    const refused = this.#refusal(wav?.length);
+    if (refused) return Promise.reject(refused);
+    return this.#call(Op.PUT_ENCODE, body.putEncode(engine, text, wav, opus), timeoutMs, reply.audio);
   }
 
   // Rejects what is still pending and closes the connection.
@@ -76,21 +99,62 @@ export class Client {
     this.connecting = null;
   }
 
-  #call(opcode, requestBody, timeoutMs = this.timeoutMs) {
+  // parse(replyBody) → the call's value; it runs as the reply is read, so a
+  // malformed body is a protocol error of the connection, not an exception
+  // out of the socket's 'data' handler (which would end the process).
+  #call(opcode, requestBody, timeoutMs = this.timeoutMs, parse = (b) => b) {
+    // setTimeout runs a delay over 2^31-1 ms (24.8 days) after 1 ms instead.
+    timeoutMs = Math.min(timeoutMs, MAX_TIMEOUT_MS);
     if (this.closed) return Promise.reject(new TtscacheError('closed', 'client closed'));
+    const refused = this.#refusal(requestBody.length);
+    if (refused) return Promise.reject(refused);
     return new Promise((resolve, reject) => {
-      const request = { opcode, body: requestBody, resolve, reject, attempts: 0, id: 0n };
+      const request = { opcode, body: requestBody, parse, resolve, reject, attempts: 0, id: 0n };
       request.timer = setTimeout(() => {
         // A request not sent yet still has id 0, the HELLO's: only its own entry goes.
         if (this.pending.get(request.id) === request) this.pending.delete(request.id);
+        const before = this.waiting.length;
         this.waiting = this.waiting.filter((r) => r !== request);
+        if (this.waiting.length !== before) this.waitingBytes -= request.body.length;
+        // Part of a reply is here and has not grown for half this timeout:
+        // the stream is stalled mid-frame (a peer that announced more than it
+        // sends), and every later reply is stuck behind it. Drop the
+        // connection; what is in flight is sent again on a new one. Checked
+        // after the poll phase (setImmediate), so bytes that arrived while
+        // the event loop was busy are read first and count as progress.
+        const socket = this.socket;
+        if (socket && this.inboxBytes > 0) {
+          setImmediate(() => {
+            if (this.socket === socket && this.inboxBytes > 0 && Date.now() - this.lastReceiveAt >= timeoutMs / 2) {
+              socket.destroy();
+            }
+          });
+        }
         // Nothing left in flight: a hung daemon's connection must not keep the process alive.
         this.#holdProcessOpen();
         reject(new TtscacheError('timeout', `no reply from ${this.socketPath} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.waiting.push(request);
+      this.waitingBytes += request.body.length;
       this.#pump();
     });
+  }
+
+  // → the error refusing a request of about `bytes`, or null. Checked before
+  // the body is built too (put, encode): a refused request must cost no copy.
+  #refusal(bytes = 0) {
+    // The daemon would answer a frame over its limit by closing the
+    // connection, and the request would be sent once more: refuse it here.
+    if (bytes > this.maxFrameBody) {
+      return new TtscacheError('too_large', `request body of ${bytes} bytes, over the frame limit of ` +
+        `${this.maxFrameBody}`, { local: true });
+    }
+    const queued = this.waitingBytes + (this.socket?.writableLength ?? 0);
+    if (queued > 0 && queued + bytes > this.maxQueuedBytes) {
+      return new TtscacheError('overloaded', `${queued} bytes of requests not yet taken by ${this.socketPath}; ` +
+        `over maxQueuedBytes ${this.maxQueuedBytes}`, { local: true });
+    }
+    return null;
   }
 
   // Sends waiting requests while connected and under the in-flight cap.
@@ -101,6 +165,7 @@ export class Client {
     }
     while (this.waiting.length && this.pending.size < this.maxInflight) {
       const request = this.waiting.shift();
+      this.waitingBytes -= request.body.length;
       request.id = this.nextId++;
       request.attempts++;
       this.pending.set(request.id, request);
@@ -126,10 +191,11 @@ export class Client {
       if (this.closed) return socket.destroy();
       this.connecting = null;
       this.socket = socket;
-      this.inbox = Buffer.alloc(0);
-      // HELLO first: checks the version and learns the daemon's in-flight cap.
-      this.pending.set(0n, { opcode: Op.HELLO, attempts: 1, resolve: (b) => {
-        this.maxInflight = reply.hello(b).maxInflight || this.maxInflight;
+      this.#resetInbox();
+      // HELLO first: checks the version and learns the daemon's limits (believed only downwards).
+      this.pending.set(0n, { opcode: Op.HELLO, attempts: 1, parse: reply.hello, resolve: (h) => {
+        this.maxInflight = Math.min(h.maxInflight || MAX_INFLIGHT, MAX_INFLIGHT);
+        this.maxFrameBody = Math.min(h.maxFrameBody || MAX_FRAME_BODY, MAX_FRAME_BODY);
         this.#pump();
       }, reject: () => {} });
       socket.write(Buffer.concat([encodeHeader(Op.HELLO, 0n, 4), body.hello()]));
@@ -154,40 +220,71 @@ export class Client {
         else this.#settle(request, new TtscacheError('closed', `connection to ${this.socketPath} lost twice`));
       }
       this.waiting.unshift(...again);  // in the order they were first sent
+      for (const request of again) this.waitingBytes += request.body.length;
       this.pending.clear();
       if (!this.closed) this.#pump();
     });
   }
 
+  #resetInbox() {
+    this.chunks = [];       // received bytes not yet parsed, as they came
+    this.inboxBytes = 0;
+    this.needBytes = HEADER_BYTES;  // parse nothing before this many are here
+  }
+
+  // Chunks are joined only once a whole header or frame is here: joining on
+  // every chunk costs the square of a frame's size when the peer sends it a
+  // few bytes at a time (a 256 KiB reply in 1-byte chunks: minutes).
   #receive(chunk) {
-    this.inbox = this.inbox.length ? Buffer.concat([this.inbox, chunk]) : chunk;
-    while (this.inbox.length >= HEADER_BYTES) {
+    this.lastReceiveAt = Date.now();
+    this.chunks.push(chunk);
+    this.inboxBytes += chunk.length;
+    if (this.inboxBytes < this.needBytes) return;
+    let inbox = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.inboxBytes);
+    while (inbox.length >= HEADER_BYTES) {
       let header;
       try {
-        header = decodeHeader(this.inbox);
+        header = decodeHeader(inbox, this.maxFrameBody);
       } catch (err) {
-        this.socket?.destroy();
-        this.#failAll(new TtscacheError('protocol', `bad reply from ttscached: ${err.message}`));
-        return;
+        return this.#protocolFailure(`bad reply from ttscached: ${err.message}`);
       }
       const end = HEADER_BYTES + header.bodyLength;
-      if (this.inbox.length < end) return;
-      const replyBody = this.inbox.subarray(HEADER_BYTES, end);
-      this.inbox = this.inbox.subarray(end);
+      if (inbox.length < end) break;
+      const replyBody = inbox.subarray(HEADER_BYTES, end);
+      inbox = inbox.subarray(end);
       const request = this.pending.get(header.id);
       if (!request) continue;  // timed out earlier, or an error frame with id 0
       this.pending.delete(header.id);
-      if (header.opcode === Op.ERROR) {
-        const e = reply.error(replyBody);
-        this.#settle(request, new TtscacheError(e.name, e.message, { retryAfterMs: e.retryAfterMs, needed: e.needed }));
-      } else if (header.opcode !== (request.opcode | Op.REPLY)) {
-        this.#settle(request, new TtscacheError('protocol', `reply opcode 0x${header.opcode.toString(16)} to request 0x${request.opcode.toString(16)}`));
-      } else {
-        // Copy out of the inbox so the caller's Buffer does not pin the whole receive buffer.
-        this.#settle(request, null, Buffer.from(replyBody));
+      let err = null;
+      let value;
+      try {
+        if (header.opcode === Op.ERROR) {
+          const e = reply.error(replyBody);
+          err = new TtscacheError(e.name, e.message, { retryAfterMs: e.retryAfterMs, needed: e.needed });
+        } else if (header.opcode !== (request.opcode | Op.REPLY)) {
+          err = new TtscacheError('protocol', `reply opcode 0x${header.opcode.toString(16)} to request 0x${request.opcode.toString(16)}`);
+        } else {
+          // Copy out of the inbox so the caller's Buffer does not pin the whole receive buffer.
+          value = request.parse(Buffer.from(replyBody));
+        }
+      } catch (parseErr) {
+        this.#settle(request, new TtscacheError('protocol', `bad reply from ttscached: ${parseErr.message}`));
+        return this.#protocolFailure(`bad reply from ttscached: ${parseErr.message}`);
       }
+      this.#settle(request, err, value);
     }
+    this.chunks = inbox.length ? [inbox] : [];
+    this.inboxBytes = inbox.length;
+    this.needBytes = inbox.length >= HEADER_BYTES ? HEADER_BYTES + inbox.readUInt32LE(16) : HEADER_BYTES;
     this.#pump();
+  }
+
+  // The peer does not speak the protocol: nothing more it sends can be
+  // trusted, so the connection goes and every request on it fails.
+  #protocolFailure(message) {
+    this.socket?.destroy();
+    this.#resetInbox();
+    this.#failAll(new TtscacheError('protocol', message));
   }
 
   #settle(request, err, value) {
@@ -200,5 +297,6 @@ export class Client {
     for (const request of [...this.pending.values(), ...this.waiting]) this.#settle(request, err);
     this.pending.clear();
     this.waiting = [];
+    this.waitingBytes = 0;
   }
 }

@@ -33,13 +33,15 @@ export function encodeHeader(opcode, id, bodyLength) {
 }
 
 // → {opcode, flags, id, bodyLength}, or throws on a header that is not ours.
-export function decodeHeader(buf) {
+// maxBody: the largest body to accept — the peer's HELLO may say less than the
+// protocol's 64 MiB, and a length over it is a lie we must not wait for.
+export function decodeHeader(buf, maxBody = MAX_FRAME_BODY) {
   const magic = buf.readUInt32LE(0);
   if (magic !== MAGIC) throw new Error(`bad frame magic 0x${magic.toString(16)}, expected 0x43535454`);
   const version = buf.readUInt8(4);
   if (version !== VERSION) throw new Error(`frame version ${version}, expected ${VERSION}`);
   const bodyLength = buf.readUInt32LE(16);
-  if (bodyLength > MAX_FRAME_BODY) throw new Error(`frame body of ${bodyLength} bytes, over the 64 MiB limit`);
+  if (bodyLength > maxBody) throw new Error(`frame body of ${bodyLength} bytes, over the limit of ${maxBody}`);
   return { opcode: buf.readUInt8(5), flags: buf.readUInt16LE(6), id: buf.readBigUInt64LE(8), bodyLength };
 }
 
