@@ -41,7 +41,7 @@ for run in runs:
 for run in runs:
     reasons = sorted(run["result"].get("failure_reasons", {}).items(), key=lambda rc: -rc[1])
     for reason, count in reasons[:5]:
-        print(f"round {run['round']} {run['mode']}: {count} × HTTP 500: {reason}")
+        print(f"round {run['round']} {run['mode']}: {count} × failed (a failed encode is answered with the WAV, anything else with HTTP 500): {reason}")
 by_mode = {m: [run["result"] for run in runs if run["mode"] == m] for m in ("old", "new")}
 rounds = sorted({run["round"] for run in runs})
 print()
