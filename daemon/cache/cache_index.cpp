@@ -9,6 +9,12 @@
 #include <cstring>
 
 namespace ttscache {
+
+uint64_t UnixTimeNs() {
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  return static_cast<uint64_t>(now.tv_sec) * 1000000000u + static_cast<uint64_t>(now.tv_nsec);
+}
 namespace {
 
 constexpr uint64_t kGolden = 0x9E3779B97F4A7C15ull;
@@ -17,12 +23,6 @@ uint64_t Load64(const uint8_t* p) {
   uint64_t v;
   std::memcpy(&v, p, 8);
   return v;
-}
-
-uint64_t WallClockNs() {
-  timespec now{};
-  ::clock_gettime(CLOCK_REALTIME, &now);
-  return static_cast<uint64_t>(now.tv_sec) * 1000000000u + static_cast<uint64_t>(now.tv_nsec);
 }
 
 Error Damaged(const std::string& what) {
@@ -229,7 +229,7 @@ void CacheIndex::LinkFront(uint32_t slot) {
   // back never reorders the lists and InsertAt can place an entry by its own
   // last-used time. (Indexes written when this was a plain counter hold
   // small values: older than anything since, as they were.)
-  header_->access_clock = std::max(header_->access_clock + 1, WallClockNs());
+  header_->access_clock = std::max(header_->access_clock + 1, UnixTimeNs());
   e.last_access = header_->access_clock;
   e.global_prev = 0;
   e.global_next = header_->global_head;

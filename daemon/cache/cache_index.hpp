@@ -23,6 +23,10 @@
 
 namespace ttscache {
 
+// The clock of IndexEntry::last_access: Unix time in ns (CLOCK_REALTIME), the
+// time a client may give an adopted entry (CacheStore::StartPutFile).
+uint64_t UnixTimeNs();
+
 class CacheIndex {
  public:
   // The table sizes for `entry_capacity` entries.

@@ -10,7 +10,6 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -325,14 +324,25 @@ Result<std::optional<CachedFile>> CacheStore::Get(std::string_view engine, std::
   return file;
 }
 
+namespace {
+
+// What a put and an adopted file must both be to be cached: a WAV this
+// daemon can read, with at least one sample.
+Status CheckCacheableWav(std::span<const uint8_t> wav) {
+  Result<WavView> parsed = ParseWav(wav);
+  if (!parsed) return MakeError(Errc::kBadAudio, "refusing to cache: " + parsed.error().message);
+  if (parsed->frames == 0) return MakeError(Errc::kBadAudio, "refusing to cache: no samples");
+  return {};
+}
+
+}  // namespace
+
 Result<uint64_t> CacheStore::Put(std::string_view engine, std::string_view text,
                                  std::span<const uint8_t> wav) {
   Result<std::pair<uint8_t, CacheKey>> resolved = Resolve(engine, text);
   if (!resolved) return resolved.error();
   auto [id, key] = *resolved;
-  Result<WavView> parsed = ParseWav(wav);
-  if (!parsed) return MakeError(Errc::kBadAudio, "refusing to cache: " + parsed.error().message);
-  if (parsed->frames == 0) return MakeError(Errc::kBadAudio, "refusing to cache: no samples");
+  if (Status cacheable = CheckCacheableWav(wav); !cacheable) return cacheable.error();
   {
     MutexLock lock(state_->mutex);
     const uint64_t max_bytes = state_->limits.max_bytes;
@@ -438,12 +448,6 @@ Result<uint64_t> CheckPassedFile(int source, uint64_t max_size) {
   return size;
 }
 
-uint64_t NowNs() {
-  timespec now{};
-  ::clock_gettime(CLOCK_REALTIME, &now);
-  return static_cast<uint64_t>(now.tv_sec) * 1000000000u + static_cast<uint64_t>(now.tv_nsec);
-}
-
 }  // namespace
 
 struct FileAdoption::Copy {
@@ -473,7 +477,7 @@ Result<std::unique_ptr<FileAdoption>> CacheStore::StartPutFile(std::string_view 
   c.engine = *engine_id;
   c.key = key;
   c.source = source;
-  const uint64_t now = NowNs();
+  const uint64_t now = UnixTimeNs();
   c.last_used = last_used_ns == 0 ? now : std::min(last_used_ns, now);
   {
     MutexLock lock(state_->mutex);
@@ -518,19 +522,7 @@ Result<PutFileResult> CacheStore::FinishPutFile(FileAdoption& adoption) {
   const uint8_t id = c.engine;
   const CacheKey key = c.key;
   CacheDirectory& dir = *c.directory;
-  if (Status s = dir.FinishCopy(
-          id, c.pending, c.size, c.last_used,
-          [](std::span<const uint8_t> wav) -> Status {
-            Result<WavView> parsed = ParseWav(wav);
-            if (!parsed) {
-              return MakeError(Errc::kBadAudio, "refusing to cache: " + parsed.error().message);
-            }
-            if (parsed->frames == 0) {
-              return MakeError(Errc::kBadAudio, "refusing to cache: no samples");
-            }
-            return {};
-          });
-      !s) {
+  if (Status s = dir.FinishCopy(id, c.pending, c.size, c.last_used, CheckCacheableWav); !s) {
     return s.error();
   }
   const uint64_t last_used = c.last_used;
