@@ -53,6 +53,7 @@ class DaemonLink {
     };
     this.options.connectTimeoutMs ??= this.options.timeoutMs;
     this.timeoutMs = this.options.timeoutMs;
+    this.closed = false;  // replaced by initDiskCache: see close()
     this.cache = new Client(this.options);
     this.encoder = new Client(this.options);
     this.warnings = new RateLimitedWarnings();
