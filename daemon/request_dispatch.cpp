@@ -248,9 +248,9 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
     case ipc::Opcode::kPing:
       return Queue(c, {ipc::BuildFrame(ReplyOpcode(op), request, {}), {}});
     case ipc::Opcode::kStats: {
-      Result<bool> with_limits = ipc::DecodeStatsRequest(*body);
-      if (!with_limits) return QueueError(c, request, with_limits.error());
-      return Queue(c, {ipc::BuildFrame(ReplyOpcode(op), request, StatsBody(*with_limits)), {}});
+      Result<uint8_t> flags = ipc::DecodeStatsRequest(*body);
+      if (!flags) return QueueError(c, request, flags.error());
+      return Queue(c, {ipc::BuildFrame(ReplyOpcode(op), request, StatsBody(*flags)), {}});
     }
     case ipc::Opcode::kArena:
       return HandleArena(c, request, *body, std::move(received.fds));
@@ -636,7 +636,7 @@ void Server::FinishVariant(Completion& done) {
   }
 }
 
-std::vector<uint8_t> Server::StatsBody(bool with_limits) {
+std::vector<uint8_t> Server::StatsBody(uint8_t flags) {
   CacheStats s = store_->Stats();
   ipc::StatsReply reply;
   for (auto& [name, c] : s.engines) {
@@ -649,7 +649,7 @@ std::vector<uint8_t> Server::StatsBody(bool with_limits) {
   reply.errors = errors_;
   reply.encodes = encodes_;
   reply.shared_encodes = shared_encodes_;
-  if (with_limits) {
+  if (flags & ipc::kStatsLimits) {
     reply.has_limits = true;
     reply.max_entries = config_.config.cache.max_entries;
     reply.max_bytes = config_.config.cache.max_bytes;

@@ -200,7 +200,7 @@ class Server {
   Status OpusAllowed() const;
   Result<std::span<const uint8_t>> AudioBytes(const ipc::AudioRef& ref,
                                               const std::shared_ptr<ipc::MappedRegion>& arena);
-  std::vector<uint8_t> StatsBody(bool with_limits);
+  std::vector<uint8_t> StatsBody(uint8_t flags);
 
   LoadedConfig config_;
   std::optional<std::string> config_path_;

@@ -320,15 +320,15 @@ Result<std::vector<bool>> DecodeHasKeysReply(std::span<const uint8_t> body) {
   return Finish(r, cached, "HAS_KEYS reply");
 }
 
-std::vector<uint8_t> EncodeStatsRequest(bool with_limits) {
-  if (!with_limits) return {};
-  return {1};
+std::vector<uint8_t> EncodeStatsRequest(uint8_t flags) {
+  if (flags == 0) return {};
+  return {flags};
 }
 
-Result<bool> DecodeStatsRequest(std::span<const uint8_t> body) {
-  if (body.empty()) return false;
-  if (body.size() == 1 && body[0] <= 1) return body[0] == 1;
-  return BadField("STATS request (expected an empty body, or u8 0 or 1)");
+Result<uint8_t> DecodeStatsRequest(std::span<const uint8_t> body) {
+  if (body.empty()) return uint8_t{0};
+  if (body.size() == 1 && (body[0] & ~(kStatsLimits | kStatsStreams)) == 0) return body[0];
+  return BadField("STATS request (expected an empty body, or u8 flags: 1 limits, 2 streams)");
 }
 
 std::vector<uint8_t> EncodeAudioReply(AudioPlace place, uint64_t size,
@@ -367,10 +367,13 @@ std::vector<uint8_t> EncodeStatsReply(const StatsReply& s) {
   w.U64(s.connections).U64(s.requests).U64(s.busy).U64(s.errors).U64(s.encodes);
   w.U64(s.shared_encodes);
   if (s.has_limits) w.U64(s.max_entries).U64(s.max_bytes);
+  if (s.has_streams) {
+    w.U64(s.streams_open).U64(s.streams_opened).U64(s.streams_stored).U64(s.streams_failed);
+  }
   return std::move(w.bytes());
 }
 
-Result<StatsReply> DecodeStatsReply(std::span<const uint8_t> body) {
+Result<StatsReply> DecodeStatsReply(std::span<const uint8_t> body, uint8_t asked) {
   BodyReader r(body);
   StatsReply s;
   uint32_t n = r.U32();
@@ -394,10 +397,19 @@ Result<StatsReply> DecodeStatsReply(std::span<const uint8_t> body) {
   s.errors = r.U64();
   s.encodes = r.U64();
   s.shared_encodes = r.U64();
-  if (r.ok() && !r.done()) {  // the limits, when asked for
+  // What was asked for follows, in this order; a daemon that predates a
+  // flag sends nothing for it.
+  if ((asked & kStatsLimits) && r.ok() && !r.done()) {
     s.has_limits = true;
     s.max_entries = r.U64();
     s.max_bytes = r.U64();
+  }
+  if ((asked & kStatsStreams) && r.ok() && !r.done()) {
+    s.has_streams = true;
+    s.streams_open = r.U64();
+    s.streams_opened = r.U64();
+    s.streams_stored = r.U64();
+    s.streams_failed = r.U64();
   }
   return Finish(r, s, "STATS reply");
 }
@@ -417,6 +429,145 @@ Result<ErrorReply> DecodeErrorReply(std::span<const uint8_t> body) {
   e.needed = r.U64();
   e.message = std::string(r.String());
   return Finish(r, e, "ERROR reply");
+}
+
+std::vector<uint8_t> EncodeStreamOpenRequest(const StreamOpenRequest& o) {
+  BodyWriter w;
+  w.U8(static_cast<uint8_t>(o.input)).U8(o.sample_format).U8(o.channels).U8(0);
+  w.U32(o.sample_rate);
+  PutParams(w, o.params);
+  w.String(o.engine).String(o.text);
+  return std::move(w.bytes());
+}
+
+Result<StreamOpenRequest> DecodeStreamOpenRequest(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  StreamOpenRequest o;
+  const uint8_t input = r.U8();
+  o.sample_format = r.U8();
+  o.channels = r.U8();
+  const uint8_t zero = r.U8();
+  o.sample_rate = r.U32();
+  Result<OpusParams> params = ReadParams(r);
+  if (!params) return params.error();
+  o.params = *params;
+  o.engine = r.String(64);
+  o.text = r.String();
+  if (!r.done()) {
+    return BadField(
+        "STREAM_OPEN request (u8 input, u8 sample_format, u8 channels, u8 0, u32 sample_rate, "
+        "opus, string engine, string text)");
+  }
+  if (input > 1 || zero != 0) {
+    return MakeError(Errc::kInvalidArgument, "STREAM_OPEN input = " + std::to_string(input) +
+                                                 ", expected 0 (raw PCM) or 1 (WAV)");
+  }
+  o.input = static_cast<StreamInput>(input);
+  if (o.input == StreamInput::kWav) {
+    if (o.sample_format != 0 || o.channels != 0 || o.sample_rate != 0) {
+      return MakeError(Errc::kInvalidArgument,
+                       "STREAM_OPEN of a WAV names no format (sample_format, channels and "
+                       "sample_rate must be 0: the WAV's header says them)");
+    }
+  } else {
+    if (o.sample_format > 5) {
+      return MakeError(Errc::kInvalidArgument,
+                       "STREAM_OPEN sample_format = " + std::to_string(o.sample_format) +
+                           ", expected 0 u8, 1 s16le, 2 s24le, 3 s32le, 4 f32le or 5 f64le");
+    }
+    if (o.channels < 1 || o.channels > 2) {
+      return MakeError(Errc::kInvalidArgument, "STREAM_OPEN channels = " +
+                                                   std::to_string(o.channels) +
+                                                   ", expected 1 or 2");
+    }
+    if (o.sample_rate < 8000 || o.sample_rate > 192000) {
+      return MakeError(Errc::kInvalidArgument, "STREAM_OPEN sample_rate = " +
+                                                   std::to_string(o.sample_rate) +
+                                                   " Hz, expected 8000–192000");
+    }
+  }
+  if (o.engine.empty() != o.text.empty()) {
+    return MakeError(Errc::kInvalidArgument,
+                     "STREAM_OPEN names an engine without a text or a text without an engine: "
+                     "give both (the finished stream is cached) or neither");
+  }
+  return o;
+}
+
+std::vector<uint8_t> EncodeStreamOpenReply(const StreamOpenReply& o) {
+  BodyWriter w;
+  w.U32(o.stream).U32(o.max_buffered_bytes).U32(o.idle_timeout_ms).U32(o.max_seconds);
+  return std::move(w.bytes());
+}
+
+Result<StreamOpenReply> DecodeStreamOpenReply(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  StreamOpenReply o;
+  o.stream = r.U32();
+  o.max_buffered_bytes = r.U32();
+  o.idle_timeout_ms = r.U32();
+  o.max_seconds = r.U32();
+  return Finish(r, o, "STREAM_OPEN reply");
+}
+
+std::vector<uint8_t> EncodeStreamPushRequest(const StreamPushRequest& p) {
+  BodyWriter w;
+  w.U32(p.stream);
+  PutAudio(w, p.audio);
+  return std::move(w.bytes());
+}
+
+Result<StreamPushRequest> DecodeStreamPushRequest(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  StreamPushRequest p;
+  p.stream = r.U32();
+  Result<AudioRef> audio = ReadAudio(r);
+  if (!audio) return audio.error();
+  p.audio = *audio;
+  return Finish(r, p, "STREAM_PUSH request (u32 stream, audio)");
+}
+
+std::vector<uint8_t> EncodeStreamPagesReply(std::span<const uint8_t> pages) {
+  BodyWriter w;
+  w.Bytes(pages);
+  return std::move(w.bytes());
+}
+
+Result<std::span<const uint8_t>> DecodeStreamPagesReply(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  std::span<const uint8_t> pages = r.Bytes(kMaxFrameBody);
+  return Finish(r, pages, "STREAM_PUSH reply (u32 length, pages)");
+}
+
+std::vector<uint8_t> EncodeStreamFinishReply(const StreamFinishReply& f) {
+  BodyWriter w;
+  w.Bytes(f.pages).U64(f.samples_48k).U8(static_cast<uint8_t>(f.cached)).String(f.note);
+  return std::move(w.bytes());
+}
+
+Result<StreamFinishReply> DecodeStreamFinishReply(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  StreamFinishReply f;
+  f.pages = r.Bytes(kMaxFrameBody);
+  f.samples_48k = r.U64();
+  const uint8_t cached = r.U8();
+  f.note = r.String();
+  if (cached > 2) return BadField("STREAM_FINISH reply: cached (expected 0, 1 or 2)");
+  f.cached = static_cast<StreamCached>(cached);
+  return Finish(r, f,
+                "STREAM_FINISH reply (u32 length, pages, u64 samples_48k, u8 cached, string note)");
+}
+
+std::vector<uint8_t> EncodeStreamIdRequest(uint32_t stream) {
+  BodyWriter w;
+  w.U32(stream);
+  return std::move(w.bytes());
+}
+
+Result<uint32_t> DecodeStreamIdRequest(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  const uint32_t stream = r.U32();
+  return Finish(r, stream, "STREAM_FINISH/STREAM_ABORT request (u32 stream)");
 }
 
 }  // namespace ttscache::ipc

@@ -102,6 +102,40 @@ struct AudioReply {
   FileId file;  // GET by descriptor: the file sent (kArena) or still current (kUnchanged)
 };
 
+// STREAM_OPEN: the input's format (raw PCM: sample format, channels, rate;
+// a WAV: all three 0, read from its header), the Opus parameters, and
+// optionally the cache entry the finished stream becomes (empty engine: none).
+struct StreamOpenRequest {
+  StreamInput input = StreamInput::kRawPcm;
+  uint8_t sample_format = 1;  // SampleEncoding: 0 u8, 1 s16le, 2 s24le, 3 s32le, 4 f32le, 5 f64le
+  uint8_t channels = 1;
+  uint32_t sample_rate = 22050;
+  OpusParams params;
+  std::string_view engine, text;
+};
+
+// The stream's id on this connection and the limits it runs under.
+struct StreamOpenReply {
+  uint32_t stream = 0;
+  uint32_t max_buffered_bytes = 0;  // pushed and not yet encoded; more ends the stream
+  uint32_t idle_timeout_ms = 0;     // no request on the stream for this long ends it
+  uint32_t max_seconds = 0;         // of input audio
+};
+
+struct StreamPushRequest {
+  uint32_t stream = 0;
+  AudioRef audio;
+};
+
+// STREAM_FINISH's reply: the last pages (the end-of-stream page with the
+// trimmed granule), the decoded length, and what became of the cache entry.
+struct StreamFinishReply {
+  std::span<const uint8_t> pages;
+  uint64_t samples_48k = 0;
+  StreamCached cached = StreamCached::kNotAsked;
+  std::string_view note;  // why it was not stored (kNotStored), else empty
+};
+
 struct EngineStatsWire {
   std::string name;
   uint64_t entries, bytes, hits, misses, puts, evictions, variant_hits, variant_misses;
@@ -114,6 +148,11 @@ struct StatsReply {
   // daemon knows them: max_entries per engine, max_bytes (0: none).
   bool has_limits = false;
   uint64_t max_entries = 0, max_bytes = 0;
+  // Present when asked (kStatsStreams) and known: encode streams open now,
+  // opened since start, finished and stored in the cache, and ended by an
+  // error, an abort, a limit or a client that left.
+  bool has_streams = false;
+  uint64_t streams_open = 0, streams_opened = 0, streams_stored = 0, streams_failed = 0;
 };
 
 struct ErrorReply {
@@ -135,8 +174,16 @@ std::vector<uint8_t> EncodePutFileReply(const PutFileReply& r);
 std::vector<uint8_t> EncodeHasKeysRequest(const HasKeysRequest& r);
 // One byte per key asked, in order: 1 cached, 0 not.
 std::vector<uint8_t> EncodeHasKeysReply(const std::vector<bool>& cached);
-// STATS: an empty body, or u8 1 to ask for the limits too.
-std::vector<uint8_t> EncodeStatsRequest(bool with_limits);
+// STATS: an empty body, or u8 flags (kStatsLimits, kStatsStreams).
+std::vector<uint8_t> EncodeStatsRequest(uint8_t flags);
+std::vector<uint8_t> EncodeStreamOpenRequest(const StreamOpenRequest& r);
+std::vector<uint8_t> EncodeStreamOpenReply(const StreamOpenReply& r);
+std::vector<uint8_t> EncodeStreamPushRequest(const StreamPushRequest& r);
+// PUSH's reply: the Ogg pages this chunk completed (often none).
+std::vector<uint8_t> EncodeStreamPagesReply(std::span<const uint8_t> pages);
+std::vector<uint8_t> EncodeStreamFinishReply(const StreamFinishReply& r);
+// FINISH and ABORT name the stream only.
+std::vector<uint8_t> EncodeStreamIdRequest(uint32_t stream);
 std::vector<uint8_t> EncodeAudioReply(AudioPlace place, uint64_t size,
                                       std::span<const uint8_t> bytes, FileId file = {});
 std::vector<uint8_t> EncodeStatsReply(const StatsReply& r);
@@ -153,10 +200,17 @@ Result<PutFileRequest> DecodePutFileRequest(std::span<const uint8_t> body);
 Result<PutFileReply> DecodePutFileReply(std::span<const uint8_t> body);
 Result<HasKeysRequest> DecodeHasKeysRequest(std::span<const uint8_t> body);
 Result<std::vector<bool>> DecodeHasKeysReply(std::span<const uint8_t> body);
-// Whether the STATS request asks for the limits.
-Result<bool> DecodeStatsRequest(std::span<const uint8_t> body);
+// The STATS request's flags (0 for an empty body).
+Result<uint8_t> DecodeStatsRequest(std::span<const uint8_t> body);
+Result<StreamOpenRequest> DecodeStreamOpenRequest(std::span<const uint8_t> body);
+Result<StreamOpenReply> DecodeStreamOpenReply(std::span<const uint8_t> body);
+Result<StreamPushRequest> DecodeStreamPushRequest(std::span<const uint8_t> body);
+Result<std::span<const uint8_t>> DecodeStreamPagesReply(std::span<const uint8_t> body);
+Result<StreamFinishReply> DecodeStreamFinishReply(std::span<const uint8_t> body);
+Result<uint32_t> DecodeStreamIdRequest(std::span<const uint8_t> body);
 Result<AudioReply> DecodeAudioReply(std::span<const uint8_t> body);
-Result<StatsReply> DecodeStatsReply(std::span<const uint8_t> body);
+// `asked`: the flags the request sent; what a daemon appended for them is read.
+Result<StatsReply> DecodeStatsReply(std::span<const uint8_t> body, uint8_t asked = kStatsLimits);
 Result<ErrorReply> DecodeErrorReply(std::span<const uint8_t> body);
 
 }  // namespace ttscache::ipc

@@ -32,6 +32,10 @@ enum class Opcode : uint8_t {
   kArena = 0x08,    // carries one memfd (SCM_RIGHTS)
   kPutFile = 0x09,  // carries one regular file (SCM_RIGHTS): a WAV stored by key
   kHasKeys = 0x0A,  // which of up to kMaxKeysPerHas keys an engine holds
+  kStreamOpen = 0x0B,    // an encode session: PCM or WAV in, Ogg pages out as they complete
+  kStreamPush = 0x0C,    // the next chunk of a session's input; the reply holds its pages
+  kStreamFinish = 0x0D,  // the end of the input: the last pages (and the cache entry)
+  kStreamAbort = 0x0E,   // drops a session; nothing is stored
   kError = 0x7F,    // replies only
 };
 inline constexpr uint8_t kReplyBit = 0x80;  // reply opcode = request opcode | 0x80
@@ -58,6 +62,15 @@ const char* ErrorCodeName(ErrorCode code);
 enum class PutFileOutcome : uint8_t { kStored = 0, kAlreadyCached = 1, kEvictedAtOnce = 2 };
 
 enum class AudioFormat : uint8_t { kWav = 0, kOpus = 1 };
+// What a stream's input is: raw interleaved PCM in a format the request
+// names, or a WAV file as a TTS engine writes it to a pipe (header first,
+// its sizes possibly unknown).
+enum class StreamInput : uint8_t { kRawPcm = 0, kWav = 1 };
+// Whether a finished stream was stored in the cache.
+enum class StreamCached : uint8_t { kNotAsked = 0, kStored = 1, kNotStored = 2 };
+// STATS request flags: what to append to the reply.
+inline constexpr uint8_t kStatsLimits = 0x01;
+inline constexpr uint8_t kStatsStreams = 0x02;
 enum class Delivery : uint8_t { kInline = 0, kDescriptor = 1 };
 // Where audio is: bytes inside the frame, or a range of the connection's arena.
 // kArena: in the arena, or for GET by the attached descriptor; kUnchanged (GET

@@ -334,9 +334,9 @@ Result<ipc::StatsReply> Client::Stats() {
 }
 
 Result<ipc::StatsReply> Client::StatsWithLimits() {
-  Result<Reply> r = Call(ipc::Opcode::kStats, ipc::EncodeStatsRequest(true));
+  Result<Reply> r = Call(ipc::Opcode::kStats, ipc::EncodeStatsRequest(ipc::kStatsLimits));
   if (!r) return r.error();
-  return ipc::DecodeStatsReply(r->body);
+  return ipc::DecodeStatsReply(r->body, ipc::kStatsLimits);
 }
 
 Result<ipc::PutFileReply> Client::PutFileByKey(std::string_view engine,

@@ -75,6 +75,14 @@ const char* DocOpcodeName(Opcode op) {
       return "PUT_FILE";
     case Opcode::kHasKeys:
       return "HAS_KEYS";
+    case Opcode::kStreamOpen:
+      return "STREAM_OPEN";
+    case Opcode::kStreamPush:
+      return "STREAM_PUSH";
+    case Opcode::kStreamFinish:
+      return "STREAM_FINISH";
+    case Opcode::kStreamAbort:
+      return "STREAM_ABORT";
     case Opcode::kError:
       return nullptr;
   }
