@@ -1,7 +1,10 @@
 // See client.hpp (EncodeStream). Pushes are pipelined on the Client's
 // connection; their replies are taken oldest first, so pages reach the
 // caller in the order the input was pushed, whatever order replies arrive in.
+#include <poll.h>
+
 #include <algorithm>
+#include <cerrno>
 
 #include "ipc/messages.hpp"
 #include "ttscache/client.hpp"
@@ -113,7 +116,11 @@ Status EncodeStream::SendPush(std::vector<uint8_t> body, uint64_t bytes) {
   if (!request) return Fail(request.error());
   in_flight_.emplace_back(*request, bytes);
   in_flight_bytes_ += bytes;
-  // Pages that are ready go to the caller now, not at the next wait.
+  return Collect();  // pages that are ready go to the caller now, not at the next wait
+}
+
+Status EncodeStream::Collect() {
+  if (failed_) return *failed_;
   while (!in_flight_.empty()) {
     Result<bool> taken = CollectOldest(/*wait=*/false);
     if (!taken) return taken.error();
@@ -121,6 +128,18 @@ Status EncodeStream::SendPush(std::vector<uint8_t> body, uint64_t bytes) {
   }
   return {};
 }
+
+Status EncodeStream::WaitForPages(int timeout_ms) {
+  if (failed_) return *failed_;
+  if (in_flight_.empty()) return {};
+  pollfd p{client_->socket_fd(), POLLIN, 0};
+  if (::poll(&p, 1, timeout_ms) < 0 && errno != EINTR) {
+    return Fail(MakeError(Errc::kUnavailable, "poll on the daemon's socket failed"));
+  }
+  return Collect();
+}
+
+int EncodeStream::poll_fd() const { return client_ ? client_->socket_fd() : -1; }
 
 Status EncodeStream::Push(std::span<const uint8_t> bytes) {
   if (failed_) return *failed_;

@@ -144,6 +144,18 @@ class TTSCACHE_EXPORT EncodeStream {
   Status Abort();
   uint32_t id() const { return id_; }
 
+  // Between pushes — a producer waiting for the engine's next chunk — pages
+  // still come: these hand them over as they arrive instead of at the next
+  // Push. Collect delivers what has arrived, without waiting; WaitForPages
+  // waits up to `timeout_ms` for something from the daemon first (returns
+  // at once when no push is in flight). poll_fd() is the connection's
+  // socket for poll()/epoll (readable: call Collect); -1 when not connected.
+  Status Collect();
+  Status WaitForPages(int timeout_ms);
+  int poll_fd() const;
+  // Pushes sent whose pages have not been delivered yet.
+  size_t pushes_in_flight() const { return in_flight_.size(); }
+
  private:
   friend class Client;
   EncodeStream(Client* client, uint32_t id, uint32_t max_buffered_bytes, PageSink on_pages);
@@ -251,6 +263,7 @@ class TTSCACHE_EXPORT Client {
   // The reply if it has arrived, without waiting; nullopt if not yet.
   Result<std::optional<Reply>> Poll(uint64_t request_id);
   Result<std::optional<Reply>> ReceiveOrPoll(uint64_t request_id, bool block);
+  int socket_fd() const { return socket_.get(); }
   // A reply to `request_id`, when it comes, is dropped (a stream aborted).
   void Abandon(uint64_t request_id);
   // `fd`, when not -1, travels with the request (SCM_RIGHTS); the caller keeps it.
