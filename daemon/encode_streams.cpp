@@ -62,12 +62,12 @@ void Server::HandleStreamOpen(Connection& c, uint64_t request, std::span<const u
   }
   if (c.streams.size() >= static_cast<size_t>(limits.max_per_connection)) {
     busy_++;
-    return QueueError(c, request,
-                      MakeError(Errc::kBusy, "this connection has " +
-                                                 std::to_string(c.streams.size()) +
-                                                 " streams open, the most it may "
-                                                 "([stream] max_per_connection); finish one first"),
-                      kStreamBusyRetryMs);
+    return QueueError(
+        c, request,
+        MakeError(Errc::kBusy, "this connection has " + std::to_string(c.streams.size()) +
+                                   " streams open, the most it may "
+                                   "([stream] max_per_connection); finish one first"),
+        kStreamBusyRetryMs);
   }
   if (streams_open_ >= static_cast<size_t>(limits.max_total)) {
     busy_++;
@@ -130,18 +130,18 @@ void Server::HandleStreamChunk(Connection& c, uint64_t request, bool finish,
   EncodeStream& stream = it->second;
   if (stream.finishing) {
     return QueueError(c, request,
-                      MakeError(Errc::kInvalidArgument,
-                                "stream " + std::to_string(id) + " was finished; nothing more "
-                                                                 "may be pushed to it"));
+                      MakeError(Errc::kInvalidArgument, "stream " + std::to_string(id) +
+                                                            " was finished; nothing more "
+                                                            "may be pushed to it"));
   }
   // A push refused while later ones are taken would leave a hole in the
   // audio: any refusal ends the stream.
   if (c.inflight >= ipc::kMaxInflightPerConnection) {
     busy_++;
-    const Error why = MakeError(Errc::kBusy, "stream " + std::to_string(id) + ": " +
-                                                 std::to_string(c.inflight) +
-                                                 " requests in flight on this connection, the "
-                                                 "most it may have; the stream is ended");
+    const Error why =
+        MakeError(Errc::kBusy, "stream " + std::to_string(id) + ": " + std::to_string(c.inflight) +
+                                   " requests in flight on this connection, the "
+                                   "most it may have; the stream is ended");
     QueueError(c, request, why);
     return EndStream(c, id, why, /*failed=*/true);
   }

@@ -226,8 +226,8 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
     return;
   }
   // While stopping, streams already open may still finish their sentence.
-  const bool on_open_stream = op == ipc::Opcode::kStreamPush ||
-                              op == ipc::Opcode::kStreamFinish || op == ipc::Opcode::kStreamAbort;
+  const bool on_open_stream = op == ipc::Opcode::kStreamPush || op == ipc::Opcode::kStreamFinish ||
+                              op == ipc::Opcode::kStreamAbort;
   if (stopping_ && !on_open_stream) {
     QueueError(c, request, MakeError(Errc::kBusy, "the daemon is stopping"), 1000);
     return;

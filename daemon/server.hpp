@@ -91,9 +91,9 @@ class Server {
     bool finishing = false;       // FINISH received: no more pushes
     uint64_t buffered_bytes = 0;  // pushed, not yet encoded (queued and running)
     int64_t last_request_ms = 0;
-    StreamSettings limits;        // as configured when it opened
-    BudgetHold retained;          // input budget for what the cache entry keeps
-    std::string not_stored;       // why the finished stream will not be stored
+    StreamSettings limits;   // as configured when it opened
+    BudgetHold retained;     // input budget for what the cache entry keeps
+    std::string not_stored;  // why the finished stream will not be stored
   };
 
   struct OutFrame {

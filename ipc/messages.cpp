@@ -476,14 +476,14 @@ Result<StreamOpenRequest> DecodeStreamOpenRequest(std::span<const uint8_t> body)
                            ", expected 0 u8, 1 s16le, 2 s24le, 3 s32le, 4 f32le or 5 f64le");
     }
     if (o.channels < 1 || o.channels > 2) {
-      return MakeError(Errc::kInvalidArgument, "STREAM_OPEN channels = " +
-                                                   std::to_string(o.channels) +
-                                                   ", expected 1 or 2");
+      return MakeError(
+          Errc::kInvalidArgument,
+          "STREAM_OPEN channels = " + std::to_string(o.channels) + ", expected 1 or 2");
     }
     if (o.sample_rate < 8000 || o.sample_rate > 192000) {
-      return MakeError(Errc::kInvalidArgument, "STREAM_OPEN sample_rate = " +
-                                                   std::to_string(o.sample_rate) +
-                                                   " Hz, expected 8000–192000");
+      return MakeError(Errc::kInvalidArgument,
+                       "STREAM_OPEN sample_rate = " + std::to_string(o.sample_rate) +
+                           " Hz, expected 8000–192000");
     }
   }
   if (o.engine.empty() != o.text.empty()) {

@@ -29,14 +29,14 @@ enum class Opcode : uint8_t {
   kEncode = 0x05,
   kPutEncode = 0x06,
   kStats = 0x07,
-  kArena = 0x08,    // carries one memfd (SCM_RIGHTS)
-  kPutFile = 0x09,  // carries one regular file (SCM_RIGHTS): a WAV stored by key
-  kHasKeys = 0x0A,  // which of up to kMaxKeysPerHas keys an engine holds
+  kArena = 0x08,         // carries one memfd (SCM_RIGHTS)
+  kPutFile = 0x09,       // carries one regular file (SCM_RIGHTS): a WAV stored by key
+  kHasKeys = 0x0A,       // which of up to kMaxKeysPerHas keys an engine holds
   kStreamOpen = 0x0B,    // an encode session: PCM or WAV in, Ogg pages out as they complete
   kStreamPush = 0x0C,    // the next chunk of a session's input; the reply holds its pages
   kStreamFinish = 0x0D,  // the end of the input: the last pages (and the cache entry)
   kStreamAbort = 0x0E,   // drops a session; nothing is stored
-  kError = 0x7F,    // replies only
+  kError = 0x7F,         // replies only
 };
 inline constexpr uint8_t kReplyBit = 0x80;  // reply opcode = request opcode | 0x80
 

@@ -280,7 +280,7 @@ Result<std::optional<Client::Reply>> Client::ReceiveOrPoll(uint64_t request_id, 
     Result<size_t> n = ipc::ReceiveWithFds(socket_.get(), buffer, &fds, ipc::kMaxFdsPerMessage,
                                            block ? wait : ipc::Wait::kNever);
     if (!n && n.error().code == Errc::kNotFound) {
-      if (!block) return std::optional<Reply>();  // nothing more has arrived yet
+      if (!block) return std::optional<Reply>();       // nothing more has arrived yet
       Status waited = first_wait ? Status(TimedOut())  // SO_RCVTIMEO passed
                                  : WaitFor(socket_.get(), POLLIN, deadline);
       if (!waited) {

@@ -51,10 +51,10 @@ struct EncodeSession::State {
   SessionSink sink;
   std::optional<OggOpusEncoder> encoder;  // once the format is known
   std::optional<PcmFormat> format;
-  std::vector<uint8_t> header;            // a WAV's bytes before its samples
-  std::optional<uint64_t> data_left;      // a WAV's known data size, still to come
-  uint64_t data_size = 0;                 // the known size as declared (for messages)
-  uint64_t pcm_bytes = 0;                 // sample bytes taken so far
+  std::vector<uint8_t> header;        // a WAV's bytes before its samples
+  std::optional<uint64_t> data_left;  // a WAV's known data size, still to come
+  uint64_t data_size = 0;             // the known size as declared (for messages)
+  uint64_t pcm_bytes = 0;             // sample bytes taken so far
   std::vector<uint8_t> retained_pcm;
   bool finished = false;
   bool failed = false;
@@ -134,10 +134,9 @@ struct EncodeSession::State {
     const uint64_t frame_bytes = static_cast<uint64_t>(format->bytes_per_frame());
     const uint64_t rate = static_cast<uint64_t>(format->sample_rate);
     if ((pcm_bytes + bytes.size()) / frame_bytes > spec.max_seconds * rate) {
-      return MakeError(Errc::kTooLarge, "the stream's input passed " +
-                                            std::to_string(spec.max_seconds) +
-                                            " s of audio (max_seconds) at " +
-                                            std::to_string(rate) + " Hz");
+      return MakeError(Errc::kTooLarge,
+                       "the stream's input passed " + std::to_string(spec.max_seconds) +
+                           " s of audio (max_seconds) at " + std::to_string(rate) + " Hz");
     }
     pcm_bytes += bytes.size();
     if (spec.retain) retained_pcm.insert(retained_pcm.end(), bytes.begin(), bytes.end());
@@ -229,8 +228,8 @@ std::vector<uint8_t> EncodeSession::CachedWav() const {
 const std::vector<uint8_t>& EncodeSession::ogg() const { return state_->sink.all; }
 
 std::vector<uint8_t> MakeWav(const PcmFormat& format, std::span<const uint8_t> pcm) {
-  const bool is_float = format.encoding == SampleEncoding::kFloat32 ||
-                        format.encoding == SampleEncoding::kFloat64;
+  const bool is_float =
+      format.encoding == SampleEncoding::kFloat32 || format.encoding == SampleEncoding::kFloat64;
   const uint64_t pad = pcm.size() & 1;  // RIFF chunks are padded to even sizes
   std::vector<uint8_t> wav;
   wav.reserve(44 + pcm.size() + pad);

@@ -31,8 +31,8 @@ namespace ttscache {
 struct EncodeSessionSpec {
   std::optional<PcmFormat> raw;  // the format of raw PCM; nullopt: a WAV, read from its header
   OpusParams params;
-  uint64_t max_seconds = 600;  // of input audio
-  bool retain = false;         // keep the input and output for the cache
+  uint64_t max_seconds = 600;      // of input audio
+  bool retain = false;             // keep the input and output for the cache
   std::optional<uint32_t> serial;  // Ogg serial; default random (tests fix it)
 };
 

@@ -34,8 +34,7 @@ enum class PageFlush {
 class OggOpusWriter {
  public:
   // Writes the two header pages to `sink` (borrowed; must outlive the writer).
-  static Result<OggOpusWriter> Create(const OggOpusHeader& header, PageFlush pages,
-                                      ByteSink* sink);
+  static Result<OggOpusWriter> Create(const OggOpusHeader& header, PageFlush pages, ByteSink* sink);
   OggOpusWriter(OggOpusWriter&&) noexcept;
   OggOpusWriter& operator=(OggOpusWriter&&) noexcept;
   ~OggOpusWriter();

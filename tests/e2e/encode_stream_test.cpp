@@ -30,8 +30,8 @@ std::vector<uint8_t> Wav(double seconds, int rate = 22050, int channels = 1) {
   testing::WavSpec spec;
   spec.rate = static_cast<uint32_t>(rate);
   spec.channels = static_cast<uint16_t>(channels);
-  return testing::MakeWav(spec, testing::EncodeSamples(
-                                    spec, testing::HarmonicSignal(rate, channels, seconds, 180.0)));
+  return testing::MakeWav(
+      spec, testing::EncodeSamples(spec, testing::HarmonicSignal(rate, channels, seconds, 180.0)));
 }
 
 std::vector<std::vector<uint8_t>> AudioPackets(const std::vector<uint8_t>& ogg, int64_t* end) {
@@ -103,9 +103,10 @@ TEST_F(EncodeStreamTest, FirstPageBeforeTheInputEndsAndSamePacketsAsWholeFile) {
   const WavView view = ParseWav(wav).value();
   std::vector<uint8_t> ogg;
   EncodeStream stream =
-      client.OpenEncodeStream({}, [&](std::span<const uint8_t> p) {
-              ogg.insert(ogg.end(), p.begin(), p.end());
-            }).value();
+      client
+          .OpenEncodeStream(
+              {}, [&](std::span<const uint8_t> p) { ogg.insert(ogg.end(), p.begin(), p.end()); })
+          .value();
   const size_t chunk = 4096 * 2;
   ASSERT_TRUE(stream.Push(view.data.first(chunk)).ok());
   // The push's reply may still be on its way: the next push collects it.
@@ -147,12 +148,13 @@ TEST_F(EncodeStreamTest, FinishedStreamIsCachedAsWavAndVariant) {
   EncodeStream stream =
       client
           .OpenEncodeStream(
-              format, [&](std::span<const uint8_t> p) { ogg.insert(ogg.end(), p.begin(), p.end()); },
+              format,
+              [&](std::span<const uint8_t> p) { ogg.insert(ogg.end(), p.begin(), p.end()); },
               DaemonDefaultOpus(), "piper", "Streamed sentence.")
           .value();
   for (size_t at = 0; at < piped.size(); at += 1001) {
-    ASSERT_TRUE(stream.Push(std::span(piped).subspan(at, std::min<size_t>(1001, piped.size() - at)))
-                    .ok());
+    ASSERT_TRUE(
+        stream.Push(std::span(piped).subspan(at, std::min<size_t>(1001, piped.size() - at))).ok());
   }
   StreamResult end = stream.Finish().value();
   EXPECT_EQ(end.cached, StreamResult::Cached::kStored) << end.note;
@@ -172,8 +174,8 @@ TEST_F(EncodeStreamTest, AbortedOrAbandonedStreamsStoreNothing) {
   const std::vector<uint8_t> wav = Wav(1.0);
   const WavView view = ParseWav(wav).value();
   {
-    EncodeStream s = client.OpenEncodeStream({}, nullptr, DaemonDefaultOpus(), "piper", "aborted")
-                         .value();
+    EncodeStream s =
+        client.OpenEncodeStream({}, nullptr, DaemonDefaultOpus(), "piper", "aborted").value();
     ASSERT_TRUE(s.Push(view.data.first(10000)).ok());
     ASSERT_TRUE(s.Abort().ok());
     EXPECT_THAT(s.Push(view.data.first(2)).error().message, HasSubstr("aborted"));
@@ -205,8 +207,10 @@ TEST_F(EncodeStreamTest, AbortedOrAbandonedStreamsStoreNothing) {
 
 TEST(EncodeStreamLimits, EveryLimitHasItsError) {
   DaemonProcess daemon;
-  daemon.stream_keys() = {{"max_per_connection", "2"}, {"max_total", "3"},
-                          {"max_buffered_bytes", "64K"}, {"idle_timeout_s", "1"},
+  daemon.stream_keys() = {{"max_per_connection", "2"},
+                          {"max_total", "3"},
+                          {"max_buffered_bytes", "64K"},
+                          {"idle_timeout_s", "1"},
                           {"max_seconds", "1"}};
   daemon.WriteConfig();
   ASSERT_TRUE(daemon.Start());
@@ -223,12 +227,12 @@ TEST(EncodeStreamLimits, EveryLimitHasItsError) {
               HasSubstr("max_total"));
 
   // One push over max_buffered_bytes ends the stream; a later one is told why.
-  EXPECT_THAT(RawStream::ErrorOf(a.Call(ipc::Opcode::kStreamPush,
-                                        a.Push(s1, std::vector<uint8_t>(70000)))),
-              HasSubstr("max_buffered_bytes = 65536 bytes"));
-  EXPECT_THAT(RawStream::ErrorOf(
-                  a.Call(ipc::Opcode::kStreamPush, a.Push(s1, std::vector<uint8_t>(2)))),
-              HasSubstr("stream 1 ended: stream 1: 70000 bytes pushed"));
+  EXPECT_THAT(
+      RawStream::ErrorOf(a.Call(ipc::Opcode::kStreamPush, a.Push(s1, std::vector<uint8_t>(70000)))),
+      HasSubstr("max_buffered_bytes = 65536 bytes"));
+  EXPECT_THAT(
+      RawStream::ErrorOf(a.Call(ipc::Opcode::kStreamPush, a.Push(s1, std::vector<uint8_t>(2)))),
+      HasSubstr("stream 1 ended: stream 1: 70000 bytes pushed"));
 
   // More than max_seconds of audio: too large, and the stream ends.
   bool too_long = false;
@@ -240,9 +244,9 @@ TEST(EncodeStreamLimits, EveryLimitHasItsError) {
 
   // Idle past idle_timeout_s: ended, and the reason is given.
   std::this_thread::sleep_for(std::chrono::milliseconds(2600));
-  EXPECT_THAT(RawStream::ErrorOf(
-                  b.Call(ipc::Opcode::kStreamPush, b.Push(s3, std::vector<uint8_t>(2)))),
-              HasSubstr("no request for 1 s ([stream] idle_timeout_s)"));
+  EXPECT_THAT(
+      RawStream::ErrorOf(b.Call(ipc::Opcode::kStreamPush, b.Push(s3, std::vector<uint8_t>(2)))),
+      HasSubstr("no request for 1 s ([stream] idle_timeout_s)"));
   // Every stream is gone, so new ones may open again.
   EXPECT_NE(b.Open(), 0u);
 }
@@ -253,9 +257,9 @@ TEST(EncodeStreamLimits, RequestsOnStreamsThatAreNotOpen) {
   RawStream a(daemon.socket_path()), b(daemon.socket_path());
   const uint32_t mine = a.Open();
   // Stream ids are per connection: b cannot reach a's stream.
-  EXPECT_THAT(RawStream::ErrorOf(
-                  b.Call(ipc::Opcode::kStreamPush, b.Push(mine, std::vector<uint8_t>(2)))),
-              HasSubstr("no stream 1 is open on this connection"));
+  EXPECT_THAT(
+      RawStream::ErrorOf(b.Call(ipc::Opcode::kStreamPush, b.Push(mine, std::vector<uint8_t>(2)))),
+      HasSubstr("no stream 1 is open on this connection"));
   EXPECT_THAT(RawStream::ErrorOf(
                   b.Call(ipc::Opcode::kStreamFinish, ipc::EncodeStreamIdRequest(0xFFFFFFFF))),
               HasSubstr("no stream 4294967295"));
@@ -264,9 +268,9 @@ TEST(EncodeStreamLimits, RequestsOnStreamsThatAreNotOpen) {
   // Malformed opens, each named.
   ipc::StreamOpenRequest three;
   three.channels = 3;
-  EXPECT_THAT(RawStream::ErrorOf(
-                  b.Call(ipc::Opcode::kStreamOpen, ipc::EncodeStreamOpenRequest(three))),
-              HasSubstr("channels = 3, expected 1 or 2"));
+  EXPECT_THAT(
+      RawStream::ErrorOf(b.Call(ipc::Opcode::kStreamOpen, ipc::EncodeStreamOpenRequest(three))),
+      HasSubstr("channels = 3, expected 1 or 2"));
   ipc::StreamOpenRequest engine_only;
   engine_only.engine = "piper";
   EXPECT_THAT(RawStream::ErrorOf(
@@ -275,9 +279,9 @@ TEST(EncodeStreamLimits, RequestsOnStreamsThatAreNotOpen) {
   ipc::StreamOpenRequest unknown;
   unknown.engine = "nope";
   unknown.text = "x";
-  EXPECT_THAT(RawStream::ErrorOf(
-                  b.Call(ipc::Opcode::kStreamOpen, ipc::EncodeStreamOpenRequest(unknown))),
-              HasSubstr("nope"));
+  EXPECT_THAT(
+      RawStream::ErrorOf(b.Call(ipc::Opcode::kStreamOpen, ipc::EncodeStreamOpenRequest(unknown))),
+      HasSubstr("nope"));
   EXPECT_THAT(RawStream::ErrorOf(b.Call(ipc::Opcode::kStreamOpen, {1, 2, 3})),
               HasSubstr("malformed"));
   // A finished stream takes nothing more, and says so.
@@ -286,9 +290,9 @@ TEST(EncodeStreamLimits, RequestsOnStreamsThatAreNotOpen) {
   auto [op, id, body] = a.Call(ipc::Opcode::kStreamFinish, ipc::EncodeStreamIdRequest(mine));
   ASSERT_EQ(op, 0x8D);
   EXPECT_EQ(ipc::DecodeStreamFinishReply(body)->samples_48k, 4800u);
-  EXPECT_THAT(RawStream::ErrorOf(
-                  a.Call(ipc::Opcode::kStreamPush, a.Push(mine, std::vector<uint8_t>(2)))),
-              HasSubstr("stream 1 ended: it was finished"));
+  EXPECT_THAT(
+      RawStream::ErrorOf(a.Call(ipc::Opcode::kStreamPush, a.Push(mine, std::vector<uint8_t>(2)))),
+      HasSubstr("stream 1 ended: it was finished"));
 }
 
 // 64 requests in flight is the connection's limit: a push beyond is refused,

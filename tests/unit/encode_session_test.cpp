@@ -142,9 +142,9 @@ TEST(EncodeSession, RetainedStreamBecomesTheWavAndItsOgg) {
   Streamed s;
   auto session = EncodeSession::Create(spec).value();
   for (size_t at = 0; at < wav.size(); at += 333) {
-    ASSERT_TRUE(session->Push(std::span(wav).subspan(at, std::min<size_t>(333, wav.size() - at)),
-                              &s.ogg)
-                    .ok());
+    ASSERT_TRUE(
+        session->Push(std::span(wav).subspan(at, std::min<size_t>(333, wav.size() - at)), &s.ogg)
+            .ok());
   }
   ASSERT_TRUE(session->Finish(&s.ogg).ok());
   EXPECT_EQ(session->ogg(), s.ogg);
@@ -206,7 +206,8 @@ TEST(EncodeSession, BadInputNamesWhatWasWrong) {
 
   testing::WavSpec data_first;
   data_first.data_before_fmt = true;
-  Error order = FailingPush(wav_spec, testing::MakeWav(data_first, std::vector<uint8_t>(100)), false);
+  Error order =
+      FailingPush(wav_spec, testing::MakeWav(data_first, std::vector<uint8_t>(100)), false);
   EXPECT_NE(order.message.find("fmt chunk before its data"), std::string::npos) << order.message;
 
   testing::WavSpec huge;
