@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/audio/encode_session.hpp"
 #include "core/audio/ogg_opus_encoder.hpp"
 #include "core/audio/resampler.hpp"
 #include "core/audio/wav_reader.hpp"
@@ -230,6 +231,61 @@ TEST_P(CodecInterop, DecodersAgreeOnLengthAndAudio) {
   EXPECT_GE(at_zero, 0.8) << name << " correlation at lag 0";
   std::printf("%s: %lld samples at 48 kHz, correlation %.4f, best lag %d\n", name.c_str(),
               static_cast<long long>(expected_48k), at_zero, best_lag);
+}
+
+// An encode stream (EncodeSession: what the daemon runs for STREAM_PUSH),
+// fed as raw PCM in every chunking — a byte at a time, 7 bytes, one frame,
+// 4096 frames, everything at once — and as a WAV: each result passes
+// opusinfo and decodes with opusdec to exactly the whole-file encode's
+// audio, sample for sample, ceil(N × 48000 / rate) samples long.
+TEST_P(CodecInterop, StreamedInAnyChunkingDecodesToTheWholeFileAudio) {
+  const InteropCase& c = GetParam();
+  const fs::path dir = TempDir();
+  const std::string name = CaseName(c) + ".stream";
+  std::vector<uint8_t> wav = MakeInput(dir);
+  Result<WavView> input = ParseWav(wav);
+  ASSERT_TRUE(input.ok()) << input.error().message;
+  const int64_t expected_48k =
+      static_cast<int64_t>((input->frames * 48000 + c.rate - 1) / static_cast<uint64_t>(c.rate));
+
+  auto decode = [&](const std::vector<uint8_t>& ogg, const std::string& tag) {
+    const fs::path opus = dir / (name + tag + ".opus");
+    const fs::path out = dir / (name + tag + ".wav");
+    WriteFile(opus, ogg);
+    Ran info = RunCommand("opusinfo " + opus.string());
+    EXPECT_EQ(info.status, 0) << tag << info.output;
+    EXPECT_THAT(info.output, Not(HasSubstr("WARNING"))) << tag;
+    EXPECT_THAT(info.output, Not(HasSubstr("ERROR"))) << tag;
+    Ran dec = RunCommand("opusdec --quiet --rate 48000 " + opus.string() + " " + out.string());
+    EXPECT_EQ(dec.status, 0) << tag << dec.output;
+    return ReadFile(out);
+  };
+  VectorSink whole;
+  ASSERT_TRUE(EncodeWavToOggOpus(wav, OpusParams{}, &whole).ok());
+  const std::vector<uint8_t> whole_audio = decode(whole.bytes(), ".whole");
+  Result<WavView> whole_view = ParseWav(whole_audio);
+  ASSERT_TRUE(whole_view.ok());
+  ASSERT_EQ(static_cast<int64_t>(whole_view->frames), expected_48k);
+
+  const size_t frame = static_cast<size_t>(input->format.bytes_per_frame());
+  for (size_t chunk : {size_t{1}, size_t{7}, frame, frame * 4096, wav.size()}) {
+    for (bool as_wav : {false, true}) {
+      if (chunk == 1 && as_wav) continue;  // the raw byte-at-a-time run covers it
+      const std::string tag = "." + std::to_string(chunk) + (as_wav ? "wav" : "raw");
+      EncodeSessionSpec spec;
+      if (!as_wav) spec.raw = input->format;
+      Result<std::unique_ptr<EncodeSession>> session = EncodeSession::Create(spec);
+      ASSERT_TRUE(session.ok());
+      const std::span<const uint8_t> bytes = as_wav ? std::span<const uint8_t>(wav) : input->data;
+      std::vector<uint8_t> ogg;
+      for (size_t at = 0; at < bytes.size(); at += chunk) {
+        ASSERT_TRUE(
+            (*session)->Push(bytes.subspan(at, std::min(chunk, bytes.size() - at)), &ogg).ok());
+      }
+      ASSERT_TRUE((*session)->Finish(&ogg).ok());
+      EXPECT_EQ(decode(ogg, tag), whole_audio) << tag << ": decoded audio differs";
+    }
+  }
 }
 
 std::vector<InteropCase> AllCases() {
