@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import http from 'node:http';
-import { Readable } from 'node:stream';
+import { Readable, pipeline } from 'node:stream';
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -144,23 +144,37 @@ test('the first Ogg bytes arrive before the input has ended', async () => {
   c.close();
 });
 
+// docs/clients.md's example: pipeline() (errors end all three) and .pipe() (an
+// 'error' listener of its own), with the engine's output as it would come.
 test('piped into an http.createServer response and fetched', async (t) => {
   const c = new Client({ socketPath: daemon.socket });
+  const results = [];
   const server = http.createServer((req, res) => {
+    const engine = Readable.from(chunks(pcm, 4096));  // piper.stdout
     res.setHeader('Content-Type', 'audio/ogg; codecs=opus');
-    const opus = c.encodeStream({ rate: RATE });
-    opus.on('error', () => res.destroy());  // the daemon failed us: the response ends cut short
-    Readable.from(chunks(pcm, 4096)).pipe(opus).pipe(res);
+    if (req.url === '/pipeline') {
+      const opus = c.encodeStream({ rate: RATE, engine: 'piper', text: 'Over HTTP.' });
+      pipeline(engine, opus, res, (err) => { if (err) engine.destroy(); });
+      results.push(opus.result);
+    } else {
+      const opus = c.encodeStream({ rate: RATE });
+      opus.on('error', () => res.destroy());  // the daemon failed us: the response ends cut short
+      engine.pipe(opus).pipe(res);
+    }
   });
   t.after(() => { server.close(); c.close(); });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  const response = await fetch(`http://127.0.0.1:${server.address().port}/say`);
-  assert.equal(response.status, 200);
-  assert.equal(response.headers.get('content-type'), 'audio/ogg; codecs=opus');
-  const ogg = Buffer.from(await response.arrayBuffer());
-  assertValidOpus(ogg, daemon.dir);
-  assert.equal(decodedSamples(ogg), expected48k(pcm.length / 2));
+  for (const path of ['/pipeline', '/pipe']) {
+    const response = await fetch(`http://127.0.0.1:${server.address().port}${path}`);
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('content-type'), 'audio/ogg; codecs=opus');
+    const ogg = Buffer.from(await response.arrayBuffer());
+    assertValidOpus(ogg, daemon.dir);
+    assert.equal(decodedSamples(ogg), expected48k(pcm.length / 2), path);
+  }
+  assert.equal((await results[0]).cached, 'stored');
+  assert.ok(await c.get('piper', 'over http.'));
 });
 
 test('with an engine and a text the finished stream is cached: the next get is a hit', async () => {
