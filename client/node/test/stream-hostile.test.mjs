@@ -238,3 +238,17 @@ test('pipeline(): end() with nothing written opens and finishes; options refused
   c.close();
   await fake.close();
 });
+
+test('a push never answered: the Duplex errors at its timeout and aborts the stream', { timeout: 10_000 }, async () => {
+  const { fake, log } = await startStreamFake({ answerPush: () => {} });
+  const c = new Client({ socketPath: fake.socket });
+  const s = c.encodeStream({ rate: 22050, timeoutMs: 300 });
+  s.resume();
+  s.write(pattern(100));
+  const [err] = await once(s, 'error').catch((e) => [e]);
+  assert.equal(err.code, 'timeout');
+  for (let i = 0; i < 100 && !log.some((e) => e.opcode === Op.STREAM_ABORT); i++) await sleep(10);
+  assert.ok(log.some((e) => e.opcode === Op.STREAM_ABORT));
+  c.close();
+  await fake.close();
+});
