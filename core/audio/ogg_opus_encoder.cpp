@@ -146,7 +146,7 @@ Result<OggOpusEncoder> OggOpusEncoder::Create(const PcmFormat& input, const Opus
   }
   OggOpusHeader header{input.channels, s->pre_skip, input.sample_rate,
                        options.serial ? *options.serial : RandomOggSerial()};
-  Result<OggOpusWriter> writer = OggOpusWriter::Create(header, options.page_per_packet, sink);
+  Result<OggOpusWriter> writer = OggOpusWriter::Create(header, options.pages, sink);
   if (!writer) return writer.error();
   s->writer.emplace(std::move(*writer));
   return OggOpusEncoder(std::move(s));
@@ -203,9 +203,7 @@ Status OggOpusEncoder::Finish() {
   if (s.resampler) {
     if (Status st = s.resampler->Flush(&s.pending); !st) return st;
   }
-  const uint64_t rate = static_cast<uint64_t>(s.input.sample_rate);
-  const int64_t decoded_48k = static_cast<int64_t>((s.input_frames * 48000 + rate - 1) / rate);
-  const int64_t end_granule = s.pre_skip + decoded_48k;
+  const int64_t end_granule = s.pre_skip + static_cast<int64_t>(decoded_samples_48k());
   // At least one frame remains to encode: the lookahead (pre-skip > 0) is
   // never covered by the whole frames encoded while pushing.
   while (true) {
@@ -215,7 +213,16 @@ Status OggOpusEncoder::Finish() {
   }
 }
 
+Status OggOpusEncoder::FlushPages() {
+  if (state_->finished) return MakeError(Errc::kInvalidArgument, "FlushPages after Finish()");
+  return state_->writer->Flush();
+}
+
 uint64_t OggOpusEncoder::input_frames() const { return state_->input_frames; }
+uint64_t OggOpusEncoder::decoded_samples_48k() const {
+  const uint64_t rate = static_cast<uint64_t>(state_->input.sample_rate);
+  return (state_->input_frames * 48000 + rate - 1) / rate;
+}
 int OggOpusEncoder::pre_skip() const { return state_->pre_skip; }
 int OggOpusEncoder::opus_rate() const { return state_->opus_rate; }
 

@@ -15,6 +15,7 @@
 #include <span>
 
 #include "core/audio/byte_sink.hpp"
+#include "core/audio/ogg_opus_writer.hpp"
 #include "core/audio/opus_params.hpp"
 #include "core/audio/pcm_format.hpp"
 #include "core/result.hpp"
@@ -24,9 +25,9 @@ namespace ttscache {
 inline constexpr const char* kOggOpusContentType = "audio/ogg; codecs=opus";
 
 struct EncoderOptions {
-  // Flush a page after every packet, for streaming callers (more overhead,
-  // least latency). Otherwise a page at least every second of audio.
-  bool page_per_packet = false;
+  // When pages are cut (ogg_opus_writer.hpp): a page per second of audio,
+  // per packet, or for streams the first packet alone and then FlushPages().
+  PageFlush pages = PageFlush::kEverySecond;
   std::optional<uint32_t> serial;  // default: random
 };
 
@@ -44,10 +45,15 @@ class OggOpusEncoder {
   Status PushPcm(std::span<const uint8_t> bytes);
   // Interleaved float frames at the input rate.
   Status PushFloat(const float* frames, size_t frame_count);
+  // Writes the packets encoded so far as a page now, so a streaming caller
+  // can send them (the samples of a packet not yet complete wait).
+  Status FlushPages();
   // Ends the stream. A partial PCM frame left over is an error (truncated input).
   Status Finish();
 
   uint64_t input_frames() const;
+  // What the stream decodes to once finished: ceil(input_frames × 48000 / rate).
+  uint64_t decoded_samples_48k() const;
   int pre_skip() const;  // 48 kHz samples
   int opus_rate() const;
 

@@ -51,7 +51,7 @@ std::vector<uint8_t> OpusTags() {
 struct OggOpusWriter::State {
   ogg_stream_state stream;
   ByteSink* sink;
-  bool page_per_packet;
+  PageFlush pages;
   int64_t packet_number = 0;
   ~State() { ogg_stream_clear(&stream); }
 };
@@ -70,14 +70,14 @@ uint32_t RandomOggSerial() {
   return serial;
 }
 
-Result<OggOpusWriter> OggOpusWriter::Create(const OggOpusHeader& header, bool page_per_packet,
+Result<OggOpusWriter> OggOpusWriter::Create(const OggOpusHeader& header, PageFlush pages,
                                             ByteSink* sink) {
   auto state = std::make_unique<State>();
   if (ogg_stream_init(&state->stream, static_cast<int>(header.serial)) != 0) {
     return MakeError(Errc::kInternal, "ogg_stream_init failed");
   }
   state->sink = sink;
-  state->page_per_packet = page_per_packet;
+  state->pages = pages;
   OggOpusWriter writer(std::move(state));
 
   // Each header packet completes its own page (RFC 7845 §3): flush after each.
@@ -110,8 +110,11 @@ Status OggOpusWriter::AddPacket(std::span<const uint8_t> packet, int samples_48k
   if (ogg_stream_packetin(&state_->stream, &op) != 0) {
     return MakeError(Errc::kInternal, "ogg_stream_packetin failed on an audio packet");
   }
-  bool flush =
-      last || state_->page_per_packet || granule_ - granule_at_last_flush_ >= kFlushEverySamples;
+  // Packets 0 and 1 are OpusHead and OpusTags: packet 2 is the first audio.
+  const bool first_audio = op.packetno == 2;
+  bool flush = last || state_->pages == PageFlush::kEveryPacket ||
+               (state_->pages == PageFlush::kStreaming && first_audio) ||
+               granule_ - granule_at_last_flush_ >= kFlushEverySamples;
   return WritePages(flush);
 }
 

@@ -214,7 +214,7 @@ TEST(Encoder, IncrementalModeEmitsPagesBeforeTheLastChunk) {
   std::vector<uint8_t> wav = ToneWav(22050, 1, 2.0);
   WavView view = ParseWav(wav).value();
   EncoderOptions streaming;
-  streaming.page_per_packet = true;
+  streaming.pages = PageFlush::kEveryPacket;
   VectorSink sink;
   Result<OggOpusEncoder> encoder =
       OggOpusEncoder::Create(view.format, OpusParams{}, &sink, streaming);
