@@ -51,6 +51,12 @@ class BudgetHold {
   }
   ~BudgetHold() { Release(); }
   uint64_t bytes() const { return bytes_; }
+  // Adds `bytes` the caller already took from `budget` (the hold's own, when
+  // it has one) to what this hold gives back.
+  void Add(ByteBudget* budget, uint64_t bytes) {
+    budget_ = budget;
+    bytes_ += bytes;
+  }
   void Release() {
     if (budget_) budget_->Give(bytes_);
     budget_ = nullptr;

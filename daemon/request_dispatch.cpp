@@ -225,7 +225,10 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
                          "a descriptor came with a request that takes none; closed"));
     return;
   }
-  if (stopping_) {
+  // While stopping, streams already open may still finish their sentence.
+  const bool on_open_stream = op == ipc::Opcode::kStreamPush ||
+                              op == ipc::Opcode::kStreamFinish || op == ipc::Opcode::kStreamAbort;
+  if (stopping_ && !on_open_stream) {
     QueueError(c, request, MakeError(Errc::kBusy, "the daemon is stopping"), 1000);
     return;
   }
@@ -256,6 +259,14 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
       return HandleArena(c, request, *body, std::move(received.fds));
     case ipc::Opcode::kPutFile:
       return HandlePutFile(c, request, *body, std::move(received.fds));
+    case ipc::Opcode::kStreamOpen:
+      return HandleStreamOpen(c, request, *body);
+    case ipc::Opcode::kStreamPush:
+      return HandleStreamChunk(c, request, /*finish=*/false, body);
+    case ipc::Opcode::kStreamFinish:
+      return HandleStreamChunk(c, request, /*finish=*/true, body);
+    case ipc::Opcode::kStreamAbort:
+      return HandleStreamAbort(c, request, *body);
     case ipc::Opcode::kHasKeys: {
       // On the loop: at most kMaxKeysPerHas lookups in the mapped index.
       Result<ipc::HasKeysRequest> has = ipc::DecodeHasKeysRequest(*body);
@@ -653,6 +664,13 @@ std::vector<uint8_t> Server::StatsBody(uint8_t flags) {
     reply.has_limits = true;
     reply.max_entries = config_.config.cache.max_entries;
     reply.max_bytes = config_.config.cache.max_bytes;
+  }
+  if (flags & ipc::kStatsStreams) {
+    reply.has_streams = true;
+    reply.streams_open = streams_open_;
+    reply.streams_opened = streams_opened_;
+    reply.streams_stored = streams_stored_;
+    reply.streams_failed = streams_failed_;
   }
   return ipc::EncodeStatsReply(reply);
 }

@@ -207,7 +207,8 @@ int Server::Run() {
   epoll_event events[64];
   while (true) {
     if (stopping_) {
-      bool drained = jobs_running_ == 0 && pending_variants_.empty();
+      // Streams still open get the drain's time to finish their sentence.
+      bool drained = jobs_running_ == 0 && pending_variants_.empty() && streams_open_ == 0;
       if (drained) {
         bool unsent = false;
         for (auto& [id, c] : connections_) unsent = unsent || !c->out.empty();
@@ -631,6 +632,10 @@ void Server::Close(uint64_t id) {
   queued_fd_frames_ -= c.queued_fd_frames;
   queued_output_bytes_ -= c.out_bytes;
   *c.gone = true;
+  // Its streams end with it; nothing of them is stored (their jobs are
+  // dropped at their next turn: client_gone).
+  streams_open_ -= c.streams.size();
+  streams_failed_ += c.streams.size();
   connections_.erase(it);  // jobs keep the arena alive through their shared_ptr
   ResumeInputWaiters();    // its input reservation went with it
 }
@@ -708,6 +713,10 @@ void Server::DrainCompletions() {
       FinishVariant(c);
       continue;
     }
+    if (c.stream != 0) {
+      OnStreamJobDone(c);
+      continue;
+    }
     auto it = connections_.find(c.connection);
     if (it == connections_.end()) continue;
     it->second->inflight--;
@@ -755,6 +764,7 @@ void Server::OnTimer() {
     }
   }
   for (uint64_t id : idle) Close(id);
+  ExpireIdleStreams(now);
   // Large replies and frames are freed to the heap, which glibc keeps: give
   // it back now and then once nothing is queued, so an attack's peak does
   // not stay the daemon's size.
@@ -816,6 +826,7 @@ void Server::Reload() {
     log::Warning("reload: cache limits not applied: " + s.error().message);
   }
   config_.config.opus = next.opus;
+  config_.config.stream = next.stream;
   config_.config.daemon.allowed_uids = next.daemon.allowed_uids;
   config_.config.daemon.allowed_gids = next.daemon.allowed_gids;
   config_.config.cache.max_entries = next.cache.max_entries;

@@ -20,6 +20,10 @@
 // - time: a client that reads none of its replies for send_timeout_s, or is
 //   idle for idle_timeout_s, is closed; at most kMaxInflightPerConnection
 //   requests in flight (BUSY beyond).
+// - encode streams: at most [stream] max_per_connection per connection and
+//   max_total in all, each holding at most max_buffered_bytes of input not
+//   yet encoded, ended after idle_timeout_s without a request or past
+//   max_seconds of audio (encode_streams.cpp).
 // A peer outside allowed_uids/allowed_gids gets FORBIDDEN and is closed.
 // Run() returns the process exit status. Thread-safety: Run() and everything
 // but Post() on the loop thread.
@@ -38,6 +42,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/audio/encode_session.hpp"
 #include "core/config/config.hpp"
 #include "core/mutex.hpp"
 #include "core/shared_fd.hpp"
@@ -61,6 +66,36 @@ class Server {
   int Run();
 
  private:
+  // Encode streams (encode_streams.cpp). What a stream's jobs share with the
+  // loop: the loop touches it only while no job of the stream is queued or
+  // running, and a job only while it runs (the pool's queue orders the two).
+  struct StreamWork {
+    EncodeSessionSpec spec;
+    std::unique_ptr<EncodeSession> session;  // made by the first job, on a worker
+    std::string engine, text;                // the cache entry it becomes, if any
+    bool retain = false;                     // false once the loop could not budget it
+  };
+  // A push or finish waiting for its turn in the stream.
+  struct StreamChunk {
+    uint64_t request = 0;
+    bool finish = false;
+    std::shared_ptr<std::vector<uint8_t>> body;  // owns inline audio
+    std::span<const uint8_t> audio;              // inline, or in `arena`
+    std::shared_ptr<ipc::MappedRegion> arena;
+    BudgetHold hold;  // the frame's input budget
+  };
+  struct EncodeStream {
+    std::shared_ptr<StreamWork> work;
+    std::deque<StreamChunk> queued;
+    bool running = false;         // a job of this stream is on the workers
+    bool finishing = false;       // FINISH received: no more pushes
+    uint64_t buffered_bytes = 0;  // pushed, not yet encoded (queued and running)
+    int64_t last_request_ms = 0;
+    StreamSettings limits;        // as configured when it opened
+    BudgetHold retained;          // input budget for what the cache entry keeps
+    std::string not_stored;       // why the finished stream will not be stored
+  };
+
   struct OutFrame {
     std::vector<uint8_t> bytes;  // header first: the request id is read back from it
     SharedFd fd;                 // sent with the frame's first byte
@@ -97,6 +132,10 @@ class Server {
     int64_t last_active_ms = 0;
     bool closing = false;     // close once `out` is flushed
     uint32_t events = 0x001;  // the epoll mask registered now (EPOLLIN at accept)
+    std::map<uint32_t, EncodeStream> streams;
+    uint32_t next_stream = 1;
+    // Why recent streams ended, so a late request on one gets a clear error.
+    std::deque<std::pair<uint32_t, std::string>> ended_streams;
   };
   // A worker's result, handed to the loop.
   struct Completion {
@@ -107,6 +146,12 @@ class Server {
     bool error = false;
     std::string variant_key;       // set for shared variant encodes
     std::vector<uint8_t> encoded;  // the variant's bytes, for waiters
+    // Set for a stream's job: which stream, what it consumed, what the
+    // session now retains for the cache, and (finish) whether it was stored.
+    uint32_t stream = 0;
+    uint64_t consumed = 0;
+    uint64_t retained = 0;
+    bool finished = false, stored = false;
   };
   struct VariantWaiter {
     uint64_t connection, request;
@@ -193,6 +238,21 @@ class Server {
   bool SubmitJob(Connection& c, uint64_t request, JobSlice slice, bool cancellable = false);
   void RunSlice(std::shared_ptr<RunningJob> job);
   void FinishVariant(Completion& completion);
+
+  // Encode streams (encode_streams.cpp).
+  void HandleStreamOpen(Connection& c, uint64_t request, std::span<const uint8_t> body);
+  void HandleStreamChunk(Connection& c, uint64_t request, bool finish,
+                         std::shared_ptr<std::vector<uint8_t>> body);
+  void HandleStreamAbort(Connection& c, uint64_t request, std::span<const uint8_t> body);
+  // Puts the stream's next queued chunk on the workers, if none is running.
+  void RunNextChunk(Connection& c, uint32_t id, EncodeStream& s);
+  void OnStreamJobDone(Completion& done);
+  // Ends the stream: every queued chunk is answered with `why`, and a later
+  // request on it too; its budget is given back.
+  void EndStream(Connection& c, uint32_t id, const Error& why, bool failed);
+  // The error for a request on a stream that is not open.
+  Error NoStream(const Connection& c, uint32_t id) const;
+  void ExpireIdleStreams(int64_t now);
   // The parameters an Opus request gets (bitrate 0: the configured ones).
   // Loop thread only: a reload rewrites the configuration.
   OpusParams Effective(const OpusParams& requested) const;
@@ -250,6 +310,9 @@ class Server {
   // Counters for STATS and STATUS=.
   std::atomic<uint64_t> accepted_{0}, requests_{0}, busy_{0}, errors_{0}, encodes_{0},
       shared_encodes_{0};
+  // Encode streams: open now (loop only), and counted since start.
+  size_t streams_open_ = 0;
+  uint64_t streams_opened_ = 0, streams_stored_ = 0, streams_failed_ = 0;
 };
 
 // Maps a ttscache error to the protocol's error code.

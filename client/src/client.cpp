@@ -232,8 +232,18 @@ Result<uint64_t> Client::Send(ipc::Opcode op, std::span<const uint8_t> body, int
 }
 
 Result<Client::Reply> Client::Receive(uint64_t request_id) {
+  Result<std::optional<Reply>> r = ReceiveOrPoll(request_id, /*block=*/true);
+  if (!r) return r.error();
+  return std::move(**r);  // blocking: a reply, or an error
+}
+
+Result<std::optional<Client::Reply>> Client::Poll(uint64_t request_id) {
+  return ReceiveOrPoll(request_id, /*block=*/false);
+}
+
+Result<std::optional<Client::Reply>> Client::ReceiveOrPoll(uint64_t request_id, bool block) {
   if (auto it = early_.find(request_id); it != early_.end()) {
-    Reply r = std::move(it->second);
+    std::optional<Reply> r = std::move(it->second);
     early_.erase(it);
     return r;
   }
@@ -253,7 +263,7 @@ Result<Client::Reply> Client::Receive(uint64_t request_id) {
       const bool about_connection = h.request_id == kConnectionErrorId && IsError(h.opcode);
       if (h.request_id == request_id || about_connection) {
         outstanding_.erase(h.request_id);
-        return reply;
+        return std::optional<Reply>(std::move(reply));
       }
       if (abandoned_.erase(h.request_id) != 0) continue;  // a late reply nobody waits for
       // Only a request that was sent and not yet answered may be answered:
@@ -267,9 +277,10 @@ Result<Client::Reply> Client::Receive(uint64_t request_id) {
     uint8_t buffer[65536];
     std::vector<UniqueFd> fds;
     const ipc::Wait wait = first_wait ? ipc::Wait::kUpToSocketTimeout : ipc::Wait::kNever;
-    Result<size_t> n =
-        ipc::ReceiveWithFds(socket_.get(), buffer, &fds, ipc::kMaxFdsPerMessage, wait);
+    Result<size_t> n = ipc::ReceiveWithFds(socket_.get(), buffer, &fds, ipc::kMaxFdsPerMessage,
+                                           block ? wait : ipc::Wait::kNever);
     if (!n && n.error().code == Errc::kNotFound) {
+      if (!block) return std::optional<Reply>();  // nothing more has arrived yet
       Status waited = first_wait ? Status(TimedOut())  // SO_RCVTIMEO passed
                                  : WaitFor(socket_.get(), POLLIN, deadline);
       if (!waited) {

@@ -215,6 +215,13 @@ uint64_t EncodeSession::decoded_samples_48k() const {
 uint64_t EncodeSession::retained_bytes() const {
   return state_->retained_pcm.size() + state_->sink.all.size();
 }
+void EncodeSession::StopRetaining() {
+  state_->spec.retain = false;
+  state_->sink.retain = false;
+  std::vector<uint8_t>().swap(state_->retained_pcm);
+  std::vector<uint8_t>().swap(state_->sink.all);
+}
+
 std::vector<uint8_t> EncodeSession::CachedWav() const {
   if (!state_->format) return {};
   return MakeWav(*state_->format, state_->retained_pcm);

@@ -53,6 +53,9 @@ class EncodeSession {
   uint64_t decoded_samples_48k() const;
   // Bytes held for the cache (input samples and Ogg so far); 0 without retain.
   uint64_t retained_bytes() const;
+  // Frees what was retained and keeps nothing more (the stream will not be
+  // cached: its caller could not afford the memory).
+  void StopRetaining();
   // After Finish, with retain: the input as a canonical WAV (44-byte header,
   // PCM or IEEE float) and the whole Ogg stream.
   std::vector<uint8_t> CachedWav() const;

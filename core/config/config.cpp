@@ -165,6 +165,30 @@ const KeySpec kKeys[] = {
      [](Config& c, std::string_view v, const ParseContext&) {
        return config_values::ParseFrameMs(v, &c.opus.params.frame_us);
      }},
+    {"stream", "max_per_connection", "8", nullptr,
+     [](Config& c, std::string_view v, const ParseContext&) {
+       return ApplyInt(v, 1, 1024, &c.stream.max_per_connection);
+     }},
+    {"stream", "max_total", "256", nullptr,
+     [](Config& c, std::string_view v, const ParseContext&) {
+       return ApplyInt(v, 1, 65536, &c.stream.max_total);
+     }},
+    {"stream", "max_buffered_bytes", "4M", nullptr,
+     [](Config& c, std::string_view v, const ParseContext&) -> Problem {
+       uint64_t bytes = 0;
+       if (Problem p = config_values::ParseByteSize(v, &bytes)) return p;
+       if (bytes < (64u << 10) || bytes > (64u << 20)) return "expected 64K–64M";
+       c.stream.max_buffered_bytes = bytes;
+       return {};
+     }},
+    {"stream", "idle_timeout_s", "30", nullptr,
+     [](Config& c, std::string_view v, const ParseContext&) {
+       return ApplyInt(v, 1, 3600, &c.stream.idle_timeout_s);
+     }},
+    {"stream", "max_seconds", "600", nullptr,
+     [](Config& c, std::string_view v, const ParseContext&) {
+       return ApplyInt(v, 1, 86400, &c.stream.max_seconds);
+     }},
 };
 
 std::string QualifiedName(const KeySpec& key) { return std::string(key.section) + "." + key.name; }

@@ -52,10 +52,20 @@ struct OpusSettings {
   OpusParams params;
 };
 
+// Encode streams (docs/protocol.md, "Encode streams"): what one may hold.
+struct StreamSettings {
+  int max_per_connection = 8;
+  int max_total = 256;
+  uint64_t max_buffered_bytes = 4u << 20;  // input pushed and not yet encoded, per stream
+  int idle_timeout_s = 30;                 // no request on a stream for this long ends it
+  int max_seconds = 600;                   // of input audio per stream
+};
+
 struct Config {
   DaemonSettings daemon;
   CacheSettings cache;
   OpusSettings opus;
+  StreamSettings stream;
 };
 
 // Where an effective value came from, for --print-config.

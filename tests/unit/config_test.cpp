@@ -203,6 +203,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"[opus]\nbitrate_kbps = 32\nbitrate_kbps = 40\n", 3,
                 "duplicate key, first set on line 2"},
         BadCase{"[opus]\njust words\n", 2, "expected 'key = value' or '[section]'"},
+        BadCase{"[stream]\nmax_buffered_bytes = 1K\n", 2, "expected 64K–64M"},
+        BadCase{"[stream]\nmax_per_connection = 0\n", 2, "out of range, expected 1–1024"},
+        BadCase{"[stream]\nidle_timeout_s = 0\n", 2, "out of range, expected 1–3600"},
         BadCase{"[opus\n", 1, "lacks ']'"},
         BadCase{"[opus]\n" + std::string(300, 'a') + " = 1\n", 2, "line longer than"}));
 

@@ -29,6 +29,8 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -92,6 +94,74 @@ inline OpusParams DaemonDefaultOpus() {
   return p;
 }
 
+class Client;
+
+// What an encode stream reads: raw interleaved little-endian PCM in the
+// format named here (`piper --output_raw`: s16le, mono, the voice's rate), or
+// a WAV as an engine writes it to a pipe (format from its header).
+// Little-endian sample formats, numbered as on the wire.
+enum class SampleFormat : uint8_t { kU8 = 0, kS16 = 1, kS24 = 2, kS32 = 3, kF32 = 4, kF64 = 5 };
+
+struct StreamFormat {
+  bool wav = false;
+  SampleFormat sample_format = SampleFormat::kS16;
+  int channels = 1;
+  int sample_rate = 22050;
+};
+
+struct StreamResult {
+  uint64_t samples_48k = 0;  // what the stream decodes to
+  enum class Cached { kNotAsked, kStored, kNotStored } cached = Cached::kNotAsked;
+  std::string note;  // why it was not stored
+};
+
+// An encode stream on a Client's connection (docs/protocol.md, "Encode
+// streams"): Push hands the daemon the next chunk of input and returns at
+// once; the Ogg pages come back to `on_pages`, in order, as the daemon
+// completes them — during later Push calls and in Finish. At most half of
+// the daemon's max_buffered_bytes is kept in flight: a Push beyond waits for
+// the oldest replies (bounded by the client's timeout). An error from the
+// daemon ends the stream: that call and every later one return it.
+// Destroying an open stream aborts it (nothing is stored). The stream
+// borrows its Client, which must outlive it and is used by one thread at a
+// time together with it; the Client's other calls may go between pushes.
+class TTSCACHE_EXPORT EncodeStream {
+ public:
+  using PageSink = std::function<void(std::span<const uint8_t> pages)>;
+
+  EncodeStream(EncodeStream&&) noexcept;
+  EncodeStream& operator=(EncodeStream&&) noexcept;
+  ~EncodeStream();
+
+  // Any length: a byte, half a sample, a WAV header cut anywhere.
+  Status Push(std::span<const uint8_t> bytes);
+  // Pushes arena[offset, +length) without copying it into the frame; the
+  // range must stay unchanged until Finish, Abort, or a later Push returns.
+  Status PushFromArena(uint64_t offset, uint64_t length);
+  // Ends the input; the last pages reach on_pages before it returns.
+  Result<StreamResult> Finish();
+  // Drops the stream; replies still due are discarded. Nothing is stored.
+  Status Abort();
+  uint32_t id() const { return id_; }
+
+ private:
+  friend class Client;
+  EncodeStream(Client* client, uint32_t id, uint32_t max_buffered_bytes, PageSink on_pages);
+  Status SendPush(std::vector<uint8_t> body, uint64_t bytes);
+  // Takes the oldest push's reply: waiting for it, or only if it is there.
+  Result<bool> CollectOldest(bool wait);
+  Status Fail(const Error& e);
+
+  Client* client_ = nullptr;
+  uint32_t id_ = 0;
+  uint64_t window_ = 0;  // input bytes that may be in flight
+  PageSink on_pages_;
+  std::deque<std::pair<uint64_t, uint64_t>> in_flight_;  // (request id, bytes), oldest first
+  uint64_t in_flight_bytes_ = 0;
+  bool open_ = false;
+  std::optional<Error> failed_;
+};
+
 class TTSCACHE_EXPORT Client {
  public:
   static Result<Client> Connect(const ClientOptions& options);
@@ -148,12 +218,23 @@ class TTSCACHE_EXPORT Client {
   Result<std::vector<bool>> HasKeys(std::string_view engine,
                                     std::span<const std::array<uint8_t, 32>> keys);
 
+  // Starts an encode stream (EncodeStream above). With an engine and a text
+  // (both or neither) the finished stream is stored as that entry, WAV and
+  // Opus variant, so the next Get of the phrase is a hit.
+  Result<EncodeStream> OpenEncodeStream(const StreamFormat& format, EncodeStream::PageSink on_pages,
+                                        const OpusParams& params = DaemonDefaultOpus(),
+                                        std::string_view engine = {}, std::string_view text = {});
+  // Stats with the encode stream counters (has_streams is false from a
+  // daemon that predates them).
+  Result<ipc::StatsReply> StatsWithStreams();
+
   // Pipelining: send now, collect later, in any order.
   Result<uint64_t> SendGet(std::string_view engine, std::string_view text, Format format,
                            const OpusParams& params = DaemonDefaultOpus(), bool descriptor = true);
   Result<AudioBuffer> ReceiveGet(uint64_t request_id);
 
  private:
+  friend class EncodeStream;
   struct Reply {
     uint8_t opcode = 0;
     std::vector<uint8_t> body;
@@ -167,6 +248,11 @@ class TTSCACHE_EXPORT Client {
   Error DropConnection(std::string why);
   Result<uint64_t> Send(ipc::Opcode op, std::span<const uint8_t> body, int fd = -1);
   Result<Reply> Receive(uint64_t request_id);
+  // The reply if it has arrived, without waiting; nullopt if not yet.
+  Result<std::optional<Reply>> Poll(uint64_t request_id);
+  Result<std::optional<Reply>> ReceiveOrPoll(uint64_t request_id, bool block);
+  // A reply to `request_id`, when it comes, is dropped (a stream aborted).
+  void Abandon(uint64_t request_id);
   // `fd`, when not -1, travels with the request (SCM_RIGHTS); the caller keeps it.
   Result<Reply> Call(ipc::Opcode op, const std::vector<uint8_t>& body, int fd = -1);
   // A GET/ENCODE reply as audio. With `known_key` (a descriptor GET that may
