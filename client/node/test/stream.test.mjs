@@ -218,7 +218,7 @@ test('destroyed mid-stream: STREAM_ABORT, nothing cached, no stream left open', 
   c.close();
 });
 
-test('a reader that never reads: the writer is held back, Node holds a bounded amount', { timeout: 30_000 }, async () => {
+test('a reader that never reads: the writer is held back, Node holds a bounded amount', { timeout: 30_000 }, async (t) => {
   const c = new Client({ socketPath: daemon.socket });
   const s = c.encodeStream({ rate: RATE });
   const chunk = pcm.subarray(0, 8192);
@@ -230,6 +230,7 @@ test('a reader that never reads: the writer is held back, Node holds a bounded a
     const drained = await Promise.race([once(s, 'drain').then(() => true), sleep(1000).then(() => false)]);
     if (!drained) break;
   }
+  t.diagnostic(`held back after ${written} bytes written; ${s.readableLength} of Ogg and ${s.writableLength} of writes held`);
   assert.ok(written < 4 << 20, `${written} bytes written to a stream nobody reads`);
   assert.ok(s.readableLength < 1 << 20, `${s.readableLength} bytes of Ogg held for the reader`);
   assert.ok(s.writableLength <= 2 * chunk.length, `${s.writableLength} bytes of writes held`);
