@@ -1,4 +1,6 @@
 // Types of the ttscache Node.js client (index.js).
+import type { Duplex } from 'node:stream';
+
 export declare const DEFAULT_SOCKET: string;
 export declare const OPUS_CONTENT_TYPE: 'audio/ogg; codecs=opus';
 
@@ -64,6 +66,13 @@ export interface EngineStats {
   variantMisses: number;
 }
 
+export interface StatsOptions extends CallOptions {
+  /** Also ask for the cache's limits (stats.limits). */
+  limits?: boolean;
+  /** Also ask for the encode streams' counters (stats.streams). */
+  streams?: boolean;
+}
+
 export interface Stats {
   engines: Record<string, EngineStats>;
   connections: number;
@@ -72,17 +81,61 @@ export interface Stats {
   errors: number;
   encodes: number;
   sharedEncodes: number;
+  /** When asked ({limits: true}) and the daemon knows the flag. maxBytes 0: no limit. */
+  limits?: { maxEntries: number; maxBytes: number };
+  /** When asked ({streams: true}) and the daemon knows the flag. */
+  streams?: { open: number; opened: number; stored: number; failed: number };
+}
+
+export type SampleFormat = 'u8' | 's16le' | 's24le' | 's32le' | 'f32le' | 'f64le';
+
+interface EncodeStreamCommon extends OpusOptions, CallOptions {}
+interface Uncached { engine?: undefined; text?: undefined }
+/** Both or neither: with both, the finished stream is cached as (engine, text) and its Opus variant. */
+interface Cached { engine: string; text: string }
+
+/** Raw interleaved little-endian PCM, e.g. `piper --output_raw` (s16le, mono, the voice's rate). */
+export type RawEncodeStreamOptions = EncodeStreamCommon & (Uncached | Cached) & {
+  input?: 'raw';
+  /** Default 's16le'. */
+  sampleFormat?: SampleFormat;
+  /** 1 or 2, default 1. */
+  channels?: 1 | 2;
+  /** Hz, 8000–192000. */
+  rate: number;
+};
+/** A WAV as an engine writes it to a pipe (header first; its sizes may be 0 or 0xFFFFFFFF). */
+export type WavEncodeStreamOptions = EncodeStreamCommon & (Uncached | Cached) & { input: 'wav' };
+export type EncodeStreamOptions = RawEncodeStreamOptions | WavEncodeStreamOptions;
+
+export interface EncodeStreamResult {
+  /** The stream decodes to exactly this many samples at 48 kHz: ceil(N × 48000 / rate). */
+  samples48k: number;
+  cached: 'not-asked' | 'stored' | 'not-stored';
+  /** Why it was not stored, when it was not. */
+  note: string;
+}
+
+/**
+ * Write PCM or WAV Buffers; read Ogg Opus bytes (audio/ogg; codecs=opus) as they are encoded.
+ * end() finishes the stream; destroy(), an error, or a piped destination closing early aborts it.
+ */
+export interface EncodeStream extends Duplex {
+  /** Resolves once the Ogg stream is complete; rejects with the error that ended it, or 'closed' after destroy(). */
+  readonly result: Promise<EncodeStreamResult>;
 }
 
 export declare class Client {
   constructor(options?: ClientOptions);
   ping(options?: CallOptions): Promise<void>;
   hello(options?: CallOptions): Promise<HelloReply>;
-  stats(options?: CallOptions): Promise<Stats>;
+  stats(options?: StatsOptions): Promise<Stats>;
   /** The cached WAV or its Opus variant; null on a miss. */
   get(engine: string, text: string, options?: GetOptions): Promise<Buffer | null>;
   put(engine: string, text: string, wav: Uint8Array, options?: CallOptions): Promise<void>;
   encode(wav: Uint8Array, options?: OpusOptions & CallOptions): Promise<Buffer>;
   putEncode(engine: string, text: string, wav: Uint8Array, options?: OpusOptions & CallOptions): Promise<Buffer>;
+  /** An encode stream; throws RangeError on options the daemon would refuse (e.g. raw without a rate). */
+  encodeStream(options: EncodeStreamOptions): EncodeStream;
   close(): void;
 }

@@ -1,10 +1,13 @@
 // The Node.js client of ttscached: one Unix-socket connection, requests
 // pipelined and matched to replies by id, a timeout per request, and a
 // reconnect when the daemon restarts (requests in flight are sent again once
-// on the new connection — every operation is idempotent). Inline audio only.
-// docs/clients.md shows it in use; docs/protocol.md is the wire format.
+// on the new connection — every operation is idempotent, except an encode
+// stream's, which lives and dies with its connection: encode-stream.js).
+// Inline audio only. docs/clients.md shows it in use; docs/protocol.md is the
+// wire format.
 import net from 'node:net';
-import { Op, HEADER_BYTES, MAX_FRAME_BODY, encodeHeader, decodeHeader, body, reply } from './protocol.js';
+import { Op, StatsFlag, HEADER_BYTES, MAX_FRAME_BODY, encodeHeader, decodeHeader, body, reply } from './protocol.js';
+import { EncodeStream } from './encode-stream.js';
 
 export const DEFAULT_SOCKET = '/run/ttscache/ttscached.sock';
 export const OPUS_CONTENT_TYPE = 'audio/ogg; codecs=opus';
@@ -52,6 +55,7 @@ export class Client {
     this.maxFrameBody = MAX_FRAME_BODY;  // likewise
     this.socket = null;
     this.connecting = null;
+    this.connection = 0;        // counts connections made: an encode stream belongs to one
     this.closed = false;
     this.#resetInbox();
   }
@@ -60,7 +64,12 @@ export class Client {
   // alone, e.g. a larger one for an encode of long audio.
   ping({ timeoutMs } = {}) { return this.#call(Op.PING, body.empty(), timeoutMs, () => undefined); }
   hello({ timeoutMs } = {}) { return this.#call(Op.HELLO, body.hello(), timeoutMs, reply.hello); }
-  stats({ timeoutMs } = {}) { return this.#call(Op.STATS, body.empty(), timeoutMs, reply.stats); }
+  // limits: also the cache's limits (stats.limits); streams: the encode
+  // streams' counters (stats.streams). Absent when the daemon predates them.
+  stats({ timeoutMs, limits = false, streams = false } = {}) {
+    const flags = (limits ? StatsFlag.LIMITS : 0) | (streams ? StatsFlag.STREAMS : 0);
+    return this.#call(Op.STATS, body.stats(flags), timeoutMs, (b) => reply.stats(b, flags));
+  }
 
   // The cached WAV (format 'wav') or its Ogg Opus variant ('opus', encoded once
   // by the daemon with `opus` options); null on a miss.
@@ -89,6 +98,17 @@ export class Client {
     return this.#call(Op.PUT_ENCODE, body.putEncode(engine, text, wav, opus), timeoutMs, reply.audio);
   }
 
+  // A Duplex: PCM or WAV Buffers written to it come out as Ogg Opus bytes
+  // while they are still being written (encode-stream.js; docs/protocol.md,
+  // "Encode streams"). Throws RangeError on options the daemon would refuse.
+  encodeStream(options = {}) {
+    return new EncodeStream({
+      call: (opcode, requestBody, timeoutMs, parse, session) =>
+        this.#call(opcode, requestBody, timeoutMs, parse, session),
+      error: (code, message) => new TtscacheError(code, message),
+    }, options);
+  }
+
   // Rejects what is still pending and closes the connection.
   close() {
     this.closed = true;
@@ -102,14 +122,18 @@ export class Client {
   // parse(replyBody) → the call's value; it runs as the reply is read, so a
   // malformed body is a protocol error of the connection, not an exception
   // out of the socket's 'data' handler (which would end the process).
-  #call(opcode, requestBody, timeoutMs = this.timeoutMs, parse = (b) => b) {
+  // session: an encode stream's {connection}; its requests are sent only on
+  // the connection its STREAM_OPEN went out on (recorded here when it is
+  // sent), and never again on another: the daemon's stream ids are per
+  // connection, and a stream dies with its connection.
+  #call(opcode, requestBody, timeoutMs = this.timeoutMs, parse = (b) => b, session = null) {
     // setTimeout runs a delay over 2^31-1 ms (24.8 days) after 1 ms instead.
     timeoutMs = Math.min(timeoutMs, MAX_TIMEOUT_MS);
     if (this.closed) return Promise.reject(new TtscacheError('closed', 'client closed'));
     const refused = this.#refusal(requestBody.length);
     if (refused) return Promise.reject(refused);
     return new Promise((resolve, reject) => {
-      const request = { opcode, body: requestBody, parse, resolve, reject, attempts: 0, id: 0n };
+      const request = { opcode, body: requestBody, parse, resolve, reject, attempts: 0, id: 0n, session };
       request.timer = setTimeout(() => {
         // A request not sent yet still has id 0, the HELLO's: only its own entry goes.
         if (this.pending.get(request.id) === request) this.pending.delete(request.id);
@@ -166,6 +190,14 @@ export class Client {
     while (this.waiting.length && this.pending.size < this.maxInflight) {
       const request = this.waiting.shift();
       this.waitingBytes -= request.body.length;
+      if (request.session) {
+        request.session.connection ??= this.connection;
+        if (request.session.connection !== this.connection || request.attempts > 0) {
+          this.#settle(request, new TtscacheError('closed', `connection to ${this.socketPath} lost: ` +
+            'the encode stream ended with it'));
+          continue;
+        }
+      }
       request.id = this.nextId++;
       request.attempts++;
       this.pending.set(request.id, request);
@@ -191,6 +223,7 @@ export class Client {
       if (this.closed) return socket.destroy();
       this.connecting = null;
       this.socket = socket;
+      this.connection++;
       this.#resetInbox();
       // HELLO first: checks the version and learns the daemon's limits (believed only downwards).
       this.pending.set(0n, { opcode: Op.HELLO, attempts: 1, parse: reply.hello, resolve: (h) => {
@@ -216,7 +249,10 @@ export class Client {
       // The daemon went away (a restart?): send what was in flight once more.
       const again = [];
       for (const request of this.pending.values()) {
-        if (request.attempts < 2) again.push(request);
+        if (request.session) {
+          this.#settle(request, new TtscacheError('closed', `connection to ${this.socketPath} lost: ` +
+            'the encode stream ended with it'));
+        } else if (request.attempts < 2) again.push(request);
         else this.#settle(request, new TtscacheError('closed', `connection to ${this.socketPath} lost twice`));
       }
       this.waiting.unshift(...again);  // in the order they were first sent

@@ -9,6 +9,7 @@ export const MAX_FRAME_BODY = 64 * 1024 * 1024;
 
 export const Op = Object.freeze({
   HELLO: 0x01, PING: 0x02, GET: 0x03, PUT: 0x04, ENCODE: 0x05, PUT_ENCODE: 0x06, STATS: 0x07,
+  STREAM_OPEN: 0x0b, STREAM_PUSH: 0x0c, STREAM_FINISH: 0x0d, STREAM_ABORT: 0x0e,
   ERROR: 0x7f, REPLY: 0x80,
 });
 
@@ -17,6 +18,15 @@ export const ErrorName = Object.freeze({
   1: 'not_found', 2: 'bad_request', 3: 'bad_audio', 4: 'unknown_engine', 5: 'too_large',
   6: 'busy', 7: 'forbidden', 8: 'internal', 9: 'buffer_too_small',
 });
+
+// STATS request flags: what the reply appends after the counters, in this order.
+export const StatsFlag = Object.freeze({ LIMITS: 1, STREAMS: 2 });
+
+// STREAM_OPEN's input and sample_format fields, by the names encodeStream takes.
+export const StreamInput = Object.freeze({ raw: 0, wav: 1 });
+export const SampleFormat = Object.freeze({ u8: 0, s16le: 1, s24le: 2, s32le: 3, f32le: 4, f64le: 5 });
+// STREAM_FINISH's `cached` byte.
+export const StreamCached = Object.freeze({ 0: 'not-asked', 1: 'stored', 2: 'not-stored' });
 
 const VBR = { on: 0, off: 1, constrained: 2 };
 const APPLICATION = { voip: 0, audio: 1, lowdelay: 2 };
@@ -88,7 +98,46 @@ export const body = {
   encode: (wav, options) => Buffer.concat([opusField(options), ...inlineAudio(wav), INLINE_OUTPUT]),
   putEncode: (engine, text, wav, options) => Buffer.concat([
     ...string(engine), ...string(text), opusField(options), ...inlineAudio(wav), INLINE_OUTPUT]),
+  stats: (flags = 0) => (flags ? Buffer.from([flags]) : Buffer.alloc(0)),
+  // open: {input: 'raw'|'wav', sampleFormat, channels, rate, engine, text, ...opus}; a WAV names
+  // no format (its header does), so the three format fields are then 0. Throws RangeError on a
+  // value the daemon would refuse, before anything is sent.
+  streamOpen(options = {}) {
+    const input = StreamInput[options.input ?? 'raw'];
+    if (input === undefined) throw new RangeError(`input ${options.input}: expected raw or wav`);
+    const head = Buffer.alloc(8);
+    head.writeUInt8(input, 0);
+    if (input === StreamInput.raw) {
+      const format = SampleFormat[options.sampleFormat ?? 's16le'];
+      const channels = options.channels ?? 1;
+      const rate = options.rate;
+      if (format === undefined) {
+        throw new RangeError(`sampleFormat ${options.sampleFormat}: expected u8, s16le, s24le, s32le, f32le or f64le`);
+      }
+      if (channels !== 1 && channels !== 2) throw new RangeError(`channels ${channels}: expected 1 or 2`);
+      if (!Number.isInteger(rate) || rate < 8000 || rate > 192000) {
+        throw new RangeError(`rate ${rate}: raw input needs its sample rate, 8000–192000 Hz`);
+      }
+      head.writeUInt8(format, 1);
+      head.writeUInt8(channels, 2);
+      head.writeUInt32LE(rate, 4);
+    }
+    const engine = options.engine ?? '';
+    const text = options.text ?? '';
+    if ((engine === '') !== (text === '')) {
+      throw new RangeError('engine and text: give both (the finished stream is cached) or neither');
+    }
+    return Buffer.concat([head, opusField(options), ...string(engine), ...string(text)]);
+  },
+  streamPush: (stream, chunk) => Buffer.concat([streamId(stream), ...inlineAudio(chunk)]),
+  streamId,  // FINISH and ABORT name the stream only
 };
+
+function streamId(stream) {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(stream);
+  return b;
+}
 
 // A bounds-checked reader over a reply body: a short body throws, never reads past the end.
 class Reader {
@@ -105,6 +154,11 @@ class Reader {
   u64(what) { return Number(this.buf.readBigUInt64LE(this.need(8, what))); }
   bytes(n, what) { const at = this.need(n, what); return this.buf.subarray(at, at + n); }
   string(what) { return this.bytes(this.u32(what), what).toString('utf8'); }
+  left() { return this.buf.length - this.at; }
+  // The body ends here: trailing bytes mean the peer and we disagree on the layout.
+  done(what) {
+    if (this.at !== this.buf.length) throw new Error(`${what}: ${this.buf.length - this.at} bytes after its end`);
+  }
 }
 
 export const reply = {
@@ -122,7 +176,9 @@ export const reply = {
     if (place !== 0) throw new Error(`audio reply in place ${place}; this client asks for inline audio only`);
     return r.bytes(size, 'audio');
   },
-  stats(buf) {
+  // asked: the request's flags. What they ask for follows the counters; a
+  // daemon that predates a flag sends nothing for it (the field is then absent).
+  stats(buf, asked = 0) {
     const r = new Reader(buf);
     const engines = {};
     for (let n = r.u32('engine_count'); n > 0; n--) {
@@ -131,8 +187,41 @@ export const reply = {
         misses: r.u64('misses'), puts: r.u64('puts'), evictions: r.u64('evictions'),
         variantHits: r.u64('variant_hits'), variantMisses: r.u64('variant_misses') };
     }
-    return { engines, connections: r.u64('connections'), requests: r.u64('requests'), busy: r.u64('busy'),
+    const stats = { engines, connections: r.u64('connections'), requests: r.u64('requests'), busy: r.u64('busy'),
       errors: r.u64('errors'), encodes: r.u64('encodes'), sharedEncodes: r.u64('shared_encodes') };
+    if ((asked & StatsFlag.LIMITS) && r.left() > 0) {
+      stats.limits = { maxEntries: r.u64('max_entries'), maxBytes: r.u64('max_bytes') };
+    }
+    if ((asked & StatsFlag.STREAMS) && r.left() > 0) {
+      stats.streams = { open: r.u64('streams_open'), opened: r.u64('streams_opened'),
+        stored: r.u64('streams_stored'), failed: r.u64('streams_failed') };
+    }
+    return stats;
+  },
+  streamOpen(buf) {
+    const r = new Reader(buf);
+    const open = { stream: r.u32('stream'), maxBufferedBytes: r.u32('max_buffered_bytes'),
+      idleTimeoutMs: r.u32('idle_timeout_ms'), maxSeconds: r.u32('max_seconds') };
+    r.done('STREAM_OPEN reply');
+    return open;
+  },
+  // A PUSH reply: the Ogg pages this chunk completed (often none).
+  streamPages(buf) {
+    const r = new Reader(buf);
+    const pages = r.bytes(r.u32('pages length'), 'pages');
+    r.done('STREAM_PUSH reply');
+    return pages;
+  },
+  streamFinish(buf) {
+    const r = new Reader(buf);
+    const pages = r.bytes(r.u32('pages length'), 'pages');
+    const samples48k = r.u64('samples_48k');
+    const cachedByte = r.u8('cached');
+    const cached = StreamCached[cachedByte];
+    if (cached === undefined) throw new Error(`STREAM_FINISH reply: cached = ${cachedByte}, expected 0, 1 or 2`);
+    const note = r.string('note');
+    r.done('STREAM_FINISH reply');
+    return { pages, samples48k, cached, note };
   },
   error(buf) {
     const r = new Reader(buf);

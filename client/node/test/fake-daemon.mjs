@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export const Op = { HELLO: 1, PING: 2, GET: 3, PUT: 4, ENCODE: 5, PUT_ENCODE: 6, STATS: 7, ERROR: 0x7f, REPLY: 0x80 };
+export const Op = { HELLO: 1, PING: 2, GET: 3, PUT: 4, ENCODE: 5, PUT_ENCODE: 6, STATS: 7,
+  STREAM_OPEN: 0x0b, STREAM_PUSH: 0x0c, STREAM_FINISH: 0x0d, STREAM_ABORT: 0x0e, ERROR: 0x7f, REPLY: 0x80 };
 
 // A frame's bytes: header (optionally lying about the body length) then body.
 export function frame(opcode, id, body = Buffer.alloc(0), { bodyLength = body.length, magic = 0x43535454 } = {}) {

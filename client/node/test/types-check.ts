@@ -1,6 +1,7 @@
 // Compiled with `tsc --noEmit --strict` by tests/cli/node_types_test.sh: the
 // shipped .d.ts files must describe how the backend uses the package.
-import { Client, TtscacheError, type Stats } from 'ttscache';
+import type { Duplex } from 'node:stream';
+import { Client, TtscacheError, type Stats, type EncodeStreamResult } from 'ttscache';
 import {
   initDiskCache, diskCacheGet, diskCachePut, getDiskCacheStats, encodeWavToOpus, isOpusEnabled,
 } from 'ttscache/adapter';
@@ -26,8 +27,20 @@ async function backend(wav: Buffer): Promise<number> {
   } catch (e) {
     if (e instanceof TtscacheError && e.code === 'busy') return e.retryAfterMs ?? 0;
   }
+  const streamed: Stats = await client.stats({ streams: true, limits: true });
+  const open: number = streamed.streams?.open ?? 0;
+  const opusOut = client.encodeStream({ rate: 22050, sampleFormat: 's16le', channels: 1, bitrate: 24 });
+  opusOut.end(wav);
+  const done: EncodeStreamResult = await opusOut.result;
+  const cachedAs: 'not-asked' | 'stored' | 'not-stored' = done.cached;
+  const wavIn: Duplex = client.encodeStream({ input: 'wav', engine: 'piper', text: 'Hi', timeoutMs: 5000 });
+  wavIn.destroy();
+  // @ts-expect-error raw input needs its rate
+  client.encodeStream({ sampleFormat: 's16le' });
+  // @ts-expect-error an engine without a text
+  client.encodeStream({ input: 'wav', engine: 'piper' });
   client.close();
-  return counts.piper + buffer.length + contentType.length + Number(enabled) + (opus?.length ?? 0) +
+  return open + done.samples48k + cachedAs.length + counts.piper + buffer.length + contentType.length + Number(enabled) + (opus?.length ?? 0) +
     encoded.length + stats.engines['xtts'].entries;
 }
 void backend;
