@@ -17,7 +17,10 @@ namespace {
 // A streamed WAV may hold this much before its samples (fmt, LIST, fact...):
 // a header is a few dozen bytes; anything near this is not a TTS engine's.
 constexpr size_t kMaxWavHeader = 64u << 10;
-constexpr uint32_t kUnknownSize = 0xFFFFFFFF;
+// Sizes a tool writing a WAV to a pipe puts in the header because it cannot
+// seek back: 0, 0xFFFFFFFF, or (espeak-ng, sox) 0x7FFFF000. Any size from
+// there up is taken as "unknown": no TTS sentence is 2 GiB long.
+constexpr uint32_t kPlaceholderSize = 0x7FFFF000;
 
 uint32_t Le32(const uint8_t* p) {
   return uint32_t{p[0]} | (uint32_t{p[1]} << 8) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 24);
@@ -97,7 +100,7 @@ struct EncodeSession::State {
           }
           return e;
         }
-        if (size != 0 && size != kUnknownSize) {
+        if (size != 0 && size < kPlaceholderSize) {
           data_left = size;
           data_size = size;
         }

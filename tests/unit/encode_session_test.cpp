@@ -166,6 +166,12 @@ TEST(EncodeSession, StreamedWavWithUnknownSizesAndTrailingChunks) {
   Streamed s = StreamInChunks(session_spec, unknown, 5);
   EXPECT_EQ(s.samples_48k, (pcm.size() / 2 * 48000 + 22049) / 22050);
 
+  // espeak-ng --stdout and sox write 0x7FFFF000 for "unknown".
+  spec.data_size = 0x7FFFF000;
+  spec.riff_size = 0x7FFFF024;
+  Streamed e = StreamInChunks(session_spec, testing::MakeWav(spec, pcm), 4096);
+  EXPECT_EQ(e.samples_48k, s.samples_48k);
+
   // A known data size ends the audio there: a chunk after it is not audio.
   testing::WavSpec known;
   known.after_data.push_back({"LIST", std::vector<uint8_t>(100, 'y'), std::nullopt});
