@@ -381,6 +381,8 @@ Result<std::vector<bool>> Client::HasKeys(std::string_view engine,
   return cached;
 }
 
+Error Client::ErrorFromBody(std::span<const uint8_t> body) { return ErrorFromReply(body); }
+
 Result<AudioBuffer> Client::AudioFromReply(Reply reply, const std::string* known_key) {
   if (IsError(reply.opcode)) return ErrorFromReply(reply.body);
   Result<ipc::AudioReply> a = ipc::DecodeAudioReply(reply.body);

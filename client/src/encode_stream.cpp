@@ -14,27 +14,6 @@ namespace {
 
 bool IsError(uint8_t opcode) { return opcode == static_cast<uint8_t>(ipc::Opcode::kError); }
 
-Error ErrorOf(std::span<const uint8_t> body) {
-  Result<ipc::ErrorReply> e = ipc::DecodeErrorReply(body);
-  if (!e) return MakeError(Errc::kInternal, "undecodable error reply: " + e.error().message);
-  switch (e->code) {
-    case ipc::ErrorCode::kBadRequest:
-      return MakeError(Errc::kInvalidArgument, e->message);
-    case ipc::ErrorCode::kBadAudio:
-      return MakeError(Errc::kBadAudio, e->message);
-    case ipc::ErrorCode::kUnknownEngine:
-      return MakeError(Errc::kUnknownEngine, e->message);
-    case ipc::ErrorCode::kTooLarge:
-      return MakeError(Errc::kTooLarge, e->message);
-    case ipc::ErrorCode::kBusy:
-      return MakeError(Errc::kBusy, e->message);
-    case ipc::ErrorCode::kForbidden:
-      return MakeError(Errc::kForbidden, e->message);
-    default:
-      return MakeError(Errc::kInternal, e->message);
-  }
-}
-
 // The largest push sent as one frame: a chunk larger than the window is
 // split, so one push never waits for room it can never have.
 constexpr uint64_t kMinWindow = 4096;
@@ -100,7 +79,7 @@ Result<bool> EncodeStream::CollectOldest(bool wait) {
   if (!*reply) return false;
   in_flight_bytes_ -= in_flight_.front().second;
   in_flight_.pop_front();
-  if (IsError((*reply)->opcode)) return Fail(ErrorOf((*reply)->body)).error();
+  if (IsError((*reply)->opcode)) return Fail(Client::ErrorFromBody((*reply)->body)).error();
   Result<std::span<const uint8_t>> pages = ipc::DecodeStreamPagesReply((*reply)->body);
   if (!pages) return Fail(pages.error()).error();
   if (!pages->empty() && on_pages_) on_pages_(*pages);
@@ -181,7 +160,7 @@ Result<StreamResult> EncodeStream::Finish() {
   open_ = false;
   Result<Client::Reply> reply = client_->Receive(*request);
   if (!reply) return Fail(reply.error()).error();
-  if (IsError(reply->opcode)) return Fail(ErrorOf(reply->body)).error();
+  if (IsError(reply->opcode)) return Fail(Client::ErrorFromBody(reply->body)).error();
   Result<ipc::StreamFinishReply> end = ipc::DecodeStreamFinishReply(reply->body);
   if (!end) return Fail(end.error()).error();
   if (!end->pages.empty() && on_pages_) on_pages_(end->pages);

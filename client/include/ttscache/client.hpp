@@ -264,6 +264,8 @@ class TTSCACHE_EXPORT Client {
   Result<std::optional<Reply>> Poll(uint64_t request_id);
   Result<std::optional<Reply>> ReceiveOrPoll(uint64_t request_id, bool block);
   int socket_fd() const { return socket_.get(); }
+  // The daemon's ERROR reply body as an Error.
+  static Error ErrorFromBody(std::span<const uint8_t> body);
   // A reply to `request_id`, when it comes, is dropped (a stream aborted).
   void Abandon(uint64_t request_id);
   // `fd`, when not -1, travels with the request (SCM_RIGHTS); the caller keeps it.
