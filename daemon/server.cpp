@@ -779,9 +779,9 @@ void Server::OnTimer() {
   if (now - last_status_ms_ >= 5000) {
     const CacheStats s = store_->Stats();
     Notify("STATUS=" + std::to_string(connections_.size()) + " clients, " +
-           std::to_string(s.total.entries) + " entries, " + std::to_string(s.total.hits) +
-           " hits, " + std::to_string(s.total.misses) + " misses, " + std::to_string(encodes_) +
-           " encodes");
+           std::to_string(streams_open_) + " streams, " + std::to_string(s.total.entries) +
+           " entries, " + std::to_string(s.total.hits) + " hits, " +
+           std::to_string(s.total.misses) + " misses, " + std::to_string(encodes_) + " encodes");
     last_status_ms_ = now;
   }
 }
