@@ -56,6 +56,7 @@ fi
 { head -c 4 "$dir/espeak.wav"; printf '\xff\xff\xff\xff'; head -c 40 "$dir/espeak.wav" | tail -c +9 | head -c 32
   printf '\xff\xff\xff\xff'; cat "$dir/speech.raw"; } > "$dir/piped.wav"
 [ "$(stat -c %s "$dir/piped.wav")" = "$(stat -c %s "$dir/espeak.wav")" ] || fail "fixture: piped.wav"
+# shellcheck disable=SC2002  # a pipe, as from an engine, not a file
 cat "$dir/piped.wav" | "$ttscache" encode --stream --wav > "$dir/wav.opus" || fail "encode --stream --wav exited $?"
 check_opus "$dir/wav.opus" "$frames"
 
