@@ -10,8 +10,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
-#include "core/unique_fd.hpp"
 #include "core/write_all.hpp"
 
 namespace ttscache::cli {
@@ -40,84 +40,125 @@ bool IsTerminalOutput(const std::string& path) { return path == "-" && ::isatty(
 
 namespace {
 
-// A regular file (or a path not there yet) is written to a temporary beside it
-// and renamed into place, so a failed command leaves no partial file.
-Status ReplaceAtomically(const std::string& path, std::span<const uint8_t> bytes) {
-  std::string temporary = path + ".tmp." + std::to_string(::getpid());
-  // O_EXCL | O_NOFOLLOW: never write through something already at that name.
-  UniqueFd fd(
-      ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
-  if (!fd.valid()) return ErrnoError(errno, "create " + temporary);
-  Status written = WriteAll(fd.get(), bytes, temporary);
-  if (written && ::fsync(fd.get()) != 0) written = ErrnoError(errno, "fsync " + temporary);
-  if (::close(fd.release()) != 0 && written) written = ErrnoError(errno, "close " + temporary);
-  if (written && ::rename(temporary.c_str(), path.c_str()) != 0) {
-    written = ErrnoError(errno, "rename " + temporary + " to " + path);
+// A socket is connected to, never replaced.
+Result<UniqueFd> ConnectSocket(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) {
+    return MakeError(Errc::kInvalidArgument, "socket path too long: " + path);
   }
-  if (!written) ::unlink(temporary.c_str());
-  return written;
-}
-
-// Anything else that exists — a character device such as /dev/null, a FIFO,
-// a socket — is written through: replacing it would destroy it (as root,
-// rename() replaces /dev/null with a regular file).
-Status WriteThrough(const std::string& path, bool socket, std::span<const uint8_t> bytes) {
-  UniqueFd fd;
-  if (socket) {
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (path.size() >= sizeof(addr.sun_path)) {
-      return MakeError(Errc::kInvalidArgument, "socket path too long: " + path);
-    }
-    std::memcpy(addr.sun_path, path.data(), path.size());
-    fd.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!fd.valid()) return ErrnoError(errno, "socket");
-    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-      return ErrnoError(errno, "connect to " + path);
-    }
-  } else {
-    fd.reset(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
-    if (!fd.valid()) return ErrnoError(errno, "open " + path);
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return ErrnoError(errno, "socket");
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    return ErrnoError(errno, "connect to " + path);
   }
-  Status written = WriteAll(fd.get(), bytes, path);
-  if (::close(fd.release()) != 0 && written) written = ErrnoError(errno, "close " + path);
-  return written;
+  return fd;
 }
 
 }  // namespace
 
-Status WriteOutput(const std::string& path, std::span<const uint8_t> bytes) {
+OutputFile::OutputFile(OutputFile&& o) noexcept
+    : fd_(std::move(o.fd_)),
+      is_stdout_(o.is_stdout_),
+      name_(std::move(o.name_)),
+      temporary_(std::exchange(o.temporary_, {})),
+      final_(std::move(o.final_)) {}
+
+OutputFile::~OutputFile() {
+  if (!temporary_.empty()) ::unlink(temporary_.c_str());
+}
+
+Result<OutputFile> OutputFile::Open(const std::string& path) {
+  OutputFile out;
+  out.name_ = path == "-" ? "stdout" : path;
   if (path == "-") {
     if (IsTerminalOutput(path)) {
       return MakeError(Errc::kInvalidArgument,
                        "refusing to write binary audio to a terminal; use -o FILE or a pipe");
     }
-    return WriteAll(STDOUT_FILENO, bytes, "stdout");
+    out.is_stdout_ = true;
+    return out;
   }
+  // A regular file (or a path not there yet) is written to a temporary beside
+  // it and renamed into place by Commit, so a failed command leaves no
+  // partial file. Anything else that exists — a character device such as
+  // /dev/null, a FIFO, a socket — is written through: replacing it would
+  // destroy it (as root, rename() replaces /dev/null with a regular file).
+  std::string replace;
+  bool through_socket = false;
   struct stat link;
   if (::lstat(path.c_str(), &link) != 0) {
-    if (errno == ENOENT) return ReplaceAtomically(path, bytes);
-    return ErrnoError(errno, "stat " + path);
-  }
-  if (S_ISLNK(link.st_mode)) {
+    if (errno != ENOENT) return ErrnoError(errno, "stat " + path);
+    replace = path;
+  } else if (S_ISLNK(link.st_mode)) {
     // Follow the link: its target is the output, the link stays as it is.
     struct stat target;
     if (::stat(path.c_str(), &target) != 0) {
       if (errno != ENOENT) return ErrnoError(errno, "stat " + path);
       // A dangling link: creating through it makes its target.
-      UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-      if (!fd.valid()) return ErrnoError(errno, "create " + path);
-      return WriteAll(fd.get(), bytes, path);
+      out.fd_.reset(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+      if (!out.fd_.valid()) return ErrnoError(errno, "create " + path);
+      return out;
     }
-    if (!S_ISREG(target.st_mode)) return WriteThrough(path, S_ISSOCK(target.st_mode), bytes);
-    char* resolved = ::realpath(path.c_str(), nullptr);
-    if (!resolved) return ErrnoError(errno, "resolve " + path);
-    std::string real(resolved);
-    std::free(resolved);
-    return ReplaceAtomically(real, bytes);
+    if (S_ISREG(target.st_mode)) {
+      char* resolved = ::realpath(path.c_str(), nullptr);
+      if (!resolved) return ErrnoError(errno, "resolve " + path);
+      replace = resolved;
+      std::free(resolved);
+    } else {
+      through_socket = S_ISSOCK(target.st_mode);
+    }
+  } else if (S_ISREG(link.st_mode)) {
+    replace = path;
+  } else {
+    through_socket = S_ISSOCK(link.st_mode);
   }
-  if (S_ISREG(link.st_mode)) return ReplaceAtomically(path, bytes);
-  return WriteThrough(path, S_ISSOCK(link.st_mode), bytes);
+  if (!replace.empty()) {
+    std::string temporary = replace + ".tmp." + std::to_string(::getpid());
+    // O_EXCL | O_NOFOLLOW: never write through something already at that name.
+    out.fd_.reset(
+        ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+    if (!out.fd_.valid()) return ErrnoError(errno, "create " + temporary);
+    out.temporary_ = std::move(temporary);
+    out.final_ = std::move(replace);
+    return out;
+  }
+  if (through_socket) {
+    Result<UniqueFd> fd = ConnectSocket(path);
+    if (!fd) return fd.error();
+    out.fd_ = std::move(*fd);
+  } else {
+    out.fd_.reset(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!out.fd_.valid()) return ErrnoError(errno, "open " + path);
+  }
+  return out;
+}
+
+Status OutputFile::Write(std::span<const uint8_t> bytes) {
+  return WriteAll(is_stdout_ ? STDOUT_FILENO : fd_.get(), bytes,
+                  temporary_.empty() ? name_ : temporary_);
+}
+
+Status OutputFile::Commit() {
+  if (is_stdout_) return {};
+  const std::string& written = temporary_.empty() ? name_ : temporary_;
+  Status s;
+  if (!temporary_.empty() && ::fsync(fd_.get()) != 0) s = ErrnoError(errno, "fsync " + written);
+  if (::close(fd_.release()) != 0 && s) s = ErrnoError(errno, "close " + written);
+  if (!s || temporary_.empty()) return s;
+  if (::rename(temporary_.c_str(), final_.c_str()) != 0) {
+    return ErrnoError(errno, "rename " + temporary_ + " to " + final_);  // ~OutputFile unlinks
+  }
+  temporary_.clear();
+  return {};
+}
+
+Status WriteOutput(const std::string& path, std::span<const uint8_t> bytes) {
+  Result<OutputFile> out = OutputFile::Open(path);
+  if (!out) return out.error();
+  if (Status s = out->Write(bytes); !s) return s;
+  return out->Commit();
 }
 
 }  // namespace ttscache::cli

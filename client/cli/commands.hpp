@@ -29,6 +29,10 @@ int RunAdopt(const std::vector<std::string>& args, const GlobalOptions& global);
 // `encode` without --local.
 int EncodeThroughDaemon(const std::vector<uint8_t>& wav, const OpusParams& params,
                         const std::string& output, const GlobalOptions& global);
+// `encode --stream`: `input` "-" is stdin.
+int EncodeStreamThroughDaemon(const ParsedArgs& args, const OpusParams& params,
+                              const std::string& input, const std::string& output,
+                              const GlobalOptions& global, const char* usage);
 
 // --text T | --text-file F; --engine E (validated as a name).
 Result<std::string> TextFromArgs(const ParsedArgs& args);
