@@ -18,9 +18,12 @@
 //              the ENCODE's time. The chunks are not really paced for it (the
 //              daemon sees nothing until the ENCODE); the call waits one chunk
 //              period first, so the daemon is as idle as after a real pause;
-//   ffmpeg     `ffmpeg -f s16le … -i pipe:0 -c:a libopus … -f ogg pipe:1`,
+//   ffmpeg     `ffmpeg -f s16le … -i pipe:0 -c:a libopus -b:a 32k -vbr on
+//              -application voip -f ogg pipe:1` (the daemon's Opus settings),
 //              started before the first chunk, fed at the same pace, its
 //              stdout parsed for pages; stdin closed after the last chunk.
+//              Once as is (its Ogg muxer writes 1 s pages) and once with
+//              `-page_duration 20000 -flush_packets 1`, its best for latency.
 // The stream is opened (one round trip) and ffmpeg started before the first
 // chunk, as a backend would when the synthesis starts.
 //
@@ -64,8 +67,8 @@ double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(
 
 struct Setup {
   std::string socket;
-  std::vector<uint8_t> wav;        // the whole file, for ENCODE
-  std::span<const uint8_t> pcm;    // its samples, s16le mono
+  std::vector<uint8_t> wav;      // the whole file, for ENCODE
+  std::span<const uint8_t> pcm;  // its samples, s16le mono
   int rate = 22050;
   pid_t daemon = 0;
   std::string ffmpeg_cpu;
@@ -92,7 +95,7 @@ struct Item {
   double end_ms = NAN;    // end of the Ogg stream − last chunk sent
   double cpu_ms = NAN;    // the daemon's, or ffmpeg's
   uint64_t ogg_bytes = 0;
-  std::string error;      // empty: a whole Ogg stream of the right length
+  std::string error;  // empty: a whole Ogg stream of the right length
 };
 
 // The daemon's CPU time so far: its threads' time on a CPU, in ms.
@@ -114,7 +117,8 @@ double DaemonCpuMs(pid_t pid) {
 // Sends each chunk when it is due; `send(k, chunk)` returns false to stop.
 // Returns when the first and the last chunk were handed over.
 std::pair<Clock::time_point, Clock::time_point> Pace(
-    const Setup& s, double speed, const std::function<bool(size_t, std::span<const uint8_t>)>& send) {
+    const Setup& s, double speed,
+    const std::function<bool(size_t, std::span<const uint8_t>)>& send) {
   const Clock::time_point start = Clock::now();
   Clock::time_point first, last;
   for (size_t k = 0; k < s.chunks(); ++k) {
@@ -294,23 +298,47 @@ Item RunEncode(const Setup& s, double speed) {
   return item;
 }
 
-Item RunFfmpeg(const Setup& s, double speed) {
+// `small_pages`: ffmpeg's Ogg muxer cuts a page per packet and writes it at
+// once (-page_duration 20000 -flush_packets 1) instead of its 1 s pages.
+Item RunFfmpeg(const Setup& s, double speed, bool small_pages) {
   Item item;
-  const std::string rate = std::to_string(s.rate);
-  PipedChild ffmpeg({"taskset", "-c", s.ffmpeg_cpu, "ffmpeg", "-hide_banner", "-loglevel", "error",
-                     "-f", "s16le", "-ar", rate, "-ac", "1", "-i", "pipe:0", "-c:a", "libopus",
-                     "-b:a", "32k", "-vbr", "on", "-application", "voip", "-f", "ogg", "pipe:1"});
+  std::vector<std::string> argv = {"taskset",
+                                   "-c",
+                                   s.ffmpeg_cpu,
+                                   "ffmpeg",
+                                   "-hide_banner",
+                                   "-loglevel",
+                                   "error",
+                                   "-f",
+                                   "s16le",
+                                   "-ar",
+                                   std::to_string(s.rate),
+                                   "-ac",
+                                   "1",
+                                   "-i",
+                                   "pipe:0",
+                                   "-c:a",
+                                   "libopus",
+                                   "-b:a",
+                                   "32k",
+                                   "-vbr",
+                                   "on",
+                                   "-application",
+                                   "voip"};
+  if (small_pages) argv.insert(argv.end(), {"-page_duration", "20000", "-flush_packets", "1"});
+  argv.insert(argv.end(), {"-f", "ogg", "pipe:1"});
+  PipedChild ffmpeg(argv);
   OggPageClock ogg;
   Clock::time_point end;
   std::thread reader([&] {
     uint8_t buffer[65536];
     ssize_t n;
-    while ((n = ffmpeg.Read(buffer, sizeof(buffer))) > 0) ogg.Feed({buffer, size_t(n)}, Clock::now());
+    while ((n = ffmpeg.Read(buffer, sizeof(buffer))) > 0)
+      ogg.Feed({buffer, size_t(n)}, Clock::now());
     end = Clock::now();
   });
-  auto [first, last] = Pace(s, speed, [&](size_t, std::span<const uint8_t> chunk) {
-    return ffmpeg.Write(chunk);
-  });
+  auto [first, last] =
+      Pace(s, speed, [&](size_t, std::span<const uint8_t> chunk) { return ffmpeg.Write(chunk); });
   ffmpeg.CloseInput();
   reader.join();
   if (!ffmpeg.Wait(&item.cpu_ms)) item.error = "ffmpeg failed";
@@ -345,12 +373,15 @@ Summary Of(const Way& w, F field) {
   return Summarize(v);
 }
 
-std::string PaceName(double speed) { return speed == 0 ? "unpaced" : std::to_string(int(speed)) + "×"; }
+std::string PaceName(double speed) {
+  return speed == 0 ? "unpaced" : std::to_string(int(speed)) + "×";
+}
 
 int Main(int argc, char** argv) {
   if (argc < 5) {
-    std::fprintf(stderr,
-                 "usage: stream_latency SOCKET WAV DAEMON_PID CPU_FOR_FFMPEG [repetitions] [--smoke]\n");
+    std::fprintf(
+        stderr,
+        "usage: stream_latency SOCKET WAV DAEMON_PID CPU_FOR_FFMPEG [repetitions] [--smoke]\n");
     return 2;
   }
   const bool smoke = std::string(argv[argc - 1]) == "--smoke";
@@ -375,10 +406,22 @@ int Main(int argc, char** argv) {
     ways.push_back({"stream", speed, RunStream, {}});
     ways.push_back({"stream (libttscache)", speed, RunLibStream, {}});
     ways.push_back({"ENCODE after the last chunk", speed, RunEncode, {}});
-    ways.push_back({"ffmpeg, pipe", speed, RunFfmpeg, {}});
+    ways.push_back({"ffmpeg, pipe",
+                    speed,
+                    [](const Setup& s, double v) { return RunFfmpeg(s, v, false); },
+                    {}});
+    ways.push_back({"ffmpeg, pipe, 20 ms pages",
+                    speed,
+                    [](const Setup& s, double v) { return RunFfmpeg(s, v, true); },
+                    {}});
   }
   ways.push_back({"stream", 0, RunStream, {}});
   ways.push_back({"ENCODE after the last chunk", 0, RunEncode, {}});
+
+  // What the daemon spends doing nothing, which a paced stream's CPU includes.
+  const double idle_before = DaemonCpuMs(s.daemon);
+  std::this_thread::sleep_for(std::chrono::seconds(smoke ? 0 : 2));
+  const double idle_ms_per_s = smoke ? 0 : (DaemonCpuMs(s.daemon) - idle_before) / 2;
 
   for (int r = 0; r < repetitions; ++r) {
     for (size_t i = 0; i < ways.size(); ++i) {
@@ -386,15 +429,16 @@ int Main(int argc, char** argv) {
       w.items.push_back(w.run(s, w.speed));
       const Item& item = w.items.back();
       std::fprintf(stderr, "%d %s %s: first %.2f ms, end %.2f ms, cpu %.1f ms%s%s\n", r,
-                   w.name.c_str(), PaceName(w.speed).c_str(), item.first_ms, item.end_ms, item.cpu_ms,
-                   item.error.empty() ? "" : ", ", item.error.c_str());
+                   w.name.c_str(), PaceName(w.speed).c_str(), item.first_ms, item.end_ms,
+                   item.cpu_ms, item.error.empty() ? "" : ", ", item.error.c_str());
     }
   }
 
   std::printf("%.2f s of s16 mono at %d Hz in %zu chunks of %zu samples; %d repetitions\n\n",
               seconds, s.rate, s.chunks(), kChunkFrames, repetitions);
-  std::printf("| way | pace | first audio page after first chunk: p50 / p90 / max | end after "
-              "last chunk: p50 / p90 / max | CPU per utterance (mean) | Ogg bytes |\n");
+  std::printf(
+      "| way | pace | first audio page after first chunk: p50 / p90 / max | end after "
+      "last chunk: p50 / p90 / max | CPU per utterance (mean) | Ogg bytes |\n");
   std::printf("|---|---|---|---|---|---|\n");
   int failures = 0;
   for (const Way& w : ways) {
@@ -402,18 +446,19 @@ int Main(int argc, char** argv) {
     Summary end = Of(w, [](const Item& i) { return i.end_ms; });
     Summary cpu = Of(w, [](const Item& i) { return i.cpu_ms; });
     const char* whose = w.name.starts_with("ffmpeg") ? "ffmpeg" : "ttscached";
-    std::printf("| %s | %s | %.2f / %.2f / %.2f ms | %.2f / %.2f / %.2f ms | %.1f ms (%s) | %llu |\n",
-                w.name.c_str(), PaceName(w.speed).c_str(), first.p50, first.p90, first.max, end.p50,
-                end.p90, end.max, cpu.mean, whose,
-                static_cast<unsigned long long>(w.items.back().ogg_bytes));
+    std::printf(
+        "| %s | %s | %.2f / %.2f / %.2f ms | %.2f / %.2f / %.2f ms | %.1f ms (%s) | %llu |\n",
+        w.name.c_str(), PaceName(w.speed).c_str(), first.p50, first.p90, first.max, end.p50,
+        end.p90, end.max, cpu.mean, whose,
+        static_cast<unsigned long long>(w.items.back().ogg_bytes));
     for (const Item& i : w.items) {
       bool sane = i.error.empty() && i.first_ms > 0 && i.end_ms >= 0 && i.cpu_ms >= 0 &&
                   i.first_ms < 60e3 && i.end_ms < 60e3 && i.ogg_bytes > 1000;
       if (!sane) {
         ++failures;
         std::fprintf(stderr, "FAIL %s %s: %s (first %.2f ms, end %.2f ms, cpu %.1f ms)\n",
-                     w.name.c_str(), PaceName(w.speed).c_str(), i.error.c_str(), i.first_ms, i.end_ms,
-                     i.cpu_ms);
+                     w.name.c_str(), PaceName(w.speed).c_str(), i.error.c_str(), i.first_ms,
+                     i.end_ms, i.cpu_ms);
       }
     }
   }
@@ -434,6 +479,11 @@ int Main(int argc, char** argv) {
     const double cpu = Of(find("stream", speed), [](const Item& i) { return i.cpu_ms; }).mean;
     std::printf("daemon CPU, stream %s / whole-file ENCODE: %.1f / %.1f ms = %.3f\n",
                 PaceName(speed).c_str(), cpu, encode_cpu, cpu / encode_cpu);
+  }
+  if (!smoke) {
+    std::printf(
+        "the daemon idle: %.3f ms of CPU per second (%.1f ms over the utterance's %.2f s)\n",
+        idle_ms_per_s, idle_ms_per_s * seconds, seconds);
   }
   if (smoke && failures == 0) std::printf("\nsmoke: every way gave a whole Ogg stream\n");
   return failures == 0 ? 0 : 1;
