@@ -12,6 +12,7 @@
 //              EncodeStream only sees a reply at the next Push or at Finish,
 //              so it cannot time the first page; it is measured too, as
 //              "stream (libttscache)", to show what a caller of it sees);
+//              and with the first chunk's first 60 ms pushed on their own;
 //   ENCODE     libttscache Client::Encode of the whole WAV, issued when the
 //              last chunk arrives (the Node backend's way): its first page is
 //              its whole Ogg, so "first page" = the last chunk's offset plus
@@ -186,7 +187,10 @@ class RawConnection {
 
 constexpr uint8_t Reply(ipc::Opcode op) { return static_cast<uint8_t>(op) | ipc::kReplyBit; }
 
-Item RunStream(const Setup& s, double speed) {
+// `first_push_ms` > 0: the first chunk goes as two pushes, its first
+// `first_push_ms` of audio alone, so the first page does not wait for the
+// rest of the chunk's encode (one reply per push, sent when it is encoded).
+Item RunStream(const Setup& s, double speed, int first_push_ms) {
   Item item;
   RawConnection c(s.socket);
   ipc::StreamOpenRequest open;  // s16le mono at the file's rate
@@ -222,9 +226,16 @@ Item RunStream(const Setup& s, double speed) {
     }
   });
   const double cpu = DaemonCpuMs(s.daemon);
-  auto [first, last] = Pace(s, speed, [&](size_t, std::span<const uint8_t> chunk) {
+  auto push = [&](std::span<const uint8_t> bytes) {
     return c.Send(ipc::Opcode::kStreamPush,
-                  ipc::EncodeStreamPushRequest({stream, {ipc::AudioPlace::kInline, chunk, 0, 0}}));
+                  ipc::EncodeStreamPushRequest({stream, {ipc::AudioPlace::kInline, bytes, 0, 0}}));
+  };
+  const size_t head = size_t(s.rate) * size_t(first_push_ms) / 1000 * 2;
+  auto [first, last] = Pace(s, speed, [&](size_t k, std::span<const uint8_t> chunk) {
+    if (k == 0 && head > 0 && head < chunk.size()) {
+      return push(chunk.first(head)) && push(chunk.subspan(head));
+    }
+    return push(chunk);
   });
   c.Send(ipc::Opcode::kStreamFinish, ipc::EncodeStreamIdRequest(stream));
   reader.join();
@@ -403,7 +414,12 @@ int Main(int argc, char** argv) {
 
   std::vector<Way> ways;
   for (double speed : smoke ? std::vector<double>{10} : std::vector<double>{1, 10}) {
-    ways.push_back({"stream", speed, RunStream, {}});
+    ways.push_back(
+        {"stream", speed, [](const Setup& s, double v) { return RunStream(s, v, 0); }, {}});
+    ways.push_back({"stream, first 60 ms pushed alone",
+                    speed,
+                    [](const Setup& s, double v) { return RunStream(s, v, 60); },
+                    {}});
     ways.push_back({"stream (libttscache)", speed, RunLibStream, {}});
     ways.push_back({"ENCODE after the last chunk", speed, RunEncode, {}});
     ways.push_back({"ffmpeg, pipe",
@@ -415,7 +431,7 @@ int Main(int argc, char** argv) {
                     [](const Setup& s, double v) { return RunFfmpeg(s, v, true); },
                     {}});
   }
-  ways.push_back({"stream", 0, RunStream, {}});
+  ways.push_back({"stream", 0, [](const Setup& s, double v) { return RunStream(s, v, 0); }, {}});
   ways.push_back({"ENCODE after the last chunk", 0, RunEncode, {}});
 
   // What the daemon spends doing nothing, which a paced stream's CPU includes.
