@@ -36,8 +36,6 @@
 // unless every way produced a whole Ogg stream of the right length and
 // numbers that make sense. It asserts no timing.
 #include <dirent.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 
 #include <algorithm>
 #include <chrono>
@@ -55,6 +53,7 @@
 #include "core/audio/wav_reader.hpp"
 #include "ipc/frame.hpp"
 #include "ipc/messages.hpp"
+#include "tests/support/raw_peer.hpp"
 #include "ttscache/client.hpp"
 
 namespace ttscache::bench {
@@ -142,47 +141,26 @@ void Check(Item& item, const Setup& s, const OggPageClock& ogg) {
   }
 }
 
-// A raw connection: frames per docs/protocol.md, replies read and timed on
+// Frames per docs/protocol.md on a raw connection (tests/support/raw_peer.hpp,
+// which gives up on a reply after 5 s), so replies can be read and timed on
 // a thread of their own as they arrive.
 class RawConnection {
  public:
-  explicit RawConnection(const std::string& path) {
-    fd_.reset(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    path.copy(a.sun_path, sizeof(a.sun_path) - 1);
-    ok_ = connect(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
-  }
-  bool ok() const { return ok_; }
+  explicit RawConnection(const std::string& path) : peer_(path) {}
+  bool ok() const { return peer_.connected; }
   bool Send(ipc::Opcode op, std::span<const uint8_t> body) {
     std::vector<uint8_t> frame = ipc::BuildFrame(static_cast<uint8_t>(op), ++id_, body);
-    return send(fd_.get(), frame.data(), frame.size(), MSG_NOSIGNAL) == ssize_t(frame.size());
+    return peer_.Send(frame) == ssize_t(frame.size());
   }
-  // The next frame, or opcode 0 when the connection ended.
+  // The next frame, or opcode 0 when the connection ended or timed out.
   ipc::Frame Read() {
-    uint8_t header[ipc::kHeaderSize];
-    ipc::Frame f;
-    if (!ReadAll(header, sizeof(header))) return f;
-    auto h = ipc::DecodeHeader(header, ipc::kMaxFrameBody);
-    if (!h) return f;
-    f.body.resize(h->body_length);
-    if (ReadAll(f.body.data(), f.body.size())) f.header = *h;
-    return f;
+    auto [opcode, request_id, body] = peer_.Read();
+    return {{opcode, 0, request_id, uint32_t(body.size())}, std::move(body)};
   }
 
  private:
-  bool ReadAll(uint8_t* p, size_t n) {
-    while (n > 0) {
-      ssize_t r = recv(fd_.get(), p, n, 0);
-      if (r <= 0) return false;
-      p += r;
-      n -= size_t(r);
-    }
-    return true;
-  }
-  UniqueFd fd_;
+  testing::RawPeer peer_;
   uint64_t id_ = 0;
-  bool ok_ = false;
 };
 
 constexpr uint8_t Reply(ipc::Opcode op) { return static_cast<uint8_t>(op) | ipc::kReplyBit; }
@@ -499,7 +477,10 @@ int Main(int argc, char** argv) {
   }
   const double encode_cpu = Summarize(encode_cpus).mean;
   const double frame_ms = encode_cpu / (seconds / 0.020);
-  std::printf("\none 20 ms frame's encode (whole-file ENCODE's CPU / frames): %.3f ms\n", frame_ms);
+  if (!encode_cpus.empty()) {
+    std::printf("\none 20 ms frame's encode (whole-file ENCODE's CPU / frames): %.3f ms\n",
+                frame_ms);
+  }
   for (double speed : smoke ? std::vector<double>{10, 0} : std::vector<double>{1, 10, 0}) {
     const Way* stream = find("stream", speed);
     if (stream == nullptr || encode_cpus.empty()) continue;
