@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Encode streams against whole-file ENCODE and ffmpeg on a pipe, side by side
-# in one run (docs/benchmarks.md, "Encode streams: first page and end of
-# stream"): a ~7 s espeak-ng utterance at 22.05 kHz fed in 4096-sample chunks
+# in one run (docs/benchmarks.md, "Encode streams: first page, end of
+# stream, CPU"): a ~7 s espeak-ng utterance at 22.05 kHz fed in 4096-sample chunks
 # at real-time pace and at 10×; bench/stream_latency.cpp says what is timed.
 #
 # Usage: bench/run_stream_bench.sh [build-dir] [repetitions]   (defaults: build/release, 20)

@@ -1,5 +1,5 @@
 // Encode streams against the alternatives (docs/benchmarks.md, "Encode
-// streams: first page and end of stream"): a speech recording fed as a
+// streams: first page, end of stream, CPU"): a speech recording fed as a
 // synthesizer produces it, in 4096-sample chunks at real-time pace and at 10×,
 // and for each way of turning it into Ogg Opus the time from the first chunk
 // to the first audio page a listener could be sent, and from the last chunk
@@ -35,6 +35,8 @@
 // --smoke: one repetition of the fast ways only (10× and unpaced); fails
 // unless every way produced a whole Ogg stream of the right length and
 // numbers that make sense. It asserts no timing.
+// STREAM_LATENCY_ONLY="NAME PACE;…" (as the table names them, e.g. "stream
+// unpaced;ENCODE after the last chunk unpaced") runs only those ways.
 #include <dirent.h>
 
 #include <algorithm>
