@@ -106,22 +106,34 @@ void Server::HandleStreamOpen(Connection& c, uint64_t request, std::span<const u
             {}});
 }
 
+void Server::EndStreamOfRefused(Connection& c, std::span<const uint8_t> body, const Error& why) {
+  if (body.size() < 4) return;
+  const uint32_t id = uint32_t{body[0]} | (uint32_t{body[1]} << 8) | (uint32_t{body[2]} << 16) |
+                      (uint32_t{body[3]} << 24);
+  if (c.streams.count(id)) EndStream(c, id, why, /*failed=*/true);
+}
+
 void Server::HandleStreamChunk(Connection& c, uint64_t request, bool finish,
                                std::shared_ptr<std::vector<uint8_t>> body) {
   uint32_t id = 0;
   StreamChunk chunk;
   chunk.request = request;
   chunk.finish = finish;
+  // Any refusal of a push to an open stream ends that stream.
+  auto refuse = [&](const Error& why) {
+    QueueError(c, request, why);
+    EndStreamOfRefused(c, *body, why);
+  };
   if (finish) {
     Result<uint32_t> decoded = ipc::DecodeStreamIdRequest(*body);
-    if (!decoded) return QueueError(c, request, decoded.error());
+    if (!decoded) return refuse(decoded.error());
     id = *decoded;
   } else {
     Result<ipc::StreamPushRequest> push = ipc::DecodeStreamPushRequest(*body);
-    if (!push) return QueueError(c, request, push.error());
+    if (!push) return refuse(push.error());
     id = push->stream;
     Result<std::span<const uint8_t>> audio = AudioBytes(push->audio, c.arena);
-    if (!audio) return QueueError(c, request, audio.error());
+    if (!audio) return refuse(audio.error());
     chunk.audio = *audio;
     if (push->audio.place == ipc::AudioPlace::kArena) chunk.arena = c.arena;
   }
@@ -170,7 +182,9 @@ void Server::HandleStreamChunk(Connection& c, uint64_t request, bool finish,
 void Server::HandleStreamAbort(Connection& c, uint64_t request, std::span<const uint8_t> body) {
   Result<uint32_t> id = ipc::DecodeStreamIdRequest(body);
   if (!id) return QueueError(c, request, id.error());
-  if (!c.streams.count(*id)) return QueueError(c, request, NoStream(c, *id));
+  auto it = c.streams.find(*id);
+  if (it == c.streams.end()) return QueueError(c, request, NoStream(c, *id));
+  it->second.work->cancelled = true;  // a FINISH already running stores nothing
   EndStream(c, *id, MakeError(Errc::kInvalidArgument, "aborted by the client"), /*failed=*/true);
   Queue(c, {ipc::BuildFrame(ReplyOpcode(ipc::Opcode::kStreamAbort), request, {}), {}});
 }
@@ -186,7 +200,7 @@ void Server::RunNextChunk(Connection& c, uint32_t id, EncodeStream& stream) {
   job->hold = std::move(chunk->hold);
   job->connection = c.id;
   job->request = chunk->request;
-  job->slice = [this, work = stream.work, chunk, id]() -> std::optional<Completion> {
+  job->slice = [this, work = stream.work, chunk, id, gone = c.gone]() -> std::optional<Completion> {
     Completion done;
     done.stream = id;
     done.consumed = chunk->audio.size();
@@ -220,8 +234,12 @@ void Server::RunNextChunk(Connection& c, uint32_t id, EncodeStream& stream) {
     std::string note;
     if (!work->engine.empty()) {
       reply.cached = ipc::StreamCached::kNotStored;
-      if (!work->retain) {
-        note = "the daemon's memory for request audio was taken while the stream ran";
+      if (work->cancelled || *gone) {
+        note = "the stream was aborted";
+      } else if (!work->retain) {
+        note =
+            "the stream kept more than the daemon's memory for streams being cached "
+            "(128 MiB, shared) allows";
       } else if (Result<uint64_t> generation =
                      store_->Put(work->engine, work->text, work->session->CachedWav());
                  !generation) {
@@ -254,6 +272,17 @@ void Server::OnStreamJobDone(Completion& done) {
   Connection& c = *conn->second;
   c.inflight--;
   if (done.error) errors_++;
+  if (!done.error && WouldRefuseReply(ipc::kHeaderSize + done.body.size())) {
+    // Its pages would be replaced by BUSY: the client would have a hole.
+    busy_++;
+    done.error = true;
+    done.opcode = static_cast<uint8_t>(ipc::Opcode::kError);
+    done.body = ipc::EncodeErrorReply(
+        {ipc::ErrorCode::kBusy, 100, 0,
+         "stream " + std::to_string(done.stream) +
+             ": the daemon holds too many replies that clients have not read to send this "
+             "push's pages; the stream is ended"});
+  }
   const std::vector<uint8_t> error_body = done.error ? done.body : std::vector<uint8_t>();
   QueueReply(done.connection, done.request, done.opcode, std::move(done.body));
   auto it = c.streams.find(done.stream);
@@ -274,8 +303,8 @@ void Server::OnStreamJobDone(Completion& done) {
       // cannot be had, the stream goes on without being stored.
       if (stream.work->retain && done.retained > stream.retained.bytes()) {
         const uint64_t more = done.retained - stream.retained.bytes();
-        if (input_budget_.TryTake(more)) {
-          stream.retained.Add(&input_budget_, more);
+        if (stream_keep_budget_.TryTake(more)) {
+          stream.retained.Add(&stream_keep_budget_, more);
         } else {
           stream.work->retain = false;
           stream.retained.Release();
@@ -294,6 +323,7 @@ void Server::EndStream(Connection& c, uint32_t id, const Error& why, bool failed
   c.streams.erase(it);
   streams_open_--;
   if (failed) streams_failed_++;
+  stream.work->cancelled = stream.work->cancelled || failed;
   c.ended_streams.emplace_back(id, why.message);
   if (c.ended_streams.size() > kEndedStreamsRemembered) c.ended_streams.pop_front();
   // A running job keeps the work alive and answers its own request; the
@@ -304,14 +334,20 @@ void Server::EndStream(Connection& c, uint32_t id, const Error& why, bool failed
                MakeError(Errc::kInvalidArgument,
                          "stream " + std::to_string(id) + " ended: " + why.message));
   }
+  stream.queued.clear();
+  ResumeInputWaiters();  // the queued pushes' input budget is free again
 }
 
 void Server::ExpireIdleStreams(int64_t now) {
   for (auto& [cid, c] : connections_) {
     std::vector<uint32_t> idle;
+    // Bytes still arriving, or a frame waiting for input budget, are the
+    // client at work, not idle: its push is on its way.
+    if (c->waiting_for_input_budget || c->reader.buffered() > 0) continue;
     for (auto& [id, stream] : c->streams) {
+      const int64_t last = std::max(stream.last_request_ms, c->last_active_ms);
       if (!stream.running && stream.queued.empty() &&
-          now - stream.last_request_ms > int64_t{stream.limits.idle_timeout_s} * 1000) {
+          now - last > int64_t{stream.limits.idle_timeout_s} * 1000) {
         idle.push_back(id);
       }
     }

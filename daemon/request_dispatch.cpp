@@ -220,9 +220,12 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
   // Descriptors are accepted with ARENA and PUT_FILE only; any other is closed unread.
   if (op != ipc::Opcode::kArena && op != ipc::Opcode::kPutFile && !received.fds.empty()) {
     received.fds.clear();
-    QueueError(c, request,
-               MakeError(Errc::kInvalidArgument,
-                         "a descriptor came with a request that takes none; closed"));
+    const Error why = MakeError(Errc::kInvalidArgument,
+                                "a descriptor came with a request that takes none; closed");
+    QueueError(c, request, why);
+    if (op == ipc::Opcode::kStreamPush || op == ipc::Opcode::kStreamFinish) {
+      EndStreamOfRefused(c, frame.body, why);
+    }
     return;
   }
   // While stopping, streams already open may still finish their sentence.

@@ -44,6 +44,9 @@ constexpr size_t kSmallReplyBytes = 64u << 10;
 // most that much is read for a connection before its frames are served.
 constexpr uint64_t kInputBudget = 256ull << 20;
 constexpr uint32_t kUnbudgetedFrameBytes = 64u << 10;
+// What all encode streams together keep to be cached (their input and Ogg);
+// past it a stream goes on but is not stored.
+constexpr uint64_t kStreamKeepBudget = 128ull << 20;
 // What a queued frame costs beyond its bytes (the OutFrame, its vector, the
 // deque slot): counted, so a flood of tiny replies is bounded as well.
 constexpr size_t kFrameOverhead = 64;
@@ -120,7 +123,8 @@ Server::Server(LoadedConfig config, std::optional<std::string> config_path,
       config_path_(std::move(config_path)),
       store_(std::move(store)),
       listen_(std::move(listen)),
-      input_budget_(kInputBudget) {}
+      input_budget_(kInputBudget),
+      stream_keep_budget_(kStreamKeepBudget) {}
 
 Server::~Server() = default;
 
@@ -640,9 +644,12 @@ void Server::Close(uint64_t id) {
   ResumeInputWaiters();    // its input reservation went with it
 }
 
+bool Server::WouldRefuseReply(size_t frame_bytes) const {
+  return frame_bytes > kSmallReplyBytes && queued_output_bytes_ + frame_bytes > kQueuedOutputBudget;
+}
+
 void Server::Queue(Connection& c, OutFrame frame) {
-  if (frame.bytes.size() > kSmallReplyBytes &&
-      queued_output_bytes_ + frame.bytes.size() > kQueuedOutputBudget) {
+  if (WouldRefuseReply(frame.bytes.size())) {
     // Clients that do not read hold the budget until send_timeout_s closes
     // them; meanwhile a large reply is refused rather than held.
     busy_++;

@@ -74,6 +74,8 @@ class Server {
     std::unique_ptr<EncodeSession> session;  // made by the first job, on a worker
     std::string engine, text;                // the cache entry it becomes, if any
     bool retain = false;                     // false once the loop could not budget it
+    // Set by ABORT: a FINISH already running stores nothing.
+    std::atomic<bool> cancelled{false};
   };
   // A push or finish waiting for its turn in the stream.
   struct StreamChunk {
@@ -191,6 +193,9 @@ class Server {
   void Close(uint64_t id);
   int WaitForEvents(epoll_event* events, int max_events);
   void Queue(Connection& c, OutFrame frame);
+  // Whether Queue would answer a reply frame of this size BUSY instead (the
+  // shared budget of unsent replies is spent).
+  bool WouldRefuseReply(size_t frame_bytes) const;
   void QueueError(Connection& c, uint64_t request, const Error& error, uint32_t retry_ms = 0,
                   uint64_t needed = 0);
   void QueueReply(uint64_t connection, uint64_t request, uint8_t opcode, std::vector<uint8_t> body,
@@ -253,6 +258,9 @@ class Server {
   // The error for a request on a stream that is not open.
   Error NoStream(const Connection& c, uint32_t id) const;
   void ExpireIdleStreams(int64_t now);
+  // Ends the stream a refused STREAM_PUSH/FINISH named (its first u32), if
+  // it is open: a refused push would leave a hole in its audio.
+  void EndStreamOfRefused(Connection& c, std::span<const uint8_t> body, const Error& why);
   // The parameters an Opus request gets (bitrate 0: the configured ones).
   // Loop thread only: a reload rewrites the configuration.
   OpusParams Effective(const OpusParams& requested) const;
@@ -285,6 +293,9 @@ class Server {
   // Reply bytes queued unsent over all connections.
   uint64_t queued_output_bytes_ = 0;
   ByteBudget input_budget_;
+  // What encode streams keep to be cached: its own budget, so a long stream
+  // cannot take the input budget its own next push needs.
+  ByteBudget stream_keep_budget_;
   std::deque<uint64_t> input_waiters_;  // connections waiting for input budget, in order
   // The input budget held by the frame being dispatched; SubmitJob hands it
   // to the job, so a body stays counted until its request is done.

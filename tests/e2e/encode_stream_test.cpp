@@ -365,3 +365,55 @@ TEST(EncodeStreamLimits, StopLetsAnOpenStreamFinish) {
 
 }  // namespace
 }  // namespace ttscache
+
+namespace ttscache {
+namespace {
+
+// Found by review: a push refused before it was queued (arena audio with no
+// arena, a descriptor attached, a malformed body) left the stream open, so a
+// later push made a hole in the audio and the gapped stream was cached.
+TEST(EncodeStreamReview, AnyRefusedPushEndsTheStream) {
+  DaemonProcess daemon;
+  ASSERT_TRUE(daemon.Start());
+  RawStream a(daemon.socket_path());
+  const uint32_t s = a.Open("piper", "holes");
+  EXPECT_EQ(std::get<0>(a.Call(ipc::Opcode::kStreamPush, a.Push(s, std::vector<uint8_t>(4410)))),
+            0x8C);
+  auto no_arena = ipc::EncodeStreamPushRequest({s, {ipc::AudioPlace::kArena, {}, 0, 100}});
+  EXPECT_THAT(RawStream::ErrorOf(a.Call(ipc::Opcode::kStreamPush, no_arena)), HasSubstr("arena"));
+  EXPECT_THAT(
+      RawStream::ErrorOf(a.Call(ipc::Opcode::kStreamPush, a.Push(s, std::vector<uint8_t>(4410)))),
+      HasSubstr("stream 1 ended"));
+  auto malformed = a.Push(a.Open(), std::vector<uint8_t>(10));
+  malformed.push_back(0);  // a trailing byte
+  EXPECT_THAT(RawStream::ErrorOf(a.Call(ipc::Opcode::kStreamPush, malformed)),
+              HasSubstr("malformed"));
+  EXPECT_THAT(
+      RawStream::ErrorOf(a.Call(ipc::Opcode::kStreamPush, a.Push(2, std::vector<uint8_t>(2)))),
+      HasSubstr("stream 2 ended"));
+  Client client = daemon.Connect();
+  EXPECT_EQ(client.Get("piper", "holes", Format::kWav).error().code, Errc::kNotFound);
+  EXPECT_EQ(StreamsOpen(client), 0u);
+}
+
+// Found by review: a push trickling in slower than idle_timeout_s had its
+// stream ended as idle while its bytes were still arriving.
+TEST(EncodeStreamReview, APushStillArrivingIsNotIdle) {
+  DaemonProcess daemon;
+  daemon.stream_keys() = {{"idle_timeout_s", "1"}};
+  daemon.WriteConfig();
+  ASSERT_TRUE(daemon.Start());
+  RawStream a(daemon.socket_path());
+  const uint32_t s = a.Open();
+  auto frame = ipc::BuildFrame(static_cast<uint8_t>(ipc::Opcode::kStreamPush), 50,
+                               a.Push(s, std::vector<uint8_t>(40000)));
+  for (size_t at = 0; at < frame.size(); at += 4096) {
+    a.peer.Send(std::span(frame).subspan(at, std::min<size_t>(4096, frame.size() - at)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));  // 2.5 s in all
+  }
+  auto reply = a.peer.Read();
+  EXPECT_EQ(std::get<0>(reply), 0x8C) << RawStream::ErrorOf(reply);
+}
+
+}  // namespace
+}  // namespace ttscache
