@@ -117,14 +117,19 @@ double DaemonCpuMs(pid_t pid) {
 }
 
 // Sends each chunk when it is due; `send(k, chunk)` returns false to stop.
-// Returns when the first and the last chunk were handed over.
+// Until then `wait(due)` runs (default: sleep). Returns when the first and
+// the last chunk were handed over.
 std::pair<Clock::time_point, Clock::time_point> Pace(
-    const Setup& s, double speed,
-    const std::function<bool(size_t, std::span<const uint8_t>)>& send) {
+    const Setup& s, double speed, const std::function<bool(size_t, std::span<const uint8_t>)>& send,
+    const std::function<void(Clock::time_point)>& wait = {}) {
   const Clock::time_point start = Clock::now();
   Clock::time_point first, last;
   for (size_t k = 0; k < s.chunks(); ++k) {
-    std::this_thread::sleep_until(start + s.due(k, speed));
+    if (wait) {
+      wait(start + s.due(k, speed));
+    } else {
+      std::this_thread::sleep_until(start + s.due(k, speed));
+    }
     last = Clock::now();
     if (k == 0) first = last;
     if (!send(k, s.chunk(k))) break;
@@ -227,8 +232,9 @@ Item RunStream(const Setup& s, double speed, int first_push_ms) {
   return item;
 }
 
-// libttscache's EncodeStream: pages reach the callback during a later Push
-// or in Finish, so its "first page" is when the caller could see it.
+// libttscache's EncodeStream: between chunks the caller waits for pages
+// with WaitForPages (as a producer waiting for its engine would), so a page
+// is timed when the callback gets it.
 Item RunLibStream(const Setup& s, double speed) {
   Item item;
   auto client = Client::Connect({s.socket, 60000});
@@ -246,11 +252,22 @@ Item RunLibStream(const Setup& s, double speed) {
     return item;
   }
   const double cpu = DaemonCpuMs(s.daemon);
-  auto [first, last] = Pace(s, speed, [&](size_t, std::span<const uint8_t> chunk) {
-    Status st = stream->Push(chunk);
-    if (!st) item.error = st.error().message;
-    return st.ok();
-  });
+  auto [first, last] = Pace(
+      s, speed,
+      [&](size_t, std::span<const uint8_t> chunk) {
+        Status st = stream->Push(chunk);
+        if (!st) item.error = st.error().message;
+        return st.ok();
+      },
+      [&](Clock::time_point due) {
+        while (stream->pushes_in_flight() > 0 && Clock::now() < due) {
+          const auto left =
+              std::chrono::duration_cast<std::chrono::milliseconds>(due - Clock::now());
+          if (!stream->WaitForPages(static_cast<int>(std::max<int64_t>(left.count(), 0))).ok())
+            break;
+        }
+        std::this_thread::sleep_until(due);
+      });
   auto done = stream->Finish();
   const Clock::time_point end = Clock::now();
   if (!done && item.error.empty()) item.error = done.error().message;
