@@ -10,12 +10,14 @@
 //
 // A finished stream with an engine and a text is stored on the worker, as a
 // PUT_ENCODE stores: the WAV first (its generation), then the Ogg stream as
-// that generation's variant. What it keeps for that counts in the input
-// budget; when the budget is short the stream goes on but is not stored.
+// that generation's variant. What it keeps for that counts in a budget of
+// its own (stream_keep_budget_); when that is short the stream goes on but
+// is not stored.
 #include <algorithm>
 
 #include "core/log.hpp"
 #include "daemon/server.hpp"
+#include "ipc/wire_codec.hpp"
 
 namespace ttscache {
 namespace {
@@ -86,8 +88,7 @@ void Server::HandleStreamOpen(Connection& c, uint64_t request, std::span<const u
   work->spec.max_seconds = static_cast<uint64_t>(limits.max_seconds);
   work->engine = std::string(open->engine);
   work->text = std::string(open->text);
-  work->retain = !work->engine.empty();
-  work->spec.retain = work->retain;
+  work->retain = !work->engine.empty();  // the first job copies it into spec
 
   const uint32_t id = c.next_stream++;
   EncodeStream& stream = c.streams[id];
@@ -107,10 +108,9 @@ void Server::HandleStreamOpen(Connection& c, uint64_t request, std::span<const u
 }
 
 void Server::EndStreamOfRefused(Connection& c, std::span<const uint8_t> body, const Error& why) {
-  if (body.size() < 4) return;
-  const uint32_t id = uint32_t{body[0]} | (uint32_t{body[1]} << 8) | (uint32_t{body[2]} << 16) |
-                      (uint32_t{body[3]} << 24);
-  if (c.streams.count(id)) EndStream(c, id, why, /*failed=*/true);
+  ipc::BodyReader reader(body);
+  const uint32_t id = reader.U32();
+  if (reader.ok() && c.streams.count(id)) EndStream(c, id, why, /*failed=*/true);
 }
 
 void Server::HandleStreamChunk(Connection& c, uint64_t request, bool finish,
@@ -209,6 +209,7 @@ void Server::RunNextChunk(Connection& c, uint32_t id, EncodeStream& stream) {
       done.opcode = static_cast<uint8_t>(ipc::Opcode::kError);
       done.body = ipc::EncodeErrorReply({ToWireError(e.code), 0, 0, e.message});
       done.error = true;
+      done.stream_error = e.message;
       return done;
     };
     if (!work->session) {
@@ -276,14 +277,12 @@ void Server::OnStreamJobDone(Completion& done) {
     // Its pages would be replaced by BUSY: the client would have a hole.
     busy_++;
     done.error = true;
+    done.stream_error = "stream " + std::to_string(done.stream) +
+                        ": the daemon holds too many replies that clients have not read to "
+                        "send this push's pages; the stream is ended";
     done.opcode = static_cast<uint8_t>(ipc::Opcode::kError);
-    done.body = ipc::EncodeErrorReply(
-        {ipc::ErrorCode::kBusy, 100, 0,
-         "stream " + std::to_string(done.stream) +
-             ": the daemon holds too many replies that clients have not read to send this "
-             "push's pages; the stream is ended"});
+    done.body = ipc::EncodeErrorReply({ipc::ErrorCode::kBusy, 100, 0, done.stream_error});
   }
-  const std::vector<uint8_t> error_body = done.error ? done.body : std::vector<uint8_t>();
   QueueReply(done.connection, done.request, done.opcode, std::move(done.body));
   auto it = c.streams.find(done.stream);
   if (it != c.streams.end()) {  // else ended (aborted, over a limit) while the job ran
@@ -291,8 +290,7 @@ void Server::OnStreamJobDone(Completion& done) {
     stream.running = false;
     stream.buffered_bytes -= std::min(stream.buffered_bytes, done.consumed);
     if (done.error) {
-      Result<ipc::ErrorReply> e = ipc::DecodeErrorReply(error_body);
-      EndStream(c, done.stream, MakeError(Errc::kInvalidArgument, e ? e->message : "error"),
+      EndStream(c, done.stream, MakeError(Errc::kInvalidArgument, done.stream_error),
                 /*failed=*/true);
     } else if (done.finished) {
       if (done.stored) streams_stored_++;

@@ -93,9 +93,8 @@ class Server {
     bool finishing = false;       // FINISH received: no more pushes
     uint64_t buffered_bytes = 0;  // pushed, not yet encoded (queued and running)
     int64_t last_request_ms = 0;
-    StreamSettings limits;   // as configured when it opened
-    BudgetHold retained;     // input budget for what the cache entry keeps
-    std::string not_stored;  // why the finished stream will not be stored
+    StreamSettings limits;  // as configured when it opened
+    BudgetHold retained;    // stream_keep_budget_ for what the cache entry keeps
   };
 
   struct OutFrame {
@@ -149,8 +148,10 @@ class Server {
     std::string variant_key;       // set for shared variant encodes
     std::vector<uint8_t> encoded;  // the variant's bytes, for waiters
     // Set for a stream's job: which stream, what it consumed, what the
-    // session now retains for the cache, and (finish) whether it was stored.
+    // session now retains for the cache, (finish) whether it was stored, and
+    // why it failed (the stream ends with that).
     uint32_t stream = 0;
+    std::string stream_error;
     uint64_t consumed = 0;
     uint64_t retained = 0;
     bool finished = false, stored = false;

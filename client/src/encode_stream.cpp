@@ -14,8 +14,9 @@ namespace {
 
 bool IsError(uint8_t opcode) { return opcode == static_cast<uint8_t>(ipc::Opcode::kError); }
 
-// The largest push sent as one frame: a chunk larger than the window is
-// split, so one push never waits for room it can never have.
+// The smallest window of input in flight, whatever the daemon announced (a
+// chunk larger than the window is sent as several pushes, so one push never
+// waits for room it can never have).
 constexpr uint64_t kMinWindow = 4096;
 // Pushes in flight at once: well under the daemon's 64 requests per
 // connection (a refused push would end the stream), leaving room for the
