@@ -9,7 +9,7 @@
 #include <utility>
 #include <variant>
 
-#include "core/export.hpp"
+#include "ttscache/export.hpp"
 
 namespace ttscache {
 

@@ -11,7 +11,7 @@
 #include <span>
 #include <string>
 
-#include "core/export.hpp"
+#include "ttscache/export.hpp"
 #include "core/result.hpp"
 #include "core/unique_fd.hpp"
 

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#include "core/export.hpp"
+#include "ttscache/export.hpp"
 #include "core/result.hpp"
 
 namespace ttscache {

@@ -41,7 +41,7 @@
 #include <vector>
 
 #include "core/audio/opus_params.hpp"
-#include "core/export.hpp"
+#include "ttscache/export.hpp"
 #include "core/result.hpp"
 #include "core/unique_fd.hpp"
 #include "ipc/messages.hpp"

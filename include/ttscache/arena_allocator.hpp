@@ -10,7 +10,7 @@
 #include <memory>
 #include <span>
 
-#include "core/export.hpp"
+#include "ttscache/export.hpp"
 #include "core/result.hpp"
 
 namespace ttscache {
