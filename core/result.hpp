@@ -29,6 +29,8 @@ enum class Errc {
   kBusy,         // try again later
   kUnavailable,  // the daemon cannot be reached
   kInternal,
+  kOutOfMemory,     // an allocation failed (std::bad_alloc at a library edge)
+  kBufferTooSmall,  // an output range too small for the result; the message says how much
 };
 
 struct Error {

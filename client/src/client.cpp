@@ -39,8 +39,9 @@ Errc FromWire(ipc::ErrorCode code) {
     case ipc::ErrorCode::kUnknownEngine:
       return Errc::kUnknownEngine;
     case ipc::ErrorCode::kTooLarge:
-    case ipc::ErrorCode::kBufferTooSmall:
       return Errc::kTooLarge;
+    case ipc::ErrorCode::kBufferTooSmall:
+      return Errc::kBufferTooSmall;
     case ipc::ErrorCode::kBusy:
       return Errc::kBusy;
     case ipc::ErrorCode::kForbidden:

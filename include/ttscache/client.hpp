@@ -219,7 +219,7 @@ class TTSCACHE_EXPORT Client {
   Status PutFromArena(std::string_view engine, std::string_view text, uint64_t offset,
                       uint64_t length);
   // Encodes arena[offset, +length) into arena[out_offset, +out_capacity);
-  // returns the Opus size. Too small: Errc::kTooLarge, the message says how much.
+  // returns the Opus size. Too small: Errc::kBufferTooSmall, the message says how much.
   Result<uint64_t> EncodeInArena(uint64_t offset, uint64_t length, uint64_t out_offset,
                                  uint64_t out_capacity,
                                  const OpusParams& params = DaemonDefaultOpus());

@@ -109,6 +109,7 @@ TEST(Daemon, EveryOperationOverBothAudioPaths) {
   ExpectOpusinfoClean(c.arena().subspan(1 << 20, *opus_size), d.dir());
   Result<uint64_t> too_small = c.EncodeInArena(0, wav3.size(), 1 << 20, 100);
   ASSERT_FALSE(too_small.ok());
+  EXPECT_EQ(too_small.error().code, Errc::kBufferTooSmall);
   EXPECT_THAT(too_small.error().message, HasSubstr(std::to_string(*opus_size) + " needed"));
   EXPECT_EQ(c.EncodeInArena(0, wav3.size(), (4 << 20) - 10, 1 << 20).error().code,
             Errc::kInvalidArgument);
