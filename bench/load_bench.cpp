@@ -32,6 +32,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/result.hpp"
 #include "tests/support/wav_builder.hpp"
 #include "ttscache/client.hpp"
 

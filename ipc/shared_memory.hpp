@@ -11,9 +11,9 @@
 #include <span>
 #include <string>
 
-#include "ttscache/export.hpp"
 #include "core/result.hpp"
 #include "core/unique_fd.hpp"
+#include "ttscache/export.hpp"
 
 namespace ttscache::ipc {
 

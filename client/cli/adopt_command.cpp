@@ -232,15 +232,15 @@ int RunAdopt(const std::vector<std::string>& argv, const GlobalOptions& global) 
 
   Result<Client> client = ConnectTo(global);
   if (!client) return ExitFor(client.error());
-  Result<ipc::StatsReply> stats = client->StatsWithLimits();
+  Result<ttscache::Stats> stats = client->StatsWithLimits();
   if (!stats) return ExitFor(stats.error());
   if (!stats->has_limits) {
     return Fail("adopt: the daemon does not report its limits (older than this ttscache?)");
   }
   std::vector<std::string> served;
-  std::map<std::string, const ipc::EngineStatsWire*> daemon_engine;
+  std::map<std::string, const ttscache::EngineStats*> daemon_engine;
   uint64_t daemon_bytes = 0;
-  for (const ipc::EngineStatsWire& e : stats->engines) {
+  for (const ttscache::EngineStats& e : stats->engines) {
     served.push_back(e.name);
     daemon_engine[e.name] = &e;
     daemon_bytes += e.bytes;
@@ -335,7 +335,7 @@ int RunAdopt(const std::vector<std::string>& argv, const GlobalOptions& global) 
       t.bytes += static_cast<uint64_t>(st.st_size);
       continue;
     }
-    Result<ipc::PutFileReply> put = MakeError(Errc::kBusy, "");
+    Result<ttscache::PutFileResult> put = MakeError(Errc::kBusy, "");
     for (int attempt = 0; attempt < 100; ++attempt) {
       put = client->PutFileByKey(c.engine, c.key.digest, fd->get(), c.mtime_ns);
       if (put || put.error().code != Errc::kBusy) break;
@@ -354,14 +354,14 @@ int RunAdopt(const std::vector<std::string>& argv, const GlobalOptions& global) 
       continue;
     }
     switch (put->outcome) {
-      case ipc::PutFileOutcome::kStored:
+      case ttscache::PutFileOutcome::kStored:
         t.adopted++;
         t.bytes += put->size;
         break;
-      case ipc::PutFileOutcome::kAlreadyCached:
+      case ttscache::PutFileOutcome::kAlreadyCached:
         t.already++;
         break;
-      case ipc::PutFileOutcome::kEvictedAtOnce:
+      case ttscache::PutFileOutcome::kEvictedAtOnce:
         t.evicted++;
         std::cerr << "ttscache: adopt: " << c.path
                   << ": stored, then evicted at once (older than every entry of a full cache); "

@@ -82,12 +82,12 @@ int RunStats(const std::vector<std::string>& argv, const GlobalOptions& global) 
   if (args->has("--help")) return (std::cout << kStatsUsage), kExitOk;
   Result<Client> client = ConnectTo(global);
   if (!client) return ExitFor(client.error());
-  Result<ipc::StatsReply> s = client->Stats();
+  Result<ttscache::Stats> s = client->Stats();
   if (!s) return ExitFor(s.error());
   if (args->has("--json")) {
     std::cout << "{\"engines\":{";
     for (size_t i = 0; i < s->engines.size(); ++i) {
-      const ipc::EngineStatsWire& e = s->engines[i];
+      const ttscache::EngineStats& e = s->engines[i];
       std::cout << (i ? "," : "") << "\"" << e.name << "\":{\"entries\":" << e.entries
                 << ",\"bytes\":" << e.bytes << ",\"hits\":" << e.hits << ",\"misses\":" << e.misses
                 << ",\"puts\":" << e.puts << ",\"evictions\":" << e.evictions
@@ -101,7 +101,7 @@ int RunStats(const std::vector<std::string>& argv, const GlobalOptions& global) 
     return kExitOk;
   }
   std::cout << "engine     entries        bytes       hits     misses       puts  evictions\n";
-  for (const ipc::EngineStatsWire& e : s->engines) {
+  for (const ttscache::EngineStats& e : s->engines) {
     std::printf("%-8s %9llu %12llu %10llu %10llu %10llu %10llu\n", e.name.c_str(),
                 (unsigned long long)e.entries, (unsigned long long)e.bytes,
                 (unsigned long long)e.hits, (unsigned long long)e.misses,

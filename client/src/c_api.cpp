@@ -175,7 +175,7 @@ int ttscache_put_file_by_key(ttscache_client* client, const char* engine, const 
   if (!client || !engine || !key) return Invalid(client, "NULL argument");
   if (fd < 0) return Invalid(client, "fd must be an open file descriptor");
   if (int rc = EnsureConnected(client); rc != TTSCACHE_OK) return rc;
-  ttscache::Result<ttscache::ipc::PutFileReply> r =
+  ttscache::Result<ttscache::PutFileResult> r =
       client->client->PutFileByKey(engine, std::span<const uint8_t, 32>(key, 32), fd, last_used_ns);
   if (!r) return Fail(client, r.error());
   if (outcome) *outcome = static_cast<int>(r->outcome);

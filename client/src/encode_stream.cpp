@@ -1,13 +1,19 @@
-// See client.hpp (EncodeStream). Pushes are pipelined on the Client's
+// See encode_stream.hpp. Pushes are pipelined on the Client's
 // connection; their replies are taken oldest first, so pages reach the
 // caller in the order the input was pushed, whatever order replies arrive in.
 #include <poll.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <deque>
+#include <optional>
+#include <utility>
+#include <vector>
 
+#include "client/src/client_impl.hpp"
+#include "client/src/exception_barrier.hpp"
 #include "ipc/messages.hpp"
-#include "ttscache/client.hpp"
+#include "ttscache/encode_stream.hpp"
 
 namespace ttscache {
 namespace {
@@ -23,85 +29,75 @@ constexpr uint64_t kMinWindow = 4096;
 // Client's other calls between pushes.
 constexpr size_t kMaxPushesInFlight = 32;
 
+// A moved-from stream answers every call with this.
+Error Moved() { return MakeError(Errc::kInvalidArgument, "the stream was moved from"); }
+
 }  // namespace
 
-EncodeStream::EncodeStream(Client* client, uint32_t id, uint32_t max_buffered_bytes,
-                           PageSink on_pages)
-    : client_(client),
-      id_(id),
-      window_(std::max<uint64_t>(max_buffered_bytes / 2, kMinWindow)),
-      on_pages_(std::move(on_pages)),
-      open_(true) {}
+// The stream's state, behind the public class's pointer: it borrows the
+// Client's connection (Client::Impl stays put when a Client is moved).
+struct EncodeStream::State {
+  Client::Impl* client = nullptr;
+  uint32_t id = 0;
+  uint64_t window = 0;  // input bytes that may be in flight
+  PageSink on_pages;
+  std::deque<std::pair<uint64_t, uint64_t>> in_flight;  // (request id, bytes), oldest first
+  uint64_t in_flight_bytes = 0;
+  bool open = true;
+  std::optional<Error> failed;
 
-EncodeStream::EncodeStream(EncodeStream&& o) noexcept
-    : client_(std::exchange(o.client_, nullptr)),
-      id_(o.id_),
-      window_(o.window_),
-      on_pages_(std::move(o.on_pages_)),
-      in_flight_(std::move(o.in_flight_)),
-      in_flight_bytes_(o.in_flight_bytes_),
-      open_(std::exchange(o.open_, false)),
-      failed_(std::move(o.failed_)) {}
+  Status Fail(const Error& e);
+  // Takes the oldest push's reply: waiting for it, or only if it is there.
+  Result<bool> CollectOldest(bool wait);
+  Status SendPush(std::vector<uint8_t> body, uint64_t bytes);
+  Status Collect();
+  Status WaitForPages(int timeout_ms);
+  Status Push(std::span<const uint8_t> bytes);
+  Status PushFromArena(uint64_t offset, uint64_t length);
+  Result<StreamResult> Finish();
+  Status Abort();
+};
 
-EncodeStream& EncodeStream::operator=(EncodeStream&& o) noexcept {
-  if (this != &o) {
-    if (open_) (void)Abort();
-    client_ = std::exchange(o.client_, nullptr);
-    id_ = o.id_;
-    window_ = o.window_;
-    on_pages_ = std::move(o.on_pages_);
-    in_flight_ = std::move(o.in_flight_);
-    in_flight_bytes_ = o.in_flight_bytes_;
-    open_ = std::exchange(o.open_, false);
-    failed_ = std::move(o.failed_);
-  }
-  return *this;
-}
-
-EncodeStream::~EncodeStream() {
-  if (open_) (void)Abort();
-}
-
-Status EncodeStream::Fail(const Error& e) {
-  if (!failed_) failed_ = e;
+Status EncodeStream::State::Fail(const Error& e) {
+  if (!failed) failed = e;
   // The daemon ended the stream (or the connection is gone): replies still
   // due carry nothing the caller can use.
-  for (auto& [request, bytes] : in_flight_) client_->Abandon(request);
-  in_flight_.clear();
-  in_flight_bytes_ = 0;
-  open_ = false;
-  return *failed_;
+  for (auto& [request, bytes] : in_flight) client->Abandon(request);
+  in_flight.clear();
+  in_flight_bytes = 0;
+  open = false;
+  return *failed;
 }
 
-Result<bool> EncodeStream::CollectOldest(bool wait) {
-  const uint64_t request = in_flight_.front().first;
-  Result<std::optional<Client::Reply>> reply = client_->ReceiveOrPoll(request, wait);
+Result<bool> EncodeStream::State::CollectOldest(bool wait) {
+  const uint64_t request = in_flight.front().first;
+  Result<std::optional<Client::Impl::Reply>> reply = client->ReceiveOrPoll(request, wait);
   if (!reply) return Fail(reply.error()).error();
   if (!*reply) return false;
-  in_flight_bytes_ -= in_flight_.front().second;
-  in_flight_.pop_front();
-  if (IsError((*reply)->opcode)) return Fail(Client::ErrorFromBody((*reply)->body)).error();
+  in_flight_bytes -= in_flight.front().second;
+  in_flight.pop_front();
+  if (IsError((*reply)->opcode)) return Fail(Client::Impl::ErrorFromBody((*reply)->body)).error();
   Result<std::span<const uint8_t>> pages = ipc::DecodeStreamPagesReply((*reply)->body);
   if (!pages) return Fail(pages.error()).error();
-  if (!pages->empty() && on_pages_) on_pages_(*pages);
+  if (!pages->empty() && on_pages) on_pages(*pages);
   return true;
 }
 
-Status EncodeStream::SendPush(std::vector<uint8_t> body, uint64_t bytes) {
-  while (!in_flight_.empty() &&
-         (in_flight_bytes_ + bytes > window_ || in_flight_.size() >= kMaxPushesInFlight)) {
+Status EncodeStream::State::SendPush(std::vector<uint8_t> body, uint64_t bytes) {
+  while (!in_flight.empty() &&
+         (in_flight_bytes + bytes > window || in_flight.size() >= kMaxPushesInFlight)) {
     if (Result<bool> r = CollectOldest(/*wait=*/true); !r) return r.error();
   }
-  Result<uint64_t> request = client_->Send(ipc::Opcode::kStreamPush, body);
+  Result<uint64_t> request = client->Send(ipc::Opcode::kStreamPush, body);
   if (!request) return Fail(request.error());
-  in_flight_.emplace_back(*request, bytes);
-  in_flight_bytes_ += bytes;
+  in_flight.emplace_back(*request, bytes);
+  in_flight_bytes += bytes;
   return Collect();  // pages that are ready go to the caller now, not at the next wait
 }
 
-Status EncodeStream::Collect() {
-  if (failed_) return *failed_;
-  while (!in_flight_.empty()) {
+Status EncodeStream::State::Collect() {
+  if (failed) return *failed;
+  while (!in_flight.empty()) {
     Result<bool> taken = CollectOldest(/*wait=*/false);
     if (!taken) return taken.error();
     if (!*taken) break;
@@ -109,36 +105,34 @@ Status EncodeStream::Collect() {
   return {};
 }
 
-Status EncodeStream::WaitForPages(int timeout_ms) {
-  if (failed_) return *failed_;
-  if (in_flight_.empty()) return {};
-  pollfd p{client_->socket_fd(), POLLIN, 0};
+Status EncodeStream::State::WaitForPages(int timeout_ms) {
+  if (failed) return *failed;
+  if (in_flight.empty()) return {};
+  pollfd p{client->socket_fd(), POLLIN, 0};
   if (::poll(&p, 1, timeout_ms) < 0 && errno != EINTR) {
     return Fail(MakeError(Errc::kUnavailable, "poll on the daemon's socket failed"));
   }
   return Collect();
 }
 
-int EncodeStream::poll_fd() const { return client_ ? client_->socket_fd() : -1; }
-
-Status EncodeStream::Push(std::span<const uint8_t> bytes) {
-  if (failed_) return *failed_;
-  if (!open_) return MakeError(Errc::kInvalidArgument, "push to a stream that was finished");
+Status EncodeStream::State::Push(std::span<const uint8_t> bytes) {
+  if (failed) return *failed;
+  if (!open) return MakeError(Errc::kInvalidArgument, "push to a stream that was finished");
   do {
-    const std::span<const uint8_t> piece = bytes.first(std::min<size_t>(bytes.size(), window_));
-    ipc::StreamPushRequest p{id_, {ipc::AudioPlace::kInline, piece, 0, 0}};
+    const std::span<const uint8_t> piece = bytes.first(std::min<size_t>(bytes.size(), window));
+    ipc::StreamPushRequest p{id, {ipc::AudioPlace::kInline, piece, 0, 0}};
     if (Status s = SendPush(ipc::EncodeStreamPushRequest(p), piece.size()); !s) return s;
     bytes = bytes.subspan(piece.size());
   } while (!bytes.empty());
   return {};
 }
 
-Status EncodeStream::PushFromArena(uint64_t offset, uint64_t length) {
-  if (failed_) return *failed_;
-  if (!open_) return MakeError(Errc::kInvalidArgument, "push to a stream that was finished");
+Status EncodeStream::State::PushFromArena(uint64_t offset, uint64_t length) {
+  if (failed) return *failed;
+  if (!open) return MakeError(Errc::kInvalidArgument, "push to a stream that was finished");
   do {
-    const uint64_t piece = std::min(length, window_);
-    ipc::StreamPushRequest p{id_, {ipc::AudioPlace::kArena, {}, offset, piece}};
+    const uint64_t piece = std::min(length, window);
+    ipc::StreamPushRequest p{id, {ipc::AudioPlace::kArena, {}, offset, piece}};
     if (Status s = SendPush(ipc::EncodeStreamPushRequest(p), piece); !s) return s;
     offset += piece;
     length -= piece;
@@ -146,25 +140,25 @@ Status EncodeStream::PushFromArena(uint64_t offset, uint64_t length) {
   return {};
 }
 
-Result<StreamResult> EncodeStream::Finish() {
-  if (failed_) return *failed_;
-  if (!open_) return MakeError(Errc::kInvalidArgument, "the stream was finished already");
+Result<StreamResult> EncodeStream::State::Finish() {
+  if (failed) return *failed;
+  if (!open) return MakeError(Errc::kInvalidArgument, "the stream was finished already");
   Result<uint64_t> request =
-      client_->Send(ipc::Opcode::kStreamFinish, ipc::EncodeStreamIdRequest(id_));
+      client->Send(ipc::Opcode::kStreamFinish, ipc::EncodeStreamIdRequest(id));
   if (!request) return Fail(request.error()).error();
-  while (!in_flight_.empty()) {
+  while (!in_flight.empty()) {
     if (Result<bool> r = CollectOldest(/*wait=*/true); !r) {
-      client_->Abandon(*request);
+      client->Abandon(*request);
       return r.error();
     }
   }
-  open_ = false;
-  Result<Client::Reply> reply = client_->Receive(*request);
+  open = false;
+  Result<Client::Impl::Reply> reply = client->Receive(*request);
   if (!reply) return Fail(reply.error()).error();
-  if (IsError(reply->opcode)) return Fail(Client::ErrorFromBody(reply->body)).error();
+  if (IsError(reply->opcode)) return Fail(Client::Impl::ErrorFromBody(reply->body)).error();
   Result<ipc::StreamFinishReply> end = ipc::DecodeStreamFinishReply(reply->body);
   if (!end) return Fail(end.error()).error();
-  if (!end->pages.empty() && on_pages_) on_pages_(end->pages);
+  if (!end->pages.empty() && on_pages) on_pages(end->pages);
   StreamResult result;
   result.samples_48k = end->samples_48k;
   result.cached = end->cached == ipc::StreamCached::kStored      ? StreamResult::Cached::kStored
@@ -174,53 +168,84 @@ Result<StreamResult> EncodeStream::Finish() {
   return result;
 }
 
-Status EncodeStream::Abort() {
-  if (!open_) return {};
+Status EncodeStream::State::Abort() {
+  if (!open) return {};
   (void)Fail(MakeError(Errc::kInvalidArgument, "the stream was aborted"));
   Result<uint64_t> request =
-      client_->Send(ipc::Opcode::kStreamAbort, ipc::EncodeStreamIdRequest(id_));
+      client->Send(ipc::Opcode::kStreamAbort, ipc::EncodeStreamIdRequest(id));
   if (!request) return request.error();
-  Result<Client::Reply> reply = client_->Receive(*request);
+  Result<Client::Impl::Reply> reply = client->Receive(*request);
   if (!reply) return reply.error();
   // "No such stream": the daemon had ended it already (an error in flight).
   return {};
 }
 
+// --- The public class: each call crosses the exception barrier once. ---
+
+EncodeStream::EncodeStream(std::unique_ptr<State> state) : state_(std::move(state)) {}
+EncodeStream::EncodeStream(EncodeStream&&) noexcept = default;
+
+EncodeStream& EncodeStream::operator=(EncodeStream&& o) noexcept {
+  if (this != &o) {
+    if (state_) (void)Abort();
+    state_ = std::move(o.state_);
+  }
+  return *this;
+}
+
+EncodeStream::~EncodeStream() {
+  if (state_) (void)Abort();
+}
+
+Status EncodeStream::Push(std::span<const uint8_t> bytes) {
+  if (!state_) return Moved();
+  return CatchAtEdge([&] { return state_->Push(bytes); });
+}
+
+Status EncodeStream::PushFromArena(uint64_t offset, uint64_t length) {
+  if (!state_) return Moved();
+  return CatchAtEdge([&] { return state_->PushFromArena(offset, length); });
+}
+
+Result<StreamResult> EncodeStream::Finish() {
+  if (!state_) return Moved();
+  return CatchAtEdge([&] { return state_->Finish(); });
+}
+
+Status EncodeStream::Abort() {
+  if (!state_) return {};
+  return CatchAtEdge([&] { return state_->Abort(); });
+}
+
+Status EncodeStream::Collect() {
+  if (!state_) return Moved();
+  return CatchAtEdge([&] { return state_->Collect(); });
+}
+
+Status EncodeStream::WaitForPages(int timeout_ms) {
+  if (!state_) return Moved();
+  return CatchAtEdge([&] { return state_->WaitForPages(timeout_ms); });
+}
+
+uint32_t EncodeStream::id() const { return state_ ? state_->id : 0; }
+int EncodeStream::poll_fd() const { return state_ ? state_->client->socket_fd() : -1; }
+size_t EncodeStream::pushes_in_flight() const { return state_ ? state_->in_flight.size() : 0; }
+
 Result<EncodeStream> Client::OpenEncodeStream(const StreamFormat& format,
                                               EncodeStream::PageSink on_pages,
                                               const OpusParams& params, std::string_view engine,
                                               std::string_view text) {
-  ipc::StreamOpenRequest o;
-  if (format.wav) {
-    o.input = ipc::StreamInput::kWav;
-    o.sample_format = 0;
-    o.channels = 0;
-    o.sample_rate = 0;
-  } else {
-    o.sample_format = static_cast<uint8_t>(format.sample_format);
-    o.channels = static_cast<uint8_t>(format.channels);
-    o.sample_rate = static_cast<uint32_t>(format.sample_rate);
-  }
-  o.params = params;
-  o.engine = engine;
-  o.text = text;
-  Result<Reply> r = Call(ipc::Opcode::kStreamOpen, ipc::EncodeStreamOpenRequest(o));
-  if (!r) return r.error();
-  Result<ipc::StreamOpenReply> opened = ipc::DecodeStreamOpenReply(r->body);
-  if (!opened) return opened.error();
-  return EncodeStream(this, opened->stream, opened->max_buffered_bytes, std::move(on_pages));
-}
-
-Result<ipc::StatsReply> Client::StatsWithStreams() {
-  const uint8_t flags = ipc::kStatsLimits | ipc::kStatsStreams;
-  Result<Reply> r = Call(ipc::Opcode::kStats, ipc::EncodeStatsRequest(flags));
-  if (!r) return r.error();
-  return ipc::DecodeStatsReply(r->body, flags);
-}
-
-void Client::Abandon(uint64_t request_id) {
-  early_.erase(request_id);
-  if (outstanding_.erase(request_id) != 0) abandoned_.insert(request_id);
+  if (!impl_) return MakeError(Errc::kInvalidArgument, "the client was moved from");
+  return CatchAtEdge([&]() -> Result<EncodeStream> {
+    Result<ipc::StreamOpenReply> opened = impl_->OpenEncodeStream(format, params, engine, text);
+    if (!opened) return opened.error();
+    auto state = std::make_unique<EncodeStream::State>();
+    state->client = impl_.get();
+    state->id = opened->stream;
+    state->window = std::max<uint64_t>(opened->max_buffered_bytes / 2, kMinWindow);
+    state->on_pages = std::move(on_pages);
+    return EncodeStream(std::move(state));
+  });
 }
 
 }  // namespace ttscache

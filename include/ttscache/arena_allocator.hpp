@@ -1,9 +1,8 @@
 // ArenaAllocator: carves buffers out of a Client's shared-memory arena, so a
 // TTS engine can write its WAV straight into memory the daemon reads (no copy
-// on either side). It manages the arena with Boost.Interprocess
-// (managed_external_buffer: a best-fit allocator whose bookkeeping lives in
-// the arena itself). Offsets it returns are what PutFromArena/EncodeInArena
-// take. Not thread-safe; one allocator per arena.
+// on either side). Its bookkeeping lives in the arena itself. Offsets it
+// returns are what PutFromArena/EncodeInArena take. Not thread-safe; one
+// allocator per arena.
 #pragma once
 
 #include <cstdint>
@@ -11,14 +10,18 @@
 #include <span>
 
 #include "ttscache/export.hpp"
-#include "core/result.hpp"
+#include "ttscache/result.hpp"
 
 namespace ttscache {
 
 class TTSCACHE_EXPORT ArenaAllocator {
  public:
+  // Takes over `arena` (its contents are overwritten). Errc::kTooLarge if it
+  // is too small for the bookkeeping.
   // REQUIRES: `arena` outlives the allocator and is not used otherwise.
-  explicit ArenaAllocator(std::span<uint8_t> arena);
+  static Result<ArenaAllocator> Create(std::span<uint8_t> arena);
+  ArenaAllocator(ArenaAllocator&&) noexcept;
+  ArenaAllocator& operator=(ArenaAllocator&&) noexcept;
   ~ArenaAllocator();
 
   // A buffer of `bytes` inside the arena; Errc::kTooLarge when it does not fit.
@@ -31,7 +34,7 @@ class TTSCACHE_EXPORT ArenaAllocator {
 
  private:
   struct Impl;
-  std::span<uint8_t> arena_;
+  explicit ArenaAllocator(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 

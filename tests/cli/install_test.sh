@@ -16,25 +16,37 @@ DESTDIR=$dir/root cmake --install "$build" > "$dir/install.log"
 prefix=$dir/root$configured
 
 # What the install holds.
-lib=$(dirname "$(find "$prefix" -name 'libttscache.so.0' | head -1)")
+lib=$(dirname "$(find "$prefix" -name 'libttscache.so.1' | head -1)")
 for f in "$lib/libttscache.so" "$lib/libttscache.a" "$lib/pkgconfig/ttscache.pc" \
   "$lib/cmake/ttscache/ttscacheConfig.cmake" "$prefix/include/ttscache/client.hpp" \
   "$prefix/include/ttscache/ttscache.h" "$prefix/bin/ttscache" "$prefix/bin/ttscached" \
   "$prefix/share/man/man1/ttscache.1.gz" "$prefix/share/man/man8/ttscached.8.gz"; do
   [ -e "$f" ] || { echo "FAIL: not installed: $f"; exit 1; }
 done
+# The headers are the contract only: no ipc/ or core/ header, and each one
+# compiles on its own (C++20; ttscache.h also as C).
+headers=$(cd "$prefix/include/ttscache" && find . -type f -printf '%P\n' | sort | tr '\n' ' ')
+want="arena_allocator.hpp audio_buffer.hpp client.hpp encode_stream.hpp export.hpp opus_params.hpp result.hpp ttscache.h "
+[ "$headers" = "$want" ] || { echo "FAIL: installed headers are '$headers', expected '$want'"; exit 1; }
+for h in $headers; do
+  echo "#include <ttscache/$h>" | g++ -std=c++20 -Wall -Werror -fsyntax-only -I"$prefix/include" -x c++ - ||
+    { echo "FAIL: ttscache/$h does not compile on its own"; exit 1; }
+done
+echo "#include <ttscache/ttscache.h>" | gcc -std=c99 -Wall -Werror -fsyntax-only -I"$prefix/include" -x c - ||
+  { echo "FAIL: ttscache.h is not C"; exit 1; }
+
 soname=$(objdump -p "$lib/libttscache.so" | awk '/SONAME/ {print $2}')
-[ "$soname" = libttscache.so.0 ] || { echo "FAIL: SONAME is '$soname'"; exit 1; }
+[ "$soname" = libttscache.so.1 ] || { echo "FAIL: SONAME is '$soname'"; exit 1; }
 
 # Exported (client/packaging/libttscache.map): the C API (ttscache_*) and the
-# C++ API in namespace ttscache, versioned TTSCACHE_0 — nothing else.
+# C++ API in namespace ttscache, versioned TTSCACHE_1 — nothing else.
 exports=$(nm -D --defined-only -C "$lib/libttscache.so" | awk '{ $1 = ""; $2 = ""; sub(/^  /, ""); print }')
 versions=$(objdump -T "$lib/libttscache.so" | awk '$2 == "g" && / ttscache_/ { print $(NF-1) }' | sort -u)
-[ "$versions" = TTSCACHE_0 ] || { echo "FAIL: C API symbol versions: '$versions'"; exit 1; }
+[ "$versions" = TTSCACHE_1 ] || { echo "FAIL: C API symbol versions: '$versions'"; exit 1; }
 c_api=$(grep -c '^ttscache_' <<< "$exports")
 [ "$c_api" -ge 9 ] || { echo "FAIL: only $c_api C API symbols exported"; exit 1; }
 grep -q '^ttscache::Client::Connect(' <<< "$exports" || { echo "FAIL: the C++ API is not exported"; exit 1; }
-stray=$(grep -vE '^(ttscache_|ttscache::|TTSCACHE_0$)' <<< "$exports" || true)
+stray=$(grep -vE '^(ttscache_|ttscache::|TTSCACHE_1$)' <<< "$exports" || true)
 [ -z "$stray" ] || { echo "FAIL: unexpected exported symbols:"; echo "$stray"; exit 1; }
 internal=$(grep -E 'boost|ttscache::ipc::(Encode|Decode|Frame)|ttscache::log' <<< "$exports" || true)
 [ -z "$internal" ] || { echo "FAIL: internals exported:"; echo "$internal"; exit 1; }
@@ -51,7 +63,7 @@ run() {  # run NAME BINARY: the example must report a mapped hit of the WAV's si
 export PKG_CONFIG_PATH=$lib/pkgconfig
 # shellcheck disable=SC2046  # word splitting of pkg-config's flags is intended
 g++ -std=c++20 -o "$dir/example-pc" "$here/../install/example.cpp" $(pkg-config --cflags --libs ttscache)
-objdump -p "$dir/example-pc" | grep -q 'NEEDED *libttscache.so.0' || { echo "FAIL: not linked to the .so"; exit 1; }
+objdump -p "$dir/example-pc" | grep -q 'NEEDED *libttscache.so.1' || { echo "FAIL: not linked to the .so"; exit 1; }
 run pkg-config "$dir/example-pc"
 
 for link in client client_static; do

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/unique_fd.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "ttscache/client.hpp"
 

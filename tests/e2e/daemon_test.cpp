@@ -116,7 +116,9 @@ TEST(Daemon, EveryOperationOverBothAudioPaths) {
 
   // A buffer carved out of the arena by the Boost.Interprocess allocator: the
   // "TTS engine" writes its WAV there, the daemon stores it from there.
-  ArenaAllocator allocator(c.arena().subspan(2 << 20));
+  Result<ArenaAllocator> made = ArenaAllocator::Create(c.arena().subspan(2 << 20));
+  ASSERT_TRUE(made.ok()) << made.error().message;
+  ArenaAllocator& allocator = *made;
   std::vector<uint8_t> wav4 = Tone(10);
   Result<std::span<uint8_t>> buffer = allocator.Allocate(wav4.size());
   ASSERT_TRUE(buffer.ok());
@@ -127,7 +129,7 @@ TEST(Daemon, EveryOperationOverBothAudioPaths) {
   allocator.Free(*buffer);
   EXPECT_FALSE(allocator.Allocate(4 << 20).ok()) << "larger than the arena";
 
-  ipc::StatsReply stats = c.Stats().value();
+  ttscache::Stats stats = c.Stats().value();
   uint64_t entries = 0, puts = 0;
   for (auto& e : stats.engines) entries += e.entries, puts += e.puts;
   EXPECT_EQ(entries, 4u);
@@ -155,7 +157,7 @@ TEST(Daemon, AVariantIsEncodedOnceHoweverManyAskAtOnce) {
   }
   for (auto& t : threads) t.join();
   for (auto& r : results) EXPECT_EQ(r, results[0]);
-  ipc::StatsReply stats = d.Connect().Stats().value();
+  ttscache::Stats stats = d.Connect().Stats().value();
   EXPECT_EQ(stats.encodes - encodes_before, 1u) << "one encode for 16 concurrent requests";
 }
 
@@ -222,7 +224,7 @@ TEST(Daemon, SixtyFourClientsMixingOperations) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(failures, 0);
-  ipc::StatsReply stats = d.Connect().Stats().value();
+  ttscache::Stats stats = d.Connect().Stats().value();
   EXPECT_EQ(stats.engines[0].puts, static_cast<uint64_t>(puts.load()));
   uint64_t distinct = 0;
   for (const auto& texts : stored) distinct += texts.size();
@@ -581,7 +583,7 @@ TEST(DaemonCrash, KillAndRestartLosesNoAcknowledgedEntry) {
         if (!ParseWav(r->u8()).ok()) ++truncated;
         EXPECT_EQ(ToVector(*r), Tone(seed, 0.05)) << text;
       }
-      ipc::StatsReply stats = c.Stats().value();
+      ttscache::Stats stats = c.Stats().value();
       uint64_t wavs = 0;
       for (const auto& f : fs::directory_iterator(d.cache_dir() + "/xtts")) {
         if (f.path().extension() == ".wav") ++wavs;

@@ -67,8 +67,8 @@ std::vector<uint8_t> HeaderForSilence(uint64_t data_bytes) {
 class PutFile : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(daemon_.Start()) << daemon_.log(); }
-  Result<ipc::PutFileReply> Put(const std::string& text, int fd, uint64_t last_used = kOldNs,
-                                const std::string& engine = "piper") {
+  Result<ttscache::PutFileResult> Put(const std::string& text, int fd, uint64_t last_used = kOldNs,
+                                      const std::string& engine = "piper") {
     Client c = daemon_.Connect();
     return c.PutFileByKey(engine, KeyOf(text).digest, fd, last_used);
   }
@@ -87,9 +87,9 @@ class PutFile : public ::testing::Test {
 
 TEST_F(PutFile, AFileIsStoredByKeyAndIsAByteEqualHitByText) {
   UniqueFd fd = FileWith(daemon_.dir() + "/in.wav", wav_);
-  Result<ipc::PutFileReply> put = Put("The lights are on.", fd.get());
+  Result<ttscache::PutFileResult> put = Put("The lights are on.", fd.get());
   ASSERT_TRUE(put) << put.error().message;
-  EXPECT_EQ(put->outcome, ipc::PutFileOutcome::kStored);
+  EXPECT_EQ(put->outcome, ttscache::PutFileOutcome::kStored);
   EXPECT_EQ(put->size, wav_.size());
   Client c = daemon_.Connect();
   Result<AudioBuffer> hit = c.Get("piper", "  the LIGHTS are   on. ", Format::kWav);
@@ -105,14 +105,14 @@ TEST_F(PutFile, AFileIsStoredByKeyAndIsAByteEqualHitByText) {
   // Once more: already cached, nothing copied.
   put = Put("The lights are on.", fd.get());
   ASSERT_TRUE(put);
-  EXPECT_EQ(put->outcome, ipc::PutFileOutcome::kAlreadyCached);
+  EXPECT_EQ(put->outcome, ttscache::PutFileOutcome::kAlreadyCached);
   // From another filesystem (a memfd: tmpfs), where copy_file_range says
   // EXDEV and the daemon copies with sendfile.
   UniqueFd memfd(::memfd_create("adopt-test", MFD_CLOEXEC));
   ASSERT_EQ(::write(memfd.get(), wav_.data(), wav_.size()), static_cast<ssize_t>(wav_.size()));
   put = Put("from tmpfs", memfd.get());
   ASSERT_TRUE(put) << put.error().message;
-  EXPECT_EQ(put->outcome, ipc::PutFileOutcome::kStored);
+  EXPECT_EQ(put->outcome, ttscache::PutFileOutcome::kStored);
   hit = c.Get("piper", "from tmpfs", Format::kWav);
   ASSERT_TRUE(hit) << hit.error().message;
   EXPECT_TRUE(std::equal(hit->u8().begin(), hit->u8().end(), wav_.begin(), wav_.end()));
@@ -136,10 +136,10 @@ TEST(PutFileLru, AnEntryTakesItsPlaceByItsLastUsedTime) {
   auto put = [&](const std::string& text, uint64_t t) {
     return c.PutFileByKey("piper", KeyOf(text).digest, fd.get(), t).value().outcome;
   };
-  EXPECT_EQ(put("old", kOldNs), ipc::PutFileOutcome::kStored);
+  EXPECT_EQ(put("old", kOldNs), ttscache::PutFileOutcome::kStored);
   // Older than both entries of the full engine: stored, then evicted at once.
-  EXPECT_EQ(put("older", kOldNs - 1000), ipc::PutFileOutcome::kEvictedAtOnce);
-  EXPECT_EQ(put("newer", kOldNs + 1000), ipc::PutFileOutcome::kStored);  // evicts "old"
+  EXPECT_EQ(put("older", kOldNs - 1000), ttscache::PutFileOutcome::kEvictedAtOnce);
+  EXPECT_EQ(put("newer", kOldNs + 1000), ttscache::PutFileOutcome::kStored);  // evicts "old"
   EXPECT_TRUE(c.Get("piper", "fresh", Format::kWav));
   EXPECT_TRUE(c.Get("piper", "newer", Format::kWav));
   EXPECT_EQ(c.Get("piper", "old", Format::kWav).error().code, Errc::kNotFound);
@@ -162,7 +162,7 @@ TEST(HasKeys, AnswersWithoutTouchingTheCache) {
   ASSERT_TRUE(has) << has.error().message;
   EXPECT_EQ(*has, (std::vector<bool>{true, false, true}));
   EXPECT_EQ(c.HasKeys("xtts", keys).value(), (std::vector<bool>{false, false, false}));
-  ipc::StatsReply stats = c.Stats().value();
+  ttscache::Stats stats = c.Stats().value();
   EXPECT_EQ(stats.engines[1].name, "piper");
   EXPECT_EQ(stats.engines[1].hits + stats.engines[1].misses, 0u);
   // "first" was asked about, not used: it is still the one evicted.
@@ -233,7 +233,7 @@ struct Refusal {
   std::string says;
 };
 
-void ExpectRefused(const Result<ipc::PutFileReply>& put, const Refusal& want) {
+void ExpectRefused(const Result<ttscache::PutFileResult>& put, const Refusal& want) {
   ASSERT_FALSE(put) << "accepted, expected: " << want.says;
   EXPECT_EQ(put.error().code, want.code) << put.error().message;
   EXPECT_THAT(put.error().message, HasSubstr(want.says));

@@ -35,7 +35,7 @@ for f in /usr/bin/ttscached /usr/bin/ttscache /usr/share/man/man1/ttscache.1.gz 
   /usr/lib/tmpfiles.d/ttscache.conf /etc/ttscache/ttscached.conf /usr/include/ttscache/client.hpp; do
   check "installed: $f" test -e "$f"
 done
-check "libttscache.so.0 is known to the loader" bash -c 'ldconfig -p | grep -q "libttscache.so.0 "'
+check "libttscache.so.1 is known to the loader" bash -c 'ldconfig -p | grep -q "libttscache.so.1 "'
 check "the ttscache user and group exist" bash -c 'getent passwd ttscache && getent group ttscache'
 check "the config is a conffile" bash -c "dpkg-query -W -f='\${Conffiles}' ttscache | grep -q /etc/ttscache/ttscached.conf"
 check "ttscached.socket is enabled and listening" bash -c 'systemctl is-enabled ttscached.socket && systemctl is-active ttscached.socket'
@@ -158,9 +158,9 @@ as alice ttscache ping > /dev/null  # running again (socket activation) during t
 pid_before=$(main_pid)
 # No --force-conf* option: dpkg keeps a locally modified conffile on its own
 # when the packaged one did not change (and would ask if it had).
-check "upgrade to 0.1.0-2" apt-get install -y \
+check "upgrade to 0.2.0-2" apt-get install -y \
   /debs/upgrade/ttscache_*-2_*.deb /debs/upgrade/libttscache-dev_*-2_*.deb
-check "version is 0.1.0-2" bash -c "[ \"\$(dpkg-query -W -f='\${Version}' ttscache)\" = 0.1.0-2 ]"
+check "version is 0.2.0-2" bash -c "[ \"\$(dpkg-query -W -f='\${Version}' ttscache)\" = 0.2.0-2 ]"
 check "the modified conffile is kept" grep -q "local edit kept" /etc/ttscache/ttscached.conf
 check "the socket is active after the upgrade" systemctl is-active ttscached.socket
 check "the running daemon was restarted onto the new binary" \

@@ -1,0 +1,117 @@
+// Client::Impl: one connection to ttscached and everything a Client keeps
+// between calls — request ids and the replies not yet asked for, the arena,
+// the mappings of recently passed files. It speaks the wire types (ipc/); the
+// public Client (client.cpp) converts them to the API's own types and is the
+// barrier no exception crosses. EncodeStream (encode_stream.cpp) sends and
+// receives through it. Used by one thread at a time, like the Client.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.hpp"
+#include "core/unique_fd.hpp"
+#include "ipc/messages.hpp"
+#include "ipc/shared_memory.hpp"
+#include "ttscache/client.hpp"
+
+namespace ttscache {
+namespace ipc {
+class FrameReader;
+}
+
+class Client::Impl {
+ public:
+  struct Reply {
+    uint8_t opcode = 0;
+    std::vector<uint8_t> body;
+    UniqueFd fd;
+  };
+
+  static Result<std::unique_ptr<Impl>> Connect(const ClientOptions& options);
+  Impl();
+  ~Impl();
+
+  Status Ping();
+  Result<ipc::HelloReply> Hello();
+  Result<ipc::StatsReply> Stats(uint8_t flags);
+  Result<AudioBuffer> Get(std::string_view engine, std::string_view text, Format format,
+                          const OpusParams& params, bool descriptor);
+  Status Put(std::string_view engine, std::string_view text, std::span<const uint8_t> wav);
+  Result<ipc::PutFileReply> PutFileByKey(std::string_view engine, std::span<const uint8_t, 32> key,
+                                         int fd, uint64_t last_used_ns);
+  Result<AudioBuffer> Encode(std::span<const uint8_t> wav, const OpusParams& params);
+  Result<AudioBuffer> PutEncode(std::string_view engine, std::string_view text,
+                                std::span<const uint8_t> wav, const OpusParams& params);
+  Status AttachArena(size_t bytes);
+  std::span<uint8_t> arena() const { return arena_.bytes(); }
+  Status PutFromArena(std::string_view engine, std::string_view text, uint64_t offset,
+                      uint64_t length);
+  Result<uint64_t> EncodeInArena(uint64_t offset, uint64_t length, uint64_t out_offset,
+                                 uint64_t out_capacity, const OpusParams& params);
+  Result<std::vector<bool>> HasKeys(std::string_view engine,
+                                    std::span<const std::array<uint8_t, 32>> keys);
+  Result<ipc::StreamOpenReply> OpenEncodeStream(const StreamFormat& format,
+                                                const OpusParams& params, std::string_view engine,
+                                                std::string_view text);
+  Result<uint64_t> SendGet(std::string_view engine, std::string_view text, Format format,
+                           const OpusParams& params, bool descriptor);
+  Result<AudioBuffer> ReceiveGet(uint64_t request_id);
+
+  // For EncodeStream: requests pipelined on this connection.
+  Result<uint64_t> Send(ipc::Opcode op, std::span<const uint8_t> body, int fd = -1);
+  Result<Reply> Receive(uint64_t request_id);
+  // The reply if it has arrived (or, with `block`, when it does); nullopt if not yet.
+  Result<std::optional<Reply>> ReceiveOrPoll(uint64_t request_id, bool block);
+  // A reply to `request_id`, when it comes, is dropped (a stream aborted).
+  void Abandon(uint64_t request_id);
+  int socket_fd() const { return socket_.get(); }
+  // The daemon's ERROR reply body as an Error.
+  static Error ErrorFromBody(std::span<const uint8_t> body);
+
+ private:
+  Status Reconnect();
+  Status CheckPeer();
+  // Ends the connection after the daemon broke the protocol; the next call
+  // starts on a new one.
+  Error DropConnection(std::string why);
+  // `fd`, when not -1, travels with the request (SCM_RIGHTS); the caller keeps it.
+  Result<Reply> Call(ipc::Opcode op, const std::vector<uint8_t>& body, int fd = -1);
+  // A GET/ENCODE reply as audio. With `known_key` (a descriptor GET that may
+  // have named a kept mapping): "unchanged" returns that mapping, and a newly
+  // passed file is kept under the key.
+  Result<AudioBuffer> AudioFromReply(Reply reply, const std::string* known_key = nullptr);
+
+  struct KnownFile {
+    ipc::FileId id;
+    std::shared_ptr<const ipc::MappedRegion> mapping;
+    uint64_t last_use = 0;
+  };
+  using KnownFiles = std::map<std::string, KnownFile>;  // by (engine, text, format, params)
+  void RememberMapping(const std::string& request_key, const ipc::FileId& id,
+                       std::shared_ptr<const ipc::MappedRegion> mapping);
+  void ForgetMapping(KnownFiles::iterator known);
+
+  ClientOptions options_;
+  UniqueFd socket_;
+  uint64_t next_id_ = 1;
+  std::unique_ptr<ipc::FrameReader> reader_;  // received bytes and descriptors, per frame
+  std::set<uint64_t> outstanding_;            // sent, reply not yet received
+  std::map<uint64_t, Reply> early_;  // replies that came before they were asked for (⊆ sent)
+  std::set<uint64_t> abandoned_;     // requests that timed out: their late replies are dropped
+  UniqueFd arena_fd_;
+  ipc::MappedRegion arena_;
+  KnownFiles known_files_;
+  uint64_t known_bytes_ = 0;
+  uint64_t use_clock_ = 0;
+};
+
+}  // namespace ttscache
