@@ -25,6 +25,8 @@ packages=(
   groff-base man-db
   # packaging and the system tests under a real systemd (tests/system)
   file lintian debootstrap systemd-container
+  # the ABI of libttscache.so against abi/libttscache.abi (abidw, abidiff)
+  abigail-tools
   # the Docker recipe's compose file is validated with docker-compose config (docs/migrating.md)
   docker-compose
   # benchmark baselines
