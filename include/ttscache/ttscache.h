@@ -59,7 +59,7 @@ enum {
   TTSCACHE_ERR_IO = 14,          /* the OS refused (memfd_create, mmap, ...) */
   TTSCACHE_ERR_UNSUPPORTED = 15, /* the daemon does not know the request */
   TTSCACHE_ERR_LOCKED = 16,
-  TTSCACHE_ERR_CONFIG = 17 /* a wrong environment value (TTSCACHE_DAEMON_UID) */
+  TTSCACHE_ERR_CONFIG = 17 /* a configuration value is wrong */
 };
 /* Codes 1-9 are the daemon's wire error codes (docs/protocol.md). */
 
