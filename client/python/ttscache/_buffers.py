@@ -41,7 +41,7 @@ class Pinned:
         self._held = False
         try:
             _get_buffer(obj, ctypes.byref(self._view), _PyBUF_SIMPLE)
-        except (BufferError, TypeError) as e:
+        except (BufferError, TypeError, ValueError) as e:
             raise TypeError(f"ttscache: audio must be a contiguous bytes-like object "
                             f"(bytes, bytearray, memoryview, NumPy array): {e}") from None
         self._held = True
