@@ -4,6 +4,7 @@
 # docs/clients.md built and run as written, and from Python with ctypes.
 # Arena encodes and the example's output are read by opusinfo.
 set -euo pipefail
+export LC_ALL=C  # sort and comm agree on the order of "_"
 c_test=$1
 lib=$2
 ttscached=$3
@@ -15,6 +16,16 @@ source "$here/test_daemon.sh"
 # shellcheck source=tests/support/doc_block.sh
 source "$here/../support/doc_block.sh"
 fail() { echo "FAIL: $*"; exit 1; }
+
+# The library exports C symbols named ttscache_* only, and every function
+# ttscache.h declares.
+exported=$(nm -D --defined-only "$lib" | awk '$2 != "A" && $3 !~ /^_Z/ { sub(/@.*/, "", $3); print $3 }' | sort -u)
+stray=$(grep -v '^ttscache_' <<< "$exported" || true)
+[ -z "$stray" ] || fail "C symbols outside ttscache_*: $stray"
+declared=$(grep -oE '\bttscache_[a-z0-9_]+\(' "$repo/include/ttscache/ttscache.h" | tr -d '(' | sort -u)
+missing=$(comm -23 <(echo "$declared") <(echo "$exported"))
+[ -z "$missing" ] || fail "declared in ttscache.h but not exported: $missing"
+
 start_test_daemon "$ttscached"
 espeak-ng -w "$dir/lights.wav" "The lights are on."
 
