@@ -5,6 +5,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "c_api_internal.hpp"
@@ -20,7 +21,9 @@ struct StatsBlock {
   std::vector<ttscache_engine_stats> engines;
   std::vector<std::string> names;
 };
-static_assert(std::is_standard_layout_v<ttscache_stats>);
+// ttscache_stats_free casts back from the first member: only valid for a
+// standard-layout block.
+static_assert(std::is_standard_layout_v<StatsBlock>);
 
 }  // namespace
 

@@ -165,8 +165,9 @@ TTSCACHE_API int ttscache_put_encode(ttscache_client* client, const char* engine
 /* Pipelined gets: send several, then receive each by its id, in any order.
  * *request_id identifies the reply on this handle. Every id sent must be
  * received (or the handle freed); a get's miss arrives as TTSCACHE_MISS from
- * ttscache_receive_get. An id not outstanding: TTSCACHE_ERR_INVALID_ARGUMENT
- * or TTSCACHE_ERR_INTERNAL. Other calls on the handle may go in between.
+ * ttscache_receive_get. An id not outstanding (never sent, or received
+ * already): TTSCACHE_ERR_INVALID_ARGUMENT, at once. Other calls on the
+ * handle may go in between.
  * Pipelined gets do not reconnect after a daemon restart (UNAVAILABLE). */
 TTSCACHE_API int ttscache_send_get(ttscache_client* client, const char* engine, const char* text,
                                    size_t text_length, int format,
@@ -213,15 +214,16 @@ TTSCACHE_API void ttscache_stats_free(ttscache_stats* stats);
 TTSCACHE_API int ttscache_arena_attach(ttscache_client* client, size_t bytes);
 /* The arena's mapping: *data and *size (NULL and 0 before an attach, which
  * is TTSCACHE_ERR_INVALID_ARGUMENT). Valid until the next attach or the
- * handle is freed. The daemon reads it while a call runs: do not write a
- * range that a call on another thread is using. */
+ * handle is freed. The daemon reads a range only during the call that names
+ * it, and writes an encode's output range only then. */
 TTSCACHE_API int ttscache_arena(ttscache_client* client, uint8_t** data, size_t* size);
 /* A simple allocator over the whole arena (best fit; its bookkeeping lives in
  * the arena). Once ttscache_arena_alloc is called, write only to ranges it
  * returned. On TTSCACHE_OK *data is the range's memory and *offset what the
  * calls below take (either may be NULL). Nothing that big is free:
- * TTSCACHE_ERR_TOO_LARGE. Freeing an offset that was not allocated (or twice)
- * is undefined, as with free(). */
+ * TTSCACHE_ERR_TOO_LARGE. Freeing an offset outside the arena is
+ * TTSCACHE_ERR_INVALID_ARGUMENT; one inside it that ttscache_arena_alloc did
+ * not return (or freed already) is undefined, as with free(). */
 TTSCACHE_API int ttscache_arena_alloc(ttscache_client* client, size_t bytes, uint8_t** data,
                                       uint64_t* offset);
 TTSCACHE_API int ttscache_arena_free(ttscache_client* client, uint64_t offset);
