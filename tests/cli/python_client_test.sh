@@ -5,9 +5,9 @@
 #   python_client_test.sh PYTHON LIBTTSCACHE TTSCACHED BUILD_DIR [PYTEST_ARGS]...
 set -euo pipefail
 python=$1
-lib=$2
-ttscached=$3
-build_dir=$4
+lib=$(realpath "$2")
+ttscached=$(realpath "$3")
+build_dir=$(realpath "$4")
 shift 4
 here=$(cd "$(dirname "$0")" && pwd)
 export TTSCACHE_LIBRARY=$lib TTSCACHED=$ttscached TTSCACHE_BUILD_DIR=$build_dir
