@@ -7,6 +7,7 @@
  * under RLIMIT_AS; skipped when $TTSCACHE_TEST_SANITIZED is set, since a
  * sanitizer's shadow memory needs the address space). */
 #define _GNU_SOURCE
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,24 @@
 #include "ttscache/ttscache.h"
 
 void test_more(const char* socket_path, const uint8_t* wav, size_t wav_length, const char* out_dir);
+
+/* The struct layouts are a promise to programs already built (and to ctypes
+ * declarations): a reorder or a resize fails here, at compile time (LP64). */
+#if UINTPTR_MAX == UINT64_MAX
+_Static_assert(sizeof(ttscache_buffer) == 24, "ttscache_buffer layout");
+_Static_assert(sizeof(ttscache_opus_params) == 32, "ttscache_opus_params layout");
+_Static_assert(offsetof(ttscache_opus_params, frame_us) == 16, "ttscache_opus_params layout");
+_Static_assert(sizeof(ttscache_hello_info) == 56, "ttscache_hello_info layout");
+_Static_assert(offsetof(ttscache_hello_info, max_arena_bytes) == 16, "ttscache_hello_info layout");
+_Static_assert(sizeof(ttscache_engine_stats) == 72, "ttscache_engine_stats layout");
+_Static_assert(offsetof(ttscache_stats, has_limits) == 48 &&
+                   offsetof(ttscache_stats, has_streams) == 72 &&
+                   offsetof(ttscache_stats, engine_count) == 112 &&
+                   offsetof(ttscache_stats, engines) == 120,
+               "ttscache_stats layout (fields may only be appended)");
+_Static_assert(sizeof(ttscache_stream_format) == 16, "ttscache_stream_format layout");
+_Static_assert(sizeof(ttscache_stream_result) == 24, "ttscache_stream_result layout");
+#endif
 
 static void write_file(const char* dir, const char* name, const uint8_t* data, size_t size) {
   char path[4096];
