@@ -111,7 +111,9 @@ def test_full_opus_params(client: ttscache.Client, wav: bytes) -> None:
     with pytest.raises(ttscache.InvalidArgument):
         client.encode(wav, opus=ttscache.OpusParams(bitrate_kbps=40, frame_us=1234))
     with pytest.raises(ttscache.InvalidArgument):
-        ttscache.OpusParams(vbr="sometimes").to_c()
+        ttscache.OpusParams(bitrate_kbps=40, vbr="sometimes").to_c()
+    with pytest.raises(ttscache.InvalidArgument):  # 0: the daemon's settings, all of them
+        client.encode(wav, opus=ttscache.OpusParams(vbr="off"))
 
 
 def test_hello_stats_version(client: ttscache.Client, text: str, wav: bytes) -> None:

@@ -35,27 +35,40 @@ Audio = Any  # bytes, bytearray, memoryview, array.array, a C-contiguous NumPy a
 
 @dataclasses.dataclass(frozen=True)
 class OpusParams:
-    """Opus encoder settings; None or 0 is the daemon's configured value (docs/config.md)."""
-    bitrate_kbps: int = 0            # 6-510
-    vbr: Optional[str] = None        # "on", "off", "constrained"
+    """Opus encoder settings (docs/config.md, [opus]).
+
+    bitrate_kbps 0 is the daemon's configured settings, all of them: the other
+    fields must then stay None. With a bitrate, None is the library's default
+    (VBR on, voip, complexity 10, 20 ms frames)."""
+    bitrate_kbps: int = 0              # 6-510
+    vbr: Optional[str] = None          # "on", "off", "constrained"
     application: Optional[str] = None  # "voip", "audio", "lowdelay"
     complexity: Optional[int] = None   # 0-10
-    frame_us: int = 0                # 2500, 5000, 10000, 20000, 40000, 60000
+    frame_us: Optional[int] = None     # 2500, 5000, 10000, 20000, 40000, 60000
 
     def only_bitrate(self) -> bool:
         return (self.vbr is None and self.application is None and self.complexity is None
-                and not self.frame_us)
+                and self.frame_us is None)
 
     def to_c(self) -> _lib.OpusParamsC:
+        if not self.bitrate_kbps and not self.only_bitrate():
+            raise InvalidArgument("ttscache: Opus settings need a bitrate_kbps (0 is the "
+                                  "daemon's settings, all of them)")
         try:
             vbr, application = _VBR[self.vbr], _APPLICATION[self.application]
         except KeyError as e:
             raise InvalidArgument(f"ttscache: unknown Opus setting {e}") from None
-        p = _lib.OpusParamsC()  # zeroed, as ttscache_opus_params_init does
+        p = _lib.OpusParamsC()
+        lib = _lib.lib()
+        if lib.has("opus_params_init"):
+            lib.opus_params_init(ctypes.byref(p))
+        else:
+            p.complexity = 10
         p.bitrate_kbps, p.vbr, p.application = self.bitrate_kbps, vbr, application
-        p.complexity = 0 if self.complexity is None else (-1 if self.complexity == 0
-                                                           else self.complexity)
-        p.frame_us = self.frame_us
+        if self.complexity is not None:
+            p.complexity = self.complexity
+        if self.frame_us is not None:
+            p.frame_us = self.frame_us
         return p
 
 
