@@ -41,9 +41,11 @@ int ttscache_arena_attach(ttscache_client* client, size_t bytes) {
   if (bytes == 0) return Invalid(client, "an arena of 0 bytes");
   return Guarded(client, [&] {
     if (int rc = EnsureConnected(client); rc != TTSCACHE_OK) return rc;
-    client->allocator.reset();  // its bookkeeping lives in the old mapping
     ttscache::Status s = client->client->AttachArena(bytes);
-    return s ? Ok(client) : Fail(client, s.error());
+    if (!s) return Fail(client, s.error());  // the old arena and its allocations stay
+    // Its bookkeeping lived in the old mapping, now gone (closing it reads nothing).
+    client->allocator.reset();
+    return Ok(client);
   });
 }
 

@@ -209,8 +209,8 @@ TTSCACHE_API void ttscache_stats_free(ttscache_stats* stats);
 
 /* The arena: shared memory of `bytes` (at most the daemon's max_arena_bytes)
  * made and handed to the daemon; a second attach replaces the first (its
- * mapping, offsets and allocations are gone). It is re-registered after a
- * daemon restart. */
+ * mapping, offsets and allocations are gone; a failed one leaves them). It is
+ * re-registered after a daemon restart. */
 TTSCACHE_API int ttscache_arena_attach(ttscache_client* client, size_t bytes);
 /* The arena's mapping: *data and *size (NULL and 0 before an attach, which
  * is TTSCACHE_ERR_INVALID_ARGUMENT). Valid until the next attach or the

@@ -226,6 +226,15 @@ static void test_arena(ttscache_client* c, const uint8_t* wav, size_t wav_length
   rc = ttscache_put_from_arena(c, "nope", "x", 1, in_at, wav_length);
   CHECK(rc == TTSCACHE_ERR_UNKNOWN_ENGINE, "unknown engine gave %s", ttscache_strerror(rc));
 
+  /* A failed attach leaves the arena and its allocations as they were. */
+  CHECK(ttscache_arena_attach(c, 2u << 30) == TTSCACHE_ERR_TOO_LARGE, "2 GiB arena again");
+  CHECK(ttscache_arena(c, &base, &size) == TTSCACHE_OK && size == arena_size, "arena kept");
+  CHECK(ttscache_arena_alloc(c, 4096, &p, &at) == TTSCACHE_OK &&
+            (at + 4096 <= in_at || at >= in_at + wav_length) &&
+            (at + 4096 <= out_at || at >= out_at + out_capacity),
+        "a new block overlaps a live one (at %llu)", (unsigned long long)at);
+  CHECK(ttscache_arena_free(c, at) == TTSCACHE_OK, "free");
+
   /* The allocator: full, then room again after a free. */
   rc = ttscache_arena_alloc(c, arena_size, &p, &at);
   CHECK(rc == TTSCACHE_ERR_TOO_LARGE && p == NULL, "alloc of the whole arena gave %s",
