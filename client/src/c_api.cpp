@@ -1,9 +1,10 @@
-// The C API (ttscache.h) over the C++ Client: the handle, error codes and
-// their names, the version, Opus parameters, and the calls that move audio
-// inline (put, get, encode, put-encode, adopt by key). The arena, the daemon's
-// stats and hello, pipelined gets and encode streams have their own files
-// (c_api_arena.cpp, c_api_info.cpp, c_api_stream.cpp); what they share is in
-// c_api_internal.hpp. Buffers own an AudioBuffer behind an opaque pointer.
+// The C API (ttscache.h) over the C++ Client: the handle, the version, Opus
+// parameters, and the calls that move audio inline (put, get, encode,
+// put-encode, adopt by key). Error codes, the arena, the daemon's stats and
+// hello, pipelined gets and encode streams have their own files
+// (c_api_errors.cpp, c_api_arena.cpp, c_api_info.cpp, c_api_stream.cpp);
+// what they share is in c_api_internal.hpp. Buffers own an AudioBuffer
+// behind an opaque pointer.
 #include <charconv>
 #include <cstdint>
 #include <cstdlib>
@@ -27,59 +28,6 @@ static_assert(kHeaderVersion == TTSCACHE_LIBRARY_VERSION,
               "ttscache.h's TTSCACHE_VERSION_* differ from the project's version");
 
 }  // namespace
-
-int CodeOf(Errc e) {
-  switch (e) {
-    case Errc::kNotFound:
-      return TTSCACHE_MISS;
-    case Errc::kInvalidArgument:
-      return TTSCACHE_ERR_BAD_REQUEST;
-    case Errc::kBadAudio:
-      return TTSCACHE_ERR_BAD_AUDIO;
-    case Errc::kUnknownEngine:
-      return TTSCACHE_ERR_UNKNOWN_ENGINE;
-    case Errc::kTooLarge:
-      return TTSCACHE_ERR_TOO_LARGE;
-    case Errc::kBusy:
-      return TTSCACHE_ERR_BUSY;
-    case Errc::kForbidden:
-      return TTSCACHE_ERR_FORBIDDEN;
-    case Errc::kInternal:
-      return TTSCACHE_ERR_INTERNAL;
-    case Errc::kBufferTooSmall:
-      return TTSCACHE_ERR_BUFFER_TOO_SMALL;
-    case Errc::kUnavailable:
-      return TTSCACHE_ERR_UNAVAILABLE;
-    case Errc::kOutOfMemory:
-      return TTSCACHE_ERR_OUT_OF_MEMORY;
-    case Errc::kNoSpace:
-      return TTSCACHE_ERR_NO_SPACE;
-    case Errc::kIo:
-      return TTSCACHE_ERR_IO;
-    case Errc::kUnsupported:
-      return TTSCACHE_ERR_UNSUPPORTED;
-    case Errc::kLocked:
-      return TTSCACHE_ERR_LOCKED;
-    case Errc::kConfig:
-      return TTSCACHE_ERR_CONFIG;
-  }
-  return TTSCACHE_ERR_INTERNAL;
-}
-
-int Fail(ttscache_client* c, const Error& e) {
-  c->last_error = e.message;
-  return CodeOf(e.code);
-}
-
-int Invalid(ttscache_client* c, const char* what) {
-  if (c) c->last_error = what;
-  return TTSCACHE_ERR_INVALID_ARGUMENT;
-}
-
-int Ok(ttscache_client* c) {
-  c->last_error.clear();
-  return TTSCACHE_OK;
-}
 
 int EnsureConnected(ttscache_client* c) {
   if (c->client) return TTSCACHE_OK;
@@ -196,49 +144,6 @@ int EncodeWith(ttscache_client* client, const uint8_t* wav, size_t wav_length,
 }  // namespace
 
 extern "C" {
-
-const char* ttscache_strerror(int code) {
-  switch (code) {
-    case TTSCACHE_OK:
-      return "TTSCACHE_OK";
-    case TTSCACHE_MISS:
-      return "TTSCACHE_MISS";
-    case TTSCACHE_ERR_BAD_REQUEST:
-      return "TTSCACHE_ERR_BAD_REQUEST";
-    case TTSCACHE_ERR_BAD_AUDIO:
-      return "TTSCACHE_ERR_BAD_AUDIO";
-    case TTSCACHE_ERR_UNKNOWN_ENGINE:
-      return "TTSCACHE_ERR_UNKNOWN_ENGINE";
-    case TTSCACHE_ERR_TOO_LARGE:
-      return "TTSCACHE_ERR_TOO_LARGE";
-    case TTSCACHE_ERR_BUSY:
-      return "TTSCACHE_ERR_BUSY";
-    case TTSCACHE_ERR_FORBIDDEN:
-      return "TTSCACHE_ERR_FORBIDDEN";
-    case TTSCACHE_ERR_INTERNAL:
-      return "TTSCACHE_ERR_INTERNAL";
-    case TTSCACHE_ERR_BUFFER_TOO_SMALL:
-      return "TTSCACHE_ERR_BUFFER_TOO_SMALL";
-    case TTSCACHE_ERR_UNAVAILABLE:
-      return "TTSCACHE_ERR_UNAVAILABLE";
-    case TTSCACHE_ERR_INVALID_ARGUMENT:
-      return "TTSCACHE_ERR_INVALID_ARGUMENT";
-    case TTSCACHE_ERR_OUT_OF_MEMORY:
-      return "TTSCACHE_ERR_OUT_OF_MEMORY";
-    case TTSCACHE_ERR_NO_SPACE:
-      return "TTSCACHE_ERR_NO_SPACE";
-    case TTSCACHE_ERR_IO:
-      return "TTSCACHE_ERR_IO";
-    case TTSCACHE_ERR_UNSUPPORTED:
-      return "TTSCACHE_ERR_UNSUPPORTED";
-    case TTSCACHE_ERR_LOCKED:
-      return "TTSCACHE_ERR_LOCKED";
-    case TTSCACHE_ERR_CONFIG:
-      return "TTSCACHE_ERR_CONFIG";
-    default:
-      return "TTSCACHE_ERR_UNKNOWN_CODE";
-  }
-}
 
 const char* ttscache_version(void) { return TTSCACHE_LIBRARY_VERSION; }
 
