@@ -10,9 +10,10 @@ through the arena"):
 
 Each iteration synthesizes 7 s of 22.05 kHz s16 mono (a tone whose pitch
 varies per iteration, so every put is a new entry with new bytes) outside the
-timed region; the ways take turns, so drift on a shared machine hits all
-three alike. Times one `put` call each; prints p50/p90 per put, throughput,
-and the ratios to inline.
+timed region; the ways take turns, each first, second and third as often,
+so drift on a shared machine and what a put leaves the next hit all alike.
+Times one `put` call each; prints p50/p90 per put, throughput, the ratio to
+inline, and the producer thread's own CPU time per put (p50).
 
   bench/python_arena_bench.py --ttscached build/release/daemon/ttscached \\
       --library build/release/client/libttscache.so.0 [-n 200]
@@ -86,6 +87,7 @@ def main() -> None:
         arena_client = ttscache.Client(socket, 30000)
         arena_client.attach_arena(4 * wav_bytes)
         times: dict[str, list[float]] = {way: [] for way in WAYS}
+        cpu: dict[str, list[float]] = {way: [] for way in WAYS}  # this thread's user+sys
         run = f"{time.time_ns()}"
 
         def synthesize(i: int, out: np.ndarray) -> None:
@@ -95,31 +97,35 @@ def main() -> None:
         numpy_wav[:44] = np.frombuffer(header, dtype=np.uint8)
         pcm_inline = numpy_wav[44:].view(np.int16)
         for i in range(args.iterations):
-            for way in WAYS:
+            for way in WAYS[i % 3:] + WAYS[:i % 3]:  # each way first, second and third in turn
                 text = f"bench {run} {way} {i}"
                 if way == "arena-direct":
                     block = arena_client.arena_alloc(wav_bytes)
                     block[:44] = header
                     synthesize(i, np.frombuffer(block, dtype=np.int16, offset=44))
-                    start = time.perf_counter()
+                    start, start_cpu = time.perf_counter(), time.thread_time()
                     arena_client.put(args.engine, text, block)
                     times[way].append(time.perf_counter() - start)
+                    cpu[way].append(time.thread_time() - start_cpu)
                     del block
                 else:
                     synthesize(i, pcm_inline)
                     client = inline_client if way == "inline" else arena_client
-                    start = time.perf_counter()
+                    start, start_cpu = time.perf_counter(), time.thread_time()
                     client.put(args.engine, text, numpy_wav)
                     times[way].append(time.perf_counter() - start)
+                    cpu[way].append(time.thread_time() - start_cpu)
         print(f"{args.iterations} puts per way of {SECONDS} s at {RATE} Hz s16 mono "
               f"({wav_bytes} bytes); ttscache {ttscache.library_version()}")
-        print(f"{'way':<14}{'p50 ms':>9}{'p90 ms':>9}{'puts/s':>9}{'MB/s':>9}{'p50 vs inline':>15}")
+        print(f"{'way':<14}{'p50 ms':>9}{'p90 ms':>9}{'puts/s':>9}{'MB/s':>9}"
+              f"{'p50 vs inline':>15}{'client CPU us/put':>19}")
         base = percentile(times["inline"], 0.5)
         for way in WAYS:
             p50, p90 = percentile(times[way], 0.5), percentile(times[way], 0.9)
             rate = len(times[way]) / sum(times[way])
             print(f"{way:<14}{p50 * 1e3:>9.3f}{p90 * 1e3:>9.3f}{rate:>9.0f}"
-                  f"{rate * wav_bytes / 1e6:>9.0f}{base / p50:>14.2f}x")
+                  f"{rate * wav_bytes / 1e6:>9.0f}{base / p50:>14.2f}x"
+                  f"{percentile(cpu[way], 0.5) * 1e6:>19.0f}")
         inline_client.close()
         arena_client.close()
     finally:
