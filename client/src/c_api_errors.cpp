@@ -2,6 +2,8 @@
 // already made of the daemon's wire codes) to TTSCACHE_* codes, the names
 // ttscache_strerror gives them, and the helpers every entry point reports
 // through, so a code and ttscache_last_error always agree.
+#include <cerrno>
+
 #include "c_api_internal.hpp"
 
 namespace ttscache::capi {
@@ -46,6 +48,9 @@ int CodeOf(Errc e) {
 
 int Fail(ttscache_client* c, const Error& e) {
   c->last_error = e.message;
+  // ErrnoError files ENOMEM under kBusy (a shortage that passes); to a C
+  // caller a failed mmap or allocation in the library is out of memory.
+  if (e.sys_errno == ENOMEM) return TTSCACHE_ERR_OUT_OF_MEMORY;
   return CodeOf(e.code);
 }
 

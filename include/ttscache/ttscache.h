@@ -54,10 +54,10 @@ enum {
   TTSCACHE_ERR_BUFFER_TOO_SMALL = 9,  /* an arena output range too small for the result */
   TTSCACHE_ERR_UNAVAILABLE = 10,      /* no daemon answers at the socket, or not in time */
   TTSCACHE_ERR_INVALID_ARGUMENT = 11, /* refused by the library before anything was sent */
-  TTSCACHE_ERR_OUT_OF_MEMORY = 12,
-  TTSCACHE_ERR_NO_SPACE = 13,    /* ENOSPC / EDQUOT */
-  TTSCACHE_ERR_IO = 14,          /* the OS refused (memfd_create, mmap, ...) */
-  TTSCACHE_ERR_UNSUPPORTED = 15, /* the daemon does not know the request */
+  TTSCACHE_ERR_OUT_OF_MEMORY = 12,    /* an allocation or mapping in the library failed */
+  TTSCACHE_ERR_NO_SPACE = 13,         /* ENOSPC / EDQUOT */
+  TTSCACHE_ERR_IO = 14,               /* the OS refused (memfd_create, mmap, ...) */
+  TTSCACHE_ERR_UNSUPPORTED = 15,      /* the daemon does not know the request */
   TTSCACHE_ERR_LOCKED = 16,
   TTSCACHE_ERR_CONFIG = 17 /* a configuration value is wrong */
 };

@@ -148,6 +148,10 @@ static void test_arena(ttscache_client* c, const uint8_t* wav, size_t wav_length
   CHECK(ttscache_put_from_arena(c, "piper", "x", 1, 0, 10) == TTSCACHE_ERR_INVALID_ARGUMENT,
         "put from arena before attach");
   CHECK(ttscache_arena_attach(c, 0) == TTSCACHE_ERR_INVALID_ARGUMENT, "0-byte arena");
+  /* 8 EiB cannot be mapped: mmap's ENOMEM is out of memory, not "busy". */
+  int rc = ttscache_arena_attach(c, SIZE_MAX / 2);
+  CHECK(rc == TTSCACHE_ERR_OUT_OF_MEMORY, "8 EiB arena gave %s: %s", ttscache_strerror(rc),
+        ttscache_last_error(c));
   CHECK(ttscache_arena_attach(c, 2u << 30) == TTSCACHE_ERR_TOO_LARGE, "2 GiB arena: %d %s",
         ttscache_arena_attach(c, 2u << 30), ttscache_last_error(c));
 
@@ -205,7 +209,7 @@ static void test_arena(ttscache_client* c, const uint8_t* wav, size_t wav_length
 
   /* Too small: its own code and the size it needed, which then suffices. */
   uint64_t needed = 0;
-  int rc = ttscache_encode_in_arena(c, in_at, wav_length, out_at, 200, &low, &needed);
+  rc = ttscache_encode_in_arena(c, in_at, wav_length, out_at, 200, &low, &needed);
   CHECK(rc == TTSCACHE_ERR_BUFFER_TOO_SMALL, "200-byte range gave %s: %s", ttscache_strerror(rc),
         ttscache_last_error(c));
   CHECK(needed == low_size, "needed %llu, the encoding is %llu", (unsigned long long)needed,
