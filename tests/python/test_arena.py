@@ -104,3 +104,17 @@ def test_one_arena_per_client(arena_client: ttscache.Client) -> None:
 def test_no_arena_no_blocks(client: ttscache.Client) -> None:
     with pytest.raises(ttscache.InvalidArgument):
         client.arena_alloc(10)
+
+
+def test_block_dropped_on_another_thread(arena_client: ttscache.Client) -> None:
+    """The collector may free a block anywhere; the client frees it on its own thread."""
+    import threading
+    c = arena_client
+    box = [c.arena_alloc(3 << 20)]  # most of the arena
+    with pytest.raises(ttscache.TooLarge):
+        c.arena_alloc(3 << 20)
+    t = threading.Thread(target=box.clear)
+    t.start()
+    t.join()
+    gc.collect()
+    assert c.arena_alloc(3 << 20).nbytes == 3 << 20  # its space came back

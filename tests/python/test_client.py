@@ -232,3 +232,42 @@ def test_buffers_are_released(daemon: Daemon, client: ttscache.Client, wav: byte
     fds2, maps2 = counts()
     assert fds2 <= fds + 2, (fds, fds2)
     assert maps2 <= max(maps, 64) + 2, (maps, maps2)  # the client keeps at most 64 mappings
+
+
+def test_error_classes_match_the_c_codes() -> None:
+    """Every TTSCACHE_ERR_* code has its class, named as ttscache_strerror names it."""
+    from ttscache import _lib
+    from ttscache.errors import error_for
+    lib = _lib.lib()
+    for code in range(2, 18):
+        err = error_for(code, "m")
+        assert type(err) is not ttscache.Error and err.code == code
+        assert err.name == lib.strerror(code).decode(), (code, err.name)
+        assert str(err) == f"m ({err.name})"
+    assert lib.strerror(99).decode() == "TTSCACHE_ERR_UNKNOWN_CODE"
+    assert type(error_for(99, "x")) is ttscache.Error
+    assert issubclass(ttscache.OutOfMemory, MemoryError)
+    assert issubclass(ttscache.Unavailable, ConnectionError)
+
+
+def test_one_client_per_thread(daemon: Daemon, wav: bytes) -> None:
+    import threading
+    views: list[memoryview] = []
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            with ttscache.Client(daemon.socket) as c:
+                for i in range(30):
+                    c.put("xtts", f"thread {n} {i}", wav)
+                    views.append(c.get("xtts", f"thread {n} {i}"))
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(views) == 120 and all(v == wav for v in views)
