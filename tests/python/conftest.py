@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import os
 import pathlib
-import socket
 import struct
 import subprocess
 import sys

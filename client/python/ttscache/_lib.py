@@ -12,7 +12,7 @@ import ctypes
 import ctypes.util
 import os
 import threading
-from typing import Optional
+from typing import Any, Optional
 
 LIBRARY_SONAME = "libttscache.so.1"
 _FALLBACK_NAMES = ("libttscache.so.0",)
@@ -151,6 +151,10 @@ class Library:
             fn.argtypes = argtypes
             setattr(self, name[len("ttscache_"):], fn)
             self._present.add(name)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only for names __init__ did not set: a function this library lacks.
+        raise AttributeError(f"ttscache: {self.__dict__.get('path')} has no ttscache_{name}")
 
     def has(self, name: str) -> bool:
         return ("ttscache_" + name) in self._present

@@ -135,7 +135,8 @@ class StreamResult:
 def library_version() -> str:
     """libttscache's version ("0.1.0"); "unknown" from a library that predates the call."""
     lib = _lib.lib()
-    return lib.version().decode() if lib.has("version") else "unknown"
+    version: bytes = lib.version() if lib.has("version") else b"unknown"
+    return version.decode()
 
 
 def _free_buffer(lib: _lib.Library, buf: _lib.Buffer) -> None:
@@ -222,7 +223,8 @@ class Client:
         if not self._lib.has(name):
             raise Unsupported(f"ttscache: {self._lib.path} has no ttscache_{name} "
                               f"(library {library_version()})")
-        return getattr(self._lib, name)
+        fn: Callable[..., int] = getattr(self._lib, name)
+        return fn
 
     # --- requests ------------------------------------------------------------
     def connect(self) -> None:
@@ -290,10 +292,10 @@ class Client:
         try:
             for text in texts:
                 t = text.encode()
-                rid = ctypes.c_uint64()
+                sent = ctypes.c_uint64()
                 self._check(send(h.ptr, engine.encode(), t, len(t), fmt, ctypes.byref(params),
-                                 ctypes.byref(rid)))
-                ids.append(rid.value)
+                                 ctypes.byref(sent)))
+                ids.append(sent.value)
         except Error:
             for rid in ids:  # every id sent must be received
                 buf = _lib.Buffer()
@@ -529,8 +531,9 @@ class EncodeStream:
                                                 ctypes.byref(opus.to_c()), e, t, len(t or b""),
                                                 self._deliver, None, ctypes.byref(out))
         client._check(rc)
-        self._ptr: Optional[int] = out.value
-        self._finalizer = weakref.finalize(self, _free_stream, lib, self._ptr, self._handle,
+        ptr: int = out.value or 0
+        self._ptr: Optional[int] = ptr
+        self._finalizer = weakref.finalize(self, _free_stream, lib, ptr, self._handle,
                                            self._deliver)
         self._finalizer.atexit = False
 
@@ -557,7 +560,8 @@ class EncodeStream:
 
     def fileno(self) -> int:
         """The connection's socket, for select/poll (readable: call wait(0))."""
-        return self._client._lib.stream_poll_fd(self._p())
+        fd: int = self._client._lib.stream_poll_fd(self._p())
+        return fd
 
     def finish(self) -> StreamResult:
         """Ends the input; the last pages are delivered before it returns."""

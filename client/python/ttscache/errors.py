@@ -24,25 +24,46 @@ class Error(Exception):
         return f"{self.message} ({self.name})" if self.message else self.name
 
 
-def _error(cls_name: str, code: int, c_name: str, doc: str, *bases: type) -> type:
-    return type(cls_name, (Error, *bases), {"code": code, "name": c_name, "__doc__": doc,
-                                            "__module__": "ttscache"})
+class BadRequest(Error):
+    """The daemon refused the request as malformed or out of range."""
+    code = 2
+    name = "TTSCACHE_ERR_BAD_REQUEST"
 
 
-BadRequest = _error("BadRequest", 2, "TTSCACHE_ERR_BAD_REQUEST",
-                    "The daemon refused the request as malformed or out of range.")
-BadAudio = _error("BadAudio", 3, "TTSCACHE_ERR_BAD_AUDIO",
-                  "The audio is not a WAV (or PCM) the daemon can read.")
-UnknownEngine = _error("UnknownEngine", 4, "TTSCACHE_ERR_UNKNOWN_ENGINE",
-                       "The daemon has no such engine in its configuration.")
-TooLarge = _error("TooLarge", 5, "TTSCACHE_ERR_TOO_LARGE",
-                  "Over a limit: the daemon's (frame, text, seconds) or the arena's free space.")
-Busy = _error("Busy", 6, "TTSCACHE_ERR_BUSY", "The daemon's queue is full: retry later.")
-Forbidden = _error("Forbidden", 7, "TTSCACHE_ERR_FORBIDDEN",
-                   "The daemon refused this uid, or the peer is not the expected daemon.",
-                   PermissionError)
-Internal = _error("Internal", 8, "TTSCACHE_ERR_INTERNAL",
-                  "The daemon or the library failed (or the daemon broke the protocol).")
+class BadAudio(Error):
+    """The audio is not a WAV (or PCM) the daemon can read."""
+    code = 3
+    name = "TTSCACHE_ERR_BAD_AUDIO"
+
+
+class UnknownEngine(Error):
+    """The daemon has no such engine in its configuration."""
+    code = 4
+    name = "TTSCACHE_ERR_UNKNOWN_ENGINE"
+
+
+class TooLarge(Error):
+    """Over a limit: the daemon's (frame, text, seconds) or the arena's free space."""
+    code = 5
+    name = "TTSCACHE_ERR_TOO_LARGE"
+
+
+class Busy(Error):
+    """The daemon's queue is full: retry later."""
+    code = 6
+    name = "TTSCACHE_ERR_BUSY"
+
+
+class Forbidden(Error, PermissionError):
+    """The daemon refused this uid, or the peer is not the expected daemon."""
+    code = 7
+    name = "TTSCACHE_ERR_FORBIDDEN"
+
+
+class Internal(Error):
+    """The daemon or the library failed (or the daemon broke the protocol)."""
+    code = 8
+    name = "TTSCACHE_ERR_INTERNAL"
 
 
 class BufferTooSmall(Error):
@@ -55,33 +76,62 @@ class BufferTooSmall(Error):
         self.needed = needed
 
 
-BufferTooSmall.__module__ = "ttscache"
-Unavailable = _error("Unavailable", 10, "TTSCACHE_ERR_UNAVAILABLE",
-                     "No daemon answers at the socket, or not within the timeout.",
-                     ConnectionError)
-InvalidArgument = _error("InvalidArgument", 11, "TTSCACHE_ERR_INVALID_ARGUMENT",
-                         "Refused by the library before anything was sent.", ValueError)
-OutOfMemory = _error("OutOfMemory", 12, "TTSCACHE_ERR_OUT_OF_MEMORY",
-                     "The library could not allocate.", MemoryError)
-NoSpace = _error("NoSpace", 13, "TTSCACHE_ERR_NO_SPACE", "No space left (ENOSPC, EDQUOT).")
-IOFailure = _error("IOFailure", 14, "TTSCACHE_ERR_IO",
-                   "The operating system refused (memfd_create, mmap, ...).")
-Unsupported = _error("Unsupported", 15, "TTSCACHE_ERR_UNSUPPORTED",
-                     "The daemon, or the loaded libttscache, does not have this call.")
-Locked = _error("Locked", 16, "TTSCACHE_ERR_LOCKED", "Locked by another process.")
-ConfigError = _error("ConfigError", 17, "TTSCACHE_ERR_CONFIG",
-                     "A wrong environment value (TTSCACHE_DAEMON_UID, ...).")
+class Unavailable(Error, ConnectionError):
+    """No daemon answers at the socket, or not within the timeout."""
+    code = 10
+    name = "TTSCACHE_ERR_UNAVAILABLE"
 
-_BY_CODE: dict[int, type] = {cls.code: cls for cls in (
+
+class InvalidArgument(Error, ValueError):
+    """Refused by the library before anything was sent."""
+    code = 11
+    name = "TTSCACHE_ERR_INVALID_ARGUMENT"
+
+
+class OutOfMemory(Error, MemoryError):
+    """The library could not allocate."""
+    code = 12
+    name = "TTSCACHE_ERR_OUT_OF_MEMORY"
+
+
+class NoSpace(Error):
+    """No space left (ENOSPC, EDQUOT)."""
+    code = 13
+    name = "TTSCACHE_ERR_NO_SPACE"
+
+
+class IOFailure(Error):
+    """The operating system refused (memfd_create, mmap, ...)."""
+    code = 14
+    name = "TTSCACHE_ERR_IO"
+
+
+class Unsupported(Error):
+    """The daemon, or the loaded libttscache, does not have this call."""
+    code = 15
+    name = "TTSCACHE_ERR_UNSUPPORTED"
+
+
+class Locked(Error):
+    """Locked by another process."""
+    code = 16
+    name = "TTSCACHE_ERR_LOCKED"
+
+
+class ConfigError(Error):
+    """A wrong environment value (TTSCACHE_DAEMON_UID, ...)."""
+    code = 17
+    name = "TTSCACHE_ERR_CONFIG"
+
+
+_ALL: tuple[type[Error], ...] = (
     BadRequest, BadAudio, UnknownEngine, TooLarge, Busy, Forbidden, Internal, BufferTooSmall,
     Unavailable, InvalidArgument, OutOfMemory, NoSpace, IOFailure, Unsupported, Locked,
-    ConfigError)}
+    ConfigError)
+_BY_CODE: dict[int, type[Error]] = {cls.code: cls for cls in _ALL}
 
 
 def error_for(code: int, message: str) -> Error:
     """The exception for a C API return code (an unknown code: plain Error)."""
     cls = _BY_CODE.get(code)
-    if cls is None:
-        err = Error(message, code)
-        return err
-    return cls(message)
+    return Error(message, code) if cls is None else cls(message)
