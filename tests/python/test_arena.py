@@ -118,3 +118,17 @@ def test_block_dropped_on_another_thread(arena_client: ttscache.Client) -> None:
     t.join()
     gc.collect()
     assert c.arena_alloc(3 << 20).nbytes == 3 << 20  # its space came back
+
+
+def test_encode_output_larger_than_first_guess(arena_client: ttscache.Client,
+                                               client: ttscache.Client) -> None:
+    """8 kHz u8 noise at 256 kbit/s CBR: the Opus is larger than the WAV, so the first
+    output block is too small; the daemon says how much is needed and it is retried."""
+    import random
+    rng = random.Random(16)
+    frames = 8000 * 10
+    wav = ttscache.wav_header(frames, 8000, 1, 8) + bytes(rng.getrandbits(8) for _ in range(frames))
+    params = ttscache.OpusParams(bitrate_kbps=256, vbr="off")
+    opus = arena_client.encode(wav, opus=params)
+    assert inside(arena_client, opus) and opus.nbytes > len(wav) // 4 + 65536
+    assert opus.nbytes == client.encode(wav, opus=params).nbytes  # inline, same CBR size
