@@ -271,3 +271,20 @@ def test_one_client_per_thread(daemon: Daemon, wav: bytes) -> None:
         t.join()
     assert not errors, errors
     assert len(views) == 120 and all(v == wav for v in views)
+
+
+def test_busy(wav: bytes) -> None:
+    """A daemon at its limit says busy: one stream per connection, a second opened."""
+    d = Daemon(os.environ["TTSCACHED"], "[stream]\nmax_per_connection = 1\n")
+    try:
+        with ttscache.Client(d.socket) as c:
+            first = c.encode_stream(rate=22050)
+            with pytest.raises(ttscache.Busy) as e:
+                c.encode_stream(rate=22050)
+            assert e.value.code == 6 and e.value.message
+            first.push(wav[44:])
+            assert first.finish().samples_48k > 0
+            first.close()
+            c.encode_stream(rate=22050).close()  # the slot is free again
+    finally:
+        d.stop()
