@@ -11,6 +11,7 @@ build_dir=$(realpath "$4")
 shift 4
 here=$(cd "$(dirname "$0")" && pwd)
 export TTSCACHE_LIBRARY=$lib TTSCACHED=$ttscached TTSCACHE_BUILD_DIR=$build_dir
+export PYTHONDONTWRITEBYTECODE=1  # no __pycache__ in the source tree
 # A sanitizer build of the library needs its runtimes loaded first in python.
 deps=$(ldd "$lib")  # not piped into grep -q: its early exit would SIGPIPE ldd under pipefail
 preload=()
