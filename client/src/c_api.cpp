@@ -40,10 +40,11 @@ int EnsureConnected(ttscache_client* c) {
 
 int ToParams(ttscache_client* c, const ttscache_opus_params* in, OpusParams* out) {
   *out = DaemonDefaultOpus();
-  if (!in || in->bitrate_kbps == 0) return TTSCACHE_OK;
+  if (!in) return TTSCACHE_OK;
   for (int r : in->reserved_) {
     if (r != 0) return Invalid(c, "ttscache_opus_params.reserved_ must be 0 (use _init)");
   }
+  if (in->bitrate_kbps == 0) return TTSCACHE_OK;
   OpusParams p;  // the library's defaults for the fields left 0
   p.bitrate_kbps = in->bitrate_kbps;
   switch (in->vbr) {
