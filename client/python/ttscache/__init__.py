@@ -40,8 +40,9 @@ The contract:
 from __future__ import annotations
 
 from ._lib import LIBRARY_SONAME
-from .client import (Client, EncodeStream, EngineStats, Hello, OpusParams, Stats, StreamResult,
-                     encode_chunks, library_version)
+from .client import Client, library_version
+from .stream import EncodeStream, encode_chunks
+from .values import EngineStats, Hello, OpusParams, Stats, StreamResult
 from .errors import (BadAudio, BadRequest, Busy, BufferTooSmall, ConfigError, Error, Forbidden,
                      Internal, InvalidArgument, IOFailure, Locked, NoSpace, OutOfMemory,
                      TooLarge, UnknownEngine, Unavailable, Unsupported)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import ctypes
 from typing import Any
 
+Audio = Any  # bytes, bytearray, memoryview, array.array, a C-contiguous NumPy array
+
 _PyBUF_SIMPLE = 0  # contiguous bytes: a strided NumPy view is refused (BufferError)
 
 
