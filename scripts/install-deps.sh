@@ -21,6 +21,9 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # real peers used by the tests and benchmarks
   ffmpeg nodejs
+  # the Python package's tests (tests/python): pytest, NumPy, a venv to pip-install
+  # it into offline (wheel builds it there), mypy --strict over its type hints
+  python3-pytest python3-numpy python3-venv python3-wheel mypy
   # man pages (generated with python3, checked with groff, man, lexgrog)
   groff-base man-db
   # packaging and the system tests under a real systemd (tests/system)

@@ -1,152 +1,201 @@
-// The C API (ttscache.h) over the C++ Client: errors become int codes plus a
-// per-handle message; buffers own an AudioBuffer behind an opaque pointer;
-// a stream owns an EncodeStream and calls the C callback from its page sink.
-// No exception crosses into C: the stream calls (which allocate frames and
-// strings) catch at the edge.
-#include "ttscache/ttscache.h"
-
+// The C API (ttscache.h) over the C++ Client: the handle, the version, Opus
+// parameters, and the calls that move audio inline (put, get, encode,
+// put-encode, adopt by key). Error codes, the arena, the daemon's stats and
+// hello, pipelined gets and encode streams have their own files
+// (c_api_errors.cpp, c_api_arena.cpp, c_api_info.cpp, c_api_stream.cpp);
+// what they share is in c_api_internal.hpp. Buffers own an AudioBuffer
+// behind an opaque pointer.
 #include <charconv>
+#include <cstdint>
 #include <cstdlib>
-#include <exception>
-#include <new>
-#include <optional>
-#include <string>
+#include <string_view>
 
-#include "ttscache/client.hpp"
+#include "c_api_internal.hpp"
+#include "core/audio/opus_params.hpp"
 
-struct ttscache_client {
-  ttscache::ClientOptions options;
-  std::optional<ttscache::Client> client;
-  std::string last_error;
-  std::string setup_error;  // a bad environment value, reported by the first call
-};
+#ifndef TTSCACHE_LIBRARY_VERSION
+#error "client/CMakeLists.txt defines TTSCACHE_LIBRARY_VERSION (the project's version)"
+#endif
 
-struct ttscache_stream {
-  ttscache_client* client = nullptr;  // borrowed; outlives the stream
-  ttscache_pages_fn on_pages = nullptr;
-  void* user = nullptr;
-  std::optional<ttscache::EncodeStream> stream;
-  std::string note;  // ttscache_stream_result::note points here
-};
+namespace ttscache::capi {
 
 namespace {
 
-int CodeOf(ttscache::Errc e) {
-  using ttscache::Errc;
-  switch (e) {
-    case Errc::kNotFound:
-      return TTSCACHE_MISS;
-    case Errc::kInvalidArgument:
-      return TTSCACHE_ERR_BAD_REQUEST;
-    case Errc::kBadAudio:
-      return TTSCACHE_ERR_BAD_AUDIO;
-    case Errc::kUnknownEngine:
-      return TTSCACHE_ERR_UNKNOWN_ENGINE;
-    case Errc::kTooLarge:
-      return TTSCACHE_ERR_TOO_LARGE;
-    case Errc::kBusy:
-      return TTSCACHE_ERR_BUSY;
-    case Errc::kForbidden:
-      return TTSCACHE_ERR_FORBIDDEN;
-    case Errc::kUnavailable:
-      return TTSCACHE_ERR_UNAVAILABLE;
-    default:
-      return TTSCACHE_ERR_INTERNAL;
-  }
-}
+#define TTSCACHE_STR2(x) #x
+#define TTSCACHE_STR(x) TTSCACHE_STR2(x)
+constexpr std::string_view kHeaderVersion = TTSCACHE_STR(TTSCACHE_VERSION_MAJOR) "." TTSCACHE_STR(
+    TTSCACHE_VERSION_MINOR) "." TTSCACHE_STR(TTSCACHE_VERSION_PATCH);
+static_assert(kHeaderVersion == TTSCACHE_LIBRARY_VERSION,
+              "ttscache.h's TTSCACHE_VERSION_* differ from the project's version");
 
-int Fail(ttscache_client* c, const ttscache::Error& e) {
-  c->last_error = e.message;
-  return CodeOf(e.code);
-}
-
-int Invalid(ttscache_client* c, const char* what) {
-  if (c) c->last_error = what;
-  return TTSCACHE_ERR_INVALID_ARGUMENT;
-}
+}  // namespace
 
 int EnsureConnected(ttscache_client* c) {
   if (c->client) return TTSCACHE_OK;
   if (!c->setup_error.empty()) return Invalid(c, c->setup_error.c_str());
-  ttscache::Result<ttscache::Client> client = ttscache::Client::Connect(c->options);
+  Result<Client> client = Client::Connect(c->options);
   if (!client) return Fail(c, client.error());
   c->client.emplace(std::move(*client));
   return TTSCACHE_OK;
 }
 
-ttscache::OpusParams Params(int bitrate_kbps) {
-  ttscache::OpusParams p = ttscache::DaemonDefaultOpus();
+int ToParams(ttscache_client* c, const ttscache_opus_params* in, OpusParams* out) {
+  *out = DaemonDefaultOpus();
+  if (!in) return TTSCACHE_OK;
+  for (int r : in->reserved_) {
+    if (r != 0) return Invalid(c, "ttscache_opus_params.reserved_ must be 0 (use _init)");
+  }
+  if (in->bitrate_kbps == 0) return TTSCACHE_OK;
+  OpusParams p;  // the library's defaults for the fields left 0
+  p.bitrate_kbps = in->bitrate_kbps;
+  switch (in->vbr) {
+    case TTSCACHE_VBR_DEFAULT:
+    case TTSCACHE_VBR_ON:
+      p.vbr = VbrMode::kOn;
+      break;
+    case TTSCACHE_VBR_OFF:
+      p.vbr = VbrMode::kOff;
+      break;
+    case TTSCACHE_VBR_CONSTRAINED:
+      p.vbr = VbrMode::kConstrained;
+      break;
+    default:
+      return Invalid(c, "vbr must be one of TTSCACHE_VBR_*");
+  }
+  switch (in->application) {
+    case TTSCACHE_APPLICATION_DEFAULT:
+    case TTSCACHE_APPLICATION_VOIP:
+      p.application = OpusApplication::kVoip;
+      break;
+    case TTSCACHE_APPLICATION_AUDIO:
+      p.application = OpusApplication::kAudio;
+      break;
+    case TTSCACHE_APPLICATION_LOWDELAY:
+      p.application = OpusApplication::kLowDelay;
+      break;
+    default:
+      return Invalid(c, "application must be one of TTSCACHE_APPLICATION_*");
+  }
+  p.complexity = in->complexity;
+  if (in->frame_us != 0) p.frame_us = in->frame_us;
+  if (Status valid = Validate(p); !valid) {
+    c->last_error = valid.error().message;
+    return TTSCACHE_ERR_INVALID_ARGUMENT;
+  }
+  *out = p;
+  return TTSCACHE_OK;
+}
+
+OpusParams BitrateOnly(int bitrate_kbps) {
+  OpusParams p = DaemonDefaultOpus();
   p.bitrate_kbps = bitrate_kbps;
   return p;
 }
 
-int Deliver(ttscache_client* c, ttscache::Result<ttscache::AudioBuffer> audio,
-            ttscache_buffer* out) {
+int Deliver(ttscache_client* c, Result<AudioBuffer> audio, ttscache_buffer* out) {
   if (!audio) return Fail(c, audio.error());
-  auto* owner = new (std::nothrow) ttscache::AudioBuffer(std::move(*audio));
-  if (!owner) return Invalid(c, "out of memory");
+  auto* owner = new AudioBuffer(std::move(*audio));
   out->data = owner->u8().data();
   out->size = owner->size();
   out->owner_ = owner;
-  c->last_error.clear();
-  return TTSCACHE_OK;
+  return Ok(c);
 }
 
-// Runs a stream call, turning an escaping exception (out of memory) into an
-// error code and message on the client.
-template <class Fn>
-int Guarded(ttscache_client* c, Fn&& fn) noexcept {
-  try {
-    return fn();
-  } catch (const std::bad_alloc&) {
-    if (c) c->last_error = "out of memory";
-    return TTSCACHE_ERR_INTERNAL;
-  } catch (const std::exception& e) {
-    try {
-      if (c) c->last_error = e.what();
-    } catch (...) {
-    }
-    return TTSCACHE_ERR_INTERNAL;
-  } catch (...) {
-    if (c) c->last_error = "unknown exception";
-    return TTSCACHE_ERR_INTERNAL;
+const char* BadText(const char* text, size_t length) {
+  if (!text && length) return "NULL text with a length";
+  if (length > UINT32_MAX) return "text longer than 4 GiB";
+  return nullptr;
+}
+
+const char* BadBytes(const void* data, size_t length) {
+  if (!data && length) return "NULL data with a length";
+  if (length > UINT32_MAX) return "data longer than 4 GiB (use the arena)";
+  return nullptr;
+}
+
+}  // namespace ttscache::capi
+
+using namespace ttscache::capi;  // NOLINT: the C entry points below are its callers
+
+namespace {
+
+int GetWith(ttscache_client* client, const char* engine, const char* text, size_t text_length,
+            int format, const ttscache::OpusParams& params, ttscache_buffer* out) {
+  if (!client || !engine || !out) return Invalid(client, "NULL argument");
+  if (const char* bad = BadText(text, text_length)) return Invalid(client, bad);
+  if (format != TTSCACHE_FORMAT_WAV && format != TTSCACHE_FORMAT_OPUS) {
+    return Invalid(client, "format must be TTSCACHE_FORMAT_WAV or TTSCACHE_FORMAT_OPUS");
   }
+  if (int rc = EnsureConnected(client); rc != TTSCACHE_OK) return rc;
+  return Deliver(
+      client,
+      client->client->Get(
+          engine, {text, text_length},
+          format == TTSCACHE_FORMAT_WAV ? ttscache::Format::kWav : ttscache::Format::kOpus, params),
+      out);
 }
 
-int StreamStatus(ttscache_stream* s, const ttscache::Status& status) {
-  if (!status) return Fail(s->client, status.error());
-  s->client->last_error.clear();
-  return TTSCACHE_OK;
+int EncodeWith(ttscache_client* client, const uint8_t* wav, size_t wav_length,
+               const ttscache::OpusParams& params, ttscache_buffer* out) {
+  if (!client || !out) return Invalid(client, "NULL argument");
+  if (const char* bad = BadBytes(wav, wav_length)) return Invalid(client, bad);
+  if (int rc = EnsureConnected(client); rc != TTSCACHE_OK) return rc;
+  return Deliver(client, client->client->Encode({wav, wav_length}, params), out);
 }
 
 }  // namespace
 
 extern "C" {
 
-ttscache_client* ttscache_client_new(const char* socket_path, int timeout_ms) {
-  auto* c = new (std::nothrow) ttscache_client;
-  if (!c) return nullptr;
-  const char* env = std::getenv("TTSCACHE_SOCKET");
-  c->options.socket_path =
-      socket_path ? socket_path : (env && *env ? env : "/run/ttscache/ttscached.sock");
-  c->options.timeout_ms = timeout_ms > 0 ? timeout_ms : 10000;
-  // The uid the daemon must run as (default: the socket file's owner or root).
-  if (const char* uid = std::getenv("TTSCACHE_DAEMON_UID"); uid && *uid) {
-    const std::string_view text(uid);
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), c->options.daemon_uid);
-    if (ec != std::errc() || end != text.data() + text.size() || c->options.daemon_uid < 0 ||
-        c->options.daemon_uid > 0xFFFFFFFELL) {
-      c->setup_error = "TTSCACHE_DAEMON_UID=" + std::string(text) + " is not a uid";
-    }
-  }
-  return c;
+const char* ttscache_version(void) { return TTSCACHE_LIBRARY_VERSION; }
+
+int ttscache_version_number(void) {
+  return TTSCACHE_VERSION_MAJOR * 10000 + TTSCACHE_VERSION_MINOR * 100 + TTSCACHE_VERSION_PATCH;
 }
 
-void ttscache_client_free(ttscache_client* client) { delete client; }
+void ttscache_opus_params_init(ttscache_opus_params* params) {
+  if (!params) return;
+  *params = ttscache_opus_params{};
+  params->complexity = 10;
+}
+
+ttscache_client* ttscache_client_new(const char* socket_path, int timeout_ms) {
+  try {
+    auto c = std::make_unique<ttscache_client>();
+    const char* env = std::getenv("TTSCACHE_SOCKET");
+    c->options.socket_path =
+        socket_path ? socket_path : (env && *env ? env : "/run/ttscache/ttscached.sock");
+    c->options.timeout_ms = timeout_ms > 0 ? timeout_ms : 10000;
+    // The uid the daemon must run as (default: the socket file's owner or root).
+    if (const char* uid = std::getenv("TTSCACHE_DAEMON_UID"); uid && *uid) {
+      const std::string_view text(uid);
+      auto [end, ec] =
+          std::from_chars(text.data(), text.data() + text.size(), c->options.daemon_uid);
+      if (ec != std::errc() || end != text.data() + text.size() || c->options.daemon_uid < 0 ||
+          c->options.daemon_uid > 0xFFFFFFFELL) {
+        c->setup_error = "TTSCACHE_DAEMON_UID=" + std::string(text) + " is not a uid";
+      }
+    }
+    return c.release();
+  } catch (...) {
+    return nullptr;  // out of memory: the only failure it reports
+  }
+}
+
+void ttscache_client_free(ttscache_client* client) {
+  // Closing the connection and unmapping cannot throw; the guard is for the rule.
+  (void)Guarded(nullptr, [&] {
+    delete client;
+    return TTSCACHE_OK;
+  });
+}
 
 int ttscache_client_connect(ttscache_client* client) {
   if (!client) return Invalid(client, "NULL client");
-  return EnsureConnected(client);
+  return Guarded(client, [&] {
+    int rc = EnsureConnected(client);
+    return rc == TTSCACHE_OK ? Ok(client) : rc;
+  });
 }
 
 const char* ttscache_last_error(const ttscache_client* client) {
@@ -155,165 +204,97 @@ const char* ttscache_last_error(const ttscache_client* client) {
 
 int ttscache_ping(ttscache_client* client) {
   if (!client) return Invalid(client, "NULL client");
-  if (int rc = EnsureConnected(client); rc != TTSCACHE_OK) return rc;
-  ttscache::Status s = client->client->Ping();
-  return s ? TTSCACHE_OK : Fail(client, s.error());
+  return Guarded(client, [&] {
+    if (int rc = EnsureConnected(client); rc != TTSCACHE_OK) return rc;
+    ttscache::Status s = client->client->Ping();
+    return s ? Ok(client) : Fail(client, s.error());
+  });
 }
 
 int ttscache_put(ttscache_client* client, const char* engine, const char* text, size_t text_length,
                  const uint8_t* wav, size_t wav_length) {
-  if (!client || !engine || (!text && text_length) || (!wav && wav_length)) {
-    return Invalid(client, "NULL argument");
-  }
-  if (int rc = EnsureConnected(client); rc != TTSCACHE_OK) return rc;
-  ttscache::Status s = client->client->Put(engine, {text, text_length}, {wav, wav_length});
-  return s ? TTSCACHE_OK : Fail(client, s.error());
+  if (!client || !engine) return Invalid(client, "NULL argument");
+  if (const char* bad = BadText(text, text_length)) return Invalid(client, bad);
+  if (const char* bad = BadBytes(wav, wav_length)) return Invalid(client, bad);
+  return Guarded(client, [&] {
+    if (int rc = EnsureConnected(client); rc != TTSCACHE_OK) return rc;
+    ttscache::Status s = client->client->Put(engine, {text, text_length}, {wav, wav_length});
+    return s ? Ok(client) : Fail(client, s.error());
+  });
 }
 
 int ttscache_put_file_by_key(ttscache_client* client, const char* engine, const uint8_t key[32],
                              int fd, uint64_t last_used_ns, int* outcome) {
   if (!client || !engine || !key) return Invalid(client, "NULL argument");
   if (fd < 0) return Invalid(client, "fd must be an open file descriptor");
-  if (int rc = EnsureConnected(client); rc != TTSCACHE_OK) return rc;
-  ttscache::Result<ttscache::PutFileResult> r =
-      client->client->PutFileByKey(engine, std::span<const uint8_t, 32>(key, 32), fd, last_used_ns);
-  if (!r) return Fail(client, r.error());
-  if (outcome) *outcome = static_cast<int>(r->outcome);
-  return TTSCACHE_OK;
+  return Guarded(client, [&] {
+    if (int rc = EnsureConnected(client); rc != TTSCACHE_OK) return rc;
+    auto r = client->client->PutFileByKey(engine, std::span<const uint8_t, 32>(key, 32), fd,
+                                          last_used_ns);
+    if (!r) return Fail(client, r.error());
+    if (outcome) *outcome = static_cast<int>(r->outcome);
+    return Ok(client);
+  });
+}
+
+int ttscache_get_ex(ttscache_client* client, const char* engine, const char* text,
+                    size_t text_length, int format, const ttscache_opus_params* params,
+                    ttscache_buffer* out) {
+  if (out) *out = ttscache_buffer{nullptr, 0, nullptr};
+  if (!client) return Invalid(client, "NULL client");
+  return Guarded(client, [&] {
+    ttscache::OpusParams p;
+    if (int rc = ToParams(client, params, &p); rc != TTSCACHE_OK) return rc;
+    return GetWith(client, engine, text, text_length, format, p, out);
+  });
 }
 
 int ttscache_get(ttscache_client* client, const char* engine, const char* text, size_t text_length,
                  int format, int bitrate_kbps, ttscache_buffer* out) {
-  if (!client || !engine || (!text && text_length) || !out) return Invalid(client, "NULL argument");
-  if (format != TTSCACHE_FORMAT_WAV && format != TTSCACHE_FORMAT_OPUS) {
-    return Invalid(client, "format must be TTSCACHE_FORMAT_WAV or TTSCACHE_FORMAT_OPUS");
-  }
-  *out = ttscache_buffer{nullptr, 0, nullptr};
-  if (int rc = EnsureConnected(client); rc != TTSCACHE_OK) return rc;
-  return Deliver(client,
-                 client->client->Get(engine, {text, text_length},
-                                     format == TTSCACHE_FORMAT_WAV ? ttscache::Format::kWav
-                                                                   : ttscache::Format::kOpus,
-                                     Params(bitrate_kbps)),
-                 out);
+  if (out) *out = ttscache_buffer{nullptr, 0, nullptr};
+  return Guarded(client, [&] {
+    return GetWith(client, engine, text, text_length, format, BitrateOnly(bitrate_kbps), out);
+  });
+}
+
+int ttscache_encode_ex(ttscache_client* client, const uint8_t* wav, size_t wav_length,
+                       const ttscache_opus_params* params, ttscache_buffer* out) {
+  if (out) *out = ttscache_buffer{nullptr, 0, nullptr};
+  if (!client) return Invalid(client, "NULL client");
+  return Guarded(client, [&] {
+    ttscache::OpusParams p;
+    if (int rc = ToParams(client, params, &p); rc != TTSCACHE_OK) return rc;
+    return EncodeWith(client, wav, wav_length, p, out);
+  });
 }
 
 int ttscache_encode(ttscache_client* client, const uint8_t* wav, size_t wav_length,
                     int bitrate_kbps, ttscache_buffer* out) {
-  if (!client || (!wav && wav_length) || !out) return Invalid(client, "NULL argument");
-  *out = ttscache_buffer{nullptr, 0, nullptr};
-  if (int rc = EnsureConnected(client); rc != TTSCACHE_OK) return rc;
-  return Deliver(client, client->client->Encode({wav, wav_length}, Params(bitrate_kbps)), out);
+  if (out) *out = ttscache_buffer{nullptr, 0, nullptr};
+  return Guarded(
+      client, [&] { return EncodeWith(client, wav, wav_length, BitrateOnly(bitrate_kbps), out); });
+}
+
+int ttscache_put_encode(ttscache_client* client, const char* engine, const char* text,
+                        size_t text_length, const uint8_t* wav, size_t wav_length,
+                        const ttscache_opus_params* params, ttscache_buffer* out) {
+  if (out) *out = ttscache_buffer{nullptr, 0, nullptr};
+  if (!client || !engine || !out) return Invalid(client, "NULL argument");
+  if (const char* bad = BadText(text, text_length)) return Invalid(client, bad);
+  if (const char* bad = BadBytes(wav, wav_length)) return Invalid(client, bad);
+  return Guarded(client, [&] {
+    ttscache::OpusParams p;
+    if (int rc = ToParams(client, params, &p); rc != TTSCACHE_OK) return rc;
+    if (int rc = EnsureConnected(client); rc != TTSCACHE_OK) return rc;
+    return Deliver(
+        client, client->client->PutEncode(engine, {text, text_length}, {wav, wav_length}, p), out);
+  });
 }
 
 void ttscache_buffer_free(ttscache_buffer* buffer) {
   if (!buffer) return;
   delete static_cast<ttscache::AudioBuffer*>(buffer->owner_);
   *buffer = ttscache_buffer{nullptr, 0, nullptr};
-}
-
-int ttscache_stream_open(ttscache_client* client, const ttscache_stream_format* format,
-                         int bitrate_kbps, const char* engine, const char* text, size_t text_length,
-                         ttscache_pages_fn on_pages, void* user, ttscache_stream** out) {
-  if (out) *out = nullptr;
-  if (!client || !format || !out || (!text && text_length)) {
-    return Invalid(client, "NULL argument");
-  }
-  if (!engine != !text) return Invalid(client, "give both engine and text, or neither");
-  ttscache::StreamFormat f;
-  if (format->input == TTSCACHE_STREAM_WAV) {
-    f.wav = true;
-  } else if (format->input == TTSCACHE_STREAM_RAW) {
-    if (format->sample_format < TTSCACHE_SAMPLE_U8 ||
-        format->sample_format > TTSCACHE_SAMPLE_F64LE) {
-      return Invalid(client, "sample_format must be one of TTSCACHE_SAMPLE_*");
-    }
-    if (format->channels < 1 || format->channels > 2)
-      return Invalid(client, "channels must be 1 or 2");
-    if (format->sample_rate <= 0) return Invalid(client, "sample_rate must be positive");
-    f.sample_format = static_cast<ttscache::SampleFormat>(format->sample_format);
-    f.channels = format->channels;
-    f.sample_rate = format->sample_rate;
-  } else {
-    return Invalid(client, "input must be TTSCACHE_STREAM_RAW or TTSCACHE_STREAM_WAV");
-  }
-  return Guarded(client, [&]() -> int {
-    if (int rc = EnsureConnected(client); rc != TTSCACHE_OK) return rc;
-    auto* s = new (std::nothrow) ttscache_stream;
-    if (!s) return Invalid(client, "out of memory");
-    s->client = client;
-    s->on_pages = on_pages;
-    s->user = user;
-    auto sink = [s](std::span<const uint8_t> pages) {
-      if (s->on_pages) s->on_pages(s->user, pages.data(), pages.size());
-    };
-    ttscache::Result<ttscache::EncodeStream> opened = client->client->OpenEncodeStream(
-        f, sink, Params(bitrate_kbps), engine ? std::string_view(engine) : std::string_view(),
-        text ? std::string_view(text, text_length) : std::string_view());
-    if (!opened) {
-      delete s;
-      return Fail(client, opened.error());
-    }
-    s->stream.emplace(std::move(*opened));
-    client->last_error.clear();
-    *out = s;
-    return TTSCACHE_OK;
-  });
-}
-
-int ttscache_stream_push(ttscache_stream* stream, const void* data, size_t length) {
-  if (!stream) return TTSCACHE_ERR_INVALID_ARGUMENT;
-  if (!data && length) return Invalid(stream->client, "NULL argument");
-  return Guarded(stream->client, [&] {
-    return StreamStatus(stream, stream->stream->Push({static_cast<const uint8_t*>(data), length}));
-  });
-}
-
-int ttscache_stream_wait(ttscache_stream* stream, int timeout_ms) {
-  if (!stream) return TTSCACHE_ERR_INVALID_ARGUMENT;
-  return Guarded(stream->client, [&] {
-    return StreamStatus(stream, timeout_ms > 0 ? stream->stream->WaitForPages(timeout_ms)
-                                               : stream->stream->Collect());
-  });
-}
-
-int ttscache_stream_poll_fd(const ttscache_stream* stream) {
-  return stream ? stream->stream->poll_fd() : -1;
-}
-
-int ttscache_stream_finish(ttscache_stream* stream, ttscache_stream_result* out) {
-  if (!stream) return TTSCACHE_ERR_INVALID_ARGUMENT;
-  if (out) *out = ttscache_stream_result{0, TTSCACHE_CACHED_NOT_ASKED, ""};
-  return Guarded(stream->client, [&]() -> int {
-    ttscache::Result<ttscache::StreamResult> end = stream->stream->Finish();
-    if (!end) return Fail(stream->client, end.error());
-    stream->note = std::move(end->note);
-    if (out) {
-      out->samples_48k = end->samples_48k;
-      out->cached = end->cached == ttscache::StreamResult::Cached::kStored ? TTSCACHE_CACHED_STORED
-                    : end->cached == ttscache::StreamResult::Cached::kNotStored
-                        ? TTSCACHE_CACHED_NOT_STORED
-                        : TTSCACHE_CACHED_NOT_ASKED;
-      out->note = stream->note.c_str();
-    }
-    stream->client->last_error.clear();
-    return TTSCACHE_OK;
-  });
-}
-
-int ttscache_stream_abort(ttscache_stream* stream) {
-  if (!stream) return TTSCACHE_ERR_INVALID_ARGUMENT;
-  return Guarded(stream->client, [&] { return StreamStatus(stream, stream->stream->Abort()); });
-}
-
-void ttscache_stream_free(ttscache_stream* stream) {
-  if (!stream) return;
-  // ~EncodeStream aborts an open stream; an exception there must not reach C.
-  (void)Guarded(stream->client, [&] {
-    stream->stream.reset();
-    return TTSCACHE_OK;
-  });
-  delete stream;
 }
 
 }  // extern "C"

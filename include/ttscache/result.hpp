@@ -4,9 +4,9 @@
 // Thread-safety: plain value types.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <utility>
-#include <variant>
 
 namespace ttscache {
 
@@ -39,28 +39,32 @@ struct Error {
   int sys_errno = 0;
 };
 
+// A value or an Error. (Kept as an optional beside an Error rather than a
+// std::variant: libabigail misreads the variant's anonymous unions, and this
+// layout is part of the ABI that abi.check compares.)
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : state_(std::move(value)) {}      // NOLINT: implicit by design
-  Result(Error error) : state_(std::move(error)) {}  // NOLINT
+  Result(T value) : value_(std::move(value)) {}      // NOLINT: implicit by design
+  Result(Error error) : error_(std::move(error)) {}  // NOLINT
 
-  bool ok() const { return state_.index() == 0; }
+  bool ok() const { return value_.has_value(); }
   explicit operator bool() const { return ok(); }
 
   // REQUIRES: ok()
-  T& value() & { return std::get<0>(state_); }
-  const T& value() const& { return std::get<0>(state_); }
-  T&& value() && { return std::get<0>(std::move(state_)); }
+  T& value() & { return value_.value(); }
+  const T& value() const& { return value_.value(); }
+  T&& value() && { return std::move(value_).value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
 
   // REQUIRES: !ok()
-  const Error& error() const { return std::get<1>(state_); }
+  const Error& error() const { return error_; }
 
  private:
-  std::variant<T, Error> state_;
+  std::optional<T> value_;
+  Error error_{Errc::kInternal, {}};
 };
 
 // Success or an Error, for operations that return nothing.

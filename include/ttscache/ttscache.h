@@ -6,12 +6,25 @@
  *   daemon restart.
  * - Every call returns an int: TTSCACHE_OK (0), TTSCACHE_MISS (1) for a get
  *   that found nothing, or a TTSCACHE_ERR_* code; ttscache_last_error() then
- *   says what went wrong, in the daemon's words where it answered.
+ *   says what went wrong, in the daemon's words where it answered, and
+ *   ttscache_strerror() names the code.
  * - Audio comes back in a ttscache_buffer the caller releases with
  *   ttscache_buffer_free (a read-only mapping of the cached file, or bytes).
+ * - The arena is shared memory with the daemon: write a WAV into it (by hand
+ *   or with ttscache_arena_alloc), put or encode it by offset, and Opus is
+ *   written straight back into it. Nothing is copied on either side.
  * - An encode stream (ttscache_stream) encodes audio as it is pushed and hands
  *   the Ogg Opus pages to a callback as the daemon completes them.
- * Thread-safety: one handle per thread at a time; handles are independent. */
+ * - No C++ exception crosses this API: every entry point catches at its edge
+ *   (an allocation failure is TTSCACHE_ERR_OUT_OF_MEMORY, anything else
+ *   TTSCACHE_ERR_INTERNAL with its message). Callbacks are C and must return
+ *   normally (no longjmp out of them).
+ * - ABI: existing functions, codes and struct layouts never change; new ones
+ *   are added. Structs the library fills for the caller (stats) are
+ *   allocated by the library, so they may grow at their end.
+ * Thread-safety: one handle per thread at a time; handles are independent.
+ * ttscache_version, ttscache_strerror and ttscache_opus_params_init may be
+ * called from any thread at any time. */
 #ifndef TTSCACHE_TTSCACHE_H_
 #define TTSCACHE_TTSCACHE_H_
 
@@ -38,9 +51,30 @@ enum {
   TTSCACHE_ERR_BUSY = 6,
   TTSCACHE_ERR_FORBIDDEN = 7,
   TTSCACHE_ERR_INTERNAL = 8,
-  TTSCACHE_ERR_UNAVAILABLE = 10, /* no daemon answers at the socket */
-  TTSCACHE_ERR_INVALID_ARGUMENT = 11
+  TTSCACHE_ERR_BUFFER_TOO_SMALL = 9,  /* an arena output range too small for the result */
+  TTSCACHE_ERR_UNAVAILABLE = 10,      /* no daemon answers at the socket, or not in time */
+  TTSCACHE_ERR_INVALID_ARGUMENT = 11, /* refused by the library before anything was sent */
+  TTSCACHE_ERR_OUT_OF_MEMORY = 12,    /* an allocation or mapping in the library failed */
+  TTSCACHE_ERR_NO_SPACE = 13,         /* ENOSPC / EDQUOT */
+  TTSCACHE_ERR_IO = 14,               /* the OS refused (memfd_create, mmap, ...) */
+  TTSCACHE_ERR_UNSUPPORTED = 15,      /* the daemon does not know the request */
+  TTSCACHE_ERR_LOCKED = 16,
+  TTSCACHE_ERR_CONFIG = 17 /* a configuration value is wrong */
 };
+/* Codes 1-9 are the daemon's wire error codes (docs/protocol.md). */
+
+/* The code's name ("TTSCACHE_ERR_BAD_AUDIO"); "TTSCACHE_ERR_UNKNOWN_CODE" for
+ * a number that is none. Static storage. */
+TTSCACHE_API const char* ttscache_strerror(int code);
+
+/* The library's version: "MAJOR.MINOR.PATCH" (static storage). The macros say
+ * which header a program was built with. */
+#define TTSCACHE_VERSION_MAJOR 0
+#define TTSCACHE_VERSION_MINOR 2
+#define TTSCACHE_VERSION_PATCH 0
+TTSCACHE_API const char* ttscache_version(void);
+/* MAJOR * 10000 + MINOR * 100 + PATCH, for comparisons. */
+TTSCACHE_API int ttscache_version_number(void);
 
 enum { TTSCACHE_FORMAT_WAV = 0, TTSCACHE_FORMAT_OPUS = 1 };
 
@@ -84,6 +118,127 @@ TTSCACHE_API int ttscache_encode(ttscache_client* client, const uint8_t* wav, si
                                  int bitrate_kbps, ttscache_buffer* out);
 TTSCACHE_API void ttscache_buffer_free(ttscache_buffer* buffer);
 
+/* Opus encoder settings (docs/protocol.md, "opus"). bitrate_kbps 0 means
+ * "the daemon's configured settings", all of them (the other fields are then
+ * ignored). Otherwise vbr, application and frame_us of 0 are the library's
+ * defaults (VBR on, voip, 20000 us) and complexity is taken as it is.
+ * ttscache_opus_params_init sets bitrate 0, complexity 10 and the rest 0:
+ * call it first, then set fields (`reserved_` must stay 0, room for later
+ * settings). A NULL params pointer means the daemon's settings. Out of range
+ * (bitrate 6-510, complexity 0-10, frame_us one of 2500 5000 10000 20000
+ * 40000 60000): TTSCACHE_ERR_INVALID_ARGUMENT. */
+enum {
+  TTSCACHE_VBR_DEFAULT = 0,
+  TTSCACHE_VBR_ON = 1,
+  TTSCACHE_VBR_OFF = 2,
+  TTSCACHE_VBR_CONSTRAINED = 3
+};
+enum {
+  TTSCACHE_APPLICATION_DEFAULT = 0,
+  TTSCACHE_APPLICATION_VOIP = 1,
+  TTSCACHE_APPLICATION_AUDIO = 2,
+  TTSCACHE_APPLICATION_LOWDELAY = 3
+};
+typedef struct {
+  int bitrate_kbps; /* 0: the daemon's settings */
+  int vbr;          /* TTSCACHE_VBR_* */
+  int application;  /* TTSCACHE_APPLICATION_* */
+  int complexity;   /* 0-10 */
+  int frame_us;     /* 0: 20000 */
+  int reserved_[3];
+} ttscache_opus_params;
+TTSCACHE_API void ttscache_opus_params_init(ttscache_opus_params* params);
+
+/* ttscache_get and ttscache_encode with full Opus parameters (NULL: the
+ * daemon's). Same ownership and errors as the plain calls. */
+TTSCACHE_API int ttscache_get_ex(ttscache_client* client, const char* engine, const char* text,
+                                 size_t text_length, int format, const ttscache_opus_params* params,
+                                 ttscache_buffer* out);
+TTSCACHE_API int ttscache_encode_ex(ttscache_client* client, const uint8_t* wav, size_t wav_length,
+                                    const ttscache_opus_params* params, ttscache_buffer* out);
+/* Stores the WAV as the entry of (engine, text) and returns its Opus
+ * encoding in `out` (also cached as the entry's variant for `params`). */
+TTSCACHE_API int ttscache_put_encode(ttscache_client* client, const char* engine, const char* text,
+                                     size_t text_length, const uint8_t* wav, size_t wav_length,
+                                     const ttscache_opus_params* params, ttscache_buffer* out);
+
+/* Pipelined gets: send several, then receive each by its id, in any order.
+ * *request_id identifies the reply on this handle. Every id sent must be
+ * received (or the handle freed); a get's miss arrives as TTSCACHE_MISS from
+ * ttscache_receive_get. An id not outstanding (never sent, or received
+ * already): TTSCACHE_ERR_INVALID_ARGUMENT, at once. Other calls on the
+ * handle may go in between.
+ * Pipelined gets do not reconnect after a daemon restart (UNAVAILABLE). */
+TTSCACHE_API int ttscache_send_get(ttscache_client* client, const char* engine, const char* text,
+                                   size_t text_length, int format,
+                                   const ttscache_opus_params* params, uint64_t* request_id);
+TTSCACHE_API int ttscache_receive_get(ttscache_client* client, uint64_t request_id,
+                                      ttscache_buffer* out);
+
+/* The daemon's HELLO: its protocol version and limits. */
+typedef struct {
+  uint32_t protocol_version;
+  uint32_t max_frame_body;  /* bytes of one request or reply */
+  uint32_t max_text_bytes;  /* of a text (0: the daemon did not say) */
+  uint32_t max_inflight;    /* requests in flight per connection */
+  uint64_t max_arena_bytes; /* the largest arena ttscache_arena_attach may ask */
+  uint64_t reserved_[4];
+} ttscache_hello_info;
+TTSCACHE_API int ttscache_hello(ttscache_client* client, ttscache_hello_info* out);
+
+/* The daemon's counters. Allocated by the library on TTSCACHE_OK and
+ * released with ttscache_stats_free (the engine array and its names go with
+ * it); fields may be appended in later versions. has_limits / has_streams
+ * are 0 from a daemon that predates those fields (they are then 0). */
+typedef struct {
+  const char* name;
+  uint64_t entries, bytes, hits, misses, puts, evictions, variant_hits, variant_misses;
+} ttscache_engine_stats;
+typedef struct {
+  uint64_t connections, requests, busy, errors, encodes, shared_encodes;
+  int has_limits;
+  uint64_t max_entries, max_bytes; /* per engine; 0: none */
+  int has_streams;
+  uint64_t streams_open, streams_opened, streams_stored, streams_failed;
+  size_t engine_count;
+  const ttscache_engine_stats* engines;
+} ttscache_stats;
+TTSCACHE_API int ttscache_stats_get(ttscache_client* client, ttscache_stats** out);
+/* NULL is ignored. */
+TTSCACHE_API void ttscache_stats_free(ttscache_stats* stats);
+
+/* The arena: shared memory of `bytes` (at most the daemon's max_arena_bytes)
+ * made and handed to the daemon; a second attach replaces the first (its
+ * mapping, offsets and allocations are gone; a failed one leaves them). It is
+ * re-registered after a daemon restart. */
+TTSCACHE_API int ttscache_arena_attach(ttscache_client* client, size_t bytes);
+/* The arena's mapping: *data and *size (NULL and 0 before an attach, which
+ * is TTSCACHE_ERR_INVALID_ARGUMENT). Valid until the next attach or the
+ * handle is freed. The daemon reads a range only during the call that names
+ * it, and writes an encode's output range only then. */
+TTSCACHE_API int ttscache_arena(ttscache_client* client, uint8_t** data, size_t* size);
+/* A simple allocator over the whole arena (best fit; its bookkeeping lives in
+ * the arena). Once ttscache_arena_alloc is called, write only to ranges it
+ * returned. On TTSCACHE_OK *data is the range's memory and *offset what the
+ * calls below take (either may be NULL). Nothing that big is free:
+ * TTSCACHE_ERR_TOO_LARGE. Freeing an offset outside the arena is
+ * TTSCACHE_ERR_INVALID_ARGUMENT; one inside it that ttscache_arena_alloc did
+ * not return (or freed already) is undefined, as with free(). */
+TTSCACHE_API int ttscache_arena_alloc(ttscache_client* client, size_t bytes, uint8_t** data,
+                                      uint64_t* offset);
+TTSCACHE_API int ttscache_arena_free(ttscache_client* client, uint64_t offset);
+/* Stores arena[offset, +length) (a WAV) as the entry of (engine, text). */
+TTSCACHE_API int ttscache_put_from_arena(ttscache_client* client, const char* engine,
+                                         const char* text, size_t text_length, uint64_t offset,
+                                         uint64_t length);
+/* Encodes arena[offset, +length) (a WAV) into arena[out_offset,
+ * +out_capacity); *opus_size (may be NULL) is the Ogg Opus size. When the
+ * range is too small: TTSCACHE_ERR_BUFFER_TOO_SMALL and *opus_size is the
+ * size needed (0 if the daemon did not say). */
+TTSCACHE_API int ttscache_encode_in_arena(ttscache_client* client, uint64_t offset, uint64_t length,
+                                          uint64_t out_offset, uint64_t out_capacity,
+                                          const ttscache_opus_params* params, uint64_t* opus_size);
+
 /* Encode streams (docs/protocol.md, "Encode streams"): push PCM as an engine
  * produces it, get Ogg Opus pages while it still does. A stream borrows its
  * client: it runs on the client's connection, its errors are read with
@@ -91,7 +246,8 @@ TTSCACHE_API void ttscache_buffer_free(ttscache_buffer* buffer);
  * REQUIRES: the client outlives the stream (free the stream first).
  * on_pages(user, pages, length) receives the next bytes of the one Ogg
  * stream, in order, from inside ttscache_stream_push, _wait and _finish; the
- * bytes are valid only during the call. An error from the daemon ends the
+ * bytes are valid only during the call (on_pages is C: it returns normally,
+ * it cannot throw). An error from the daemon ends the
  * stream: that call and every later one on it return it. */
 typedef struct ttscache_stream ttscache_stream;
 typedef void (*ttscache_pages_fn)(void* user, const uint8_t* pages, size_t length);
@@ -143,6 +299,13 @@ TTSCACHE_API int ttscache_stream_poll_fd(const ttscache_stream* stream);
 /* Ends the input: the last pages (the final one with end-of-stream) reach
  * on_pages before it returns. `out` may be NULL. */
 TTSCACHE_API int ttscache_stream_finish(ttscache_stream* stream, ttscache_stream_result* out);
+/* ttscache_stream_open with full Opus parameters (NULL: the daemon's). */
+TTSCACHE_API int ttscache_stream_open_ex(ttscache_client* client,
+                                         const ttscache_stream_format* format,
+                                         const ttscache_opus_params* params, const char* engine,
+                                         const char* text, size_t text_length,
+                                         ttscache_pages_fn on_pages, void* user,
+                                         ttscache_stream** out);
 /* Drops the stream; nothing is stored, no more pages are delivered. */
 TTSCACHE_API int ttscache_stream_abort(ttscache_stream* stream);
 /* Releases the stream, aborting it if it is still open. NULL is ignored. */

@@ -1,24 +1,21 @@
 /* The C API from C: put, get (hit, miss), unknown engine, encode, put by key
  * from a file descriptor, encode streams (pages before finish, exact length,
  * cached as an entry, bad input, misuse), no daemon.
- * Usage: c_api_test SOCKET WAVFILE. Exits 0 when every check holds. */
+ * The rest of the API is in c_api_more_test.c.
+ * Usage: c_api_test SOCKET WAVFILE OUTDIR (OUTDIR: files for opusinfo).
+ * Exits 0 when every check holds. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "ttscache/ttscache.h"
 
-#define CHECK(cond, ...)                                   \
-  do {                                                     \
-    if (!(cond)) {                                         \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-      fprintf(stderr, __VA_ARGS__);                        \
-      fprintf(stderr, "\n");                               \
-      exit(1);                                             \
-    }                                                      \
-  } while (0)
+/* c_api_more_test.c: the arena, Opus parameters, stats, hello, pipelined
+ * gets, version, error codes, NULL arguments, out of memory. */
+void test_more(const char* socket_path, const uint8_t* wav, size_t wav_length, const char* out_dir);
 
 /* What a stream's page callback saw. */
 typedef struct {
@@ -188,7 +185,7 @@ static void test_stream(ttscache_client* c) {
 }
 
 int main(int argc, char** argv) {
-  CHECK(argc == 3, "usage: c_api_test SOCKET WAVFILE");
+  CHECK(argc == 4, "usage: c_api_test SOCKET WAVFILE OUTDIR");
   FILE* f = fopen(argv[2], "rb");
   CHECK(f != NULL, "cannot open %s", argv[2]);
   static uint8_t wav[1 << 22];
@@ -251,6 +248,7 @@ int main(int argc, char** argv) {
         "fd -1");
   test_stream(c);
   ttscache_client_free(c);
+  test_more(argv[1], wav, wav_length, argv[3]);
 
   ttscache_client* none = ttscache_client_new("/nonexistent/ttscached.sock", 1000);
   CHECK(ttscache_ping(none) == TTSCACHE_ERR_UNAVAILABLE, "no daemon");

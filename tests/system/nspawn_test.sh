@@ -28,11 +28,12 @@ rm -f "$build"/*.deb
 runtime=$(ls "$build"/ttscache_*_*.deb)
 dev=$(ls "$build"/libttscache-dev_*_*.deb)
 node_deb=$(ls "$build"/node-ttscache_*_all.deb)
+python_deb=$(ls "$build"/python3-ttscache_*_all.deb)  # lintian only; tests/python/test_install.py uses it
 prefix=$(dpkg-deb -f "$runtime" Version)
 [ "$(grep -c . <<< "$prefix")" = 1 ] || { echo "FAIL: no version in $runtime"; exit 1; }
-echo "$(basename "$runtime") $(basename "$dev") $(basename "$node_deb")"
+echo "$(basename "$runtime") $(basename "$dev") $(basename "$node_deb") $(basename "$python_deb")"
 echo "== lintian (errors fail; warnings are listed in docs/packaging.md)"
-lintian_out=$(lintian --fail-on error "$runtime" "$dev" "$node_deb" 2>&1) || { echo "$lintian_out"; echo "FAIL: lintian errors"; exit 1; }
+lintian_out=$(lintian --fail-on error "$runtime" "$dev" "$node_deb" "$python_deb" 2>&1) || { echo "$lintian_out"; echo "FAIL: lintian errors"; exit 1; }
 echo "${lintian_out:-no tags}"
 undocumented=""
 for tag in $(grep -oE '^W: [^:]+: [a-z0-9-]+' <<< "$lintian_out" | awk '{print $3}' | sort -u); do

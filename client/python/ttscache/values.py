@@ -1,0 +1,113 @@
+"""The values ttscache's calls take and return: Opus settings, the daemon's
+HELLO and counters, an encode stream's result. Plain frozen dataclasses;
+OpusParams also knows its C form (ttscache_opus_params)."""
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+from typing import Optional, Union
+
+from . import _lib
+from .errors import InvalidArgument
+
+_VBR = {None: 0, "on": 1, "off": 2, "constrained": 3}
+_APPLICATION = {None: 0, "voip": 1, "audio": 2, "lowdelay": 3}
+
+
+@dataclasses.dataclass(frozen=True)
+class OpusParams:
+    """Opus encoder settings (docs/config.md, [opus]).
+
+    bitrate_kbps 0 is the daemon's configured settings, all of them: the other
+    fields must then stay None. With a bitrate, None is the library's default
+    (VBR on, voip, complexity 10, 20 ms frames)."""
+    bitrate_kbps: int = 0              # 6-510
+    vbr: Optional[str] = None          # "on", "off", "constrained"
+    application: Optional[str] = None  # "voip", "audio", "lowdelay"
+    complexity: Optional[int] = None   # 0-10
+    frame_us: Optional[int] = None     # 2500, 5000, 10000, 20000, 40000, 60000
+
+    def only_bitrate(self) -> bool:
+        return (self.vbr is None and self.application is None and self.complexity is None
+                and self.frame_us is None)
+
+    def to_c(self) -> _lib.OpusParamsC:
+        if not self.bitrate_kbps and not self.only_bitrate():
+            raise InvalidArgument("ttscache: Opus settings need a bitrate_kbps (0 is the "
+                                  "daemon's settings, all of them)")
+        try:
+            vbr, application = _VBR[self.vbr], _APPLICATION[self.application]
+        except KeyError as e:
+            raise InvalidArgument(f"ttscache: unknown Opus setting {e}") from None
+        p = _lib.OpusParamsC()
+        lib = _lib.lib()
+        if lib.has("opus_params_init"):
+            lib.opus_params_init(ctypes.byref(p))
+        else:
+            p.complexity = 10
+        p.bitrate_kbps, p.vbr, p.application = self.bitrate_kbps, vbr, application
+        if self.complexity is not None:
+            p.complexity = self.complexity
+        if self.frame_us is not None:
+            p.frame_us = self.frame_us
+        return p
+
+
+OpusLike = Union[OpusParams, int, None]  # an int is a bitrate in kbit/s
+
+
+def _opus(opus: OpusLike) -> OpusParams:
+    if opus is None:
+        return OpusParams()
+    if isinstance(opus, int):
+        return OpusParams(bitrate_kbps=opus)
+    if isinstance(opus, OpusParams):
+        return opus
+    raise TypeError("ttscache: opus must be an OpusParams, a bitrate (int) or None")
+
+
+@dataclasses.dataclass(frozen=True)
+class Hello:
+    """The daemon's HELLO: its protocol version and limits."""
+    protocol_version: int
+    max_frame_body: int
+    max_text_bytes: int
+    max_inflight: int
+    max_arena_bytes: int
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineStats:
+    entries: int
+    bytes: int
+    hits: int
+    misses: int
+    puts: int
+    evictions: int
+    variant_hits: int
+    variant_misses: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Stats:
+    """The daemon's counters; `limits`/`streams` are None from a daemon without them."""
+    connections: int
+    requests: int
+    busy: int
+    errors: int
+    encodes: int
+    shared_encodes: int
+    engines: dict[str, EngineStats]
+    max_entries: Optional[int] = None
+    max_bytes: Optional[int] = None
+    streams_open: Optional[int] = None
+    streams_opened: Optional[int] = None
+    streams_stored: Optional[int] = None
+    streams_failed: Optional[int] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamResult:
+    samples_48k: int  # what the stream decodes to at 48 kHz
+    cached: str       # "not-asked", "stored" or "not-stored"
+    note: str         # why it was not stored
