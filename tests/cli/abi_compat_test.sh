@@ -40,13 +40,20 @@ objdump -p "$dir/example-old" | grep -q 'NEEDED *libttscache.so.1' ||
 espeak-ng -w "$dir/moment.wav" "One moment."
 expected="hit $(stat -c %s "$dir/moment.wav") bytes (mapped)"
 
+run_example() {  # run_example LIBRARY_DIR WHAT: the example must print $expected and exit 0
+  local out status=0
+  out=$(LD_LIBRARY_PATH="$1" "$dir/example-old" "$dir/d.sock" "$dir/moment.wav" 2>&1) || status=$?
+  if [ "$status" -ne 0 ] || [ "$out" != "$expected" ]; then
+    echo "FAIL: the example built against $base, run against $2: exit status $status, output '$out'"
+    exit 1
+  fi
+}
+
 # Against the library it was built with, then against the new one.
-out=$(LD_LIBRARY_PATH="$old_lib_dir" "$dir/example-old" "$dir/d.sock" "$dir/moment.wav")
-[ "$out" = "$expected" ] || { echo "FAIL: with its own library: '$out'"; exit 1; }
+run_example "$old_lib_dir" "its own library"
 new_dir=$(cd "$(dirname "$new_lib")" && pwd)
 loaded=$(LD_LIBRARY_PATH="$new_dir" ldd "$dir/example-old" | awk '/libttscache/ {print $3}')
 [ "$(readlink -f "$loaded")" = "$(readlink -f "$new_dir/libttscache.so.1")" ] ||
   { echo "FAIL: the loader picked '$loaded', not the new library"; exit 1; }
-out=$(LD_LIBRARY_PATH="$new_dir" "$dir/example-old" "$dir/d.sock" "$dir/moment.wav")
-[ "$out" = "$expected" ] || { echo "FAIL: built against $base, run against the new library: '$out'"; exit 1; }
-echo "ok: the example built against $base runs against the new library: $out"
+run_example "$new_dir" "the new library"
+echo "ok: the example built against $base runs against the new library: $expected"
