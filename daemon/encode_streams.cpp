@@ -17,6 +17,7 @@
 
 #include "core/log.hpp"
 #include "daemon/server.hpp"
+#include "ipc/error_codes.hpp"
 #include "ipc/wire_codec.hpp"
 
 namespace ttscache {
@@ -207,7 +208,7 @@ void Server::RunNextChunk(Connection& c, uint32_t id, EncodeStream& stream) {
     done.finished = chunk->finish;
     auto fail = [&](const Error& e) {
       done.opcode = static_cast<uint8_t>(ipc::Opcode::kError);
-      done.body = ipc::EncodeErrorReply({ToWireError(e.code), 0, 0, e.message});
+      done.body = ipc::EncodeErrorReply({ipc::ToWireError(e.code), 0, 0, e.message});
       done.error = true;
       done.stream_error = e.message;
       return done;

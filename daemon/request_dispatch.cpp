@@ -10,6 +10,7 @@
 #include "core/log.hpp"
 #include "daemon/server.hpp"
 #include "daemon/sliced_encode.hpp"
+#include "ipc/error_codes.hpp"
 
 namespace ttscache {
 namespace {
@@ -34,7 +35,7 @@ Error TooManyUnreadDescriptors() {
 uint8_t ReplyOpcode(ipc::Opcode op) { return static_cast<uint8_t>(op) | ipc::kReplyBit; }
 
 std::vector<uint8_t> ErrorBody(const Error& e) {
-  return ipc::EncodeErrorReply({ToWireError(e.code), 0, 0, e.message});
+  return ipc::EncodeErrorReply({ipc::ToWireError(e.code), 0, 0, e.message});
 }
 
 // An encode on its way to where the request said: into the arena range

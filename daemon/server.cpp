@@ -23,6 +23,7 @@
 #include <chrono>
 
 #include "core/log.hpp"
+#include "ipc/error_codes.hpp"
 #include "ipc/fd_passing.hpp"
 
 namespace ttscache {
@@ -95,27 +96,6 @@ bool Allowed(const DaemonSettings& d, uid_t uid, gid_t gid) {
 }
 
 }  // namespace
-
-ipc::ErrorCode ToWireError(Errc code) {
-  switch (code) {
-    case Errc::kInvalidArgument:
-      return ipc::ErrorCode::kBadRequest;
-    case Errc::kBadAudio:
-      return ipc::ErrorCode::kBadAudio;
-    case Errc::kUnknownEngine:
-      return ipc::ErrorCode::kUnknownEngine;
-    case Errc::kTooLarge:
-      return ipc::ErrorCode::kTooLarge;
-    case Errc::kNotFound:
-      return ipc::ErrorCode::kNotFound;
-    case Errc::kForbidden:
-      return ipc::ErrorCode::kForbidden;
-    case Errc::kBusy:
-      return ipc::ErrorCode::kBusy;
-    default:
-      return ipc::ErrorCode::kInternal;
-  }
-}
 
 Server::Server(LoadedConfig config, std::optional<std::string> config_path,
                std::unique_ptr<CacheStore> store, ListenSocket listen)
@@ -683,7 +663,7 @@ void Server::Queue(Connection& c, OutFrame frame) {
 void Server::QueueError(Connection& c, uint64_t request, const Error& error, uint32_t retry_ms,
                         uint64_t needed) {
   if (error.code != Errc::kNotFound) errors_++;  // a miss is an answer, not an error
-  ipc::ErrorReply reply{ToWireError(error.code), retry_ms, needed, error.message};
+  ipc::ErrorReply reply{ipc::ToWireError(error.code), retry_ms, needed, error.message};
   if (error.code == Errc::kNoSpace) reply.message = "cache disk full: " + error.message;
   if (error.code == Errc::kBusy && retry_ms == 0) reply.retry_after_ms = kRetryMs;
   Queue(c, {ipc::BuildFrame(static_cast<uint8_t>(ipc::Opcode::kError), request,

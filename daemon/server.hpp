@@ -327,7 +327,4 @@ class Server {
   uint64_t streams_opened_ = 0, streams_stored_ = 0, streams_failed_ = 0;
 };
 
-// Maps a ttscache error to the protocol's error code.
-ipc::ErrorCode ToWireError(Errc code);
-
 }  // namespace ttscache

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <deque>
 
+#include "ipc/error_codes.hpp"
 #include "ipc/fd_passing.hpp"
 #include "ipc/frame.hpp"
 #include "ipc/frame_reader.hpp"
@@ -27,29 +28,6 @@ namespace {
 // Request id 0 is never used by the client: the daemon uses it for errors about
 // the connection itself (a refused peer, a bad header; docs/protocol.md).
 constexpr uint64_t kConnectionErrorId = 0;
-
-Errc FromWire(ipc::ErrorCode code) {
-  switch (code) {
-    case ipc::ErrorCode::kNotFound:
-      return Errc::kNotFound;
-    case ipc::ErrorCode::kBadRequest:
-      return Errc::kInvalidArgument;
-    case ipc::ErrorCode::kBadAudio:
-      return Errc::kBadAudio;
-    case ipc::ErrorCode::kUnknownEngine:
-      return Errc::kUnknownEngine;
-    case ipc::ErrorCode::kTooLarge:
-      return Errc::kTooLarge;
-    case ipc::ErrorCode::kBufferTooSmall:
-      return Errc::kBufferTooSmall;
-    case ipc::ErrorCode::kBusy:
-      return Errc::kBusy;
-    case ipc::ErrorCode::kForbidden:
-      return Errc::kForbidden;
-    default:
-      return Errc::kInternal;
-  }
-}
 
 // A timeout is kUnavailable like a lost connection, but a call that timed
 // out is not retried on a new connection: the caller's bound is spent.
@@ -75,7 +53,7 @@ constexpr uint64_t kMaxMappedAudio = 4ull << 30;
 Error ErrorFromReply(std::span<const uint8_t> body) {
   Result<ipc::ErrorReply> e = ipc::DecodeErrorReply(body);
   if (!e) return MakeError(Errc::kInternal, "undecodable error reply: " + e.error().message);
-  return MakeError(FromWire(e->code), e->message);
+  return MakeError(ipc::FromWireError(e->code), e->message);
 }
 
 bool IsError(uint8_t opcode) { return opcode == static_cast<uint8_t>(ipc::Opcode::kError); }
