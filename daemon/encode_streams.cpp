@@ -28,12 +28,6 @@ constexpr size_t kEndedStreamsRemembered = 16;
 
 uint8_t ReplyOpcode(ipc::Opcode op) { return static_cast<uint8_t>(op) | ipc::kReplyBit; }
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string Mib(uint64_t bytes) {
   return bytes % (1u << 20) == 0 ? std::to_string(bytes >> 20) + " MiB"
                                  : std::to_string(bytes) + " bytes";

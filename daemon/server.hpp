@@ -50,6 +50,7 @@
 #include "daemon/byte_budget.hpp"
 #include "daemon/cache/cache_store.hpp"
 #include "daemon/listen_socket.hpp"
+#include "daemon/systemd_notify.hpp"
 #include "daemon/worker_pool.hpp"
 #include "ipc/frame.hpp"
 #include "ipc/frame_reader.hpp"
@@ -166,7 +167,13 @@ class Server {
     std::vector<VariantWaiter> waiters;
   };
 
-  // Loop plumbing (server.cpp).
+  // The loop's clock: monotonic milliseconds.
+  static int64_t NowMs();
+  // epoll tags: below this the loop's own descriptors, from it connections.
+  static constexpr uint64_t kFirstConnectionTag = 16;
+
+  // The loop (server.cpp), connection I/O and backpressure (connection_io.cpp),
+  // and reload (reload.cpp).
   void Accept();
   // Accepts nothing more from `fd` than a BUSY with `why`, then closes it.
   void Refuse(UniqueFd fd, const std::string& why);
@@ -205,11 +212,12 @@ class Server {
   void DrainCompletions() EXCLUDES(completions_mutex_);
   void Post(Completion completion) EXCLUDES(completions_mutex_);
   void OnTimer();
+  // Closes connections past their send, receive or idle timeouts.
+  void CloseStalledConnections(int64_t now);
   void AcceptWhileOutOfDescriptors();
   void RecreateSocketIfDeleted();
   void OnSignal();
   void Reload();
-  void Notify(const std::string& state);
 
   // Requests (request_dispatch.cpp).
   void Dispatch(Connection& c, ipc::ReceivedFrame received);
@@ -310,9 +318,7 @@ class Server {
   bool stopping_ = false;
   // When the loop last had events; busy polling runs for busy_poll_us after it.
   std::chrono::steady_clock::time_point last_events_{};
-  int64_t watchdog_interval_ms_ = 0;
-  int64_t last_watchdog_ms_ = 0;
-  int64_t last_status_ms_ = 0;
+  SystemdNotifier systemd_;
   std::atomic<uint64_t> jobs_running_{0};
 
   // Completions posted by the workers, drained by the event loop.
