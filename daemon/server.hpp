@@ -84,7 +84,7 @@ class Server {
     bool finish = false;
     std::shared_ptr<std::vector<uint8_t>> body;  // owns inline audio
     std::span<const uint8_t> audio;              // inline, or in `arena`
-    std::shared_ptr<ipc::MappedRegion> arena;
+    std::shared_ptr<MappedRegion> arena;
     BudgetHold hold;  // the frame's input budget
   };
   struct EncodeStream {
@@ -127,7 +127,7 @@ class Server {
     std::deque<BudgetHold> input_holds;
     uint64_t reserved_frame_start = UINT64_MAX;
     bool waiting_for_input_budget = false;
-    std::shared_ptr<ipc::MappedRegion> arena;
+    std::shared_ptr<MappedRegion> arena;
     uint32_t inflight = 0;
     uid_t uid = 0;
     gid_t gid = 0;
@@ -276,7 +276,7 @@ class Server {
   // An error when Opus work is disabled ([opus] enabled = false).
   Status OpusAllowed() const;
   Result<std::span<const uint8_t>> AudioBytes(const ipc::AudioRef& ref,
-                                              const std::shared_ptr<ipc::MappedRegion>& arena);
+                                              const std::shared_ptr<MappedRegion>& arena);
   std::vector<uint8_t> StatsBody(uint8_t flags);
 
   LoadedConfig config_;
