@@ -33,6 +33,9 @@ constexpr size_t kMaxQueuedOutputBytes = 32u << 20;
 // the per-connection limits).
 constexpr uint64_t kQueuedOutputBudget = 256ull << 20;
 constexpr size_t kSmallReplyBytes = 64u << 10;
+// Frames up to this size need no reservation in the input budget
+// (kInputBudget, server.cpp): at most this much is read for a connection
+// before its frames are served.
 constexpr uint32_t kUnbudgetedFrameBytes = 64u << 10;
 // What a queued frame costs beyond its bytes (the OutFrame, its vector, the
 // deque slot): counted, so a flood of tiny replies is bounded as well.

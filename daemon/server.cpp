@@ -34,8 +34,8 @@ namespace {
 
 constexpr uint64_t kListenTag = 0, kSignalTag = 1, kWakeTag = 2, kTimerTag = 3;
 // Request bodies held (being received, or carried by jobs) over all
-// connections. Frames up to kUnbudgetedFrameBytes need no reservation: at
-// most that much is read for a connection before its frames are served.
+// connections; small frames need no reservation (kUnbudgetedFrameBytes,
+// connection_io.cpp).
 constexpr uint64_t kInputBudget = 256ull << 20;
 // What all encode streams together keep to be cached (their input and Ogg);
 // past it a stream goes on but is not stored.
