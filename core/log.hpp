@@ -1,5 +1,10 @@
-// Logging to stderr with sd-daemon priority prefixes ("<3>message"), so that
-// journald files each line at its priority and a terminal still reads it.
+// Logging to stderr. Under systemd, where stderr is the journal's stream,
+// each line starts with its sd-daemon priority prefix ("<3>message") so that
+// journald files it at that priority; anywhere else (a terminal, a pipe, a
+// file) the line is left readable: no prefix, and "error: " or "warning: "
+// before errors and warnings. stderr is the journal when $JOURNAL_STREAM
+// ("dev:ino", set by systemd) names the device and inode stderr has, as
+// sd_journal_stream_fd(3)'s callers and systemd's own tools check.
 // Thread-safety: each call writes one line with a single write(2); lines from
 // different threads never interleave.
 #pragma once
@@ -12,6 +17,12 @@ enum class Priority { kError = 3, kWarning = 4, kNotice = 5, kInfo = 6, kDebug =
 
 // Lines below this priority are dropped (default: kInfo).
 void SetMaxPriority(Priority max);
+
+// Decides again whether stderr is the journal (done once at the first line;
+// call it after redirecting stderr or changing JOURNAL_STREAM).
+void DetectJournal();
+// Whether lines carry "<N>" prefixes (stderr is the journal).
+bool WritesToJournal();
 
 void Write(Priority priority, std::string_view message);
 inline void Error(std::string_view m) { Write(Priority::kError, m); }

@@ -17,6 +17,7 @@
 
 #include "core/log.hpp"
 #include "daemon/server.hpp"
+#include "ipc/error_codes.hpp"
 #include "ipc/wire_codec.hpp"
 
 namespace ttscache {
@@ -26,12 +27,6 @@ constexpr uint32_t kStreamBusyRetryMs = 50;
 constexpr size_t kEndedStreamsRemembered = 16;
 
 uint8_t ReplyOpcode(ipc::Opcode op) { return static_cast<uint8_t>(op) | ipc::kReplyBit; }
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string Mib(uint64_t bytes) {
   return bytes % (1u << 20) == 0 ? std::to_string(bytes >> 20) + " MiB"
@@ -207,7 +202,7 @@ void Server::RunNextChunk(Connection& c, uint32_t id, EncodeStream& stream) {
     done.finished = chunk->finish;
     auto fail = [&](const Error& e) {
       done.opcode = static_cast<uint8_t>(ipc::Opcode::kError);
-      done.body = ipc::EncodeErrorReply({ToWireError(e.code), 0, 0, e.message});
+      done.body = ipc::EncodeErrorReply({ipc::ToWireError(e.code), 0, 0, e.message});
       done.error = true;
       done.stream_error = e.message;
       return done;

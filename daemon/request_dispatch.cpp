@@ -10,6 +10,7 @@
 #include "core/log.hpp"
 #include "daemon/server.hpp"
 #include "daemon/sliced_encode.hpp"
+#include "ipc/error_codes.hpp"
 
 namespace ttscache {
 namespace {
@@ -34,7 +35,7 @@ Error TooManyUnreadDescriptors() {
 uint8_t ReplyOpcode(ipc::Opcode op) { return static_cast<uint8_t>(op) | ipc::kReplyBit; }
 
 std::vector<uint8_t> ErrorBody(const Error& e) {
-  return ipc::EncodeErrorReply({ToWireError(e.code), 0, 0, e.message});
+  return ipc::EncodeErrorReply({ipc::ToWireError(e.code), 0, 0, e.message});
 }
 
 // An encode on its way to where the request said: into the arena range
@@ -44,7 +45,7 @@ std::vector<uint8_t> ErrorBody(const Error& e) {
 class EncodeToOutput {
  public:
   EncodeToOutput(std::span<const uint8_t> wav, const OpusParams& params, int max_seconds,
-                 const ipc::OutputRef& output, std::shared_ptr<ipc::MappedRegion> arena)
+                 const ipc::OutputRef& output, std::shared_ptr<MappedRegion> arena)
       : arena_(std::move(arena)), output_(output), inline_sink_(kMaxInlineAudio) {
     ByteSink* sink = &inline_sink_;
     if (output.place == ipc::AudioPlace::kArena) {
@@ -106,7 +107,7 @@ class EncodeToOutput {
   }
 
  private:
-  std::shared_ptr<ipc::MappedRegion> arena_;
+  std::shared_ptr<MappedRegion> arena_;
   ipc::OutputRef output_;
   VectorSink inline_sink_;
   std::optional<SpanSink> span_sink_;
@@ -127,8 +128,8 @@ Status Server::OpusAllowed() const {
                    "Opus encoding is disabled on this daemon ([opus] enabled = false)");
 }
 
-Result<std::span<const uint8_t>> Server::AudioBytes(
-    const ipc::AudioRef& ref, const std::shared_ptr<ipc::MappedRegion>& arena) {
+Result<std::span<const uint8_t>> Server::AudioBytes(const ipc::AudioRef& ref,
+                                                    const std::shared_ptr<MappedRegion>& arena) {
   if (ref.place == ipc::AudioPlace::kInline) return ref.bytes;
   if (!arena)
     return MakeError(Errc::kInvalidArgument, "audio in the arena, but no arena registered");
@@ -472,7 +473,7 @@ void Server::HandleArena(Connection& c, uint64_t request, std::span<const uint8_
         MakeError(Errc::kInvalidArgument, "ARENA carries " + std::to_string(fds.size()) +
                                               " descriptors, expected 1 memfd"));
   }
-  Result<ipc::MappedRegion> mapped = ipc::MapPeerArena(fds[0].get(), ipc::kMaxArenaBytes);
+  Result<MappedRegion> mapped = ipc::MapPeerArena(fds[0].get(), ipc::kMaxArenaBytes);
   if (!mapped) return QueueError(c, request, mapped.error());
   if (mapped->size() != *size) {
     return QueueError(c, request,
@@ -481,7 +482,7 @@ void Server::HandleArena(Connection& c, uint64_t request, std::span<const uint8_
                                                             std::to_string(mapped->size())));
   }
   // Jobs still running keep the old arena mapped through their shared_ptr.
-  c.arena = std::make_shared<ipc::MappedRegion>(std::move(*mapped));
+  c.arena = std::make_shared<MappedRegion>(std::move(*mapped));
   Queue(c, {ipc::BuildFrame(ReplyOpcode(ipc::Opcode::kArena), request, {}), {}});
 }
 

@@ -50,6 +50,7 @@
 #include "daemon/byte_budget.hpp"
 #include "daemon/cache/cache_store.hpp"
 #include "daemon/listen_socket.hpp"
+#include "daemon/systemd_notify.hpp"
 #include "daemon/worker_pool.hpp"
 #include "ipc/frame.hpp"
 #include "ipc/frame_reader.hpp"
@@ -83,7 +84,7 @@ class Server {
     bool finish = false;
     std::shared_ptr<std::vector<uint8_t>> body;  // owns inline audio
     std::span<const uint8_t> audio;              // inline, or in `arena`
-    std::shared_ptr<ipc::MappedRegion> arena;
+    std::shared_ptr<MappedRegion> arena;
     BudgetHold hold;  // the frame's input budget
   };
   struct EncodeStream {
@@ -126,7 +127,7 @@ class Server {
     std::deque<BudgetHold> input_holds;
     uint64_t reserved_frame_start = UINT64_MAX;
     bool waiting_for_input_budget = false;
-    std::shared_ptr<ipc::MappedRegion> arena;
+    std::shared_ptr<MappedRegion> arena;
     uint32_t inflight = 0;
     uid_t uid = 0;
     gid_t gid = 0;
@@ -166,7 +167,13 @@ class Server {
     std::vector<VariantWaiter> waiters;
   };
 
-  // Loop plumbing (server.cpp).
+  // The loop's clock: monotonic milliseconds.
+  static int64_t NowMs();
+  // epoll tags: below this the loop's own descriptors, from it connections.
+  static constexpr uint64_t kFirstConnectionTag = 16;
+
+  // The loop (server.cpp), connection I/O and backpressure (connection_io.cpp),
+  // and reload (reload.cpp).
   void Accept();
   // Accepts nothing more from `fd` than a BUSY with `why`, then closes it.
   void Refuse(UniqueFd fd, const std::string& why);
@@ -205,11 +212,12 @@ class Server {
   void DrainCompletions() EXCLUDES(completions_mutex_);
   void Post(Completion completion) EXCLUDES(completions_mutex_);
   void OnTimer();
+  // Closes connections past their send, receive or idle timeouts.
+  void CloseStalledConnections(int64_t now);
   void AcceptWhileOutOfDescriptors();
   void RecreateSocketIfDeleted();
   void OnSignal();
   void Reload();
-  void Notify(const std::string& state);
 
   // Requests (request_dispatch.cpp).
   void Dispatch(Connection& c, ipc::ReceivedFrame received);
@@ -268,7 +276,7 @@ class Server {
   // An error when Opus work is disabled ([opus] enabled = false).
   Status OpusAllowed() const;
   Result<std::span<const uint8_t>> AudioBytes(const ipc::AudioRef& ref,
-                                              const std::shared_ptr<ipc::MappedRegion>& arena);
+                                              const std::shared_ptr<MappedRegion>& arena);
   std::vector<uint8_t> StatsBody(uint8_t flags);
 
   LoadedConfig config_;
@@ -310,9 +318,7 @@ class Server {
   bool stopping_ = false;
   // When the loop last had events; busy polling runs for busy_poll_us after it.
   std::chrono::steady_clock::time_point last_events_{};
-  int64_t watchdog_interval_ms_ = 0;
-  int64_t last_watchdog_ms_ = 0;
-  int64_t last_status_ms_ = 0;
+  SystemdNotifier systemd_;
   std::atomic<uint64_t> jobs_running_{0};
 
   // Completions posted by the workers, drained by the event loop.
@@ -326,8 +332,5 @@ class Server {
   size_t streams_open_ = 0;
   uint64_t streams_opened_ = 0, streams_stored_ = 0, streams_failed_ = 0;
 };
-
-// Maps a ttscache error to the protocol's error code.
-ipc::ErrorCode ToWireError(Errc code);
 
 }  // namespace ttscache

@@ -15,10 +15,6 @@ namespace ttscache {
 PinnedWorkerPool::PinnedWorkerPool(int workers, size_t queue_depth, const std::vector<int>& cpus,
                                    size_t owner_depth)
     : queue_depth_(queue_depth), owner_depth_(owner_depth) {
-  {
-    MutexLock lock(mutex_);
-    tids_.assign(static_cast<size_t>(workers), 0);
-  }
   for (int i = 0; i < workers; ++i) {
     int cpu = cpus.empty() ? -1 : cpus[static_cast<size_t>(i) % cpus.size()];
     threads_.emplace_back([this, i, cpu] { Run(i, cpu); });
@@ -37,10 +33,6 @@ void PinnedWorkerPool::Run(int index, int cpu) {
       log::Warning("worker " + std::to_string(index) + ": cannot pin to CPU " +
                    std::to_string(cpu) + ": " + ErrnoText(err));
     }
-  }
-  {
-    MutexLock lock(mutex_);
-    tids_[static_cast<size_t>(index)] = static_cast<int>(::gettid());
   }
   while (true) {
     std::function<void()> job;
@@ -108,11 +100,6 @@ void PinnedWorkerPool::Stop() {
 size_t PinnedWorkerPool::queued() const {
   MutexLock lock(mutex_);
   return queued_;
-}
-
-std::vector<int> PinnedWorkerPool::thread_ids() const {
-  MutexLock lock(mutex_);
-  return tids_;
 }
 
 }  // namespace ttscache

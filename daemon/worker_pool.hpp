@@ -44,8 +44,6 @@ class PinnedWorkerPool {
   // Runs the queued jobs to the end, then joins the threads.
   void Stop() EXCLUDES(mutex_);
   size_t queued() const EXCLUDES(mutex_);
-  // Linux thread ids of the workers, in order (for the pinning test and logs).
-  std::vector<int> thread_ids() const EXCLUDES(mutex_);
 
  private:
   void Run(int index, int cpu) EXCLUDES(mutex_);
@@ -62,7 +60,6 @@ class PinnedWorkerPool {
   std::deque<uint64_t> turns_ GUARDED_BY(mutex_);
   size_t queued_ GUARDED_BY(mutex_) = 0;
   bool stopping_ GUARDED_BY(mutex_) = false;
-  std::vector<int> tids_ GUARDED_BY(mutex_);
   std::vector<std::thread> threads_;  // written by the constructor and Stop only
 };
 

@@ -85,30 +85,6 @@ Result<T> Finish(const BodyReader& r, T value, const char* what) {
 
 }  // namespace
 
-const char* ErrorCodeName(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kNotFound:
-      return "not found";
-    case ErrorCode::kBadRequest:
-      return "bad request";
-    case ErrorCode::kBadAudio:
-      return "bad audio";
-    case ErrorCode::kUnknownEngine:
-      return "unknown engine";
-    case ErrorCode::kTooLarge:
-      return "too large";
-    case ErrorCode::kBusy:
-      return "busy";
-    case ErrorCode::kForbidden:
-      return "forbidden";
-    case ErrorCode::kInternal:
-      return "internal";
-    case ErrorCode::kBufferTooSmall:
-      return "buffer too small";
-  }
-  return "unknown error";
-}
-
 std::vector<uint8_t> EncodeHelloRequest(uint16_t min_version, uint16_t max_version) {
   BodyWriter w;
   w.U16(min_version).U16(max_version);

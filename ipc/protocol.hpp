@@ -54,7 +54,6 @@ enum class ErrorCode : uint16_t {
   kInternal = 8,
   kBufferTooSmall = 9,  // the output range is too small; `needed` says how big
 };
-const char* ErrorCodeName(ErrorCode code);
 
 // What a PUT_FILE did: stored the file; found the key already cached (the
 // daemon's entry is kept and nothing is copied); or stored it as the least

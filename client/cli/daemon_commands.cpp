@@ -24,7 +24,7 @@ std::string SocketPath(const GlobalOptions& global) {
   std::optional<std::string> path;
   if (::stat(build::kDefaultConfigPath, &st) == 0) path = build::kDefaultConfigPath;
   Result<LoadedConfig> config = LoadConfigFile(path);
-  return config ? config->config.daemon.socket : DaemonSettings{}.socket;
+  return config ? config->config.daemon.socket : DefaultConfig().daemon.socket;
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <deque>
 
+#include "ipc/error_codes.hpp"
 #include "ipc/fd_passing.hpp"
 #include "ipc/frame.hpp"
 #include "ipc/frame_reader.hpp"
@@ -27,29 +28,6 @@ namespace {
 // Request id 0 is never used by the client: the daemon uses it for errors about
 // the connection itself (a refused peer, a bad header; docs/protocol.md).
 constexpr uint64_t kConnectionErrorId = 0;
-
-Errc FromWire(ipc::ErrorCode code) {
-  switch (code) {
-    case ipc::ErrorCode::kNotFound:
-      return Errc::kNotFound;
-    case ipc::ErrorCode::kBadRequest:
-      return Errc::kInvalidArgument;
-    case ipc::ErrorCode::kBadAudio:
-      return Errc::kBadAudio;
-    case ipc::ErrorCode::kUnknownEngine:
-      return Errc::kUnknownEngine;
-    case ipc::ErrorCode::kTooLarge:
-      return Errc::kTooLarge;
-    case ipc::ErrorCode::kBufferTooSmall:
-      return Errc::kBufferTooSmall;
-    case ipc::ErrorCode::kBusy:
-      return Errc::kBusy;
-    case ipc::ErrorCode::kForbidden:
-      return Errc::kForbidden;
-    default:
-      return Errc::kInternal;
-  }
-}
 
 // A timeout is kUnavailable like a lost connection, but a call that timed
 // out is not retried on a new connection: the caller's bound is spent.
@@ -75,12 +53,12 @@ constexpr uint64_t kMaxMappedAudio = 4ull << 30;
 Error ErrorFromReply(std::span<const uint8_t> body) {
   Result<ipc::ErrorReply> e = ipc::DecodeErrorReply(body);
   if (!e) return MakeError(Errc::kInternal, "undecodable error reply: " + e.error().message);
-  return MakeError(FromWire(e->code), e->message);
+  return MakeError(ipc::FromWireError(e->code), e->message);
 }
 
 bool IsError(uint8_t opcode) { return opcode == static_cast<uint8_t>(ipc::Opcode::kError); }
 
-AudioBuffer MappedAudio(std::shared_ptr<const ipc::MappedRegion> mapping) {
+AudioBuffer MappedAudio(std::shared_ptr<const MappedRegion> mapping) {
   const std::span<const uint8_t> bytes = mapping->bytes();
   return AudioBuffer(std::move(mapping), bytes, /*mapped=*/bytes.size() != 0);
 }
@@ -396,10 +374,9 @@ Result<AudioBuffer> Client::Impl::AudioFromReply(Reply reply, const std::string*
   }
   if (reply.fd.valid()) {
     if (Status s = CheckAudioDescriptor(reply.fd.get(), a->size); !s) return s.error();
-    Result<ipc::MappedRegion> m =
-        ipc::MappedRegion::Map(reply.fd.get(), a->size, false, "cached file");
+    Result<MappedRegion> m = MappedRegion::Map(reply.fd.get(), a->size, false, "cached file");
     if (!m) return m.error();
-    auto mapping = std::make_shared<const ipc::MappedRegion>(std::move(*m));
+    auto mapping = std::make_shared<const MappedRegion>(std::move(*m));
     if (known_key) RememberMapping(*known_key, a->file, mapping);  // ignores a missing id
     return MappedAudio(std::move(mapping));
   }
@@ -415,7 +392,7 @@ void Client::Impl::ForgetMapping(KnownFiles::iterator known) {
 }
 
 void Client::Impl::RememberMapping(const std::string& request_key, const ipc::FileId& id,
-                                   std::shared_ptr<const ipc::MappedRegion> mapping) {
+                                   std::shared_ptr<const MappedRegion> mapping) {
   constexpr size_t kMaxKnownFiles = 64;
   constexpr uint64_t kMaxKnownBytes = 256ull << 20;
   if (!id.valid() || mapping->size() > kMaxKnownBytes) return;
@@ -511,7 +488,7 @@ Result<AudioBuffer> Client::Impl::PutEncode(std::string_view engine, std::string
 Status Client::Impl::AttachArena(size_t bytes) {
   Result<UniqueFd> fd = ipc::CreateSealedMemfd("ttscache-arena", bytes);
   if (!fd) return fd.error();
-  Result<ipc::MappedRegion> mapping = ipc::MappedRegion::Map(fd->get(), bytes, true, "arena");
+  Result<MappedRegion> mapping = MappedRegion::Map(fd->get(), bytes, true, "arena");
   if (!mapping) return mapping.error();
   Result<uint64_t> id = Send(ipc::Opcode::kArena, ipc::EncodeArenaRequest(bytes), fd->get());
   if (!id) return id.error();

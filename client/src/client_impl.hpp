@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/mapped_region.hpp"
 #include "core/result.hpp"
 #include "core/unique_fd.hpp"
 #include "ipc/messages.hpp"
@@ -92,12 +93,12 @@ class Client::Impl {
 
   struct KnownFile {
     ipc::FileId id;
-    std::shared_ptr<const ipc::MappedRegion> mapping;
+    std::shared_ptr<const MappedRegion> mapping;
     uint64_t last_use = 0;
   };
   using KnownFiles = std::map<std::string, KnownFile>;  // by (engine, text, format, params)
   void RememberMapping(const std::string& request_key, const ipc::FileId& id,
-                       std::shared_ptr<const ipc::MappedRegion> mapping);
+                       std::shared_ptr<const MappedRegion> mapping);
   void ForgetMapping(KnownFiles::iterator known);
 
   ClientOptions options_;
@@ -108,7 +109,7 @@ class Client::Impl {
   std::map<uint64_t, Reply> early_;  // replies that came before they were asked for (⊆ sent)
   std::set<uint64_t> abandoned_;     // requests that timed out: their late replies are dropped
   UniqueFd arena_fd_;
-  ipc::MappedRegion arena_;
+  MappedRegion arena_;
   KnownFiles known_files_;
   uint64_t known_bytes_ = 0;
   uint64_t use_clock_ = 0;

@@ -207,10 +207,6 @@ Status EncodeSession::Finish(std::vector<uint8_t>* pages) {
   return {};
 }
 
-std::optional<PcmFormat> EncodeSession::format() const { return state_->format; }
-uint64_t EncodeSession::input_frames() const {
-  return state_->encoder ? state_->encoder->input_frames() : 0;
-}
 uint64_t EncodeSession::decoded_samples_48k() const {
   return state_->encoder ? state_->encoder->decoded_samples_48k() : 0;
 }

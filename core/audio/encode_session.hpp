@@ -47,9 +47,6 @@ class EncodeSession {
   // Ends the input; appends the last pages to `pages`.
   Status Finish(std::vector<uint8_t>* pages);
 
-  // The input's format, once known (a WAV's after its header arrived).
-  std::optional<PcmFormat> format() const;
-  uint64_t input_frames() const;
   uint64_t decoded_samples_48k() const;
   // Bytes held for the cache (input samples and Ogg so far); 0 without retain.
   uint64_t retained_bytes() const;

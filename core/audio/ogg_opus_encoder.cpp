@@ -223,8 +223,6 @@ uint64_t OggOpusEncoder::decoded_samples_48k() const {
   const uint64_t rate = static_cast<uint64_t>(state_->input.sample_rate);
   return (state_->input_frames * 48000 + rate - 1) / rate;
 }
-int OggOpusEncoder::pre_skip() const { return state_->pre_skip; }
-int OggOpusEncoder::opus_rate() const { return state_->opus_rate; }
 
 Status EncodeWavToOggOpus(std::span<const uint8_t> wav, const OpusParams& params, ByteSink* sink,
                           const EncoderOptions& options) {

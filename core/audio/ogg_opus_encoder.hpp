@@ -54,8 +54,6 @@ class OggOpusEncoder {
   uint64_t input_frames() const;
   // What the stream decodes to once finished: ceil(input_frames × 48000 / rate).
   uint64_t decoded_samples_48k() const;
-  int pre_skip() const;  // 48 kHz samples
-  int opus_rate() const;
 
  private:
   struct State;

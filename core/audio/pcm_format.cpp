@@ -25,24 +25,6 @@ int PcmFormat::bytes_per_sample() const {
   return 1;
 }
 
-const char* SampleEncodingName(SampleEncoding encoding) {
-  switch (encoding) {
-    case SampleEncoding::kUnsigned8:
-      return "u8";
-    case SampleEncoding::kSigned16:
-      return "s16le";
-    case SampleEncoding::kSigned24:
-      return "s24le";
-    case SampleEncoding::kSigned32:
-      return "s32le";
-    case SampleEncoding::kFloat32:
-      return "f32le";
-    case SampleEncoding::kFloat64:
-      return "f64le";
-  }
-  return "?";
-}
-
 void PcmToFloat(const PcmFormat& format, std::span<const uint8_t> bytes, float* out) {
   const uint8_t* p = bytes.data();
   const size_t samples = bytes.size() / format.bytes_per_sample();

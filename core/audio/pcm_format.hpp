@@ -28,8 +28,6 @@ struct PcmFormat {
   bool operator==(const PcmFormat&) const = default;
 };
 
-const char* SampleEncodingName(SampleEncoding encoding);  // "s16le", "f32le", ...
-
 // Converts whole frames of little-endian PCM to interleaved float.
 // REQUIRES: bytes.size() is a multiple of format.bytes_per_frame();
 //           out has room for bytes.size() / bytes_per_sample() floats.

@@ -1,6 +1,7 @@
 // Loads the configuration: defaults, then the INI file, then the environment.
 // Every key is one row of kKeys (section, name, default, environment variable,
-// parser), so parsing, --print-config and the docs share one list.
+// parser), so parsing, --print-config and the docs share one list; the row's
+// default is the only place a default is written (DefaultConfig()).
 //
 // inih drives the parse; we feed it lines through our own reader so that each
 // handler call knows its line number (Debian's inih is built without
@@ -290,6 +291,19 @@ int OnKeyValue(void* user, const char* section, const char* name, const char* va
   return 1;
 }
 
+// Every key's default, through the parsers a file's value goes through, so a
+// default cannot be something the file could not say; `cpus` is empty by
+// default and never fails the usable-CPU check.
+Status ApplyDefaults(LoadedConfig& loaded, const ParseContext& ctx) {
+  for (const KeySpec& key : kKeys) {
+    Problem p = key.apply(loaded.config, key.default_text, ctx);
+    if (p) return MakeError(Errc::kInternal, "default for " + QualifiedName(key) + ": " + *p);
+    loaded.sources[QualifiedName(key)] =
+        ValueSource{ValueSource::Kind::kDefault, {}, 0, {}, key.default_text};
+  }
+  return {};
+}
+
 }  // namespace
 
 bool IsValidEngineName(std::string_view name) {
@@ -301,17 +315,27 @@ bool IsValidEngineName(std::string_view name) {
   return true;
 }
 
+const Config& DefaultConfig() {
+  static const Config defaults = [] {
+    LoadedConfig loaded;
+    // A default the parsers refuse is a bug caught by every test that loads.
+    const std::vector<int> no_cpus;
+    [[maybe_unused]] Status s = ApplyDefaults(loaded, ParseContext{no_cpus});
+    return loaded.config;
+  }();
+  return defaults;
+}
+
+std::vector<ConfigKey> ConfigKeys() {
+  std::vector<ConfigKey> keys;
+  for (const KeySpec& k : kKeys) keys.push_back({k.section, k.name, k.default_text, k.env});
+  return keys;
+}
+
 Result<LoadedConfig> LoadConfig(const ConfigInput& input) {
   LoadedConfig loaded;
   ParseContext ctx{input.usable_cpus};
-  for (const KeySpec& key : kKeys) {
-    // The defaults go through the parsers too, so they cannot drift from them;
-    // `cpus` is empty by default and never fails the usable-CPU check.
-    Problem p = key.apply(loaded.config, key.default_text, ctx);
-    if (p) return MakeError(Errc::kInternal, "default for " + QualifiedName(key) + ": " + *p);
-    loaded.sources[QualifiedName(key)] =
-        ValueSource{ValueSource::Kind::kDefault, {}, 0, {}, key.default_text};
-  }
+  if (Status s = ApplyDefaults(loaded, ctx); !s) return s.error();
 
   std::string report;
   if (input.text) {

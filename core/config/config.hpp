@@ -6,6 +6,13 @@
 // tests and the fuzzer drive it without touching the process. Every bad value
 // is an Errc::kConfig error with one line per problem, each naming the file,
 // line, key, value and what is allowed. Thread-safety: value types.
+//
+// Defaults: each key's default is written once, in config.cpp's key table
+// (as the file would spell it, parsed by the same code). The structs below
+// hold no defaults of their own: DefaultConfig() is the table's values, and
+// other types that need a default (CacheLimits) read it from there.
+// tests/unit/config_test checks docs/config.md and config/ttscached.conf
+// against the table.
 #pragma once
 
 #include <sys/types.h>
@@ -22,43 +29,44 @@
 
 namespace ttscache {
 
+// Fields are value-initialised; see DefaultConfig() for the defaults.
 struct DaemonSettings {
-  std::string socket = "/run/ttscache/ttscached.sock";
-  mode_t socket_mode = 0660;
+  std::string socket;
+  mode_t socket_mode{};
   std::string socket_group;         // empty: the daemon's own group
   std::vector<uid_t> allowed_uids;  // empty: anyone who can open the socket
   std::vector<gid_t> allowed_gids;
   std::vector<int> cpus;  // empty: every usable CPU
-  int workers = 2;
-  int queue_depth = 64;
-  int idle_timeout_s = 300;      // close a connection with nothing in flight after this; 0 = never
-  int busy_poll_us = 0;          // keep polling this long after events before sleeping; 0 = never
-  int max_connections = 0;       // 0: as many as RLIMIT_NOFILE allows after the daemon's reserve
-  int send_timeout_s = 30;       // close a connection that reads none of its replies for this long
-  int max_encode_seconds = 600;  // longest input audio an encode (or Opus variant) accepts
+  int workers{};
+  int queue_depth{};
+  int idle_timeout_s{};      // close a connection with nothing in flight after this; 0 = never
+  int busy_poll_us{};        // keep polling this long after events before sleeping; 0 = never
+  int max_connections{};     // 0: as many as RLIMIT_NOFILE allows after the daemon's reserve
+  int send_timeout_s{};      // close a connection that reads none of its replies for this long
+  int max_encode_seconds{};  // longest input audio an encode (or Opus variant) accepts
 };
 
 struct CacheSettings {
-  std::string dir = "/var/cache/ttscache";
-  std::vector<std::string> engines = {"xtts", "piper"};
-  uint64_t max_entries = 500;  // per engine
-  uint64_t max_bytes = 0;      // whole cache; 0 = no byte limit
-  uint64_t max_text_bytes = 4096;
-  bool fsync = true;
+  std::string dir;
+  std::vector<std::string> engines;
+  uint64_t max_entries{};  // per engine
+  uint64_t max_bytes{};    // whole cache; 0 = no byte limit
+  uint64_t max_text_bytes{};
+  bool fsync{};
 };
 
 struct OpusSettings {
-  bool enabled = true;
-  OpusParams params;
+  bool enabled{};
+  OpusParams params;  // the table sets every field (OpusParams{} is the wire's default)
 };
 
 // Encode streams (docs/protocol.md, "Encode streams"): what one may hold.
 struct StreamSettings {
-  int max_per_connection = 8;
-  int max_total = 256;
-  uint64_t max_buffered_bytes = 4u << 20;  // input pushed and not yet encoded, per stream
-  int idle_timeout_s = 30;                 // no request on a stream for this long ends it
-  int max_seconds = 600;                   // of input audio per stream
+  int max_per_connection{};
+  int max_total{};
+  uint64_t max_buffered_bytes{};  // input pushed and not yet encoded, per stream
+  int idle_timeout_s{};           // no request on a stream for this long ends it
+  int max_seconds{};              // of input audio per stream
 };
 
 struct Config {
@@ -93,6 +101,18 @@ struct ConfigInput {
 };
 
 Result<LoadedConfig> LoadConfig(const ConfigInput& input);
+
+// The configuration with no file and no environment: every key's default.
+const Config& DefaultConfig();
+
+// One row of the key table, for --print-config, the docs and their tests.
+struct ConfigKey {
+  const char* section;
+  const char* name;
+  const char* default_text;  // as a file would spell it; "" for empty
+  const char* env;           // overriding environment variable, or nullptr
+};
+std::vector<ConfigKey> ConfigKeys();  // in table order
 
 // Reads `path` (when given) and the real environment and affinity. A missing
 // file is an error naming it.

@@ -6,15 +6,15 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
-
 #include <cstring>
+
+#include "core/mapped_region.hpp"
 #include "core/write_all.hpp"
 
 namespace ttscache {
@@ -208,12 +208,11 @@ Status CacheDirectory::FinishCopy(size_t engine, PendingFile& pending, uint64_t 
   // The copy is ours alone (unnamed, or named in a folder only the daemon
   // writes): mapping it to check it cannot fault.
   Status done;
-  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, pending.fd.get(), 0);
-  if (map == MAP_FAILED) {
-    done = ErrnoError(errno, "map " + pending.shown);
+  if (Result<MappedRegion> map = MappedRegion::Map(pending.fd.get(), size, false, pending.shown);
+      !map) {
+    done = map.error();
   } else {
-    done = check({static_cast<const uint8_t*>(map), size});
-    ::munmap(map, size);
+    done = check(map->bytes());
   }
   if (done) {
     const timespec times[2] = {

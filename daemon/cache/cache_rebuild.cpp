@@ -9,12 +9,12 @@
 // Entries are inserted oldest mtime first, so the newest ends up most
 // recently used: mtime is the first LRU order.
 #include <fcntl.h>
-#include <sys/mman.h>
 
 #include <algorithm>
 
 #include "core/audio/wav_reader.hpp"
 #include "core/log.hpp"
+#include "core/mapped_region.hpp"
 #include "daemon/cache/cache_store_internal.hpp"
 
 namespace ttscache {
@@ -42,10 +42,9 @@ Status CheckWavFile(CacheDirectory& dir, uint8_t engine, const std::string& name
   if (size == 0) return MakeError(Errc::kBadAudio, "empty file");
   Result<UniqueFd> fd = dir.OpenReadOnly(engine, name);
   if (!fd) return fd.error();
-  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd->get(), 0);
-  if (map == MAP_FAILED) return ErrnoError(errno, "mmap " + dir.PathOf(engine, name));
-  Result<WavView> wav = ParseWav({static_cast<const uint8_t*>(map), size});
-  ::munmap(map, size);
+  Result<MappedRegion> map = MappedRegion::Map(fd->get(), size, false, dir.PathOf(engine, name));
+  if (!map) return map.error();
+  Result<WavView> wav = ParseWav(map->bytes());
   if (!wav) return wav.error();
   if (wav->frames == 0) return MakeError(Errc::kBadAudio, "no samples");
   return {};

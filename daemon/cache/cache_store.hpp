@@ -37,23 +37,25 @@
 
 #include "core/audio/opus_params.hpp"
 #include "core/cachekey/cache_key.hpp"
+#include "core/config/config.hpp"
 #include "core/result.hpp"
 #include "core/shared_fd.hpp"
 #include "core/unique_fd.hpp"
 
 namespace ttscache {
 
+// Defaults: the configuration's ([cache] in core/config's key table).
 struct CacheLimits {
-  uint64_t max_entries = 500;  // per engine
-  uint64_t max_bytes = 0;      // whole cache, WAVs and variants; 0 = none
-  uint64_t max_text_bytes = 4096;
+  uint64_t max_entries = DefaultConfig().cache.max_entries;  // per engine
+  uint64_t max_bytes = DefaultConfig().cache.max_bytes;  // whole cache, WAVs and variants; 0 = none
+  uint64_t max_text_bytes = DefaultConfig().cache.max_text_bytes;
 };
 
 struct CacheOptions {
   std::string dir;
   std::vector<std::string> engines;
   CacheLimits limits;
-  bool fsync = true;
+  bool fsync = DefaultConfig().cache.fsync;
   // Publish through unnamed O_TMPFILE inodes where the filesystem allows
   // (false: always a named ".tmp-" file; tests cover both paths).
   bool unnamed_temporaries = true;

@@ -12,13 +12,12 @@ namespace ttscache {
 
 IndexFile::IndexFile(IndexFile&& o) noexcept
     : fd_(std::move(o.fd_)),
+      mapping_(std::move(o.mapping_)),
       memory_(std::exchange(o.memory_, {})),
       index_(std::move(o.index_)),
       shown_path_(std::move(o.shown_path_)) {}
 
-IndexFile::~IndexFile() {
-  if (!memory_.empty()) ::munmap(memory_.data(), memory_.size());
-}
+IndexFile::~IndexFile() = default;
 
 Result<IndexFile::Opened> IndexFile::Open(int dir_fd, const std::string& shown_path,
                                           const std::vector<std::string>& engines,
@@ -44,12 +43,13 @@ Result<IndexFile::Opened> IndexFile::Open(int dir_fd, const std::string& shown_p
       return ErrnoError(errno, "size index " + shown_path);
     }
   }
-  void* map = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, f.fd_.get(), 0);
-  if (map == MAP_FAILED) return ErrnoError(errno, "mmap index " + shown_path);
-  f.memory_ = {static_cast<uint8_t*>(map), size};
+  Result<MappedRegion> mapped = MappedRegion::Map(f.fd_.get(), size, true, "index " + shown_path);
+  if (!mapped) return mapped.error();
+  f.mapping_ = std::move(*mapped);
+  f.memory_ = f.mapping_.bytes();
 
   if (reason.empty()) {
-    const auto* h = reinterpret_cast<const IndexHeader*>(map);
+    const auto* h = reinterpret_cast<const IndexHeader*>(f.memory_.data());
     if (h->clean != 1) {
       reason = "index was not closed cleanly (crash or kill)";
     } else if (h->checksum != CacheIndex::Checksum(f.memory_)) {

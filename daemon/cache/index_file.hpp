@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/mapped_region.hpp"
 #include "core/result.hpp"
 #include "core/unique_fd.hpp"
 #include "daemon/cache/cache_directory.hpp"
@@ -37,7 +38,8 @@ class IndexFile {
  private:
   IndexFile() = default;
   UniqueFd fd_;
-  std::span<uint8_t> memory_;
+  MappedRegion mapping_;
+  std::span<uint8_t> memory_;  // mapping_.bytes()
   std::optional<CacheIndex> index_;
   std::string shown_path_;
 };

@@ -15,12 +15,23 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 } > "$dir/bad.conf"
 [ "$(sed -n 12p "$dir/bad.conf")" = "bitrate_kbps = 900" ] || fail "fixture: line 12 is not the bitrate"
 set +e
-"$ttscached" --check-config "$dir/bad.conf" > "$dir/out" 2> "$dir/err"
+env -u JOURNAL_STREAM "$ttscached" --check-config "$dir/bad.conf" > "$dir/out" 2> "$dir/err"
 rc=$?
 set -e
 [ "$rc" -eq 78 ] || fail "--check-config on a bad file exited $rc, expected 78"
 grep -q "bad.conf:12: .*bitrate_kbps = 900.*6–510" "$dir/err" || fail "message lacks line/key/value/range: $(cat "$dir/err")"
-grep -q '^<3>' "$dir/err" || fail "error line lacks the sd-daemon priority prefix"
+# Not the journal: no sd-daemon prefix, a readable level instead.
+grep -q '^error: ' "$dir/err" || fail "error line lacks 'error: ': $(cat "$dir/err")"
+! grep -q '^<[0-7]>' "$dir/err" || fail "priority prefix written outside the journal"
+# stderr is the journal when JOURNAL_STREAM names its device and inode (as
+# systemd sets it): then the prefix, for journald, and no level word.
+: > "$dir/journal"
+set +e
+JOURNAL_STREAM=$(stat -c '%d:%i' "$dir/journal") \
+  "$ttscached" --check-config "$dir/bad.conf" > /dev/null 2>> "$dir/journal"
+set -e
+grep -q '^<3>.*bad.conf:12: ' "$dir/journal" || fail "journal line lacks <3>: $(cat "$dir/journal")"
+! grep -q '^error: ' "$dir/journal" || fail "level word written to the journal"
 
 # A good file: exit 0.
 printf '[opus]\nbitrate_kbps = 64\n' > "$dir/good.conf"

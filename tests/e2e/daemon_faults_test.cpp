@@ -2,7 +2,8 @@
 // folder deleted while it serves. The daemon must answer every request with a
 // clear result (misses, an error naming the folder) and keep serving what it
 // can; a restart recreates the folders. (The other daemon faults are in
-// daemon_test.cpp: deleted socket, fd limit, unwritable folder, disk full.)
+// daemon_resource_faults_test.cpp: deleted socket, fd limit, unwritable
+// folder, disk full.)
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 

@@ -31,37 +31,8 @@ Result<LoadedConfig> Load(const std::string& text, const Env& env = {},
   return LoadConfig(in);
 }
 
-TEST(Config, DefaultsMatchTheDocumentedTable) {
-  Result<LoadedConfig> r = Load("");
-  ASSERT_TRUE(r.ok()) << r.error().message;
-  const Config& c = r->config;
-  EXPECT_EQ(c.daemon.socket, "/run/ttscache/ttscached.sock");
-  EXPECT_EQ(c.daemon.socket_mode, 0660u);
-  EXPECT_EQ(c.daemon.socket_group, "");
-  EXPECT_TRUE(c.daemon.allowed_uids.empty());
-  EXPECT_TRUE(c.daemon.allowed_gids.empty());
-  EXPECT_TRUE(c.daemon.cpus.empty());
-  EXPECT_EQ(c.daemon.workers, 2);
-  EXPECT_EQ(c.daemon.queue_depth, 64);
-  EXPECT_EQ(c.daemon.idle_timeout_s, 300);
-  EXPECT_EQ(c.daemon.busy_poll_us, 0);
-  EXPECT_EQ(c.daemon.max_connections, 0);
-  EXPECT_EQ(c.daemon.send_timeout_s, 30);
-  EXPECT_EQ(c.daemon.max_encode_seconds, 600);
-  EXPECT_EQ(c.cache.dir, "/var/cache/ttscache");
-  EXPECT_EQ(c.cache.engines, (std::vector<std::string>{"xtts", "piper"}));
-  EXPECT_EQ(c.cache.max_entries, 500u);
-  EXPECT_EQ(c.cache.max_bytes, 0u);
-  EXPECT_EQ(c.cache.max_text_bytes, 4096u);
-  EXPECT_TRUE(c.cache.fsync);
-  EXPECT_TRUE(c.opus.enabled);
-  EXPECT_EQ(c.opus.params, OpusParams{});
-  EXPECT_EQ(c.opus.params.bitrate_kbps, 32);
-  EXPECT_EQ(c.opus.params.frame_us, 20000);
-  for (const auto& [key, source] : r->sources) {
-    EXPECT_EQ(source.kind, ValueSource::Kind::kDefault) << key;
-  }
-}
+// The defaults themselves: config_defaults_test.cpp (the table against the
+// docs and the shipped file).
 
 TEST(Config, EveryKeyIsParsed) {
   Result<LoadedConfig> r = Load(
