@@ -138,6 +138,12 @@ def test_get_many_pipelined(client: ttscache.Client, text: str, wav: bytes) -> N
     client.put("xtts", text + " c", short)
     views = client.get_many("xtts", [text + " a", text + " b", text + " c"])
     assert views[0] == wav and views[1] is None and views[2] == short
+    many = client.get_many("xtts", [text + (" a", " b", " c")[i % 3] for i in range(300)])
+    assert [v is not None for v in many] == [i % 3 != 1 for i in range(300)]
+    assert all(v == (wav, None, short)[i % 3] for i, v in enumerate(many) if v is not None)
+    with pytest.raises(ttscache.UnknownEngine):
+        client.get_many("nope", ["x", "y"])
+    assert client.get("xtts", text + " a") == wav  # the connection goes on
 
 
 def test_encode_stream(client: ttscache.Client, text: str, wav: bytes) -> None:
