@@ -246,10 +246,12 @@ class Client:
                 offset, temporary = self._in_arena(p)
                 if offset is not None:
                     try:
-                        return self._encode_in_arena(offset, p.length, params)
+                        encoded = self._encode_in_arena(offset, p.length, params)
                     finally:
                         if temporary:
                             self._lib.arena_free(h.ptr, offset)
+                    if encoded is not None:
+                        return encoded
             buf = _lib.Buffer()
             if params.only_bitrate():
                 rc = self._lib.encode(h.ptr, p.address, p.length, params.bitrate_kbps,
@@ -324,7 +326,10 @@ class Client:
         ctypes.memmove(address, p.address, p.length)
         return offset, True
 
-    def _encode_in_arena(self, offset: int, length: int, params: OpusParams) -> memoryview:
+    def _encode_in_arena(self, offset: int, length: int,
+                         params: OpusParams) -> Optional[memoryview]:
+        """A read-only view of the Opus the daemon wrote into a new block; None when
+        the arena has no room for the output (the caller encodes inline)."""
         h = self._h()
         fn = self._lib.encode_in_arena
         capacity = length // 4 + 65536  # Opus at 510 kbit/s of 8 kHz u8 would need 8x: retried
@@ -332,14 +337,13 @@ class Client:
             try:
                 address, out = self._alloc(capacity)
             except TooLarge:
-                raise TooLarge(f"ttscache: no {capacity} bytes free in the arena for the Opus "
-                               f"output") from None
+                return None
             size = ctypes.c_uint64()
             rc = fn(h.ptr, offset, length, out, capacity, ctypes.byref(params.to_c()),
                     ctypes.byref(size))
             if rc == OK:
                 view = self._block_view(h, address, out, capacity)
-                return view[:size.value]
+                return view[:size.value].toreadonly()  # the block stays until the view goes
             self._lib.arena_free(h.ptr, out)
             err = self._error(rc)
             if isinstance(err, BufferTooSmall):
