@@ -294,3 +294,17 @@ def test_busy(wav: bytes) -> None:
             c.encode_stream(rate=22050).close()  # the slot is free again
     finally:
         d.stop()
+
+
+def test_library_loading(tmp_path: pathlib.Path) -> None:
+    """Importing never loads the library; a missing one is a clear OSError at first use."""
+    import subprocess
+    import sys
+    code = ("import ttscache\n"
+            "try:\n    ttscache.Client()\nexcept OSError as e:\n    print('OSError', e)\n")
+    env = {**os.environ, "TTSCACHE_LIBRARY": str(tmp_path / "libnothing.so"),
+           "PYTHONPATH": str(pathlib.Path(ttscache.__file__).parents[1])}
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith("OSError"), r.stdout + r.stderr
+    assert ttscache.LIBRARY_SONAME == "libttscache.so.1"
