@@ -308,3 +308,28 @@ def test_library_loading(tmp_path: pathlib.Path) -> None:
                        timeout=60)
     assert r.returncode == 0 and r.stdout.startswith("OSError"), r.stdout + r.stderr
     assert ttscache.LIBRARY_SONAME == "libttscache.so.1"
+
+
+def test_encode_stream_of_a_wav_with_poll(client: ttscache.Client, wav: bytes) -> None:
+    """A WAV pushed in pieces as an engine writes it to a pipe; pages collected from a
+    select() loop on fileno(), as an event loop would."""
+    import select
+    got = []
+    with client.encode_stream(wav=True, on_pages=got.append) as s:
+        for i in range(0, len(wav), 5000):
+            s.push(memoryview(wav)[i:i + 5000])
+            readable, _, _ = select.select([s.fileno()], [], [], 0)
+            if readable:
+                s.wait(0)
+        result = s.finish()
+        assert s.fileno() >= 0
+    ogg = b"".join(got)
+    assert ogg[:4] == b"OggS" and ogg.count(b"OggS") >= 2
+    assert result.samples_48k == -(-((len(wav) - 44) // 2) * 48000 // 22050)
+    with pytest.raises(ttscache.InvalidArgument):
+        s.push(b"closed")
+    bad = client.encode_stream(wav=True)
+    with pytest.raises(ttscache.BadAudio):
+        bad.push(b"RIFF\x00\x00\x00\x00NOPE" + bytes(100))
+        bad.finish()
+    bad.close()
