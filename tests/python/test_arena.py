@@ -63,6 +63,7 @@ def test_encode_in_arena(arena_client: ttscache.Client, wav: bytes) -> None:
     block[:] = wav
     opus = c.encode(block)
     assert bytes(opus[:4]) == b"OggS" and inside(c, opus)  # written by the daemon into the arena
+    assert opus.readonly
     again = c.encode(wav)  # bytes: copied into the arena first
     assert inside(c, again) and again.nbytes == opus.nbytes  # same settings (Ogg serials differ)
     assert address_of(again) != address_of(opus)  # both blocks held
@@ -78,6 +79,18 @@ def test_blocks_are_reused_and_bounded(arena_client: ttscache.Client) -> None:
         c.arena_alloc(ARENA * 2)
     held = [c.arena_alloc(1 << 20) for _ in range(3)]
     assert len({address_of(b) for b in held}) == 3
+    # A full arena: put and encode go inline instead.
+    wav = tone_wav(7.0, freq=300)  # 309 KB
+    more = []
+    while True:
+        try:
+            more.append(c.arena_alloc(256 << 10))
+        except ttscache.TooLarge:
+            break
+    c.put("xtts", "full arena " + str(id(more)), wav)
+    assert c.get("xtts", "full arena " + str(id(more))) == wav
+    opus = c.encode(wav)
+    assert bytes(opus[:4]) == b"OggS" and not inside(c, opus)
 
 
 def test_arena_block_outlives_the_client(daemon: Daemon, text: str) -> None:

@@ -138,6 +138,12 @@ def test_get_many_pipelined(client: ttscache.Client, text: str, wav: bytes) -> N
     client.put("xtts", text + " c", short)
     views = client.get_many("xtts", [text + " a", text + " b", text + " c"])
     assert views[0] == wav and views[1] is None and views[2] == short
+    many = client.get_many("xtts", [text + (" a", " b", " c")[i % 3] for i in range(300)])
+    assert [v is not None for v in many] == [i % 3 != 1 for i in range(300)]
+    assert all(v == (wav, None, short)[i % 3] for i, v in enumerate(many) if v is not None)
+    with pytest.raises(ttscache.UnknownEngine):
+        client.get_many("nope", ["x", "y"])
+    assert client.get("xtts", text + " a") == wav  # the connection goes on
 
 
 def test_encode_stream(client: ttscache.Client, text: str, wav: bytes) -> None:
@@ -288,3 +294,42 @@ def test_busy(wav: bytes) -> None:
             c.encode_stream(rate=22050).close()  # the slot is free again
     finally:
         d.stop()
+
+
+def test_library_loading(tmp_path: pathlib.Path) -> None:
+    """Importing never loads the library; a missing one is a clear OSError at first use."""
+    import subprocess
+    import sys
+    code = ("import ttscache\n"
+            "try:\n    ttscache.Client()\nexcept OSError as e:\n    print('OSError', e)\n")
+    env = {**os.environ, "TTSCACHE_LIBRARY": str(tmp_path / "libnothing.so"),
+           "PYTHONPATH": str(pathlib.Path(ttscache.__file__).parents[1])}
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith("OSError"), r.stdout + r.stderr
+    assert ttscache.LIBRARY_SONAME == "libttscache.so.1"
+
+
+def test_encode_stream_of_a_wav_with_poll(client: ttscache.Client, wav: bytes) -> None:
+    """A WAV pushed in pieces as an engine writes it to a pipe; pages collected from a
+    select() loop on fileno(), as an event loop would."""
+    import select
+    got = []
+    with client.encode_stream(wav=True, on_pages=got.append) as s:
+        for i in range(0, len(wav), 5000):
+            s.push(memoryview(wav)[i:i + 5000])
+            readable, _, _ = select.select([s.fileno()], [], [], 0)
+            if readable:
+                s.wait(0)
+        result = s.finish()
+        assert s.fileno() >= 0
+    ogg = b"".join(got)
+    assert ogg[:4] == b"OggS" and ogg.count(b"OggS") >= 2
+    assert result.samples_48k == -(-((len(wav) - 44) // 2) * 48000 // 22050)
+    with pytest.raises(ttscache.InvalidArgument):
+        s.push(b"closed")
+    bad = client.encode_stream(wav=True)
+    with pytest.raises(ttscache.BadAudio):
+        bad.push(b"RIFF\x00\x00\x00\x00NOPE" + bytes(100))
+        bad.finish()
+    bad.close()

@@ -26,6 +26,7 @@ from .values import EngineStats, Hello, OpusLike, OpusParams, Stats, _opus
 
 OK, MISS = 0, 1
 _FORMATS = {"wav": 0, "opus": 1}
+_PIPELINE = 32  # gets in flight in get_many (the daemon allows max_inflight, 64 by default)
 
 
 def library_version() -> str:
@@ -180,36 +181,36 @@ class Client:
 
     def get_many(self, engine: str, texts: Iterable[str], format: str = "wav",
                  opus: OpusLike = None) -> list[Optional[memoryview]]:
-        """Pipelined gets: every request is sent before the first reply is read."""
+        """Pipelined gets, in order: up to _PIPELINE requests are sent before the
+        oldest reply is read. The first error is raised once every reply is in."""
         send, receive = self._need("send_get"), self._need("receive_get")
         fmt, params = _format(format), _opus(opus).to_c()
         h = self._h()
-        ids = []
-        try:
-            for text in texts:
-                t = text.encode()
-                sent = ctypes.c_uint64()
-                self._check(send(h.ptr, engine.encode(), t, len(t), fmt, ctypes.byref(params),
-                                 ctypes.byref(sent)))
-                ids.append(sent.value)
-        except Error:
-            for rid in ids:  # every id sent must be received
-                buf = _lib.Buffer()
-                if receive(h.ptr, rid, ctypes.byref(buf)) == OK:
-                    self._lib.buffer_free(ctypes.byref(buf))
-            raise
+        e = engine.encode()
         views: list[Optional[memoryview]] = []
+        in_flight: list[int] = []
         first_error: Optional[Error] = None
-        for rid in ids:
+
+        def receive_oldest() -> None:
+            nonlocal first_error
             buf = _lib.Buffer()
-            rc = receive(h.ptr, rid, ctypes.byref(buf))
-            if rc == OK:
-                views.append(_view_of_buffer(self._lib, buf))
-            elif rc == MISS:
-                views.append(None)
-            else:
-                first_error = first_error or self._error(rc)
-                views.append(None)
+            rc = receive(h.ptr, in_flight.pop(0), ctypes.byref(buf))
+            views.append(_view_of_buffer(self._lib, buf) if rc == OK else None)
+            if rc not in (OK, MISS):
+                first_error = first_error or h.error(rc)
+
+        for text in texts:
+            if len(in_flight) == _PIPELINE:
+                receive_oldest()
+            t = text.encode()
+            sent = ctypes.c_uint64()
+            rc = send(h.ptr, e, t, len(t), fmt, ctypes.byref(params), ctypes.byref(sent))
+            if rc != OK:
+                first_error = first_error or h.error(rc)
+                break
+            in_flight.append(sent.value)
+        while in_flight:  # every id sent is received, even after an error
+            receive_oldest()
         if first_error:
             raise first_error
         return views
@@ -245,10 +246,12 @@ class Client:
                 offset, temporary = self._in_arena(p)
                 if offset is not None:
                     try:
-                        return self._encode_in_arena(offset, p.length, params)
+                        encoded = self._encode_in_arena(offset, p.length, params)
                     finally:
                         if temporary:
                             self._lib.arena_free(h.ptr, offset)
+                    if encoded is not None:
+                        return encoded
             buf = _lib.Buffer()
             if params.only_bitrate():
                 rc = self._lib.encode(h.ptr, p.address, p.length, params.bitrate_kbps,
@@ -323,7 +326,10 @@ class Client:
         ctypes.memmove(address, p.address, p.length)
         return offset, True
 
-    def _encode_in_arena(self, offset: int, length: int, params: OpusParams) -> memoryview:
+    def _encode_in_arena(self, offset: int, length: int,
+                         params: OpusParams) -> Optional[memoryview]:
+        """A read-only view of the Opus the daemon wrote into a new block; None when
+        the arena has no room for the output (the caller encodes inline)."""
         h = self._h()
         fn = self._lib.encode_in_arena
         capacity = length // 4 + 65536  # Opus at 510 kbit/s of 8 kHz u8 would need 8x: retried
@@ -331,14 +337,13 @@ class Client:
             try:
                 address, out = self._alloc(capacity)
             except TooLarge:
-                raise TooLarge(f"ttscache: no {capacity} bytes free in the arena for the Opus "
-                               f"output") from None
+                return None
             size = ctypes.c_uint64()
             rc = fn(h.ptr, offset, length, out, capacity, ctypes.byref(params.to_c()),
                     ctypes.byref(size))
             if rc == OK:
                 view = self._block_view(h, address, out, capacity)
-                return view[:size.value]
+                return view[:size.value].toreadonly()  # the block stays until the view goes
             self._lib.arena_free(h.ptr, out)
             err = self._error(rc)
             if isinstance(err, BufferTooSmall):
