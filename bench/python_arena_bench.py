@@ -16,7 +16,7 @@ Times one `put` call each; prints p50/p90 per put, throughput, the ratio to
 inline, and the producer thread's own CPU time per put (p50).
 
   bench/python_arena_bench.py --ttscached build/release/daemon/ttscached \\
-      --library build/release/client/libttscache.so.0 [-n 200]
+      --library build/release/client/libttscache.so.1 [-n 200]
   (or --socket PATH: a daemon already running)
 """
 from __future__ import annotations
