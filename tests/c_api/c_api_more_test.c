@@ -243,6 +243,12 @@ static void test_arena(ttscache_client* c, const uint8_t* wav, size_t wav_length
   rc = ttscache_arena_alloc(c, arena_size, &p, &at);
   CHECK(rc == TTSCACHE_ERR_TOO_LARGE && p == NULL, "alloc of the whole arena gave %s",
         ttscache_strerror(rc));
+  /* Sizes near SIZE_MAX must not wrap to a small block in the allocator's rounding. */
+  for (size_t ask = SIZE_MAX; ask >= SIZE_MAX - 64; --ask) {
+    rc = ttscache_arena_alloc(c, ask, &p, &at);
+    CHECK(rc == TTSCACHE_ERR_TOO_LARGE && p == NULL, "alloc of %zu bytes gave %s (offset %llu)",
+          ask, ttscache_strerror(rc), (unsigned long long)at);
+  }
   CHECK(ttscache_arena_free(c, out_at) == TTSCACHE_OK, "free: %s", ttscache_last_error(c));
   CHECK(ttscache_arena_alloc(c, out_capacity, &p, &at) == TTSCACHE_OK && at == out_at,
         "the freed range is reused (at %llu, was %llu)", (unsigned long long)at,
