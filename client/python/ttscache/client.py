@@ -339,8 +339,8 @@ class Client:
             if rc == OK:
                 view = self._block_view(h, address, out, capacity)
                 return view[:size.value]
+            err = self._error(rc)  # before arena_free, which clears the message
             self._lib.arena_free(h.ptr, out)
-            err = self._error(rc)
             if isinstance(err, BufferTooSmall):
                 err.needed = size.value
                 if size.value > capacity:
