@@ -131,6 +131,7 @@ Result<std::unique_ptr<Client::Impl>> Client::Impl::Connect(const ClientOptions&
 }
 
 Status Client::Impl::Reconnect() {
+  ++connection_;  // what was sent on the old connection is never answered
   socket_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!socket_.valid()) return ErrnoError(errno, "socket");
   // Bounds the blocking connect (a full listen backlog) and first receive.
@@ -203,6 +204,7 @@ Status Client::Impl::CheckPeer() {
 }
 
 Error Client::Impl::DropConnection(std::string why) {
+  ++connection_;
   socket_.reset();
   reader_ = std::make_unique<ipc::FrameReader>();
   outstanding_.clear();
@@ -249,6 +251,14 @@ Result<std::optional<Client::Impl::Reply>> Client::Impl::ReceiveOrPoll(uint64_t 
     return r;
   }
   if (!socket_.valid()) return MakeError(Errc::kUnavailable, "not connected to the daemon");
+  // A request not outstanding is never answered: it was sent on a connection
+  // that is gone (a reconnect cleared the set), or its reply was taken or
+  // abandoned. Waiting for it would only spend the whole timeout.
+  if (request_id != kConnectionErrorId && outstanding_.count(request_id) == 0) {
+    return MakeError(Errc::kUnavailable, "no reply is due for request " +
+                                             std::to_string(request_id) +
+                                             ": the connection it was sent on is gone");
+  }
   const int64_t deadline = NowMs() + options_.timeout_ms;
   bool first_wait = true;
   while (true) {

@@ -38,6 +38,7 @@ Error Moved() { return MakeError(Errc::kInvalidArgument, "the stream was moved f
 // Client's connection (Client::Impl stays put when a Client is moved).
 struct EncodeStream::State {
   Client::Impl* client = nullptr;
+  uint64_t connection = 0;  // the client's connection the stream was opened on
   uint32_t id = 0;
   uint64_t window = 0;  // input bytes that may be in flight
   PageSink on_pages;
@@ -47,6 +48,9 @@ struct EncodeStream::State {
   std::optional<Error> failed;
 
   Status Fail(const Error& e);
+  // The stream's id names it only on the connection it was opened on: after
+  // a reconnect it may name another stream of this client. Fails the stream.
+  Status CheckConnection();
   // Takes the oldest push's reply: waiting for it, or only if it is there.
   Result<bool> CollectOldest(bool wait);
   Status SendPush(std::vector<uint8_t> body, uint64_t bytes);
@@ -67,6 +71,13 @@ Status EncodeStream::State::Fail(const Error& e) {
   in_flight_bytes = 0;
   open = false;
   return *failed;
+}
+
+Status EncodeStream::State::CheckConnection() {
+  if (client->connection() == connection) return {};
+  return Fail(MakeError(Errc::kUnavailable,
+                        "the stream's connection to the daemon is gone (the daemon restarted "
+                        "or the client reconnected): the stream ended"));
 }
 
 Result<bool> EncodeStream::State::CollectOldest(bool wait) {
@@ -97,6 +108,7 @@ Status EncodeStream::State::SendPush(std::vector<uint8_t> body, uint64_t bytes) 
 
 Status EncodeStream::State::Collect() {
   if (failed) return *failed;
+  if (Status s = CheckConnection(); !s) return s;
   while (!in_flight.empty()) {
     Result<bool> taken = CollectOldest(/*wait=*/false);
     if (!taken) return taken.error();
@@ -107,6 +119,7 @@ Status EncodeStream::State::Collect() {
 
 Status EncodeStream::State::WaitForPages(int timeout_ms) {
   if (failed) return *failed;
+  if (Status s = CheckConnection(); !s) return s;
   if (in_flight.empty()) return {};
   pollfd p{client->socket_fd(), POLLIN, 0};
   if (::poll(&p, 1, timeout_ms) < 0 && errno != EINTR) {
@@ -117,6 +130,7 @@ Status EncodeStream::State::WaitForPages(int timeout_ms) {
 
 Status EncodeStream::State::Push(std::span<const uint8_t> bytes) {
   if (failed) return *failed;
+  if (Status s = CheckConnection(); !s) return s;
   if (!open) return MakeError(Errc::kInvalidArgument, "push to a stream that was finished");
   do {
     const std::span<const uint8_t> piece = bytes.first(std::min<size_t>(bytes.size(), window));
@@ -129,6 +143,7 @@ Status EncodeStream::State::Push(std::span<const uint8_t> bytes) {
 
 Status EncodeStream::State::PushFromArena(uint64_t offset, uint64_t length) {
   if (failed) return *failed;
+  if (Status s = CheckConnection(); !s) return s;
   if (!open) return MakeError(Errc::kInvalidArgument, "push to a stream that was finished");
   do {
     const uint64_t piece = std::min(length, window);
@@ -142,6 +157,7 @@ Status EncodeStream::State::PushFromArena(uint64_t offset, uint64_t length) {
 
 Result<StreamResult> EncodeStream::State::Finish() {
   if (failed) return *failed;
+  if (Status s = CheckConnection(); !s) return s.error();
   if (!open) return MakeError(Errc::kInvalidArgument, "the stream was finished already");
   Result<uint64_t> request =
       client->Send(ipc::Opcode::kStreamFinish, ipc::EncodeStreamIdRequest(id));
@@ -170,6 +186,7 @@ Result<StreamResult> EncodeStream::State::Finish() {
 
 Status EncodeStream::State::Abort() {
   if (!open) return {};
+  if (!CheckConnection()) return {};  // the daemon dropped it with the connection
   (void)Fail(MakeError(Errc::kInvalidArgument, "the stream was aborted"));
   Result<uint64_t> request =
       client->Send(ipc::Opcode::kStreamAbort, ipc::EncodeStreamIdRequest(id));
@@ -241,6 +258,7 @@ Result<EncodeStream> Client::OpenEncodeStream(const StreamFormat& format,
     if (!opened) return opened.error();
     auto state = std::make_unique<EncodeStream::State>();
     state->client = impl_.get();
+    state->connection = impl_->connection();
     state->id = opened->stream;
     state->window = std::max<uint64_t>(opened->max_buffered_bytes / 2, kMinWindow);
     state->on_pages = std::move(on_pages);
