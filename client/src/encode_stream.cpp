@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <deque>
+#include <exception>
+#include <new>
+#include <string>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -51,6 +54,9 @@ struct EncodeStream::State {
   // The stream's id names it only on the connection it was opened on: after
   // a reconnect it may name another stream of this client. Fails the stream.
   Status CheckConnection();
+  // Hands pages to the caller's sink; a sink that throws ends the stream
+  // (pages it did not take are a hole in the Ogg stream).
+  Status Deliver(std::span<const uint8_t> pages);
   // Takes the oldest push's reply: waiting for it, or only if it is there.
   Result<bool> CollectOldest(bool wait);
   Status SendPush(std::vector<uint8_t> body, uint64_t bytes);
@@ -80,6 +86,29 @@ Status EncodeStream::State::CheckConnection() {
                         "or the client reconnected): the stream ended"));
 }
 
+Status EncodeStream::State::Deliver(std::span<const uint8_t> pages) {
+  if (pages.empty() || !on_pages) return {};
+  Error why{Errc::kInternal, ""};
+  try {
+    on_pages(pages);
+    return {};
+  } catch (const std::bad_alloc&) {
+    why = Error{Errc::kOutOfMemory, "out of memory"};
+  } catch (const std::exception& e) {
+    why = MakeError(Errc::kInternal, std::string("the page sink threw: ") + e.what());
+  } catch (...) {
+    why = MakeError(Errc::kInternal, "the page sink threw");
+  }
+  const bool daemon_has_it = open;
+  Status failed_status = Fail(why);
+  if (daemon_has_it) {  // the daemon's side is still open: end it, without waiting
+    Result<uint64_t> request =
+        client->Send(ipc::Opcode::kStreamAbort, ipc::EncodeStreamIdRequest(id));
+    if (request) client->Abandon(*request);
+  }
+  return failed_status;
+}
+
 Result<bool> EncodeStream::State::CollectOldest(bool wait) {
   const uint64_t request = in_flight.front().first;
   Result<std::optional<Client::Impl::Reply>> reply = client->ReceiveOrPoll(request, wait);
@@ -90,7 +119,7 @@ Result<bool> EncodeStream::State::CollectOldest(bool wait) {
   if (IsError((*reply)->opcode)) return Fail(Client::Impl::ErrorFromBody((*reply)->body)).error();
   Result<std::span<const uint8_t>> pages = ipc::DecodeStreamPagesReply((*reply)->body);
   if (!pages) return Fail(pages.error()).error();
-  if (!pages->empty() && on_pages) on_pages(*pages);
+  if (Status delivered = Deliver(*pages); !delivered) return delivered.error();
   return true;
 }
 
@@ -174,7 +203,7 @@ Result<StreamResult> EncodeStream::State::Finish() {
   if (IsError(reply->opcode)) return Fail(Client::Impl::ErrorFromBody(reply->body)).error();
   Result<ipc::StreamFinishReply> end = ipc::DecodeStreamFinishReply(reply->body);
   if (!end) return Fail(end.error()).error();
-  if (!end->pages.empty() && on_pages) on_pages(end->pages);
+  if (Status delivered = Deliver(end->pages); !delivered) return delivered.error();
   StreamResult result;
   result.samples_48k = end->samples_48k;
   result.cached = end->cached == ipc::StreamCached::kStored      ? StreamResult::Cached::kStored

@@ -470,3 +470,45 @@ TEST(EncodeStreamReconnect, AStreamFromTheOldConnectionNeverFeedsANewOne) {
 
 }  // namespace
 }  // namespace ttscache
+
+namespace ttscache {
+namespace {
+
+// encode_stream.hpp: "A page sink that throws ends the stream too". The
+// pages it threw on are a hole in the Ogg stream: no later call may report
+// success, and the daemon's side is closed.
+TEST(EncodeStreamSink, ASinkThatThrowsEndsTheStream) {
+  DaemonProcess daemon;
+  ASSERT_TRUE(daemon.Start());
+  Client client = Client::Connect({daemon.socket_path(), 3000}).value();
+  StreamFormat format;
+  format.sample_rate = 16000;
+  const std::vector<uint8_t> second(32000, 0);
+  int calls = 0;
+  EncodeStream stream =
+      client
+          .OpenEncodeStream(format,
+                            [&](std::span<const uint8_t>) {
+                              if (++calls == 1) throw std::runtime_error("sink full");
+                            })
+          .value();
+  bool failed = false;
+  std::string message;
+  for (int i = 0; i < 5 && !failed; ++i) {
+    Status pushed = stream.Push(second);
+    if (pushed.ok()) pushed = stream.WaitForPages(500);
+    if (!pushed.ok()) {
+      failed = true;
+      message = pushed.error().message;
+    }
+  }
+  ASSERT_TRUE(failed) << "the sink threw, and every call still succeeded";
+  EXPECT_THAT(message, HasSubstr("sink full"));
+  EXPECT_FALSE(stream.Push(second).ok());
+  EXPECT_FALSE(stream.Finish().ok()) << "a stream with a hole finished as if whole";
+  EXPECT_TRUE(WaitFor([&] { return StreamsOpen(client) == 0; }))
+      << "the daemon's side of the stream stayed open";
+}
+
+}  // namespace
+}  // namespace ttscache
