@@ -140,6 +140,17 @@ def test_get_many_pipelined(client: ttscache.Client, text: str, wav: bytes) -> N
     assert views[0] == wav and views[1] is None and views[2] == short
 
 
+def test_get_many_more_than_the_daemons_inflight_limit(client: ttscache.Client, text: str,
+                                                      wav: bytes) -> None:
+    # The daemon answers BUSY past 64 requests in flight on a connection;
+    # Opus variants not encoded yet stay in flight while they encode.
+    texts = [f"{text} {i}" for i in range(100)]
+    for t in texts:
+        client.put("xtts", t, wav)
+    views = client.get_many("xtts", texts, "opus", 24)
+    assert len(views) == 100 and all(v is not None and v[:4] == b"OggS" for v in views)
+
+
 def test_encode_stream(client: ttscache.Client, text: str, wav: bytes) -> None:
     pcm = wav[44:]
     pages = b"".join(ttscache.encode_chunks(client, (pcm[i:i + 3001] for i in

@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import ctypes
 import weakref
+from collections import deque
 from typing import Callable, Iterable, Optional
 
 from . import _lib
 from ._buffers import Audio, Pinned
-from .errors import BufferTooSmall, Error, InvalidArgument, TooLarge, Unsupported, error_for
+from .errors import BufferTooSmall, Busy, Error, InvalidArgument, TooLarge, Unsupported, error_for
 from .stream import EncodeStream
 from .values import EngineStats, Hello, OpusLike, OpusParams, Stats, _opus
 
 OK, MISS = 0, 1
+# get_many's requests in flight: under half the daemon's job queue share per
+# connection (queue_depth 64 / 2) and its 64 requests per connection.
+_GET_WINDOW = 16
 _FORMATS = {"wav": 0, "opus": 1}
 
 
@@ -180,38 +184,49 @@ class Client:
 
     def get_many(self, engine: str, texts: Iterable[str], format: str = "wav",
                  opus: OpusLike = None) -> list[Optional[memoryview]]:
-        """Pipelined gets: every request is sent before the first reply is read."""
+        """Pipelined gets: up to _GET_WINDOW requests in flight, replies read oldest
+        first (the daemon answers BUSY past 64 in flight on a connection, or when
+        its job queue is full; a get refused BUSY is asked again on its own)."""
         send, receive = self._need("send_get"), self._need("receive_get")
-        fmt, params = _format(format), _opus(opus).to_c()
+        fmt, params = _format(format), _opus(opus)
+        c_params = params.to_c()
         h = self._h()
-        ids = []
-        try:
-            for text in texts:
-                t = text.encode()
-                sent = ctypes.c_uint64()
-                self._check(send(h.ptr, engine.encode(), t, len(t), fmt, ctypes.byref(params),
-                                 ctypes.byref(sent)))
-                ids.append(sent.value)
-        except Error:
-            for rid in ids:  # every id sent must be received
-                buf = _lib.Buffer()
-                if receive(h.ptr, rid, ctypes.byref(buf)) == OK:
-                    self._lib.buffer_free(ctypes.byref(buf))
-            raise
-        views: list[Optional[memoryview]] = []
+        e = engine.encode()
+        encoded = [text.encode() for text in texts]  # a bad item raises before anything is sent
+        views: list[Optional[memoryview]] = [None] * len(encoded)
+        pending: deque[tuple[int, int]] = deque()
+        busy: list[int] = []
         first_error: Optional[Error] = None
-        for rid in ids:
+
+        def receive_oldest() -> None:
+            nonlocal first_error
+            index, rid = pending.popleft()
             buf = _lib.Buffer()
             rc = receive(h.ptr, rid, ctypes.byref(buf))
             if rc == OK:
-                views.append(_view_of_buffer(self._lib, buf))
-            elif rc == MISS:
-                views.append(None)
-            else:
-                first_error = first_error or self._error(rc)
-                views.append(None)
+                views[index] = _view_of_buffer(self._lib, buf)
+            elif rc != MISS:
+                err = self._error(rc)
+                if isinstance(err, Busy):
+                    busy.append(index)
+                else:
+                    first_error = first_error or err
+
+        try:
+            for index, t in enumerate(encoded):
+                if len(pending) >= _GET_WINDOW:
+                    receive_oldest()
+                sent = ctypes.c_uint64()
+                self._check(send(h.ptr, e, t, len(t), fmt, ctypes.byref(c_params),
+                                 ctypes.byref(sent)))
+                pending.append((index, sent.value))
+        finally:
+            while pending:  # every id sent must be received
+                receive_oldest()
         if first_error:
             raise first_error
+        for index in busy:  # nothing else in flight now
+            views[index] = self.get(engine, encoded[index].decode(), format, opus)
         return views
 
     def put(self, engine: str, text: str, audio: Audio) -> None:
