@@ -17,6 +17,7 @@
 #include <cstring>
 #include <deque>
 
+#include "core/audio/opus_params.hpp"
 #include "ipc/fd_passing.hpp"
 #include "ipc/frame.hpp"
 #include "ipc/frame_reader.hpp"
@@ -103,6 +104,18 @@ Status CheckAudioDescriptor(int fd, uint64_t size) {
     return MakeError(Errc::kInternal, "the daemon announced " + std::to_string(size) +
                                           " bytes of audio in a file of " +
                                           std::to_string(st.st_size));
+  }
+  return {};
+}
+
+// The wire carries bitrate_kbps as a u16 and complexity as a u8: a value
+// they cannot hold would be truncated into another setting (65600 kbit/s
+// into 64, 65536 into 0, "the daemon's settings"). Refused here, with the
+// range the daemon would name.
+Status CheckOpus(const OpusParams& params) {
+  if (params.bitrate_kbps == 0) return {};  // the daemon's settings; the rest is ignored
+  if (Status valid = Validate(params); !valid) {
+    return MakeError(Errc::kInvalidArgument, "opus parameters: " + valid.error().message);
   }
   return {};
 }
@@ -467,6 +480,7 @@ std::string KnownFileKey(std::string_view engine, std::string_view text, Format 
 
 Result<AudioBuffer> Client::Impl::Get(std::string_view engine, std::string_view text, Format format,
                                       const OpusParams& params, bool descriptor) {
+  if (Status s = CheckOpus(params); !s) return s.error();
   if (!descriptor) {
     Result<Reply> r = Call(ipc::Opcode::kGet, GetBody(engine, text, format, params, false));
     if (!r) return r.error();
@@ -486,6 +500,7 @@ Result<AudioBuffer> Client::Impl::Get(std::string_view engine, std::string_view 
 
 Result<uint64_t> Client::Impl::SendGet(std::string_view engine, std::string_view text,
                                        Format format, const OpusParams& params, bool descriptor) {
+  if (Status s = CheckOpus(params); !s) return s.error();
   return Send(ipc::Opcode::kGet, GetBody(engine, text, format, params, descriptor));
 }
 
@@ -503,6 +518,7 @@ Status Client::Impl::Put(std::string_view engine, std::string_view text,
 }
 
 Result<AudioBuffer> Client::Impl::Encode(std::span<const uint8_t> wav, const OpusParams& params) {
+  if (Status s = CheckOpus(params); !s) return s.error();
   ipc::EncodeRequest e{params, {ipc::AudioPlace::kInline, wav, 0, 0}, {}};
   Result<Reply> r = Call(ipc::Opcode::kEncode, ipc::EncodeEncodeRequest(e));
   if (!r) return r.error();
@@ -512,6 +528,7 @@ Result<AudioBuffer> Client::Impl::Encode(std::span<const uint8_t> wav, const Opu
 Result<AudioBuffer> Client::Impl::PutEncode(std::string_view engine, std::string_view text,
                                             std::span<const uint8_t> wav,
                                             const OpusParams& params) {
+  if (Status s = CheckOpus(params); !s) return s.error();
   ipc::PutEncodeRequest p{engine, text, params, {ipc::AudioPlace::kInline, wav, 0, 0}, {}};
   Result<Reply> r = Call(ipc::Opcode::kPutEncode, ipc::EncodePutEncodeRequest(p));
   if (!r) return r.error();
@@ -542,6 +559,7 @@ Status Client::Impl::PutFromArena(std::string_view engine, std::string_view text
 
 Result<uint64_t> Client::Impl::EncodeInArena(uint64_t offset, uint64_t length, uint64_t out_offset,
                                              uint64_t out_capacity, const OpusParams& params) {
+  if (Status s = CheckOpus(params); !s) return s.error();
   ipc::EncodeRequest e{params,
                        {ipc::AudioPlace::kArena, {}, offset, length},
                        {ipc::AudioPlace::kArena, out_offset, out_capacity}};
@@ -561,6 +579,7 @@ Result<ipc::StreamOpenReply> Client::Impl::OpenEncodeStream(const StreamFormat& 
                                                             const OpusParams& params,
                                                             std::string_view engine,
                                                             std::string_view text) {
+  if (Status s = CheckOpus(params); !s) return s.error();
   ipc::StreamOpenRequest o;
   if (format.wav) {
     o.input = ipc::StreamInput::kWav;

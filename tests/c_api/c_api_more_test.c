@@ -314,6 +314,21 @@ static void test_opus_params(ttscache_client* c, const uint8_t* wav, size_t wav_
         "reserved");
   /* The plain calls keep their behavior: the daemon judges the bitrate. */
   CHECK(ttscache_encode(c, wav, wav_length, 5, &b) == TTSCACHE_ERR_BAD_REQUEST, "plain bitrate 5");
+  /* A bitrate the wire's u16 cannot carry is refused, not truncated (65536 + 64
+   * was sent as 64, 65536 as 0: "the daemon's settings"); likewise a complexity
+   * past its u8. */
+  int rc_wide = ttscache_encode(c, wav, wav_length, 65536 + 64, &b);
+  CHECK(rc_wide == TTSCACHE_ERR_BAD_REQUEST && b.data == NULL, "plain bitrate 65600 gave %s",
+        ttscache_strerror(rc_wide));
+  rc_wide = ttscache_get(c, "xtts", "x", 1, TTSCACHE_FORMAT_OPUS, 65536, &b);
+  CHECK(rc_wide == TTSCACHE_ERR_BAD_REQUEST, "plain bitrate 65536 gave %s",
+        ttscache_strerror(rc_wide));
+  uint64_t wide_id = 0;
+  bad = p;
+  bad.bitrate_kbps = 65536 + 64;
+  CHECK(ttscache_send_get(c, "xtts", "x", 1, TTSCACHE_FORMAT_OPUS, &bad, &wide_id) ==
+            TTSCACHE_ERR_INVALID_ARGUMENT,
+        "send_get with bitrate 65600");
 
   /* put_encode stores the WAV and the variant: get_ex with the same
    * parameters is the same Ogg. */
