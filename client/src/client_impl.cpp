@@ -6,6 +6,7 @@
 // (docs/benchmarks.md). Later waits in the same call poll the remaining time.
 #include "client/src/client_impl.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -227,6 +228,13 @@ Error Client::Impl::DropConnection(std::string why) {
 }
 
 Result<uint64_t> Client::Impl::Send(ipc::Opcode op, std::span<const uint8_t> body, int fd) {
+  // The caller's descriptor, checked before anything is sent: sendmsg's
+  // EBADF would read as a lost connection (and be retried on a new one).
+  if (fd >= 0 && ::fcntl(fd, F_GETFD) == -1) {
+    return MakeError(Errc::kInvalidArgument,
+                     "descriptor " + std::to_string(fd) + " to pass is not open");
+  }
+  if (!socket_.valid()) return MakeError(Errc::kUnavailable, "not connected to the daemon");
   const uint64_t id = next_id_++;
   std::vector<uint8_t> frame =
       ipc::BuildFrame(static_cast<uint8_t>(op), id, body, fd >= 0 ? ipc::kFlagFd : 0);
