@@ -146,6 +146,7 @@ Result<std::unique_ptr<Client::Impl>> Client::Impl::Connect(const ClientOptions&
 
 Status Client::Impl::Reconnect() {
   ++connection_;  // what was sent on the old connection is never answered
+  connection_first_id_ = next_id_;
   socket_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!socket_.valid()) return ErrnoError(errno, "socket");
   // Bounds the blocking connect (a full listen backlog) and first receive.
@@ -219,6 +220,7 @@ Status Client::Impl::CheckPeer() {
 
 Error Client::Impl::DropConnection(std::string why) {
   ++connection_;
+  connection_first_id_ = next_id_;
   socket_.reset();
   reader_ = std::make_unique<ipc::FrameReader>();
   outstanding_.clear();
@@ -272,10 +274,10 @@ Result<std::optional<Client::Impl::Reply>> Client::Impl::ReceiveOrPoll(uint64_t 
     return r;
   }
   if (!socket_.valid()) return MakeError(Errc::kUnavailable, "not connected to the daemon");
-  // A request not outstanding is never answered: it was sent on a connection
-  // that is gone (a reconnect cleared the set), or its reply was taken or
-  // abandoned. Waiting for it would only spend the whole timeout.
-  if (request_id != kConnectionErrorId && outstanding_.count(request_id) == 0) {
+  // A request sent on an earlier connection is never answered: the daemon
+  // that got it is gone (a reconnect cleared what was outstanding). Waiting
+  // for it would only spend the whole timeout.
+  if (request_id != kConnectionErrorId && request_id < connection_first_id_) {
     return MakeError(Errc::kUnavailable, "no reply is due for request " +
                                              std::to_string(request_id) +
                                              ": the connection it was sent on is gone");
@@ -368,7 +370,7 @@ Status Client::Impl::Ping() {
 Result<ipc::HelloReply> Client::Impl::Hello() {
   Result<Reply> r = Call(ipc::Opcode::kHello, ipc::EncodeHelloRequest(1, 1));
   if (!r) return r.error();
-  return ipc::DecodeHelloReply(r->body);
+  return FromDaemon(ipc::DecodeHelloReply(r->body));
 }
 
 Result<ipc::StatsReply> Client::Impl::Stats(uint8_t flags) {
@@ -376,7 +378,7 @@ Result<ipc::StatsReply> Client::Impl::Stats(uint8_t flags) {
   Result<Reply> r =
       Call(ipc::Opcode::kStats, flags ? ipc::EncodeStatsRequest(flags) : std::vector<uint8_t>());
   if (!r) return r.error();
-  return ipc::DecodeStatsReply(r->body, flags);
+  return FromDaemon(ipc::DecodeStatsReply(r->body, flags));
 }
 
 Result<ipc::PutFileReply> Client::Impl::PutFileByKey(std::string_view engine,
@@ -386,7 +388,7 @@ Result<ipc::PutFileReply> Client::Impl::PutFileByKey(std::string_view engine,
   ipc::PutFileRequest p{engine, key, last_used_ns};
   Result<Reply> r = Call(ipc::Opcode::kPutFile, ipc::EncodePutFileRequest(p), fd);
   if (!r) return r.error();
-  return ipc::DecodePutFileReply(r->body);
+  return FromDaemon(ipc::DecodePutFileReply(r->body));
 }
 
 Result<std::vector<bool>> Client::Impl::HasKeys(std::string_view engine,
@@ -399,7 +401,7 @@ Result<std::vector<bool>> Client::Impl::HasKeys(std::string_view engine,
     for (size_t i = at; i < at + n; ++i) raw.insert(raw.end(), keys[i].begin(), keys[i].end());
     Result<Reply> r = Call(ipc::Opcode::kHasKeys, ipc::EncodeHasKeysRequest({engine, raw}));
     if (!r) return r.error();
-    Result<std::vector<bool>> part = ipc::DecodeHasKeysReply(r->body);
+    Result<std::vector<bool>> part = FromDaemon(ipc::DecodeHasKeysReply(r->body));
     if (!part) return part.error();
     if (part->size() != n) {
       return DropConnection("HAS_KEYS answered " + std::to_string(part->size()) + " of " +
@@ -414,7 +416,7 @@ Error Client::Impl::ErrorFromBody(std::span<const uint8_t> body) { return ErrorF
 
 Result<AudioBuffer> Client::Impl::AudioFromReply(Reply reply, const std::string* known_key) {
   if (IsError(reply.opcode)) return ErrorFromReply(reply.body);
-  Result<ipc::AudioReply> a = ipc::DecodeAudioReply(reply.body);
+  Result<ipc::AudioReply> a = FromDaemon(ipc::DecodeAudioReply(reply.body));
   if (!a) return a.error();
   if (a->place == ipc::AudioPlace::kUnchanged) {
     auto known = known_key ? known_files_.find(*known_key) : known_files_.end();
@@ -573,7 +575,7 @@ Result<uint64_t> Client::Impl::EncodeInArena(uint64_t offset, uint64_t length, u
                        {ipc::AudioPlace::kArena, out_offset, out_capacity}};
   Result<Reply> r = Call(ipc::Opcode::kEncode, ipc::EncodeEncodeRequest(e));
   if (!r) return r.error();
-  Result<ipc::AudioReply> a = ipc::DecodeAudioReply(r->body);
+  Result<ipc::AudioReply> a = FromDaemon(ipc::DecodeAudioReply(r->body));
   if (!a) return a.error();
   if (a->place != ipc::AudioPlace::kArena || a->size > out_capacity) {
     return MakeError(Errc::kInternal, "the daemon reported " + std::to_string(a->size) +
@@ -604,7 +606,7 @@ Result<ipc::StreamOpenReply> Client::Impl::OpenEncodeStream(const StreamFormat& 
   o.text = text;
   Result<Reply> r = Call(ipc::Opcode::kStreamOpen, ipc::EncodeStreamOpenRequest(o));
   if (!r) return r.error();
-  return ipc::DecodeStreamOpenReply(r->body);
+  return FromDaemon(ipc::DecodeStreamOpenReply(r->body));
 }
 
 void Client::Impl::Abandon(uint64_t request_id) {

@@ -8,8 +8,8 @@
 #include <deque>
 #include <exception>
 #include <new>
-#include <string>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -117,7 +117,8 @@ Result<bool> EncodeStream::State::CollectOldest(bool wait) {
   in_flight_bytes -= in_flight.front().second;
   in_flight.pop_front();
   if (IsError((*reply)->opcode)) return Fail(Client::Impl::ErrorFromBody((*reply)->body)).error();
-  Result<std::span<const uint8_t>> pages = ipc::DecodeStreamPagesReply((*reply)->body);
+  Result<std::span<const uint8_t>> pages =
+      Client::Impl::FromDaemon(ipc::DecodeStreamPagesReply((*reply)->body));
   if (!pages) return Fail(pages.error()).error();
   if (Status delivered = Deliver(*pages); !delivered) return delivered.error();
   return true;
@@ -201,7 +202,8 @@ Result<StreamResult> EncodeStream::State::Finish() {
   Result<Client::Impl::Reply> reply = client->Receive(*request);
   if (!reply) return Fail(reply.error()).error();
   if (IsError(reply->opcode)) return Fail(Client::Impl::ErrorFromBody(reply->body)).error();
-  Result<ipc::StreamFinishReply> end = ipc::DecodeStreamFinishReply(reply->body);
+  Result<ipc::StreamFinishReply> end =
+      Client::Impl::FromDaemon(ipc::DecodeStreamFinishReply(reply->body));
   if (!end) return Fail(end.error()).error();
   if (Status delivered = Deliver(end->pages); !delivered) return delivered.error();
   StreamResult result;

@@ -485,13 +485,13 @@ TEST(EncodeStreamSink, ASinkThatThrowsEndsTheStream) {
   format.sample_rate = 16000;
   const std::vector<uint8_t> second(32000, 0);
   int calls = 0;
-  EncodeStream stream =
-      client
-          .OpenEncodeStream(format,
-                            [&](std::span<const uint8_t>) {
-                              if (++calls == 1) throw std::runtime_error("sink full");
-                            })
-          .value();
+  EncodeStream stream = client
+                            .OpenEncodeStream(format,
+                                              [&](std::span<const uint8_t>) {
+                                                if (++calls == 1)
+                                                  throw std::runtime_error("sink full");
+                                              })
+                            .value();
   bool failed = false;
   std::string message;
   for (int i = 0; i < 5 && !failed; ++i) {
