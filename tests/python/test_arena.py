@@ -144,3 +144,12 @@ def test_arena_encode_error_keeps_the_daemons_message(arena_client: ttscache.Cli
     with pytest.raises(ttscache.BadAudio) as e:
         c.encode(block[10:])  # starts inside the RIFF header
     assert str(e.value) != "TTSCACHE_ERR_BAD_AUDIO" and "RIFF" in str(e.value), str(e.value)
+
+
+def test_encode_with_no_room_for_the_output_falls_back_inline(daemon: Daemon, wav: bytes) -> None:
+    # put() sends inline when the arena has no room; encode() must too, not
+    # raise TooLarge for a WAV the daemon encodes inline at once.
+    with ttscache.Client(daemon.socket) as c:
+        c.attach_arena(64 << 10)  # room for the WAV, not for the output's first guess
+        opus = c.encode(wav)
+        assert opus[:4] == b"OggS"

@@ -261,6 +261,8 @@ class Client:
                 if offset is not None:
                     try:
                         return self._encode_in_arena(offset, p.length, params)
+                    except _NoArenaRoom:
+                        pass  # no room for the output: inline, as put() does
                     finally:
                         if temporary:
                             self._lib.arena_free(h.ptr, offset)
@@ -346,8 +348,8 @@ class Client:
             try:
                 address, out = self._alloc(capacity)
             except TooLarge:
-                raise TooLarge(f"ttscache: no {capacity} bytes free in the arena for the Opus "
-                               f"output") from None
+                raise _NoArenaRoom(f"ttscache: no {capacity} bytes free in the arena for the "
+                                   f"Opus output") from None
             size = ctypes.c_uint64()
             rc = fn(h.ptr, offset, length, out, capacity, ctypes.byref(params.to_c()),
                     ctypes.byref(size))
@@ -374,6 +376,10 @@ class Client:
         With engine and text the finished stream is cached as that entry."""
         return EncodeStream(self, rate, sample_format, channels, wav, engine, text, _opus(opus),
                             on_pages)
+
+
+class _NoArenaRoom(TooLarge):
+    """The arena has no room for an encode's output (encode() then goes inline)."""
 
 
 def _format(format: str) -> int:
