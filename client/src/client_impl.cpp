@@ -569,6 +569,13 @@ Status Client::Impl::PutFromArena(std::string_view engine, std::string_view text
 
 Result<uint64_t> Client::Impl::EncodeInArena(uint64_t offset, uint64_t length, uint64_t out_offset,
                                              uint64_t out_capacity, const OpusParams& params) {
+  // The daemon writes pages while it still reads the WAV: an output range
+  // over the input would encode audio it had overwritten itself.
+  const auto end = [](uint64_t at, uint64_t n) { return at + n < at ? UINT64_MAX : at + n; };
+  if (length != 0 && out_capacity != 0 && offset < end(out_offset, out_capacity) &&
+      out_offset < end(offset, length)) {
+    return MakeError(Errc::kInvalidArgument, "the output range overlaps the input range");
+  }
   if (Status s = CheckOpus(params); !s) return s.error();
   ipc::EncodeRequest e{params,
                        {ipc::AudioPlace::kArena, {}, offset, length},
