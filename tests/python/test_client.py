@@ -299,3 +299,33 @@ def test_busy(wav: bytes) -> None:
             c.encode_stream(rate=22050).close()  # the slot is free again
     finally:
         d.stop()
+
+
+def test_threads_sharing_a_client_do_not_crash(client: ttscache.Client, text: str,
+                                               wav: bytes) -> None:
+    # ctypes lets go of the GIL in every call: without a lock, two threads in
+    # one C handle raced inside the library (use-after-free, SIGSEGV, hangs).
+    import threading
+    for i in range(8):
+        client.put("xtts", f"{text} {i}", wav)
+    failures: list[str] = []
+
+    def worker(n: int) -> None:
+        for i in range(150):
+            try:
+                view = client.get("xtts", f"{text} {(n + i) % 8}")
+                if view is None or len(view) != len(wav):
+                    failures.append(f"got {None if view is None else len(view)}")
+                if i % 25 == 0:
+                    client.stats()
+                    client.get_many("xtts", [f"{text} {j}" for j in range(8)])
+            except Exception as e:  # noqa: BLE001 - any error is the finding
+                failures.append(repr(e))
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads), "a thread hung"
+    assert not failures, failures[:5]

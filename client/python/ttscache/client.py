@@ -15,6 +15,7 @@ call, so the C handle is only ever used by one thread at a time.
 from __future__ import annotations
 
 import ctypes
+import threading
 import weakref
 from collections import deque
 from typing import Callable, Iterable, Optional
@@ -22,7 +23,7 @@ from typing import Callable, Iterable, Optional
 from . import _lib
 from ._buffers import Audio, Pinned
 from .errors import BufferTooSmall, Busy, Error, InvalidArgument, TooLarge, Unsupported, error_for
-from .stream import EncodeStream
+from .stream import EncodeStream, _locked
 from .values import EngineStats, Hello, OpusLike, OpusParams, Stats, _opus
 
 OK, MISS = 0, 1
@@ -63,6 +64,7 @@ class _Handle:
         if not ptr:
             raise MemoryError("ttscache_client_new")
         self.ptr: int = ptr
+        self.lock = threading.RLock()  # one thread in the C handle at a time
         self.pending_frees: list[int] = []  # arena offsets released by the collector
         fin = weakref.finalize(self, lib.client_free, ptr)
         fin.atexit = False
@@ -85,7 +87,8 @@ class Client:
 
     socket_path None: $TTSCACHE_SOCKET, else /run/ttscache/ttscached.sock.
     timeout_ms bounds every call; a call that times out raises Unavailable.
-    Not thread-safe: use one Client per thread.
+    Calls from several threads are serialized (one Client per thread runs them
+    in parallel).
     """
 
     def __init__(self, socket_path: Optional[str] = None, timeout_ms: int = 10000) -> None:
@@ -127,12 +130,15 @@ class Client:
         return fn
 
     # --- requests ------------------------------------------------------------
+    @_locked
     def connect(self) -> None:
         self._check(self._lib.client_connect(self._h().ptr))
 
+    @_locked
     def ping(self) -> None:
         self._check(self._lib.ping(self._h().ptr))
 
+    @_locked
     def hello(self) -> Hello:
         info = _lib.HelloInfo()
         self._check(self._need("hello")(self._h().ptr, ctypes.byref(info)))
@@ -144,6 +150,7 @@ class Client:
         """The loaded libttscache's version (the daemon's protocol: hello())."""
         return library_version()
 
+    @_locked
     def stats(self) -> Stats:
         out = ctypes.POINTER(_lib.StatsC)()
         self._check(self._need("stats_get")(self._h().ptr, ctypes.byref(out)))
@@ -164,6 +171,7 @@ class Client:
         finally:
             self._lib.stats_free(out)
 
+    @_locked
     def get(self, engine: str, text: str, format: str = "wav",
             opus: OpusLike = None) -> Optional[memoryview]:
         """The cached audio (a read-only view of the daemon's file, no copy), or None
@@ -182,6 +190,7 @@ class Client:
             return None
         return _view_of_buffer(self._lib, buf)
 
+    @_locked
     def get_many(self, engine: str, texts: Iterable[str], format: str = "wav",
                  opus: OpusLike = None) -> list[Optional[memoryview]]:
         """Pipelined gets: up to _GET_WINDOW requests in flight, replies read oldest
@@ -229,6 +238,7 @@ class Client:
             views[index] = self.get(engine, encoded[index].decode(), format, opus)
         return views
 
+    @_locked
     def put(self, engine: str, text: str, audio: Audio) -> None:
         """Stores a WAV as the entry of (engine, text). Audio inside the arena is
         sent by offset; other audio is written into the arena once (when one is
@@ -249,6 +259,7 @@ class Client:
                     return
             self._check(self._lib.put(h.ptr, e, t, len(t), p.address, p.length))
 
+    @_locked
     def encode(self, wav: Audio, opus: OpusLike = None) -> memoryview:
         """The WAV encoded as Ogg Opus. With an arena attached the Opus is written
         by the daemon into an arena block, and the view is over that block."""
@@ -276,6 +287,7 @@ class Client:
             self._check(rc)
             return _view_of_buffer(self._lib, buf)
 
+    @_locked
     def put_encode(self, engine: str, text: str, wav: Audio, opus: OpusLike = None) -> memoryview:
         """Stores the WAV as (engine, text) and returns its Ogg Opus (cached as a variant)."""
         fn = self._need("put_encode")
@@ -287,6 +299,7 @@ class Client:
         return _view_of_buffer(self._lib, buf)
 
     # --- the arena -----------------------------------------------------------
+    @_locked
     def attach_arena(self, nbytes: int) -> None:
         """Shares `nbytes` of memory with the daemon (at most hello().max_arena_bytes).
         Only once per Client: the blocks handed out point into it."""
@@ -303,6 +316,7 @@ class Client:
         """The attached arena's size in bytes (0: none)."""
         return self._arena_size
 
+    @_locked
     def arena_alloc(self, nbytes: int) -> memoryview:
         """A writable block of the arena (format "B"; numpy.frombuffer works on it),
         given back to the arena when its last reference goes. put/encode of the
@@ -367,6 +381,7 @@ class Client:
         raise BufferTooSmall("ttscache: the Opus output grew between two encodes")
 
     # --- encode streams ------------------------------------------------------
+    @_locked
     def encode_stream(self, *, rate: int = 0, sample_format: str = "s16le", channels: int = 1,
                       wav: bool = False, engine: Optional[str] = None, text: Optional[str] = None,
                       opus: OpusLike = None,
