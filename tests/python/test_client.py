@@ -329,3 +329,27 @@ def test_threads_sharing_a_client_do_not_crash(client: ttscache.Client, text: st
         t.join(60)
     assert not any(t.is_alive() for t in threads), "a thread hung"
     assert not failures, failures[:5]
+
+
+def test_an_on_pages_that_raises_ends_the_stream(client: ttscache.Client, wav: bytes) -> None:
+    # Its pages are a hole in the Ogg stream: the exception is raised, and no
+    # later push or finish may succeed over the hole.
+    calls = []
+
+    def on_pages(pages: bytes) -> None:
+        calls.append(len(pages))
+        if len(calls) == 1:
+            raise RuntimeError("disk full")
+
+    stream = client.encode_stream(rate=22050, on_pages=on_pages)
+    pcm = wav[44:]
+    with pytest.raises(RuntimeError, match="disk full"):
+        for _ in range(20):
+            stream.push(pcm)
+            stream.wait(200)
+    with pytest.raises(ttscache.Error):
+        stream.push(pcm)
+    with pytest.raises(ttscache.Error):
+        stream.finish()
+    stream.close()
+    assert client.stats().streams_open == 0

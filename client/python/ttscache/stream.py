@@ -114,6 +114,10 @@ class EncodeStream:
 
     def _call(self, rc: int) -> None:
         err, self._sink.error = self._sink.error, None
+        if err is not None and self._ptr is not None:
+            # The pages on_pages did not take are a hole in the Ogg stream: the
+            # stream ends (nothing is stored), and later calls say so.
+            self._client._lib.stream_abort(self._ptr)
         if rc != OK:
             raise self._handle.error(rc)
         if err is not None:
