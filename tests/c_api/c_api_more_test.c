@@ -210,8 +210,8 @@ static void test_arena(ttscache_client* c, const uint8_t* wav, size_t wav_length
   /* An output range over the input would be written while the daemon still
    * reads the WAV: a corrupt encoding reported as OK. Refused instead. */
   uint64_t overlap_size = 0;
-  rc = ttscache_encode_in_arena(c, in_at, wav_length, in_at + 1024, wav_length, NULL,
-                                &overlap_size);
+  rc =
+      ttscache_encode_in_arena(c, in_at, wav_length, in_at + 1024, wav_length, NULL, &overlap_size);
   CHECK(rc == TTSCACHE_ERR_INVALID_ARGUMENT, "output overlapping the input gave %s (%llu bytes)",
         ttscache_strerror(rc), (unsigned long long)overlap_size);
   rc = ttscache_encode_in_arena(c, in_at + 1024, wav_length, in_at, 2048, NULL, &overlap_size);
