@@ -36,7 +36,9 @@ Result<ArenaAllocator> ArenaAllocator::Create(std::span<uint8_t> arena) {
 }
 
 Result<std::span<uint8_t>> ArenaAllocator::Allocate(size_t bytes) {
-  void* p = impl_->segment.allocate(bytes, std::nothrow);
+  // Boost rounds the size up to its alignment without checking for overflow:
+  // SIZE_MAX would wrap to a tiny block handed out as SIZE_MAX bytes.
+  void* p = bytes <= impl_->arena.size() ? impl_->segment.allocate(bytes, std::nothrow) : nullptr;
   if (!p) {
     return MakeError(Errc::kTooLarge, "arena has " + std::to_string(free_bytes()) +
                                           " bytes free, " + std::to_string(bytes) + " asked");

@@ -5,6 +5,8 @@
 // (c_api_errors.cpp, c_api_arena.cpp, c_api_info.cpp, c_api_stream.cpp);
 // what they share is in c_api_internal.hpp. Buffers own an AudioBuffer
 // behind an opaque pointer.
+#include <fcntl.h>
+
 #include <charconv>
 #include <cstdint>
 #include <cstdlib>
@@ -226,7 +228,9 @@ int ttscache_put(ttscache_client* client, const char* engine, const char* text, 
 int ttscache_put_file_by_key(ttscache_client* client, const char* engine, const uint8_t key[32],
                              int fd, uint64_t last_used_ns, int* outcome) {
   if (!client || !engine || !key) return Invalid(client, "NULL argument");
-  if (fd < 0) return Invalid(client, "fd must be an open file descriptor");
+  if (fd < 0 || ::fcntl(fd, F_GETFD) == -1) {
+    return Invalid(client, "fd must be an open file descriptor");
+  }
   return Guarded(client, [&] {
     if (int rc = EnsureConnected(client); rc != TTSCACHE_OK) return rc;
     auto r = client->client->PutFileByKey(engine, std::span<const uint8_t, 32>(key, 32), fd,

@@ -108,6 +108,11 @@ int ttscache_encode_in_arena(ttscache_client* client, uint64_t offset, uint64_t 
                              const ttscache_opus_params* params, uint64_t* opus_size) {
   if (opus_size) *opus_size = 0;
   if (!client) return Invalid(client, "NULL client");
+  const auto end = [](uint64_t at, uint64_t n) { return at + n < at ? UINT64_MAX : at + n; };
+  if (length != 0 && out_capacity != 0 && offset < end(out_offset, out_capacity) &&
+      out_offset < end(offset, length)) {
+    return Invalid(client, "the output range overlaps the input range");
+  }
   return Guarded(client, [&] {
     ttscache::OpusParams p;
     if (int rc = ToParams(client, params, &p); rc != TTSCACHE_OK) return rc;

@@ -6,6 +6,7 @@
 // (docs/benchmarks.md). Later waits in the same call poll the remaining time.
 #include "client/src/client_impl.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -17,6 +18,7 @@
 #include <cstring>
 #include <deque>
 
+#include "core/audio/opus_params.hpp"
 #include "ipc/error_codes.hpp"
 #include "ipc/fd_passing.hpp"
 #include "ipc/frame.hpp"
@@ -85,6 +87,18 @@ Status CheckAudioDescriptor(int fd, uint64_t size) {
   return {};
 }
 
+// The wire carries bitrate_kbps as a u16 and complexity as a u8: a value
+// they cannot hold would be truncated into another setting (65600 kbit/s
+// into 64, 65536 into 0, "the daemon's settings"). Refused here, with the
+// range the daemon would name.
+Status CheckOpus(const OpusParams& params) {
+  if (params.bitrate_kbps == 0) return {};  // the daemon's settings; the rest is ignored
+  if (Status valid = Validate(params); !valid) {
+    return MakeError(Errc::kInvalidArgument, "opus parameters: " + valid.error().message);
+  }
+  return {};
+}
+
 Status WaitFor(int fd, short events, int64_t deadline_ms) {
   while (true) {
     int64_t left = deadline_ms - NowMs();
@@ -109,6 +123,8 @@ Result<std::unique_ptr<Client::Impl>> Client::Impl::Connect(const ClientOptions&
 }
 
 Status Client::Impl::Reconnect() {
+  ++connection_;  // what was sent on the old connection is never answered
+  connection_first_id_ = next_id_;
   socket_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!socket_.valid()) return ErrnoError(errno, "socket");
   // Bounds the blocking connect (a full listen backlog) and first receive.
@@ -181,6 +197,8 @@ Status Client::Impl::CheckPeer() {
 }
 
 Error Client::Impl::DropConnection(std::string why) {
+  ++connection_;
+  connection_first_id_ = next_id_;
   socket_.reset();
   reader_ = std::make_unique<ipc::FrameReader>();
   outstanding_.clear();
@@ -190,6 +208,13 @@ Error Client::Impl::DropConnection(std::string why) {
 }
 
 Result<uint64_t> Client::Impl::Send(ipc::Opcode op, std::span<const uint8_t> body, int fd) {
+  // The caller's descriptor, checked before anything is sent: sendmsg's
+  // EBADF would read as a lost connection (and be retried on a new one).
+  if (fd >= 0 && ::fcntl(fd, F_GETFD) == -1) {
+    return MakeError(Errc::kInvalidArgument,
+                     "descriptor " + std::to_string(fd) + " to pass is not open");
+  }
+  if (!socket_.valid()) return MakeError(Errc::kUnavailable, "not connected to the daemon");
   const uint64_t id = next_id_++;
   std::vector<uint8_t> frame =
       ipc::BuildFrame(static_cast<uint8_t>(op), id, body, fd >= 0 ? ipc::kFlagFd : 0);
@@ -227,6 +252,14 @@ Result<std::optional<Client::Impl::Reply>> Client::Impl::ReceiveOrPoll(uint64_t 
     return r;
   }
   if (!socket_.valid()) return MakeError(Errc::kUnavailable, "not connected to the daemon");
+  // A request sent on an earlier connection is never answered: the daemon
+  // that got it is gone (a reconnect cleared what was outstanding). Waiting
+  // for it would only spend the whole timeout.
+  if (request_id != kConnectionErrorId && request_id < connection_first_id_) {
+    return MakeError(Errc::kUnavailable, "no reply is due for request " +
+                                             std::to_string(request_id) +
+                                             ": the connection it was sent on is gone");
+  }
   const int64_t deadline = NowMs() + options_.timeout_ms;
   bool first_wait = true;
   while (true) {
@@ -315,7 +348,7 @@ Status Client::Impl::Ping() {
 Result<ipc::HelloReply> Client::Impl::Hello() {
   Result<Reply> r = Call(ipc::Opcode::kHello, ipc::EncodeHelloRequest(1, 1));
   if (!r) return r.error();
-  return ipc::DecodeHelloReply(r->body);
+  return FromDaemon(ipc::DecodeHelloReply(r->body));
 }
 
 Result<ipc::StatsReply> Client::Impl::Stats(uint8_t flags) {
@@ -323,7 +356,7 @@ Result<ipc::StatsReply> Client::Impl::Stats(uint8_t flags) {
   Result<Reply> r =
       Call(ipc::Opcode::kStats, flags ? ipc::EncodeStatsRequest(flags) : std::vector<uint8_t>());
   if (!r) return r.error();
-  return ipc::DecodeStatsReply(r->body, flags);
+  return FromDaemon(ipc::DecodeStatsReply(r->body, flags));
 }
 
 Result<ipc::PutFileReply> Client::Impl::PutFileByKey(std::string_view engine,
@@ -333,7 +366,7 @@ Result<ipc::PutFileReply> Client::Impl::PutFileByKey(std::string_view engine,
   ipc::PutFileRequest p{engine, key, last_used_ns};
   Result<Reply> r = Call(ipc::Opcode::kPutFile, ipc::EncodePutFileRequest(p), fd);
   if (!r) return r.error();
-  return ipc::DecodePutFileReply(r->body);
+  return FromDaemon(ipc::DecodePutFileReply(r->body));
 }
 
 Result<std::vector<bool>> Client::Impl::HasKeys(std::string_view engine,
@@ -346,7 +379,7 @@ Result<std::vector<bool>> Client::Impl::HasKeys(std::string_view engine,
     for (size_t i = at; i < at + n; ++i) raw.insert(raw.end(), keys[i].begin(), keys[i].end());
     Result<Reply> r = Call(ipc::Opcode::kHasKeys, ipc::EncodeHasKeysRequest({engine, raw}));
     if (!r) return r.error();
-    Result<std::vector<bool>> part = ipc::DecodeHasKeysReply(r->body);
+    Result<std::vector<bool>> part = FromDaemon(ipc::DecodeHasKeysReply(r->body));
     if (!part) return part.error();
     if (part->size() != n) {
       return DropConnection("HAS_KEYS answered " + std::to_string(part->size()) + " of " +
@@ -361,7 +394,7 @@ Error Client::Impl::ErrorFromBody(std::span<const uint8_t> body) { return ErrorF
 
 Result<AudioBuffer> Client::Impl::AudioFromReply(Reply reply, const std::string* known_key) {
   if (IsError(reply.opcode)) return ErrorFromReply(reply.body);
-  Result<ipc::AudioReply> a = ipc::DecodeAudioReply(reply.body);
+  Result<ipc::AudioReply> a = FromDaemon(ipc::DecodeAudioReply(reply.body));
   if (!a) return a.error();
   if (a->place == ipc::AudioPlace::kUnchanged) {
     auto known = known_key ? known_files_.find(*known_key) : known_files_.end();
@@ -434,6 +467,7 @@ std::string KnownFileKey(std::string_view engine, std::string_view text, Format 
 
 Result<AudioBuffer> Client::Impl::Get(std::string_view engine, std::string_view text, Format format,
                                       const OpusParams& params, bool descriptor) {
+  if (Status s = CheckOpus(params); !s) return s.error();
   if (!descriptor) {
     Result<Reply> r = Call(ipc::Opcode::kGet, GetBody(engine, text, format, params, false));
     if (!r) return r.error();
@@ -453,6 +487,7 @@ Result<AudioBuffer> Client::Impl::Get(std::string_view engine, std::string_view 
 
 Result<uint64_t> Client::Impl::SendGet(std::string_view engine, std::string_view text,
                                        Format format, const OpusParams& params, bool descriptor) {
+  if (Status s = CheckOpus(params); !s) return s.error();
   return Send(ipc::Opcode::kGet, GetBody(engine, text, format, params, descriptor));
 }
 
@@ -470,6 +505,7 @@ Status Client::Impl::Put(std::string_view engine, std::string_view text,
 }
 
 Result<AudioBuffer> Client::Impl::Encode(std::span<const uint8_t> wav, const OpusParams& params) {
+  if (Status s = CheckOpus(params); !s) return s.error();
   ipc::EncodeRequest e{params, {ipc::AudioPlace::kInline, wav, 0, 0}, {}};
   Result<Reply> r = Call(ipc::Opcode::kEncode, ipc::EncodeEncodeRequest(e));
   if (!r) return r.error();
@@ -479,6 +515,7 @@ Result<AudioBuffer> Client::Impl::Encode(std::span<const uint8_t> wav, const Opu
 Result<AudioBuffer> Client::Impl::PutEncode(std::string_view engine, std::string_view text,
                                             std::span<const uint8_t> wav,
                                             const OpusParams& params) {
+  if (Status s = CheckOpus(params); !s) return s.error();
   ipc::PutEncodeRequest p{engine, text, params, {ipc::AudioPlace::kInline, wav, 0, 0}, {}};
   Result<Reply> r = Call(ipc::Opcode::kPutEncode, ipc::EncodePutEncodeRequest(p));
   if (!r) return r.error();
@@ -509,12 +546,20 @@ Status Client::Impl::PutFromArena(std::string_view engine, std::string_view text
 
 Result<uint64_t> Client::Impl::EncodeInArena(uint64_t offset, uint64_t length, uint64_t out_offset,
                                              uint64_t out_capacity, const OpusParams& params) {
+  // The daemon writes pages while it still reads the WAV: an output range
+  // over the input would encode audio it had overwritten itself.
+  const auto end = [](uint64_t at, uint64_t n) { return at + n < at ? UINT64_MAX : at + n; };
+  if (length != 0 && out_capacity != 0 && offset < end(out_offset, out_capacity) &&
+      out_offset < end(offset, length)) {
+    return MakeError(Errc::kInvalidArgument, "the output range overlaps the input range");
+  }
+  if (Status s = CheckOpus(params); !s) return s.error();
   ipc::EncodeRequest e{params,
                        {ipc::AudioPlace::kArena, {}, offset, length},
                        {ipc::AudioPlace::kArena, out_offset, out_capacity}};
   Result<Reply> r = Call(ipc::Opcode::kEncode, ipc::EncodeEncodeRequest(e));
   if (!r) return r.error();
-  Result<ipc::AudioReply> a = ipc::DecodeAudioReply(r->body);
+  Result<ipc::AudioReply> a = FromDaemon(ipc::DecodeAudioReply(r->body));
   if (!a) return a.error();
   if (a->place != ipc::AudioPlace::kArena || a->size > out_capacity) {
     return MakeError(Errc::kInternal, "the daemon reported " + std::to_string(a->size) +
@@ -528,6 +573,7 @@ Result<ipc::StreamOpenReply> Client::Impl::OpenEncodeStream(const StreamFormat& 
                                                             const OpusParams& params,
                                                             std::string_view engine,
                                                             std::string_view text) {
+  if (Status s = CheckOpus(params); !s) return s.error();
   ipc::StreamOpenRequest o;
   if (format.wav) {
     o.input = ipc::StreamInput::kWav;
@@ -544,7 +590,7 @@ Result<ipc::StreamOpenReply> Client::Impl::OpenEncodeStream(const StreamFormat& 
   o.text = text;
   Result<Reply> r = Call(ipc::Opcode::kStreamOpen, ipc::EncodeStreamOpenRequest(o));
   if (!r) return r.error();
-  return ipc::DecodeStreamOpenReply(r->body);
+  return FromDaemon(ipc::DecodeStreamOpenReply(r->body));
 }
 
 void Client::Impl::Abandon(uint64_t request_id) {

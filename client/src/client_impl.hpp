@@ -75,8 +75,20 @@ class Client::Impl {
   // A reply to `request_id`, when it comes, is dropped (a stream aborted).
   void Abandon(uint64_t request_id);
   int socket_fd() const { return socket_.get(); }
+  // Which connection this is: changes whenever the connection is replaced
+  // or dropped. Request ids and stream ids name something only on the
+  // connection they were sent on.
+  uint64_t connection() const { return connection_; }
   // The daemon's ERROR reply body as an Error.
   static Error ErrorFromBody(std::span<const uint8_t> body);
+  // A reply body as decoded; one that does not decode is the daemon's fault
+  // (kInternal), never the caller's bad request.
+  template <class T>
+  static Result<T> FromDaemon(Result<T> decoded) {
+    if (decoded) return decoded;
+    return MakeError(Errc::kInternal,
+                     "malformed reply from the daemon: " + decoded.error().message);
+  }
 
  private:
   Status Reconnect();
@@ -104,6 +116,8 @@ class Client::Impl {
   ClientOptions options_;
   UniqueFd socket_;
   uint64_t next_id_ = 1;
+  uint64_t connection_ = 0;
+  uint64_t connection_first_id_ = 1;          // requests below it went on an earlier connection
   std::unique_ptr<ipc::FrameReader> reader_;  // received bytes and descriptors, per frame
   std::set<uint64_t> outstanding_;            // sent, reply not yet received
   std::map<uint64_t, Reply> early_;  // replies that came before they were asked for (⊆ sent)

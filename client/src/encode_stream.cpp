@@ -6,7 +6,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <deque>
+#include <exception>
+#include <new>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -38,6 +41,7 @@ Error Moved() { return MakeError(Errc::kInvalidArgument, "the stream was moved f
 // Client's connection (Client::Impl stays put when a Client is moved).
 struct EncodeStream::State {
   Client::Impl* client = nullptr;
+  uint64_t connection = 0;  // the client's connection the stream was opened on
   uint32_t id = 0;
   uint64_t window = 0;  // input bytes that may be in flight
   PageSink on_pages;
@@ -47,6 +51,12 @@ struct EncodeStream::State {
   std::optional<Error> failed;
 
   Status Fail(const Error& e);
+  // The stream's id names it only on the connection it was opened on: after
+  // a reconnect it may name another stream of this client. Fails the stream.
+  Status CheckConnection();
+  // Hands pages to the caller's sink; a sink that throws ends the stream
+  // (pages it did not take are a hole in the Ogg stream).
+  Status Deliver(std::span<const uint8_t> pages);
   // Takes the oldest push's reply: waiting for it, or only if it is there.
   Result<bool> CollectOldest(bool wait);
   Status SendPush(std::vector<uint8_t> body, uint64_t bytes);
@@ -69,6 +79,36 @@ Status EncodeStream::State::Fail(const Error& e) {
   return *failed;
 }
 
+Status EncodeStream::State::CheckConnection() {
+  if (client->connection() == connection) return {};
+  return Fail(MakeError(Errc::kUnavailable,
+                        "the stream's connection to the daemon is gone (the daemon restarted "
+                        "or the client reconnected): the stream ended"));
+}
+
+Status EncodeStream::State::Deliver(std::span<const uint8_t> pages) {
+  if (pages.empty() || !on_pages) return {};
+  Error why{Errc::kInternal, ""};
+  try {
+    on_pages(pages);
+    return {};
+  } catch (const std::bad_alloc&) {
+    why = Error{Errc::kOutOfMemory, "out of memory"};
+  } catch (const std::exception& e) {
+    why = MakeError(Errc::kInternal, std::string("the page sink threw: ") + e.what());
+  } catch (...) {
+    why = MakeError(Errc::kInternal, "the page sink threw");
+  }
+  const bool daemon_has_it = open;
+  Status failed_status = Fail(why);
+  if (daemon_has_it) {  // the daemon's side is still open: end it, without waiting
+    Result<uint64_t> request =
+        client->Send(ipc::Opcode::kStreamAbort, ipc::EncodeStreamIdRequest(id));
+    if (request) client->Abandon(*request);
+  }
+  return failed_status;
+}
+
 Result<bool> EncodeStream::State::CollectOldest(bool wait) {
   const uint64_t request = in_flight.front().first;
   Result<std::optional<Client::Impl::Reply>> reply = client->ReceiveOrPoll(request, wait);
@@ -77,9 +117,10 @@ Result<bool> EncodeStream::State::CollectOldest(bool wait) {
   in_flight_bytes -= in_flight.front().second;
   in_flight.pop_front();
   if (IsError((*reply)->opcode)) return Fail(Client::Impl::ErrorFromBody((*reply)->body)).error();
-  Result<std::span<const uint8_t>> pages = ipc::DecodeStreamPagesReply((*reply)->body);
+  Result<std::span<const uint8_t>> pages =
+      Client::Impl::FromDaemon(ipc::DecodeStreamPagesReply((*reply)->body));
   if (!pages) return Fail(pages.error()).error();
-  if (!pages->empty() && on_pages) on_pages(*pages);
+  if (Status delivered = Deliver(*pages); !delivered) return delivered.error();
   return true;
 }
 
@@ -97,6 +138,7 @@ Status EncodeStream::State::SendPush(std::vector<uint8_t> body, uint64_t bytes) 
 
 Status EncodeStream::State::Collect() {
   if (failed) return *failed;
+  if (Status s = CheckConnection(); !s) return s;
   while (!in_flight.empty()) {
     Result<bool> taken = CollectOldest(/*wait=*/false);
     if (!taken) return taken.error();
@@ -107,6 +149,7 @@ Status EncodeStream::State::Collect() {
 
 Status EncodeStream::State::WaitForPages(int timeout_ms) {
   if (failed) return *failed;
+  if (Status s = CheckConnection(); !s) return s;
   if (in_flight.empty()) return {};
   pollfd p{client->socket_fd(), POLLIN, 0};
   if (::poll(&p, 1, timeout_ms) < 0 && errno != EINTR) {
@@ -117,6 +160,7 @@ Status EncodeStream::State::WaitForPages(int timeout_ms) {
 
 Status EncodeStream::State::Push(std::span<const uint8_t> bytes) {
   if (failed) return *failed;
+  if (Status s = CheckConnection(); !s) return s;
   if (!open) return MakeError(Errc::kInvalidArgument, "push to a stream that was finished");
   do {
     const std::span<const uint8_t> piece = bytes.first(std::min<size_t>(bytes.size(), window));
@@ -129,6 +173,7 @@ Status EncodeStream::State::Push(std::span<const uint8_t> bytes) {
 
 Status EncodeStream::State::PushFromArena(uint64_t offset, uint64_t length) {
   if (failed) return *failed;
+  if (Status s = CheckConnection(); !s) return s;
   if (!open) return MakeError(Errc::kInvalidArgument, "push to a stream that was finished");
   do {
     const uint64_t piece = std::min(length, window);
@@ -142,6 +187,7 @@ Status EncodeStream::State::PushFromArena(uint64_t offset, uint64_t length) {
 
 Result<StreamResult> EncodeStream::State::Finish() {
   if (failed) return *failed;
+  if (Status s = CheckConnection(); !s) return s.error();
   if (!open) return MakeError(Errc::kInvalidArgument, "the stream was finished already");
   Result<uint64_t> request =
       client->Send(ipc::Opcode::kStreamFinish, ipc::EncodeStreamIdRequest(id));
@@ -156,9 +202,10 @@ Result<StreamResult> EncodeStream::State::Finish() {
   Result<Client::Impl::Reply> reply = client->Receive(*request);
   if (!reply) return Fail(reply.error()).error();
   if (IsError(reply->opcode)) return Fail(Client::Impl::ErrorFromBody(reply->body)).error();
-  Result<ipc::StreamFinishReply> end = ipc::DecodeStreamFinishReply(reply->body);
+  Result<ipc::StreamFinishReply> end =
+      Client::Impl::FromDaemon(ipc::DecodeStreamFinishReply(reply->body));
   if (!end) return Fail(end.error()).error();
-  if (!end->pages.empty() && on_pages) on_pages(end->pages);
+  if (Status delivered = Deliver(end->pages); !delivered) return delivered.error();
   StreamResult result;
   result.samples_48k = end->samples_48k;
   result.cached = end->cached == ipc::StreamCached::kStored      ? StreamResult::Cached::kStored
@@ -170,6 +217,7 @@ Result<StreamResult> EncodeStream::State::Finish() {
 
 Status EncodeStream::State::Abort() {
   if (!open) return {};
+  if (!CheckConnection()) return {};  // the daemon dropped it with the connection
   (void)Fail(MakeError(Errc::kInvalidArgument, "the stream was aborted"));
   Result<uint64_t> request =
       client->Send(ipc::Opcode::kStreamAbort, ipc::EncodeStreamIdRequest(id));
@@ -241,6 +289,7 @@ Result<EncodeStream> Client::OpenEncodeStream(const StreamFormat& format,
     if (!opened) return opened.error();
     auto state = std::make_unique<EncodeStream::State>();
     state->client = impl_.get();
+    state->connection = impl_->connection();
     state->id = opened->stream;
     state->window = std::max<uint64_t>(opened->max_buffered_bytes / 2, kMinWindow);
     state->on_pages = std::move(on_pages);

@@ -207,6 +207,17 @@ static void test_arena(ttscache_client* c, const uint8_t* wav, size_t wav_length
             TTSCACHE_OK,
         "encode_in_arena defaults: %s", ttscache_last_error(c));
 
+  /* An output range over the input would be written while the daemon still
+   * reads the WAV: a corrupt encoding reported as OK. Refused instead. */
+  uint64_t overlap_size = 0;
+  rc =
+      ttscache_encode_in_arena(c, in_at, wav_length, in_at + 1024, wav_length, NULL, &overlap_size);
+  CHECK(rc == TTSCACHE_ERR_INVALID_ARGUMENT, "output overlapping the input gave %s (%llu bytes)",
+        ttscache_strerror(rc), (unsigned long long)overlap_size);
+  rc = ttscache_encode_in_arena(c, in_at + 1024, wav_length, in_at, 2048, NULL, &overlap_size);
+  CHECK(rc == TTSCACHE_ERR_INVALID_ARGUMENT, "output overlapping the input's start gave %s",
+        ttscache_strerror(rc));
+
   /* Too small: its own code and the size it needed, which then suffices. */
   uint64_t needed = 0;
   rc = ttscache_encode_in_arena(c, in_at, wav_length, out_at, 200, &low, &needed);
@@ -243,6 +254,12 @@ static void test_arena(ttscache_client* c, const uint8_t* wav, size_t wav_length
   rc = ttscache_arena_alloc(c, arena_size, &p, &at);
   CHECK(rc == TTSCACHE_ERR_TOO_LARGE && p == NULL, "alloc of the whole arena gave %s",
         ttscache_strerror(rc));
+  /* Sizes near SIZE_MAX must not wrap to a small block in the allocator's rounding. */
+  for (size_t ask = SIZE_MAX; ask >= SIZE_MAX - 64; --ask) {
+    rc = ttscache_arena_alloc(c, ask, &p, &at);
+    CHECK(rc == TTSCACHE_ERR_TOO_LARGE && p == NULL, "alloc of %zu bytes gave %s (offset %llu)",
+          ask, ttscache_strerror(rc), (unsigned long long)at);
+  }
   CHECK(ttscache_arena_free(c, out_at) == TTSCACHE_OK, "free: %s", ttscache_last_error(c));
   CHECK(ttscache_arena_alloc(c, out_capacity, &p, &at) == TTSCACHE_OK && at == out_at,
         "the freed range is reused (at %llu, was %llu)", (unsigned long long)at,
@@ -308,6 +325,21 @@ static void test_opus_params(ttscache_client* c, const uint8_t* wav, size_t wav_
         "reserved");
   /* The plain calls keep their behavior: the daemon judges the bitrate. */
   CHECK(ttscache_encode(c, wav, wav_length, 5, &b) == TTSCACHE_ERR_BAD_REQUEST, "plain bitrate 5");
+  /* A bitrate the wire's u16 cannot carry is refused, not truncated (65536 + 64
+   * was sent as 64, 65536 as 0: "the daemon's settings"); likewise a complexity
+   * past its u8. */
+  int rc_wide = ttscache_encode(c, wav, wav_length, 65536 + 64, &b);
+  CHECK(rc_wide == TTSCACHE_ERR_BAD_REQUEST && b.data == NULL, "plain bitrate 65600 gave %s",
+        ttscache_strerror(rc_wide));
+  rc_wide = ttscache_get(c, "xtts", "x", 1, TTSCACHE_FORMAT_OPUS, 65536, &b);
+  CHECK(rc_wide == TTSCACHE_ERR_BAD_REQUEST, "plain bitrate 65536 gave %s",
+        ttscache_strerror(rc_wide));
+  uint64_t wide_id = 0;
+  bad = p;
+  bad.bitrate_kbps = 65536 + 64;
+  CHECK(ttscache_send_get(c, "xtts", "x", 1, TTSCACHE_FORMAT_OPUS, &bad, &wide_id) ==
+            TTSCACHE_ERR_INVALID_ARGUMENT,
+        "send_get with bitrate 65600");
 
   /* put_encode stores the WAV and the variant: get_ex with the same
    * parameters is the same Ogg. */

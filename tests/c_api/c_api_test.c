@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -246,6 +247,16 @@ int main(int argc, char** argv) {
   close(p[1]);
   CHECK(ttscache_put_file_by_key(c, "xtts", key, -1, 0, NULL) == TTSCACHE_ERR_INVALID_ARGUMENT,
         "fd -1");
+  /* A descriptor that is not open is the caller's mistake: refused at once,
+   * not "lost the daemon" after twice the timeout. */
+  int closed_fd = 1000;
+  while (fcntl(closed_fd, F_GETFD) != -1) ++closed_fd;
+  time_t before = time(NULL);
+  int rc_closed = ttscache_put_file_by_key(c, "xtts", key, closed_fd, 0, NULL);
+  CHECK(rc_closed == TTSCACHE_ERR_INVALID_ARGUMENT, "a closed fd gave %s: %s",
+        ttscache_strerror(rc_closed), ttscache_last_error(c));
+  CHECK(time(NULL) - before <= 1, "a closed fd took %ld s", (long)(time(NULL) - before));
+  CHECK(ttscache_ping(c) == TTSCACHE_OK, "ping after a closed fd: %s", ttscache_last_error(c));
   test_stream(c);
   ttscache_client_free(c);
   test_more(argv[1], wav, wav_length, argv[3]);

@@ -417,3 +417,98 @@ TEST(EncodeStreamReview, APushStillArrivingIsNotIdle) {
 
 }  // namespace
 }  // namespace ttscache
+
+namespace ttscache {
+namespace {
+
+// A stream lives on one connection. After the client reconnects (here: the
+// daemon was killed and restarted, and a ping reconnected), the old stream's
+// id names nothing — or, worse, the first stream opened on the new
+// connection, which gets the same per-connection id. Its pushes must fail at
+// once, never feed the new stream (whose entry would be cached with the
+// other sentence's audio in it), and nothing may wait for replies the old
+// connection took with it.
+TEST(EncodeStreamReconnect, AStreamFromTheOldConnectionNeverFeedsANewOne) {
+  DaemonProcess daemon;
+  ASSERT_TRUE(daemon.Start());
+  Client client = Client::Connect({daemon.socket_path(), 3000}).value();
+  StreamFormat format;
+  format.sample_rate = 16000;
+  const std::vector<uint8_t> second(32000, 0);  // 1 s of s16 mono silence at 16 kHz
+  EncodeStream old_stream = client.OpenEncodeStream(format, nullptr).value();
+  ASSERT_TRUE(old_stream.Push(second).ok());
+  uint64_t get_id = client.SendGet("piper", "never answered", Format::kWav).value();
+
+  daemon.Kill();
+  ASSERT_TRUE(daemon.Start());
+  ASSERT_TRUE(client.Ping().ok());  // a new connection
+
+  size_t new_bytes = 0;
+  EncodeStream new_stream =
+      client
+          .OpenEncodeStream(
+              format, [&](std::span<const uint8_t> p) { new_bytes += p.size(); },
+              DaemonDefaultOpus(), "piper", "Reconnected sentence.")
+          .value();
+  ASSERT_EQ(new_stream.id(), old_stream.id());  // per connection: the ids collide
+
+  const auto start = std::chrono::steady_clock::now();
+  Status pushed = old_stream.Push(second);
+  EXPECT_FALSE(pushed.ok()) << "a push on a stream of a closed connection was accepted";
+  Result<AudioBuffer> got = client.ReceiveGet(get_id);
+  EXPECT_FALSE(got.ok());
+  EXPECT_FALSE(old_stream.Finish().ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1500))
+      << "waited for replies the old connection took with it";
+
+  ASSERT_TRUE(new_stream.Push(second).ok());
+  Result<StreamResult> end = new_stream.Finish();
+  ASSERT_TRUE(end.ok()) << end.error().message;
+  EXPECT_EQ(end->samples_48k, 48000u) << "the new stream took the old stream's audio";
+  EXPECT_GT(new_bytes, 0u);
+}
+
+}  // namespace
+}  // namespace ttscache
+
+namespace ttscache {
+namespace {
+
+// encode_stream.hpp: "A page sink that throws ends the stream too". The
+// pages it threw on are a hole in the Ogg stream: no later call may report
+// success, and the daemon's side is closed.
+TEST(EncodeStreamSink, ASinkThatThrowsEndsTheStream) {
+  DaemonProcess daemon;
+  ASSERT_TRUE(daemon.Start());
+  Client client = Client::Connect({daemon.socket_path(), 3000}).value();
+  StreamFormat format;
+  format.sample_rate = 16000;
+  const std::vector<uint8_t> second(32000, 0);
+  int calls = 0;
+  EncodeStream stream = client
+                            .OpenEncodeStream(format,
+                                              [&](std::span<const uint8_t>) {
+                                                if (++calls == 1)
+                                                  throw std::runtime_error("sink full");
+                                              })
+                            .value();
+  bool failed = false;
+  std::string message;
+  for (int i = 0; i < 5 && !failed; ++i) {
+    Status pushed = stream.Push(second);
+    if (pushed.ok()) pushed = stream.WaitForPages(500);
+    if (!pushed.ok()) {
+      failed = true;
+      message = pushed.error().message;
+    }
+  }
+  ASSERT_TRUE(failed) << "the sink threw, and every call still succeeded";
+  EXPECT_THAT(message, HasSubstr("sink full"));
+  EXPECT_FALSE(stream.Push(second).ok());
+  EXPECT_FALSE(stream.Finish().ok()) << "a stream with a hole finished as if whole";
+  EXPECT_TRUE(WaitFor([&] { return StreamsOpen(client) == 0; }))
+      << "the daemon's side of the stream stayed open";
+}
+
+}  // namespace
+}  // namespace ttscache

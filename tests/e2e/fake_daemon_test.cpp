@@ -217,3 +217,43 @@ TEST(FakeDaemon, CApiRefusesADaemonOfAnotherUid) {
 
 }  // namespace
 }  // namespace ttscache
+
+namespace ttscache {
+namespace {
+
+// A reply the library cannot decode is the daemon's fault (or a version
+// skew), never the caller's: not TTSCACHE_ERR_BAD_REQUEST, which says the
+// daemon refused the request ("your input is wrong, do not retry").
+TEST(FakeDaemon, AMalformedReplyIsNotTheCallersBadRequest) {
+  testing::FakeDaemon fake([](int socket, const ipc::Frame& request) {
+    const std::vector<uint8_t> body = {0xFF, 0xFF, 0xFF, 0xFF, 0x07};  // decodes as nothing
+    testing::FakeDaemon::Reply(socket, request.header.opcode | ipc::kReplyBit,
+                               request.header.request_id, body);
+  });
+  EXPECT_EQ(testing::RunInChild([&] {
+              ttscache_client* c = ttscache_client_new(fake.path().c_str(), 2000);
+              ttscache_stats* stats = nullptr;
+              const int rc_stats = ttscache_stats_get(c, &stats);
+              ttscache_hello_info hello;
+              const int rc_hello = ttscache_hello(c, &hello);
+              ttscache_buffer b;
+              const int rc_get = ttscache_get(c, "piper", "x", 1, TTSCACHE_FORMAT_WAV, 0, &b);
+              ttscache_stream_format f = {TTSCACHE_STREAM_RAW, TTSCACHE_SAMPLE_S16LE, 1, 16000};
+              ttscache_stream* s = nullptr;
+              const int rc_open =
+                  ttscache_stream_open(c, &f, 0, nullptr, nullptr, 0, nullptr, nullptr, &s);
+              std::fprintf(stderr, "stats %s, hello %s, get %s, stream_open %s (%s)\n",
+                           ttscache_strerror(rc_stats), ttscache_strerror(rc_hello),
+                           ttscache_strerror(rc_get), ttscache_strerror(rc_open),
+                           ttscache_last_error(c));
+              ttscache_client_free(c);
+              return rc_stats == TTSCACHE_ERR_INTERNAL && rc_hello == TTSCACHE_ERR_INTERNAL &&
+                             rc_get == TTSCACHE_ERR_INTERNAL && rc_open == TTSCACHE_ERR_INTERNAL
+                         ? 0
+                         : 1;
+            }),
+            "");
+}
+
+}  // namespace
+}  // namespace ttscache

@@ -145,3 +145,24 @@ def test_encode_output_larger_than_first_guess(arena_client: ttscache.Client,
     opus = arena_client.encode(wav, opus=params)
     assert inside(arena_client, opus) and opus.nbytes > len(wav) // 4 + 65536
     assert opus.nbytes == client.encode(wav, opus=params).nbytes  # inline, same CBR size
+
+
+def test_arena_encode_error_keeps_the_daemons_message(arena_client: ttscache.Client,
+                                                      wav: bytes) -> None:
+    # The output block is given back before the error is raised: the message
+    # must be the daemon's, read before that call cleared it.
+    c = arena_client
+    block = c.arena_alloc(len(wav))
+    block[:] = wav
+    with pytest.raises(ttscache.BadAudio) as e:
+        c.encode(block[10:])  # starts inside the RIFF header
+    assert str(e.value) != "TTSCACHE_ERR_BAD_AUDIO" and "RIFF" in str(e.value), str(e.value)
+
+
+def test_encode_with_no_room_for_the_output_falls_back_inline(daemon: Daemon, wav: bytes) -> None:
+    # put() sends inline when the arena has no room; encode() must too, not
+    # raise TooLarge for a WAV the daemon encodes inline at once.
+    with ttscache.Client(daemon.socket) as c:
+        c.attach_arena(64 << 10)  # room for the WAV, not for the output's first guess
+        opus = c.encode(wav)
+        assert opus[:4] == b"OggS"

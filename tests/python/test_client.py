@@ -146,6 +146,17 @@ def test_get_many_pipelined(client: ttscache.Client, text: str, wav: bytes) -> N
     assert client.get("xtts", text + " a") == wav  # the connection goes on
 
 
+def test_get_many_more_than_the_daemons_inflight_limit(client: ttscache.Client, text: str,
+                                                      wav: bytes) -> None:
+    # The daemon answers BUSY past 64 requests in flight on a connection;
+    # Opus variants not encoded yet stay in flight while they encode.
+    texts = [f"{text} {i}" for i in range(100)]
+    for t in texts:
+        client.put("xtts", t, wav)
+    views = client.get_many("xtts", texts, "opus", 24)
+    assert len(views) == 100 and all(v is not None and v[:4] == b"OggS" for v in views)
+
+
 def test_encode_stream(client: ttscache.Client, text: str, wav: bytes) -> None:
     pcm = wav[44:]
     pages = b"".join(ttscache.encode_chunks(client, (pcm[i:i + 3001] for i in
@@ -333,3 +344,57 @@ def test_encode_stream_of_a_wav_with_poll(client: ttscache.Client, wav: bytes) -
         bad.push(b"RIFF\x00\x00\x00\x00NOPE" + bytes(100))
         bad.finish()
     bad.close()
+
+
+def test_threads_sharing_a_client_do_not_crash(client: ttscache.Client, text: str,
+                                               wav: bytes) -> None:
+    # ctypes lets go of the GIL in every call: without a lock, two threads in
+    # one C handle raced inside the library (use-after-free, SIGSEGV, hangs).
+    import threading
+    for i in range(8):
+        client.put("xtts", f"{text} {i}", wav)
+    failures: list[str] = []
+
+    def worker(n: int) -> None:
+        for i in range(150):
+            try:
+                view = client.get("xtts", f"{text} {(n + i) % 8}")
+                if view is None or len(view) != len(wav):
+                    failures.append(f"got {None if view is None else len(view)}")
+                if i % 25 == 0:
+                    client.stats()
+                    client.get_many("xtts", [f"{text} {j}" for j in range(8)])
+            except Exception as e:  # noqa: BLE001 - any error is the finding
+                failures.append(repr(e))
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads), "a thread hung"
+    assert not failures, failures[:5]
+
+
+def test_an_on_pages_that_raises_ends_the_stream(client: ttscache.Client, wav: bytes) -> None:
+    # Its pages are a hole in the Ogg stream: the exception is raised, and no
+    # later push or finish may succeed over the hole.
+    calls = []
+
+    def on_pages(pages: bytes) -> None:
+        calls.append(len(pages))
+        if len(calls) == 1:
+            raise RuntimeError("disk full")
+
+    stream = client.encode_stream(rate=22050, on_pages=on_pages)
+    pcm = wav[44:]
+    with pytest.raises(RuntimeError, match="disk full"):
+        for _ in range(20):
+            stream.push(pcm)
+            stream.wait(200)
+    with pytest.raises(ttscache.Error):
+        stream.push(pcm)
+    with pytest.raises(ttscache.Error):
+        stream.finish()
+    stream.close()
+    assert client.stats().streams_open == 0

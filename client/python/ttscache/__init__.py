@@ -31,7 +31,9 @@ The contract:
   returns None.
 - **Threads.** One Client per thread: a Client, its streams and its arena
   blocks' allocations are used by one thread at a time (calls release the
-  GIL while they wait for the daemon). Views may be read from any thread.
+  GIL while they wait for the daemon; a Client shared by threads holds a
+  lock around each call, so they are safe but serialized). Views may be read
+  from any thread.
   Clients are independent.
 - **Timeouts.** `timeout_ms` bounds every call; a call that times out raises
   Unavailable and the Client goes on working. A lost connection (a daemon

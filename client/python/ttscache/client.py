@@ -15,18 +15,22 @@ call, so the C handle is only ever used by one thread at a time.
 from __future__ import annotations
 
 import ctypes
+import threading
 import weakref
+from collections import deque
 from typing import Callable, Iterable, Optional
 
 from . import _lib
 from ._buffers import Audio, Pinned
-from .errors import BufferTooSmall, Error, InvalidArgument, TooLarge, Unsupported, error_for
-from .stream import EncodeStream
+from .errors import BufferTooSmall, Busy, Error, InvalidArgument, TooLarge, Unsupported, error_for
+from .stream import EncodeStream, _locked
 from .values import EngineStats, Hello, OpusLike, OpusParams, Stats, _opus
 
 OK, MISS = 0, 1
+# get_many's requests in flight: under half the daemon's job queue share per
+# connection (queue_depth 64 / 2) and its 64 requests per connection.
+_GET_WINDOW = 16
 _FORMATS = {"wav": 0, "opus": 1}
-_PIPELINE = 32  # gets in flight in get_many (the daemon allows max_inflight, 64 by default)
 
 
 def library_version() -> str:
@@ -60,6 +64,7 @@ class _Handle:
         if not ptr:
             raise MemoryError("ttscache_client_new")
         self.ptr: int = ptr
+        self.lock = threading.RLock()  # one thread in the C handle at a time
         self.pending_frees: list[int] = []  # arena offsets released by the collector
         fin = weakref.finalize(self, lib.client_free, ptr)
         fin.atexit = False
@@ -82,7 +87,8 @@ class Client:
 
     socket_path None: $TTSCACHE_SOCKET, else /run/ttscache/ttscached.sock.
     timeout_ms bounds every call; a call that times out raises Unavailable.
-    Not thread-safe: use one Client per thread.
+    Calls from several threads are serialized (one Client per thread runs them
+    in parallel).
     """
 
     def __init__(self, socket_path: Optional[str] = None, timeout_ms: int = 10000) -> None:
@@ -124,12 +130,15 @@ class Client:
         return fn
 
     # --- requests ------------------------------------------------------------
+    @_locked
     def connect(self) -> None:
         self._check(self._lib.client_connect(self._h().ptr))
 
+    @_locked
     def ping(self) -> None:
         self._check(self._lib.ping(self._h().ptr))
 
+    @_locked
     def hello(self) -> Hello:
         info = _lib.HelloInfo()
         self._check(self._need("hello")(self._h().ptr, ctypes.byref(info)))
@@ -141,6 +150,7 @@ class Client:
         """The loaded libttscache's version (the daemon's protocol: hello())."""
         return library_version()
 
+    @_locked
     def stats(self) -> Stats:
         out = ctypes.POINTER(_lib.StatsC)()
         self._check(self._need("stats_get")(self._h().ptr, ctypes.byref(out)))
@@ -161,6 +171,7 @@ class Client:
         finally:
             self._lib.stats_free(out)
 
+    @_locked
     def get(self, engine: str, text: str, format: str = "wav",
             opus: OpusLike = None) -> Optional[memoryview]:
         """The cached audio (a read-only view of the daemon's file, no copy), or None
@@ -179,42 +190,55 @@ class Client:
             return None
         return _view_of_buffer(self._lib, buf)
 
+    @_locked
     def get_many(self, engine: str, texts: Iterable[str], format: str = "wav",
                  opus: OpusLike = None) -> list[Optional[memoryview]]:
-        """Pipelined gets, in order: up to _PIPELINE requests are sent before the
-        oldest reply is read. The first error is raised once every reply is in."""
+        """Pipelined gets: up to _GET_WINDOW requests in flight, replies read oldest
+        first (the daemon answers BUSY past 64 in flight on a connection, or when
+        its job queue is full; a get refused BUSY is asked again on its own)."""
         send, receive = self._need("send_get"), self._need("receive_get")
-        fmt, params = _format(format), _opus(opus).to_c()
+        fmt, params = _format(format), _opus(opus)
+        c_params = params.to_c()
         h = self._h()
         e = engine.encode()
-        views: list[Optional[memoryview]] = []
-        in_flight: list[int] = []
+        encoded = [text.encode() for text in texts]  # a bad item raises before anything is sent
+        views: list[Optional[memoryview]] = [None] * len(encoded)
+        pending: deque[tuple[int, int]] = deque()
+        busy: list[int] = []
         first_error: Optional[Error] = None
 
         def receive_oldest() -> None:
             nonlocal first_error
+            index, rid = pending.popleft()
             buf = _lib.Buffer()
-            rc = receive(h.ptr, in_flight.pop(0), ctypes.byref(buf))
-            views.append(_view_of_buffer(self._lib, buf) if rc == OK else None)
-            if rc not in (OK, MISS):
-                first_error = first_error or h.error(rc)
+            rc = receive(h.ptr, rid, ctypes.byref(buf))
+            if rc == OK:
+                views[index] = _view_of_buffer(self._lib, buf)
+            elif rc != MISS:
+                err = self._error(rc)
+                if isinstance(err, Busy):
+                    busy.append(index)
+                else:
+                    first_error = first_error or err
 
-        for text in texts:
-            if len(in_flight) == _PIPELINE:
+        try:
+            for index, t in enumerate(encoded):
+                if len(pending) >= _GET_WINDOW:
+                    receive_oldest()
+                sent = ctypes.c_uint64()
+                self._check(send(h.ptr, e, t, len(t), fmt, ctypes.byref(c_params),
+                                 ctypes.byref(sent)))
+                pending.append((index, sent.value))
+        finally:
+            while pending:  # every id sent must be received
                 receive_oldest()
-            t = text.encode()
-            sent = ctypes.c_uint64()
-            rc = send(h.ptr, e, t, len(t), fmt, ctypes.byref(params), ctypes.byref(sent))
-            if rc != OK:
-                first_error = first_error or h.error(rc)
-                break
-            in_flight.append(sent.value)
-        while in_flight:  # every id sent is received, even after an error
-            receive_oldest()
         if first_error:
             raise first_error
+        for index in busy:  # nothing else in flight now
+            views[index] = self.get(engine, encoded[index].decode(), format, opus)
         return views
 
+    @_locked
     def put(self, engine: str, text: str, audio: Audio) -> None:
         """Stores a WAV as the entry of (engine, text). Audio inside the arena is
         sent by offset; other audio is written into the arena once (when one is
@@ -235,6 +259,7 @@ class Client:
                     return
             self._check(self._lib.put(h.ptr, e, t, len(t), p.address, p.length))
 
+    @_locked
     def encode(self, wav: Audio, opus: OpusLike = None) -> memoryview:
         """The WAV encoded as Ogg Opus. With an arena attached the Opus is written
         by the daemon into an arena block, and the view is over that block."""
@@ -246,12 +271,12 @@ class Client:
                 offset, temporary = self._in_arena(p)
                 if offset is not None:
                     try:
-                        encoded = self._encode_in_arena(offset, p.length, params)
+                        return self._encode_in_arena(offset, p.length, params)
+                    except _NoArenaRoom:
+                        pass  # no room for the output: inline, as put() does
                     finally:
                         if temporary:
                             self._lib.arena_free(h.ptr, offset)
-                    if encoded is not None:
-                        return encoded
             buf = _lib.Buffer()
             if params.only_bitrate():
                 rc = self._lib.encode(h.ptr, p.address, p.length, params.bitrate_kbps,
@@ -262,6 +287,7 @@ class Client:
             self._check(rc)
             return _view_of_buffer(self._lib, buf)
 
+    @_locked
     def put_encode(self, engine: str, text: str, wav: Audio, opus: OpusLike = None) -> memoryview:
         """Stores the WAV as (engine, text) and returns its Ogg Opus (cached as a variant)."""
         fn = self._need("put_encode")
@@ -273,6 +299,7 @@ class Client:
         return _view_of_buffer(self._lib, buf)
 
     # --- the arena -----------------------------------------------------------
+    @_locked
     def attach_arena(self, nbytes: int) -> None:
         """Shares `nbytes` of memory with the daemon (at most hello().max_arena_bytes).
         Only once per Client: the blocks handed out point into it."""
@@ -289,6 +316,7 @@ class Client:
         """The attached arena's size in bytes (0: none)."""
         return self._arena_size
 
+    @_locked
     def arena_alloc(self, nbytes: int) -> memoryview:
         """A writable block of the arena (format "B"; numpy.frombuffer works on it),
         given back to the arena when its last reference goes. put/encode of the
@@ -326,10 +354,7 @@ class Client:
         ctypes.memmove(address, p.address, p.length)
         return offset, True
 
-    def _encode_in_arena(self, offset: int, length: int,
-                         params: OpusParams) -> Optional[memoryview]:
-        """A read-only view of the Opus the daemon wrote into a new block; None when
-        the arena has no room for the output (the caller encodes inline)."""
+    def _encode_in_arena(self, offset: int, length: int, params: OpusParams) -> memoryview:
         h = self._h()
         fn = self._lib.encode_in_arena
         capacity = length // 4 + 65536  # Opus at 510 kbit/s of 8 kHz u8 would need 8x: retried
@@ -337,15 +362,16 @@ class Client:
             try:
                 address, out = self._alloc(capacity)
             except TooLarge:
-                return None
+                raise _NoArenaRoom(f"ttscache: no {capacity} bytes free in the arena for the "
+                                   f"Opus output") from None
             size = ctypes.c_uint64()
             rc = fn(h.ptr, offset, length, out, capacity, ctypes.byref(params.to_c()),
                     ctypes.byref(size))
             if rc == OK:
                 view = self._block_view(h, address, out, capacity)
                 return view[:size.value].toreadonly()  # the block stays until the view goes
+            err = self._error(rc)  # before arena_free, which clears the message
             self._lib.arena_free(h.ptr, out)
-            err = self._error(rc)
             if isinstance(err, BufferTooSmall):
                 err.needed = size.value
                 if size.value > capacity:
@@ -355,6 +381,7 @@ class Client:
         raise BufferTooSmall("ttscache: the Opus output grew between two encodes")
 
     # --- encode streams ------------------------------------------------------
+    @_locked
     def encode_stream(self, *, rate: int = 0, sample_format: str = "s16le", channels: int = 1,
                       wav: bool = False, engine: Optional[str] = None, text: Optional[str] = None,
                       opus: OpusLike = None,
@@ -364,6 +391,10 @@ class Client:
         With engine and text the finished stream is cached as that entry."""
         return EncodeStream(self, rate, sample_format, channels, wav, engine, text, _opus(opus),
                             on_pages)
+
+
+class _NoArenaRoom(TooLarge):
+    """The arena has no room for an encode's output (encode() then goes inline)."""
 
 
 def _format(format: str) -> int:

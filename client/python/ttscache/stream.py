@@ -10,8 +10,9 @@ re-raised after the C call returns (ctypes would print and drop it).
 from __future__ import annotations
 
 import ctypes
+import functools
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, TypeVar, cast
 
 from . import _lib
 from ._buffers import Audio, Pinned
@@ -26,8 +27,28 @@ _SAMPLE_FORMATS = {"u8": 0, "s16le": 1, "s24le": 2, "s32le": 3, "f32le": 4, "f64
 _CACHED = {0: "not-asked", 1: "stored", 2: "not-stored"}
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _locked(method: _F) -> _F:
+    """Runs a Client or EncodeStream method holding its handle's lock: the C
+    handle is used by one thread at a time (ctypes lets go of the GIL during
+    a call, so two threads sharing a Client would otherwise race inside the
+    library and crash the interpreter). Reentrant: a page callback may call
+    the client."""
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        handle = self._handle
+        if handle is None:
+            return method(self, *args, **kwargs)
+        with handle.lock:
+            return method(self, *args, **kwargs)
+    return cast(_F, wrapper)
+
+
 def _free_stream(lib: _lib.Library, ptr: int, handle: _Handle, callback: Any) -> None:
-    lib.stream_free(ptr)  # before the handle and the callback: this holds them
+    with handle.lock:  # the collector may run this on another thread
+        lib.stream_free(ptr)  # before the handle and the callback: this holds them
 
 
 class _PageSink:
@@ -93,6 +114,10 @@ class EncodeStream:
 
     def _call(self, rc: int) -> None:
         err, self._sink.error = self._sink.error, None
+        if err is not None and self._ptr is not None:
+            # The pages on_pages did not take are a hole in the Ogg stream: the
+            # stream ends (nothing is stored), and later calls say so.
+            self._client._lib.stream_abort(self._ptr)
         if rc != OK:
             raise self._handle.error(rc)
         if err is not None:
@@ -103,20 +128,24 @@ class EncodeStream:
             raise InvalidArgument("ttscache: the stream is closed")
         return self._ptr
 
+    @_locked
     def push(self, data: Audio) -> None:
         """Sends the next bytes (any length); returns without waiting for their encode."""
         with Pinned(data) as p:
             self._call(self._client._lib.stream_push(self._p(), p.address, p.length))
 
+    @_locked
     def wait(self, timeout_ms: int = 0) -> None:
         """Delivers the pages that have arrived, waiting up to timeout_ms for them."""
         self._call(self._client._lib.stream_wait(self._p(), timeout_ms))
 
+    @_locked
     def fileno(self) -> int:
         """The connection's socket, for select/poll (readable: call wait(0))."""
         fd: int = self._client._lib.stream_poll_fd(self._p())
         return fd
 
+    @_locked
     def finish(self) -> StreamResult:
         """Ends the input; the last pages are delivered before it returns."""
         r = _lib.StreamResultC()
@@ -129,6 +158,7 @@ class EncodeStream:
         data, self._sink.pending = b"".join(self._sink.pending), []
         return data
 
+    @_locked
     def close(self) -> None:
         """Frees the stream, aborting it if still open: nothing is stored."""
         if self._ptr is not None:
