@@ -112,11 +112,11 @@ Status WaitFor(int fd, short events, int64_t deadline_ms) {
 
 }  // namespace
 
-Client::Impl::Impl() : reader_(std::make_unique<ipc::FrameReader>()) {}
-Client::Impl::~Impl() = default;
+internal::ClientImpl::ClientImpl() : reader_(std::make_unique<ipc::FrameReader>()) {}
+internal::ClientImpl::~ClientImpl() = default;
 
 Result<std::unique_ptr<Client::Impl>> Client::Impl::Connect(const ClientOptions& options) {
-  auto c = std::make_unique<Impl>();
+  auto c = std::make_unique<Client::Impl>();
   c->options_ = options;
   if (Status s = c->Reconnect(); !s) return s.error();
   return c;

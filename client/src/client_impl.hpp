@@ -1,4 +1,4 @@
-// Client::Impl: one connection to ttscached and everything a Client keeps
+// Client::Impl (internal::ClientImpl): one connection to ttscached and everything a Client keeps
 // between calls — request ids and the replies not yet asked for, the arena,
 // the mappings of recently passed files. It speaks the wire types (ipc/); the
 // public Client (client.cpp) converts them to the API's own types and is the
@@ -29,7 +29,9 @@ namespace ipc {
 class FrameReader;
 }
 
-class Client::Impl {
+// Not exported (it is outside the classes marked TTSCACHE_EXPORT) and not
+// part of the ABI: abi/libttscache.suppr leaves ttscache::internal out.
+class internal::ClientImpl {
  public:
   struct Reply {
     uint8_t opcode = 0;
@@ -37,9 +39,9 @@ class Client::Impl {
     UniqueFd fd;
   };
 
-  static Result<std::unique_ptr<Impl>> Connect(const ClientOptions& options);
-  Impl();
-  ~Impl();
+  static Result<std::unique_ptr<ClientImpl>> Connect(const ClientOptions& options);
+  ClientImpl();
+  ~ClientImpl();
 
   Status Ping();
   Result<ipc::HelloReply> Hello();

@@ -39,12 +39,12 @@ Error Moved() { return MakeError(Errc::kInvalidArgument, "the stream was moved f
 
 // The stream's state, behind the public class's pointer: it borrows the
 // Client's connection (Client::Impl stays put when a Client is moved).
-struct EncodeStream::State {
+struct internal::EncodeStreamState {
   Client::Impl* client = nullptr;
   uint64_t connection = 0;  // the client's connection the stream was opened on
   uint32_t id = 0;
   uint64_t window = 0;  // input bytes that may be in flight
-  PageSink on_pages;
+  EncodeStream::PageSink on_pages;
   std::deque<std::pair<uint64_t, uint64_t>> in_flight;  // (request id, bytes), oldest first
   uint64_t in_flight_bytes = 0;
   bool open = true;
@@ -68,7 +68,7 @@ struct EncodeStream::State {
   Status Abort();
 };
 
-Status EncodeStream::State::Fail(const Error& e) {
+Status internal::EncodeStreamState::Fail(const Error& e) {
   if (!failed) failed = e;
   // The daemon ended the stream (or the connection is gone): replies still
   // due carry nothing the caller can use.
@@ -79,14 +79,14 @@ Status EncodeStream::State::Fail(const Error& e) {
   return *failed;
 }
 
-Status EncodeStream::State::CheckConnection() {
+Status internal::EncodeStreamState::CheckConnection() {
   if (client->connection() == connection) return {};
   return Fail(MakeError(Errc::kUnavailable,
                         "the stream's connection to the daemon is gone (the daemon restarted "
                         "or the client reconnected): the stream ended"));
 }
 
-Status EncodeStream::State::Deliver(std::span<const uint8_t> pages) {
+Status internal::EncodeStreamState::Deliver(std::span<const uint8_t> pages) {
   if (pages.empty() || !on_pages) return {};
   Error why{Errc::kInternal, ""};
   try {
@@ -109,7 +109,7 @@ Status EncodeStream::State::Deliver(std::span<const uint8_t> pages) {
   return failed_status;
 }
 
-Result<bool> EncodeStream::State::CollectOldest(bool wait) {
+Result<bool> internal::EncodeStreamState::CollectOldest(bool wait) {
   const uint64_t request = in_flight.front().first;
   Result<std::optional<Client::Impl::Reply>> reply = client->ReceiveOrPoll(request, wait);
   if (!reply) return Fail(reply.error()).error();
@@ -124,7 +124,7 @@ Result<bool> EncodeStream::State::CollectOldest(bool wait) {
   return true;
 }
 
-Status EncodeStream::State::SendPush(std::vector<uint8_t> body, uint64_t bytes) {
+Status internal::EncodeStreamState::SendPush(std::vector<uint8_t> body, uint64_t bytes) {
   while (!in_flight.empty() &&
          (in_flight_bytes + bytes > window || in_flight.size() >= kMaxPushesInFlight)) {
     if (Result<bool> r = CollectOldest(/*wait=*/true); !r) return r.error();
@@ -136,7 +136,7 @@ Status EncodeStream::State::SendPush(std::vector<uint8_t> body, uint64_t bytes) 
   return Collect();  // pages that are ready go to the caller now, not at the next wait
 }
 
-Status EncodeStream::State::Collect() {
+Status internal::EncodeStreamState::Collect() {
   if (failed) return *failed;
   if (Status s = CheckConnection(); !s) return s;
   while (!in_flight.empty()) {
@@ -147,7 +147,7 @@ Status EncodeStream::State::Collect() {
   return {};
 }
 
-Status EncodeStream::State::WaitForPages(int timeout_ms) {
+Status internal::EncodeStreamState::WaitForPages(int timeout_ms) {
   if (failed) return *failed;
   if (Status s = CheckConnection(); !s) return s;
   if (in_flight.empty()) return {};
@@ -158,7 +158,7 @@ Status EncodeStream::State::WaitForPages(int timeout_ms) {
   return Collect();
 }
 
-Status EncodeStream::State::Push(std::span<const uint8_t> bytes) {
+Status internal::EncodeStreamState::Push(std::span<const uint8_t> bytes) {
   if (failed) return *failed;
   if (Status s = CheckConnection(); !s) return s;
   if (!open) return MakeError(Errc::kInvalidArgument, "push to a stream that was finished");
@@ -171,7 +171,7 @@ Status EncodeStream::State::Push(std::span<const uint8_t> bytes) {
   return {};
 }
 
-Status EncodeStream::State::PushFromArena(uint64_t offset, uint64_t length) {
+Status internal::EncodeStreamState::PushFromArena(uint64_t offset, uint64_t length) {
   if (failed) return *failed;
   if (Status s = CheckConnection(); !s) return s;
   if (!open) return MakeError(Errc::kInvalidArgument, "push to a stream that was finished");
@@ -185,7 +185,7 @@ Status EncodeStream::State::PushFromArena(uint64_t offset, uint64_t length) {
   return {};
 }
 
-Result<StreamResult> EncodeStream::State::Finish() {
+Result<StreamResult> internal::EncodeStreamState::Finish() {
   if (failed) return *failed;
   if (Status s = CheckConnection(); !s) return s.error();
   if (!open) return MakeError(Errc::kInvalidArgument, "the stream was finished already");
@@ -215,7 +215,7 @@ Result<StreamResult> EncodeStream::State::Finish() {
   return result;
 }
 
-Status EncodeStream::State::Abort() {
+Status internal::EncodeStreamState::Abort() {
   if (!open) return {};
   if (!CheckConnection()) return {};  // the daemon dropped it with the connection
   (void)Fail(MakeError(Errc::kInvalidArgument, "the stream was aborted"));

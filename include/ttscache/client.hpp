@@ -42,6 +42,9 @@
 #include "ttscache/result.hpp"
 
 namespace ttscache {
+namespace internal {
+class ClientImpl;  // the library's own: the connection and what it keeps
+}
 
 struct ClientOptions {
   std::string socket_path;
@@ -169,7 +172,7 @@ class TTSCACHE_EXPORT Client {
   // (its ABI is the SONAME's number, libttscache.so.1; docs/clients.md).
   static const char* LibraryVersion();
 
-  class Impl;  // opaque: the connection and what it keeps (the library's own)
+  using Impl = internal::ClientImpl;  // opaque
 
  private:
   explicit Client(std::unique_ptr<Impl> impl);

@@ -22,6 +22,9 @@
 #include "ttscache/result.hpp"
 
 namespace ttscache {
+namespace internal {
+struct EncodeStreamState;  // the library's own
+}
 
 // Little-endian sample formats of raw PCM, numbered as on the wire.
 enum class SampleFormat : uint8_t { kU8 = 0, kS16 = 1, kS24 = 2, kS32 = 3, kF32 = 4, kF64 = 5 };
@@ -74,7 +77,7 @@ class TTSCACHE_EXPORT EncodeStream {
 
  private:
   friend class Client;
-  struct State;
+  using State = internal::EncodeStreamState;
   explicit EncodeStream(std::unique_ptr<State> state);
   std::unique_ptr<State> state_;
 };
