@@ -234,7 +234,7 @@ Result<uint64_t> Client::Impl::Send(ipc::Opcode op, std::span<const uint8_t> bod
       }
     }
   }
-  outstanding_.insert(id);
+  outstanding_[id] = static_cast<uint8_t>(op);
   return id;
 }
 
@@ -273,16 +273,26 @@ Result<std::optional<Client::Impl::Reply>> Client::Impl::ReceiveOrPoll(uint64_t 
       // peer, a bad frame) and is sent just before the daemon closes it: it
       // answers whatever was asked.
       const bool about_connection = h.request_id == kConnectionErrorId && IsError(h.opcode);
-      if (h.request_id == request_id || about_connection) {
-        outstanding_.erase(h.request_id);
-        return std::optional<Reply>(std::move(reply));
+      if (!about_connection && abandoned_.erase(h.request_id) != 0) continue;  // nobody waits
+      // Only a request that was sent and not yet answered may be answered,
+      // and only by its own reply or an ERROR: anything else would be stored
+      // for nobody, without bound, or read as another message.
+      if (!about_connection) {
+        auto sent = outstanding_.find(h.request_id);
+        if (sent == outstanding_.end()) {
+          return DropConnection("a reply for request " + std::to_string(h.request_id) +
+                                ", which is not outstanding");
+        }
+        const uint8_t expected = sent->second | ipc::kReplyBit;
+        if (h.opcode != expected && !IsError(h.opcode)) {
+          return DropConnection("reply opcode " + std::to_string(h.opcode) + " to request " +
+                                std::to_string(h.request_id) + ", expected " +
+                                std::to_string(expected) + " or ERROR");
+        }
+        outstanding_.erase(sent);
       }
-      if (abandoned_.erase(h.request_id) != 0) continue;  // a late reply nobody waits for
-      // Only a request that was sent and not yet answered may be answered:
-      // anything else would be stored for nobody, without bound.
-      if (outstanding_.erase(h.request_id) == 0) {
-        return DropConnection("a reply for request " + std::to_string(h.request_id) +
-                              ", which is not outstanding");
+      if (h.request_id == request_id || about_connection) {
+        return std::optional<Reply>(std::move(reply));
       }
       early_[h.request_id] = std::move(reply);
     }
@@ -346,9 +356,17 @@ Status Client::Impl::Ping() {
 }
 
 Result<ipc::HelloReply> Client::Impl::Hello() {
-  Result<Reply> r = Call(ipc::Opcode::kHello, ipc::EncodeHelloRequest(1, 1));
+  Result<Reply> r =
+      Call(ipc::Opcode::kHello, ipc::EncodeHelloRequest(ipc::kVersion, ipc::kVersion));
   if (!r) return r.error();
-  return FromDaemon(ipc::DecodeHelloReply(r->body));
+  Result<ipc::HelloReply> hello = FromDaemon(ipc::DecodeHelloReply(r->body));
+  if (hello && hello->version != ipc::kVersion) {
+    return MakeError(Errc::kInternal, "the daemon chose protocol version " +
+                                          std::to_string(hello->version) + ", outside the " +
+                                          std::to_string(ipc::kVersion) + ".." +
+                                          std::to_string(ipc::kVersion) + " asked");
+  }
+  return hello;
 }
 
 Result<ipc::StatsReply> Client::Impl::Stats(uint8_t flags) {

@@ -121,7 +121,7 @@ class internal::ClientImpl {
   uint64_t connection_ = 0;
   uint64_t connection_first_id_ = 1;          // requests below it went on an earlier connection
   std::unique_ptr<ipc::FrameReader> reader_;  // received bytes and descriptors, per frame
-  std::set<uint64_t> outstanding_;            // sent, reply not yet received
+  std::map<uint64_t, uint8_t> outstanding_;   // sent, reply not yet received: id → opcode
   std::map<uint64_t, Reply> early_;  // replies that came before they were asked for (⊆ sent)
   std::set<uint64_t> abandoned_;     // requests that timed out: their late replies are dropped
   UniqueFd arena_fd_;

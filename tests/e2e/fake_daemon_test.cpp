@@ -135,6 +135,44 @@ TEST(FakeDaemon, UnaskedForRepliesEndTheConnection) {
             "");
 }
 
+// A reply must be the request's own (its opcode | 0x80) or an ERROR: a PING's
+// reply to a GET would otherwise be decoded as the wrong message.
+TEST(FakeDaemon, AReplyOfAnotherOpcodeEndsTheConnection) {
+  FakeDaemon fake([](int socket, const ipc::Frame& request) {
+    const uint8_t pong = static_cast<uint8_t>(ipc::Opcode::kPing) | ipc::kReplyBit;
+    FakeDaemon::Reply(socket, pong, request.header.request_id, {});
+  });
+  EXPECT_EQ(RunInChild([&] {
+              Result<Client> c = Client::Connect({fake.path(), 5000});
+              if (!c) return 2;
+              const std::string want = "reply opcode " + std::to_string(0x82) + " to request ";
+              if (FailedWith(c->Get("piper", "hi", Format::kWav), want) != 0) return 3;
+              return c->Ping().ok() ? 0 : 4;  // a new connection: the same lie answers a PING
+            }),
+            "");
+}
+
+// HELLO asks for versions 1..1; a daemon that picks another is refused, not
+// believed (its limits would be read with the wrong layout).
+TEST(FakeDaemon, AHelloOutsideTheAskedVersionsIsRefused) {
+  FakeDaemon fake([](int socket, const ipc::Frame& request) {
+    ipc::HelloReply hello;
+    hello.version = 65535;
+    FakeDaemon::Reply(socket, request.header.opcode | ipc::kReplyBit, request.header.request_id,
+                      ipc::EncodeHelloReply(hello));
+  });
+  EXPECT_EQ(RunInChild([&] {
+              Result<Client> c = Client::Connect({fake.path(), 5000});
+              if (!c) return 2;
+              Result<Hello> hello = c->Hello();
+              if (FailedWith(hello, "protocol version 65535, outside the 1..1 asked") != 0) {
+                return 3;
+              }
+              return hello.error().code == Errc::kInternal ? 0 : 4;
+            }),
+            "");
+}
+
 // Pipelined requests answered out of order are still matched by id (a reply
 // to an outstanding request is kept until asked for); a second reply to the
 // same request is a violation.
