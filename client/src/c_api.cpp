@@ -14,10 +14,7 @@
 
 #include "c_api_internal.hpp"
 #include "core/audio/opus_params.hpp"
-
-#ifndef TTSCACHE_LIBRARY_VERSION
-#error "client/CMakeLists.txt defines TTSCACHE_LIBRARY_VERSION (the project's version)"
-#endif
+#include "ttscache/build_info.hpp"
 
 namespace ttscache::capi {
 
@@ -27,7 +24,7 @@ namespace {
 #define TTSCACHE_STR(x) TTSCACHE_STR2(x)
 constexpr std::string_view kHeaderVersion = TTSCACHE_STR(TTSCACHE_VERSION_MAJOR) "." TTSCACHE_STR(
     TTSCACHE_VERSION_MINOR) "." TTSCACHE_STR(TTSCACHE_VERSION_PATCH);
-static_assert(kHeaderVersion == TTSCACHE_LIBRARY_VERSION,
+static_assert(kHeaderVersion == std::string_view(build::kVersion),
               "ttscache.h's TTSCACHE_VERSION_* differ from the project's version");
 
 }  // namespace
@@ -149,7 +146,7 @@ int EncodeWith(ttscache_client* client, const uint8_t* wav, size_t wav_length,
 
 extern "C" {
 
-const char* ttscache_version(void) { return TTSCACHE_LIBRARY_VERSION; }
+const char* ttscache_version(void) { return ttscache::build::kVersion; }
 
 int ttscache_version_number(void) {
   return TTSCACHE_VERSION_MAJOR * 10000 + TTSCACHE_VERSION_MINOR * 100 + TTSCACHE_VERSION_PATCH;
