@@ -30,14 +30,10 @@ namespace ttscache {
 namespace {
 
 namespace fs = std::filesystem;
-using e2e::ErrorOf;
-using e2e::ExpectOpusinfoClean;
-using e2e::kError;
 using e2e::Tone;
 using e2e::ToVector;
 using testing::DaemonProcess;
 using ::testing::HasSubstr;
-using testing::RawPeer;
 
 TEST(Daemon, SigtermUnderLoadLosesNoAcknowledgedEntry) {
   DaemonProcess d({}, {{"max_entries", "100000"}, {"fsync", "true"}});

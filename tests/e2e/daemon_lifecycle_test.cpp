@@ -32,10 +32,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using e2e::ErrorOf;
-using e2e::ExpectOpusinfoClean;
 using e2e::kError;
 using e2e::Tone;
-using e2e::ToVector;
 using testing::DaemonProcess;
 using ::testing::HasSubstr;
 using testing::RawPeer;

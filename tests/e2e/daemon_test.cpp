@@ -15,7 +15,6 @@
 #include <sys/un.h>
 
 #include <atomic>
-#include <filesystem>
 #include <fstream>
 #include <random>
 #include <set>
@@ -34,7 +33,6 @@
 namespace ttscache {
 namespace {
 
-namespace fs = std::filesystem;
 using e2e::ErrorOf;
 using e2e::ExpectOpusinfoClean;
 using e2e::kError;
