@@ -128,7 +128,7 @@ std::vector<uint8_t> EncodeGetRequest(const GetRequest& g) {
 Result<GetRequest> DecodeGetRequest(std::span<const uint8_t> body) {
   BodyReader r(body);
   GetRequest g;
-  g.engine = r.String(64);
+  g.engine = r.String(kMaxEngineField);
   g.text = r.String();
   uint8_t format = r.U8();
   Result<OpusParams> params = ReadParams(r);
@@ -156,7 +156,7 @@ std::vector<uint8_t> EncodePutRequest(const PutRequest& p) {
 Result<PutRequest> DecodePutRequest(std::span<const uint8_t> body) {
   BodyReader r(body);
   PutRequest p;
-  p.engine = r.String(64);
+  p.engine = r.String(kMaxEngineField);
   p.text = r.String();
   Result<AudioRef> audio = ReadAudio(r);
   if (!audio) return audio.error();
@@ -199,7 +199,7 @@ std::vector<uint8_t> EncodePutEncodeRequest(const PutEncodeRequest& p) {
 Result<PutEncodeRequest> DecodePutEncodeRequest(std::span<const uint8_t> body) {
   BodyReader r(body);
   PutEncodeRequest p;
-  p.engine = r.String(64);
+  p.engine = r.String(kMaxEngineField);
   p.text = r.String();
   Result<OpusParams> params = ReadParams(r);
   if (!params) return params.error();
@@ -234,7 +234,7 @@ std::vector<uint8_t> EncodePutFileRequest(const PutFileRequest& p) {
 Result<PutFileRequest> DecodePutFileRequest(std::span<const uint8_t> body) {
   BodyReader r(body);
   PutFileRequest p;
-  p.engine = r.String(64);
+  p.engine = r.String(kMaxEngineField);
   p.key = r.Take(32);
   p.last_used_ns = r.U64();
   return Finish(r, p, "PUT_FILE request (string engine, 32-byte key, u64 last_used_ns)");
@@ -265,7 +265,7 @@ std::vector<uint8_t> EncodeHasKeysRequest(const HasKeysRequest& h) {
 Result<HasKeysRequest> DecodeHasKeysRequest(std::span<const uint8_t> body) {
   BodyReader r(body);
   HasKeysRequest h;
-  h.engine = r.String(64);
+  h.engine = r.String(kMaxEngineField);
   const uint32_t count = r.U32();
   if (r.ok() && count > kMaxKeysPerHas) {
     return MakeError(Errc::kInvalidArgument, "HAS_KEYS asks for " + std::to_string(count) +
@@ -303,8 +303,10 @@ std::vector<uint8_t> EncodeStatsRequest(uint8_t flags) {
 
 Result<uint8_t> DecodeStatsRequest(std::span<const uint8_t> body) {
   if (body.empty()) return uint8_t{0};
-  if (body.size() == 1 && (body[0] & ~(kStatsLimits | kStatsStreams)) == 0) return body[0];
-  return BadField("STATS request (expected an empty body, or u8 flags: 1 limits, 2 streams)");
+  if (body.size() == 1 && (body[0] & ~(kStatsLimits | kStatsStreams | kStatsDetail)) == 0)
+    return body[0];
+  return BadField(
+      "STATS request (expected an empty body, or u8 flags: 1 limits, 2 streams, 4 detail)");
 }
 
 std::vector<uint8_t> EncodeAudioReply(AudioPlace place, uint64_t size,
@@ -345,6 +347,17 @@ std::vector<uint8_t> EncodeStatsReply(const StatsReply& s) {
   if (s.has_limits) w.U64(s.max_entries).U64(s.max_bytes);
   if (s.has_streams) {
     w.U64(s.streams_open).U64(s.streams_opened).U64(s.streams_stored).U64(s.streams_failed);
+  }
+  if (s.has_detail) {
+    const StatsDetail& d = s.detail;
+    w.U64(d.disk_free_bytes).U64(d.disk_total_bytes).U64(d.min_free_bytes).U64(d.max_age_s);
+    w.U64(d.expired).U64(d.evicted_for_space).U64(d.deleted).U64(d.purged);
+    w.U32(static_cast<uint32_t>(d.oldest_access_ns.size()));
+    for (uint64_t t : d.oldest_access_ns) w.U64(t);
+    w.U64(d.queue_depth).U64(d.queue_capacity).U64(d.connections_open).U64(d.forbidden);
+    w.U32(kEncodeHistogramBuckets);
+    for (uint64_t c : d.encode_buckets) w.U64(c);
+    w.U64(d.encode_count).U64(d.encode_sum_us);
   }
   return std::move(w.bytes());
 }
@@ -387,6 +400,29 @@ Result<StatsReply> DecodeStatsReply(std::span<const uint8_t> body, uint8_t asked
     s.streams_stored = r.U64();
     s.streams_failed = r.U64();
   }
+  if ((asked & kStatsDetail) && r.ok() && !r.done()) {
+    s.has_detail = true;
+    StatsDetail& d = s.detail;
+    d.disk_free_bytes = r.U64();
+    d.disk_total_bytes = r.U64();
+    d.min_free_bytes = r.U64();
+    d.max_age_s = r.U64();
+    d.expired = r.U64();
+    d.evicted_for_space = r.U64();
+    d.deleted = r.U64();
+    d.purged = r.U64();
+    uint32_t engines = r.U32();
+    if (engines != s.engines.size()) return BadField("STATS reply: detail engine count");
+    for (uint32_t i = 0; i < engines && r.ok(); ++i) d.oldest_access_ns.push_back(r.U64());
+    d.queue_depth = r.U64();
+    d.queue_capacity = r.U64();
+    d.connections_open = r.U64();
+    d.forbidden = r.U64();
+    if (r.U32() != kEncodeHistogramBuckets) return BadField("STATS reply: histogram buckets");
+    for (uint64_t& c : d.encode_buckets) c = r.U64();
+    d.encode_count = r.U64();
+    d.encode_sum_us = r.U64();
+  }
   return Finish(r, s, "STATS reply");
 }
 
@@ -427,7 +463,7 @@ Result<StreamOpenRequest> DecodeStreamOpenRequest(std::span<const uint8_t> body)
   Result<OpusParams> params = ReadParams(r);
   if (!params) return params.error();
   o.params = *params;
-  o.engine = r.String(64);
+  o.engine = r.String(kMaxEngineField);
   o.text = r.String();
   if (!r.done()) {
     return BadField(
@@ -544,6 +580,191 @@ Result<uint32_t> DecodeStreamIdRequest(std::span<const uint8_t> body) {
   BodyReader r(body);
   const uint32_t stream = r.U32();
   return Finish(r, stream, "STREAM_FINISH/STREAM_ABORT request (u32 stream)");
+}
+
+}  // namespace ttscache::ipc
+
+namespace ttscache::ipc {
+
+std::vector<uint8_t> EncodeDeleteRequest(const DeleteRequest& d) {
+  BodyWriter w;
+  w.String(d.engine).U8(static_cast<uint8_t>(d.by));
+  if (d.by == DeleteBy::kText) {
+    w.String(d.text);
+  } else {
+    w.Raw(d.key);
+  }
+  return std::move(w.bytes());
+}
+
+Result<DeleteRequest> DecodeDeleteRequest(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  DeleteRequest d;
+  d.engine = r.String(kMaxEngineField);
+  uint8_t by = r.U8();
+  if (!r.ok()) return BadField("DELETE request (string engine, u8 by, text or key)");
+  if (by == 0) {
+    d.text = r.String();
+  } else if (by == 1) {
+    d.by = DeleteBy::kKey;
+    d.key = r.Take(32);
+  } else {
+    return BadField("DELETE request: by (expected 0 text or 1 key)");
+  }
+  return Finish(r, d, "DELETE request (string engine, u8 by, text or key)");
+}
+
+std::vector<uint8_t> EncodeDeleteReply(const DeleteReply& d) {
+  BodyWriter w;
+  w.U8(d.deleted ? 1 : 0).U64(d.bytes).U32(d.variants);
+  return std::move(w.bytes());
+}
+
+Result<DeleteReply> DecodeDeleteReply(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  DeleteReply d;
+  uint8_t deleted = r.U8();
+  d.bytes = r.U64();
+  d.variants = r.U32();
+  if (deleted > 1) return BadField("DELETE reply: deleted");
+  d.deleted = deleted == 1;
+  return Finish(r, d, "DELETE reply");
+}
+
+std::vector<uint8_t> EncodePurgeRequest(std::string_view engine) {
+  BodyWriter w;
+  w.String(engine);
+  return std::move(w.bytes());
+}
+
+Result<std::string_view> DecodePurgeRequest(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  std::string_view engine = r.String(kMaxEngineField);
+  return Finish(r, engine, "PURGE request (string engine)");
+}
+
+std::vector<uint8_t> EncodePurgeReply(const PurgeReply& p) {
+  BodyWriter w;
+  w.U64(p.entries).U64(p.bytes);
+  return std::move(w.bytes());
+}
+
+Result<PurgeReply> DecodePurgeReply(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  PurgeReply p;
+  p.entries = r.U64();
+  p.bytes = r.U64();
+  return Finish(r, p, "PURGE reply");
+}
+
+std::vector<uint8_t> EncodeListRequest(const ListRequest& l) {
+  BodyWriter w;
+  w.U64(l.cursor).U32(l.max_entries).String(l.engine);
+  w.U64(l.min_idle_s).U64(l.max_idle_s).U64(l.min_bytes).U64(l.max_bytes);
+  return std::move(w.bytes());
+}
+
+Result<ListRequest> DecodeListRequest(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  ListRequest l;
+  l.cursor = r.U64();
+  l.max_entries = r.U32();
+  l.engine = r.String(kMaxEngineField);
+  l.min_idle_s = r.U64();
+  l.max_idle_s = r.U64();
+  l.min_bytes = r.U64();
+  l.max_bytes = r.U64();
+  if (r.ok() && (l.max_entries == 0 || l.max_entries > kMaxListEntries)) {
+    return MakeError(Errc::kInvalidArgument,
+                     "LIST request: max_entries " + std::to_string(l.max_entries) +
+                         " (expected 1 to " + std::to_string(kMaxListEntries) + ")");
+  }
+  return Finish(r, l, "LIST request");
+}
+
+std::vector<uint8_t> EncodeListReply(const ListReply& l) {
+  BodyWriter w;
+  w.U64(l.next_cursor).U32(static_cast<uint32_t>(l.entries.size()));
+  for (const ListEntry& e : l.entries) {
+    w.String(e.engine).Raw(e.key).U64(e.wav_bytes).U64(e.total_bytes).U64(e.last_access_ns);
+    w.U8(static_cast<uint8_t>(e.variants.size()));
+    for (const ListVariant& v : e.variants) {
+      PutParams(w, v.params);
+      w.U64(v.bytes);
+    }
+  }
+  return std::move(w.bytes());
+}
+
+Result<ListReply> DecodeListReply(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  ListReply l;
+  l.next_cursor = r.U64();
+  uint32_t n = r.U32();
+  if (n > kMaxListEntries) return BadField("LIST reply: entry count");
+  for (uint32_t i = 0; i < n && r.ok(); ++i) {
+    ListEntry e;
+    e.engine = std::string(r.String(kMaxEngineField));
+    std::span<const uint8_t> key = r.Take(32);
+    if (key.size() == 32) std::copy(key.begin(), key.end(), e.key.begin());
+    e.wav_bytes = r.U64();
+    e.total_bytes = r.U64();
+    e.last_access_ns = r.U64();
+    uint8_t variants = r.U8();
+    if (variants > 16) return BadField("LIST reply: variant count");
+    for (uint8_t v = 0; v < variants && r.ok(); ++v) {
+      Result<OpusParams> params = ReadParams(r);
+      if (!params) return params.error();
+      e.variants.push_back({*params, r.U64()});
+    }
+    l.entries.push_back(std::move(e));
+  }
+  return Finish(r, l, "LIST reply");
+}
+
+std::vector<uint8_t> EncodeVerifyRequest(const VerifyRequest& v) {
+  BodyWriter w;
+  w.U8(v.repair ? 1 : 0);
+  return std::move(w.bytes());
+}
+
+Result<VerifyRequest> DecodeVerifyRequest(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  uint8_t repair = r.U8();
+  if (r.ok() && repair > 1) return BadField("VERIFY request: repair (expected 0 or 1)");
+  return Finish(r, VerifyRequest{repair == 1}, "VERIFY request (u8 repair)");
+}
+
+std::vector<uint8_t> EncodeVerifyReply(const VerifyReply& v) {
+  BodyWriter w;
+  w.U8(static_cast<uint8_t>(v.verdict)).U64(v.entries_checked).U64(v.files_checked);
+  w.U64(v.problems_total).U32(static_cast<uint32_t>(v.problems.size()));
+  for (const VerifyProblem& p : v.problems) {
+    w.String(p.kind).String(p.path).String(p.detail).U8(p.repaired ? 1 : 0);
+  }
+  return std::move(w.bytes());
+}
+
+Result<VerifyReply> DecodeVerifyReply(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  VerifyReply v;
+  uint8_t verdict = r.U8();
+  v.entries_checked = r.U64();
+  v.files_checked = r.U64();
+  v.problems_total = r.U64();
+  uint32_t n = r.U32();
+  if (verdict > 2) return BadField("VERIFY reply: verdict");
+  if (n > kMaxVerifyProblems) return BadField("VERIFY reply: problem count");
+  v.verdict = static_cast<VerifyVerdict>(verdict);
+  for (uint32_t i = 0; i < n && r.ok(); ++i) {
+    VerifyProblem p;
+    p.kind = std::string(r.String(64));
+    p.path = std::string(r.String(4096));
+    p.detail = std::string(r.String(4096));
+    p.repaired = r.U8() == 1;
+    v.problems.push_back(std::move(p));
+  }
+  return Finish(r, v, "VERIFY reply");
 }
 
 }  // namespace ttscache::ipc

@@ -4,6 +4,7 @@
 // the field; views into the body stay valid while the body lives.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -136,6 +137,29 @@ struct StreamFinishReply {
   std::string_view note;  // why it was not stored (kNotStored), else empty
 };
 
+// STATS flag kStatsDetail: what monitoring needs beyond the counters.
+inline constexpr size_t kEncodeHistogramBuckets = 12;
+// Upper bounds of the encode duration histogram, in µs (the last bucket,
+// +Inf, is implied: count - sum of the others).
+inline constexpr uint64_t kEncodeBucketBoundsUs[kEncodeHistogramBuckets] = {
+    1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000, 500000, 1000000, 2000000, 5000000};
+
+struct StatsDetail {
+  uint64_t disk_free_bytes = 0, disk_total_bytes = 0;  // statvfs of the cache dir (for non-root)
+  uint64_t min_free_bytes = 0;                         // the min_free in force, in bytes (0: none)
+  uint64_t max_age_s = 0;                              // 0: none
+  uint64_t expired = 0;                                // entries removed by max_age
+  uint64_t evicted_for_space = 0;                      // entries removed by min_free
+  uint64_t deleted = 0, purged = 0;                    // entries removed by DELETE and PURGE
+  std::vector<uint64_t> oldest_access_ns;              // per engine (STATS order); 0: empty
+  uint64_t queue_depth = 0, queue_capacity = 0;        // jobs queued now; queue_depth setting
+  uint64_t connections_open = 0, forbidden = 0;
+  // Encodes finished since start: cumulative counts per bucket bound (as
+  // Prometheus `le`), then the total count and the sum of durations.
+  std::array<uint64_t, kEncodeHistogramBuckets> encode_buckets{};
+  uint64_t encode_count = 0, encode_sum_us = 0;
+};
+
 struct EngineStatsWire {
   std::string name;
   uint64_t entries, bytes, hits, misses, puts, evictions, variant_hits, variant_misses;
@@ -153,6 +177,82 @@ struct StatsReply {
   // error, an abort, a limit or a client that left.
   bool has_streams = false;
   uint64_t streams_open = 0, streams_opened = 0, streams_stored = 0, streams_failed = 0;
+  // Present when asked (kStatsDetail) and known.
+  bool has_detail = false;
+  StatsDetail detail;
+};
+
+// DELETE: one entry, named by (engine, text) or (engine, key). `engine`
+// may be "engine/voice". Admin only.
+struct DeleteRequest {
+  std::string_view engine;
+  DeleteBy by = DeleteBy::kText;
+  std::string_view text;         // kText
+  std::span<const uint8_t> key;  // kKey: 32 bytes
+};
+
+// Whether the entry was cached (and is now gone), and the bytes freed (WAV
+// and variants) and variant files removed with it.
+struct DeleteReply {
+  bool deleted = false;
+  uint64_t bytes = 0;
+  uint32_t variants = 0;
+};
+
+// PURGE: "engine" drops every entry of the engine, all voices included;
+// "engine/voice" only that voice's. Admin only.
+struct PurgeReply {
+  uint64_t entries = 0, bytes = 0;
+};
+
+// LIST: a page of the index. `cursor` 0 starts; the reply's next_cursor
+// continues (0: the end). Filters (0 = no bound): engine ("engine" with all
+// its voices, or "engine/voice"; empty = all), idle time (since last use)
+// and total bytes (WAV + variants), both bounds inclusive.
+struct ListRequest {
+  uint64_t cursor = 0;
+  uint32_t max_entries = kMaxListEntries;  // 1..kMaxListEntries
+  std::string_view engine;
+  uint64_t min_idle_s = 0, max_idle_s = 0;
+  uint64_t min_bytes = 0, max_bytes = 0;
+};
+
+struct ListVariant {
+  OpusParams params;
+  uint64_t bytes = 0;
+};
+
+struct ListEntry {
+  std::string engine;  // "engine" or "engine/voice"
+  std::array<uint8_t, 32> key{};
+  uint64_t wav_bytes = 0, total_bytes = 0;
+  uint64_t last_access_ns = 0;  // Unix time
+  std::vector<ListVariant> variants;
+};
+
+struct ListReply {
+  uint64_t next_cursor = 0;  // 0: no more
+  std::vector<ListEntry> entries;
+};
+
+// VERIFY: check the index against the folder and every WAV header;
+// `repair` (admin only) fixes what it can without losing a sound entry.
+struct VerifyRequest {
+  bool repair = false;
+};
+
+struct VerifyProblem {
+  std::string kind;    // short and stable: "missing-file", "size-mismatch", "bad-wav", ...
+  std::string path;    // relative to the cache dir ("" for the index as a whole)
+  std::string detail;  // what was found and what was expected
+  bool repaired = false;
+};
+
+struct VerifyReply {
+  VerifyVerdict verdict = VerifyVerdict::kClean;
+  uint64_t entries_checked = 0, files_checked = 0;
+  uint64_t problems_total = 0;          // may exceed problems.size()
+  std::vector<VerifyProblem> problems;  // the first kMaxVerifyProblems
 };
 
 struct ErrorReply {
@@ -188,6 +288,14 @@ std::vector<uint8_t> EncodeAudioReply(AudioPlace place, uint64_t size,
                                       std::span<const uint8_t> bytes, FileId file = {});
 std::vector<uint8_t> EncodeStatsReply(const StatsReply& r);
 std::vector<uint8_t> EncodeErrorReply(const ErrorReply& r);
+std::vector<uint8_t> EncodeDeleteRequest(const DeleteRequest& r);
+std::vector<uint8_t> EncodeDeleteReply(const DeleteReply& r);
+std::vector<uint8_t> EncodePurgeRequest(std::string_view engine);
+std::vector<uint8_t> EncodePurgeReply(const PurgeReply& r);
+std::vector<uint8_t> EncodeListRequest(const ListRequest& r);
+std::vector<uint8_t> EncodeListReply(const ListReply& r);
+std::vector<uint8_t> EncodeVerifyRequest(const VerifyRequest& r);
+std::vector<uint8_t> EncodeVerifyReply(const VerifyReply& r);
 
 Result<std::pair<uint16_t, uint16_t>> DecodeHelloRequest(std::span<const uint8_t> body);
 Result<HelloReply> DecodeHelloReply(std::span<const uint8_t> body);
@@ -212,5 +320,13 @@ Result<AudioReply> DecodeAudioReply(std::span<const uint8_t> body);
 // `asked`: the flags the request sent; what a daemon appended for them is read.
 Result<StatsReply> DecodeStatsReply(std::span<const uint8_t> body, uint8_t asked = kStatsLimits);
 Result<ErrorReply> DecodeErrorReply(std::span<const uint8_t> body);
+Result<DeleteRequest> DecodeDeleteRequest(std::span<const uint8_t> body);
+Result<DeleteReply> DecodeDeleteReply(std::span<const uint8_t> body);
+Result<std::string_view> DecodePurgeRequest(std::span<const uint8_t> body);
+Result<PurgeReply> DecodePurgeReply(std::span<const uint8_t> body);
+Result<ListRequest> DecodeListRequest(std::span<const uint8_t> body);
+Result<ListReply> DecodeListReply(std::span<const uint8_t> body);
+Result<VerifyRequest> DecodeVerifyRequest(std::span<const uint8_t> body);
+Result<VerifyReply> DecodeVerifyReply(std::span<const uint8_t> body);
 
 }  // namespace ttscache::ipc

@@ -20,6 +20,11 @@ inline constexpr uint64_t kMaxArenaBytes = 1ull << 30;  // 1 GiB per connection
 inline constexpr uint32_t kMaxFdsPerMessage = 1;
 inline constexpr uint32_t kMaxStringBytes = 1u << 20;
 inline constexpr uint32_t kMaxKeysPerHas = 4096;  // bounds one HAS_KEYS's work on the loop
+// An engine field: "engine" or "engine/voice" (engine ≤ 32 bytes, voice ≤ 64).
+inline constexpr uint32_t kMaxEngineField = 128;
+inline constexpr uint32_t kMaxListEntries = 1024;     // entries one LIST reply carries at most
+inline constexpr uint32_t kMaxListVisit = 65536;      // index slots one LIST visits at most
+inline constexpr uint32_t kMaxVerifyProblems = 1000;  // problems one VERIFY reply lists
 
 enum class Opcode : uint8_t {
   kHello = 0x01,
@@ -36,6 +41,10 @@ enum class Opcode : uint8_t {
   kStreamPush = 0x0C,    // the next chunk of a session's input; the reply holds its pages
   kStreamFinish = 0x0D,  // the end of the input: the last pages (and the cache entry)
   kStreamAbort = 0x0E,   // drops a session; nothing is stored
+  kDelete = 0x0F,        // admin: one entry (by text or by key) and its variants
+  kPurge = 0x10,         // admin: every entry of an engine, or of one voice
+  kList = 0x11,          // a page of the index from a cursor, filtered
+  kVerify = 0x12,        // checks the index against the folder (admin with repair)
   kError = 0x7F,         // replies only
 };
 inline constexpr uint8_t kReplyBit = 0x80;  // reply opcode = request opcode | 0x80
@@ -70,6 +79,12 @@ enum class StreamCached : uint8_t { kNotAsked = 0, kStored = 1, kNotStored = 2 }
 // STATS request flags: what to append to the reply.
 inline constexpr uint8_t kStatsLimits = 0x01;
 inline constexpr uint8_t kStatsStreams = 0x02;
+inline constexpr uint8_t kStatsDetail = 0x04;  // disk, ages, queue, encode durations
+// DELETE: the entry is named by its text (normalized and hashed as GET
+// does) or by its key (the file name's SHA-256).
+enum class DeleteBy : uint8_t { kText = 0, kKey = 1 };
+// VERIFY's verdict (`ttscache verify` and `ttscached --verify` exit 0, 1, 6 for them).
+enum class VerifyVerdict : uint8_t { kClean = 0, kRepaired = 1, kDamaged = 2 };
 enum class Delivery : uint8_t { kInline = 0, kDescriptor = 1 };
 // Where audio is: bytes inside the frame, or a range of the connection's arena.
 // kArena: in the arena, or for GET by the attached descriptor; kUnchanged (GET

@@ -88,6 +88,14 @@ const KeySpec kKeys[] = {
      [](Config& c, std::string_view v, const ParseContext&) {
        return config_values::ParseGidList(v, &c.daemon.allowed_gids);
      }},
+    {"daemon", "admin_uids", "root", nullptr,
+     [](Config& c, std::string_view v, const ParseContext&) {
+       return config_values::ParseUidList(v, &c.daemon.admin_uids);
+     }},
+    {"daemon", "admin_gids", "", nullptr,
+     [](Config& c, std::string_view v, const ParseContext&) {
+       return config_values::ParseGidList(v, &c.daemon.admin_gids);
+     }},
     {"daemon", "cpus", "", nullptr, ApplyCpus},
     {"daemon", "workers", "2", "TTS_MAX_PARALLEL",
      [](Config& c, std::string_view v, const ParseContext&) {
@@ -137,6 +145,15 @@ const KeySpec kKeys[] = {
     {"cache", "fsync", "true", nullptr,
      [](Config& c, std::string_view v, const ParseContext&) {
        return config_values::ParseBool(v, &c.cache.fsync);
+     }},
+    {"cache", "min_free", "0", nullptr,
+     [](Config& c, std::string_view v, const ParseContext&) {
+       return config_values::ParseByteSizeOrPercent(v, &c.cache.min_free_bytes,
+                                                    &c.cache.min_free_percent);
+     }},
+    {"cache", "max_age", "0", nullptr,
+     [](Config& c, std::string_view v, const ParseContext&) {
+       return config_values::ParseDuration(v, &c.cache.max_age_s);
      }},
     {"opus", "enabled", "true", "OPUS_ENABLED",
      [](Config& c, std::string_view v, const ParseContext&) {

@@ -36,6 +36,10 @@ struct DaemonSettings {
   std::string socket_group;         // empty: the daemon's own group
   std::vector<uid_t> allowed_uids;  // empty: anyone who can open the socket
   std::vector<gid_t> allowed_gids;
+  // Who may DELETE, PURGE and VERIFY with repair; the daemon's own user
+  // always may (docs/config.md).
+  std::vector<uid_t> admin_uids;
+  std::vector<gid_t> admin_gids;
   std::vector<int> cpus;  // empty: every usable CPU
   int workers{};
   int queue_depth{};
@@ -53,6 +57,11 @@ struct CacheSettings {
   uint64_t max_bytes{};    // whole cache; 0 = no byte limit
   uint64_t max_text_bytes{};
   bool fsync{};
+  // Keep this much of the cache's filesystem free, evicting LRU entries:
+  // bytes, or a percent of the filesystem's size (0 and 0: none).
+  uint64_t min_free_bytes{};
+  double min_free_percent{};
+  uint64_t max_age_s{};  // entries unused this long expire; 0 = never
 };
 
 struct OpusSettings {

@@ -2,6 +2,8 @@
 // with from_chars, so "12abc", " 1e3" and overflow are all refused.
 #include "core/config/config_values.hpp"
 
+#include <cstdlib>
+
 #include <grp.h>
 #include <pwd.h>
 
@@ -76,6 +78,50 @@ Problem ParseByteSize(std::string_view text, uint64_t* out) {
   }
   if (shift > 0 && value > (UINT64_MAX >> shift)) return "too large, expected at most 16383P";
   *out = value << shift;
+  return {};
+}
+
+Problem ParseByteSizeOrPercent(std::string_view text, uint64_t* bytes, double* percent) {
+  if (!text.empty() && text.back() == '%') {
+    static constexpr const char* kExpected = "expected a percent from 0 to 50 (e.g. 5%, 0.5%)";
+    std::string number(text.substr(0, text.size() - 1));
+    if (number.empty() || number.find_first_not_of("0123456789.") != std::string::npos) {
+      return kExpected;
+    }
+    char* end = nullptr;
+    double value = std::strtod(number.c_str(), &end);
+    if (end != number.c_str() + number.size() || !(value >= 0 && value <= 50)) return kExpected;
+    *bytes = 0;
+    *percent = value;
+    return {};
+  }
+  if (Problem p = ParseByteSize(text, bytes)) {
+    return "expected bytes with an optional suffix K, M, G or T, or a percent of the filesystem "
+           "(e.g. 2G, 5%; 0 = none)";
+  }
+  *percent = 0;
+  return {};
+}
+
+Problem ParseDuration(std::string_view text, uint64_t* seconds) {
+  static constexpr const char* kExpected =
+      "expected seconds with an optional suffix s, m, h or d (e.g. 3600, 90m, 30d; 0 = never)";
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc()) return kExpected;
+  std::string_view suffix(end, text.data() + text.size() - end);
+  uint64_t unit = 1;
+  if (suffix == "m") {
+    unit = 60;
+  } else if (suffix == "h") {
+    unit = 3600;
+  } else if (suffix == "d") {
+    unit = 86400;
+  } else if (!suffix.empty() && suffix != "s") {
+    return kExpected;
+  }
+  if (value > (uint64_t{1} << 40) / unit) return "too large, expected at most 34 years";
+  *seconds = value * unit;
   return {};
 }
 

@@ -19,6 +19,10 @@ using Problem = std::optional<std::string>;
 Problem ParseInteger(std::string_view text, int64_t min, int64_t max, int64_t* out);
 // Bytes with an optional binary suffix K, M, G or T (1K = 1024): "512M", "2G", "0".
 Problem ParseByteSize(std::string_view text, uint64_t* out);
+// Bytes as ParseByteSize, or a percent of a filesystem: "2G", "5%", "0.5%".
+Problem ParseByteSizeOrPercent(std::string_view text, uint64_t* bytes, double* percent);
+// Seconds with an optional suffix s, m, h or d: "3600", "90m", "30d"; 0 = never.
+Problem ParseDuration(std::string_view text, uint64_t* seconds);
 Problem ParseBool(std::string_view text, bool* out);        // true/false, yes/no, on/off, 1/0
 Problem ParseFileMode(std::string_view text, mode_t* out);  // octal, at most 0777
 // Comma-separated numeric ids or names, resolved with getpwnam/getgrnam.

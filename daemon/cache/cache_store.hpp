@@ -14,6 +14,10 @@
 //   rebuilt from the directory, adopting files in the layout and deleting
 //   temporaries and truncated WAVs.
 // - One daemon per dir: a second Open fails with Errc::kLocked naming the pid.
+// - Voices: every `engine` argument is "engine" or "engine/voice" (voice:
+//   [A-Za-z0-9][A-Za-z0-9._-]{0,63}). A voice's entries are
+//   {dir}/{engine}/{voice}/{sha256}.wav; an engine's limits count all its
+//   voices; a request naming no voice is exactly the Node module's entry.
 //
 // - Files in the folder are not trusted: a file is served only if it is a
 //   regular file owned by the daemon's euid with the size the index recorded.
@@ -49,6 +53,11 @@ struct CacheLimits {
   uint64_t max_entries = DefaultConfig().cache.max_entries;  // per engine
   uint64_t max_bytes = DefaultConfig().cache.max_bytes;  // whole cache, WAVs and variants; 0 = none
   uint64_t max_text_bytes = DefaultConfig().cache.max_text_bytes;
+  // Free space to keep on the cache's filesystem (bytes, or percent of its
+  // size; both 0: none) and the idle time after which an entry expires (0: never).
+  uint64_t min_free_bytes = DefaultConfig().cache.min_free_bytes;
+  double min_free_percent = DefaultConfig().cache.min_free_percent;
+  uint64_t max_age_s = DefaultConfig().cache.max_age_s;
 };
 
 struct CacheOptions {
@@ -79,6 +88,75 @@ struct CacheCounters {
 struct CacheStats {
   std::vector<std::pair<std::string, CacheCounters>> engines;
   CacheCounters total;
+  // Per engine, in `engines` order: the least recently used entry's last
+  // use (Unix ns; 0 for an empty engine).
+  std::vector<uint64_t> oldest_access_ns;
+  // statvfs of the cache dir: what an unprivileged writer may still use, and the size.
+  uint64_t disk_free_bytes = 0, disk_total_bytes = 0;
+  uint64_t min_free_bytes = 0;  // min_free in force, in bytes (a percent resolved)
+  uint64_t max_age_s = 0;
+  // Entries removed since Open by max_age, by min_free, by Delete, by Purge.
+  uint64_t expired = 0, evicted_for_space = 0, deleted = 0, purged = 0;
+};
+
+// What Delete removed: whether the entry was there, its bytes (WAV and
+// variants) and how many variant files went with it.
+struct DeleteOutcome {
+  bool deleted = false;
+  uint64_t bytes = 0;
+  uint32_t variants = 0;
+};
+
+struct PurgeOutcome {
+  uint64_t entries = 0, bytes = 0;
+};
+
+// LIST's filters; 0 is "no bound". `engine`: "" (all), "engine" (with all
+// its voices) or "engine/voice". Idle time is now − last use, in seconds;
+// bytes are the entry's total (WAV and variants). Bounds are inclusive.
+struct ListFilter {
+  std::string engine;
+  uint64_t min_idle_s = 0, max_idle_s = 0;
+  uint64_t min_bytes = 0, max_bytes = 0;
+};
+
+struct ListedVariant {
+  OpusParams params;
+  uint64_t bytes = 0;
+};
+
+struct ListedEntry {
+  std::string engine;  // "engine" or "engine/voice"
+  CacheKey key;
+  uint64_t wav_bytes = 0, total_bytes = 0;
+  uint64_t last_access_ns = 0;
+  std::vector<ListedVariant> variants;
+};
+
+struct ListPage {
+  std::vector<ListedEntry> entries;
+  uint64_t next_cursor = 0;  // 0: the end
+};
+
+// What Maintain did: entries removed for max_age and for min_free.
+struct MaintenanceOutcome {
+  uint64_t expired = 0, evicted_for_space = 0;
+};
+
+// One finding of Verify. `kind` is short and stable (docs/cli.md lists
+// them); `path` is relative to the cache dir ("" for the index itself).
+struct VerifyFinding {
+  std::string kind, path, detail;
+  bool damage = true;  // false: a remark (an unknown file left alone)
+  bool repaired = false;
+};
+
+enum class VerifyVerdict { kClean, kRepaired, kDamaged };
+
+struct VerifyReport {
+  VerifyVerdict verdict = VerifyVerdict::kClean;
+  uint64_t entries_checked = 0, files_checked = 0;
+  std::vector<VerifyFinding> findings;
 };
 
 // What Open found and did, for the start-up log line and the tests.
@@ -175,6 +253,38 @@ class CacheStore {
   Status PutVariant(std::string_view engine, std::string_view text, uint64_t generation,
                     const OpusParams& params, std::span<const uint8_t> ogg);
 
+  // Invalidation. An entry (engine, text) or (engine, key) with its
+  // variants: out of the index, then its files unlinked. Not cached: deleted
+  // false, not an error. kUnknownEngine as everywhere.
+  Result<DeleteOutcome> Delete(std::string_view engine, std::string_view text);
+  Result<DeleteOutcome> DeleteKey(std::string_view engine, const CacheKey& key);
+  // Every entry of "engine" (all voices) or "engine/voice" that existed when
+  // it started; entries put meanwhile stay. Works in batches, taking the
+  // locks per batch, so gets and puts go on while it runs (it may take
+  // seconds for a million entries: run it on a worker).
+  Result<PurgeOutcome> Purge(std::string_view engine);
+
+  // A page of the index in slot order, from `cursor` (0: the start): at
+  // most `max_entries` matching entries, visiting at most `max_visit`
+  // slots. Stable under concurrent change: an entry present throughout is
+  // listed exactly once. Counts nothing, moves nothing. Bounded work: may
+  // run on the event loop.
+  Result<ListPage> List(uint64_t cursor, const ListFilter& filter, uint32_t max_entries,
+                        uint32_t max_visit) const;
+
+  // Applies max_age (expired entries, from the LRU end) and min_free
+  // (statvfs; LRU entries while free space is short). Bounded work per call:
+  // the daemon calls it once a second and after puts; nothing scans the folder.
+  Result<MaintenanceOutcome> Maintain();
+
+  // Checks every indexed entry's files (exist, regular, ours, the indexed
+  // size, a WAV header that parses, variants present) and every file in the
+  // folder (indexed, or a temporary, or unknown). With `repair`: entries
+  // whose files are bad are dropped (bad files removed), sound WAVs in the
+  // layout that the index lacks are adopted, temporaries removed; a sound
+  // entry is never dropped. Runs in batches like Purge (a worker's job).
+  Result<VerifyReport> Verify(bool repair);
+
   CacheStats Stats() const;
   // Applies new limits (config reload), evicting down to them. max_entries
   // may not exceed the value the store was opened with (the index capacity).
@@ -196,6 +306,13 @@ class CacheStore {
   std::unique_ptr<State> state_;
   CacheOpenReport report_;
 };
+
+// `ttscached --verify DIR`: the same checks on a cache no daemon holds
+// (takes the dir lock: kLocked naming the daemon's pid when one runs), plus
+// the index file itself (missing, not closed cleanly, checksum, layout).
+// With `repair` a bad index is rebuilt from the folder and the rest
+// repaired as Verify does; without, nothing is written.
+Result<VerifyReport> VerifyCacheDirectory(const CacheOptions& options, bool repair);
 
 // Reads all of `file` into memory with pread. A file truncated behind the
 // daemon's back is a clear error here, where a mapping of it would raise

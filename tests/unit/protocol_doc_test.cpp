@@ -84,6 +84,14 @@ const char* DocOpcodeName(Opcode op) {
       return "STREAM_FINISH";
     case Opcode::kStreamAbort:
       return "STREAM_ABORT";
+    case Opcode::kDelete:
+      return "DELETE";
+    case Opcode::kPurge:
+      return "PURGE";
+    case Opcode::kList:
+      return "LIST";
+    case Opcode::kVerify:
+      return "VERIFY";
     case Opcode::kError:
       return nullptr;
   }
