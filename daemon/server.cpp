@@ -298,6 +298,7 @@ void Server::OnTimer() {
   RecreateSocketIfDeleted();
   CloseStalledConnections(now);
   ExpireIdleStreams(now);
+  StartMaintenance();
   // Large replies and frames are freed to the heap, which glibc keeps: give
   // it back now and then once nothing is queued, so an attack's peak does
   // not stay the daemon's size.
