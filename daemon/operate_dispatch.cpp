@@ -21,6 +21,7 @@ namespace {
 constexpr uint64_t kMaintenanceOwner = 0;
 constexpr int64_t kMaintenanceWarningIntervalMs = 60000;
 constexpr int64_t kRefusalLogIntervalMs = 10000;  // as connection_io.cpp's
+constexpr uint32_t kVerifyRetryMs = 1000;
 // VERIFY reply strings are bounded by the decoder (ipc/messages.cpp).
 constexpr size_t kMaxProblemKind = 64, kMaxProblemText = 4096;
 
@@ -181,11 +182,23 @@ void Server::HandleVerify(Connection& c, uint64_t request, std::span<const uint8
   Result<ipc::VerifyRequest> verify = ipc::DecodeVerifyRequest(body);
   if (!verify) return QueueError(c, request, verify.error());
   if (verify->repair && RefuseUnlessAdmin(c, request, "VERIFY with repair")) return;
-  SubmitJob(
+  if (verify_running_) {
+    busy_++;
+    return QueueError(c, request,
+                      MakeError(Errc::kBusy, "a VERIFY is running (one at a time); retry"),
+                      kVerifyRetryMs);
+  }
+  // Its completion, handled on the loop, clears verify_running_ (so a burst
+  // of VERIFYs pipelined on a connection meets BUSY deterministically).
+  verify_running_ = SubmitJob(
       c, request,
       [this, repair = verify->repair, uid = c.uid, pid = c.pid]() -> std::optional<Completion> {
         Result<VerifyReport> report = store_->Verify(repair);
-        if (!report) return Failed<Completion>(report.error());
+        if (!report) {
+          Completion failed = Failed<Completion>(report.error());
+          failed.ends_verify = true;
+          return failed;
+        }
         ipc::VerifyReply reply;
         reply.verdict = report->verdict == VerifyVerdict::kClean ? ipc::VerifyVerdict::kClean
                         : report->verdict == VerifyVerdict::kRepaired
@@ -208,6 +221,7 @@ void Server::HandleVerify(Connection& c, uint64_t request, std::span<const uint8
                     std::to_string(repaired) + " repaired (" + Peer(uid, pid) + ")");
         }
         Completion done;
+        done.ends_verify = true;
         done.opcode = ReplyOpcode(ipc::Opcode::kVerify);
         done.body = ipc::EncodeVerifyReply(reply);
         return done;

@@ -281,6 +281,7 @@ void Server::DrainCompletions() {
       OnStreamJobDone(c);
       continue;
     }
+    if (c.ends_verify) verify_running_ = false;
     auto it = connections_.find(c.connection);
     if (it == connections_.end()) continue;
     it->second->inflight--;

@@ -27,7 +27,8 @@
 // A peer outside allowed_uids/allowed_gids gets FORBIDDEN and is closed.
 // DELETE, PURGE and VERIFY with repair are for admins only (admin_uids,
 // admin_gids, the daemon's own user): others get FORBIDDEN and stay
-// connected (operate_dispatch.cpp). Once a second the timer runs the
+// connected (operate_dispatch.cpp); one VERIFY runs at a time (BUSY
+// beyond), as anyone may ask one. Once a second the timer runs the
 // store's Maintain (max_age, min_free) on a worker, one at a time.
 // Run() returns the process exit status. Thread-safety: Run() and everything
 // but Post() on the loop thread.
@@ -162,6 +163,8 @@ class Server {
     uint64_t consumed = 0;
     uint64_t retained = 0;
     bool finished = false, stored = false;
+    // A VERIFY's: the loop may start another one (verify_running_).
+    bool ends_verify = false;
   };
   struct VariantWaiter {
     uint64_t connection, request;
@@ -356,6 +359,9 @@ class Server {
   uint64_t forbidden_ = 0;
   // Every encode's duration (workers record, STATS reads).
   EncodeHistogram encode_histogram_;
+  // A VERIFY is queued or running (loop only): one at a time, since each
+  // reads the whole folder and anyone may ask (without repair).
+  bool verify_running_ = false;
   // A Maintain job is queued or running: set by the loop, cleared by the job.
   std::atomic<bool> maintenance_running_{false};
   // When the maintenance job last logged a failure (only that job touches it,

@@ -587,6 +587,38 @@ TEST(Operate, VerifyFindsAFileTruncatedBehindTheDaemonsBack) {
   EXPECT_THAT(d.log(), HasSubstr("verify with repair: "));
 }
 
+// Anyone may ask VERIFY (without repair) and each reads the whole folder:
+// one runs at a time; a burst pipelined on one connection gets BUSY for the
+// rest, and the connection goes on.
+TEST(Operate, OneVerifyAtATime) {
+  DaemonProcess d;
+  ASSERT_TRUE(d.Start()) << d.log();
+  ASSERT_TRUE(d.Connect().Put("piper", "one", Tone(1)).ok());
+  RawPeer peer(d.socket_path());
+  std::vector<uint8_t> burst;
+  for (uint64_t id = 1; id <= 8; ++id) {
+    std::vector<uint8_t> frame = ipc::BuildFrame(static_cast<uint8_t>(ipc::Opcode::kVerify), id,
+                                                 ipc::EncodeVerifyRequest({false}));
+    burst.insert(burst.end(), frame.begin(), frame.end());
+  }
+  ASSERT_EQ(peer.Send(burst), static_cast<ssize_t>(burst.size()));
+  int verified = 0, busy = 0;
+  for (int i = 0; i < 8; ++i) {
+    auto [op, id, body] = peer.Read();
+    if (op == (static_cast<uint8_t>(ipc::Opcode::kVerify) | kReplyBit)) {
+      verified++;
+    } else if (op == kError && ErrorOf(body).code == ipc::ErrorCode::kBusy) {
+      busy++;
+      EXPECT_GT(ErrorOf(body).retry_after_ms, 0u);
+      EXPECT_THAT(ErrorOf(body).message, HasSubstr("one at a time"));
+    }
+  }
+  EXPECT_EQ(verified, 1);
+  EXPECT_EQ(busy, 7);
+  Wire wire(d.socket_path());
+  EXPECT_TRUE(wire.Verify(false).ok()) << "the next one, once the first is done, runs";
+}
+
 TEST(Operate, StatsDetailIsSensible) {
   DaemonProcess d(Keys{{"queue_depth", "48"}});
   LetOthersConnect(d);
