@@ -30,7 +30,9 @@ void Server::Reload() {
         "reload: socket, socket_mode, socket_group, cache dir, engines, workers, cpus, "
         "queue_depth and max_connections changes need a restart; they are left as they were");
   }
-  CacheLimits limits{next.cache.max_entries, next.cache.max_bytes, next.cache.max_text_bytes};
+  CacheLimits limits{next.cache.max_entries,      next.cache.max_bytes,
+                     next.cache.max_text_bytes,   next.cache.min_free_bytes,
+                     next.cache.min_free_percent, next.cache.max_age_s};
   if (Status s = store_->SetLimits(limits); !s) {
     log::Warning("reload: cache limits not applied: " + s.error().message);
   }
@@ -41,6 +43,9 @@ void Server::Reload() {
   config_.config.cache.max_entries = next.cache.max_entries;
   config_.config.cache.max_bytes = next.cache.max_bytes;
   config_.config.cache.max_text_bytes = next.cache.max_text_bytes;
+  config_.config.cache.min_free_bytes = next.cache.min_free_bytes;
+  config_.config.cache.min_free_percent = next.cache.min_free_percent;
+  config_.config.cache.max_age_s = next.cache.max_age_s;
   config_.config.daemon.idle_timeout_s = next.daemon.idle_timeout_s;
   config_.config.daemon.busy_poll_us = next.daemon.busy_poll_us;
   config_.config.daemon.send_timeout_s = next.daemon.send_timeout_s;
