@@ -12,6 +12,7 @@
 #include "daemon/command_line.hpp"
 #include "daemon/listen_socket.hpp"
 #include "daemon/server.hpp"
+#include "daemon/verify_command.hpp"
 #include "ttscache/build_info.hpp"
 
 namespace {
@@ -77,6 +78,8 @@ int main(int argc, char** argv) {
     case DaemonCommandLine::Action::kCheckConfig:
       std::cout << *path << ": ok\n";
       return 0;
+    case DaemonCommandLine::Action::kVerify:
+      return RunVerifyCommand(loaded->config, cl->verify_dir, cl->repair, std::cout);
     default:
       break;
   }
@@ -85,7 +88,9 @@ int main(int argc, char** argv) {
   CacheOptions cache;
   cache.dir = config.cache.dir;
   cache.engines = config.cache.engines;
-  cache.limits = {config.cache.max_entries, config.cache.max_bytes, config.cache.max_text_bytes};
+  cache.limits = {config.cache.max_entries,      config.cache.max_bytes,
+                  config.cache.max_text_bytes,   config.cache.min_free_bytes,
+                  config.cache.min_free_percent, config.cache.max_age_s};
   cache.fsync = config.cache.fsync;
   Result<std::unique_ptr<CacheStore>> store = CacheStore::Open(cache);
   if (!store) {
