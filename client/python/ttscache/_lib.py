@@ -89,7 +89,7 @@ class ListEntryC(ctypes.Structure):
     _fields_ = [("engine", ctypes.c_char_p), ("key", ctypes.c_uint8 * 32),
                 ("wav_bytes", ctypes.c_uint64), ("total_bytes", ctypes.c_uint64),
                 ("last_access_ns", ctypes.c_uint64), ("variant_count", ctypes.c_size_t),
-                ("variants", ctypes.POINTER(ListVariantC))]
+                ("variants", ctypes.POINTER(ListVariantC)), ("reserved_", ctypes.c_uint64 * 2)]
 
 
 class ListPageC(ctypes.Structure):
@@ -99,7 +99,7 @@ class ListPageC(ctypes.Structure):
 
 class VerifyProblemC(ctypes.Structure):
     _fields_ = [("kind", ctypes.c_char_p), ("path", ctypes.c_char_p), ("detail", ctypes.c_char_p),
-                ("repaired", ctypes.c_int)]
+                ("repaired", ctypes.c_int), ("reserved_", ctypes.c_uint64 * 2)]
 
 
 class VerifyReportC(ctypes.Structure):
