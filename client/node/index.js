@@ -158,7 +158,10 @@ export class Client {
   // while they are still being written (encode-stream.js; docs/protocol.md,
   // "Encode streams"). Throws RangeError on options the daemon would refuse.
   encodeStream({ voice, ...options } = {}) {
-    if (voice !== undefined) options.engine = engineField(options.engine, voice);
+    if (voice !== undefined) {
+      if (options.engine === undefined) throw new RangeError('voice needs an engine (and a text)');
+      options.engine = engineField(options.engine, voice);
+    }
     return new EncodeStream({
       call: (opcode, requestBody, timeoutMs, parse, session) =>
         this.#call(opcode, requestBody, timeoutMs, parse, session),
