@@ -198,9 +198,10 @@ Result<std::vector<FolderFile>> ListFolder(int dir_fd, const std::string& shown)
 }
 
 Result<std::optional<VerifyFinding>> ExamineFolderFile(
-    int dir_fd, const std::string& folder, const FolderFile& file, uid_t owner,
+    int dir_fd, const std::string& folder, bool engine_folder, const FolderFile& file, uid_t owner,
     uint64_t temporary_age_s, const std::function<Indexed(const ClassifiedName&)>& indexed) {
   using Found = std::optional<VerifyFinding>;
+  if (engine_folder && S_ISDIR(file.st.st_mode) && IsValidVoiceName(file.name)) return Found();
   const ClassifiedName name = ClassifyName(file.name);
   const std::string path = folder + "/" + file.name;
   const bool ours = S_ISREG(file.st.st_mode) && file.st.st_uid == owner;

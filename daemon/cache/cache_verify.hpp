@@ -86,12 +86,14 @@ Result<std::vector<FolderFile>> ListFolder(int dir_fd, const std::string& shown)
 enum class Indexed { kYes, kNo, kNoIndex };
 
 // Judges one file of an engine (or voice) folder, `folder` being its path
-// relative to the cache dir: nullopt when it is fine (an indexed file —
+// relative to the cache dir (`engine_folder`: an engine's own, where voice
+// subfolders live): nullopt when it is fine (a voice's subfolder, walked as
+// a folder of its own; an indexed file —
 // Verify checks those through the index — or a temporary younger than
 // `temporary_age_s`, a put's still in flight). `indexed` is asked only of
 // WAV and variant names. A file that vanished meanwhile is fine.
 Result<std::optional<VerifyFinding>> ExamineFolderFile(
-    int dir_fd, const std::string& folder, const FolderFile& file, uid_t owner,
+    int dir_fd, const std::string& folder, bool engine_folder, const FolderFile& file, uid_t owner,
     uint64_t temporary_age_s, const std::function<Indexed(const ClassifiedName&)>& indexed);
 
 // clean: no damage; repaired: every damage finding repaired; else damaged.

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <set>
@@ -121,30 +122,70 @@ Result<VerifyReport> LookAt(int root_fd, const CacheOptions& options, uid_t owne
   if (read->finding) report.findings.push_back(*read->finding);
   const std::optional<CacheIndex>& index = read->index;
 
-  std::vector<UniqueFd> folders;
-  for (const std::string& engine : options.engines) {
-    folders.emplace_back(
-        ::openat(root_fd, engine.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!folders.back().valid() && errno != ENOENT) {
-      return ErrnoError(errno, "open cache folder " + options.dir + "/" + engine);
+  // Every folder of the layout: each engine's, then its voices' subfolders.
+  struct LayoutFolder {
+    uint8_t engine;
+    std::string voice, path;  // path: relative to the cache dir
+    UniqueFd fd;              // invalid: the folder does not exist
+  };
+  std::vector<LayoutFolder> folders;
+  auto open_folder = [&](int at, const std::string& name,
+                         const std::string& path) -> Result<UniqueFd> {
+    UniqueFd fd(::openat(at, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid() && errno != ENOENT) {
+      return ErrnoError(errno, "open cache folder " + options.dir + "/" + path);
+    }
+    return fd;
+  };
+  for (size_t e = 0; e < options.engines.size(); ++e) {
+    const std::string& engine = options.engines[e];
+    Result<UniqueFd> fd = open_folder(root_fd, engine, engine);
+    if (!fd) return fd.error();
+    const size_t engine_at = folders.size();
+    folders.push_back({static_cast<uint8_t>(e), "", engine, std::move(*fd)});
+    if (!folders[engine_at].fd.valid()) continue;
+    Result<std::vector<verify::FolderFile>> items =
+        verify::ListFolder(folders[engine_at].fd.get(), options.dir + "/" + engine);
+    if (!items) return items.error();
+    std::vector<std::string> voices;
+    for (const verify::FolderFile& f : *items) {
+      if (S_ISDIR(f.st.st_mode) && IsValidVoiceName(f.name)) voices.push_back(f.name);
+    }
+    std::sort(voices.begin(), voices.end());
+    for (const std::string& voice : voices) {
+      Result<UniqueFd> voice_fd =
+          open_folder(folders[engine_at].fd.get(), voice, engine + "/" + voice);
+      if (!voice_fd) return voice_fd.error();
+      folders.push_back(
+          {static_cast<uint8_t>(e), voice, engine + "/" + voice, std::move(*voice_fd)});
     }
   }
+  auto fd_of = [&](const std::string& path) {
+    for (const LayoutFolder& f : folders) {
+      if (f.path == path) return f.fd.get();
+    }
+    return -1;
+  };
+
   if (index) {
     for (uint32_t slot = 0; slot < index->header().used_slots; ++slot) {
       const IndexEntry& e = index->entry(slot);
       if (!e.in_use) continue;
       report.entries_checked++;
-      const std::string& folder = options.engines[e.engine];
+      const std::string_view voice = index->VoiceName(e.voice);
+      const std::string folder =
+          options.engines[e.engine] + (voice.empty() ? "" : "/" + std::string(voice));
+      const int dir = fd_of(folder);
       const CacheKey key = index->KeyOf(slot);
       auto check = [&](const std::string& name, uint64_t bytes, bool wav) -> Status {
         report.files_checked++;
-        if (!folders[e.engine].valid()) {
+        if (dir < 0) {
           report.findings.push_back({wav ? verify::kMissingFile : verify::kMissingVariant,
-                                     folder + "/" + name, "its engine folder is gone"});
+                                     folder + "/" + name, "its folder is gone"});
           return {};
         }
         Result<std::optional<verify::Problem>> problem =
-            verify::CheckIndexedFile(folders[e.engine].get(), name, bytes, owner, wav);
+            verify::CheckIndexedFile(dir, name, bytes, owner, wav);
         if (!problem) return problem.error();
         if (*problem) {
           report.findings.push_back(
@@ -162,11 +203,10 @@ Result<VerifyReport> LookAt(int root_fd, const CacheOptions& options, uid_t owne
       }
     }
   }
-  for (size_t e = 0; e < folders.size(); ++e) {
-    if (!folders[e].valid()) continue;
-    const std::string& folder = options.engines[e];
+  for (const LayoutFolder& folder : folders) {
+    if (!folder.fd.valid()) continue;
     Result<std::vector<verify::FolderFile>> files =
-        verify::ListFolder(folders[e].get(), options.dir + "/" + folder);
+        verify::ListFolder(folder.fd.get(), options.dir + "/" + folder.path);
     if (!files) return files.error();
     // Without an index, a variant is an orphan when no WAV of its key is here.
     std::set<std::string> wav_keys;
@@ -179,16 +219,22 @@ Result<VerifyReport> LookAt(int root_fd, const CacheOptions& options, uid_t owne
         if (name.kind == verify::NameKind::kWav) return verify::Indexed::kNoIndex;
         return wav_keys.contains(name.key.hex()) ? verify::Indexed::kNoIndex : verify::Indexed::kNo;
       }
-      std::optional<uint32_t> slot = index->Find(static_cast<uint8_t>(e), name.key);
+      uint16_t voice = kNoVoice;
+      if (!folder.voice.empty()) {
+        voice = index->FindVoice(folder.engine, folder.voice);
+        if (voice == kNoVoice) return verify::Indexed::kNo;
+      }
+      std::optional<uint32_t> slot = index->Find(folder.engine, name.key, voice);
       if (!slot) return verify::Indexed::kNo;
       if (name.kind == verify::NameKind::kWav) return verify::Indexed::kYes;
       return index->FindVariant(*slot, name.params) >= 0 ? verify::Indexed::kYes
                                                          : verify::Indexed::kNo;
     };
     for (const verify::FolderFile& f : *files) {
+      if (folder.voice.empty() && S_ISDIR(f.st.st_mode) && IsValidVoiceName(f.name)) continue;
       report.files_checked++;
-      Result<std::optional<VerifyFinding>> found =
-          verify::ExamineFolderFile(folders[e].get(), folder, f, owner, 0, indexed);
+      Result<std::optional<VerifyFinding>> found = verify::ExamineFolderFile(
+          folder.fd.get(), folder.path, folder.voice.empty(), f, owner, 0, indexed);
       if (!found) return found.error();
       if (*found) report.findings.push_back(std::move(**found));
     }

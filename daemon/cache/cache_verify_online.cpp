@@ -11,6 +11,7 @@
 
 #include <array>
 #include <cerrno>
+#include <map>
 
 #include "core/log.hpp"
 #include "daemon/cache/cache_store_internal.hpp"
@@ -29,6 +30,8 @@ struct SeenEntry {
   uint32_t slot;
   uint64_t generation;
   uint8_t engine;
+  Folder folder;
+  std::string folder_path;  // relative to the cache dir: "engine" or "engine/voice"
   CacheKey key;
   uint64_t wav_bytes;
   std::array<IndexVariant, kMaxVariants> variants;
@@ -48,14 +51,23 @@ Result<VerifyReport> CacheStore::Verify(bool repair) {
   VerifyReport report;
   const uid_t owner = ::geteuid();
   auto closed = [] { return MakeError(Errc::kInternal, "cache is closed"); };
-  std::vector<UniqueFd> folders;
-  for (const std::string& engine : s.options.engines) {
-    folders.emplace_back(::openat(s.directory->root_fd(), engine.c_str(),
-                                  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!folders.back().valid()) {
-      return ErrnoError(errno, "open cache folder " + s.directory->root() + "/" + engine);
+  // Folders by their path relative to the cache dir, opened when first
+  // needed (a voice's folder may appear while this runs); -1: none.
+  std::map<std::string, UniqueFd> folder_fds;
+  auto folder_fd = [&](const std::string& path) -> Result<int> {
+    auto [it, added] = folder_fds.try_emplace(path);
+    if (added) {
+      it->second.reset(::openat(s.directory->root_fd(), path.c_str(),
+                                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!it->second.valid() && errno != ENOENT) {
+        return ErrnoError(errno, "open cache folder " + s.directory->root() + "/" + path);
+      }
     }
-  }
+    return it->second.get();
+  };
+  auto path_of = [&](const Folder& f) {
+    return s.options.engines[f.engine] + (f.voice.empty() ? "" : "/" + f.voice);
+  };
 
   // The entries, by slot.
   for (uint32_t first = 0;; first += kSlotsPerBatch) {
@@ -74,6 +86,8 @@ Result<VerifyReport> CacheStore::Verify(bool repair) {
         entry.slot = slot;
         entry.generation = s.generations[slot];
         entry.engine = e.engine;
+        entry.folder = s.FolderOfLocked(slot);
+        entry.folder_path = path_of(entry.folder);
         entry.key = idx.KeyOf(slot);
         entry.wav_bytes = e.wav_bytes;
         std::copy(std::begin(e.variants), std::end(e.variants), entry.variants.begin());
@@ -82,8 +96,9 @@ Result<VerifyReport> CacheStore::Verify(bool repair) {
     std::vector<EntryVerdict> verdicts(seen.size());
     for (size_t i = 0; i < seen.size(); ++i) {
       const SeenEntry& entry = seen[i];
-      const int dir = folders[entry.engine].get();
-      const std::string folder = s.options.engines[entry.engine];
+      Result<int> dir = folder_fd(entry.folder_path);
+      if (!dir) return dir.error();
+      const std::string& folder = entry.folder_path;
       auto note = [&](verify::Problem problem, const std::string& name) {
         verdicts[i].findings.push_back(report.findings.size());
         report.findings.push_back(
@@ -93,7 +108,7 @@ Result<VerifyReport> CacheStore::Verify(bool repair) {
       report.files_checked++;
       const std::string wav_name = WavFileName(entry.key);
       Result<std::optional<verify::Problem>> wav =
-          verify::CheckIndexedFile(dir, wav_name, entry.wav_bytes, owner, true);
+          verify::CheckIndexedFile(*dir, wav_name, entry.wav_bytes, owner, true);
       if (!wav) return wav.error();
       if (*wav) {
         note(std::move(**wav), wav_name);
@@ -105,7 +120,7 @@ Result<VerifyReport> CacheStore::Verify(bool repair) {
         report.files_checked++;
         const std::string name = VariantFileName(entry.key, CacheIndex::VariantParams(variant));
         Result<std::optional<verify::Problem>> problem =
-            verify::CheckIndexedFile(dir, name, variant.bytes, owner, false);
+            verify::CheckIndexedFile(*dir, name, variant.bytes, owner, false);
         if (!problem) return problem.error();
         if (*problem) {
           note(std::move(**problem), name);
@@ -138,7 +153,7 @@ Result<VerifyReport> CacheStore::Verify(bool repair) {
             const IndexVariant& variant = idx.entry(entry.slot).variants[v];
             if (variant.bitrate_kbps == 0) continue;
             doomed.push_back(
-                {entry.engine, VariantFileName(entry.key, CacheIndex::VariantParams(variant))});
+                {entry.folder, VariantFileName(entry.key, CacheIndex::VariantParams(variant))});
             idx.RemoveVariant(entry.slot, v);
             s.open_files.Forget(OpenFileCache::VariantKey(entry.slot, v));
           }
@@ -150,19 +165,28 @@ Result<VerifyReport> CacheStore::Verify(bool repair) {
   }
 
   // The files in each folder.
-  for (size_t e = 0; e < folders.size(); ++e) {
-    const uint8_t engine = static_cast<uint8_t>(e);
-    const std::string& folder = s.options.engines[e];
+  Result<std::vector<Folder>> layout = ListLayoutFolders(*s.directory, s.options.engines.size());
+  if (!layout) return layout.error();
+  for (const Folder& layout_folder : *layout) {
+    const uint8_t engine = layout_folder.engine;
+    const std::string folder = path_of(layout_folder);
+    Result<int> dir = folder_fd(folder);
+    if (!dir) return dir.error();
+    if (*dir < 0) continue;  // gone meanwhile
     Result<std::vector<verify::FolderFile>> files =
-        verify::ListFolder(folders[e].get(), s.directory->root() + "/" + folder);
+        verify::ListFolder(*dir, s.directory->root() + "/" + folder);
     if (!files) return files.error();
     for (size_t first = 0; first < files->size(); first += kFilesPerBatch) {
       MutexLock publishing(s.publish_mutex);
       for (size_t i = first; i < std::min(files->size(), first + kFilesPerBatch); ++i) {
         verify::FolderFile file = (*files)[i];
         // Seen again now that no name can change: the listing may be old.
-        if (::fstatat(folders[e].get(), file.name.c_str(), &file.st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (::fstatat(*dir, file.name.c_str(), &file.st, AT_SYMLINK_NOFOLLOW) != 0) {
           continue;
+        }
+        if (layout_folder.voice.empty() && S_ISDIR(file.st.st_mode) &&
+            IsValidVoiceName(file.name)) {
+          continue;  // a voice's folder: walked as a folder of its own
         }
         report.files_checked++;
         bool stopped = false;
@@ -172,7 +196,12 @@ Result<VerifyReport> CacheStore::Verify(bool repair) {
             stopped = true;
             return verify::Indexed::kYes;
           }
-          std::optional<uint32_t> slot = s.index().Find(engine, name.key);
+          uint16_t voice = kNoVoice;
+          if (!layout_folder.voice.empty()) {
+            voice = s.index().FindVoice(engine, layout_folder.voice);
+            if (voice == kNoVoice) return verify::Indexed::kNo;  // no entry of this voice
+          }
+          std::optional<uint32_t> slot = s.index().Find(engine, name.key, voice);
           if (name.kind == verify::NameKind::kWav || !slot) {
             return slot ? verify::Indexed::kYes : verify::Indexed::kNo;
           }
@@ -180,7 +209,7 @@ Result<VerifyReport> CacheStore::Verify(bool repair) {
                                                                 : verify::Indexed::kNo;
         };
         Result<std::optional<VerifyFinding>> found = verify::ExamineFolderFile(
-            folders[e].get(), folder, file, owner, kTemporaryAgeS, indexed);
+            *dir, folder, layout_folder.voice.empty(), file, owner, kTemporaryAgeS, indexed);
         if (stopped) return closed();
         if (!found) return found.error();
         if (!*found) continue;
@@ -195,12 +224,14 @@ Result<VerifyReport> CacheStore::Verify(bool repair) {
             const bool room =
                 idx.header().engines[engine].entries < s.limits.max_entries && idx.HasFreeSlot() &&
                 (s.limits.max_bytes == 0 || idx.header().bytes + size <= s.limits.max_bytes);
-            if (idx.Find(engine, key)) {
-              finding.repaired = true;  // cannot happen under publish_mutex; harmless
-            } else if (room) {
+            Result<uint16_t> voice = room ? s.AddVoiceLocked(EngineRef{engine, layout_folder.voice})
+                                          : Result<uint16_t>(kNoVoice);
+            if (!voice) {
+              finding.detail += "; not adopted: " + voice.error().message;
+            } else if (room && !idx.Find(engine, key, *voice)) {
               const uint64_t mtime = static_cast<uint64_t>(file.st.st_mtim.tv_sec) * 1000000000 +
                                      static_cast<uint64_t>(file.st.st_mtim.tv_nsec);
-              s.InsertLocked(engine, key, size, mtime);
+              s.InsertLocked(engine, *voice, key, size, mtime);
               finding.repaired = true;
               finding.detail += "; adopted";
             } else {
@@ -209,7 +240,7 @@ Result<VerifyReport> CacheStore::Verify(bool repair) {
           } else {
             // bad-wav (not indexed), temporary, orphan-variant: no entry names
             // it, and publish_mutex is held, so no put is reusing the name.
-            if (Status removed = s.directory->Remove(engine, file.name); removed) {
+            if (Status removed = s.directory->Remove(layout_folder, file.name); removed) {
               finding.repaired = true;
             } else {
               finding.detail += "; " + removed.error().message;
@@ -222,8 +253,8 @@ Result<VerifyReport> CacheStore::Verify(bool repair) {
   }
   report.verdict = verify::VerdictOf(report.findings);
   if (repair) {
-    for (size_t e = 0; e < folders.size(); ++e) {
-      if (Status synced = s.directory->SyncFolder(e); !synced) return synced.error();
+    for (const Folder& f : *layout) {
+      if (Status synced = s.directory->SyncFolder(f); !synced) return synced.error();
     }
   }
   return report;

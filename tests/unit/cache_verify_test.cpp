@@ -372,3 +372,61 @@ TEST(VerifyReportFormat, TableAndSummary) {
 
 }  // namespace
 }  // namespace ttscache
+
+namespace ttscache {
+namespace {
+
+// Voices ("engine/voice", {dir}/{engine}/{voice}/): their folders are walked
+// as engine folders are, their paths reported as such, and a voice folder is
+// not an unknown file of its engine's.
+TEST(VerifyVoices, VoiceFoldersAreCheckedAndRepaired) {
+  testing::TempDir tmp;
+  CacheOptions o = Options(tmp.path() + "/cache");
+  auto store = OpenStore(o);
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->Put("xtts/alice", "kept", Wav(1)).ok());
+  ASSERT_TRUE(store->Put("xtts/alice", "lost", Wav(2)).ok());
+  ASSERT_TRUE(store->Put("xtts", "plain", Wav(3)).ok());
+  Result<VerifyReport> clean = store->Verify(false);
+  ASSERT_TRUE(clean.ok()) << clean.error().message;
+  EXPECT_EQ(clean->verdict, VerifyVerdict::kClean) << Describe(*clean);
+  EXPECT_EQ(clean->entries_checked, 3u);
+
+  const std::string alice = o.dir + "/xtts/alice/";
+  fs::remove(alice + Hex("lost") + ".wav");
+  WriteFile(alice + Hex("stray") + ".wav", Wav(4));
+  WriteFile(alice + Hex("nobody") + ".b32-von-avoip-c10-f20000.opus", std::vector<uint8_t>(5, 1));
+  for (bool online : {true, false}) {
+    Result<VerifyReport> found = online ? store->Verify(false) : VerifyCacheDirectory(o, false);
+    if (!online) {
+      ASSERT_FALSE(found.ok()) << "the store holds the lock";
+      store.reset();
+      found = VerifyCacheDirectory(o, false);
+    }
+    ASSERT_TRUE(found.ok()) << found.error().message;
+    EXPECT_TRUE(Found(*found, "missing-file", "xtts/alice/" + Hex("lost") + ".wav"))
+        << Describe(*found);
+    EXPECT_TRUE(Found(*found, "not-indexed", "xtts/alice/" + Hex("stray") + ".wav"))
+        << Describe(*found);
+    EXPECT_TRUE(Found(*found, "orphan-variant",
+                      "xtts/alice/" + Hex("nobody") + ".b32-von-avoip-c10-f20000.opus"))
+        << Describe(*found);
+    EXPECT_EQ(found->findings.size(), 3u) << "the voice folder is no unknown file\n"
+                                          << Describe(*found);
+  }
+  Result<VerifyReport> repaired = VerifyCacheDirectory(o, true);
+  ASSERT_TRUE(repaired.ok()) << repaired.error().message;
+  EXPECT_EQ(repaired->verdict, VerifyVerdict::kRepaired) << Describe(*repaired);
+  store = OpenStore(o);
+  ASSERT_TRUE(store);
+  Result<VerifyReport> after = store->Verify(false);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->verdict, VerifyVerdict::kClean) << Describe(*after);
+  EXPECT_EQ(Served(*store, "xtts/alice", "kept"), Wav(1));
+  EXPECT_EQ(Served(*store, "xtts/alice", "stray"), Wav(4)) << "adopted into its voice";
+  EXPECT_EQ(Served(*store, "xtts", "plain"), Wav(3));
+  EXPECT_TRUE(Served(*store, "xtts/alice", "lost").empty());
+}
+
+}  // namespace
+}  // namespace ttscache
