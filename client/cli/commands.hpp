@@ -43,8 +43,6 @@ int EncodeStreamThroughDaemon(const ParsedArgs& args, const OpusParams& params,
 // as the wire's engine field: "E" or "E/V".
 Result<std::string> TextFromArgs(const ParsedArgs& args);
 Result<std::string> EngineFromArgs(const ParsedArgs& args);
-// A voice name: [A-Za-z0-9][A-Za-z0-9._-]{0,63} (docs/protocol.md).
-bool IsValidVoiceName(std::string_view voice);
 
 // A client of the daemon at --socket / $TTSCACHE_SOCKET / the configuration's socket.
 Result<Client> ConnectTo(const GlobalOptions& global);

@@ -1,7 +1,6 @@
 // `ttscache key`: the cache key of a text and its entry's path, computed
 // locally with the same function as the daemon (and the old Node module), so
 // scripts can find an entry in {dir}/{engine}/ without a daemon.
-#include <cctype>
 #include <iostream>
 
 #include "client/cli/cli_args.hpp"
@@ -31,18 +30,6 @@ Result<std::string> TextFromArgs(const ParsedArgs& args) {
   Result<std::vector<uint8_t>> bytes = ReadInput(*file);
   if (!bytes) return bytes.error();
   return std::string(bytes->begin(), bytes->end());
-}
-
-bool IsValidVoiceName(std::string_view voice) {
-  if (voice.empty() || voice.size() > 64 || !std::isalnum(static_cast<unsigned char>(voice[0]))) {
-    return false;
-  }
-  for (char c : voice) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
-      return false;
-    }
-  }
-  return true;
 }
 
 Result<std::string> EngineFromArgs(const ParsedArgs& args) {

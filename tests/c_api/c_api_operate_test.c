@@ -74,6 +74,7 @@ int main(int argc, char** argv) {
   ttscache_list_page* page = NULL;
   CHECK(ttscache_list(c, 0, &filter, 10, &page) == TTSCACHE_ERR_INVALID_ARGUMENT && page == NULL,
         "reserved_ must be 0");
+  filter.reserved_[0] = 0;
 
   ttscache_delete_result d;
   CHECK(ttscache_delete(c, "piper", "ONE ", 4, &d) == TTSCACHE_OK, "delete: %s",

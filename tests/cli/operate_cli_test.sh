@@ -127,6 +127,7 @@ tc stats > "$dir/out"
 grep -q "ratio" "$dir/out" && grep -q "^disk: " "$dir/out" || fail "stats text: $(cat "$dir/out")"
 tc stats --format json | jq -e '.engines.piper.hit_ratio >= 0 and .disk_free_bytes > 0 and .deleted >= 2 and .purged >= 3' > /dev/null \
   || fail "stats json: $(tc stats --format json)"
+tc put --engine xtts --text "For the metrics." "$dir/morning.wav"
 mkdir "$dir/textfile"
 (umask 077 && tc stats --format prometheus --output "$dir/textfile/ttscache.prom")
 [ "$(stat -c %a "$dir/textfile/ttscache.prom")" = 644 ] || fail "the .prom file's mode is not 0644"
@@ -139,7 +140,8 @@ grep -q "$dir/nowhere" "$dir/err" && grep -q ENOENT "$dir/err" || fail "the erro
 [ "$(status tc stats --format yaml)" = 2 ] || fail "--format yaml: usage"
 # A full filesystem: the write fails (ENOSPC) and the old file stays whole.
 if mount -t tmpfs -o size=64k tmpfs "$dir/textfile" 2> /dev/null; then
-  trap 'umount "$dir/textfile" 2> /dev/null; kill "$daemon" 2> /dev/null; wait 2> /dev/null; rm -rf "$dir"' EXIT
+  # (|| true: errexit holds inside a trap, and an unmounted dir must not stop the cleanup)
+  trap 'umount "$dir/textfile" 2> /dev/null || true; kill "$daemon" 2> /dev/null || true; wait 2> /dev/null || true; rm -rf "$dir"' EXIT
   echo "old" > "$dir/textfile/ttscache.prom"
   dd if=/dev/zero of="$dir/textfile/fill" bs=4k 2> /dev/null || true
   [ "$(status tc stats --format prometheus --output "$dir/textfile/ttscache.prom")" = 3 ] || fail "ENOSPC must exit 3"
