@@ -9,23 +9,25 @@ import ttscache
 
 
 def test_list_delete_purge(client: ttscache.Client, wav: bytes) -> None:
+    # Voices of their own: the session's daemon holds other tests' entries too.
     for text in ("py one", "py two", "py three"):
-        client.put("xtts", text, wav)
-    client.put("xtts/py-voice", "py one", wav)
-    listed = list(client.list("xtts", page_size=1))
-    assert len(listed) == 4
-    voiced = [e for e in listed if e.voice == "py-voice"]
-    assert len(voiced) == 1 and voiced[0].engine == "xtts" and len(voiced[0].key) == 64
-    assert voiced[0].wav_bytes == len(wav) and voiced[0].last_access_ns > 0
-    assert len(list(client.list("xtts", voice="py-voice"))) == 1
-    assert list(client.list("xtts", min_bytes=len(wav) * 10)) == []
-    d = client.delete("xtts", "PY ONE")
+        client.put("xtts/py-a", text, wav)
+    client.put("xtts/py-b", "py one", wav)
+    listed = list(client.list("xtts", voice="py-a", page_size=1))
+    assert len(listed) == 3
+    assert all(e.engine == "xtts" and e.voice == "py-a" and len(e.key) == 64 for e in listed)
+    assert all(e.wav_bytes == len(wav) and e.last_access_ns > 0 for e in listed)
+    b = list(client.list("xtts/py-b"))
+    assert len(b) == 1
+    assert len([e for e in client.list("xtts") if e.voice in ("py-a", "py-b")]) == 4
+    assert list(client.list("xtts", voice="py-a", min_bytes=len(wav) * 10)) == []
+    d = client.delete("xtts", "PY ONE", voice="py-a")
     assert d == ttscache.DeleteResult(True, len(wav), 0)
-    assert not client.delete("xtts", "py one").deleted
-    assert client.delete_key("xtts", voiced[0].key, voice="py-voice").deleted
-    p = client.purge("xtts")
+    assert not client.delete("xtts", "py one", voice="py-a").deleted
+    assert client.delete_key("xtts", b[0].key, voice="py-b").deleted
+    p = client.purge("xtts", voice="py-a")
     assert p.entries == 2 and p.bytes == 2 * len(wav)
-    assert list(client.list("xtts")) == []
+    assert list(client.list("xtts", voice="py-a")) == []
     with pytest.raises(ttscache.UnknownEngine):
         client.purge("nope")
 
