@@ -8,9 +8,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <thread>
 
 #include "daemon/cache/cache_directory.hpp"
 #include "daemon/cache/cache_store.hpp"
@@ -426,6 +428,55 @@ TEST(VerifyVoices, VoiceFoldersAreCheckedAndRepaired) {
   EXPECT_EQ(Served(*store, "xtts/alice", "stray"), Wav(4)) << "adopted into its voice";
   EXPECT_EQ(Served(*store, "xtts", "plain"), Wav(3));
   EXPECT_TRUE(Served(*store, "xtts/alice", "lost").empty());
+}
+
+}  // namespace
+}  // namespace ttscache
+
+namespace ttscache {
+namespace {
+
+// Verify while puts (replacing entries, adding variants) and gets go on: it
+// must not mistake their work for damage — a file being replaced, a variant
+// being added, a named temporary being written — nor repair anything away.
+TEST(VerifyOnline, FindsNothingWrongWithPutsAndGetsUnderWay) {
+  testing::TempDir tmp;
+  CacheOptions o = Options(tmp.path() + "/cache");
+  o.unnamed_temporaries = false;  // named .tmp- files appear in the folder
+  auto store = OpenStore(o);
+  ASSERT_TRUE(store);
+  std::atomic<bool> stop{false};
+  std::atomic<int> puts{0};
+  std::thread writer([&] {
+    OpusParams params;
+    for (int i = 0; !stop; ++i) {
+      const std::string engine = i % 3 == 0 ? "piper/bob" : "xtts";
+      const std::string text = "t" + std::to_string(i % 40);
+      if (!store->Put(engine, text, Wav(i % 7, 1000 + static_cast<size_t>(i % 5))).ok()) continue;
+      puts++;
+      Result<VariantLookup> v = store->GetVariant(engine, text, params);
+      if (v.ok() && v->generation != 0) {
+        (void)store->PutVariant(engine, text, v->generation, params, std::vector<uint8_t>(64, 3));
+      }
+    }
+  });
+  std::thread reader([&] {
+    for (int i = 0; !stop; ++i) (void)store->Get("xtts", "t" + std::to_string(i % 40));
+  });
+  int rounds = 0;
+  for (int round = 0; round < 20000 && (round < 30 || puts < 300); ++round, ++rounds) {
+    Result<VerifyReport> r = store->Verify(true);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_TRUE(r->findings.empty()) << "round " << round << "\n" << Describe(*r);
+  }
+  stop = true;
+  writer.join();
+  reader.join();
+  EXPECT_GE(puts.load(), 300) << "in " << rounds << " rounds";
+  Result<VerifyReport> r = store->Verify(false);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->verdict, VerifyVerdict::kClean) << Describe(*r);
+  EXPECT_EQ(r->entries_checked, store->Stats().total.entries);
 }
 
 }  // namespace
