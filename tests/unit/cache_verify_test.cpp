@@ -481,3 +481,25 @@ TEST(VerifyOnline, FindsNothingWrongWithPutsAndGetsUnderWay) {
 
 }  // namespace
 }  // namespace ttscache
+
+namespace ttscache {
+namespace {
+
+TEST(VerifyOnline, AVoiceFolderRemovedIsMissingFilesAndRepairs) {
+  testing::TempDir tmp;
+  CacheOptions o = Options(tmp.path() + "/cache");
+  auto store = OpenStore(o);
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->Put("piper/carol", "a", Wav(1)).ok());
+  ASSERT_TRUE(store->Put("piper", "b", Wav(2)).ok());
+  fs::remove_all(o.dir + "/piper/carol");
+  Result<VerifyReport> r = store->Verify(true);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_TRUE(Found(*r, "missing-file", "piper/carol/" + Hex("a") + ".wav")) << Describe(*r);
+  EXPECT_EQ(r->verdict, VerifyVerdict::kRepaired) << Describe(*r);
+  EXPECT_EQ(store->Verify(false)->verdict, VerifyVerdict::kClean);
+  EXPECT_EQ(Served(*store, "piper", "b"), Wav(2));
+}
+
+}  // namespace
+}  // namespace ttscache
