@@ -107,9 +107,11 @@ Result<EngineRef> CacheStore::State::ParseEngine(std::string_view engine) const 
                      "unknown engine \"" + std::string(engine.substr(0, 128)) +
                          "\", expected one of: " + known + " (or ENGINE/VOICE)");
   }
+  // Unknown engine too (what the wire has always said of a bad engine
+  // field), with the reason: no such voice can exist.
   if (path.has_voice && !IsValidVoiceName(path.voice)) {
     return MakeError(
-        Errc::kInvalidArgument,
+        Errc::kUnknownEngine,
         "bad voice in \"" + std::string(engine.substr(0, 128)) +
             "\": expected ENGINE/VOICE, VOICE matching [A-Za-z0-9][A-Za-z0-9._-]{0,63}");
   }

@@ -130,8 +130,8 @@ struct CacheStore::State {
   CacheIndex& index() REQUIRES(mutex) { return index_file->index(); }
 
   // Checks an `engine` argument ("engine" or "engine/voice"): kUnknownEngine
-  // for an engine not served, kInvalidArgument for a malformed voice, each
-  // naming the value and the expected form. No lock: engines are constant.
+  // for an engine not served or a malformed voice, the message naming the
+  // value and the expected form. No lock: engines are constant.
   Result<EngineRef> ParseEngine(std::string_view engine) const;
   // ParseEngine, the text's length and its key.
   Result<EntryRef> ResolveEntry(std::string_view engine, std::string_view text) const;
@@ -189,6 +189,10 @@ struct CacheStore::State {
   // never chosen. Returns how many went.
   uint64_t EnforceLimitsLocked(std::optional<uint32_t> keep, std::vector<DoomedFile>* doomed)
       REQUIRES(mutex);
+  // Delete and DeleteKey: takes the entry out of the index and unlinks its
+  // files, holding publish_mutex throughout. Takes both locks.
+  Result<DeleteOutcome> DeleteEntry(const EngineRef& ref, const CacheKey& key)
+      EXCLUDES(publish_mutex, mutex);
   // Unlinks the files of evicted entries. REQUIRES: publish_mutex held, or
   // mutex held with the names just taken out of the index under it (a get
   // dropping a bad file, a rebuild). (Either lock will do, so the analysis
