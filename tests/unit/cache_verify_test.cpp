@@ -14,8 +14,10 @@
 #include <map>
 #include <thread>
 
+#include "core/unique_fd.hpp"
 #include "daemon/cache/cache_directory.hpp"
 #include "daemon/cache/cache_store.hpp"
+#include "daemon/cache/cache_verify.hpp"
 #include "daemon/cache/index_layout.hpp"
 #include "daemon/verify_command.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -499,6 +501,53 @@ TEST(VerifyOnline, AVoiceFolderRemovedIsMissingFilesAndRepairs) {
   EXPECT_EQ(r->verdict, VerifyVerdict::kRepaired) << Describe(*r);
   EXPECT_EQ(store->Verify(false)->verdict, VerifyVerdict::kClean);
   EXPECT_EQ(Served(*store, "piper", "b"), Wav(2));
+}
+
+}  // namespace
+}  // namespace ttscache
+
+namespace ttscache {
+namespace {
+
+// CheckWavHeader on files past the 64 KiB it reads: the header is judged
+// from the first 64 KiB, the data chunk's size against the file's.
+class WavHeaderCheck : public ::testing::Test {
+ protected:
+  Status Check(const std::vector<uint8_t>& bytes) {
+    const std::string path = tmp_.path() + "/f.wav";
+    WriteFile(path, bytes);
+    UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    EXPECT_TRUE(fd.valid());
+    return verify::CheckWavHeader(fd.get(), bytes.size());
+  }
+  testing::TempDir tmp_;
+};
+
+TEST_F(WavHeaderCheck, LargeFilesJudgedByTheirHeader) {
+  const std::vector<uint8_t> pcm(300000, 5);  // 150,000 frames of 16-bit mono
+  testing::WavSpec spec;
+  spec.between.push_back({"LIST", std::vector<uint8_t>(100, 'l'), std::nullopt});
+  EXPECT_TRUE(Check(testing::MakeWav(spec, pcm)).ok());
+  testing::WavSpec first = spec;
+  first.data_before_fmt = true;  // fmt past 64 KiB: read whole, still sound
+  EXPECT_TRUE(Check(testing::MakeWav(first, pcm)).ok());
+  testing::WavSpec streaming = spec;
+  streaming.data_size = 0xFFFFFFFF;  // "to the end"
+  EXPECT_TRUE(Check(testing::MakeWav(streaming, pcm)).ok());
+
+  std::vector<uint8_t> cut = testing::MakeWav(spec, pcm);
+  cut.resize(cut.size() - 1001);  // the data chunk says more than is there
+  Status truncated = Check(cut);
+  ASSERT_FALSE(truncated.ok());
+  EXPECT_THAT(truncated.error().message, HasSubstr("truncated data chunk"));
+  testing::WavSpec odd = spec;
+  odd.data_size = static_cast<uint32_t>(pcm.size() - 1);  // half a frame
+  EXPECT_THAT(Check(testing::MakeWav(odd, pcm)).error().message, HasSubstr("whole number"));
+  testing::WavSpec bad_fmt = spec;
+  bad_fmt.channels = 9;
+  EXPECT_EQ(Check(testing::MakeWav(bad_fmt, pcm)).error().code, Errc::kBadAudio);
+  std::vector<uint8_t> garbage(100000, 'g');
+  EXPECT_EQ(Check(garbage).error().code, Errc::kBadAudio);
 }
 
 }  // namespace
