@@ -42,8 +42,8 @@ std::string Peer(uid_t uid, pid_t pid) {
   return "uid " + std::to_string(uid) + " pid " + std::to_string(pid);
 }
 
-// A client's engine field as a log shows it: control bytes (a newline would
-// forge a second log line) become '?'. Only valid names pass the store.
+// A log line holding a client's engine field (or a store error quoting it):
+// control bytes (a newline would forge a second log line) become '?'.
 std::string Printable(std::string s) {
   for (char& ch : s) {
     if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7F) ch = '?';
@@ -113,8 +113,8 @@ void Server::HandleDelete(Connection& c, uint64_t request, std::span<const uint8
                 name = resolved ? resolved->second.hex() : "(text)";
               }
               if (!out) {
-                log::Notice("delete " + Printable(engine) + " " + name + " for " + Peer(uid, pid) +
-                            " failed: " + out.error().message);
+                log::Notice(Printable("delete " + engine + " " + name + " for " + Peer(uid, pid) +
+                                      " failed: " + out.error().message));
                 return Failed<Completion>(out.error());
               }
               log::Info("delete " + engine + " " + name + ": " +
@@ -145,8 +145,8 @@ void Server::HandlePurge(Connection& c, uint64_t request, std::span<const uint8_
              pid = c.pid]() -> std::optional<Completion> {
               Result<PurgeOutcome> out = store_->Purge(engine);
               if (!out) {
-                log::Notice("purge " + Printable(engine) + " for " + Peer(uid, pid) +
-                            " failed: " + out.error().message);
+                log::Notice(Printable("purge " + engine + " for " + Peer(uid, pid) +
+                                      " failed: " + out.error().message));
                 return Failed<Completion>(out.error());
               }
               log::Info("purge " + engine + ": " + std::to_string(out->entries) + " entries, " +

@@ -15,22 +15,29 @@
 namespace ttscache {
 namespace {
 
-// Slots examined per hold of the locks: short enough that a get waits
-// microseconds, long enough that a million-entry purge is ~1,000 holds.
+// Slots examined per hold of the locks: short enough that a get waits at
+// most about a millisecond (a full batch of evictions), long enough that a
+// million-entry purge is ~1,000 holds. The unlinks follow outside `mutex`.
 constexpr uint32_t kPurgeBatchSlots = 1024;
 
 Error ClosedStore() { return MakeError(Errc::kInternal, "cache is closed"); }
 
+// Adds the folders of `removed` to `folders`, each once (a purge touches an
+// engine's folder and its voices', not one folder per file).
+void NoteFolders(const std::vector<DoomedFile>& removed, std::vector<Folder>* folders) {
+  for (const DoomedFile& f : removed) {
+    if (!folders->empty() && folders->back() == f.folder) continue;  // the usual case
+    if (std::find(folders->begin(), folders->end(), f.folder) == folders->end()) {
+      folders->push_back(f.folder);
+    }
+  }
+}
+
 // Flushes the folders whose names changed, so an unlink survives a crash
 // (else a rebuild would adopt the deleted files again).
-Status SyncFolders(CacheDirectory& directory, const std::vector<DoomedFile>& removed) {
-  std::vector<const Folder*> done;
-  for (const DoomedFile& f : removed) {
-    if (std::any_of(done.begin(), done.end(), [&](const Folder* d) { return *d == f.folder; })) {
-      continue;
-    }
-    done.push_back(&f.folder);
-    if (Status s = directory.SyncFolder(f.folder); !s) return s;
+Status SyncFolders(CacheDirectory& directory, const std::vector<Folder>& folders) {
+  for (const Folder& folder : folders) {
+    if (Status s = directory.SyncFolder(folder); !s) return s;
   }
   return {};
 }
@@ -57,7 +64,9 @@ Result<DeleteOutcome> CacheStore::State::DeleteEntry(const EngineRef& ref, const
     }
     RemoveFiles(doomed);
   }
-  if (Status s = SyncFolders(*directory, doomed); !s) return s.error();
+  std::vector<Folder> folders;
+  NoteFolders(doomed, &folders);
+  if (Status s = SyncFolders(*directory, folders); !s) return s.error();
   return outcome;
 }
 
@@ -87,7 +96,7 @@ Result<PurgeOutcome> CacheStore::Purge(std::string_view engine) {
     cutoff = s.last_generation;
   }
   PurgeOutcome outcome;
-  std::vector<DoomedFile> removed;  // for the folder syncs at the end
+  std::vector<Folder> folders;  // whose names changed, synced at the end
   for (uint32_t first = 0;; first += kPurgeBatchSlots) {
     std::vector<DoomedFile> doomed;
     MutexLock publishing(s.publish_mutex);
@@ -114,9 +123,9 @@ Result<PurgeOutcome> CacheStore::Purge(std::string_view engine) {
       }
     }
     s.RemoveFiles(doomed);
-    removed.insert(removed.end(), doomed.begin(), doomed.end());
+    NoteFolders(doomed, &folders);
   }
-  if (Status sync = SyncFolders(*s.directory, removed); !sync) return sync.error();
+  if (Status sync = SyncFolders(*s.directory, folders); !sync) return sync.error();
   return outcome;
 }
 

@@ -18,6 +18,9 @@
 //   [A-Za-z0-9][A-Za-z0-9._-]{0,63}). A voice's entries are
 //   {dir}/{engine}/{voice}/{sha256}.wav; an engine's limits count all its
 //   voices; a request naming no voice is exactly the Node module's entry.
+//   A malformed voice is kUnknownEngine too (naming the value and the form).
+//   The index knows up to 1,024 voices (kMaxVoices) at once; a put of a new
+//   voice while all hold entries is kBusy (docs/layout.md).
 //
 // - Files in the folder are not trusted: a file is served only if it is a
 //   regular file owned by the daemon's euid with the size the index recorded.
@@ -268,7 +271,8 @@ class CacheStore {
   // most `max_entries` matching entries, visiting at most `max_visit`
   // slots. Stable under concurrent change: an entry present throughout is
   // listed exactly once. Counts nothing, moves nothing. Bounded work: may
-  // run on the event loop.
+  // run on the event loop. max_entries and max_visit of 0: kInvalidArgument;
+  // a cursor past the end: an empty page, next_cursor 0.
   Result<ListPage> List(uint64_t cursor, const ListFilter& filter, uint32_t max_entries,
                         uint32_t max_visit) const;
 

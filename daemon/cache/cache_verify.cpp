@@ -125,6 +125,10 @@ Status CheckWavHeader(int fd, uint64_t file_size) {
 Result<std::optional<Problem>> CheckIndexedFile(int dir_fd, const std::string& name,
                                                 uint64_t indexed_size, uid_t owner, bool wav) {
   using Found = std::optional<Problem>;
+  if (dir_fd < 0) {
+    return Found(
+        Problem{wav ? kMissingFile : kMissingVariant, "the index names it; its folder is gone"});
+  }
   struct stat st;
   if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT || errno == ENOTDIR) {

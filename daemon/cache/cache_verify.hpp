@@ -50,8 +50,9 @@ struct Problem {
 // Checks the file `name` in `dir_fd` is what the index says: a regular file
 // (not followed if a symlink), owned by `owner`, of `indexed_size` bytes, and
 // for a WAV (`wav`) a header that parses with a data chunk that fits.
-// nullopt: sound. Errors (EMFILE, EIO...) are problems of kind kBadWav only
-// when the file itself is unreadable; a shortage is returned as an Error.
+// `dir_fd` -1: the folder does not exist (the file is missing). nullopt: sound. Errors (EMFILE,
+// EIO...) are problems of kind kBadWav only when the file itself is unreadable; a shortage is
+// returned as an Error.
 Result<std::optional<Problem>> CheckIndexedFile(int dir_fd, const std::string& name,
                                                 uint64_t indexed_size, uid_t owner, bool wav);
 

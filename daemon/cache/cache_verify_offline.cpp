@@ -179,11 +179,6 @@ Result<VerifyReport> LookAt(int root_fd, const CacheOptions& options, uid_t owne
       const CacheKey key = index->KeyOf(slot);
       auto check = [&](const std::string& name, uint64_t bytes, bool wav) -> Status {
         report.files_checked++;
-        if (dir < 0) {
-          report.findings.push_back({wav ? verify::kMissingFile : verify::kMissingVariant,
-                                     folder + "/" + name, "its folder is gone"});
-          return {};
-        }
         Result<std::optional<verify::Problem>> problem =
             verify::CheckIndexedFile(dir, name, bytes, owner, wav);
         if (!problem) return problem.error();

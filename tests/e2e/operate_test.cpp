@@ -672,6 +672,24 @@ TEST(Operate, StatsDetailIsSensible) {
   }
 }
 
+// `forbidden` counts the peers refused at accept (allowed_uids) too.
+TEST(Operate, ForbiddenCountsPeersRefusedAtAccept) {
+  if (getuid() != 0) GTEST_SKIP() << "needs root to connect as another user";
+  DaemonProcess d(Keys{{"allowed_uids", "4242"}});
+  LetOthersConnect(d);
+  ASSERT_TRUE(d.Start()) << d.log();
+  const std::string socket = d.socket_path();
+  EXPECT_EQ(RunAsNobody([&] {
+              Wire wire(socket);
+              return wire.connected() && !wire.Ping() ? 0 : 1;
+            }),
+            0);
+  Wire wire(socket);
+  Result<ipc::StatsReply> stats = wire.StatsDetail();
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  EXPECT_EQ(stats->detail.forbidden, 1u);
+}
+
 // max_age: the timer's maintenance expires an entry last used long ago,
 // logs it, and counts it.
 TEST(Operate, MaintenanceExpiresEntriesPastMaxAge) {

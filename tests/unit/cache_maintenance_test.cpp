@@ -279,3 +279,29 @@ TEST(CacheMaintenance, ExpiryIsBoundedPerCall) {
 
 }  // namespace
 }  // namespace ttscache
+
+namespace ttscache {
+namespace {
+
+TEST(CacheMaintenance, StatsCountDeletesAndPurges) {
+  testing::TempDir tmp;
+  auto store = OpenStore(Options(tmp.path() + "/cache"));
+  ASSERT_TRUE(store);
+  for (int i = 0; i < 4; ++i)
+    ASSERT_TRUE(store->Put("piper", "p" + std::to_string(i), Wav(i, 500)).ok());
+  ASSERT_TRUE(store->Put("xtts", "x", Wav(9, 500)).ok());
+  ASSERT_TRUE(store->Delete("piper", "p0").ok());
+  Result<PurgeOutcome> purged = store->Purge("piper");
+  ASSERT_TRUE(purged.ok()) << purged.error().message;
+  const CacheStats s = store->Stats();
+  EXPECT_EQ(s.deleted, 1u);
+  EXPECT_EQ(s.purged, 3u);
+  EXPECT_EQ(s.expired, 0u);
+  EXPECT_EQ(s.evicted_for_space, 0u);
+  EXPECT_EQ(s.total.entries, 1u);
+  EXPECT_EQ(s.oldest_access_ns[1], 0u) << "piper is empty";
+  EXPECT_GT(s.oldest_access_ns[0], 0u);
+}
+
+}  // namespace
+}  // namespace ttscache

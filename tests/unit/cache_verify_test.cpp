@@ -8,12 +8,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <thread>
 
+#include "core/unique_fd.hpp"
 #include "daemon/cache/cache_directory.hpp"
 #include "daemon/cache/cache_store.hpp"
+#include "daemon/cache/cache_verify.hpp"
 #include "daemon/cache/index_layout.hpp"
 #include "daemon/verify_command.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -426,6 +430,124 @@ TEST(VerifyVoices, VoiceFoldersAreCheckedAndRepaired) {
   EXPECT_EQ(Served(*store, "xtts/alice", "stray"), Wav(4)) << "adopted into its voice";
   EXPECT_EQ(Served(*store, "xtts", "plain"), Wav(3));
   EXPECT_TRUE(Served(*store, "xtts/alice", "lost").empty());
+}
+
+}  // namespace
+}  // namespace ttscache
+
+namespace ttscache {
+namespace {
+
+// Verify while puts (replacing entries, adding variants) and gets go on: it
+// must not mistake their work for damage — a file being replaced, a variant
+// being added, a named temporary being written — nor repair anything away.
+TEST(VerifyOnline, FindsNothingWrongWithPutsAndGetsUnderWay) {
+  testing::TempDir tmp;
+  CacheOptions o = Options(tmp.path() + "/cache");
+  o.unnamed_temporaries = false;  // named .tmp- files appear in the folder
+  auto store = OpenStore(o);
+  ASSERT_TRUE(store);
+  std::atomic<bool> stop{false};
+  std::atomic<int> puts{0};
+  std::thread writer([&] {
+    OpusParams params;
+    for (int i = 0; !stop; ++i) {
+      const std::string engine = i % 3 == 0 ? "piper/bob" : "xtts";
+      const std::string text = "t" + std::to_string(i % 40);
+      if (!store->Put(engine, text, Wav(i % 7, 1000 + static_cast<size_t>(i % 5))).ok()) continue;
+      puts++;
+      Result<VariantLookup> v = store->GetVariant(engine, text, params);
+      if (v.ok() && v->generation != 0) {
+        (void)store->PutVariant(engine, text, v->generation, params, std::vector<uint8_t>(64, 3));
+      }
+    }
+  });
+  std::thread reader([&] {
+    for (int i = 0; !stop; ++i) (void)store->Get("xtts", "t" + std::to_string(i % 40));
+  });
+  int rounds = 0;
+  for (int round = 0; round < 20000 && (round < 30 || puts < 300); ++round, ++rounds) {
+    Result<VerifyReport> r = store->Verify(true);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_TRUE(r->findings.empty()) << "round " << round << "\n" << Describe(*r);
+  }
+  stop = true;
+  writer.join();
+  reader.join();
+  EXPECT_GE(puts.load(), 300) << "in " << rounds << " rounds";
+  Result<VerifyReport> r = store->Verify(false);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->verdict, VerifyVerdict::kClean) << Describe(*r);
+  EXPECT_EQ(r->entries_checked, store->Stats().total.entries);
+}
+
+}  // namespace
+}  // namespace ttscache
+
+namespace ttscache {
+namespace {
+
+TEST(VerifyOnline, AVoiceFolderRemovedIsMissingFilesAndRepairs) {
+  testing::TempDir tmp;
+  CacheOptions o = Options(tmp.path() + "/cache");
+  auto store = OpenStore(o);
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->Put("piper/carol", "a", Wav(1)).ok());
+  ASSERT_TRUE(store->Put("piper", "b", Wav(2)).ok());
+  fs::remove_all(o.dir + "/piper/carol");
+  Result<VerifyReport> r = store->Verify(true);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_TRUE(Found(*r, "missing-file", "piper/carol/" + Hex("a") + ".wav")) << Describe(*r);
+  EXPECT_EQ(r->verdict, VerifyVerdict::kRepaired) << Describe(*r);
+  EXPECT_EQ(store->Verify(false)->verdict, VerifyVerdict::kClean);
+  EXPECT_EQ(Served(*store, "piper", "b"), Wav(2));
+}
+
+}  // namespace
+}  // namespace ttscache
+
+namespace ttscache {
+namespace {
+
+// CheckWavHeader on files past the 64 KiB it reads: the header is judged
+// from the first 64 KiB, the data chunk's size against the file's.
+class WavHeaderCheck : public ::testing::Test {
+ protected:
+  Status Check(const std::vector<uint8_t>& bytes) {
+    const std::string path = tmp_.path() + "/f.wav";
+    WriteFile(path, bytes);
+    UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    EXPECT_TRUE(fd.valid());
+    return verify::CheckWavHeader(fd.get(), bytes.size());
+  }
+  testing::TempDir tmp_;
+};
+
+TEST_F(WavHeaderCheck, LargeFilesJudgedByTheirHeader) {
+  const std::vector<uint8_t> pcm(300000, 5);  // 150,000 frames of 16-bit mono
+  testing::WavSpec spec;
+  spec.between.push_back({"LIST", std::vector<uint8_t>(100, 'l'), std::nullopt});
+  EXPECT_TRUE(Check(testing::MakeWav(spec, pcm)).ok());
+  testing::WavSpec first = spec;
+  first.data_before_fmt = true;  // fmt past 64 KiB: read whole, still sound
+  EXPECT_TRUE(Check(testing::MakeWav(first, pcm)).ok());
+  testing::WavSpec streaming = spec;
+  streaming.data_size = 0xFFFFFFFF;  // "to the end"
+  EXPECT_TRUE(Check(testing::MakeWav(streaming, pcm)).ok());
+
+  std::vector<uint8_t> cut = testing::MakeWav(spec, pcm);
+  cut.resize(cut.size() - 1001);  // the data chunk says more than is there
+  Status truncated = Check(cut);
+  ASSERT_FALSE(truncated.ok());
+  EXPECT_THAT(truncated.error().message, HasSubstr("truncated data chunk"));
+  testing::WavSpec odd = spec;
+  odd.data_size = static_cast<uint32_t>(pcm.size() - 1);  // half a frame
+  EXPECT_THAT(Check(testing::MakeWav(odd, pcm)).error().message, HasSubstr("whole number"));
+  testing::WavSpec bad_fmt = spec;
+  bad_fmt.channels = 9;
+  EXPECT_EQ(Check(testing::MakeWav(bad_fmt, pcm)).error().code, Errc::kBadAudio);
+  std::vector<uint8_t> garbage(100000, 'g');
+  EXPECT_EQ(Check(garbage).error().code, Errc::kBadAudio);
 }
 
 }  // namespace

@@ -309,6 +309,26 @@ TEST(CacheVoices, AVoiceFolderRemovedBehindTheStoreIsMadeAgain) {
   EXPECT_TRUE(fs::is_empty(elsewhere.path()));
 }
 
+// With fsync on, a voice's folder and its engine's are flushed on publish,
+// delete and purge (a voice folder's first file also adds its name).
+TEST(CacheVoices, FsyncOnCoversVoiceFolders) {
+  testing::TempDir dir;
+  CacheOptions o = StoreOptions(dir.path());
+  o.fsync = true;
+  auto store = OpenCacheStore(o);
+  Result<uint64_t> gen = store->Put("piper/v1", "a", SeededWav(1));
+  ASSERT_TRUE(gen.ok()) << gen.error().message;
+  ASSERT_TRUE(store->PutVariant("piper/v1", "a", *gen, OpusParams{}, std::vector<uint8_t>{1}).ok());
+  ASSERT_TRUE(store->Put("piper/v2", "a", SeededWav(2)).ok());
+  Result<DeleteOutcome> deleted = store->Delete("piper/v1", "a");
+  ASSERT_TRUE(deleted.ok()) << deleted.error().message;
+  EXPECT_TRUE(deleted->deleted);
+  Result<PurgeOutcome> purged = store->Purge("piper");
+  ASSERT_TRUE(purged.ok()) << purged.error().message;
+  EXPECT_EQ(purged->entries, 1u);
+  testing::ExpectLayoutMatchesIndex(dir.path(), *store);
+}
+
 TEST(CacheVoices, TheVoiceTableIsBoundedWithAClearError) {
   testing::TempDir dir;
   auto store = OpenCacheStore(StoreOptions(dir.path(), kMaxVoices + 10));
