@@ -70,11 +70,14 @@ done
 for d in OnBootSec=30s OnUnitActiveSec=15s AccuracySec=1s WantedBy=timers.target; do
   grep -qx "$d" "$units/ttscache-metrics.timer" || { echo "FAIL: ttscache-metrics.timer: $d missing"; exit 1; }
 done
-# Every directive of the service follows a comment line or another directive
-# of the same block: each hardening line has its reason.
-awk '/^\[Service\]/ {svc = 1; next}
-     svc && /^[A-Za-z]/ && prev == "" { print "FAIL: no comment before: " $0; bad = 1 }
-     { prev = $0 } END { exit bad }' "$metrics" || exit 1
+# Each hardening group opens with its reason: these lines follow a comment line.
+for d in CapabilityBoundingSet= NoNewPrivileges= ProtectSystem= ProtectHome= PrivateTmp= PrivateDevices= \
+         PrivateNetwork= RestrictAddressFamilies= RestrictNamespaces= MemoryDenyWriteExecute= LockPersonality= \
+         SystemCallFilter=@ SystemCallArchitectures= ProtectKernelTunables= ProtectControlGroups= ProtectClock= \
+         ProtectHostname= RestrictRealtime= ProtectProc= KeyringMode= DevicePolicy= UMask= User= Group= TimeoutStartSec=; do
+  grep -B1 "^$d" "$metrics" | head -1 | grep -q '^#' \
+    || { echo "FAIL: ttscache-metrics.service: no comment line before $d"; exit 1; }
+done
 
 # The command as written, against a real daemon (socket and output moved into
 # the work folder): the exposition appears, atomically replaced on each run.
