@@ -96,11 +96,11 @@ grep -qx 'ttscache_up 1' "$prom" || { echo "FAIL: no 'ttscache_up 1' in $prom:";
 grep -q '^# TYPE ttscache_encode_duration_seconds histogram$' "$prom" \
   || { echo "FAIL: no encode histogram in $prom"; exit 1; }
 [ "$(stat -c %a "$prom")" = 644 ] || { echo "FAIL: $prom has mode $(stat -c %a "$prom"), not 644"; exit 1; }
-[ "$(ls "$dir/textfile")" = ttscache.prom ] || { echo "FAIL: left in the textfile folder: $(ls "$dir/textfile")"; exit 1; }
+[ "$(ls -A "$dir/textfile")" = ttscache.prom ] || { echo "FAIL: left in the textfile folder: $(ls -A "$dir/textfile")"; exit 1; }
 # The daemon gone: the export fails and the previous file stays whole.
 before=$(md5sum < "$prom")
 kill "$daemon"; wait "$daemon" 2> /dev/null || true
 if run_export 2> /dev/null; then echo "FAIL: the export succeeded without a daemon"; exit 1; fi
 [ "$(md5sum < "$prom")" = "$before" ] || { echo "FAIL: a failed export changed $prom"; exit 1; }
-[ "$(ls "$dir/textfile")" = ttscache.prom ] || { echo "FAIL: a failed export left: $(ls "$dir/textfile")"; exit 1; }
+[ "$(ls -A "$dir/textfile")" = ttscache.prom ] || { echo "FAIL: a failed export left: $(ls -A "$dir/textfile")"; exit 1; }
 echo ok
