@@ -96,6 +96,7 @@ void Server::Accept() {
     c->fd = std::move(fd);
     c->uid = cred.uid;
     c->gid = cred.gid;
+    c->pid = cred.pid;
     c->last_active_ms = NowMs();
     c->last_progress_ms = c->last_active_ms;
     accepted_++;
@@ -106,6 +107,7 @@ void Server::Accept() {
     Connection& ref = *c;
     connections_[c->id] = std::move(c);
     if (!Allowed(config_.config.daemon, cred.uid, cred.gid)) {
+      forbidden_++;
       // One line per interval: a peer retrying in a loop must not flood the journal.
       const int64_t now = NowMs();
       if (last_refusal_log_ms_ < 0 || now - last_refusal_log_ms_ >= kRefusalLogIntervalMs) {

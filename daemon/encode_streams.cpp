@@ -196,6 +196,8 @@ void Server::RunNextChunk(Connection& c, uint32_t id, EncodeStream& stream) {
   job->connection = c.id;
   job->request = chunk->request;
   job->slice = [this, work = stream.work, chunk, id, gone = c.gone]() -> std::optional<Completion> {
+    EncodeTimer timer;  // a FINISH's encode: this job, start to done
+    timer.StartOnce();
     Completion done;
     done.stream = id;
     done.consumed = chunk->audio.size();
@@ -224,6 +226,7 @@ void Server::RunNextChunk(Connection& c, uint32_t id, EncodeStream& stream) {
     }
     if (Status s = work->session->Finish(&pages); !s) return fail(s.error());
     encodes_++;
+    encode_histogram_.Record(timer.ElapsedUs());
     ipc::StreamFinishReply reply;
     reply.pages = pages;
     reply.samples_48k = work->session->decoded_samples_48k();

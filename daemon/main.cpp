@@ -85,7 +85,9 @@ int main(int argc, char** argv) {
   CacheOptions cache;
   cache.dir = config.cache.dir;
   cache.engines = config.cache.engines;
-  cache.limits = {config.cache.max_entries, config.cache.max_bytes, config.cache.max_text_bytes};
+  cache.limits = {config.cache.max_entries,      config.cache.max_bytes,
+                  config.cache.max_text_bytes,   config.cache.min_free_bytes,
+                  config.cache.min_free_percent, config.cache.max_age_s};
   cache.fsync = config.cache.fsync;
   Result<std::unique_ptr<CacheStore>> store = CacheStore::Open(cache);
   if (!store) {

@@ -1,8 +1,9 @@
 // SIGHUP: reload the configuration file and apply what can change while
-// clients are connected — Opus settings, stream limits, cache limits, allowed
-// uids/gids, timeouts, busy polling, the encode length bound. What shapes the
-// running process (socket, cache folder, engines, workers, CPUs, queue depth,
-// connection limit) needs a restart: a change to it is logged and ignored.
+// clients are connected — Opus settings, stream limits, cache limits
+// (min_free and max_age too), allowed and admin uids/gids, timeouts, busy
+// polling, the encode length bound. What shapes the running process
+// (socket, cache folder, engines, workers, CPUs, queue depth, connection
+// limit) needs a restart: a change to it is logged and ignored.
 // A file that does not load leaves the running configuration as it was.
 // systemd is told RELOADING=1 first and READY=1 when done (Type=notify).
 #include "core/log.hpp"
@@ -30,7 +31,9 @@ void Server::Reload() {
         "reload: socket, socket_mode, socket_group, cache dir, engines, workers, cpus, "
         "queue_depth and max_connections changes need a restart; they are left as they were");
   }
-  CacheLimits limits{next.cache.max_entries, next.cache.max_bytes, next.cache.max_text_bytes};
+  CacheLimits limits{next.cache.max_entries,      next.cache.max_bytes,
+                     next.cache.max_text_bytes,   next.cache.min_free_bytes,
+                     next.cache.min_free_percent, next.cache.max_age_s};
   if (Status s = store_->SetLimits(limits); !s) {
     log::Warning("reload: cache limits not applied: " + s.error().message);
   }
@@ -38,6 +41,11 @@ void Server::Reload() {
   config_.config.stream = next.stream;
   config_.config.daemon.allowed_uids = next.daemon.allowed_uids;
   config_.config.daemon.allowed_gids = next.daemon.allowed_gids;
+  config_.config.daemon.admin_uids = next.daemon.admin_uids;
+  config_.config.daemon.admin_gids = next.daemon.admin_gids;
+  config_.config.cache.min_free_bytes = next.cache.min_free_bytes;
+  config_.config.cache.min_free_percent = next.cache.min_free_percent;
+  config_.config.cache.max_age_s = next.cache.max_age_s;
   config_.config.cache.max_entries = next.cache.max_entries;
   config_.config.cache.max_bytes = next.cache.max_bytes;
   config_.config.cache.max_text_bytes = next.cache.max_text_bytes;

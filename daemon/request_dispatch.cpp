@@ -1,6 +1,7 @@
 // Request handling for Server (see server.hpp): decode, check, then answer
 // on the loop (HELLO, PING, STATS, ARENA, cache hits) or hand a job to the
-// workers (PUT, PUT_FILE, ENCODE, PUT_ENCODE, variant encodes). Every failure becomes
+// workers (PUT, PUT_FILE, ENCODE, PUT_ENCODE, variant encodes); DELETE, PURGE,
+// LIST and VERIFY are in operate_dispatch.cpp. Every failure becomes
 // an ERROR reply to that request; the connection and everyone else go on.
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -47,6 +48,7 @@ class EncodeToOutput {
   EncodeToOutput(std::span<const uint8_t> wav, const OpusParams& params, int max_seconds,
                  const ipc::OutputRef& output, std::shared_ptr<MappedRegion> arena)
       : arena_(std::move(arena)), output_(output), inline_sink_(kMaxInlineAudio) {
+    timer_.StartOnce();
     ByteSink* sink = &inline_sink_;
     if (output.place == ipc::AudioPlace::kArena) {
       if (!arena_ || !ipc::RangeInside(output.offset, output.capacity, arena_->size())) {
@@ -65,6 +67,8 @@ class EncodeToOutput {
     }
   }
 
+  // Since this was made, on the job's first slice.
+  uint64_t ElapsedUs() const { return timer_.ElapsedUs(); }
   // Whether it failed before any work (too long, bad audio, no arena range).
   bool failed() const { return failed_.has_value(); }
   // Runs one slice; true when there is nothing left to do (Reply then).
@@ -113,6 +117,7 @@ class EncodeToOutput {
   std::optional<SpanSink> span_sink_;
   std::unique_ptr<SlicedEncode> encode_;
   std::optional<Error> failed_;
+  EncodeTimer timer_;
 };
 
 }  // namespace
@@ -271,6 +276,14 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
       return HandleStreamChunk(c, request, /*finish=*/true, body);
     case ipc::Opcode::kStreamAbort:
       return HandleStreamAbort(c, request, *body);
+    case ipc::Opcode::kDelete:
+      return HandleDelete(c, request, *body);
+    case ipc::Opcode::kPurge:
+      return HandlePurge(c, request, *body);
+    case ipc::Opcode::kList:
+      return HandleList(c, request, *body);
+    case ipc::Opcode::kVerify:
+      return HandleVerify(c, request, *body);
     case ipc::Opcode::kHasKeys: {
       // On the loop: at most kMaxKeysPerHas lookups in the mapped index.
       Result<ipc::HasKeysRequest> has = ipc::DecodeHasKeysRequest(*body);
@@ -331,6 +344,7 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
             if (!*task) task->emplace(audio, params, max_seconds, enc.output, arena);
             if (!(*task)->Step()) return std::nullopt;
             encodes_++;
+            encode_histogram_.Record((*task)->ElapsedUs());
             Completion done;
             std::tie(done.opcode, done.body) =
                 (*task)->Reply(ReplyOpcode(ipc::Opcode::kEncode), nullptr);
@@ -381,6 +395,7 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
             }
             if (!task->encode->Step()) return std::nullopt;
             encodes_++;
+            encode_histogram_.Record(task->encode->ElapsedUs());
             Completion done;
             std::vector<uint8_t> encoded;
             std::tie(done.opcode, done.body) =
@@ -566,12 +581,14 @@ void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& g
     std::vector<uint8_t> wav;
     VectorSink sink{kMaxInlineAudio};
     std::unique_ptr<SlicedEncode> encode;
+    EncodeTimer timer;  // from the job's first slice
   };
   auto task = std::make_shared<VariantEncode>();
   bool queued = SubmitJob(
       c, request,
       [this, wav, params, key, max_seconds, task, engine, text,
        generation]() -> std::optional<Completion> {
+        task->timer.StartOnce();
         Completion done;
         done.variant_key = key;
         Status encoded;
@@ -596,6 +613,7 @@ void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& g
           if (!finished) encoded = finished.error();
         }
         encodes_++;
+        encode_histogram_.Record(task->timer.ElapsedUs());
         if (!encoded) {
           done.error = true;
           done.body = ErrorBody(encoded.error());
@@ -675,6 +693,10 @@ std::vector<uint8_t> Server::StatsBody(uint8_t flags) {
     reply.streams_opened = streams_opened_;
     reply.streams_stored = streams_stored_;
     reply.streams_failed = streams_failed_;
+  }
+  if (flags & ipc::kStatsDetail) {
+    reply.has_detail = true;
+    FillStatsDetail(s, &reply.detail);
   }
   return ipc::EncodeStatsReply(reply);
 }

@@ -281,6 +281,7 @@ void Server::DrainCompletions() {
       OnStreamJobDone(c);
       continue;
     }
+    if (c.ends_verify) verify_running_ = false;
     auto it = connections_.find(c.connection);
     if (it == connections_.end()) continue;
     it->second->inflight--;
@@ -298,6 +299,7 @@ void Server::OnTimer() {
   RecreateSocketIfDeleted();
   CloseStalledConnections(now);
   ExpireIdleStreams(now);
+  StartMaintenance();
   // Large replies and frames are freed to the heap, which glibc keeps: give
   // it back now and then once nothing is queued, so an attack's peak does
   // not stay the daemon's size.

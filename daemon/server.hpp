@@ -25,6 +25,11 @@
 //   yet encoded, ended after idle_timeout_s without a request or past
 //   max_seconds of audio (encode_streams.cpp).
 // A peer outside allowed_uids/allowed_gids gets FORBIDDEN and is closed.
+// DELETE, PURGE and VERIFY with repair are for admins only (admin_uids,
+// admin_gids, the daemon's own user): others get FORBIDDEN and stay
+// connected (operate_dispatch.cpp); one VERIFY runs at a time (BUSY
+// beyond), as anyone may ask one. Once a second the timer runs the
+// store's Maintain (max_age, min_free) on a worker, one at a time.
 // Run() returns the process exit status. Thread-safety: Run() and everything
 // but Post() on the loop thread.
 #pragma once
@@ -49,6 +54,7 @@
 #include "core/unique_fd.hpp"
 #include "daemon/byte_budget.hpp"
 #include "daemon/cache/cache_store.hpp"
+#include "daemon/encode_histogram.hpp"
 #include "daemon/listen_socket.hpp"
 #include "daemon/systemd_notify.hpp"
 #include "daemon/worker_pool.hpp"
@@ -129,8 +135,9 @@ class Server {
     bool waiting_for_input_budget = false;
     std::shared_ptr<MappedRegion> arena;
     uint32_t inflight = 0;
-    uid_t uid = 0;
+    uid_t uid = 0;  // the peer's credentials at accept (SO_PEERCRED)
     gid_t gid = 0;
+    pid_t pid = 0;
     int64_t last_active_ms = 0;
     bool closing = false;     // close once `out` is flushed
     uint32_t events = 0x001;  // the epoll mask registered now (EPOLLIN at accept)
@@ -156,6 +163,8 @@ class Server {
     uint64_t consumed = 0;
     uint64_t retained = 0;
     bool finished = false, stored = false;
+    // A VERIFY's: the loop may start another one (verify_running_).
+    bool ends_verify = false;
   };
   struct VariantWaiter {
     uint64_t connection, request;
@@ -279,6 +288,24 @@ class Server {
                                               const std::shared_ptr<MappedRegion>& arena);
   std::vector<uint8_t> StatsBody(uint8_t flags);
 
+  // Operating the cache (operate_dispatch.cpp): DELETE, PURGE and VERIFY
+  // run on the workers, LIST on the loop (bounded by kMaxListVisit).
+  void HandleDelete(Connection& c, uint64_t request, std::span<const uint8_t> body);
+  void HandlePurge(Connection& c, uint64_t request, std::span<const uint8_t> body);
+  void HandleList(Connection& c, uint64_t request, std::span<const uint8_t> body);
+  void HandleVerify(Connection& c, uint64_t request, std::span<const uint8_t> body);
+  // Whether `c`'s peer may run admin operations: its uid in admin_uids, its
+  // gid in admin_gids, or the daemon's own euid.
+  bool IsAdmin(const Connection& c) const;
+  // Answers FORBIDDEN (the connection stays open), counts and logs it, and
+  // returns true when `c` is not an admin; `what` names the operation.
+  bool RefuseUnlessAdmin(Connection& c, uint64_t request, const std::string& what);
+  // STATS flag kStatsDetail: the store's extras and the server's own counters.
+  void FillStatsDetail(const CacheStats& s, ipc::StatsDetail* detail) const;
+  // The timer's part: Maintain on a worker when max_age or min_free is set
+  // and none is running.
+  void StartMaintenance();
+
   LoadedConfig config_;
   std::optional<std::string> config_path_;
   std::unique_ptr<CacheStore> store_;
@@ -328,6 +355,18 @@ class Server {
   // Counters for STATS and STATUS=.
   std::atomic<uint64_t> accepted_{0}, requests_{0}, busy_{0}, errors_{0}, encodes_{0},
       shared_encodes_{0};
+  // Peers refused as not allowed or not admin (loop only).
+  uint64_t forbidden_ = 0;
+  // Every encode's duration (workers record, STATS reads).
+  EncodeHistogram encode_histogram_;
+  // A VERIFY is queued or running (loop only): one at a time, since each
+  // reads the whole folder and anyone may ask (without repair).
+  bool verify_running_ = false;
+  // A Maintain job is queued or running: set by the loop, cleared by the job.
+  std::atomic<bool> maintenance_running_{false};
+  // When the maintenance job last logged a failure (only that job touches it,
+  // one at a time, ordered by maintenance_running_).
+  int64_t maintenance_warned_ms_ = -1;
   // Encode streams: open now (loop only), and counted since start.
   size_t streams_open_ = 0;
   uint64_t streams_opened_ = 0, streams_stored_ = 0, streams_failed_ = 0;

@@ -154,6 +154,35 @@ Status OutputFile::Commit() {
   return {};
 }
 
+Status WriteFileAtomically(const std::string& path, std::span<const uint8_t> bytes) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
+  const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  if (base.empty())
+    return MakeError(Errc::kInvalidArgument, "--output " + path + ": not a file name");
+  // A dot-name: node-exporter's textfile collector reads only *.prom.
+  std::string temporary = dir + "/." + base + ".XXXXXX";
+  UniqueFd fd(::mkostemp(temporary.data(), O_CLOEXEC));
+  if (!fd.valid()) return ErrnoError(errno, "create a temporary for " + path + " in " + dir);
+  auto fail = [&](Error e) {
+    ::unlink(temporary.c_str());
+    return e;
+  };
+  if (Status s = WriteAll(fd.get(), bytes, temporary); !s) return fail(s.error());
+  if (::fchmod(fd.get(), 0644) != 0) return fail(ErrnoError(errno, "chmod 0644 " + temporary));
+  if (::fsync(fd.get()) != 0) return fail(ErrnoError(errno, "fsync " + temporary));
+  if (::close(fd.release()) != 0) return fail(ErrnoError(errno, "close " + temporary));
+  if (::rename(temporary.c_str(), path.c_str()) != 0) {
+    return fail(ErrnoError(errno, "rename " + temporary + " to " + path));
+  }
+  // The rename itself survives a crash once the directory is on disk.
+  UniqueFd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir_fd.valid()) ::fsync(dir_fd.get());
+  return {};
+}
+
 Status WriteOutput(const std::string& path, std::span<const uint8_t> bytes) {
   Result<OutputFile> out = OutputFile::Open(path);
   if (!out) return out.error();

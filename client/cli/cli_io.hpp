@@ -47,6 +47,14 @@ class OutputFile {
   std::string final_;
 };
 
+// Replaces the regular file `path` with `bytes` so that a reader sees the old
+// file or the new one, never part of one (a Prometheus textfile collector
+// reading while the timer writes): a temporary made in the same directory
+// (mkstemp), written, fsync'd, given mode 0644 whatever the umask, renamed
+// over `path`, then the directory fsync'd. Any failure leaves the old file
+// as it was and removes the temporary; the error names the path and errno.
+Status WriteFileAtomically(const std::string& path, std::span<const uint8_t> bytes);
+
 // True when `path` ("-" = stdout) names a terminal.
 bool IsTerminalOutput(const std::string& path);
 

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "client/cli/cli_args.hpp"
@@ -25,6 +26,10 @@ int RunPing(const std::vector<std::string>& args, const GlobalOptions& global);
 int RunStats(const std::vector<std::string>& args, const GlobalOptions& global);
 int RunPut(const std::vector<std::string>& args, const GlobalOptions& global);
 int RunGet(const std::vector<std::string>& args, const GlobalOptions& global);
+int RunDelete(const std::vector<std::string>& args, const GlobalOptions& global);
+int RunPurge(const std::vector<std::string>& args, const GlobalOptions& global);
+int RunLs(const std::vector<std::string>& args, const GlobalOptions& global);
+int RunVerify(const std::vector<std::string>& args, const GlobalOptions& global);
 int RunAdopt(const std::vector<std::string>& args, const GlobalOptions& global);
 // `encode` without --local.
 int EncodeThroughDaemon(const std::vector<uint8_t>& wav, const OpusParams& params,
@@ -34,9 +39,12 @@ int EncodeStreamThroughDaemon(const ParsedArgs& args, const OpusParams& params,
                               const std::string& input, const std::string& output,
                               const GlobalOptions& global, const char* usage);
 
-// --text T | --text-file F; --engine E (validated as a name).
+// --text T | --text-file F; --engine E [--voice V] (validated as names),
+// as the wire's engine field: "E" or "E/V".
 Result<std::string> TextFromArgs(const ParsedArgs& args);
 Result<std::string> EngineFromArgs(const ParsedArgs& args);
+// A voice name: [A-Za-z0-9][A-Za-z0-9._-]{0,63} (docs/protocol.md).
+bool IsValidVoiceName(std::string_view voice);
 
 // A client of the daemon at --socket / $TTSCACHE_SOCKET / the configuration's socket.
 Result<Client> ConnectTo(const GlobalOptions& global);

@@ -1,6 +1,6 @@
-// The ttscache commands that talk to the daemon: ping, stats, put, get, and
-// encode without --local. Each connects with libttscache; "cannot connect"
-// exits 4, a refusal from the daemon 3, a cache miss (get) 1.
+// The ttscache commands that talk to the daemon: ping, put, get, and
+// encode without --local (stats is in stats_command.cpp). Each connects with libttscache; "cannot
+// connect" exits 4, a refusal from the daemon 3, a cache miss (get) 1.
 #include <sys/stat.h>
 
 #include <iostream>
@@ -52,13 +52,11 @@ Result<Client> ConnectTo(const GlobalOptions& global) {
 namespace {
 
 const char* const kPingUsage = "usage: ttscache ping\n\nChecks that the daemon answers.\n";
-const char* const kStatsUsage =
-    "usage: ttscache stats [--json]\n\nCache and daemon counters, per engine and in total.\n";
 const char* const kPutUsage =
-    "usage: ttscache put --engine E (--text T | --text-file F) [WAV|-]\n\n"
+    "usage: ttscache put --engine E [--voice V] (--text T | --text-file F) [WAV|-]\n\n"
     "Stores a WAV (default: stdin) as the cache entry for the text.\n";
 const char* const kGetUsage =
-    "usage: ttscache get --engine E (--text T | --text-file F) [--format wav|opus]\n"
+    "usage: ttscache get --engine E [--voice V] (--text T | --text-file F) [--format wav|opus]\n"
     "                    [--bitrate K] [--complexity C] [--application A] [-o FILE|-]\n\n"
     "Writes the cached audio (default: stdout, never a terminal). Exit 1 on a miss.\n"
     "--format opus returns the entry's Ogg Opus variant, encoded once on first request.\n";
@@ -76,47 +74,9 @@ int RunPing(const std::vector<std::string>& argv, const GlobalOptions& global) {
   return kExitOk;
 }
 
-int RunStats(const std::vector<std::string>& argv, const GlobalOptions& global) {
-  Result<ParsedArgs> args = ParseArgs(argv, {}, {"--json", "--help"});
-  if (!args || !args->positional.empty()) return UsageError("bad arguments", kStatsUsage);
-  if (args->has("--help")) return (std::cout << kStatsUsage), kExitOk;
-  Result<Client> client = ConnectTo(global);
-  if (!client) return ExitFor(client.error());
-  Result<ttscache::Stats> s = client->Stats();
-  if (!s) return ExitFor(s.error());
-  if (args->has("--json")) {
-    std::cout << "{\"engines\":{";
-    for (size_t i = 0; i < s->engines.size(); ++i) {
-      const ttscache::EngineStats& e = s->engines[i];
-      std::cout << (i ? "," : "") << "\"" << e.name << "\":{\"entries\":" << e.entries
-                << ",\"bytes\":" << e.bytes << ",\"hits\":" << e.hits << ",\"misses\":" << e.misses
-                << ",\"puts\":" << e.puts << ",\"evictions\":" << e.evictions
-                << ",\"variant_hits\":" << e.variant_hits
-                << ",\"variant_misses\":" << e.variant_misses << "}";
-    }
-    std::cout << "},\"connections\":" << s->connections << ",\"requests\":" << s->requests
-              << ",\"busy\":" << s->busy << ",\"errors\":" << s->errors
-              << ",\"encodes\":" << s->encodes << ",\"shared_encodes\":" << s->shared_encodes
-              << "}\n";
-    return kExitOk;
-  }
-  std::cout << "engine     entries        bytes       hits     misses       puts  evictions\n";
-  for (const ttscache::EngineStats& e : s->engines) {
-    std::printf("%-8s %9llu %12llu %10llu %10llu %10llu %10llu\n", e.name.c_str(),
-                (unsigned long long)e.entries, (unsigned long long)e.bytes,
-                (unsigned long long)e.hits, (unsigned long long)e.misses,
-                (unsigned long long)e.puts, (unsigned long long)e.evictions);
-  }
-  std::printf(
-      "connections %llu, requests %llu, encodes %llu (%llu shared), busy %llu, errors %llu\n",
-      (unsigned long long)s->connections, (unsigned long long)s->requests,
-      (unsigned long long)s->encodes, (unsigned long long)s->shared_encodes,
-      (unsigned long long)s->busy, (unsigned long long)s->errors);
-  return kExitOk;
-}
-
 int RunPut(const std::vector<std::string>& argv, const GlobalOptions& global) {
-  Result<ParsedArgs> args = ParseArgs(argv, {"--engine", "--text", "--text-file"}, {"--help"});
+  Result<ParsedArgs> args =
+      ParseArgs(argv, {"--engine", "--voice", "--text", "--text-file"}, {"--help"});
   if (!args) return UsageError(args.error().message, kPutUsage);
   if (args->has("--help")) return (std::cout << kPutUsage), kExitOk;
   if (args->positional.size() > 1) return UsageError("at most one WAV", kPutUsage);
@@ -136,8 +96,8 @@ int RunPut(const std::vector<std::string>& argv, const GlobalOptions& global) {
 int RunGet(const std::vector<std::string>& argv, const GlobalOptions& global) {
   Result<ParsedArgs> args =
       ParseArgs(argv,
-                {"--engine", "--text", "--text-file", "--format", "--bitrate", "--complexity",
-                 "--application", "--vbr", "--frame-ms", "-o"},
+                {"--engine", "--voice", "--text", "--text-file", "--format", "--bitrate",
+                 "--complexity", "--application", "--vbr", "--frame-ms", "-o"},
                 {"--help"});
   if (!args) return UsageError(args.error().message, kGetUsage);
   if (args->has("--help")) return (std::cout << kGetUsage), kExitOk;

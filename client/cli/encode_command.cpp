@@ -106,7 +106,8 @@ int EncodeStreamThroughDaemon(const ParsedArgs& args, const OpusParams& params,
   Result<StreamFormat> format = StreamFormatFromArgs(args);
   if (!format) return UsageError(format.error().message, usage);
   std::string engine, text;
-  if (args.has("--engine") || args.has("--text") || args.has("--text-file")) {
+  if (args.has("--engine") || args.has("--voice") || args.has("--text") ||
+      args.has("--text-file")) {
     Result<std::string> e = EngineFromArgs(args);
     if (!e) return UsageError(e.error().message + " (with --text, to cache the stream)", usage);
     Result<std::string> t = TextFromArgs(args);
@@ -242,7 +243,7 @@ const char* const kEncodeUsage =
     "usage: ttscache encode [--local] [--bitrate K] [--complexity C] [--application A]\n"
     "                       [--vbr on|off|constrained] [--frame-ms MS] [IN.wav|-] [-o OUT.opus|-]\n"
     "       ttscache encode --stream (--rate HZ [--channels N] [--sample-format F] | --wav)\n"
-    "                       [--engine E (--text T | --text-file F)] [--verbose]\n"
+    "                       [--engine E [--voice V] (--text T | --text-file F)] [--verbose]\n"
     "                       [Opus options] [IN|-] [-o OUT.opus|-]\n"
     "\n"
     "Encodes a WAV file (default: stdin) to Ogg Opus (default: stdout, never a terminal).\n"
@@ -263,6 +264,7 @@ const char* const kEncodeUsage =
     "  --wav             the input is a WAV (sizes in its header may be unknown)\n"
     "  --engine E        with --text or --text-file: store the finished stream as that\n"
     "                    cache entry (WAV and Opus variant)\n"
+    "  --voice V         with --engine: the entry of that voice of the engine\n"
     "  --text T, --text-file F   the entry's text\n"
     "  --verbose         print the stream's length, first-page latency and cache outcome\n";
 
@@ -291,11 +293,11 @@ Result<OpusParams> OpusParamsFromArgs(const ParsedArgs& args) {
 }
 
 int RunEncode(const std::vector<std::string>& argv, const GlobalOptions& global) {
-  Result<ParsedArgs> args =
-      ParseArgs(argv,
-                {"--bitrate", "--complexity", "--application", "--vbr", "--frame-ms", "-o",
-                 "--rate", "--channels", "--sample-format", "--engine", "--text", "--text-file"},
-                {"--local", "--help", "--stream", "--wav", "--verbose"});
+  Result<ParsedArgs> args = ParseArgs(
+      argv,
+      {"--bitrate", "--complexity", "--application", "--vbr", "--frame-ms", "-o", "--rate",
+       "--channels", "--sample-format", "--engine", "--voice", "--text", "--text-file"},
+      {"--local", "--help", "--stream", "--wav", "--verbose"});
   if (!args) return UsageError(args.error().message, kEncodeUsage);
   if (args->has("--help")) {
     std::cout << kEncodeUsage;
@@ -308,7 +310,7 @@ int RunEncode(const std::vector<std::string>& argv, const GlobalOptions& global)
   }
   if (!stream) {
     for (const char* flag : {"--rate", "--channels", "--sample-format", "--wav", "--engine",
-                             "--text", "--text-file", "--verbose"}) {
+                             "--voice", "--text", "--text-file", "--verbose"}) {
       if (args->has(flag)) return UsageError(std::string(flag) + " needs --stream", kEncodeUsage);
     }
   }

@@ -9,5 +9,10 @@ inline constexpr int kExitUsage = 2;          // bad command line
 inline constexpr int kExitFailed = 3;         // the daemon (or local encoder) refused or failed
 inline constexpr int kExitCannotConnect = 4;  // no daemon at the socket
 inline constexpr int kExitPartial = 5;        // adopt: some entries were not adopted
+// delete: the entry was not cached (kExitMiss). verify: everything found was
+// repaired (kExitRepaired), or something is still wrong (kExitDamaged).
+inline constexpr int kExitNotCached = 1;
+inline constexpr int kExitRepaired = 1;
+inline constexpr int kExitDamaged = 6;
 
 }  // namespace ttscache::cli

@@ -1,6 +1,7 @@
 // `ttscache key`: the cache key of a text and its entry's path, computed
 // locally with the same function as the daemon (and the old Node module), so
 // scripts can find an entry in {dir}/{engine}/ without a daemon.
+#include <cctype>
 #include <iostream>
 
 #include "client/cli/cli_args.hpp"
@@ -13,12 +14,12 @@
 namespace ttscache::cli {
 
 const char* const kKeyUsage =
-    "usage: ttscache key --engine E (--text T | --text-file F)\n"
+    "usage: ttscache key --engine E [--voice V] (--text T | --text-file F)\n"
     "\n"
     "Prints the cache key of the text (sha256 of the normalized text) and the\n"
     "entry's path relative to the cache dir:\n"
     "  key <64 hex digits>\n"
-    "  path <engine>/<key>.wav\n";
+    "  path <engine>/<key>.wav (with --voice: <engine>/<voice>/<key>.wav)\n";
 
 Result<std::string> TextFromArgs(const ParsedArgs& args) {
   std::optional<std::string> text = args.value("--text");
@@ -32,18 +33,40 @@ Result<std::string> TextFromArgs(const ParsedArgs& args) {
   return std::string(bytes->begin(), bytes->end());
 }
 
+bool IsValidVoiceName(std::string_view voice) {
+  if (voice.empty() || voice.size() > 64 || !std::isalnum(static_cast<unsigned char>(voice[0]))) {
+    return false;
+  }
+  for (char c : voice) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
+      return false;
+    }
+  }
+  return true;
+}
+
 Result<std::string> EngineFromArgs(const ParsedArgs& args) {
   std::optional<std::string> engine = args.value("--engine");
-  if (!engine) return MakeError(Errc::kInvalidArgument, "--engine is required");
+  if (!engine) {
+    if (args.has("--voice")) return MakeError(Errc::kInvalidArgument, "--voice needs --engine");
+    return MakeError(Errc::kInvalidArgument, "--engine is required");
+  }
   if (!IsValidEngineName(*engine)) {
     return MakeError(Errc::kInvalidArgument,
                      "--engine \"" + *engine + "\": expected [a-z0-9][a-z0-9_-]{0,31}");
   }
-  return *engine;
+  std::optional<std::string> voice = args.value("--voice");
+  if (!voice) return *engine;
+  if (!IsValidVoiceName(*voice)) {
+    return MakeError(Errc::kInvalidArgument,
+                     "--voice \"" + *voice + "\": expected [A-Za-z0-9][A-Za-z0-9._-]{0,63}");
+  }
+  return EngineWithVoice(*engine, *voice);
 }
 
 int RunKey(const std::vector<std::string>& argv, const GlobalOptions&) {
-  Result<ParsedArgs> args = ParseArgs(argv, {"--engine", "--text", "--text-file"}, {"--help"});
+  Result<ParsedArgs> args =
+      ParseArgs(argv, {"--engine", "--voice", "--text", "--text-file"}, {"--help"});
   if (!args) return UsageError(args.error().message, kKeyUsage);
   if (args->has("--help")) {
     std::cout << kKeyUsage;

@@ -20,15 +20,20 @@ const char* const kUsage =
     "  put       store a WAV for a text\n"
     "  get       fetch the cached WAV or its Opus variant (exit 1 on a miss)\n"
     "  encode    WAV → Ogg Opus (--local: without the daemon)\n"
-    "  stats     cache and daemon counters (--json)\n"
+    "  stats     cache and daemon counters (--format text|json|prometheus)\n"
+    "  ls        list cache entries (filters, --json)\n"
+    "  delete    remove one entry (admin)\n"
+    "  purge     remove every entry of an engine or a voice (admin)\n"
+    "  verify    check the cache against its folder (--repair: admin)\n"
     "  adopt     take over the old Node module's cache folder\n"
     "  ping      check that the daemon answers\n"
     "  key       the cache key and entry path of a text (no daemon needed)\n"
     "  version   print the version\n"
     "\n"
     "Run 'ttscache COMMAND --help' for a command's options.\n"
-    "Exit codes: 0 ok, 1 miss, 2 usage, 3 request failed, 4 cannot connect,\n"
-    "5 adopt: some entries were not adopted.\n";
+    "Exit codes: 0 ok, 1 miss (delete: not cached; verify: repaired), 2 usage,\n"
+    "3 request failed, 4 cannot connect, 5 adopt: some entries were not adopted,\n"
+    "6 verify: damaged.\n";
 
 int UsageError(const std::string& message, const char* usage) {
   std::cerr << "ttscache: " << message << "\n" << usage;
@@ -104,6 +109,10 @@ int main(int argc, char** argv) {
   if (command == "put") return RunPut(rest, global);
   if (command == "get") return RunGet(rest, global);
   if (command == "adopt") return RunAdopt(rest, global);
+  if (command == "delete") return RunDelete(rest, global);
+  if (command == "purge") return RunPurge(rest, global);
+  if (command == "ls") return RunLs(rest, global);
+  if (command == "verify") return RunVerify(rest, global);
   if (command == "version") {
     std::cout << "ttscache " << ttscache::build::kVersion << "\n";
     return kExitOk;

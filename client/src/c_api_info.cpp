@@ -12,20 +12,37 @@
 
 using namespace ttscache::capi;  // NOLINT: the C entry points below are its callers
 
-namespace {
-
-// What ttscache_stats points into; the public struct comes first so the
-// pointer handed out is the allocation's.
-struct StatsBlock {
-  ttscache_stats pub{};
-  std::vector<ttscache_engine_stats> engines;
-  std::vector<std::string> names;
-};
 // ttscache_stats_free casts back from the first member: only valid for a
 // standard-layout block.
 static_assert(std::is_standard_layout_v<StatsBlock>);
 
-}  // namespace
+void ttscache::capi::FillStats(const ttscache::Stats& r, StatsBlock* block) {
+  ttscache_stats& s = block->pub;
+  s.connections = r.connections;
+  s.requests = r.requests;
+  s.busy = r.busy;
+  s.errors = r.errors;
+  s.encodes = r.encodes;
+  s.shared_encodes = r.shared_encodes;
+  s.has_limits = r.has_limits ? 1 : 0;
+  s.max_entries = r.max_entries;
+  s.max_bytes = r.max_bytes;
+  s.has_streams = r.has_streams ? 1 : 0;
+  s.streams_open = r.streams_open;
+  s.streams_opened = r.streams_opened;
+  s.streams_stored = r.streams_stored;
+  s.streams_failed = r.streams_failed;
+  block->names.reserve(r.engines.size());
+  block->engines.reserve(r.engines.size());
+  for (const auto& e : r.engines) {
+    block->names.push_back(e.name);
+    block->engines.push_back(ttscache_engine_stats{block->names.back().c_str(), e.entries, e.bytes,
+                                                   e.hits, e.misses, e.puts, e.evictions,
+                                                   e.variant_hits, e.variant_misses});
+  }
+  s.engine_count = block->engines.size();
+  s.engines = block->engines.data();
+}
 
 extern "C" {
 
@@ -53,31 +70,7 @@ int ttscache_stats_get(ttscache_client* client, ttscache_stats** out) {
     auto r = client->client->StatsWithStreams();
     if (!r) return Fail(client, r.error());
     auto block = std::make_unique<StatsBlock>();
-    ttscache_stats& s = block->pub;
-    s.connections = r->connections;
-    s.requests = r->requests;
-    s.busy = r->busy;
-    s.errors = r->errors;
-    s.encodes = r->encodes;
-    s.shared_encodes = r->shared_encodes;
-    s.has_limits = r->has_limits ? 1 : 0;
-    s.max_entries = r->max_entries;
-    s.max_bytes = r->max_bytes;
-    s.has_streams = r->has_streams ? 1 : 0;
-    s.streams_open = r->streams_open;
-    s.streams_opened = r->streams_opened;
-    s.streams_stored = r->streams_stored;
-    s.streams_failed = r->streams_failed;
-    block->names.reserve(r->engines.size());
-    block->engines.reserve(r->engines.size());
-    for (const auto& e : r->engines) {
-      block->names.push_back(e.name);
-      block->engines.push_back(ttscache_engine_stats{block->names.back().c_str(), e.entries,
-                                                     e.bytes, e.hits, e.misses, e.puts, e.evictions,
-                                                     e.variant_hits, e.variant_misses});
-    }
-    s.engine_count = block->engines.size();
-    s.engines = block->engines.data();
+    FillStats(*r, block.get());
     *out = &block.release()->pub;
     return Ok(client);
   });

@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "ttscache/arena_allocator.hpp"
 #include "ttscache/client.hpp"
@@ -49,6 +50,16 @@ int Deliver(ttscache_client* c, Result<AudioBuffer> audio, ttscache_buffer* out)
 const char* BadText(const char* text, size_t length);
 // The same for a buffer of audio.
 const char* BadBytes(const void* data, size_t length);
+
+// A ttscache_stats and what it points into; the public struct comes first so
+// a pointer to it is the block's (ttscache_stats_free casts back).
+struct StatsBlock {
+  ttscache_stats pub{};
+  std::vector<ttscache_engine_stats> engines;
+  std::vector<std::string> names;
+};
+// Fills `block` from `s` (c_api_info.cpp).
+void FillStats(const Stats& s, StatsBlock* block);
 
 // Runs `fn`, turning an escaping exception into a code and a message on `c`
 // (may be NULL).

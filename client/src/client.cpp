@@ -9,9 +9,8 @@
 #include "ttscache/build_info.hpp"
 
 namespace ttscache {
-namespace {
 
-ttscache::Stats StatsFromWire(const ipc::StatsReply& w) {
+ttscache::Stats internal::StatsFromWire(const ipc::StatsReply& w) {
   ttscache::Stats s;
   s.engines.reserve(w.engines.size());
   for (const ipc::EngineStatsWire& e : w.engines) {
@@ -35,10 +34,12 @@ ttscache::Stats StatsFromWire(const ipc::StatsReply& w) {
   return s;
 }
 
+namespace {
+
 Result<ttscache::Stats> StatsOf(Client::Impl& impl, uint8_t flags) {
   Result<ipc::StatsReply> w = impl.Stats(flags);
   if (!w) return w.error();
-  return StatsFromWire(*w);
+  return internal::StatsFromWire(*w);
 }
 
 Error NotConnected() { return MakeError(Errc::kInvalidArgument, "the client was moved from"); }
@@ -141,6 +142,29 @@ Result<std::vector<bool>> Client::HasKeys(std::string_view engine,
                                           std::span<const std::array<uint8_t, 32>> keys) {
   TTSCACHE_CALL(impl_->HasKeys(engine, keys));
 }
+
+Result<DeleteResult> Client::Delete(std::string_view engine, std::string_view text) {
+  TTSCACHE_CALL(impl_->Delete(engine, ipc::DeleteBy::kText, text, {}));
+}
+
+Result<DeleteResult> Client::DeleteKey(std::string_view engine, std::span<const uint8_t, 32> key) {
+  TTSCACHE_CALL(impl_->Delete(engine, ipc::DeleteBy::kKey, {}, key));
+}
+
+Result<PurgeResult> Client::Purge(std::string_view engine) { TTSCACHE_CALL(impl_->Purge(engine)); }
+
+Result<ListPage> Client::List(uint64_t cursor, const ListFilter& filter, uint32_t max_entries) {
+  TTSCACHE_CALL(impl_->List(cursor, filter, max_entries));
+}
+
+Status Client::ForEachEntry(const ListFilter& filter,
+                            const std::function<bool(const ListedEntry&)>& each) {
+  TTSCACHE_CALL(impl_->ForEachEntry(filter, each));
+}
+
+Result<VerifyResult> Client::Verify(bool repair) { TTSCACHE_CALL(impl_->Verify(repair)); }
+
+Result<ttscache::StatsDetail> Client::StatsDetail() { TTSCACHE_CALL(impl_->StatsDetail()); }
 
 // Client::OpenEncodeStream is in encode_stream.cpp, beside the state it builds.
 

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -28,6 +29,11 @@ namespace ttscache {
 namespace ipc {
 class FrameReader;
 }
+
+namespace internal {
+// STATS' wire reply as the API's Stats (client.cpp).
+ttscache::Stats StatsFromWire(const ipc::StatsReply& w);
+}  // namespace internal
 
 // Not exported (it is outside the classes marked TTSCACHE_EXPORT) and not
 // part of the ABI: abi/libttscache.suppr leaves ttscache::internal out.
@@ -62,6 +68,16 @@ class internal::ClientImpl {
                                  uint64_t out_capacity, const OpusParams& params);
   Result<std::vector<bool>> HasKeys(std::string_view engine,
                                     std::span<const std::array<uint8_t, 32>> keys);
+  // Operating the cache (client_operate.cpp): the wire's replies checked
+  // and turned into the API's types.
+  Result<DeleteResult> Delete(std::string_view engine, ipc::DeleteBy by, std::string_view text,
+                              std::span<const uint8_t> key);
+  Result<PurgeResult> Purge(std::string_view engine);
+  Result<ListPage> List(uint64_t cursor, const ListFilter& filter, uint32_t max_entries);
+  Status ForEachEntry(const ListFilter& filter,
+                      const std::function<bool(const ListedEntry&)>& each);
+  Result<VerifyResult> Verify(bool repair);
+  Result<ttscache::StatsDetail> StatsDetail();
   Result<ipc::StreamOpenReply> OpenEncodeStream(const StreamFormat& format,
                                                 const OpusParams& params, std::string_view engine,
                                                 std::string_view text);

@@ -29,6 +29,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -100,6 +101,109 @@ struct PutFileResult {
   uint64_t size = 0;  // bytes of the file
 };
 
+// --- Operating the cache (docs/protocol.md, "Operating the cache") ---
+// Every `engine` below is "engine" or "engine/voice" (EngineWithVoice).
+
+// What Delete removed: whether the entry was cached (false is not an
+// error), the bytes its files held (WAV and variants) and its variant count.
+struct DeleteResult {
+  bool deleted = false;
+  uint64_t bytes = 0;
+  uint32_t variants = 0;
+};
+
+struct PurgeResult {
+  uint64_t entries = 0, bytes = 0;
+};
+
+// List's filters; 0 is "no bound", bounds are inclusive. `engine`: "" (all),
+// "engine" (with all its voices) or "engine/voice". Idle time is seconds
+// since the entry's last use; bytes are its total (WAV and variants).
+struct ListFilter {
+  std::string engine;
+  uint64_t min_idle_s = 0, max_idle_s = 0;
+  uint64_t min_bytes = 0, max_bytes = 0;
+};
+
+struct ListedVariant {
+  OpusParams params;
+  uint64_t bytes = 0;
+};
+
+struct ListedEntry {
+  std::string engine;  // "engine" or "engine/voice"
+  std::array<uint8_t, 32> key{};
+  uint64_t wav_bytes = 0, total_bytes = 0;
+  uint64_t last_access_ns = 0;  // Unix time
+  std::vector<ListedVariant> variants;
+};
+
+// One page: at most the entries asked for (possibly none while more
+// follow); next_cursor 0 is the end.
+struct ListPage {
+  std::vector<ListedEntry> entries;
+  uint64_t next_cursor = 0;
+};
+
+enum class VerifyVerdict : uint8_t { kClean = 0, kRepaired = 1, kDamaged = 2 };
+
+struct VerifyProblem {
+  std::string kind;    // short and stable ("missing-file", "bad-wav", ...; docs/cli.md)
+  std::string path;    // relative to the cache dir ("" for the index itself)
+  std::string detail;  // what was found and what was expected
+  bool repaired = false;
+};
+
+struct VerifyResult {
+  VerifyVerdict verdict = VerifyVerdict::kClean;
+  uint64_t entries_checked = 0, files_checked = 0;
+  uint64_t problems_total = 0;          // may exceed problems.size()
+  std::vector<VerifyProblem> problems;  // the first 1,000 at most
+};
+
+// STATS with every detail (a new type: Stats' layout is part of the ABI).
+// `stats` has the limits and stream counters; has_detail is false from a
+// daemon that predates the detail (the fields below are then 0/empty).
+struct StatsDetail {
+  ttscache::Stats stats;
+  bool has_detail = false;
+  uint64_t disk_free_bytes = 0, disk_total_bytes = 0;  // statvfs of the cache dir
+  uint64_t min_free_bytes = 0, max_age_s = 0;          // in force; 0: none
+  // Entries removed since start by max_age, min_free, Delete, Purge.
+  uint64_t expired = 0, evicted_for_space = 0, deleted = 0, purged = 0;
+  std::vector<uint64_t> oldest_access_ns;  // per engine (stats.engines order); 0: empty
+  uint64_t queue_depth = 0, queue_capacity = 0;
+  uint64_t connections_open = 0, forbidden = 0;
+  // Encode durations: cumulative counts of encodes that took at most
+  // kEncodeBucketBoundsUs[i] (as Prometheus' `le`), the total and the sum.
+  static constexpr size_t kEncodeBuckets = 12;
+  static constexpr std::array<uint64_t, kEncodeBuckets> kEncodeBucketBoundsUs = {
+      1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000, 500000, 1000000, 2000000, 5000000};
+  std::array<uint64_t, kEncodeBuckets> encode_buckets{};
+  uint64_t encode_count = 0, encode_sum_us = 0;
+
+  // hits / (hits + misses) of engine `i` (of all engines for TotalHitRatio);
+  // 0 when nothing was asked. REQUIRES: i < stats.engines.size().
+  double HitRatio(size_t i) const {
+    const EngineStats& e = stats.engines[i];
+    return e.hits + e.misses ? static_cast<double>(e.hits) / static_cast<double>(e.hits + e.misses)
+                             : 0.0;
+  }
+  double TotalHitRatio() const {
+    uint64_t hits = 0, asked = 0;
+    for (const EngineStats& e : stats.engines) hits += e.hits, asked += e.hits + e.misses;
+    return asked ? static_cast<double>(hits) / static_cast<double>(asked) : 0.0;
+  }
+};
+
+// "engine" or "engine/voice" (an empty voice: the engine alone), as every
+// engine field takes it. The daemon checks the names.
+inline std::string EngineWithVoice(std::string_view engine, std::string_view voice) {
+  std::string field(engine);
+  if (!voice.empty()) field.append("/").append(voice);
+  return field;
+}
+
 class TTSCACHE_EXPORT Client {
  public:
   static Result<Client> Connect(const ClientOptions& options);
@@ -162,6 +266,24 @@ class TTSCACHE_EXPORT Client {
   Result<EncodeStream> OpenEncodeStream(const StreamFormat& format, EncodeStream::PageSink on_pages,
                                         const OpusParams& params = DaemonDefaultOpus(),
                                         std::string_view engine = {}, std::string_view text = {});
+
+  // --- Operating the cache. Delete, DeleteKey, Purge and Verify(true) are
+  // admin operations: anyone else gets Errc::kForbidden (the connection stays).
+  Result<DeleteResult> Delete(std::string_view engine, std::string_view text);
+  Result<DeleteResult> DeleteKey(std::string_view engine, std::span<const uint8_t, 32> key);
+  Result<PurgeResult> Purge(std::string_view engine);
+  // One page of the index from `cursor` (0 starts), at most `max_entries`
+  // (1–1024) entries; a page may be empty while next_cursor is not 0.
+  Result<ListPage> List(uint64_t cursor, const ListFilter& filter, uint32_t max_entries = 1024);
+  // Every matching entry, page by page (never all held at once): `each` is
+  // called per entry and returns false to stop. An error ends the listing
+  // after the entries already delivered. An exception from `each` is caught
+  // at the library's edge and returned as an error.
+  Status ForEachEntry(const ListFilter& filter,
+                      const std::function<bool(const ListedEntry&)>& each);
+  Result<VerifyResult> Verify(bool repair);
+  // Stats with the limits, the stream counters and the detail.
+  Result<ttscache::StatsDetail> StatsDetail();
 
   // Pipelining: send now, collect later, in any order.
   Result<uint64_t> SendGet(std::string_view engine, std::string_view text, Format format,

@@ -207,6 +207,116 @@ TTSCACHE_API int ttscache_stats_get(ttscache_client* client, ttscache_stats** ou
 /* NULL is ignored. */
 TTSCACHE_API void ttscache_stats_free(ttscache_stats* stats);
 
+/* Operating the cache (docs/protocol.md, "Operating the cache"). Every
+ * `engine` is "engine" or "engine/voice" (e.g. "piper/en_US-lessac-medium").
+ * Delete, purge and verify with repair are admin operations: anyone else
+ * gets TTSCACHE_ERR_FORBIDDEN (the handle stays usable).
+ *
+ * Deletes one entry and its Opus variants, named by its text or by its key
+ * (the 32-byte SHA-256 of its file name). TTSCACHE_OK: deleted, and `out`
+ * (may be NULL) says what its files held; TTSCACHE_MISS: it was not cached
+ * (`out` is zeroed). */
+typedef struct {
+  int deleted;       /* 1 on TTSCACHE_OK, 0 on TTSCACHE_MISS */
+  uint32_t variants; /* Opus variant files removed with it */
+  uint64_t bytes;    /* WAV and variants */
+  uint64_t reserved_[2];
+} ttscache_delete_result;
+TTSCACHE_API int ttscache_delete(ttscache_client* client, const char* engine, const char* text,
+                                 size_t text_length, ttscache_delete_result* out);
+TTSCACHE_API int ttscache_delete_key(ttscache_client* client, const char* engine,
+                                     const uint8_t key[32], ttscache_delete_result* out);
+/* Every entry of "engine" (all its voices) or "engine/voice" cached when the
+ * purge began. `out` may be NULL. */
+typedef struct {
+  uint64_t entries, bytes;
+  uint64_t reserved_[2];
+} ttscache_purge_result;
+TTSCACHE_API int ttscache_purge(ttscache_client* client, const char* engine,
+                                ttscache_purge_result* out);
+
+/* A page of the index (LIST): from `cursor` (0 starts) at most `max_entries`
+ * (1-1024) entries matching `filter` (NULL: all). The page is allocated by
+ * the library on TTSCACHE_OK and released with ttscache_list_free (entries,
+ * engines and variants go with it). A page may be empty while next_cursor is
+ * not 0: keep asking with next_cursor until it is 0. The filter is the
+ * caller's: zero it (every 0 is "no bound"), then set fields. */
+typedef struct {
+  const char* engine; /* NULL or "": all; "engine": with all its voices; "engine/voice" */
+  uint64_t min_idle_s, max_idle_s; /* seconds since last use, inclusive */
+  uint64_t min_bytes, max_bytes;   /* WAV and variants, inclusive */
+  uint64_t reserved_[4];           /* must be 0 */
+} ttscache_list_filter;
+typedef struct {
+  ttscache_opus_params params;
+  uint64_t bytes;
+} ttscache_list_variant;
+typedef struct {
+  const char* engine; /* "engine" or "engine/voice" */
+  uint8_t key[32];
+  uint64_t wav_bytes, total_bytes;
+  uint64_t last_access_ns; /* Unix time */
+  size_t variant_count;
+  const ttscache_list_variant* variants;
+} ttscache_list_entry;
+typedef struct {
+  uint64_t next_cursor; /* 0: the end */
+  size_t count;
+  const ttscache_list_entry* entries;
+} ttscache_list_page;
+TTSCACHE_API int ttscache_list(ttscache_client* client, uint64_t cursor,
+                               const ttscache_list_filter* filter, uint32_t max_entries,
+                               ttscache_list_page** out);
+/* NULL is ignored. */
+TTSCACHE_API void ttscache_list_free(ttscache_list_page* page);
+
+/* Checks the index against the folder and every WAV header; with repair 1
+ * (admin) fixes what it can without losing a sound entry. The report is
+ * allocated by the library on TTSCACHE_OK; release it with
+ * ttscache_verify_free. At most 1,000 problems are listed; problems_total
+ * counts all. */
+enum { TTSCACHE_VERIFY_CLEAN = 0, TTSCACHE_VERIFY_REPAIRED = 1, TTSCACHE_VERIFY_DAMAGED = 2 };
+typedef struct {
+  const char* kind; /* short and stable: "missing-file", "bad-wav", ... (docs/cli.md) */
+  const char* path; /* relative to the cache dir; "" for the index itself */
+  const char* detail;
+  int repaired;
+} ttscache_verify_problem;
+typedef struct {
+  int verdict; /* TTSCACHE_VERIFY_* */
+  uint64_t entries_checked, files_checked, problems_total;
+  size_t problem_count;
+  const ttscache_verify_problem* problems;
+} ttscache_verify_report;
+TTSCACHE_API int ttscache_verify(ttscache_client* client, int repair, ttscache_verify_report** out);
+/* NULL is ignored. */
+TTSCACHE_API void ttscache_verify_free(ttscache_verify_report* report);
+
+/* STATS with every detail: the counters of ttscache_stats_get (`stats`,
+ * owned by this block) and what monitoring needs beyond them. Allocated by
+ * the library on TTSCACHE_OK, released with ttscache_stats_detail_free;
+ * fields may be appended in later versions. has_detail is 0 from a daemon
+ * that predates the detail (the fields after it are then 0). */
+#define TTSCACHE_ENCODE_BUCKETS 12
+typedef struct {
+  const ttscache_stats* stats;
+  int has_detail;
+  uint64_t disk_free_bytes, disk_total_bytes; /* statvfs of the cache dir */
+  uint64_t min_free_bytes, max_age_s;         /* in force; 0: none */
+  /* entries removed since start by max_age, min_free, delete, purge */
+  uint64_t expired, evicted_for_space, deleted, purged;
+  const uint64_t* oldest_access_ns; /* stats->engine_count of them, Unix ns; 0: empty */
+  uint64_t queue_depth, queue_capacity;
+  uint64_t connections_open, forbidden;
+  /* encodes that took at most encode_bucket_bounds_us[i] (cumulative) */
+  uint64_t encode_bucket_bounds_us[TTSCACHE_ENCODE_BUCKETS];
+  uint64_t encode_buckets[TTSCACHE_ENCODE_BUCKETS];
+  uint64_t encode_count, encode_sum_us;
+} ttscache_stats_detail;
+TTSCACHE_API int ttscache_stats_detail_get(ttscache_client* client, ttscache_stats_detail** out);
+/* NULL is ignored. */
+TTSCACHE_API void ttscache_stats_detail_free(ttscache_stats_detail* detail);
+
 /* The arena: shared memory of `bytes` (at most the daemon's max_arena_bytes)
  * made and handed to the daemon; a second attach replaces the first (its
  * mapping, offsets and allocations are gone; a failed one leaves them). It is

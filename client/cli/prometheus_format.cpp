@@ -1,0 +1,172 @@
+// See prometheus_format.hpp.
+#include "client/cli/prometheus_format.hpp"
+
+#include <cstdio>
+#include <functional>
+
+namespace ttscache::cli {
+namespace {
+
+// Writes families: a HELP and a TYPE line, then the family's samples.
+class Exposition {
+ public:
+  void Family(const char* name, const char* type, const char* help) {
+    out_ += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  }
+  void Sample(const std::string& name, const std::string& labels, const std::string& value) {
+    out_ += name;
+    if (!labels.empty()) out_ += "{" + labels + "}";
+    out_ += " " + value + "\n";
+  }
+  void Sample(const std::string& name, const std::string& labels, uint64_t value) {
+    Sample(name, labels, std::to_string(value));
+  }
+  // A global family with one unlabelled sample.
+  void Gauge(const char* name, const char* help, uint64_t value) {
+    Family(name, "gauge", help);
+    Sample(name, "", value);
+  }
+  void Counter(const char* name, const char* help, uint64_t value) {
+    Family(name, "counter", help);
+    Sample(name, "", value);
+  }
+  std::string Take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+std::string Double(double v) {
+  char buffer[40];
+  std::snprintf(buffer, sizeof(buffer), "%.9g", v);
+  return buffer;
+}
+
+std::string EngineLabel(const std::string& name) {
+  return "engine=\"" + PrometheusLabelValue(name) + "\"";
+}
+
+}  // namespace
+
+std::string PrometheusLabelValue(std::string_view value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string PrometheusText(const StatsDetail& d, uint64_t now_ns) {
+  const Stats& s = d.stats;
+  Exposition x;
+  x.Gauge("ttscache_up", "1 when the daemon answered STATS.", 1);
+
+  // Per engine: one family each, a sample per engine.
+  struct PerEngine {
+    const char* name;
+    const char* type;
+    const char* help;
+    std::function<std::string(size_t)> value;
+  };
+  const PerEngine per_engine[] = {
+      {"ttscache_entries", "gauge", "Entries cached, per engine (all its voices).",
+       [&](size_t i) { return std::to_string(s.engines[i].entries); }},
+      {"ttscache_bytes", "gauge", "Bytes cached (WAVs and Opus variants), per engine.",
+       [&](size_t i) { return std::to_string(s.engines[i].bytes); }},
+      {"ttscache_hits_total", "counter", "GETs answered from the cache.",
+       [&](size_t i) { return std::to_string(s.engines[i].hits); }},
+      {"ttscache_misses_total", "counter", "GETs that found nothing.",
+       [&](size_t i) { return std::to_string(s.engines[i].misses); }},
+      {"ttscache_hit_ratio", "gauge",
+       "hits / (hits + misses) since the daemon started; 0 before any GET.",
+       [&](size_t i) { return Double(d.HitRatio(i)); }},
+      {"ttscache_puts_total", "counter", "Entries stored.",
+       [&](size_t i) { return std::to_string(s.engines[i].puts); }},
+      {"ttscache_evictions_total", "counter", "Entries evicted by the LRU limits.",
+       [&](size_t i) { return std::to_string(s.engines[i].evictions); }},
+      {"ttscache_variant_hits_total", "counter", "Opus variants served from the cache.",
+       [&](size_t i) { return std::to_string(s.engines[i].variant_hits); }},
+      {"ttscache_variant_misses_total", "counter", "Opus variants that had to be encoded.",
+       [&](size_t i) { return std::to_string(s.engines[i].variant_misses); }},
+  };
+  for (const PerEngine& f : per_engine) {
+    x.Family(f.name, f.type, f.help);
+    for (size_t i = 0; i < s.engines.size(); ++i) {
+      x.Sample(f.name, EngineLabel(s.engines[i].name), f.value(i));
+    }
+  }
+  if (d.has_detail) {
+    x.Family("ttscache_oldest_entry_age_seconds", "gauge",
+             "Seconds since the least recently used entry was last used; 0 for an empty engine.");
+    for (size_t i = 0; i < s.engines.size() && i < d.oldest_access_ns.size(); ++i) {
+      const uint64_t oldest = d.oldest_access_ns[i];
+      const uint64_t age = oldest == 0 || oldest > now_ns ? 0 : (now_ns - oldest) / 1000000000ull;
+      x.Sample("ttscache_oldest_entry_age_seconds", EngineLabel(s.engines[i].name), age);
+    }
+  }
+
+  x.Counter("ttscache_encodes_total", "WAV to Opus encodes run.", s.encodes);
+  x.Counter("ttscache_shared_encodes_total",
+            "Encodes a request shared with an identical one already running.", s.shared_encodes);
+  if (d.has_detail) {
+    x.Family("ttscache_encode_duration_seconds", "histogram",
+             "Time each encode took (ENCODE, PUT_ENCODE, a GET's variant, a stream's finish).");
+    for (size_t i = 0; i < StatsDetail::kEncodeBuckets; ++i) {
+      x.Sample("ttscache_encode_duration_seconds_bucket",
+               "le=\"" + Double(StatsDetail::kEncodeBucketBoundsUs[i] / 1e6) + "\"",
+               d.encode_buckets[i]);
+    }
+    x.Sample("ttscache_encode_duration_seconds_bucket", "le=\"+Inf\"", d.encode_count);
+    x.Sample("ttscache_encode_duration_seconds_sum", "", Double(d.encode_sum_us / 1e6));
+    x.Sample("ttscache_encode_duration_seconds_count", "", d.encode_count);
+  }
+  x.Counter("ttscache_busy_replies_total", "Requests answered BUSY (retry later).", s.busy);
+  x.Counter("ttscache_errors_total", "Requests answered with an error.", s.errors);
+  x.Counter("ttscache_requests_total", "Requests received.", s.requests);
+  x.Counter("ttscache_connections_total", "Client connections accepted.", s.connections);
+  if (d.has_detail) {
+    x.Gauge("ttscache_connections", "Client connections open now.", d.connections_open);
+    x.Counter("ttscache_forbidden_total",
+              "Peers refused as not allowed, or as not admin for an admin operation.", d.forbidden);
+    x.Gauge("ttscache_queue_depth", "Jobs waiting for a worker now.", d.queue_depth);
+    x.Gauge("ttscache_queue_capacity", "Jobs that may wait (the queue_depth setting).",
+            d.queue_capacity);
+  }
+  if (s.has_streams) {
+    x.Gauge("ttscache_streams_open", "Encode streams open now.", s.streams_open);
+    x.Counter("ttscache_streams_opened_total", "Encode streams opened.", s.streams_opened);
+    x.Counter("ttscache_streams_stored_total", "Encode streams finished and stored.",
+              s.streams_stored);
+    x.Counter("ttscache_streams_failed_total",
+              "Encode streams ended by an error, a limit, an abort or a client that left.",
+              s.streams_failed);
+  }
+  if (s.has_limits) {
+    x.Gauge("ttscache_max_entries", "The max_entries limit, per engine.", s.max_entries);
+    x.Gauge("ttscache_max_bytes", "The max_bytes limit of the whole cache; 0: none.", s.max_bytes);
+  }
+  if (d.has_detail) {
+    x.Gauge("ttscache_disk_free_bytes",
+            "Free space an unprivileged writer may use on the cache's filesystem.",
+            d.disk_free_bytes);
+    x.Gauge("ttscache_disk_total_bytes", "Size of the cache's filesystem.", d.disk_total_bytes);
+    x.Gauge("ttscache_min_free_bytes", "The min_free in force, in bytes; 0: none.",
+            d.min_free_bytes);
+    x.Counter("ttscache_expired_total", "Entries removed by max_age.", d.expired);
+    x.Counter("ttscache_evicted_for_space_total", "Entries removed by min_free.",
+              d.evicted_for_space);
+    x.Counter("ttscache_deleted_total", "Entries removed by DELETE.", d.deleted);
+    x.Counter("ttscache_purged_total", "Entries removed by PURGE.", d.purged);
+  }
+  return x.Take();
+}
+
+}  // namespace ttscache::cli

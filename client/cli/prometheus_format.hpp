@@ -1,0 +1,26 @@
+// The Prometheus text exposition (format 0.0.4) of the daemon's STATS with
+// detail: what `ttscache stats --format prometheus` prints and the packaged
+// ttscache-metrics timer writes into node-exporter's textfile directory.
+// Names and labels are the contract in docs/cli.md ("Metrics"): per engine
+// (label engine="…") and global families, each with # HELP and # TYPE, the
+// encode durations as a cumulative histogram in seconds. A pure function of
+// its inputs, so a unit test can parse what it writes; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "ttscache/client.hpp"
+
+namespace ttscache::cli {
+
+// `now_ns` (Unix ns) dates the oldest entries' ages. Families a daemon
+// without the detail did not send (has_detail, has_limits, has_streams
+// false) are left out rather than reported as 0.
+std::string PrometheusText(const StatsDetail& s, uint64_t now_ns);
+
+// A label value escaped as the format wants: \ as \\, " as \", newline as \n.
+std::string PrometheusLabelValue(std::string_view value);
+
+}  // namespace ttscache::cli
