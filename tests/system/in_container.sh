@@ -2,7 +2,8 @@
 # The system test's steps, run as root inside a booted Debian 12 container
 # (see nspawn_test.sh): install the .debs with apt, then socket activation,
 # access by group, reload, watchdog, stop, upgrade with a modified conffile,
-# operating the cache and the metrics export (operate_in_container.sh),
+# the metrics export and operating the cache (metrics_in_container.sh,
+# operate_in_container.sh),
 # remove and purge. Each check is one line in /results/log; the last line is
 # PASSED, or FAILED with the step.
 set -uo pipefail
@@ -23,7 +24,7 @@ wav=/debs/speech.wav
 
 # --- install ------------------------------------------------------------------
 # prometheus-node-exporter is in the root with its textfile directory; moved
-# aside until operate_in_container.sh, so the install shows the metrics timer
+# aside until metrics_in_container.sh, so the install shows the metrics timer
 # doing nothing without it (and not starting the daemon before its first client).
 textfile_dir=/var/lib/prometheus/node-exporter
 check "prometheus-node-exporter's textfile directory is there; moved aside" mv "$textfile_dir" "$textfile_dir.off"
@@ -179,7 +180,9 @@ check "the running daemon was restarted onto the new binary" \
   bash -c "systemctl is-active ttscached.service && [ \"\$(systemctl show -p MainPID --value ttscached.service)\" != $pid_before ]"
 check "the cache survives the upgrade" bash -c "runuser -u alice -- ttscache get --engine piper --text 'the lights are on.' -o /tmp/hit3.wav && cmp /tmp/hit3.wav $wav"
 
-# --- operating the cache; the metrics export ------------------------------------
+# --- the metrics export; operating the cache ------------------------------------
+# shellcheck source=tests/system/metrics_in_container.sh
+source /debs/metrics_in_container.sh
 # shellcheck source=tests/system/operate_in_container.sh
 source /debs/operate_in_container.sh
 

@@ -3,8 +3,8 @@
 # tree configured with -DCMAKE_INSTALL_PREFIX=/usr), lints them, boots a
 # Debian 12 container with systemd-nspawn and runs in_container.sh inside it
 # (install with apt, socket activation, group access, reload, watchdog, stop,
-# upgrade, adopting an old cache folder, operating the cache, the metrics
-# export read back from Debian's node exporter, remove, purge). Midway it starts a
+# upgrade, adopting an old cache folder, the metrics export read back from
+# Debian's node exporter, operating the cache, remove, purge). Midway it starts a
 # second container from the same root, bound only to the first one's
 # /run/ttscache, where a Node.js client with another uid and only the group in
 # common uses the daemon (client_container.sh: the Docker recipe's path).
@@ -44,7 +44,7 @@ done
 
 # Debian's nodejs is in the root for the client container (the packaged module
 # with Debian's node); prometheus-node-exporter and curl for the metrics export
-# (operate_in_container.sh). The root's name hashes this list: a root kept from
+# (metrics_in_container.sh). The root's name hashes this list: a root kept from
 # before a change to it is not reused, a new one is made (the run needs the
 # network that once), and every later run is offline.
 include="systemd,systemd-sysv,dbus,nodejs,prometheus-node-exporter,curl,$(dpkg-deb -f "$runtime" Depends | sed -E 's/ \([^)]*\)//g; s/, /,/g')"
@@ -64,7 +64,7 @@ container=""
 trap '[ -z "$container" ] || kill "$container" 2> /dev/null || true; rm -rf "$work"' EXIT
 mkdir -p "$work/debs/upgrade" "$work/results" "$work/run-ttscache"
 cp "$runtime" "$dev" "$node_deb" "$here/in_container.sh" "$here/adopt_in_container.sh" "$here/client_container.sh" \
-  "$here/operate_in_container.sh" \
+  "$here/metrics_in_container.sh" "$here/operate_in_container.sh" \
   "$here/../../docs/migrating.md" "$here/../support/doc_block.sh" "$work/debs/"
 espeak-ng -w "$work/debs/speech.wav" "The lights are on in the kitchen."
 # The old backend's cache folder, written by the old module itself
