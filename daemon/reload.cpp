@@ -43,12 +43,12 @@ void Server::Reload() {
   config_.config.daemon.allowed_gids = next.daemon.allowed_gids;
   config_.config.daemon.admin_uids = next.daemon.admin_uids;
   config_.config.daemon.admin_gids = next.daemon.admin_gids;
-  config_.config.cache.min_free_bytes = next.cache.min_free_bytes;
-  config_.config.cache.min_free_percent = next.cache.min_free_percent;
-  config_.config.cache.max_age_s = next.cache.max_age_s;
   config_.config.cache.max_entries = next.cache.max_entries;
   config_.config.cache.max_bytes = next.cache.max_bytes;
   config_.config.cache.max_text_bytes = next.cache.max_text_bytes;
+  config_.config.cache.min_free_bytes = next.cache.min_free_bytes;
+  config_.config.cache.min_free_percent = next.cache.min_free_percent;
+  config_.config.cache.max_age_s = next.cache.max_age_s;
   config_.config.daemon.idle_timeout_s = next.daemon.idle_timeout_s;
   config_.config.daemon.busy_poll_us = next.daemon.busy_poll_us;
   config_.config.daemon.send_timeout_s = next.daemon.send_timeout_s;

@@ -105,6 +105,7 @@ int ttscache_list(ttscache_client* client, uint64_t cursor, const ttscache_list_
                   uint32_t max_entries, ttscache_list_page** out) {
   if (out) *out = nullptr;
   if (!client || !out) return Invalid(client, "NULL argument");
+  if (max_entries == 0 || max_entries > 1024) return Invalid(client, "max_entries must be 1-1024");
   if (filter) {
     for (uint64_t r : filter->reserved_) {
       if (r != 0)

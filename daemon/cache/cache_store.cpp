@@ -400,6 +400,8 @@ Result<uint64_t> CacheStore::Put(std::string_view engine, std::string_view text,
     }
     state_->RemoveFiles(doomed);
   }
+  // min_free between the daemon's Maintain calls: one statvfs when there is room.
+  state_->KeepMinFree(kMaintainBudget);
   if (Status s = dir.SyncFolder(id); !s) return s.error();
   return generation;
 }
@@ -562,7 +564,14 @@ Result<PutFileResult> CacheStore::FinishPutFile(FileAdoption& adoption) {
     }
     state_->RemoveFiles(doomed);
   }
+  state_->KeepMinFree(kMaintainBudget);
   if (Status s = dir.SyncFolder(id); !s) return s.error();
+  if (result.outcome == PutFileOutcome::kStored) {
+    MutexLock lock(state_->mutex);
+    if (!state_->closed && !state_->index().Find(id, key)) {
+      result.outcome = PutFileOutcome::kEvictedAtOnce;
+    }
+  }
   return result;
 }
 
@@ -707,10 +716,25 @@ Status CacheStore::PutVariant(std::string_view engine, std::string_view text, ui
 }
 
 CacheStats CacheStore::Stats() const {
+  // The filesystem first, outside the lock: a slow statvfs delays no get.
+  Result<DiskSpace> disk = StatDiskSpace(state_->directory->root_fd(), state_->directory->root());
   MutexLock lock(state_->mutex);
   CacheStats stats;
-  const IndexHeader& h = state_->index_file->index().header();
+  if (disk) {
+    stats.disk_free_bytes = disk->free_bytes;
+    stats.disk_total_bytes = disk->total_bytes;
+  }
+  stats.min_free_bytes = MinFreeBytes(state_->limits, stats.disk_total_bytes);
+  stats.max_age_s = state_->limits.max_age_s;
+  stats.expired = state_->expired_count;
+  stats.evicted_for_space = state_->evicted_for_space_count;
+  stats.deleted = state_->deleted_count;
+  stats.purged = state_->purged_count;
+  const CacheIndex& idx = state_->index_file->index();
+  const IndexHeader& h = idx.header();
   for (size_t e = 0; e < state_->options.engines.size(); ++e) {
+    std::optional<uint32_t> oldest = idx.LeastRecentOf(static_cast<uint8_t>(e));
+    stats.oldest_access_ns.push_back(oldest ? idx.entry(*oldest).last_access : 0);
     const IndexEngine& eng = h.engines[e];
     CacheCounters c{eng.entries,
                     eng.bytes,
@@ -749,6 +773,7 @@ Status CacheStore::SetLimits(const CacheLimits& limits) {
     state_->EnforceLimitsLocked(std::nullopt, &doomed);
   }
   state_->RemoveFiles(doomed);
+  // New min_free and max_age (already in `limits`) apply at the next Maintain.
   return {};
 }
 

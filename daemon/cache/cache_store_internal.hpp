@@ -39,6 +39,21 @@ struct IndexLookup {
   EngineCounters* counters;
 };
 
+// The cache filesystem's space (fstatvfs of the cache dir): f_bavail ×
+// f_frsize, what an unprivileged writer (the daemon) may still use, and
+// f_blocks × f_frsize. cache_maintenance.cpp.
+struct DiskSpace {
+  uint64_t free_bytes = 0, total_bytes = 0;
+};
+Result<DiskSpace> StatDiskSpace(int dir_fd, const std::string& shown);
+// min_free in bytes on a filesystem of `total_bytes`: the larger of the
+// byte amount and the percent of the size (0: none).
+uint64_t MinFreeBytes(const CacheLimits& limits, uint64_t total_bytes);
+
+// At most this many entries go per Maintain for max_age, and as many for
+// min_free (per Maintain, and per put).
+inline constexpr uint64_t kMaintainBudget = 4096;
+
 struct CacheStore::State {
   // As opened; constant after Open, so read without a lock (Resolve reads
   // the engines). The limits in force are `limits`, which SetLimits changes.
@@ -72,6 +87,11 @@ struct CacheStore::State {
   OpenFileCache open_files GUARDED_BY(mutex){DefaultOpenFileCacheCapacity()};
   // Random per store: file identities from an earlier daemon never match.
   const uint64_t open_file_nonce = RandomNonce();
+  // Entries removed since Open: by max_age, by min_free, by Delete, by Purge.
+  uint64_t expired_count GUARDED_BY(mutex) = 0;
+  uint64_t evicted_for_space_count GUARDED_BY(mutex) = 0;
+  uint64_t deleted_count GUARDED_BY(mutex) = 0;
+  uint64_t purged_count GUARDED_BY(mutex) = 0;
 
   CacheIndex& index() REQUIRES(mutex) { return index_file->index(); }
 
@@ -118,6 +138,13 @@ struct CacheStore::State {
   // dropping a bad file, a rebuild). (Either lock will do, so the analysis
   // cannot state it.)
   void RemoveFiles(const std::vector<DoomedFile>& doomed);
+
+  // cache_maintenance.cpp. Expires up to `budget` entries unused for
+  // max_age, from the LRU end; returns how many went.
+  uint64_t ExpireOld(uint64_t budget) EXCLUDES(publish_mutex, mutex);
+  // Evicts LRU entries while the filesystem's free space is under min_free
+  // (at most `budget`); returns how many went. Stops when the cache is empty.
+  uint64_t KeepMinFree(uint64_t budget) EXCLUDES(publish_mutex, mutex);
 
   // Fills the freshly formatted index from the directory (rebuild after a
   // crash, or adoption of a Node-module cache).

@@ -1,8 +1,8 @@
-// TEMPORARY: CacheStore's operate API (Delete, DeleteKey, Purge, List,
-// Maintain, Verify) answers kUnsupported or nothing here, so the daemon's
-// handlers link and their dispatch can be tested while the store helpers
-// implement the real ones (branches store-voices and store-maint). Reverted
-// when those land.
+// TEMPORARY: the rest of CacheStore's operate API (Delete, DeleteKey, Purge,
+// List, Verify, VerifyCacheDirectory) answers kUnsupported or nothing here,
+// so the daemon's handlers link and their dispatch can be tested while the
+// store helpers implement the real ones (branch store-voices). Maintain
+// came with store-maint. Reverted when the rest lands.
 #include "daemon/cache/cache_store.hpp"
 
 namespace ttscache {
@@ -22,7 +22,6 @@ Result<PurgeOutcome> CacheStore::Purge(std::string_view) { return NotYet("Purge"
 Result<ListPage> CacheStore::List(uint64_t, const ListFilter&, uint32_t, uint32_t) const {
   return ListPage{};
 }
-Result<MaintenanceOutcome> CacheStore::Maintain() { return MaintenanceOutcome{}; }
 Result<VerifyReport> CacheStore::Verify(bool) { return VerifyReport{}; }
 Result<VerifyReport> VerifyCacheDirectory(const CacheOptions&, bool) {
   return NotYet("VerifyCacheDirectory");

@@ -577,8 +577,12 @@ TEST(Operate, VerifyFindsAFileTruncatedBehindTheDaemonsBack) {
   Result<ipc::VerifyReply> repaired = wire.Verify(true);
   ASSERT_TRUE(repaired.ok()) << repaired.error().message;
   EXPECT_EQ(repaired->verdict, ipc::VerifyVerdict::kRepaired);
-  ASSERT_GE(repaired->problems.size(), 1u);
-  EXPECT_TRUE(repaired->problems[0].repaired);
+  bool repaired_it = false;
+  for (const ipc::VerifyProblem& p : repaired->problems) {
+    repaired_it =
+        repaired_it || (p.path.find(KeyOf("damaged").hex()) != std::string::npos && p.repaired);
+  }
+  EXPECT_TRUE(repaired_it) << "the truncated file's problem is marked repaired";
   EXPECT_FALSE(client.Get("piper", "damaged", Format::kWav).ok()) << "the bad entry was dropped";
   EXPECT_TRUE(client.Get("piper", "sound", Format::kWav).ok()) << "a sound entry stays";
   Result<ipc::VerifyReply> after = wire.Verify(false);
