@@ -77,3 +77,6 @@ run_expect "ttscached --verify while the daemon runs is refused" 75 ttscached --
 out_has "$(main_pid)"
 check "the export counts the deletions and purges" bash -c "systemctl start ttscache-metrics.service &&
   grep -Eq '^ttscache_deleted_total ([2-9]|[1-9][0-9]+)$' $prom && grep -Eq '^ttscache_purged_total [1-9]' $prom"
+# Every 15 s a run, but no Starting/Finished lines in the journal (LogLevelMax=notice).
+check "the export's runs leave no info lines in the journal" bash -c \
+  '! journalctl -u ttscache-metrics.service -o cat | grep -E "Starting|Finished|Deactivated"'
