@@ -1,5 +1,5 @@
 // Parses ttscached's few options by hand: getopt_long would add global state
-// for five flags.
+// for a handful of flags.
 #include "daemon/command_line.hpp"
 
 namespace ttscache {
@@ -7,11 +7,18 @@ namespace ttscache {
 const char* const kDaemonUsage =
     "usage: ttscached [--config FILE] [--print-config]\n"
     "       ttscached --check-config FILE\n"
+    "       ttscached --verify DIR [--repair] [--config FILE]\n"
     "       ttscached --version | --help\n"
     "\n"
     "  --config FILE        read FILE instead of the installed default\n"
     "  --print-config       print the effective configuration and where each value came from\n"
-    "  --check-config FILE  validate FILE and exit 0, or 78 with one line per problem\n";
+    "  --check-config FILE  validate FILE and exit 0, or 78 with one line per problem\n"
+    "  --verify DIR         check the cache in DIR (daemon stopped; engines and limits from\n"
+    "                       the configuration): exit 0 clean, 1 repaired, 6 damaged,\n"
+    "                       75 a daemon holds DIR\n"
+    "  --repair             with --verify: repair what can be (bad entries dropped, files\n"
+    "                       adopted or removed, the index rebuilt); without it nothing is "
+    "written\n";
 
 Result<DaemonCommandLine> ParseDaemonCommandLine(const std::vector<std::string>& args) {
   DaemonCommandLine cl;
@@ -34,6 +41,13 @@ Result<DaemonCommandLine> ParseDaemonCommandLine(const std::vector<std::string>&
       cl.action = DaemonCommandLine::Action::kCheckConfig;
       cl.config_path = take_value("--check-config");
       if (!cl.config_path) return usage_error("--check-config needs a FILE");
+    } else if (a == "--verify" || a.starts_with("--verify=")) {
+      cl.action = DaemonCommandLine::Action::kVerify;
+      std::optional<std::string> dir = take_value("--verify");
+      if (!dir || dir->empty()) return usage_error("--verify needs a DIR (the cache dir)");
+      cl.verify_dir = *dir;
+    } else if (a == "--repair") {
+      cl.repair = true;
     } else if (a == "--print-config") {
       cl.action = DaemonCommandLine::Action::kPrintConfig;
     } else if (a == "--version") {
@@ -43,6 +57,9 @@ Result<DaemonCommandLine> ParseDaemonCommandLine(const std::vector<std::string>&
     } else {
       return usage_error("unknown argument \"" + a + "\"");
     }
+  }
+  if (cl.repair && cl.action != DaemonCommandLine::Action::kVerify) {
+    return usage_error("--repair goes with --verify DIR");
   }
   return cl;
 }

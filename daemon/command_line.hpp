@@ -11,8 +11,18 @@
 namespace ttscache {
 
 struct DaemonCommandLine {
-  enum class Action { kServe, kPrintConfig, kCheckConfig, kVersion, kHelp } action = Action::kServe;
+  enum class Action {
+    kServe,
+    kPrintConfig,
+    kCheckConfig,
+    kVersion,
+    kHelp,
+    kVerify
+  } action = Action::kServe;
   std::optional<std::string> config_path;  // nullopt: the installed default, if present
+  // --verify DIR [--repair]: check (and repair) a stopped daemon's cache dir.
+  std::string verify_dir;
+  bool repair = false;
 };
 
 // Parses argv (without argv[0]). Errors are usage errors (exit 2).

@@ -12,6 +12,7 @@
 #include "daemon/command_line.hpp"
 #include "daemon/listen_socket.hpp"
 #include "daemon/server.hpp"
+#include "daemon/verify_command.hpp"
 #include "ttscache/build_info.hpp"
 
 namespace {
@@ -77,6 +78,8 @@ int main(int argc, char** argv) {
     case DaemonCommandLine::Action::kCheckConfig:
       std::cout << *path << ": ok\n";
       return 0;
+    case DaemonCommandLine::Action::kVerify:
+      return RunVerifyCommand(loaded->config, cl->verify_dir, cl->repair, std::cout);
     default:
       break;
   }

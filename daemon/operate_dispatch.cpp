@@ -42,6 +42,15 @@ std::string Peer(uid_t uid, pid_t pid) {
   return "uid " + std::to_string(uid) + " pid " + std::to_string(pid);
 }
 
+// A client's engine field as a log shows it: control bytes (a newline would
+// forge a second log line) become '?'. Only valid names pass the store.
+std::string Printable(std::string s) {
+  for (char& ch : s) {
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7F) ch = '?';
+  }
+  return s;
+}
+
 std::string Clip(const std::string& s, size_t max) {
   return s.size() <= max ? s : s.substr(0, max - 3) + "...";
 }
@@ -104,7 +113,7 @@ void Server::HandleDelete(Connection& c, uint64_t request, std::span<const uint8
                 name = resolved ? resolved->second.hex() : "(text)";
               }
               if (!out) {
-                log::Notice("delete " + engine + " " + name + " for " + Peer(uid, pid) +
+                log::Notice("delete " + Printable(engine) + " " + name + " for " + Peer(uid, pid) +
                             " failed: " + out.error().message);
                 return Failed<Completion>(out.error());
               }
@@ -136,7 +145,7 @@ void Server::HandlePurge(Connection& c, uint64_t request, std::span<const uint8_
              pid = c.pid]() -> std::optional<Completion> {
               Result<PurgeOutcome> out = store_->Purge(engine);
               if (!out) {
-                log::Notice("purge " + engine + " for " + Peer(uid, pid) +
+                log::Notice("purge " + Printable(engine) + " for " + Peer(uid, pid) +
                             " failed: " + out.error().message);
                 return Failed<Completion>(out.error());
               }

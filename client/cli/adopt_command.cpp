@@ -5,9 +5,11 @@
 // daemon needs no access to DIR and the copy is its own by construction. The
 // file name is the key, so the entry answers `ttscache get --text` exactly as
 // the old module did; files go oldest mtime first and carry their mtime, so
-// the old LRU order carries over. Before anything is sent the counts are
-// checked against the daemon's limits: adopting must not make it evict
-// unless --allow-evict says so.
+// the old LRU order carries over. Voice subfolders in ttscache's layout
+// (DIR/{engine}/{voice}/{sha256}.wav, docs/layout.md) are adopted as that
+// engine's voice. Before anything is sent the counts are checked against
+// the daemon's limits (an engine's max_entries counts all its voices):
+// adopting must not make it evict unless --allow-evict says so.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -35,6 +37,7 @@ const char* const kAdoptUsage =
     "usage: ttscache adopt DIR [--engine E]... [--move] [--dry-run] [--allow-evict]\n\n"
     "Copies the old Node.js module's cache folder (DIR/ENGINE/SHA256.wav) into the\n"
     "daemon, oldest first, keeping each entry's key and its LRU age (the file's mtime).\n"
+    "Voice subfolders (DIR/ENGINE/VOICE/SHA256.wav) are adopted as ENGINE/VOICE.\n"
     "  --engine E     adopt only this engine's folder (repeatable; default: all)\n"
     "  --move         remove each source file once the daemon has stored it\n"
     "  --dry-run      check and report, send nothing, change nothing\n"
@@ -43,6 +46,7 @@ const char* const kAdoptUsage =
 
 struct Candidate {
   std::string engine, path;
+  std::string engine_path;  // "engine" or "engine/voice", as the daemon is asked
   CacheKey key;
   uint64_t size = 0, mtime_ns = 0;
   bool cached = false;  // the daemon holds the key already
@@ -91,7 +95,55 @@ Result<std::vector<std::string>> ListFolder(int dirfd, const std::string& path) 
   return names;
 }
 
-// Walks DIR/{engine}/ and collects `<64 hex>.wav` regular files.
+// Collects the `<64 hex>.wav` regular files of one folder (DIR/{engine} or
+// DIR/{engine}/{voice}); in an engine's folder, a subfolder named as a
+// voice is collected as that voice's.
+void CollectFolder(int dir, const std::string& folder, const std::string& engine,
+                   const std::string& voice, std::vector<Candidate>* found, Report* report) {
+  Result<std::vector<std::string>> names = ListFolder(dir, folder);
+  if (!names) {
+    report->Skip(folder, names.error().message);
+    return;
+  }
+  for (const std::string& name : *names) {
+    const std::string path = folder + "/" + name;
+    Candidate c{engine, path, voice.empty() ? engine : engine + "/" + voice, {}, 0, 0};
+    struct stat st;
+    const bool entry_name = name.size() == 68 && name.ends_with(".wav") &&
+                            ParseCacheKeyHex(std::string_view(name).substr(0, 64), &c.key);
+    if (!entry_name && voice.empty() && IsValidVoiceName(name) &&
+        ::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
+      UniqueFd sub(::openat(dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!sub.valid()) {
+        report->Skip(path, ErrnoText(errno));
+        continue;
+      }
+      CollectFolder(sub.get(), path, engine, name, found, report);
+      continue;
+    }
+    if (!entry_name) {
+      report->Skip(path, voice.empty() ? "the name is not <64 lowercase hex digits>.wav (not a "
+                                         "cache entry) nor a voice's folder"
+                                       : "the name is not <64 lowercase hex digits>.wav (not a "
+                                         "cache entry)");
+      continue;
+    }
+    if (::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      report->Refuse(path, ErrnoText(errno));
+      continue;
+    }
+    if (!S_ISREG(st.st_mode)) {
+      report->Refuse(path, S_ISLNK(st.st_mode) ? "a symbolic link, not the entry's file"
+                                               : "not a regular file");
+      continue;
+    }
+    c.size = static_cast<uint64_t>(st.st_size);
+    c.mtime_ns = static_cast<uint64_t>(std::max<int64_t>(MtimeNs(st), 1));
+    found->push_back(std::move(c));
+  }
+}
+
+// Walks DIR/{engine}/ (and its voice subfolders) and collects the entries.
 Result<std::vector<Candidate>> Collect(const std::string& root, const std::set<std::string>& only,
                                        Report* report) {
   UniqueFd root_fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -117,33 +169,7 @@ Result<std::vector<Candidate>> Collect(const std::string& root, const std::set<s
       report->Skip(folder, ErrnoText(errno));
       continue;
     }
-    Result<std::vector<std::string>> names = ListFolder(dir.get(), folder);
-    if (!names) {
-      report->Skip(folder, names.error().message);
-      continue;
-    }
-    for (const std::string& name : *names) {
-      const std::string path = folder + "/" + name;
-      Candidate c{engine, path, {}, 0, 0};
-      const bool entry_name = name.size() == 68 && name.ends_with(".wav") &&
-                              ParseCacheKeyHex(std::string_view(name).substr(0, 64), &c.key);
-      if (!entry_name) {
-        report->Skip(path, "the name is not <64 lowercase hex digits>.wav (not a cache entry)");
-        continue;
-      }
-      if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-        report->Refuse(path, ErrnoText(errno));
-        continue;
-      }
-      if (!S_ISREG(st.st_mode)) {
-        report->Refuse(path, S_ISLNK(st.st_mode) ? "a symbolic link, not the entry's file"
-                                                 : "not a regular file");
-        continue;
-      }
-      c.size = static_cast<uint64_t>(st.st_size);
-      c.mtime_ns = static_cast<uint64_t>(std::max<int64_t>(MtimeNs(st), 1));
-      found.push_back(std::move(c));
-    }
+    CollectFolder(dir.get(), folder, engine, "", &found, report);
   }
   for (const std::string& engine : only) {
     if (std::find(engines->begin(), engines->end(), engine) == engines->end()) {
@@ -255,22 +281,22 @@ int RunAdopt(const std::vector<std::string>& argv, const GlobalOptions& global) 
                                 JoinNames(served) + "; see [cache] engines)");
       continue;
     }
-    of_engine[c.engine].push_back(sendable.size());
+    of_engine[c.engine_path].push_back(sendable.size());
     sendable.push_back(std::move(c));
   }
   // What the daemon holds already costs it nothing: only new entries count.
   std::map<std::string, uint64_t> count;
   uint64_t total_bytes = 0;
-  for (const auto& [engine, indexes] : of_engine) {
+  for (const auto& [engine_path, indexes] : of_engine) {
     std::vector<std::array<uint8_t, 32>> keys;
     for (size_t i : indexes) keys.push_back(sendable[i].key.digest);
-    Result<std::vector<bool>> cached = client->HasKeys(engine, keys);
+    Result<std::vector<bool>> cached = client->HasKeys(engine_path, keys);
     if (!cached) return ExitFor(cached.error());
     for (size_t k = 0; k < indexes.size(); ++k) {
       Candidate& c = sendable[indexes[k]];
       c.cached = (*cached)[k];
       if (!c.cached) {
-        count[engine]++;
+        count[c.engine]++;  // max_entries is per engine, over all its voices
         total_bytes += c.size;
       }
     }
@@ -313,7 +339,7 @@ int RunAdopt(const std::vector<std::string>& argv, const GlobalOptions& global) 
   std::map<std::string, EngineTally> tally;
   const auto started = std::chrono::steady_clock::now();
   for (const Candidate& c : sendable) {
-    EngineTally& t = tally[c.engine];
+    EngineTally& t = tally[c.engine_path];
     struct stat st;
     Result<UniqueFd> fd = OpenCandidate(c, &st);
     if (!fd) {
@@ -337,7 +363,7 @@ int RunAdopt(const std::vector<std::string>& argv, const GlobalOptions& global) 
     }
     Result<ttscache::PutFileResult> put = MakeError(Errc::kBusy, "");
     for (int attempt = 0; attempt < 100; ++attempt) {
-      put = client->PutFileByKey(c.engine, c.key.digest, fd->get(), c.mtime_ns);
+      put = client->PutFileByKey(c.engine_path, c.key.digest, fd->get(), c.mtime_ns);
       if (put || put.error().code != Errc::kBusy) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }

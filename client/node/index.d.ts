@@ -43,7 +43,13 @@ export interface OpusOptions {
   frameMs?: 2.5 | 5 | 10 | 20 | 40 | 60;
 }
 
-export interface GetOptions extends OpusOptions, CallOptions {
+/** Options of a call naming an entry: its voice within the engine (or pass engine as 'piper/voice'). */
+export interface VoiceOptions {
+  /** [A-Za-z0-9][A-Za-z0-9._-]{0,63}, e.g. 'en_US-lessac-medium'. */
+  voice?: string;
+}
+
+export interface GetOptions extends OpusOptions, CallOptions, VoiceOptions {
   format?: 'wav' | 'opus';
 }
 
@@ -64,6 +70,10 @@ export interface EngineStats {
   evictions: number;
   variantHits: number;
   variantMisses: number;
+  /** With {detail: true}: the least recently used entry's last use (Unix ns; 0: empty). */
+  oldestAccessNs?: number;
+  /** With {detail: true}: hits / (hits + misses); 0 before any get. */
+  hitRatio?: number;
 }
 
 export interface StatsOptions extends CallOptions {
@@ -71,6 +81,100 @@ export interface StatsOptions extends CallOptions {
   limits?: boolean;
   /** Also ask for the encode streams' counters (stats.streams). */
   streams?: boolean;
+  /** Everything monitoring needs (stats.detail, engines[name].oldestAccessNs and hitRatio); implies limits and streams. */
+  detail?: boolean;
+}
+
+export interface StatsDetail {
+  diskFreeBytes: number;
+  diskTotalBytes: number;
+  /** 0: none. */
+  minFreeBytes: number;
+  /** 0: none. */
+  maxAgeS: number;
+  expired: number;
+  evictedForSpace: number;
+  deleted: number;
+  purged: number;
+  queueDepth: number;
+  queueCapacity: number;
+  connectionsOpen: number;
+  forbidden: number;
+  /** Cumulative counts of encodes that took at most boundsUs[i]; count and sumUs over all. */
+  encodeDurations: { boundsUs: number[]; counts: number[]; count: number; sumUs: number };
+}
+
+export interface DeleteResult {
+  /** false: it was not cached. */
+  deleted: boolean;
+  bytes: number;
+  variants: number;
+}
+
+export interface PurgeResult {
+  entries: number;
+  bytes: number;
+}
+
+export interface ListOptions extends CallOptions {
+  /** With all its voices, unless `voice` is given. */
+  engine?: string;
+  voice?: string;
+  /** Seconds since last use, inclusive; 0 or absent: no bound. */
+  minIdleS?: number;
+  maxIdleS?: number;
+  /** Total bytes (WAV and variants), inclusive; 0 or absent: no bound. */
+  minBytes?: number;
+  maxBytes?: number;
+  /** Entries per page, 1–1024 (default 1024). */
+  pageSize?: number;
+  /** Resume from a page's nextCursor. */
+  cursor?: bigint;
+}
+
+export interface ListedVariant {
+  bitrate: number;
+  vbr: 'on' | 'off' | 'constrained';
+  application: 'voip' | 'audio' | 'lowdelay';
+  complexity: number;
+  frameMs: number;
+  bytes: number;
+}
+
+export interface ListedEntry {
+  engine: string;
+  /** null: the engine's own entry. */
+  voice: string | null;
+  /** 64 hex digits: the file name's SHA-256. */
+  key: string;
+  wavBytes: number;
+  totalBytes: number;
+  /** Unix time in ns. */
+  lastAccessNs: bigint;
+  variants: ListedVariant[];
+}
+
+export interface ListPage {
+  entries: ListedEntry[];
+  /** 0n: the last page. */
+  nextCursor: bigint;
+}
+
+export interface VerifyProblem {
+  kind: string;
+  /** Relative to the cache dir; '' for the index itself. */
+  path: string;
+  detail: string;
+  repaired: boolean;
+}
+
+export interface VerifyResult {
+  verdict: 'clean' | 'repaired' | 'damaged';
+  entriesChecked: number;
+  filesChecked: number;
+  /** May exceed problems.length (at most 1000 are listed). */
+  problemsTotal: number;
+  problems: VerifyProblem[];
 }
 
 export interface Stats {
@@ -85,11 +189,13 @@ export interface Stats {
   limits?: { maxEntries: number; maxBytes: number };
   /** When asked ({streams: true}) and the daemon knows the flag. */
   streams?: { open: number; opened: number; stored: number; failed: number };
+  /** When asked ({detail: true}) and the daemon knows the flag. */
+  detail?: StatsDetail;
 }
 
 export type SampleFormat = 'u8' | 's16le' | 's24le' | 's32le' | 'f32le' | 'f64le';
 
-interface EncodeStreamCommon extends OpusOptions, CallOptions {}
+interface EncodeStreamCommon extends OpusOptions, CallOptions, VoiceOptions {}
 interface Uncached { engine?: undefined; text?: undefined }
 /** Both or neither: with both, the finished stream is cached as (engine, text) and its Opus variant. */
 interface Cached { engine: string; text: string }
@@ -132,9 +238,19 @@ export declare class Client {
   stats(options?: StatsOptions): Promise<Stats>;
   /** The cached WAV or its Opus variant; null on a miss. */
   get(engine: string, text: string, options?: GetOptions): Promise<Buffer | null>;
-  put(engine: string, text: string, wav: Uint8Array, options?: CallOptions): Promise<void>;
+  put(engine: string, text: string, wav: Uint8Array, options?: CallOptions & VoiceOptions): Promise<void>;
   encode(wav: Uint8Array, options?: OpusOptions & CallOptions): Promise<Buffer>;
-  putEncode(engine: string, text: string, wav: Uint8Array, options?: OpusOptions & CallOptions): Promise<Buffer>;
+  putEncode(engine: string, text: string, wav: Uint8Array, options?: OpusOptions & CallOptions & VoiceOptions): Promise<Buffer>;
+  /** Admin only ('forbidden' otherwise). deleted false: it was not cached. */
+  delete(engine: string, text: string, options?: CallOptions & VoiceOptions): Promise<DeleteResult>;
+  /** key: 32 bytes or 64 hex digits (ListedEntry.key). Admin only. */
+  deleteKey(engine: string, key: string | Uint8Array, options?: CallOptions & VoiceOptions): Promise<DeleteResult>;
+  /** Every entry of the engine (all its voices) or of one voice. Admin only. */
+  purge(engine: string, options?: CallOptions & VoiceOptions): Promise<PurgeResult>;
+  /** Pages of the index, asked one at a time as they are taken. */
+  list(options?: ListOptions): AsyncGenerator<ListPage, void, undefined>;
+  /** repair: admin only. */
+  verify(options?: CallOptions & { repair?: boolean }): Promise<VerifyResult>;
   /** An encode stream; throws RangeError on options the daemon would refuse (e.g. raw without a rate). */
   encodeStream(options: EncodeStreamOptions): EncodeStream;
   close(): void;

@@ -6,7 +6,7 @@
 // Inline audio only. docs/clients.md shows it in use; docs/protocol.md is the
 // wire format.
 import net from 'node:net';
-import { Op, StatsFlag, HEADER_BYTES, MAX_FRAME_BODY, encodeHeader, decodeHeader, body, reply } from './protocol.js';
+import { Op, StatsFlag, HEADER_BYTES, MAX_FRAME_BODY, encodeHeader, decodeHeader, body, reply, engineField } from './protocol.js';
 import { EncodeStream } from './encode-stream.js';
 
 export const DEFAULT_SOCKET = '/run/ttscache/ttscached.sock';
@@ -65,26 +65,81 @@ export class Client {
   ping({ timeoutMs } = {}) { return this.#call(Op.PING, body.empty(), timeoutMs, () => undefined); }
   hello({ timeoutMs } = {}) { return this.#call(Op.HELLO, body.hello(), timeoutMs, reply.hello); }
   // limits: also the cache's limits (stats.limits); streams: the encode
-  // streams' counters (stats.streams). Absent when the daemon predates them.
-  stats({ timeoutMs, limits = false, streams = false } = {}) {
-    const flags = (limits ? StatsFlag.LIMITS : 0) | (streams ? StatsFlag.STREAMS : 0);
-    return this.#call(Op.STATS, body.stats(flags), timeoutMs, (b) => reply.stats(b, flags));
+  // streams' counters (stats.streams); detail: everything monitoring needs
+  // (stats.detail, engines[name].oldestAccessNs and .hitRatio; implies
+  // limits and streams). Absent when the daemon predates them.
+  stats({ timeoutMs, limits = false, streams = false, detail = false } = {}) {
+    const flags = (limits || detail ? StatsFlag.LIMITS : 0) | (streams || detail ? StatsFlag.STREAMS : 0) |
+      (detail ? StatsFlag.DETAIL : 0);
+    return this.#call(Op.STATS, body.stats(flags), timeoutMs, (b) => {
+      const stats = reply.stats(b, flags);
+      if (detail) {
+        for (const e of Object.values(stats.engines)) e.hitRatio = e.hits + e.misses ? e.hits / (e.hits + e.misses) : 0;
+      }
+      return stats;
+    });
   }
+
+  // Every call naming an entry takes `engine` as 'piper' or 'piper/voice', or
+  // the voice as an option ({voice: 'en_US-lessac-medium'}): a voice's
+  // entries are its own (docs/protocol.md, "Engines and voices").
 
   // The cached WAV (format 'wav') or its Ogg Opus variant ('opus', encoded once
   // by the daemon with `opus` options); null on a miss.
-  async get(engine, text, { format = 'wav', timeoutMs, ...opus } = {}) {
+  async get(engine, text, { format = 'wav', timeoutMs, voice, ...opus } = {}) {
     try {
-      return await this.#call(Op.GET, body.get(engine, text, format, opus), timeoutMs, reply.audio);
+      return await this.#call(Op.GET, body.get(engineField(engine, voice), text, format, opus), timeoutMs,
+        reply.audio);
     } catch (err) {
       if (err instanceof TtscacheError && err.code === 'not_found') return null;
       throw err;
     }
   }
-  put(engine, text, wav, { timeoutMs } = {}) {
+  put(engine, text, wav, { timeoutMs, voice } = {}) {
     const refused = this.#refusal(wav?.length);
     if (refused) return Promise.reject(refused);
-    return this.#call(Op.PUT, body.put(engine, text, wav), timeoutMs, () => undefined);
+    return this.#call(Op.PUT, body.put(engineField(engine, voice), text, wav), timeoutMs, () => undefined);
+  }
+
+  // Operating the cache (admin only: delete, deleteKey, purge, verify with
+  // repair; anyone else gets TtscacheError 'forbidden').
+  // → {deleted, bytes, variants}; deleted false: it was not cached.
+  async delete(engine, text, { timeoutMs, voice } = {}) {
+    return this.#call(Op.DELETE, body.deleteText(engineField(engine, voice), text), timeoutMs, reply.delete);
+  }
+  // key: the entry's SHA-256, 32 bytes or 64 hex digits (as list() gives it).
+  async deleteKey(engine, key, { timeoutMs, voice } = {}) {
+    return this.#call(Op.DELETE, body.deleteKey(engineField(engine, voice), key), timeoutMs, reply.delete);
+  }
+  // Every entry of an engine (all its voices) or of one voice. → {entries, bytes}
+  async purge(engine, { timeoutMs, voice } = {}) {
+    return this.#call(Op.PURGE, body.purge(engineField(engine, voice)), timeoutMs, reply.purge);
+  }
+  // An async iterator over pages of the index ({entries, nextCursor}), asked
+  // one at a time as the caller takes them, so neither side holds the whole
+  // list. filter: engine (with all its voices), voice, minIdleS, maxIdleS,
+  // minBytes, maxBytes (0 or absent: no bound), pageSize (1–1024), cursor
+  // (bigint: resume where a page left off). A page may be empty while more follow.
+  async *list({ timeoutMs, engine, voice, pageSize, cursor = 0n, ...bounds } = {}) {
+    if (voice !== undefined && engine === undefined) throw new RangeError('voice needs an engine');
+    const field = engine === undefined ? '' : engineField(engine, voice);
+    let at = BigInt(cursor);
+    do {
+      const page = await this.#call(Op.LIST, body.list({ ...bounds, engine: field, maxEntries: pageSize, cursor: at }),
+        timeoutMs, reply.list);
+      if (page.entries.length > (pageSize ?? 1024)) {
+        throw new TtscacheError('protocol', `LIST answered ${page.entries.length} entries, more than asked`);
+      }
+      if (page.nextCursor !== 0n && page.nextCursor === at) {
+        throw new TtscacheError('protocol', `LIST answered cursor ${at} with the same cursor`);
+      }
+      yield page;
+      at = page.nextCursor;
+    } while (at !== 0n);
+  }
+  // → {verdict: 'clean'|'repaired'|'damaged', entriesChecked, filesChecked, problemsTotal, problems}
+  async verify({ timeoutMs, repair = false } = {}) {
+    return this.#call(Op.VERIFY, body.verify(repair), timeoutMs, reply.verify);
   }
   // opus: {bitrate (kb/s; omitted: the daemon's), vbr, application, complexity, frameMs}
   encode(wav, { timeoutMs, ...opus } = {}) {
@@ -92,16 +147,21 @@ export class Client {
     if (refused) return Promise.reject(refused);
     return this.#call(Op.ENCODE, body.encode(wav, opus), timeoutMs, reply.audio);
   }
-  putEncode(engine, text, wav, { timeoutMs, ...opus } = {}) {
+  putEncode(engine, text, wav, { timeoutMs, voice, ...opus } = {}) {
     const refused = this.#refusal(wav?.length);
     if (refused) return Promise.reject(refused);
-    return this.#call(Op.PUT_ENCODE, body.putEncode(engine, text, wav, opus), timeoutMs, reply.audio);
+    return this.#call(Op.PUT_ENCODE, body.putEncode(engineField(engine, voice), text, wav, opus), timeoutMs,
+      reply.audio);
   }
 
   // A Duplex: PCM or WAV Buffers written to it come out as Ogg Opus bytes
   // while they are still being written (encode-stream.js; docs/protocol.md,
   // "Encode streams"). Throws RangeError on options the daemon would refuse.
-  encodeStream(options = {}) {
+  encodeStream({ voice, ...options } = {}) {
+    if (voice !== undefined) {
+      if (options.engine === undefined) throw new RangeError('voice needs an engine (and a text)');
+      options.engine = engineField(options.engine, voice);
+    }
     return new EncodeStream({
       call: (opcode, requestBody, timeoutMs, parse, session) =>
         this.#call(opcode, requestBody, timeoutMs, parse, session),

@@ -10,6 +10,7 @@ export const MAX_FRAME_BODY = 64 * 1024 * 1024;
 export const Op = Object.freeze({
   HELLO: 0x01, PING: 0x02, GET: 0x03, PUT: 0x04, ENCODE: 0x05, PUT_ENCODE: 0x06, STATS: 0x07,
   STREAM_OPEN: 0x0b, STREAM_PUSH: 0x0c, STREAM_FINISH: 0x0d, STREAM_ABORT: 0x0e,
+  DELETE: 0x0f, PURGE: 0x10, LIST: 0x11, VERIFY: 0x12,
   ERROR: 0x7f, REPLY: 0x80,
 });
 
@@ -20,7 +21,38 @@ export const ErrorName = Object.freeze({
 });
 
 // STATS request flags: what the reply appends after the counters, in this order.
-export const StatsFlag = Object.freeze({ LIMITS: 1, STREAMS: 2 });
+export const StatsFlag = Object.freeze({ LIMITS: 1, STREAMS: 2, DETAIL: 4 });
+
+// Bounds of the operating replies (docs/protocol.md): a reply claiming more
+// is refused before anything is allocated for it.
+export const MAX_LIST_ENTRIES = 1024;
+export const MAX_VERIFY_PROBLEMS = 1000;
+export const MAX_ENGINE_FIELD = 128;
+// The encode duration histogram's bucket bounds, in µs (STATS detail).
+export const ENCODE_BUCKET_BOUNDS_US = Object.freeze([
+  1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000, 500000, 1000000, 2000000, 5000000]);
+export const VerifyVerdict = Object.freeze({ 0: 'clean', 1: 'repaired', 2: 'damaged' });
+const VBR_NAME = ['on', 'off', 'constrained'];
+const APPLICATION_NAME = ['voip', 'audio', 'lowdelay'];
+
+// "engine" or "engine/voice" (the wire's engine field); a voice that is not
+// [A-Za-z0-9][A-Za-z0-9._-]{0,63} is a RangeError before anything is sent.
+export function engineField(engine, voice) {
+  if (voice === undefined || voice === null || voice === '') return String(engine);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(voice)) {
+    throw new RangeError(`voice ${JSON.stringify(voice)}: expected [A-Za-z0-9][A-Za-z0-9._-]{0,63}`);
+  }
+  if (String(engine).includes('/')) throw new RangeError(`engine ${engine} already names a voice`);
+  return `${engine}/${voice}`;
+}
+
+function u64(value, what) {
+  const v = BigInt(value ?? 0);
+  if (v < 0n || v >= 1n << 64n) throw new RangeError(`${what} ${value}: expected 0 to 2^64-1`);
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(v);
+  return b;
+}
 
 // STREAM_OPEN's input and sample_format fields, by the names encodeStream takes.
 export const StreamInput = Object.freeze({ raw: 0, wav: 1 });
@@ -129,6 +161,28 @@ export const body = {
     }
     return Buffer.concat([head, opusField(options), ...string(engine), ...string(text)]);
   },
+  // DELETE by text (a string) or by key (32 bytes: a Buffer, or 64 hex digits).
+  deleteText: (engine, text) => Buffer.concat([...string(engine), Buffer.from([0]), ...string(text)]),
+  deleteKey(engine, key) {
+    const raw = typeof key === 'string' && /^[0-9a-fA-F]{64}$/.test(key) ? Buffer.from(key, 'hex') : key;
+    if (!Buffer.isBuffer(raw) && !(raw instanceof Uint8Array)) throw new RangeError('key: expected 32 bytes or 64 hex digits');
+    if (raw.length !== 32) throw new RangeError(`key of ${raw.length} bytes: expected 32`);
+    return Buffer.concat([...string(engine), Buffer.from([1]), Buffer.from(raw)]);
+  },
+  purge: (engine) => Buffer.concat(string(engine)),
+  // filter: {cursor (bigint), maxEntries 1–1024, engine, minIdleS, maxIdleS, minBytes, maxBytes}
+  list(filter = {}) {
+    const maxEntries = filter.maxEntries ?? MAX_LIST_ENTRIES;
+    if (!Number.isInteger(maxEntries) || maxEntries < 1 || maxEntries > MAX_LIST_ENTRIES) {
+      throw new RangeError(`maxEntries ${maxEntries}: expected 1 to ${MAX_LIST_ENTRIES}`);
+    }
+    const n = Buffer.alloc(4);
+    n.writeUInt32LE(maxEntries);
+    return Buffer.concat([u64(filter.cursor, 'cursor'), n, ...string(filter.engine ?? ''),
+      u64(filter.minIdleS, 'minIdleS'), u64(filter.maxIdleS, 'maxIdleS'),
+      u64(filter.minBytes, 'minBytes'), u64(filter.maxBytes, 'maxBytes')]);
+  },
+  verify: (repair) => Buffer.from([repair ? 1 : 0]),
   streamPush: (stream, chunk) => Buffer.concat([streamId(stream), ...inlineAudio(chunk)]),
   streamId,  // FINISH and ABORT name the stream only
 };
@@ -152,6 +206,7 @@ class Reader {
   u16(what) { return this.buf.readUInt16LE(this.need(2, what)); }
   u32(what) { return this.buf.readUInt32LE(this.need(4, what)); }
   u64(what) { return Number(this.buf.readBigUInt64LE(this.need(8, what))); }
+  big64(what) { return this.buf.readBigUInt64LE(this.need(8, what)); }
   bytes(n, what) { const at = this.need(n, what); return this.buf.subarray(at, at + n); }
   string(what) { return this.bytes(this.u32(what), what).toString('utf8'); }
   left() { return this.buf.length - this.at; }
@@ -196,7 +251,84 @@ export const reply = {
       stats.streams = { open: r.u64('streams_open'), opened: r.u64('streams_opened'),
         stored: r.u64('streams_stored'), failed: r.u64('streams_failed') };
     }
+    if ((asked & StatsFlag.DETAIL) && r.left() > 0) {
+      const d = { diskFreeBytes: r.u64('disk_free_bytes'), diskTotalBytes: r.u64('disk_total_bytes'),
+        minFreeBytes: r.u64('min_free_bytes'), maxAgeS: r.u64('max_age_s'), expired: r.u64('expired'),
+        evictedForSpace: r.u64('evicted_for_space'), deleted: r.u64('deleted'), purged: r.u64('purged') };
+      const names = Object.keys(engines);
+      const count = r.u32('engine_count');
+      if (count !== names.length) throw new Error(`STATS detail: ${count} engines, the counters had ${names.length}`);
+      for (const name of names) {
+        const oldest = r.u64('oldest_access_ns');
+        engines[name].oldestAccessNs = oldest;
+      }
+      Object.assign(d, { queueDepth: r.u64('queue_depth'), queueCapacity: r.u64('queue_capacity'),
+        connectionsOpen: r.u64('connections_open'), forbidden: r.u64('forbidden') });
+      const buckets = r.u32('histogram bucket count');
+      if (buckets !== ENCODE_BUCKET_BOUNDS_US.length) throw new Error(`STATS detail: ${buckets} histogram buckets, expected 12`);
+      const counts = ENCODE_BUCKET_BOUNDS_US.map(() => r.u64('encode bucket'));
+      d.encodeDurations = { boundsUs: [...ENCODE_BUCKET_BOUNDS_US], counts, count: r.u64('encode_count'),
+        sumUs: r.u64('encode_sum_us') };
+      stats.detail = d;
+    }
     return stats;
+  },
+  delete(buf) {
+    const r = new Reader(buf);
+    const deleted = r.u8('deleted');
+    const result = { deleted: deleted === 1, bytes: r.u64('bytes'), variants: r.u32('variants') };
+    if (deleted > 1) throw new Error(`DELETE reply: deleted = ${deleted}`);
+    r.done('DELETE reply');
+    return result;
+  },
+  purge(buf) {
+    const r = new Reader(buf);
+    const result = { entries: r.u64('entries'), bytes: r.u64('bytes') };
+    r.done('PURGE reply');
+    return result;
+  },
+  // A LIST page: {entries, nextCursor (bigint; 0n: the end)}.
+  list(buf) {
+    const r = new Reader(buf);
+    const nextCursor = r.big64('next_cursor');
+    const count = r.u32('count');
+    if (count > MAX_LIST_ENTRIES) throw new Error(`LIST reply: ${count} entries, at most ${MAX_LIST_ENTRIES}`);
+    const entries = [];
+    for (let i = 0; i < count; i++) {
+      const field = r.string('engine');
+      if (field.length > MAX_ENGINE_FIELD) throw new Error('LIST reply: engine field too long');
+      const slash = field.indexOf('/');
+      const e = { engine: slash < 0 ? field : field.slice(0, slash), voice: slash < 0 ? null : field.slice(slash + 1),
+        key: r.bytes(32, 'key').toString('hex'), wavBytes: r.u64('wav_bytes'), totalBytes: r.u64('total_bytes'),
+        lastAccessNs: r.big64('last_access_ns'), variants: [] };
+      const variants = r.u8('variant_count');
+      if (variants > 16) throw new Error(`LIST reply: ${variants} variants`);
+      for (let v = 0; v < variants; v++) {
+        const o = r.bytes(12, 'opus');
+        e.variants.push({ bitrate: o.readUInt16LE(0), vbr: VBR_NAME[o[2]] ?? `vbr_${o[2]}`,
+          application: APPLICATION_NAME[o[3]] ?? `application_${o[3]}`, complexity: o[4],
+          frameMs: o.readUInt32LE(8) / 1000, bytes: r.u64('variant bytes') });
+      }
+      entries.push(e);
+    }
+    r.done('LIST reply');
+    return { entries, nextCursor };
+  },
+  verify(buf) {
+    const r = new Reader(buf);
+    const verdictByte = r.u8('verdict');
+    const verdict = VerifyVerdict[verdictByte];
+    if (verdict === undefined) throw new Error(`VERIFY reply: verdict ${verdictByte}`);
+    const result = { verdict, entriesChecked: r.u64('entries_checked'), filesChecked: r.u64('files_checked'),
+      problemsTotal: r.u64('problems_total'), problems: [] };
+    const count = r.u32('count');
+    if (count > MAX_VERIFY_PROBLEMS) throw new Error(`VERIFY reply: ${count} problems, at most ${MAX_VERIFY_PROBLEMS}`);
+    for (let i = 0; i < count; i++) {
+      result.problems.push({ kind: r.string('kind'), path: r.string('path'), detail: r.string('detail'),
+        repaired: r.u8('repaired') === 1 });
+    }
+    r.done('VERIFY reply');
+    return result;
   },
   streamOpen(buf) {
     const r = new Reader(buf);

@@ -167,7 +167,7 @@ int ttscache_verify(ttscache_client* client, int repair, ttscache_verify_report*
     block->problems.reserve(block->owned.size());
     for (const ttscache::VerifyProblem& p : block->owned) {
       block->problems.push_back(
-          {p.kind.c_str(), p.path.c_str(), p.detail.c_str(), p.repaired ? 1 : 0});
+          {p.kind.c_str(), p.path.c_str(), p.detail.c_str(), p.repaired ? 1 : 0, {}});
     }
     ttscache_verify_report& v = block->pub;
     v.verdict = static_cast<int>(r->verdict);

@@ -189,4 +189,21 @@ std::string EntryRelativePath(std::string_view engine, const CacheKey& key) {
   return std::string(engine) + "/" + key.hex() + ".wav";
 }
 
+bool IsValidVoiceName(std::string_view name) {
+  auto alnum = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  };
+  if (name.empty() || name.size() > kMaxVoiceName || !alnum(name[0])) return false;
+  for (char c : name.substr(1)) {
+    if (!alnum(c) && c != '.' && c != '_' && c != '-') return false;
+  }
+  return true;
+}
+
+EnginePath SplitEnginePath(std::string_view path) {
+  const size_t slash = path.find('/');
+  if (slash == std::string_view::npos) return EnginePath{path, {}, false};
+  return EnginePath{path.substr(0, slash), path.substr(slash + 1), true};
+}
+
 }  // namespace ttscache

@@ -33,8 +33,22 @@ Result<CacheKey> ComputeCacheKey(std::string_view utf8_text);
 // Parses 64 lowercase hex digits; false for anything else.
 bool ParseCacheKeyHex(std::string_view hex, CacheKey* out);
 
-// The entry's path relative to the cache dir: "<engine>/<hex>.wav".
+// The entry's path relative to the cache dir: "<engine>/<hex>.wav", or
+// "<engine>/<voice>/<hex>.wav" for an engine path naming a voice.
 std::string EntryRelativePath(std::string_view engine, const CacheKey& key);
+
+// A voice within an engine (a model, a speaker): [A-Za-z0-9][A-Za-z0-9._-]{0,63}.
+// Never "." or "..", never a '/': safe as one folder name.
+inline constexpr size_t kMaxVoiceName = 64;
+bool IsValidVoiceName(std::string_view name);
+
+// "engine" or "engine/voice", split at the first '/' (voice empty when there
+// is none; has_voice tells "piper/" from "piper"). Checks nothing.
+struct EnginePath {
+  std::string_view engine, voice;
+  bool has_voice = false;
+};
+EnginePath SplitEnginePath(std::string_view path);
 
 // True for the characters JavaScript's trim() and \s match: U+0009–000D,
 // U+0020, U+00A0, U+1680, U+2000–200A, U+2028, U+2029, U+202F, U+205F,

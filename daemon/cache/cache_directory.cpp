@@ -15,6 +15,8 @@
 #include <cstring>
 
 #include "core/mapped_region.hpp"
+#include "core/mutex.hpp"
+#include "core/thread_annotations.hpp"
 #include "core/write_all.hpp"
 
 namespace ttscache {
@@ -58,10 +60,35 @@ Status MakeDirectory(int at, const std::string& name, const std::string& shown) 
 
 }  // namespace
 
+// Voice folders are opened when first used and kept open: a voice's every
+// request would otherwise pay an openat of its folder. A folder removed
+// behind the daemon's back is reopened (ForgetFolder); the old descriptor
+// is retired, not closed, since another thread may be using its number.
+struct CacheDirectory::VoiceFolders {
+  // Orders (engine, voice) keys whether the voice is a string or a view, so
+  // a lookup allocates nothing.
+  struct Less {
+    using is_transparent = void;
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      if (a.first != b.first) return a.first < b.first;
+      return std::string_view(a.second) < std::string_view(b.second);
+    }
+  };
+  Mutex mutex;
+  std::map<std::pair<uint8_t, std::string>, UniqueFd, Less> fds GUARDED_BY(mutex);
+  std::vector<UniqueFd> retired GUARDED_BY(mutex);
+};
+
+CacheDirectory::CacheDirectory(CacheDirectory&&) noexcept = default;
+CacheDirectory& CacheDirectory::operator=(CacheDirectory&&) noexcept = default;
+CacheDirectory::~CacheDirectory() = default;
+
 Result<CacheDirectory> CacheDirectory::Open(const std::string& root,
                                             const std::vector<std::string>& engines, bool fsync,
                                             bool unnamed_temporaries) {
   CacheDirectory d;
+  d.voice_folders_ = std::make_unique<VoiceFolders>();
   d.root_path_ = root;
   d.engines_ = engines;
   d.fsync_ = fsync;
@@ -106,28 +133,81 @@ Result<CacheDirectory> CacheDirectory::Open(const std::string& root,
   return d;
 }
 
-std::string CacheDirectory::PathOf(size_t engine, const std::string& name) const {
-  return root_path_ + "/" + engines_[engine] + "/" + name;
+std::string CacheDirectory::RelativePath(const Folder& folder) const {
+  return folder.voice.empty() ? engines_[folder.engine]
+                              : engines_[folder.engine] + "/" + folder.voice;
 }
 
-Result<PendingFile> CacheDirectory::CreateTemporary(size_t engine) {
-  const int dir = engine_dirs_[engine].get();
-  PendingFile pending;
-  if (unnamed_temporaries_) {
-    pending.fd.reset(::openat(dir, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0640));
-    pending.shown = "a new file in " + root_path_ + "/" + engines_[engine];
-  } else {
-    const std::string name = std::string(kTempPrefix) + RandomSuffix();
-    pending.fd.reset(
-        ::openat(dir, name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640));
-    pending.shown = PathOf(engine, name);
-    if (pending.fd.valid()) pending.name = name;
+std::string CacheDirectory::PathOf(const Folder& folder, const std::string& name) const {
+  return root_path_ + "/" + RelativePath(folder) + "/" + name;
+}
+
+Result<int> CacheDirectory::FolderFd(const Folder& folder, bool create) {
+  const int engine_fd = engine_dirs_[folder.engine].get();
+  if (folder.voice.empty()) return engine_fd;
+  VoiceFolders& v = *voice_folders_;
+  MutexLock lock(v.mutex);
+  auto it = v.fds.find(std::pair<uint8_t, std::string_view>(folder.engine, folder.voice));
+  if (it != v.fds.end()) return it->second.get();
+  const std::string shown = root_path_ + "/" + RelativePath(folder);
+  if (create) {
+    if (Status s = MakeDirectory(engine_fd, folder.voice, shown); !s) return s.error();
   }
-  if (!pending.fd.valid()) return ErrnoError(errno, "create " + pending.shown);
-  return pending;
+  UniqueFd fd(
+      ::openat(engine_fd, folder.voice.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) {
+    // Something else under the voice's name (a symlink, a file) is not its
+    // folder: as good as missing, and never followed.
+    if (errno == ELOOP || errno == ENOTDIR) {
+      return MakeError(Errc::kNotFound, shown + " is not a folder (" + ErrnoText(errno) + ")");
+    }
+    return ErrnoError(errno, "open voice folder " + shown);
+  }
+  const int raw = fd.get();
+  v.fds.emplace(std::pair<uint8_t, std::string>(folder.engine, folder.voice), std::move(fd));
+  return raw;
 }
 
-Status CacheDirectory::FinishTemporary(size_t engine, PendingFile& pending, Status written) {
+void CacheDirectory::ForgetFolder(const Folder& folder) {
+  if (folder.voice.empty()) return;
+  VoiceFolders& v = *voice_folders_;
+  MutexLock lock(v.mutex);
+  auto it = v.fds.find(std::pair<uint8_t, std::string_view>(folder.engine, folder.voice));
+  if (it == v.fds.end()) return;
+  v.retired.push_back(std::move(it->second));
+  v.fds.erase(it);
+}
+
+Result<PendingFile> CacheDirectory::CreateTemporary(const Folder& folder) {
+  PendingFile pending;
+  for (int attempt = 0;; ++attempt) {
+    Result<int> dir = FolderFd(folder, true);
+    if (!dir) return dir.error();
+    if (unnamed_temporaries_) {
+      pending.fd.reset(::openat(*dir, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0640));
+      pending.shown = "a new file in " + root_path_ + "/" + RelativePath(folder);
+    } else {
+      const std::string name = std::string(kTempPrefix) + RandomSuffix();
+      pending.fd.reset(
+          ::openat(*dir, name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640));
+      pending.shown = PathOf(folder, name);
+      if (pending.fd.valid()) pending.name = name;
+    }
+    if (pending.fd.valid()) return pending;
+    const int err = errno;
+    // A voice folder removed behind our back (its kept descriptor is of a
+    // directory no longer linked: creates fail, with ENOENT or for
+    // O_TMPFILE EPERM): make it anew, once.
+    struct stat st;
+    if (!folder.voice.empty() && attempt == 0 && ::fstat(*dir, &st) == 0 && st.st_nlink == 0) {
+      ForgetFolder(folder);
+      continue;
+    }
+    return ErrnoError(err, "create " + pending.shown);
+  }
+}
+
+Status CacheDirectory::FinishTemporary(const Folder& folder, PendingFile& pending, Status written) {
   const std::string& shown = pending.shown;
   if (written && fsync_ && ::fsync(pending.fd.get()) != 0) {
     written = ErrnoError(errno, "fsync " + shown);
@@ -138,15 +218,16 @@ Status CacheDirectory::FinishTemporary(size_t engine, PendingFile& pending, Stat
   if (written && !pending.name.empty() && ::close(pending.fd.release()) != 0) {
     written = ErrnoError(errno, "close " + shown);
   }
-  if (!written) Discard(engine, pending);
+  if (!written) Discard(folder, pending);
   return written;
 }
 
-Result<PendingFile> CacheDirectory::WriteTemporary(size_t engine, std::span<const uint8_t> bytes) {
-  Result<PendingFile> pending = CreateTemporary(engine);
+Result<PendingFile> CacheDirectory::WriteTemporary(const Folder& folder,
+                                                   std::span<const uint8_t> bytes) {
+  Result<PendingFile> pending = CreateTemporary(folder);
   if (!pending) return pending.error();
   Status written = WriteAll(pending->fd.get(), bytes, pending->shown);
-  if (Status s = FinishTemporary(engine, *pending, std::move(written)); !s) return s.error();
+  if (Status s = FinishTemporary(folder, *pending, std::move(written)); !s) return s.error();
   return std::move(*pending);
 }
 
@@ -192,17 +273,19 @@ Status CopyRange(int source, int target, uint64_t* at, uint64_t end, uint64_t si
 
 }  // namespace
 
-Result<PendingFile> CacheDirectory::StartCopy(size_t engine) { return CreateTemporary(engine); }
+Result<PendingFile> CacheDirectory::StartCopy(const Folder& folder) {
+  return CreateTemporary(folder);
+}
 
-Status CacheDirectory::CopySlice(size_t engine, PendingFile& pending, int source, uint64_t size,
-                                 uint64_t max_bytes, uint64_t* copied) {
+Status CacheDirectory::CopySlice(const Folder& folder, PendingFile& pending, int source,
+                                 uint64_t size, uint64_t max_bytes, uint64_t* copied) {
   const uint64_t end = *copied + std::min(max_bytes, size - *copied);
   Status s = CopyRange(source, pending.fd.get(), copied, end, size, pending.shown);
-  if (!s) Discard(engine, pending);
+  if (!s) Discard(folder, pending);
   return s;
 }
 
-Status CacheDirectory::FinishCopy(size_t engine, PendingFile& pending, uint64_t size,
+Status CacheDirectory::FinishCopy(const Folder& folder, PendingFile& pending, uint64_t size,
                                   uint64_t mtime_ns,
                                   const std::function<Status(std::span<const uint8_t>)>& check) {
   // The copy is ours alone (unnamed, or named in a folder only the daemon
@@ -222,70 +305,90 @@ Status CacheDirectory::FinishCopy(size_t engine, PendingFile& pending, uint64_t 
       done = ErrnoError(errno, "set mtime " + pending.shown);
     }
   }
-  return FinishTemporary(engine, pending, std::move(done));
+  return FinishTemporary(folder, pending, std::move(done));
 }
 
-Status CacheDirectory::Publish(size_t engine, PendingFile& pending, const std::string& name) {
-  const int dir = engine_dirs_[engine].get();
+Status CacheDirectory::Publish(const Folder& folder, PendingFile& pending,
+                               const std::string& name) {
+  Result<int> folder_fd = FolderFd(folder, false);
+  if (!folder_fd) return folder_fd.error();
+  const int dir = *folder_fd;
   if (pending.name.empty()) {
     if (LinkUnnamed(pending.fd.get(), dir, name) == 0) {
       pending.fd.reset();
       return {};
     }
-    if (errno != EEXIST) return ErrnoError(errno, "link the new file as " + PathOf(engine, name));
+    if (errno != EEXIST) return ErrnoError(errno, "link the new file as " + PathOf(folder, name));
     // A file of that name the index does not know (copied in by hand, or
     // written by the old module meanwhile): replace it, as rename does.
     std::string temporary = std::string(kTempPrefix) + RandomSuffix();
     if (LinkUnnamed(pending.fd.get(), dir, temporary) != 0) {
-      return ErrnoError(errno, "link the new file as " + PathOf(engine, temporary));
+      return ErrnoError(errno, "link the new file as " + PathOf(folder, temporary));
     }
     pending.name = std::move(temporary);
     pending.fd.reset();
   }
   if (::renameat(dir, pending.name.c_str(), dir, name.c_str()) != 0) {
-    return ErrnoError(errno, "rename " + PathOf(engine, pending.name) + " to " + name);
+    return ErrnoError(errno, "rename " + PathOf(folder, pending.name) + " to " + name);
   }
   pending.name.clear();
   return {};
 }
 
-void CacheDirectory::Discard(size_t engine, PendingFile& pending) {
-  if (!pending.name.empty()) ::unlinkat(engine_dirs_[engine].get(), pending.name.c_str(), 0);
+void CacheDirectory::Discard(const Folder& folder, PendingFile& pending) {
+  if (!pending.name.empty()) {
+    if (Result<int> dir = FolderFd(folder, false); dir) ::unlinkat(*dir, pending.name.c_str(), 0);
+  }
   pending.name.clear();
   pending.fd.reset();  // an unnamed inode is freed with its last descriptor
 }
 
-Status CacheDirectory::SyncFolder(size_t engine) {
-  if (fsync_ && ::fsync(engine_dirs_[engine].get()) != 0) {
-    return ErrnoError(errno, "fsync folder " + root_path_ + "/" + engines_[engine]);
+Status CacheDirectory::SyncFolder(const Folder& folder) {
+  if (!fsync_) return {};
+  Result<int> dir = FolderFd(folder, false);
+  if (!dir) return dir.error();
+  if (::fsync(*dir) != 0) {
+    return ErrnoError(errno, "fsync folder " + root_path_ + "/" + RelativePath(folder));
+  }
+  // A voice folder's own name is in its engine's folder: flushed the first
+  // time, cheaply after (nothing to write).
+  if (!folder.voice.empty() && ::fsync(engine_dirs_[folder.engine].get()) != 0) {
+    return ErrnoError(errno, "fsync folder " + root_path_ + "/" + engines_[folder.engine]);
   }
   return {};
 }
 
-Result<UniqueFd> CacheDirectory::OpenReadOnly(size_t engine, const std::string& name) {
+Result<UniqueFd> CacheDirectory::OpenReadOnly(const Folder& folder, const std::string& name) {
   // O_NONBLOCK: a FIFO (or a device) put in place of a cache file must not
   // block the open; the caller's fstat then refuses anything not regular.
-  UniqueFd fd(::openat(engine_dirs_[engine].get(), name.c_str(),
-                       O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK));
-  if (!fd.valid()) return ErrnoError(errno, "open " + PathOf(engine, name));
+  Result<int> dir = FolderFd(folder, false);
+  if (!dir) return dir.error();
+  UniqueFd fd(
+      ::openat(*dir, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK));
+  if (!fd.valid()) return ErrnoError(errno, "open " + PathOf(folder, name));
   return fd;
 }
 
-Status CacheDirectory::Remove(size_t engine, const std::string& name) {
-  if (::unlinkat(engine_dirs_[engine].get(), name.c_str(), 0) != 0 && errno != ENOENT) {
-    return ErrnoError(errno, "unlink " + PathOf(engine, name));
+Status CacheDirectory::Remove(const Folder& folder, const std::string& name) {
+  Result<int> dir = FolderFd(folder, false);
+  if (!dir) return dir.error().code == Errc::kNotFound ? Status() : Status(dir.error());
+  if (::unlinkat(*dir, name.c_str(), 0) != 0 && errno != ENOENT) {
+    return ErrnoError(errno, "unlink " + PathOf(folder, name));
   }
   return {};
 }
 
-Result<std::vector<DirEntryInfo>> CacheDirectory::Scan(size_t engine) {
-  int fd = ::openat(engine_dirs_[engine].get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError(errno, "open folder " + root_path_ + "/" + engines_[engine]);
+Result<std::vector<DirEntryInfo>> CacheDirectory::Scan(const Folder& folder) {
+  Result<int> folder_fd = FolderFd(folder, false);
+  if (!folder_fd) return folder_fd.error();
+  const std::string shown = root_path_ + "/" + RelativePath(folder);
+  int fd = ::openat(*folder_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError(errno, "open folder " + shown);
   DIR* dir = ::fdopendir(fd);
   if (!dir) {
     int err = errno;
     ::close(fd);
-    return ErrnoError(err, "read folder " + root_path_ + "/" + engines_[engine]);
+    return ErrnoError(err, "read folder " + shown);
   }
   std::vector<DirEntryInfo> entries;
   while (dirent* e = ::readdir(dir)) {
@@ -295,6 +398,7 @@ Result<std::vector<DirEntryInfo>> CacheDirectory::Scan(size_t engine) {
     struct stat st;
     if (::fstatat(::dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
       info.regular = S_ISREG(st.st_mode);
+      info.directory = S_ISDIR(st.st_mode);
       info.size = static_cast<uint64_t>(st.st_size);
       info.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
     }

@@ -1,10 +1,12 @@
 // CacheDirectory: the cache's filesystem edge. It owns the cache dir, one
-// directory fd per engine and the dir lock, and does every file operation
-// the store needs: crash-safe publication (an unnamed O_TMPFILE inode, or a
-// ".tmp-" file where the filesystem lacks O_TMPFILE; fsync; link or rename
-// into place; directory fsync), read-only opens, unlinks and scans. All paths are built
-// from validated engine names and hex keys; nothing here takes a caller's
-// path. Thread-safe (each call is independent system calls on owned fds).
+// directory fd per engine (and per voice subfolder, opened when first
+// used) and the dir lock, and does every file operation the store needs:
+// crash-safe publication (an unnamed O_TMPFILE inode, or a ".tmp-" file
+// where the filesystem lacks O_TMPFILE; fsync; link or rename into place;
+// directory fsync), read-only opens, unlinks and scans. All paths are built
+// from validated engine and voice names and hex keys; nothing here takes a
+// caller's path. Thread-safe (each call is independent system calls on
+// owned fds; the voice folders' fds are kept under a mutex of their own).
 #pragma once
 
 #include <cstdint>
@@ -12,6 +14,10 @@
 #include <span>
 #include <string>
 #include <vector>
+
+#include <map>
+#include <memory>
+#include <utility>
 
 #include "core/result.hpp"
 #include "core/unique_fd.hpp"
@@ -38,6 +44,17 @@ struct DirEntryInfo {
   uint64_t size = 0;
   int64_t mtime_ns = 0;
   bool regular = false;
+  bool directory = false;  // a real directory (not a symlink to one)
+};
+
+// Where an entry's files live: its engine's folder {dir}/{engine} (the Node
+// module's layout), or for a voice the subfolder {dir}/{engine}/{voice}.
+// REQUIRES (of every user): `engine` configured, `voice` "" or valid
+// (IsValidVoiceName).
+struct Folder {
+  uint8_t engine = 0;
+  std::string voice;  // "": the engine's own folder
+  bool operator==(const Folder&) const = default;
 };
 
 class CacheDirectory {
@@ -50,10 +67,16 @@ class CacheDirectory {
   static Result<CacheDirectory> Open(const std::string& root,
                                      const std::vector<std::string>& engines, bool fsync,
                                      bool unnamed_temporaries = true);
+  CacheDirectory(CacheDirectory&&) noexcept;
+  CacheDirectory& operator=(CacheDirectory&&) noexcept;
+  ~CacheDirectory();
 
-  // Writes `bytes` to a new file in the engine's folder that no reader can
+  // A voice's folder is made when a file is first written to it; reading,
+  // removing or scanning one that does not exist is ENOENT (kNotFound) or,
+  // for Remove, nothing to do.
+  // Writes `bytes` to a new file in the folder that no reader can
   // see yet and, with fsync on, flushes it. Publish or Discard it.
-  Result<PendingFile> WriteTemporary(size_t engine, std::span<const uint8_t> bytes);
+  Result<PendingFile> WriteTemporary(const Folder& folder, std::span<const uint8_t> bytes);
   // A copy of a passed file, in three steps so a large one can be spread
   // over several turns of a worker: StartCopy makes the pending file (as
   // WriteTemporary does); CopySlice copies the next bytes of `source` (a
@@ -62,45 +85,55 @@ class CacheDirectory {
   // meanwhile is a short copy (kBadAudio), not SIGBUS; FinishCopy lets
   // `check` see the copy (a file no one else can change), sets its mtime
   // (Unix ns) and flushes it. On any error the pending file is discarded.
-  Result<PendingFile> StartCopy(size_t engine);
+  Result<PendingFile> StartCopy(const Folder& folder);
   // Copies [*copied, min(*copied + max_bytes, size)) and advances *copied.
-  Status CopySlice(size_t engine, PendingFile& pending, int source, uint64_t size,
+  Status CopySlice(const Folder& folder, PendingFile& pending, int source, uint64_t size,
                    uint64_t max_bytes, uint64_t* copied);
-  Status FinishCopy(size_t engine, PendingFile& pending, uint64_t size, uint64_t mtime_ns,
+  Status FinishCopy(const Folder& folder, PendingFile& pending, uint64_t size, uint64_t mtime_ns,
                     const std::function<Status(std::span<const uint8_t>)>& check);
   // Gives the pending file the name `name` (replacing any file of that name).
-  Status Publish(size_t engine, PendingFile& pending, const std::string& name);
-  void Discard(size_t engine, PendingFile& pending);
+  Status Publish(const Folder& folder, PendingFile& pending, const std::string& name);
+  void Discard(const Folder& folder, PendingFile& pending);
   // False where the filesystem has no O_TMPFILE (or /proc is missing, which
   // linking an unnamed inode needs): then temporaries are named files.
   bool unnamed_temporaries() const { return unnamed_temporaries_; }
-  // Flushes the engine folder's entries (after Publish/Remove), with fsync on.
-  Status SyncFolder(size_t engine);
+  // Flushes the folder's entries (after Publish/Remove), with fsync on.
+  Status SyncFolder(const Folder& folder);
 
   // Opens without following a symlink and without blocking (a FIFO opens at
   // once); the caller checks what it opened.
-  Result<UniqueFd> OpenReadOnly(size_t engine, const std::string& name);
+  Result<UniqueFd> OpenReadOnly(const Folder& folder, const std::string& name);
   // Unlinks `name`; a file already gone is not an error.
-  Status Remove(size_t engine, const std::string& name);
-  Result<std::vector<DirEntryInfo>> Scan(size_t engine);
+  Status Remove(const Folder& folder, const std::string& name);
+  Result<std::vector<DirEntryInfo>> Scan(const Folder& folder);
 
   int root_fd() const { return root_.get(); }
   const std::string& root() const { return root_path_; }
   const std::string& engine_name(size_t engine) const { return engines_[engine]; }
-  std::string PathOf(size_t engine, const std::string& name) const;
+  // "engine" or "engine/voice": the folder relative to the cache dir.
+  std::string RelativePath(const Folder& folder) const;
+  std::string PathOf(const Folder& folder, const std::string& name) const;
 
  private:
   CacheDirectory() = default;
+  // The folder's directory fd: an engine's, or a voice's (opened once and
+  // kept; with `create`, made first if missing). A voice folder that is a
+  // symlink or not a directory is kNotFound, as a missing one.
+  Result<int> FolderFd(const Folder& folder, bool create);
+  // Drops a kept voice folder fd (its folder was removed behind our back).
+  void ForgetFolder(const Folder& folder);
   // A new file no reader can see (unnamed, or a named temporary), read-write.
-  Result<PendingFile> CreateTemporary(size_t engine);
+  Result<PendingFile> CreateTemporary(const Folder& folder);
   // Flushes and (a named one) closes it; on any error discards it.
-  Status FinishTemporary(size_t engine, PendingFile& pending, Status written);
+  Status FinishTemporary(const Folder& folder, PendingFile& pending, Status written);
 
   std::string root_path_;
   UniqueFd root_;
   UniqueFd lock_;
   std::vector<std::string> engines_;
   std::vector<UniqueFd> engine_dirs_;
+  struct VoiceFolders;  // a mutex and (engine, voice) → fd
+  std::unique_ptr<VoiceFolders> voice_folders_;
   bool fsync_ = true;
   bool unnamed_temporaries_ = false;
 };

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <set>
 
 namespace ttscache {
 
@@ -29,6 +30,22 @@ Error Damaged(const std::string& what) {
   return MakeError(Errc::kInternal, "index damaged: " + what);
 }
 
+// voice_ids_'s key: the engine's number as one byte, then the voice's name.
+// Built in a caller's buffer, so a lookup allocates nothing.
+struct VoiceKey {
+  char bytes[1 + kMaxVoiceName];
+  size_t size;
+  VoiceKey(uint8_t engine, std::string_view name) : size(1 + std::min(name.size(), kMaxVoiceName)) {
+    bytes[0] = static_cast<char>(engine);
+    std::memcpy(bytes + 1, name.data(), size - 1);
+  }
+  std::string_view view() const { return {bytes, size}; }
+};
+
+// A voice table name as a string_view (NUL-terminated within the field,
+// which Verify checks before anything else reads it).
+std::string_view NameOf(const IndexVoice& v) { return {v.name, strnlen(v.name, sizeof(v.name))}; }
+
 }  // namespace
 
 uint32_t CacheIndex::BucketCountFor(uint32_t entry_capacity) {
@@ -39,8 +56,11 @@ uint32_t CacheIndex::BucketCountFor(uint32_t entry_capacity) {
 
 CacheIndex::CacheIndex(std::span<uint8_t> memory)
     : header_(reinterpret_cast<IndexHeader*>(memory.data())),
-      entries_(reinterpret_cast<IndexEntry*>(memory.data() + kIndexHeaderSize)),
+      voices_(reinterpret_cast<IndexVoice*>(memory.data() + kIndexHeaderSize)),
+      entries_(reinterpret_cast<IndexEntry*>(memory.data() + kIndexHeaderSize +
+                                             kMaxVoices * sizeof(IndexVoice))),
       buckets_(reinterpret_cast<uint64_t*>(memory.data() + kIndexHeaderSize +
+                                           kMaxVoices * sizeof(IndexVoice) +
                                            size_t{header_->entry_capacity} * sizeof(IndexEntry))) {}
 
 CacheIndex CacheIndex::Format(std::span<uint8_t> memory, const std::vector<std::string>& engines,
@@ -57,6 +77,7 @@ CacheIndex CacheIndex::Format(std::span<uint8_t> memory, const std::vector<std::
     std::memcpy(h->engines[e].name, engines[e].data(), engines[e].size());
   }
   CacheIndex index(memory);
+  std::memset(index.voices_, 0, kMaxVoices * sizeof(IndexVoice));
   std::memset(index.entries_, 0, size_t{entry_capacity} * sizeof(IndexEntry));
   std::memset(index.buckets_, 0, size_t{h->bucket_count} * sizeof(uint64_t));
   return index;
@@ -83,6 +104,7 @@ Result<CacheIndex> CacheIndex::Attach(std::span<uint8_t> memory,
   }
   CacheIndex index(memory);
   if (Status s = index.Verify(engines, entry_capacity); !s) return s.error();
+  index.LoadVoiceIds();
   return index;
 }
 
@@ -101,14 +123,15 @@ uint64_t CacheIndex::Checksum(std::span<const uint8_t> memory) {
   return h;
 }
 
-uint64_t CacheIndex::Hash(uint8_t engine, const uint8_t* digest) const {
-  uint64_t h = Load64(digest) ^ (uint64_t{engine} + 1) * kGolden;
+uint64_t CacheIndex::Hash(uint8_t engine, uint16_t voice, const uint8_t* digest) const {
+  uint64_t h = Load64(digest) ^ (uint64_t{engine} + 1 + (uint64_t{voice} << 8)) * kGolden;
   h ^= h >> 29;
   return h * 0xBF58476D1CE4E5B9ull;
 }
 
-std::optional<uint32_t> CacheIndex::Find(uint8_t engine, const CacheKey& key) const {
-  const uint64_t h = Hash(engine, key.digest.data());
+std::optional<uint32_t> CacheIndex::Find(uint8_t engine, const CacheKey& key,
+                                         uint16_t voice) const {
+  const uint64_t h = Hash(engine, voice, key.digest.data());
   const uint32_t fingerprint = static_cast<uint32_t>(h >> 32);
   for (uint32_t i = static_cast<uint32_t>(h) & Mask();; i = (i + 1) & Mask()) {
     const uint64_t b = buckets_[i];
@@ -116,7 +139,10 @@ std::optional<uint32_t> CacheIndex::Find(uint8_t engine, const CacheKey& key) co
     if (static_cast<uint32_t>(b >> 32) != fingerprint) continue;
     const uint32_t slot = static_cast<uint32_t>(b) - 1;
     const IndexEntry& e = entries_[slot];
-    if (e.engine == engine && std::memcmp(e.digest, key.digest.data(), 32) == 0) return slot;
+    if (e.engine == engine && e.voice == voice &&
+        std::memcmp(e.digest, key.digest.data(), 32) == 0) {
+      return slot;
+    }
   }
 }
 
@@ -124,7 +150,8 @@ bool CacheIndex::HasFreeSlot() const {
   return header_->free_head != 0 || header_->used_slots < header_->entry_capacity;
 }
 
-uint32_t CacheIndex::Insert(uint8_t engine, const CacheKey& key, uint64_t wav_bytes) {
+uint32_t CacheIndex::Insert(uint8_t engine, const CacheKey& key, uint64_t wav_bytes,
+                            uint16_t voice) {
   uint32_t slot;
   if (header_->free_head != 0) {
     slot = header_->free_head - 1;
@@ -137,9 +164,11 @@ uint32_t CacheIndex::Insert(uint8_t engine, const CacheKey& key, uint64_t wav_by
   std::memcpy(e.digest, key.digest.data(), 32);
   e.in_use = 1;
   e.engine = engine;
+  e.voice = voice;
   e.wav_bytes = wav_bytes;
+  if (voice != kNoVoice) voices_[voice - 1].entries++;
   LinkFront(slot);
-  const uint64_t h = Hash(engine, e.digest);
+  const uint64_t h = Hash(engine, voice, e.digest);
   uint32_t i = static_cast<uint32_t>(h) & Mask();
   while (buckets_[i] != 0) i = (i + 1) & Mask();
   buckets_[i] = (h & 0xFFFFFFFF00000000ull) | (slot + 1);
@@ -150,8 +179,8 @@ uint32_t CacheIndex::Insert(uint8_t engine, const CacheKey& key, uint64_t wav_by
 }
 
 uint32_t CacheIndex::InsertAt(uint8_t engine, const CacheKey& key, uint64_t wav_bytes,
-                              uint64_t last_used_ns) {
-  const uint32_t slot = Insert(engine, key, wav_bytes);
+                              uint64_t last_used_ns, uint16_t voice) {
+  const uint32_t slot = Insert(engine, key, wav_bytes, voice);
   IndexEntry& e = entries_[slot];
   if (last_used_ns >= e.last_access) return slot;  // never newer than now
   Unlink(slot);
@@ -198,13 +227,13 @@ void CacheIndex::Touch(uint32_t slot) {
 
 void CacheIndex::Remove(uint32_t slot) {
   IndexEntry& e = entries_[slot];
-  const uint64_t h = Hash(e.engine, e.digest);
+  const uint64_t h = Hash(e.engine, e.voice, e.digest);
   uint32_t i = static_cast<uint32_t>(h) & Mask();
   while (static_cast<uint32_t>(buckets_[i]) != slot + 1) i = (i + 1) & Mask();
   // Backward shift: pull later members of the probe run into the hole.
   for (uint32_t j = (i + 1) & Mask(); buckets_[j] != 0; j = (j + 1) & Mask()) {
     const IndexEntry& m = entries_[static_cast<uint32_t>(buckets_[j]) - 1];
-    const uint32_t home = static_cast<uint32_t>(Hash(m.engine, m.digest)) & Mask();
+    const uint32_t home = static_cast<uint32_t>(Hash(m.engine, m.voice, m.digest)) & Mask();
     // Move j into i unless j's home lies cyclically in (i, j].
     const bool home_between = i <= j ? (home > i && home <= j) : (home > i || home <= j);
     if (!home_between) {
@@ -216,10 +245,57 @@ void CacheIndex::Remove(uint32_t slot) {
   Unlink(slot);
   header_->entries--;
   header_->engines[e.engine].entries--;
+  if (e.voice != kNoVoice) voices_[e.voice - 1].entries--;
   AddBytes(e.engine, -static_cast<int64_t>(EntryBytes(slot)));
   std::memset(&e, 0, sizeof(e));
   e.global_next = header_->free_head;
   header_->free_head = slot + 1;
+}
+
+uint16_t CacheIndex::FindVoice(uint8_t engine, std::string_view name) const {
+  if (name.size() > kMaxVoiceName) return kNoVoice;
+  auto it = voice_ids_.find(VoiceKey(engine, name).view());
+  return it == voice_ids_.end() ? kNoVoice : it->second;
+}
+
+Result<uint16_t> CacheIndex::AddVoice(uint8_t engine, std::string_view name) {
+  if (uint16_t id = FindVoice(engine, name); id != kNoVoice) return id;
+  // A never used slot first, else the first voice left without entries.
+  size_t take = kMaxVoices;
+  for (size_t i = 0; i < kMaxVoices && take == kMaxVoices; ++i) {
+    if (voices_[i].name[0] == 0) take = i;
+  }
+  for (size_t i = 0; i < kMaxVoices && take == kMaxVoices; ++i) {
+    if (voices_[i].entries == 0) take = i;
+  }
+  if (take == kMaxVoices) {
+    return MakeError(Errc::kBusy, "cannot add voice \"" + std::string(name) + "\": all " +
+                                      std::to_string(kMaxVoices) +
+                                      " voices of the index hold entries (purge a voice no "
+                                      "longer used to free its place)");
+  }
+  IndexVoice& v = voices_[take];
+  if (v.name[0] != 0) voice_ids_.erase(std::string(VoiceKey(v.engine, NameOf(v)).view()));
+  std::memset(&v, 0, sizeof(v));
+  std::memcpy(v.name, name.data(), name.size());
+  v.engine = engine;
+  const uint16_t id = static_cast<uint16_t>(take + 1);
+  voice_ids_.emplace(std::string(VoiceKey(engine, name).view()), id);
+  return id;
+}
+
+std::string_view CacheIndex::VoiceName(uint16_t id) const {
+  return id == kNoVoice ? std::string_view() : NameOf(voices_[id - 1]);
+}
+
+void CacheIndex::LoadVoiceIds() {
+  voice_ids_.clear();
+  for (size_t i = 0; i < kMaxVoices; ++i) {
+    const IndexVoice& v = voices_[i];
+    if (v.name[0] == 0) continue;
+    voice_ids_.emplace(std::string(VoiceKey(v.engine, NameOf(v)).view()),
+                       static_cast<uint16_t>(i + 1));
+  }
 }
 
 void CacheIndex::LinkFront(uint32_t slot) {
@@ -334,6 +410,22 @@ Status CacheIndex::Verify(const std::vector<std::string>& engines, uint32_t capa
     }
   }
   if (h.used_slots > capacity) return Damaged("used slots beyond capacity");
+  // The voice table: named voices of configured engines, each (engine,
+  // name) once; unused slots all zero. Entry counts are checked below.
+  std::set<std::pair<uint8_t, std::string_view>> voice_names;
+  for (size_t i = 0; i < kMaxVoices; ++i) {
+    const IndexVoice& v = voices_[i];
+    const std::string_view name(v.name, strnlen(v.name, sizeof(v.name)));
+    if (name.empty()) {
+      if (v.engine != 0 || v.entries != 0) return Damaged("free voice " + std::to_string(i + 1));
+      continue;
+    }
+    if (name.size() == sizeof(v.name) || !IsValidVoiceName(name) || v.engine >= engines.size() ||
+        !voice_names.insert({v.engine, name}).second) {
+      return Damaged("voice " + std::to_string(i + 1));
+    }
+  }
+  std::vector<uint64_t> voice_entries(kMaxVoices);
   auto link_ok = [&](uint32_t link) { return link <= h.used_slots; };
   // Every in-use slot: sane fields and links; count them.
   uint64_t in_use = 0, bytes = 0;
@@ -342,6 +434,13 @@ Status CacheIndex::Verify(const std::vector<std::string>& engines, uint32_t capa
     const IndexEntry& e = entries_[s];
     if (!e.in_use) continue;
     if (e.in_use != 1 || e.engine >= engines.size()) return Damaged("slot " + std::to_string(s));
+    if (e.voice != kNoVoice) {
+      if (e.voice > kMaxVoices || voices_[e.voice - 1].name[0] == 0 ||
+          voices_[e.voice - 1].engine != e.engine) {
+        return Damaged("voice of slot " + std::to_string(s));
+      }
+      voice_entries[e.voice - 1]++;
+    }
     if (!link_ok(e.global_prev) || !link_ok(e.global_next) || !link_ok(e.engine_prev) ||
         !link_ok(e.engine_next)) {
       return Damaged("links of slot " + std::to_string(s));
@@ -359,6 +458,11 @@ Status CacheIndex::Verify(const std::vector<std::string>& engines, uint32_t capa
     engine_bytes[e.engine] += b;
   }
   if (in_use != h.entries || bytes != h.bytes) return Damaged("entry or byte totals");
+  for (size_t i = 0; i < kMaxVoices; ++i) {
+    if (voices_[i].entries != voice_entries[i]) {
+      return Damaged("entry count of voice " + std::to_string(i + 1));
+    }
+  }
   // The lists: each visits exactly its entries, with matching back links.
   auto walk = [&](uint32_t head, uint32_t tail, bool global, int engine,
                   uint64_t expected) -> bool {
@@ -401,14 +505,15 @@ Status CacheIndex::Verify(const std::vector<std::string>& engines, uint32_t capa
     if (slot >= h.used_slots || !entries_[slot].in_use)
       return Damaged("bucket " + std::to_string(i));
     const IndexEntry& e = entries_[slot];
-    if (static_cast<uint32_t>(Hash(e.engine, e.digest) >> 32) != static_cast<uint32_t>(b >> 32)) {
+    if (static_cast<uint32_t>(Hash(e.engine, e.voice, e.digest) >> 32) !=
+        static_cast<uint32_t>(b >> 32)) {
       return Damaged("bucket fingerprint " + std::to_string(i));
     }
     ++filled;
   }
   if (filled != h.entries || filled >= h.bucket_count) return Damaged("bucket count");
   for (uint32_t s = 0; s < h.used_slots; ++s) {
-    if (entries_[s].in_use && Find(entries_[s].engine, KeyOf(s)) != s) {
+    if (entries_[s].in_use && Find(entries_[s].engine, KeyOf(s), entries_[s].voice) != s) {
       return Damaged("slot " + std::to_string(s) + " not reachable from its bucket");
     }
   }

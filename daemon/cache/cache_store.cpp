@@ -95,46 +95,102 @@ Status CacheStore::Close() {
   return state_->index_file->MarkClean();
 }
 
-Result<uint8_t> CacheStore::EngineId(std::string_view engine) const {
-  const auto& engines = state_->options.engines;
+Result<EngineRef> CacheStore::State::ParseEngine(std::string_view engine) const {
+  const EnginePath path = SplitEnginePath(engine);
+  const auto& engines = options.engines;
   size_t id = 0;
-  while (id < engines.size() && engines[id] != engine) ++id;
+  while (id < engines.size() && engines[id] != path.engine) ++id;
   if (id == engines.size()) {
     std::string known;
     for (const std::string& e : engines) known += (known.empty() ? "" : ", ") + e;
-    return MakeError(Errc::kUnknownEngine, "unknown engine \"" + std::string(engine.substr(0, 64)) +
-                                               "\", expected one of: " + known);
+    return MakeError(Errc::kUnknownEngine,
+                     "unknown engine \"" + std::string(engine.substr(0, 128)) +
+                         "\", expected one of: " + known + " (or ENGINE/VOICE)");
   }
-  return static_cast<uint8_t>(id);
+  // Unknown engine too (what the wire has always said of a bad engine
+  // field), with the reason: no such voice can exist.
+  if (path.has_voice && !IsValidVoiceName(path.voice)) {
+    return MakeError(
+        Errc::kUnknownEngine,
+        "bad voice in \"" + std::string(engine.substr(0, 128)) +
+            "\": expected ENGINE/VOICE, VOICE matching [A-Za-z0-9][A-Za-z0-9._-]{0,63}");
+  }
+  return EngineRef{static_cast<uint8_t>(id), path.voice};
 }
 
-Result<std::pair<uint8_t, CacheKey>> CacheStore::Resolve(std::string_view engine,
-                                                         std::string_view text) const {
-  Result<uint8_t> id = EngineId(engine);
-  if (!id) return id.error();
-  if (const uint64_t max_text = state_->max_text_bytes.load(std::memory_order_relaxed);
+Result<EntryRef> CacheStore::State::ResolveEntry(std::string_view engine,
+                                                 std::string_view text) const {
+  Result<EngineRef> owner = ParseEngine(engine);
+  if (!owner) return owner.error();
+  if (const uint64_t max_text = max_text_bytes.load(std::memory_order_relaxed);
       text.size() > max_text) {
     return MakeError(Errc::kTooLarge, "text is " + std::to_string(text.size()) +
                                           " bytes, max_text_bytes is " + std::to_string(max_text));
   }
   Result<CacheKey> key = ComputeCacheKey(text);
   if (!key) return key.error();
-  return std::pair<uint8_t, CacheKey>{*id, *key};
+  return EntryRef{*owner, *key};
 }
 
-void CacheStore::State::EvictLocked(uint32_t slot, bool count_eviction,
-                                    std::vector<DoomedFile>* doomed) {
+std::optional<uint16_t> CacheStore::State::VoiceIdLocked(const EngineRef& ref) {
+  if (ref.voice.empty()) return kNoVoice;
+  const uint16_t id = index().FindVoice(ref.engine, ref.voice);
+  if (id == kNoVoice) return std::nullopt;
+  return id;
+}
+
+Result<uint16_t> CacheStore::State::AddVoiceLocked(const EngineRef& ref) {
+  if (ref.voice.empty()) return kNoVoice;
+  Result<uint16_t> id = index().AddVoice(ref.engine, ref.voice);
+  if (!id) {
+    return MakeError(id.error().code, options.engines[ref.engine] + "/" + std::string(ref.voice) +
+                                          ": " + id.error().message);
+  }
+  return id;
+}
+
+Folder CacheStore::State::FolderOfLocked(uint32_t slot) {
+  const IndexEntry& e = index().entry(slot);
+  return Folder{e.engine, std::string(index().VoiceName(e.voice))};
+}
+
+std::string CacheStore::State::EnginePathOfLocked(uint32_t slot) {
+  const IndexEntry& e = index().entry(slot);
+  if (e.voice == kNoVoice) return options.engines[e.engine];
+  return options.engines[e.engine] + "/" + std::string(index().VoiceName(e.voice));
+}
+
+Result<uint8_t> CacheStore::EngineId(std::string_view engine) const {
+  Result<EngineRef> ref = state_->ParseEngine(engine);
+  if (!ref) return ref.error();
+  return ref->engine;
+}
+
+Result<std::pair<uint8_t, CacheKey>> CacheStore::Resolve(std::string_view engine,
+                                                         std::string_view text) const {
+  Result<EntryRef> entry = state_->ResolveEntry(engine, text);
+  if (!entry) return entry.error();
+  return std::pair<uint8_t, CacheKey>{entry->owner.engine, entry->key};
+}
+
+std::pair<uint64_t, uint32_t> CacheStore::State::EvictLocked(uint32_t slot, bool count_eviction,
+                                                             std::vector<DoomedFile>* doomed) {
   CacheIndex& idx = index();
   const IndexEntry& e = idx.entry(slot);
   const CacheKey key = idx.KeyOf(slot);
   const uint8_t engine = e.engine;
+  const Folder folder = FolderOfLocked(slot);
+  const uint64_t bytes = idx.EntryBytes(slot);
+  uint32_t variants = 0;
   for (const IndexVariant& v : e.variants) {
     if (v.bitrate_kbps == 0) continue;
-    doomed->push_back({engine, VariantFileName(key, CacheIndex::VariantParams(v))});
+    doomed->push_back({folder, VariantFileName(key, CacheIndex::VariantParams(v))});
+    ++variants;
   }
-  doomed->push_back({engine, WavFileName(key)});
+  doomed->push_back({folder, WavFileName(key)});
   ForgetLocked(slot);
   if (count_eviction) idx.header().engines[engine].counters.evictions++;
+  return {bytes, variants};
 }
 
 void CacheStore::State::ForgetLocked(uint32_t slot) {
@@ -145,11 +201,11 @@ void CacheStore::State::ForgetLocked(uint32_t slot) {
 void CacheStore::State::StripVariantsLocked(uint32_t slot, std::vector<DoomedFile>* doomed) {
   CacheIndex& idx = index();
   const CacheKey key = idx.KeyOf(slot);
-  const uint8_t engine = idx.entry(slot).engine;
+  const Folder folder = FolderOfLocked(slot);
   for (int v = 0; v < static_cast<int>(kMaxVariants); ++v) {
     const IndexVariant& variant = idx.entry(slot).variants[v];
     if (variant.bitrate_kbps == 0) continue;
-    doomed->push_back({engine, VariantFileName(key, CacheIndex::VariantParams(variant))});
+    doomed->push_back({folder, VariantFileName(key, CacheIndex::VariantParams(variant))});
     idx.RemoveVariant(slot, v);
     open_files.Forget(OpenFileCache::VariantKey(slot, v));
   }
@@ -157,7 +213,7 @@ void CacheStore::State::StripVariantsLocked(uint32_t slot, std::vector<DoomedFil
 
 void CacheStore::State::RemoveFiles(const std::vector<DoomedFile>& doomed) {
   for (const DoomedFile& f : doomed) {
-    if (Status s = directory->Remove(f.engine, f.name); !s) {
+    if (Status s = directory->Remove(f.folder, f.name); !s) {
       log::Warning("evicting: " + s.error().message);
     }
   }
@@ -193,10 +249,10 @@ namespace {
 // non-blocking, so a FIFO cannot stall the caller (the event loop).
 // `other_size`, when not 0, is a second size accepted (the new WAV of a put
 // replacing the entry); the file served then has that size.
-Result<CachedFile> OpenChecked(CacheDirectory& dir, uint8_t engine, const std::string& name,
+Result<CachedFile> OpenChecked(CacheDirectory& dir, const Folder& folder, const std::string& name,
                                uint64_t expected_size, uint64_t other_size) {
-  const std::string path = dir.PathOf(engine, name);
-  Result<UniqueFd> fd = dir.OpenReadOnly(engine, name);
+  const std::string path = dir.PathOf(folder, name);
+  Result<UniqueFd> fd = dir.OpenReadOnly(folder, name);
   if (!fd) {
     // O_NOFOLLOW refuses a symlink with ELOOP: not our file either.
     if (fd.error().sys_errno == ELOOP) {
@@ -242,36 +298,44 @@ Result<std::vector<uint8_t>> ReadCachedFile(const CachedFile& file) {
   return bytes;
 }
 
-uint32_t CacheStore::State::InsertLocked(uint8_t engine, const CacheKey& key, uint64_t wav_bytes,
-                                         std::optional<uint64_t> last_used_ns) {
-  const uint32_t slot = last_used_ns ? index().InsertAt(engine, key, wav_bytes, *last_used_ns)
-                                     : index().Insert(engine, key, wav_bytes);
+uint32_t CacheStore::State::InsertLocked(uint8_t engine, uint16_t voice, const CacheKey& key,
+                                         uint64_t wav_bytes, std::optional<uint64_t> last_used_ns) {
+  const uint32_t slot = last_used_ns
+                            ? index().InsertAt(engine, key, wav_bytes, *last_used_ns, voice)
+                            : index().Insert(engine, key, wav_bytes, voice);
   generations[slot] = ++last_generation;
   return slot;
 }
 
-Result<IndexLookup> CacheStore::State::LookUpLocked(uint8_t engine, const CacheKey& key) {
+Result<IndexLookup> CacheStore::State::LookUpLocked(const EngineRef& ref, const CacheKey& key) {
   if (closed) return ClosedError();
-  EngineCounters* counters = &index().header().engines[engine].counters;
-  std::optional<uint32_t> slot = index().Find(engine, key);
+  EngineCounters* counters = &index().header().engines[ref.engine].counters;
+  // A voice the index does not know has nothing cached: a miss.
+  const std::optional<uint16_t> voice = VoiceIdLocked(ref);
+  std::optional<uint32_t> slot;
+  if (voice) slot = index().Find(ref.engine, key, *voice);
   if (!slot) counters->misses++;
-  return IndexLookup{engine, key, slot, counters};
+  return IndexLookup{ref.engine, voice.value_or(kNoVoice), key, slot, counters};
 }
 
-std::optional<uint32_t> CacheStore::State::FindGenerationLocked(uint8_t engine, const CacheKey& key,
+std::optional<uint32_t> CacheStore::State::FindGenerationLocked(const EngineRef& ref,
+                                                                const CacheKey& key,
                                                                 uint64_t generation) {
-  std::optional<uint32_t> slot = closed ? std::nullopt : index().Find(engine, key);
+  if (closed) return std::nullopt;
+  const std::optional<uint16_t> voice = VoiceIdLocked(ref);
+  if (!voice) return std::nullopt;
+  std::optional<uint32_t> slot = index().Find(ref.engine, key, *voice);
   if (slot && generations[*slot] != generation) return std::nullopt;
   return slot;
 }
 
-Result<CachedFile> CacheStore::State::OpenKeptLocked(uint64_t open_key, uint8_t engine,
+Result<CachedFile> CacheStore::State::OpenKeptLocked(uint64_t open_key, const Folder& folder,
                                                      const std::string& name, uint64_t bytes,
                                                      uint64_t other_bytes) {
   if (std::optional<OpenFileCache::Open> open = open_files.Find(open_key)) {
     return CachedFile{std::move(open->fd), bytes, open_file_nonce, open->sequence};
   }
-  Result<CachedFile> file = OpenChecked(*directory, engine, name, bytes, other_bytes);
+  Result<CachedFile> file = OpenChecked(*directory, folder, name, bytes, other_bytes);
   if (!file) return file.error();
   // The new WAV of a put still replacing the entry (another size) is served
   // but not kept: a later hit would pair its descriptor with the index's
@@ -288,9 +352,9 @@ Result<std::optional<CachedFile>> CacheStore::State::OpenWavLocked(uint32_t slot
   CacheIndex& idx = index();
   const IndexEntry& e = idx.entry(slot);
   const bool being_replaced = replacing && replacing->slot == slot;
-  Result<CachedFile> file =
-      OpenKeptLocked(OpenFileCache::WavKey(slot), e.engine, WavFileName(idx.KeyOf(slot)),
-                     e.wav_bytes, being_replaced ? replacing->new_bytes : 0);
+  Result<CachedFile> file = OpenKeptLocked(OpenFileCache::WavKey(slot), FolderOfLocked(slot),
+                                           WavFileName(idx.KeyOf(slot)), e.wav_bytes,
+                                           being_replaced ? replacing->new_bytes : 0);
   if (file) return std::optional<CachedFile>(std::move(*file));
   // Only a file that is gone or not ours costs the entry; a shortage of
   // descriptors or memory says nothing about the file. Nor is a name a put
@@ -307,10 +371,10 @@ Result<std::optional<CachedFile>> CacheStore::State::OpenWavLocked(uint32_t slot
 }
 
 Result<std::optional<CachedFile>> CacheStore::Get(std::string_view engine, std::string_view text) {
-  Result<std::pair<uint8_t, CacheKey>> resolved = Resolve(engine, text);
+  Result<EntryRef> resolved = state_->ResolveEntry(engine, text);
   if (!resolved) return resolved.error();
   MutexLock lock(state_->mutex);
-  Result<IndexLookup> found = state_->LookUpLocked(resolved->first, resolved->second);
+  Result<IndexLookup> found = state_->LookUpLocked(resolved->owner, resolved->key);
   if (!found) return found.error();
   if (!found->slot) return std::optional<CachedFile>();
   Result<std::optional<CachedFile>> file = state_->OpenWavLocked(*found->slot);
@@ -339,9 +403,12 @@ Status CheckCacheableWav(std::span<const uint8_t> wav) {
 
 Result<uint64_t> CacheStore::Put(std::string_view engine, std::string_view text,
                                  std::span<const uint8_t> wav) {
-  Result<std::pair<uint8_t, CacheKey>> resolved = Resolve(engine, text);
+  Result<EntryRef> resolved = state_->ResolveEntry(engine, text);
   if (!resolved) return resolved.error();
-  auto [id, key] = *resolved;
+  const EngineRef owner = resolved->owner;
+  const uint8_t id = owner.engine;
+  const CacheKey key = resolved->key;
+  const Folder folder = owner.folder();
   if (Status cacheable = CheckCacheableWav(wav); !cacheable) return cacheable.error();
   {
     MutexLock lock(state_->mutex);
@@ -353,37 +420,46 @@ Result<uint64_t> CacheStore::Put(std::string_view engine, std::string_view text,
     }
   }
   CacheDirectory& dir = *state_->directory;
-  Result<PendingFile> pending = dir.WriteTemporary(id, wav);
+  Result<PendingFile> pending = dir.WriteTemporary(folder, wav);
   if (!pending) return pending.error();
   const std::string name = WavFileName(key);
   uint64_t generation = 0;
+  uint16_t voice = kNoVoice;
   std::vector<DoomedFile> doomed;
   {
     MutexLock publishing(state_->publish_mutex);
     {
       MutexLock lock(state_->mutex);
       if (state_->closed) {
-        dir.Discard(id, *pending);
+        dir.Discard(folder, *pending);
         return ClosedError();
       }
+      // The voice's id, taken now (a new voice's place in the table) and
+      // kept by publish_mutex until the entry holds it.
+      Result<uint16_t> voice_id = state_->AddVoiceLocked(owner);
+      if (!voice_id) {
+        dir.Discard(folder, *pending);
+        return voice_id.error();
+      }
+      voice = *voice_id;
       // A new WAV for an existing key: its variants were made from the old
       // one and go now. The entry stays served (old WAV, or the new one once
       // renamed over it) until it is reinserted below.
-      if (std::optional<uint32_t> old = state_->index().Find(id, key)) {
+      if (std::optional<uint32_t> old = state_->index().Find(id, key, voice)) {
         state_->StripVariantsLocked(*old, &doomed);
         state_->replacing = Replacing{*old, wav.size()};
       }
     }
     state_->RemoveFiles(doomed);
     doomed.clear();
-    Status published = dir.Publish(id, *pending, name);
+    Status published = dir.Publish(folder, *pending, name);
     {
       MutexLock lock(state_->mutex);
       state_->replacing.reset();
       CacheIndex& idx = state_->index();
-      std::optional<uint32_t> old = idx.Find(id, key);
+      std::optional<uint32_t> old = idx.Find(id, key, voice);
       if (!published) {
-        dir.Discard(id, *pending);
+        dir.Discard(folder, *pending);
         // The old entry stays as it was, without its variants.
         return published.error();
       }
@@ -393,7 +469,7 @@ Result<uint64_t> CacheStore::Put(std::string_view engine, std::string_view text,
         if (!victim) break;
         state_->EvictLocked(*victim, true, &doomed);
       }
-      uint32_t slot = state_->InsertLocked(id, key, wav.size());
+      uint32_t slot = state_->InsertLocked(id, voice, key, wav.size());
       generation = state_->generations[slot];
       idx.header().engines[id].counters.puts++;
       state_->EnforceLimitsLocked(slot, &doomed);
@@ -402,7 +478,7 @@ Result<uint64_t> CacheStore::Put(std::string_view engine, std::string_view text,
   }
   // min_free between the daemon's Maintain calls: one statvfs when there is room.
   state_->KeepMinFree(kMaintainBudget);
-  if (Status s = dir.SyncFolder(id); !s) return s.error();
+  if (Status s = dir.SyncFolder(folder); !s) return s.error();
   return generation;
 }
 
@@ -454,7 +530,9 @@ Result<uint64_t> CheckPassedFile(int source, uint64_t max_size) {
 
 struct FileAdoption::Copy {
   CacheDirectory* directory = nullptr;
-  uint8_t engine = 0;
+  std::string engine_path;  // the request's "engine" or "engine/voice"
+  EngineRef owner;          // views engine_path
+  Folder folder;
   CacheKey key;
   int source = -1;
   uint64_t size = 0, copied = 0, last_used = 0;
@@ -463,20 +541,22 @@ struct FileAdoption::Copy {
 };
 
 FileAdoption::~FileAdoption() {
-  if (copy_ && copy_->pending.in_use()) copy_->directory->Discard(copy_->engine, copy_->pending);
+  if (copy_ && copy_->pending.in_use()) copy_->directory->Discard(copy_->folder, copy_->pending);
 }
 
 Result<std::unique_ptr<FileAdoption>> CacheStore::StartPutFile(std::string_view engine,
                                                                const CacheKey& key, int source,
                                                                uint64_t last_used_ns,
                                                                uint64_t max_size) {
-  Result<uint8_t> engine_id = EngineId(engine);
-  if (!engine_id) return engine_id.error();
   std::unique_ptr<FileAdoption> adoption(new FileAdoption());
   adoption->copy_ = std::make_unique<FileAdoption::Copy>();
   FileAdoption::Copy& c = *adoption->copy_;
+  c.engine_path = std::string(engine);
+  Result<EngineRef> owner = state_->ParseEngine(c.engine_path);
+  if (!owner) return owner.error();
+  c.owner = *owner;
+  c.folder = owner->folder();
   c.directory = &*state_->directory;
-  c.engine = *engine_id;
   c.key = key;
   c.source = source;
   const uint64_t now = UnixTimeNs();
@@ -493,10 +573,11 @@ Result<std::unique_ptr<FileAdoption>> CacheStore::StartPutFile(std::string_view 
   {
     MutexLock lock(state_->mutex);
     if (state_->closed) return ClosedError();
-    c.already_cached = state_->index().Find(c.engine, key).has_value();
+    const std::optional<uint16_t> voice = state_->VoiceIdLocked(c.owner);
+    c.already_cached = voice && state_->index().Find(c.owner.engine, key, *voice).has_value();
   }
   if (!c.already_cached) {
-    Result<PendingFile> pending = c.directory->StartCopy(c.engine);
+    Result<PendingFile> pending = c.directory->StartCopy(c.folder);
     if (!pending) return pending.error();
     c.pending = std::move(*pending);
   }
@@ -508,7 +589,7 @@ Result<bool> CacheStore::ContinuePutFile(FileAdoption& adoption, uint64_t slice_
   if (c.already_cached || c.copied == c.size) return true;
   if (!c.pending.in_use()) return MakeError(Errc::kInternal, "PutFile: the copy was discarded");
   if (Status s =
-          c.directory->CopySlice(c.engine, c.pending, c.source, c.size, slice_bytes, &c.copied);
+          c.directory->CopySlice(c.folder, c.pending, c.source, c.size, slice_bytes, &c.copied);
       !s) {
     return s.error();
   }
@@ -521,33 +602,43 @@ Result<PutFileResult> CacheStore::FinishPutFile(FileAdoption& adoption) {
   if (c.copied != c.size || !c.pending.in_use()) {
     return MakeError(Errc::kInternal, "PutFile: finished before the copy was complete");
   }
-  const uint8_t id = c.engine;
+  const uint8_t id = c.owner.engine;
   const CacheKey key = c.key;
+  const Folder& folder = c.folder;
   CacheDirectory& dir = *c.directory;
-  if (Status s = dir.FinishCopy(id, c.pending, c.size, c.last_used, CheckCacheableWav); !s) {
+  if (Status s = dir.FinishCopy(folder, c.pending, c.size, c.last_used, CheckCacheableWav); !s) {
     return s.error();
   }
   const uint64_t last_used = c.last_used;
   PutFileResult result{PutFileOutcome::kStored, c.size};
   std::vector<DoomedFile> doomed;
+  uint16_t voice = kNoVoice;
   {
     MutexLock publishing(state_->publish_mutex);
     {
       // Puts publish only under publish_mutex: what is not cached now stays
       // so until this publish is done.
       MutexLock lock(state_->mutex);
-      const bool closed = state_->closed;
-      if (closed || state_->index().Find(id, key)) {
-        dir.Discard(id, c.pending);
-        if (closed) return ClosedError();
+      if (state_->closed) {
+        dir.Discard(folder, c.pending);
+        return ClosedError();
+      }
+      Result<uint16_t> voice_id = state_->AddVoiceLocked(c.owner);
+      if (!voice_id) {
+        dir.Discard(folder, c.pending);
+        return voice_id.error();
+      }
+      voice = *voice_id;
+      if (state_->index().Find(id, key, voice)) {
+        dir.Discard(folder, c.pending);
         return PutFileResult{PutFileOutcome::kAlreadyCached, 0};
       }
     }
-    Status published = dir.Publish(id, c.pending, WavFileName(key));
+    Status published = dir.Publish(folder, c.pending, WavFileName(key));
     {
       MutexLock lock(state_->mutex);
       if (!published) {
-        dir.Discard(id, c.pending);
+        dir.Discard(folder, c.pending);
         return published.error();
       }
       CacheIndex& idx = state_->index();
@@ -556,19 +647,19 @@ Result<PutFileResult> CacheStore::FinishPutFile(FileAdoption& adoption) {
         if (!victim) break;
         state_->EvictLocked(*victim, true, &doomed);
       }
-      state_->InsertLocked(id, key, c.size, last_used);
+      state_->InsertLocked(id, voice, key, c.size, last_used);
       idx.header().engines[id].counters.puts++;
       // Unlike a put, the new entry may itself be the least recently used.
       state_->EnforceLimitsLocked(std::nullopt, &doomed);
-      if (!idx.Find(id, key)) result.outcome = PutFileOutcome::kEvictedAtOnce;
+      if (!idx.Find(id, key, voice)) result.outcome = PutFileOutcome::kEvictedAtOnce;
     }
     state_->RemoveFiles(doomed);
   }
   state_->KeepMinFree(kMaintainBudget);
-  if (Status s = dir.SyncFolder(id); !s) return s.error();
+  if (Status s = dir.SyncFolder(folder); !s) return s.error();
   if (result.outcome == PutFileOutcome::kStored) {
     MutexLock lock(state_->mutex);
-    if (!state_->closed && !state_->index().Find(id, key)) {
+    if (!state_->closed && !state_->index().Find(id, key, voice)) {
       result.outcome = PutFileOutcome::kEvictedAtOnce;
     }
   }
@@ -587,26 +678,29 @@ Result<PutFileResult> CacheStore::PutFile(std::string_view engine, const CacheKe
 
 Result<std::vector<bool>> CacheStore::HasKeys(std::string_view engine,
                                               std::span<const CacheKey> keys) const {
-  Result<uint8_t> id = EngineId(engine);
-  if (!id) return id.error();
+  Result<EngineRef> owner = state_->ParseEngine(engine);
+  if (!owner) return owner.error();
   std::vector<bool> cached;
   cached.reserve(keys.size());
   MutexLock lock(state_->mutex);
   if (state_->closed) return ClosedError();
-  for (const CacheKey& key : keys) cached.push_back(state_->index().Find(*id, key).has_value());
+  const std::optional<uint16_t> voice = state_->VoiceIdLocked(*owner);
+  for (const CacheKey& key : keys) {
+    cached.push_back(voice && state_->index().Find(owner->engine, key, *voice).has_value());
+  }
   return cached;
 }
 
 Result<VariantLookup> CacheStore::GetVariant(std::string_view engine, std::string_view text,
                                              const OpusParams& params) {
   if (Status valid = Validate(params); !valid) return valid.error();
-  Result<std::pair<uint8_t, CacheKey>> resolved = Resolve(engine, text);
+  Result<EntryRef> resolved = state_->ResolveEntry(engine, text);
   if (!resolved) return resolved.error();
   MutexLock lock(state_->mutex);
-  Result<IndexLookup> entry = state_->LookUpLocked(resolved->first, resolved->second);
+  Result<IndexLookup> entry = state_->LookUpLocked(resolved->owner, resolved->key);
   if (!entry) return entry.error();
   if (!entry->slot) return VariantLookup{};
-  const uint8_t id = entry->engine;
+  const Folder folder = resolved->owner.folder();
   const CacheKey& key = entry->key;
   const std::optional<uint32_t>& slot = entry->slot;
   EngineCounters& counters = *entry->counters;
@@ -615,15 +709,15 @@ Result<VariantLookup> CacheStore::GetVariant(std::string_view engine, std::strin
   found.generation = state_->generations[*slot];
   if (int v = idx.FindVariant(*slot, params); v >= 0) {
     const std::string name = VariantFileName(key, params);
-    Result<CachedFile> file = state_->OpenKeptLocked(OpenFileCache::VariantKey(*slot, v), id, name,
-                                                     idx.entry(*slot).variants[v].bytes, 0);
+    Result<CachedFile> file = state_->OpenKeptLocked(OpenFileCache::VariantKey(*slot, v), folder,
+                                                     name, idx.entry(*slot).variants[v].bytes, 0);
     if (file) {
       found.variant = std::move(*file);
     } else if (file.error().code == Errc::kNotFound) {
       // Gone or not ours: forget it and remove whatever has its name, so no
       // orphan stays behind; the entry encodes it anew.
       log::Warning("dropping cache variant: " + file.error().message);
-      if (Status s = state_->directory->Remove(id, name); !s) log::Warning(s.error().message);
+      if (Status s = state_->directory->Remove(folder, name); !s) log::Warning(s.error().message);
       idx.RemoveVariant(*slot, v);
       state_->open_files.Forget(OpenFileCache::VariantKey(*slot, v));
     } else {
@@ -649,15 +743,14 @@ Result<VariantLookup> CacheStore::GetVariant(std::string_view engine, std::strin
 Status CacheStore::PutVariant(std::string_view engine, std::string_view text, uint64_t generation,
                               const OpusParams& params, std::span<const uint8_t> ogg) {
   if (Status valid = Validate(params); !valid) return valid;
-  Result<std::pair<uint8_t, CacheKey>> resolved = Resolve(engine, text);
+  Result<EntryRef> resolved = state_->ResolveEntry(engine, text);
   if (!resolved) return resolved.error();
-  // Named variables, not a structured binding: the lambda below captures
-  // `key`, which clang before 16 refuses for a binding.
-  const uint8_t id = resolved->first;
-  const CacheKey key = resolved->second;
+  const EngineRef owner = resolved->owner;
+  const CacheKey key = resolved->key;
+  const Folder folder = owner.folder();
   if (ogg.empty()) return MakeError(Errc::kBadAudio, "empty variant");
   CacheDirectory& dir = *state_->directory;
-  Result<PendingFile> pending = dir.WriteTemporary(id, ogg);
+  Result<PendingFile> pending = dir.WriteTemporary(folder, ogg);
   if (!pending) return pending.error();
   const std::string name = VariantFileName(key, params);
   auto gone = [&] {
@@ -671,39 +764,39 @@ Status CacheStore::PutVariant(std::string_view engine, std::string_view text, ui
     {
       MutexLock lock(state_->mutex);
       CacheIndex& idx = state_->index();
-      std::optional<uint32_t> slot = state_->FindGenerationLocked(id, key, generation);
+      std::optional<uint32_t> slot = state_->FindGenerationLocked(owner, key, generation);
       if (!slot) {
-        dir.Discard(id, *pending);
+        dir.Discard(folder, *pending);
         return gone();
       }
       if (idx.FindVariant(*slot, params) >= 0) {  // another worker stored it first
-        dir.Discard(id, *pending);
+        dir.Discard(folder, *pending);
         return {};
       }
       bool full = true;
       for (const IndexVariant& v : idx.entry(*slot).variants) full = full && v.bitrate_kbps != 0;
       if (full) {  // replace the first variant
         const OpusParams first = CacheIndex::VariantParams(idx.entry(*slot).variants[0]);
-        doomed.push_back({id, VariantFileName(key, first)});
+        doomed.push_back({folder, VariantFileName(key, first)});
         idx.RemoveVariant(*slot, 0);
         state_->open_files.Forget(OpenFileCache::VariantKey(*slot, 0));
       }
     }
     state_->RemoveFiles(doomed);
     doomed.clear();
-    if (Status s = dir.Publish(id, *pending, name); !s) {
-      dir.Discard(id, *pending);
+    if (Status s = dir.Publish(folder, *pending, name); !s) {
+      dir.Discard(folder, *pending);
       return s;
     }
     bool orphaned = false;
     {
       MutexLock lock(state_->mutex);
-      std::optional<uint32_t> slot = state_->FindGenerationLocked(id, key, generation);
+      std::optional<uint32_t> slot = state_->FindGenerationLocked(owner, key, generation);
       // Dropped meanwhile (a get found its WAV gone): the file just
       // published is no one's.
       orphaned = !slot;
       if (orphaned) {
-        doomed.push_back({id, name});
+        doomed.push_back({folder, name});
       } else {
         state_->index().AddVariant(*slot, params, ogg.size());
         state_->EnforceLimitsLocked(*slot, &doomed);
@@ -712,7 +805,7 @@ Status CacheStore::PutVariant(std::string_view engine, std::string_view text, ui
     state_->RemoveFiles(doomed);
     if (orphaned) return gone();
   }
-  return dir.SyncFolder(id);
+  return dir.SyncFolder(folder);
 }
 
 CacheStats CacheStore::Stats() const {

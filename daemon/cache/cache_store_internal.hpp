@@ -1,11 +1,14 @@
-// CacheStore's private state, shared by cache_store.cpp (requests) and
-// cache_rebuild.cpp (adopting a directory into a fresh index). Not a public
-// interface.
+// CacheStore's private state, shared by cache_store.cpp (requests),
+// cache_rebuild.cpp (adopting a directory into a fresh index) and the
+// operating files (invalidation, listing, maintenance, verification). Not a
+// public interface.
 #pragma once
 
 #include <atomic>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/mutex.hpp"
@@ -19,8 +22,22 @@ namespace ttscache {
 
 // A file to unlink once the index no longer names it (see State::publish_mutex).
 struct DoomedFile {
-  uint8_t engine;
+  Folder folder;
   std::string name;
+};
+
+// An `engine` argument, checked: the engine's number and the voice it names
+// ("" for none). A view of the caller's argument: valid while it is.
+struct EngineRef {
+  uint8_t engine = 0;
+  std::string_view voice;
+  Folder folder() const { return Folder{engine, std::string(voice)}; }
+};
+
+// An entry's identity as a request names it: engine, voice and key.
+struct EntryRef {
+  EngineRef owner;
+  CacheKey key;
 };
 
 // A put replacing an entry, between its index lock and its publish: gets
@@ -34,10 +51,27 @@ struct Replacing {
 // which is already counted). Valid while the caller still holds the mutex.
 struct IndexLookup {
   uint8_t engine;
+  uint16_t voice;
   CacheKey key;
   std::optional<uint32_t> slot;
   EngineCounters* counters;
 };
+
+// What a name in an entry folder is, by the layout (docs/layout.md): an
+// entry's WAV or variant (a regular file named by its key), a temporary
+// (".tmp-*"), a voice's subfolder (a real directory with a voice's name,
+// recognized only directly in an engine's folder), or not ours.
+enum class FolderItemKind { kEntry, kVariant, kTemporary, kVoiceFolder, kUnknown };
+struct FolderItem {
+  FolderItemKind kind = FolderItemKind::kUnknown;
+  CacheKey key;       // kEntry, kVariant
+  OpusParams params;  // kVariant
+};
+FolderItem ClassifyFolderItem(const DirEntryInfo& item, bool in_engine_folder);
+// Every folder of the layout: each engine's, each followed by its voice
+// subfolders (valid names, real directories; sorted). Scans the engines'
+// folders.
+Result<std::vector<Folder>> ListLayoutFolders(CacheDirectory& directory, size_t engines);
 
 // The cache filesystem's space (fstatvfs of the cache dir): f_bavail ×
 // f_frsize, what an unprivileged writer (the daemon) may still use, and
@@ -87,7 +121,7 @@ struct CacheStore::State {
   OpenFileCache open_files GUARDED_BY(mutex){DefaultOpenFileCacheCapacity()};
   // Random per store: file identities from an earlier daemon never match.
   const uint64_t open_file_nonce = RandomNonce();
-  // Entries removed since Open: by max_age, by min_free, by Delete, by Purge.
+  // Entries removed since Open: by max_age, by min_free, by Delete/DeleteKey, by Purge.
   uint64_t expired_count GUARDED_BY(mutex) = 0;
   uint64_t evicted_for_space_count GUARDED_BY(mutex) = 0;
   uint64_t deleted_count GUARDED_BY(mutex) = 0;
@@ -95,15 +129,35 @@ struct CacheStore::State {
 
   CacheIndex& index() REQUIRES(mutex) { return index_file->index(); }
 
-  // Finds (engine, key), counting a miss; errors if the store is closed.
-  Result<IndexLookup> LookUpLocked(uint8_t engine, const CacheKey& key) REQUIRES(mutex);
+  // Checks an `engine` argument ("engine" or "engine/voice"): kUnknownEngine
+  // for an engine not served or a malformed voice, the message naming the
+  // value and the expected form. No lock: engines are constant.
+  Result<EngineRef> ParseEngine(std::string_view engine) const;
+  // ParseEngine, the text's length and its key.
+  Result<EntryRef> ResolveEntry(std::string_view engine, std::string_view text) const;
+  // The index's id of the ref's voice: kNoVoice for none, nullopt when the
+  // index knows no such voice (nothing of it is cached: a miss).
+  std::optional<uint16_t> VoiceIdLocked(const EngineRef& ref) REQUIRES(mutex);
+  // The id of the ref's voice, adding it to the voice table when new (kBusy
+  // when the table is full). REQUIRES: publish_mutex held too, until the id
+  // is in an entry — only voice additions reuse a voice's place, and they
+  // run under publish_mutex, so an id taken under it stays that voice's.
+  Result<uint16_t> AddVoiceLocked(const EngineRef& ref) REQUIRES(mutex);
+  // Where the entry in `slot` lives: its folder (engine, voice), "engine" or
+  // "engine/voice" as requests name it (and as its folder relative to dir).
+  Folder FolderOfLocked(uint32_t slot) REQUIRES(mutex);
+  std::string EnginePathOfLocked(uint32_t slot) REQUIRES(mutex);
+
+  // Finds the entry, counting a miss; errors if the store is closed.
+  Result<IndexLookup> LookUpLocked(const EngineRef& ref, const CacheKey& key) REQUIRES(mutex);
   // The slot of the entry of `generation`, when it is still in the index
   // (and the store is open).
-  std::optional<uint32_t> FindGenerationLocked(uint8_t engine, const CacheKey& key,
+  std::optional<uint32_t> FindGenerationLocked(const EngineRef& ref, const CacheKey& key,
                                                uint64_t generation) REQUIRES(mutex);
   // Adds an entry with a new generation, as the most recently used or, with
-  // `last_used_ns`, placed by that time (CacheIndex::InsertAt). REQUIRES: as Insert.
-  uint32_t InsertLocked(uint8_t engine, const CacheKey& key, uint64_t wav_bytes,
+  // `last_used_ns`, placed by that time (CacheIndex::InsertAt). REQUIRES: as
+  // Insert; `voice` kNoVoice or from AddVoiceLocked.
+  uint32_t InsertLocked(uint8_t engine, uint16_t voice, const CacheKey& key, uint64_t wav_bytes,
                         std::optional<uint64_t> last_used_ns = std::nullopt) REQUIRES(mutex);
   // Opens the entry's WAV read-only, checked (OpenKeptLocked). Opened under
   // the lock, so an eviction cannot unlink it between lookup and open. A file
@@ -118,12 +172,14 @@ struct CacheStore::State {
   // caller drops it), anything else is the open's own error.
   // `other_bytes` (not 0): a second size accepted, for the new WAV of a put
   // replacing the entry; such a file is served but not kept.
-  Result<CachedFile> OpenKeptLocked(uint64_t open_key, uint8_t engine, const std::string& name,
-                                    uint64_t bytes, uint64_t other_bytes) REQUIRES(mutex);
-  // Forgets an entry and adds its files (WAV and variants) to `doomed`, for
-  // RemoveFiles once the mutex is released.
-  void EvictLocked(uint32_t slot, bool count_eviction, std::vector<DoomedFile>* doomed)
+  Result<CachedFile> OpenKeptLocked(uint64_t open_key, const Folder& folder,
+                                    const std::string& name, uint64_t bytes, uint64_t other_bytes)
       REQUIRES(mutex);
+  // Forgets an entry and adds its files (WAV and variants) to `doomed`, for
+  // RemoveFiles once the mutex is released. Returns its bytes (WAV and
+  // variants) and how many variant files it had.
+  std::pair<uint64_t, uint32_t> EvictLocked(uint32_t slot, bool count_eviction,
+                                            std::vector<DoomedFile>* doomed) REQUIRES(mutex);
   // Forgets an entry without touching its files (a put has just published
   // the new WAV under its name; its variants are already stripped).
   void ForgetLocked(uint32_t slot) REQUIRES(mutex);
@@ -133,6 +189,10 @@ struct CacheStore::State {
   // never chosen. Returns how many went.
   uint64_t EnforceLimitsLocked(std::optional<uint32_t> keep, std::vector<DoomedFile>* doomed)
       REQUIRES(mutex);
+  // Delete and DeleteKey: takes the entry out of the index and unlinks its
+  // files, holding publish_mutex throughout. Takes both locks.
+  Result<DeleteOutcome> DeleteEntry(const EngineRef& ref, const CacheKey& key)
+      EXCLUDES(publish_mutex, mutex);
   // Unlinks the files of evicted entries. REQUIRES: publish_mutex held, or
   // mutex held with the names just taken out of the index under it (a get
   // dropping a bad file, a rebuild). (Either lock will do, so the analysis

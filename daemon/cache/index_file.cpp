@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -30,8 +31,19 @@ Result<IndexFile::Opened> IndexFile::Open(int dir_fd, const std::string& shown_p
   struct stat st;
   if (::fstat(f.fd_.get(), &st) != 0) return ErrnoError(errno, "stat index " + shown_path);
   std::string reason;
+  // An index of another layout version (an older daemon's) is rebuilt, and
+  // the log says so rather than blaming its size.
+  IndexHeader old{};
+  const bool has_header =
+      st.st_size >= static_cast<off_t>(sizeof(old)) &&
+      ::pread(f.fd_.get(), &old, sizeof(old), 0) == static_cast<ssize_t>(sizeof(old));
   if (st.st_size == 0) {
     reason = "no index yet";
+  } else if (has_header && std::memcmp(old.magic, kIndexMagic, sizeof(kIndexMagic)) == 0 &&
+             old.version != kIndexVersion) {
+    reason = "index has layout version " + std::to_string(old.version) +
+             ", this daemon's is version " + std::to_string(kIndexVersion) +
+             " (voices): rebuilding it from the folder";
   } else if (static_cast<size_t>(st.st_size) != size) {
     reason = "index is " + std::to_string(st.st_size) + " bytes, expected " + std::to_string(size) +
              " (truncated, or max_entries/engines changed)";

@@ -1,4 +1,4 @@
-// The on-disk layout of the cache index (.ttscache-index), version 1.
+// The on-disk layout of the cache index (.ttscache-index), version 2.
 //
 // Why a fixed-slot table over mmap and not Boost's managed_mapped_file: the
 // index holds only fixed-size records (no strings, no growth), so a flat
@@ -7,9 +7,12 @@
 // and its size is known from the configuration. All links are 32-bit slot
 // numbers + 1 (0 = none), never pointers, so the file maps at any address.
 //
-//   [IndexHeader, 8 KiB][IndexEntry × entry_capacity][uint64 bucket × bucket_count]
+//   [IndexHeader, 8 KiB][IndexVoice × kMaxVoices][IndexEntry × entry_capacity]
+//   [uint64 bucket × bucket_count]
 //
 // Multi-byte fields are native-endian: the file never leaves the host.
+// Version 2 added the voice table and IndexEntry::voice; an index of
+// another version is not read but rebuilt from the folder (IndexFile).
 #pragma once
 
 #include <cstddef>
@@ -18,8 +21,12 @@
 namespace ttscache {
 
 inline constexpr char kIndexMagic[8] = {'T', 'T', 'S', 'C', 'I', 'D', 'X', '1'};
-inline constexpr uint32_t kIndexVersion = 1;
+inline constexpr uint32_t kIndexVersion = 2;
 inline constexpr size_t kMaxEngines = 64;
+// Voices known at once, over all engines (a voice with no entries left is
+// reused for the next new one). Voice ids are a table index + 1; 0 = none.
+inline constexpr size_t kMaxVoices = 1024;
+inline constexpr uint16_t kNoVoice = 0;
 inline constexpr size_t kMaxVariants = 4;  // Opus variants kept per entry
 
 struct EngineCounters {
@@ -57,6 +64,16 @@ struct IndexHeader {
 static_assert(sizeof(IndexHeader) <= 8192);
 inline constexpr size_t kIndexHeaderSize = 8192;
 
+// A voice of an engine: entries of (engine, voice) live in the folder
+// {dir}/{engine}/{name}/. Unused: name empty, engine 0, entries 0.
+struct IndexVoice {
+  char name[72];   // NUL-terminated, [A-Za-z0-9][A-Za-z0-9._-]{0,63}
+  uint8_t engine;  // the engine it belongs to
+  uint8_t reserved[3];
+  uint32_t entries;  // entries with this voice; 0: the slot may be reused
+};
+static_assert(sizeof(IndexVoice) == 80);
+
 struct IndexVariant {
   uint16_t bitrate_kbps;  // 0: slot unused
   uint8_t vbr;
@@ -73,7 +90,8 @@ struct IndexEntry {
   uint8_t digest[32];
   uint8_t in_use;
   uint8_t engine;
-  uint8_t reserved[6];
+  uint16_t voice;  // IndexVoice id (table index + 1), kNoVoice for the engine's own
+  uint8_t reserved[4];
   uint32_t global_prev, global_next;  // slot + 1
   uint32_t engine_prev, engine_next;
   uint64_t wav_bytes;
@@ -83,8 +101,8 @@ struct IndexEntry {
 static_assert(sizeof(IndexEntry) == 168);
 
 inline size_t IndexFileSize(uint32_t entry_capacity, uint32_t bucket_count) {
-  return kIndexHeaderSize + size_t{entry_capacity} * sizeof(IndexEntry) +
-         size_t{bucket_count} * sizeof(uint64_t);
+  return kIndexHeaderSize + kMaxVoices * sizeof(IndexVoice) +
+         size_t{entry_capacity} * sizeof(IndexEntry) + size_t{bucket_count} * sizeof(uint64_t);
 }
 
 }  // namespace ttscache

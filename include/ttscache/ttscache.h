@@ -258,6 +258,7 @@ typedef struct {
   uint64_t last_access_ns; /* Unix time */
   size_t variant_count;
   const ttscache_list_variant* variants;
+  uint64_t reserved_[2]; /* 0; an array element cannot grow, so room is kept */
 } ttscache_list_entry;
 typedef struct {
   uint64_t next_cursor; /* 0: the end */
@@ -281,6 +282,7 @@ typedef struct {
   const char* path; /* relative to the cache dir; "" for the index itself */
   const char* detail;
   int repaired;
+  uint64_t reserved_[2]; /* 0; an array element cannot grow, so room is kept */
 } ttscache_verify_problem;
 typedef struct {
   int verdict; /* TTSCACHE_VERIFY_* */

@@ -4,7 +4,8 @@
 # a junk file, an engine the daemon does not serve, a truncated WAV, files of
 # another uid when run as root — is adopted; every entry is then a byte-equal
 # hit by text, the LRU order follows the files' mtimes, --move removes only
-# what was adopted, --dry-run changes nothing, and the limit check refuses.
+# what was adopted, --dry-run changes nothing, the limit check refuses, and
+# voice subfolders are adopted as their voices.
 set -euo pipefail
 ttscache=$1
 ttscached=$2
@@ -149,6 +150,25 @@ grep -q "^adopted piper: 0 adopted (0 bytes), 2 already cached, 1 evicted at onc
   || fail "summary: $(cat "$dir/out")"
 [ -e "${path[p1]/$work/$dir}" ] || fail "--move removed a file evicted at once"
 hit piper "fresh" "$work/x1.wav"
+
+# Voice subfolders (ttscache's own layout, docs/layout.md) are adopted as
+# ENGINE/VOICE: the same text is a separate entry in each, and a subfolder
+# that is not named as a voice is skipped.
+new_daemon
+voiced=$work/voiced
+mkdir -p "$voiced/piper/en_US-lessac" "$voiced/piper/not a voice"
+key=$(printf '%s' "${said[p1]}" | od -An -tx1 | tr -d ' \n' | node "$old_module" keys)
+cp "$work/p1.wav" "$voiced/piper/$key.wav"
+cp "$work/p2.wav" "$voiced/piper/en_US-lessac/$key.wav"
+cp "$work/p3.wav" "$voiced/piper/not a voice/$key.wav"
+[ "$(status "$ttscache" adopt "$voiced")" = 0 ] || fail "adopt with voices: $(cat "$dir/err")"
+grep -q "^adopted piper: 1 adopted" "$dir/out" || fail "voices summary: $(cat "$dir/out")"
+grep -q "^adopted piper/en_US-lessac: 1 adopted" "$dir/out" || fail "voices summary: $(cat "$dir/out")"
+grep -q "skipped $voiced/piper/not a voice: " "$dir/err" || fail "not a voice: $(cat "$dir/err")"
+cmp -s "$dir/cache/piper/$key.wav" "$work/p1.wav" || fail "the voiceless entry's copy"
+cmp -s "$dir/cache/piper/en_US-lessac/$key.wav" "$work/p2.wav" || fail "the voice's copy"
+[ "$(entries piper)" = 2 ] || fail "piper should count both voices' entries"
+hit piper "the lights are on." "$work/p1.wav"
 
 # Usage and failures.
 [ "$(status "$ttscache" adopt)" = 2 ] || fail "adopt without DIR must exit 2"

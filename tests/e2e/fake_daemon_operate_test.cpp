@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <stdexcept>
 #include <string>
 
 #include "ipc/messages.hpp"
@@ -160,6 +161,25 @@ TEST(FakeDaemonOperate, ForEachEntryAsksPageByPageAndStopsWhenTold) {
             }),
             "");
   EXPECT_EQ(s.requests.load(), 3);  // pages of 3: the 7th entry is on the third
+}
+
+TEST(FakeDaemonOperate, AnExceptionFromTheCallbackComesBackAsAnError) {
+  Scripted s;
+  s.reply = [](const ipc::Frame&) {
+    ipc::ListReply l;
+    l.entries = {Entry(1)};
+    return std::make_pair(ReplyTo(ipc::Opcode::kList), ipc::EncodeListReply(l));
+  };
+  FakeDaemon fake(s.Answer());
+  EXPECT_EQ(RunInChild([&] {
+              Result<Client> c = Client::Connect({fake.path(), 5000});
+              if (!c) return 2;
+              Status st = c->ForEachEntry({}, [](const ListedEntry&) -> bool {
+                throw std::runtime_error("the caller's bug");
+              });
+              return FailedWith(st, Errc::kInternal, "the caller's bug");
+            }),
+            "");
 }
 
 TEST(FakeDaemonOperate, ADeleteAnsweredWithAnotherOpcodeEndsTheConnection) {

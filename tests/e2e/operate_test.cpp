@@ -199,6 +199,9 @@ TEST(Operate, DeleteByTextAndByKeyOverTheWire) {
   ASSERT_FALSE(unknown.ok());
   EXPECT_EQ(WireCode(unknown.error()), static_cast<int>(ipc::ErrorCode::kUnknownEngine));
   EXPECT_TRUE(wire.Ping());
+  // A hostile engine field cannot forge a log line.
+  EXPECT_FALSE(wire.DeleteText("nosuch\nttscached: forged", "x").ok());
+  EXPECT_THAT(d.log(), ::testing::Not(HasSubstr("\nttscached: forged")));
   // Each deletion is logged with what, the outcome and the peer.
   EXPECT_THAT(d.log(), HasSubstr("delete piper " + KeyOf("first entry").hex()));
   EXPECT_THAT(d.log(), HasSubstr("uid 0 pid "));

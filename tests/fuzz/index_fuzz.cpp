@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "daemon/cache/cache_index.hpp"
@@ -28,7 +29,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   CacheKey key;
   for (uint32_t i = 0; i < kCapacity; ++i) {
     key.digest[0] = static_cast<uint8_t>(i);
-    if (!index->Find(i % 2, key) && index->HasFreeSlot()) index->Insert(i % 2, key, i);
+    // Every third entry in a voice (the accepted table may name others).
+    uint16_t voice = kNoVoice;
+    if (i % 3 == 0) {
+      Result<uint16_t> added = index->AddVoice(i % 2, "v" + std::to_string(i % 2));
+      if (added) voice = *added;
+    }
+    if (!index->Find(i % 2, key, voice) && index->HasFreeSlot())
+      index->Insert(i % 2, key, i, voice);
   }
   if (!CacheIndex::Attach(memory, engines, kCapacity)) __builtin_trap();
   return 0;

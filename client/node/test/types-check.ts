@@ -1,7 +1,7 @@
 // Compiled with `tsc --noEmit --strict` by tests/cli/node_types_test.sh: the
 // shipped .d.ts files must describe how the backend uses the package.
 import type { Duplex } from 'node:stream';
-import { Client, TtscacheError, type Stats, type EncodeStreamResult } from 'ttscache';
+import { Client, TtscacheError, type Stats, type EncodeStreamResult, type ListedEntry, type VerifyResult, type DeleteResult } from 'ttscache';
 import {
   initDiskCache, diskCacheGet, diskCachePut, getDiskCacheStats, encodeWavToOpus, isOpusEnabled,
 } from 'ttscache/adapter';
@@ -39,8 +39,32 @@ async function backend(wav: Buffer): Promise<number> {
   client.encodeStream({ sampleFormat: 's16le' });
   // @ts-expect-error an engine without a text
   client.encodeStream({ input: 'wav', engine: 'piper' });
+  // Operating the cache, voices.
+  await client.put('piper', 'Hi', wav, { voice: 'en_US-lessac-medium' });
+  const voiced: Buffer | null = await client.get('piper/en_US-lessac-medium', 'Hi', { format: 'opus' });
+  const removed: DeleteResult = await client.delete('piper', 'Hi', { voice: 'en_US-lessac-medium' });
+  await client.deleteKey('piper', 'ab'.repeat(32));
+  const { entries: purged }: { entries: number } = await client.purge('piper', { voice: 'v' });
+  let listed = 0;
+  for await (const page of client.list({ engine: 'piper', minIdleS: 86400, pageSize: 100 })) {
+    for (const e of page.entries) {
+      const entry: ListedEntry = e;
+      const v: string | null = entry.voice;
+      listed += entry.totalBytes + Number(entry.lastAccessNs > 0n) + (v?.length ?? 0);
+    }
+    const next: bigint = page.nextCursor;
+    void next;
+  }
+  const verified: VerifyResult = await client.verify({ repair: true });
+  const verdict: 'clean' | 'repaired' | 'damaged' = verified.verdict;
+  const detailed: Stats = await client.stats({ detail: true });
+  const free: number = detailed.detail?.diskFreeBytes ?? 0;
+  const ratio: number = detailed.engines['piper'].hitRatio ?? 0;
+  // @ts-expect-error a voice is a string
+  client.get('piper', 'Hi', { voice: 3 });
   client.close();
-  return open + done.samples48k + cachedAs.length + counts.piper + buffer.length + contentType.length + Number(enabled) + (opus?.length ?? 0) +
+  return listed + free + ratio + purged + Number(removed.deleted) + verdict.length + (voiced?.length ?? 0) +
+    open + done.samples48k + cachedAs.length + counts.piper + buffer.length + contentType.length + Number(enabled) + (opus?.length ?? 0) +
     encoded.length + stats.engines['xtts'].entries;
 }
 void backend;

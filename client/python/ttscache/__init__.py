@@ -35,6 +35,9 @@ The contract:
   lock around each call, so they are safe but serialized). Views may be read
   from any thread.
   Clients are independent.
+- **Operating the cache.** delete, delete_key, purge, verify(repair=True)
+  (admin only: Forbidden otherwise), list (a generator, one LIST page at a
+  time) and stats_detail; every engine may be "engine/voice" or take voice=.
 - **Timeouts.** `timeout_ms` bounds every call; a call that times out raises
   Unavailable and the Client goes on working. A lost connection (a daemon
   restart) is reopened once and the call retried.
@@ -44,7 +47,8 @@ from __future__ import annotations
 from ._lib import LIBRARY_SONAME
 from .client import Client, library_version
 from .stream import EncodeStream, encode_chunks
-from .values import EngineStats, Hello, OpusParams, Stats, StreamResult
+from .values import (DeleteResult, EngineStats, Hello, ListedEntry, ListedVariant, OpusParams,
+                     PurgeResult, Stats, StatsDetail, StreamResult, VerifyProblem, VerifyResult)
 from .errors import (BadAudio, BadRequest, Busy, BufferTooSmall, ConfigError, Error, Forbidden,
                      Internal, InvalidArgument, IOFailure, Locked, NoSpace, OutOfMemory,
                      TooLarge, UnknownEngine, Unavailable, Unsupported)
@@ -54,6 +58,8 @@ __version__ = "0.2.0"
 
 __all__ = [
     "Client", "EncodeStream", "EngineStats", "Hello", "OpusParams", "Stats", "StreamResult",
+    "DeleteResult", "ListedEntry", "ListedVariant", "PurgeResult", "StatsDetail", "VerifyProblem",
+    "VerifyResult",
     "encode_chunks", "library_version", "wav_header", "LIBRARY_SONAME",
     "Error", "BadAudio", "BadRequest", "Busy", "BufferTooSmall", "ConfigError", "Forbidden",
     "Internal", "InvalidArgument", "IOFailure", "Locked", "NoSpace", "OutOfMemory", "TooLarge",

@@ -65,6 +65,65 @@ class StreamResultC(ctypes.Structure):
                 ("note", ctypes.c_char_p)]
 
 
+class DeleteResultC(ctypes.Structure):
+    _fields_ = [("deleted", ctypes.c_int), ("variants", ctypes.c_uint32),
+                ("bytes", ctypes.c_uint64), ("reserved_", ctypes.c_uint64 * 2)]
+
+
+class PurgeResultC(ctypes.Structure):
+    _fields_ = [("entries", ctypes.c_uint64), ("bytes", ctypes.c_uint64),
+                ("reserved_", ctypes.c_uint64 * 2)]
+
+
+class ListFilterC(ctypes.Structure):
+    _fields_ = [("engine", ctypes.c_char_p)] + [
+        (f, ctypes.c_uint64) for f in ("min_idle_s", "max_idle_s", "min_bytes", "max_bytes")] + [
+        ("reserved_", ctypes.c_uint64 * 4)]
+
+
+class ListVariantC(ctypes.Structure):
+    _fields_ = [("params", OpusParamsC), ("bytes", ctypes.c_uint64)]
+
+
+class ListEntryC(ctypes.Structure):
+    _fields_ = [("engine", ctypes.c_char_p), ("key", ctypes.c_uint8 * 32),
+                ("wav_bytes", ctypes.c_uint64), ("total_bytes", ctypes.c_uint64),
+                ("last_access_ns", ctypes.c_uint64), ("variant_count", ctypes.c_size_t),
+                ("variants", ctypes.POINTER(ListVariantC)), ("reserved_", ctypes.c_uint64 * 2)]
+
+
+class ListPageC(ctypes.Structure):
+    _fields_ = [("next_cursor", ctypes.c_uint64), ("count", ctypes.c_size_t),
+                ("entries", ctypes.POINTER(ListEntryC))]
+
+
+class VerifyProblemC(ctypes.Structure):
+    _fields_ = [("kind", ctypes.c_char_p), ("path", ctypes.c_char_p), ("detail", ctypes.c_char_p),
+                ("repaired", ctypes.c_int), ("reserved_", ctypes.c_uint64 * 2)]
+
+
+class VerifyReportC(ctypes.Structure):
+    _fields_ = [("verdict", ctypes.c_int), ("entries_checked", ctypes.c_uint64),
+                ("files_checked", ctypes.c_uint64), ("problems_total", ctypes.c_uint64),
+                ("problem_count", ctypes.c_size_t), ("problems", ctypes.POINTER(VerifyProblemC))]
+
+
+ENCODE_BUCKETS = 12
+
+
+class StatsDetailC(ctypes.Structure):
+    _fields_ = [("stats", ctypes.POINTER(StatsC)), ("has_detail", ctypes.c_int)] + [
+        (f, ctypes.c_uint64) for f in ("disk_free_bytes", "disk_total_bytes", "min_free_bytes",
+                                       "max_age_s", "expired", "evicted_for_space", "deleted",
+                                       "purged")] + [
+        ("oldest_access_ns", ctypes.POINTER(ctypes.c_uint64))] + [
+        (f, ctypes.c_uint64) for f in ("queue_depth", "queue_capacity", "connections_open",
+                                       "forbidden")] + [
+        ("encode_bucket_bounds_us", ctypes.c_uint64 * ENCODE_BUCKETS),
+        ("encode_buckets", ctypes.c_uint64 * ENCODE_BUCKETS),
+        ("encode_count", ctypes.c_uint64), ("encode_sum_us", ctypes.c_uint64)]
+
+
 PagesFn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
 
 _int, _size, _u64, _cp, _vp = (ctypes.c_int, ctypes.c_size_t, ctypes.c_uint64, ctypes.c_char_p,
@@ -113,6 +172,17 @@ _SIGNATURES = {
                                         _P(_u64)]),
     "ttscache_stream_open_ex": (_int, [c_client_p, _P(StreamFormatC), _P(OpusParamsC), _cp, _cp,
                                        _size, PagesFn, _vp, _P(c_stream_p)]),
+    # Added with issue #17, operating the cache (declared only when exported).
+    "ttscache_delete": (_int, [c_client_p, _cp, _cp, _size, _P(DeleteResultC)]),
+    "ttscache_delete_key": (_int, [c_client_p, _cp, _vp, _P(DeleteResultC)]),
+    "ttscache_purge": (_int, [c_client_p, _cp, _P(PurgeResultC)]),
+    "ttscache_list": (_int, [c_client_p, _u64, _P(ListFilterC), ctypes.c_uint32,
+                             _P(_P(ListPageC))]),
+    "ttscache_list_free": (None, [_P(ListPageC)]),
+    "ttscache_verify": (_int, [c_client_p, _int, _P(_P(VerifyReportC))]),
+    "ttscache_verify_free": (None, [_P(VerifyReportC)]),
+    "ttscache_stats_detail_get": (_int, [c_client_p, _P(_P(StatsDetailC))]),
+    "ttscache_stats_detail_free": (None, [_P(StatsDetailC)]),
 }
 _REQUIRED = ("ttscache_client_new", "ttscache_client_free", "ttscache_last_error",
              "ttscache_ping", "ttscache_put", "ttscache_get", "ttscache_encode",

@@ -23,6 +23,7 @@ from typing import Callable, Iterable, Optional
 from . import _lib
 from ._buffers import Audio, Pinned
 from .errors import BufferTooSmall, Busy, Error, InvalidArgument, TooLarge, Unsupported, error_for
+from .operate import Operate
 from .stream import EncodeStream, _locked
 from .values import EngineStats, Hello, OpusLike, OpusParams, Stats, _opus
 
@@ -82,7 +83,7 @@ def _release_block(handle: _Handle, offset: int) -> None:
     handle.pending_frees.append(offset)  # any thread; the client's thread frees it
 
 
-class Client:
+class Client(Operate):
     """A connection to ttscached (connected by the first call).
 
     socket_path None: $TTSCACHE_SOCKET, else /run/ttscache/ttscached.sock.
@@ -155,21 +156,24 @@ class Client:
         out = ctypes.POINTER(_lib.StatsC)()
         self._check(self._need("stats_get")(self._h().ptr, ctypes.byref(out)))
         try:
-            s = out.contents
-            engines = {}
-            for i in range(s.engine_count):
-                e = s.engines[i]
-                engines[e.name.decode()] = EngineStats(
-                    e.entries, e.bytes, e.hits, e.misses, e.puts, e.evictions, e.variant_hits,
-                    e.variant_misses)
-            limits = dict(max_entries=s.max_entries, max_bytes=s.max_bytes) if s.has_limits else {}
-            streams = dict(streams_open=s.streams_open, streams_opened=s.streams_opened,
-                           streams_stored=s.streams_stored,
-                           streams_failed=s.streams_failed) if s.has_streams else {}
-            return Stats(s.connections, s.requests, s.busy, s.errors, s.encodes, s.shared_encodes,
-                         engines, **limits, **streams)
+            return self._stats_from_c(out.contents)
         finally:
             self._lib.stats_free(out)
+
+    @staticmethod
+    def _stats_from_c(s: _lib.StatsC) -> Stats:
+        engines = {}
+        for i in range(s.engine_count):
+            e = s.engines[i]
+            engines[e.name.decode()] = EngineStats(
+                e.entries, e.bytes, e.hits, e.misses, e.puts, e.evictions, e.variant_hits,
+                e.variant_misses)
+        limits = dict(max_entries=s.max_entries, max_bytes=s.max_bytes) if s.has_limits else {}
+        streams = dict(streams_open=s.streams_open, streams_opened=s.streams_opened,
+                       streams_stored=s.streams_stored,
+                       streams_failed=s.streams_failed) if s.has_streams else {}
+        return Stats(s.connections, s.requests, s.busy, s.errors, s.encodes, s.shared_encodes,
+                     engines, **limits, **streams)
 
     @_locked
     def get(self, engine: str, text: str, format: str = "wav",

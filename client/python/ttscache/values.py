@@ -111,3 +111,83 @@ class StreamResult:
     samples_48k: int  # what the stream decodes to at 48 kHz
     cached: str       # "not-asked", "stored" or "not-stored"
     note: str         # why it was not stored
+
+
+@dataclasses.dataclass(frozen=True)
+class DeleteResult:
+    """What delete removed: deleted False when it was not cached."""
+    deleted: bool
+    bytes: int
+    variants: int
+
+
+@dataclasses.dataclass(frozen=True)
+class PurgeResult:
+    entries: int
+    bytes: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ListedVariant:
+    params: OpusParams
+    bytes: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ListedEntry:
+    """One entry of list(): engine and voice (None: the engine's own), the key
+    (64 hex digits), its sizes and last use (Unix ns)."""
+    engine: str
+    voice: Optional[str]
+    key: str
+    wav_bytes: int
+    total_bytes: int
+    last_access_ns: int
+    variants: tuple[ListedVariant, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class VerifyProblem:
+    kind: str
+    path: str
+    detail: str
+    repaired: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class VerifyResult:
+    """verdict: "clean", "repaired" or "damaged"; at most 1,000 problems are listed."""
+    verdict: str
+    entries_checked: int
+    files_checked: int
+    problems_total: int
+    problems: tuple[VerifyProblem, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class StatsDetail:
+    """stats_detail(): the counters (stats) and what monitoring needs beyond
+    them; has_detail False from a daemon without them (the rest is then 0)."""
+    stats: Stats
+    has_detail: bool
+    disk_free_bytes: int
+    disk_total_bytes: int
+    min_free_bytes: int
+    max_age_s: int
+    expired: int
+    evicted_for_space: int
+    deleted: int
+    purged: int
+    oldest_access_ns: dict[str, int]
+    queue_depth: int
+    queue_capacity: int
+    connections_open: int
+    forbidden: int
+    encode_bucket_bounds_us: tuple[int, ...]
+    encode_buckets: tuple[int, ...]  # cumulative, per bound
+    encode_count: int
+    encode_sum_us: int
+
+    def hit_ratio(self, engine: str) -> float:
+        e = self.stats.engines[engine]
+        return e.hits / (e.hits + e.misses) if e.hits + e.misses else 0.0
