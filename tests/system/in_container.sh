@@ -2,6 +2,8 @@
 # The system test's steps, run as root inside a booted Debian 12 container
 # (see nspawn_test.sh): install the .debs with apt, then socket activation,
 # access by group, reload, watchdog, stop, upgrade with a modified conffile,
+# the metrics export and operating the cache (metrics_in_container.sh,
+# operate_in_container.sh),
 # remove and purge. Each check is one line in /results/log; the last line is
 # PASSED, or FAILED with the step.
 set -uo pipefail
@@ -21,6 +23,11 @@ export DEBIAN_FRONTEND=noninteractive
 wav=/debs/speech.wav
 
 # --- install ------------------------------------------------------------------
+# prometheus-node-exporter is in the root with its textfile directory; moved
+# aside until metrics_in_container.sh, so the install shows the metrics timer
+# doing nothing without it (and not starting the daemon before its first client).
+textfile_dir=/var/lib/prometheus/node-exporter
+check "prometheus-node-exporter's textfile directory is there; moved aside" mv "$textfile_dir" "$textfile_dir.off"
 # The guide's commands (docs/migrating.md) run as written, as root: sudo is a no-op.
 # shellcheck source=tests/support/doc_block.sh
 source /debs/doc_block.sh
@@ -32,6 +39,7 @@ check "docs/migrating.md step 1 (host-install): apt installs the daemon, depende
 check "apt installs libttscache-dev" apt-get install -y --no-install-recommends /debs/libttscache-dev_*-1_*.deb
 for f in /usr/bin/ttscached /usr/bin/ttscache /usr/share/man/man1/ttscache.1.gz /usr/share/man/man8/ttscached.8.gz \
   /lib/systemd/system/ttscached.service /lib/systemd/system/ttscached.socket /usr/lib/sysusers.d/ttscache.conf \
+  /lib/systemd/system/ttscache-metrics.service /lib/systemd/system/ttscache-metrics.timer \
   /usr/lib/tmpfiles.d/ttscache.conf /etc/ttscache/ttscached.conf /usr/include/ttscache/client.hpp; do
   check "installed: $f" test -e "$f"
 done
@@ -41,6 +49,11 @@ check "the config is a conffile" bash -c "dpkg-query -W -f='\${Conffiles}' ttsca
 check "ttscached.socket is enabled and listening" bash -c 'systemctl is-enabled ttscached.socket && systemctl is-active ttscached.socket'
 check "systemd-analyze security: exposure 0.5 or lower" \
   bash -c 'systemd-analyze security ttscached.service | tee /dev/stderr | grep -Eq "Overall exposure level for ttscached.service: 0\.[0-5] "'
+check "ttscache-metrics.timer is enabled and active" \
+  bash -c 'systemctl is-enabled ttscache-metrics.timer && systemctl is-active ttscache-metrics.timer'
+check "the timer fired; without the textfile directory the export was skipped (ConditionPathIsDirectory)" \
+  wait_for 40 bash -c '[ "$(systemctl show -p LastTriggerUSecMonotonic --value ttscache-metrics.timer)" != 0 ] &&
+    [ "$(systemctl show -p ConditionResult --value ttscache-metrics.service)" = no ] && ! test -e '"$textfile_dir"
 check "the service waits for its first client" bash -c '! systemctl is-active ttscached.service'
 
 # --- socket activation, access by group ---------------------------------------
@@ -167,10 +180,19 @@ check "the running daemon was restarted onto the new binary" \
   bash -c "systemctl is-active ttscached.service && [ \"\$(systemctl show -p MainPID --value ttscached.service)\" != $pid_before ]"
 check "the cache survives the upgrade" bash -c "runuser -u alice -- ttscache get --engine piper --text 'the lights are on.' -o /tmp/hit3.wav && cmp /tmp/hit3.wav $wav"
 
+# --- the metrics export; operating the cache ------------------------------------
+# shellcheck source=tests/system/metrics_in_container.sh
+source /debs/metrics_in_container.sh
+# shellcheck source=tests/system/operate_in_container.sh
+source /debs/operate_in_container.sh
+
 # --- remove, purge ------------------------------------------------------------
 check "apt-get remove" apt-get remove -y ttscache libttscache-dev
 check "binaries gone" bash -c '! test -e /usr/bin/ttscached && ! test -e /usr/bin/ttscache'
-check "units stopped" bash -c '! systemctl is-active ttscached.socket && ! systemctl is-active ttscached.service'
+check "units stopped" bash -c '! systemctl is-active ttscached.socket && ! systemctl is-active ttscached.service &&
+  ! systemctl is-active ttscache-metrics.timer'
+check "the exported metrics file is removed; the node exporter serves no ttscache_ series" \
+  bash -c "! test -e $textfile_dir/ttscache.prom && ! curl -s localhost:9100/metrics | grep -q '^ttscache_'"
 check "the cache is kept on remove" bash -c 'ls /var/cache/ttscache/piper/*.wav'
 check "the config is kept on remove" test -e /etc/ttscache/ttscached.conf
 # /run/ttscache is the host's folder bound in (nspawn_test.sh): a mount point

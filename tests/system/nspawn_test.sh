@@ -3,7 +3,8 @@
 # tree configured with -DCMAKE_INSTALL_PREFIX=/usr), lints them, boots a
 # Debian 12 container with systemd-nspawn and runs in_container.sh inside it
 # (install with apt, socket activation, group access, reload, watchdog, stop,
-# upgrade, adopting an old cache folder, remove, purge). Midway it starts a
+# upgrade, adopting an old cache folder, the metrics export read back from
+# Debian's node exporter, operating the cache, remove, purge). Midway it starts a
 # second container from the same root, bound only to the first one's
 # /run/ttscache, where a Node.js client with another uid and only the group in
 # common uses the daemon (client_container.sh: the Docker recipe's path).
@@ -41,8 +42,12 @@ for tag in $(grep -oE '^W: [^:]+: [a-z0-9-]+' <<< "$lintian_out" | awk '{print $
 done
 [ -z "$undocumented" ] || { echo "FAIL: lintian warnings not justified in docs/packaging.md:$undocumented"; exit 1; }
 
-# Debian's nodejs is in the root for the client container (the packaged module with Debian's node).
-include="systemd,systemd-sysv,dbus,nodejs,$(dpkg-deb -f "$runtime" Depends | sed -E 's/ \([^)]*\)//g; s/, /,/g')"
+# Debian's nodejs is in the root for the client container (the packaged module
+# with Debian's node); prometheus-node-exporter and curl for the metrics export
+# (metrics_in_container.sh). The root's name hashes this list: a root kept from
+# before a change to it is not reused, a new one is made (the run needs the
+# network that once), and every later run is offline.
+include="systemd,systemd-sysv,dbus,nodejs,prometheus-node-exporter,curl,$(dpkg-deb -f "$runtime" Depends | sed -E 's/ \([^)]*\)//g; s/, /,/g')"
 root=${TTSCACHE_NSPAWN_ROOT:-/var/tmp/ttscache-nspawn/root-$(md5sum <<< "$include" | cut -c1-8)}
 if [ ! -d "$root" ]; then
   echo "== debootstrap $root (once; kept for later runs)"
@@ -59,6 +64,7 @@ container=""
 trap '[ -z "$container" ] || kill "$container" 2> /dev/null || true; rm -rf "$work"' EXIT
 mkdir -p "$work/debs/upgrade" "$work/results" "$work/run-ttscache"
 cp "$runtime" "$dev" "$node_deb" "$here/in_container.sh" "$here/adopt_in_container.sh" "$here/client_container.sh" \
+  "$here/metrics_in_container.sh" "$here/operate_in_container.sh" \
   "$here/../../docs/migrating.md" "$here/../support/doc_block.sh" "$work/debs/"
 espeak-ng -w "$work/debs/speech.wav" "The lights are on in the kitchen."
 # The old backend's cache folder, written by the old module itself
@@ -98,8 +104,10 @@ run_client_container() {
 echo "== boot $root (volatile overlay) and run tests/system/in_container.sh"
 started=$(date +%s)
 # /run/ttscache is a folder of the host here (as it is on a real host): the
-# client container binds the same folder.
-timeout 900 systemd-nspawn --quiet --register=no --keep-unit --volatile=overlay -D "$root" \
+# client container binds the same folder. Its own network namespace (loopback
+# only): the node exporter in it listens on port 9100 without meeting the
+# host's or another run's, and nothing in the test reaches out.
+timeout 900 systemd-nspawn --quiet --register=no --keep-unit --volatile=overlay --private-network -D "$root" \
   --bind-ro="$work/debs:/debs" --bind="$work/results:/results" --bind="$work/run-ttscache:/run/ttscache" \
   --bind-ro="$here/ttscache-system-test.service:/etc/systemd/system/ttscache-system-test.service" \
   -b systemd.wants=ttscache-system-test.service > "$work/console.log" 2>&1 &
