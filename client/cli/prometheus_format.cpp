@@ -131,9 +131,10 @@ std::string PrometheusText(const StatsDetail& d, uint64_t now_ns) {
   x.Counter("ttscache_busy_replies_total", "Requests answered BUSY (retry later).", s.busy);
   x.Counter("ttscache_errors_total", "Requests answered with an error.", s.errors);
   x.Counter("ttscache_requests_total", "Requests received.", s.requests);
-  x.Counter("ttscache_connections_total", "Client connections accepted.", s.connections);
+  // STATS' `connections` is the number open now (a gauge, as the detail's
+  // connections_open); the daemon reports no count of connections accepted.
+  x.Gauge("ttscache_connections", "Client connections open now.", s.connections);
   if (d.has_detail) {
-    x.Gauge("ttscache_connections", "Client connections open now.", d.connections_open);
     x.Counter("ttscache_forbidden_total",
               "Peers refused as not allowed, or as not admin for an admin operation.", d.forbidden);
     x.Gauge("ttscache_queue_depth", "Jobs waiting for a worker now.", d.queue_depth);

@@ -204,7 +204,6 @@ TEST(PrometheusFormat, EveryPromisedFamilyIsThere) {
                              "ttscache_errors_total",
                              "ttscache_requests_total",
                              "ttscache_connections",
-                             "ttscache_connections_total",
                              "ttscache_forbidden_total",
                              "ttscache_queue_depth",
                              "ttscache_queue_capacity",
