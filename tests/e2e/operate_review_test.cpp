@@ -3,6 +3,9 @@
 // reproduction of one bug found (see the commit that fixed it).
 //  - A client putting to ever new voices made the daemon keep one open
 //    directory descriptor per voice name ever used, without bound.
+//  - A PUT_FILE with a last_used_ns before 2001 (a file with an epoch
+//    mtime, as Nix or `tar --mtime=@0` leave them) sat at the LRU end and
+//    stopped max_age from expiring anything else.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -69,6 +72,32 @@ TEST(OperateReview, ManyVoicesDoNotEachKeepADescriptor) {
   EXPECT_TRUE(client.Get("piper/v" + std::to_string(kVoices - 1), "a text", Format::kWav).ok());
   Client late = d.Connect();
   EXPECT_TRUE(late.Ping());
+}
+
+// max_age walks the LRU end: an entry adopted with a last-used time from
+// 1970 (an epoch mtime) must not stop it there forever.
+TEST(OperateReview, MaxAgeIsNotStoppedByAnEntryAdoptedWithAnEpochTime) {
+  DaemonProcess d({}, Keys{{"max_age", "1h"}});
+  ASSERT_TRUE(d.Start()) << d.log();
+  Client client = d.Connect();
+  const std::vector<uint8_t> wav = Tone(1);
+  const std::string path = d.dir() + "/adopted.wav";
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(wav.data()), static_cast<long>(wav.size()));
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(fd.valid());
+  const CacheKey epoch = ComputeCacheKey("epoch").value();
+  const CacheKey old = ComputeCacheKey("old").value();
+  // 1970-01-01T00:00:01, then two hours ago.
+  ASSERT_TRUE(client.PutFileByKey("piper", epoch.digest, fd.get(), 1000000000ull).ok());
+  ASSERT_TRUE(
+      client.PutFileByKey("piper", old.digest, fd.get(), NowNs() - 2ull * 3600 * 1000000000).ok());
+  ASSERT_TRUE(WaitForLog(d, "cache maintenance: removed 2 entries unused past max_age")) << d.log();
+  const std::array<uint8_t, 32> keys[] = {epoch.digest, old.digest};
+  Result<std::vector<bool>> has = client.HasKeys("piper", keys);
+  ASSERT_TRUE(has.ok());
+  EXPECT_FALSE((*has)[0]);
+  EXPECT_FALSE((*has)[1]);
 }
 
 }  // namespace
