@@ -27,10 +27,18 @@ namespace ttscache {
 namespace {
 
 // Takes the dir lock as CacheDirectory::Open does, without writing our pid:
-// kLocked names the pid a running daemon wrote.
+// kLocked names the pid a running daemon wrote. O_NONBLOCK: a FIFO in its
+// place must not block the open.
 Result<UniqueFd> LockReadOnly(int root_fd, const std::string& root) {
-  UniqueFd fd(::openat(root_fd, kLockFileName, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640));
+  UniqueFd fd(::openat(root_fd, kLockFileName,
+                       O_RDONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0640));
   if (!fd.valid()) return ErrnoError(errno, "open " + root + "/" + kLockFileName);
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return ErrnoError(errno, "stat " + root + "/" + kLockFileName);
+  if (!S_ISREG(st.st_mode)) {
+    return MakeError(Errc::kInternal,
+                     root + "/" + kLockFileName + " is not a regular file: not a cache dir's lock");
+  }
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
     if (err != EWOULDBLOCK) return ErrnoError(err, "flock " + root + "/" + kLockFileName);
@@ -60,7 +68,8 @@ Result<IndexRead> ReadIndex(int root_fd, const CacheOptions& options) {
     read.finding = VerifyFinding{kind, kIndexFileName, std::move(detail)};
     return std::move(read);
   };
-  UniqueFd fd(::openat(root_fd, kIndexFileName, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  // O_NONBLOCK: a FIFO in its place is reported (below), not waited on.
+  UniqueFd fd(::openat(root_fd, kIndexFileName, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (!fd.valid()) {
     if (errno == ENOENT) return bad(verify::kIndexMissing, "no index file");
     return ErrnoError(errno, "open " + options.dir + "/" + kIndexFileName);

@@ -1,0 +1,86 @@
+// Regression tests from an adversarial review of `ttscached --verify`
+// (VerifyCacheDirectory, issue #17), each the reproduction of one bug:
+//  - a FIFO in place of the index or the dir lock blocked the open: the
+//    verify hung instead of reporting it.
+#include <fcntl.h>
+#include <grp.h>
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <functional>
+
+#include "daemon/cache/cache_directory.hpp"
+#include "daemon/cache/cache_store.hpp"
+#include "tests/support/temp_dir.hpp"
+#include "tests/unit/cache_test_support.hpp"
+
+namespace ttscache {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::OpenCacheStore;
+using testing::StoreOptions;
+
+// Runs `body` in a child killed after 20 s; its exit status (0: passed;
+// 150: it threw, e.g. bad_alloc), or 200 + the signal that ended it.
+int InChild(const std::function<int()>& body) {
+  pid_t child = fork();
+  if (child == 0) {
+    alarm(20);
+    int code = 150;
+    try {
+      code = body();
+    } catch (...) {
+    }
+    _exit(code);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 200 + WTERMSIG(status);
+}
+
+// A cache a store wrote and closed, so everything but the planted file is clean.
+CacheOptions ClosedCache(const std::string& dir) {
+  CacheOptions o = StoreOptions(dir);
+  auto store = OpenCacheStore(o);
+  EXPECT_TRUE(store);
+  if (store) {
+    EXPECT_TRUE(store->Close().ok());
+  }
+  return o;
+}
+
+TEST(OfflineVerifyReview, AFifoAsTheIndexIsReportedNotWaitedOn) {
+  testing::TempDir tmp;
+  const CacheOptions o = ClosedCache(tmp.path() + "/cache");
+  const std::string index = o.dir + "/" + kIndexFileName;
+  ASSERT_TRUE(fs::remove(index));
+  ASSERT_EQ(mkfifo(index.c_str(), 0640), 0);
+  const int status = InChild([&] {
+    Result<VerifyReport> r = VerifyCacheDirectory(o, false);
+    if (!r) return 1;
+    return r->verdict == VerifyVerdict::kDamaged ? 0 : 2;
+  });
+  EXPECT_EQ(status, 0) << "200 + 14 (SIGALRM): the verify hung opening the FIFO";
+}
+
+TEST(OfflineVerifyReview, AFifoAsTheLockDoesNotHang) {
+  testing::TempDir tmp;
+  const CacheOptions o = ClosedCache(tmp.path() + "/cache");
+  const std::string lock = o.dir + "/" + kLockFileName;
+  ASSERT_TRUE(fs::remove(lock));
+  ASSERT_EQ(mkfifo(lock.c_str(), 0640), 0);
+  // An answer either way (a report, or an error naming the lock): not a hang.
+  const int status = InChild([&] {
+    (void)VerifyCacheDirectory(o, false);
+    return 0;
+  });
+  EXPECT_EQ(status, 0) << "200 + 14 (SIGALRM): the verify hung opening the FIFO";
+}
+
+}  // namespace
+}  // namespace ttscache
