@@ -85,11 +85,14 @@ Result<IndexRead> ReadIndex(int root_fd, const CacheOptions& options) {
   if (size < sizeof(IndexHeader)) {
     return bad(verify::kIndexLayout, std::to_string(size) + " bytes, shorter than its header");
   }
-  // The header first: a version or size from another configuration.
-  read.words.resize((std::max<uint64_t>(size, expected) + 7) / 8);
+  // The header first: a version or size from another configuration. Only
+  // the header of a file whose size is not the expected one: a huge
+  // (sparse) file must not be read into memory.
+  const uint64_t to_read = size == expected ? size : sizeof(IndexHeader);
+  read.words.resize((std::max<uint64_t>(to_read, expected) + 7) / 8);
   auto* bytes = reinterpret_cast<uint8_t*>(read.words.data());
-  for (size_t done = 0; done < size;) {
-    const ssize_t n = ::pread(fd.get(), bytes + done, size - done, static_cast<off_t>(done));
+  for (size_t done = 0; done < to_read;) {
+    const ssize_t n = ::pread(fd.get(), bytes + done, to_read - done, static_cast<off_t>(done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return ErrnoError(errno, "read " + options.dir + "/" + kIndexFileName);
     if (n == 0) return bad(verify::kIndexLayout, "shorter than its size while read");

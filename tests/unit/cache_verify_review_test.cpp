@@ -1,7 +1,8 @@
 // Regression tests from an adversarial review of `ttscached --verify`
 // (VerifyCacheDirectory, issue #17), each the reproduction of one bug:
 //  - a FIFO in place of the index or the dir lock blocked the open: the
-//    verify hung instead of reporting it.
+//    verify hung instead of reporting it;
+//  - a huge sparse index file was read whole into memory.
 #include <fcntl.h>
 #include <grp.h>
 #include <gtest/gtest.h>
@@ -80,6 +81,27 @@ TEST(OfflineVerifyReview, AFifoAsTheLockDoesNotHang) {
     return 0;
   });
   EXPECT_EQ(status, 0) << "200 + 14 (SIGALRM): the verify hung opening the FIFO";
+}
+
+// A huge sparse file as the index: judged by its header and size, never
+// read whole into memory (64 GiB of it, under a 4 GiB address space).
+TEST(OfflineVerifyReview, AHugeSparseIndexIsNotReadIntoMemory) {
+  testing::TempDir tmp;
+  const CacheOptions o = ClosedCache(tmp.path() + "/cache");
+  const std::string index = o.dir + "/" + kIndexFileName;
+  {
+    UniqueFd fd(open(index.c_str(), O_WRONLY | O_CLOEXEC));
+    ASSERT_TRUE(fd.valid());
+    if (ftruncate(fd.get(), off_t{64} << 30) != 0) GTEST_SKIP() << "no 64 GiB sparse file here";
+  }
+  const int status = InChild([&] {
+    rlimit as{rlim_t{4} << 30, rlim_t{4} << 30};
+    if (setrlimit(RLIMIT_AS, &as) != 0) return 100;
+    Result<VerifyReport> r = VerifyCacheDirectory(o, false);
+    if (!r) return 1;
+    return r->verdict == VerifyVerdict::kDamaged ? 0 : 2;
+  });
+  EXPECT_EQ(status, 0) << "150 (bad_alloc) or 200 + 9 (OOM): the index was read whole into memory";
 }
 
 }  // namespace
