@@ -28,10 +28,22 @@ namespace {
 
 // Takes the dir lock as CacheDirectory::Open does, without writing our pid:
 // kLocked names the pid a running daemon wrote. O_NONBLOCK: a FIFO in its
-// place must not block the open.
+// place must not block the open. A lock file this creates (no daemon ever
+// ran here) goes to the dir's owner: one left root's, 0640, would keep the
+// daemon's user from opening it, and the daemon from starting.
 Result<UniqueFd> LockReadOnly(int root_fd, const std::string& root) {
-  UniqueFd fd(::openat(root_fd, kLockFileName,
-                       O_RDONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0640));
+  constexpr int kFlags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+  UniqueFd fd(::openat(root_fd, kLockFileName, kFlags));
+  if (!fd.valid() && errno == ENOENT) {
+    fd.reset(::openat(root_fd, kLockFileName, kFlags | O_CREAT | O_EXCL, 0640));
+    struct stat dir;
+    if (fd.valid() && ::fstat(root_fd, &dir) == 0 && dir.st_uid != ::geteuid() &&
+        ::fchown(fd.get(), dir.st_uid, dir.st_gid) != 0) {
+      return ErrnoError(errno, "give " + root + "/" + kLockFileName + " to the dir's owner uid " +
+                                   std::to_string(dir.st_uid));
+    }
+    if (!fd.valid() && errno == EEXIST) fd.reset(::openat(root_fd, kLockFileName, kFlags));
+  }
   if (!fd.valid()) return ErrnoError(errno, "open " + root + "/" + kLockFileName);
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return ErrnoError(errno, "stat " + root + "/" + kLockFileName);

@@ -2,6 +2,9 @@
 // (VerifyCacheDirectory, issue #17), each the reproduction of one bug:
 //  - a FIFO in place of the index or the dir lock blocked the open: the
 //    verify hung instead of reporting it;
+//  - a read-only verify as root of a dir with no lock file yet created it
+//    owned by root, 0640: the daemon's user could not open it, and the
+//    daemon no longer started;
 //  - a huge sparse index file was read whole into memory.
 #include <fcntl.h>
 #include <grp.h>
@@ -102,6 +105,38 @@ TEST(OfflineVerifyReview, AHugeSparseIndexIsNotReadIntoMemory) {
     return r->verdict == VerifyVerdict::kDamaged ? 0 : 2;
   });
   EXPECT_EQ(status, 0) << "150 (bad_alloc) or 200 + 9 (OOM): the index was read whole into memory";
+}
+
+TEST(OfflineVerifyReview, RootLeavesTheDaemonUsersDirUsable) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (to verify as root a dir of another user)";
+  testing::TempDir tmp;
+  fs::permissions(tmp.path(), fs::perms(0755));
+  const std::string dir = tmp.path() + "/cache";
+  CacheOptions o = StoreOptions(dir);
+  // A dir the daemon's user (nobody here) owns, never opened by a daemon:
+  // no lock file yet (as the Node module or tmpfiles.d leaves it).
+  ASSERT_TRUE(fs::create_directories(dir + "/piper"));
+  ASSERT_TRUE(fs::create_directories(dir + "/xtts"));
+  for (const std::string& p : {dir, dir + "/piper", dir + "/xtts"}) {
+    ASSERT_EQ(chown(p.c_str(), 65534, 65534), 0);
+    ASSERT_EQ(chmod(p.c_str(), 0750), 0);
+  }
+  Result<VerifyReport> r = VerifyCacheDirectory(o, false);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  // The daemon, as its user, can still open the cache.
+  const int status = InChild([&] {
+    if (setgroups(0, nullptr) != 0 || setresgid(65534, 65534, 65534) != 0 ||
+        setresuid(65534, 65534, 65534) != 0) {
+      return 100;
+    }
+    Result<std::unique_ptr<CacheStore>> store = CacheStore::Open(o);
+    if (!store) {
+      fprintf(stderr, "%s\n", store.error().message.c_str());
+      return 1;
+    }
+    return (*store)->Close().ok() ? 0 : 2;
+  });
+  EXPECT_EQ(status, 0) << "the daemon's user could not open the cache after a verify as root";
 }
 
 }  // namespace
