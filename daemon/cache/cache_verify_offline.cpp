@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <set>
 
 #include "core/unique_fd.hpp"
@@ -147,11 +148,15 @@ Result<VerifyReport> LookAt(int root_fd, const CacheOptions& options, uid_t owne
   const std::optional<CacheIndex>& index = read->index;
 
   // Every folder of the layout: each engine's, then its voices' subfolders.
+  // Only the engines' folders are held open: a voice's is opened when used
+  // and closed after (there may be more voice folders on disk than this
+  // process may open descriptors: each voice ever put left one).
   struct LayoutFolder {
     uint8_t engine;
     std::string voice, path;  // path: relative to the cache dir
-    UniqueFd fd;              // invalid: the folder does not exist
+    UniqueFd fd;              // an engine's; invalid: the folder does not exist (or a voice's)
   };
+  std::vector<int> engine_fds(options.engines.size(), -1);
   std::vector<LayoutFolder> folders;
   auto open_folder = [&](int at, const std::string& name,
                          const std::string& path) -> Result<UniqueFd> {
@@ -167,6 +172,7 @@ Result<VerifyReport> LookAt(int root_fd, const CacheOptions& options, uid_t owne
     if (!fd) return fd.error();
     const size_t engine_at = folders.size();
     folders.push_back({static_cast<uint8_t>(e), "", engine, std::move(*fd)});
+    engine_fds[e] = folders[engine_at].fd.get();
     if (!folders[engine_at].fd.valid()) continue;
     Result<std::vector<verify::FolderFile>> items =
         verify::ListFolder(folders[engine_at].fd.get(), options.dir + "/" + engine);
@@ -177,18 +183,19 @@ Result<VerifyReport> LookAt(int root_fd, const CacheOptions& options, uid_t owne
     }
     std::sort(voices.begin(), voices.end());
     for (const std::string& voice : voices) {
-      Result<UniqueFd> voice_fd =
-          open_folder(folders[engine_at].fd.get(), voice, engine + "/" + voice);
-      if (!voice_fd) return voice_fd.error();
-      folders.push_back(
-          {static_cast<uint8_t>(e), voice, engine + "/" + voice, std::move(*voice_fd)});
+      folders.push_back({static_cast<uint8_t>(e), voice, engine + "/" + voice, UniqueFd()});
     }
   }
-  auto fd_of = [&](const std::string& path) {
-    for (const LayoutFolder& f : folders) {
-      if (f.path == path) return f.fd.get();
-    }
-    return -1;
+  // A folder's fd for the entries' checks: an engine's, or a voice's from a
+  // few kept (entries come in slot order, their voices mixed); -1: missing.
+  std::map<std::string, UniqueFd> voice_fds;
+  auto fd_of = [&](uint8_t engine, std::string_view voice, const std::string& path) -> Result<int> {
+    if (voice.empty() || engine_fds[engine] < 0) return engine_fds[engine];
+    if (auto it = voice_fds.find(path); it != voice_fds.end()) return it->second.get();
+    if (voice_fds.size() >= 64) voice_fds.clear();
+    Result<UniqueFd> fd = open_folder(engine_fds[engine], std::string(voice), path);
+    if (!fd) return fd.error();
+    return voice_fds.emplace(path, std::move(*fd)).first->second.get();
   };
 
   if (index) {
@@ -199,7 +206,9 @@ Result<VerifyReport> LookAt(int root_fd, const CacheOptions& options, uid_t owne
       const std::string_view voice = index->VoiceName(e.voice);
       const std::string folder =
           options.engines[e.engine] + (voice.empty() ? "" : "/" + std::string(voice));
-      const int dir = fd_of(folder);
+      Result<int> folder_fd = fd_of(e.engine, voice, folder);
+      if (!folder_fd) return folder_fd.error();
+      const int dir = *folder_fd;
       const CacheKey key = index->KeyOf(slot);
       auto check = [&](const std::string& name, uint64_t bytes, bool wav) -> Status {
         report.files_checked++;
@@ -222,10 +231,18 @@ Result<VerifyReport> LookAt(int root_fd, const CacheOptions& options, uid_t owne
       }
     }
   }
+  voice_fds.clear();
   for (const LayoutFolder& folder : folders) {
-    if (!folder.fd.valid()) continue;
+    UniqueFd voice_fd;  // a voice's folder, open while it is looked at
+    if (!folder.voice.empty() && engine_fds[folder.engine] >= 0) {
+      Result<UniqueFd> opened = open_folder(engine_fds[folder.engine], folder.voice, folder.path);
+      if (!opened) return opened.error();
+      voice_fd = std::move(*opened);
+    }
+    const int dir = folder.voice.empty() ? folder.fd.get() : voice_fd.get();
+    if (dir < 0) continue;
     Result<std::vector<verify::FolderFile>> files =
-        verify::ListFolder(folder.fd.get(), options.dir + "/" + folder.path);
+        verify::ListFolder(dir, options.dir + "/" + folder.path);
     if (!files) return files.error();
     // Without an index, a variant is an orphan when no WAV of its key is here.
     std::set<std::string> wav_keys;
@@ -252,8 +269,8 @@ Result<VerifyReport> LookAt(int root_fd, const CacheOptions& options, uid_t owne
     for (const verify::FolderFile& f : *files) {
       if (folder.voice.empty() && S_ISDIR(f.st.st_mode) && IsValidVoiceName(f.name)) continue;
       report.files_checked++;
-      Result<std::optional<VerifyFinding>> found = verify::ExamineFolderFile(
-          folder.fd.get(), folder.path, folder.voice.empty(), f, owner, 0, indexed);
+      Result<std::optional<VerifyFinding>> found =
+          verify::ExamineFolderFile(dir, folder.path, folder.voice.empty(), f, owner, 0, indexed);
       if (!found) return found.error();
       if (*found) report.findings.push_back(std::move(**found));
     }

@@ -5,7 +5,10 @@
 //  - a read-only verify as root of a dir with no lock file yet created it
 //    owned by root, 0640: the daemon's user could not open it, and the
 //    daemon no longer started;
-//  - a huge sparse index file was read whole into memory.
+//  - a huge sparse index file was read whole into memory;
+//  - Verify (online and offline) held every voice folder open at once:
+//    with more voice folders on disk than descriptors (each voice ever put
+//    leaves one), it failed with EMFILE.
 #include <fcntl.h>
 #include <grp.h>
 #include <gtest/gtest.h>
@@ -137,6 +140,40 @@ TEST(OfflineVerifyReview, RootLeavesTheDaemonUsersDirUsable) {
     return (*store)->Close().ok() ? 0 : 2;
   });
   EXPECT_EQ(status, 0) << "the daemon's user could not open the cache after a verify as root";
+}
+
+// 600 voice folders (empty, as a voice emptied by the LRU or a purge leaves
+// its folder), and a process allowed 256 descriptors.
+TEST(VerifyReview, MoreVoiceFoldersThanDescriptors) {
+  testing::TempDir tmp;
+  const CacheOptions o = ClosedCache(tmp.path() + "/cache");
+  for (int i = 0; i < 600; ++i) {
+    ASSERT_TRUE(fs::create_directory(o.dir + "/piper/v" + std::to_string(i)));
+  }
+  const int offline = InChild([&] {
+    rlimit nofile{256, 256};
+    if (setrlimit(RLIMIT_NOFILE, &nofile) != 0) return 100;
+    Result<VerifyReport> r = VerifyCacheDirectory(o, false);
+    if (!r) {
+      fprintf(stderr, "offline: %s\n", r.error().message.c_str());
+      return 1;
+    }
+    return 0;
+  });
+  EXPECT_EQ(offline, 0) << "ttscached --verify failed (EMFILE)";
+  const int online = InChild([&] {
+    rlimit nofile{256, 256};
+    if (setrlimit(RLIMIT_NOFILE, &nofile) != 0) return 100;
+    Result<std::unique_ptr<CacheStore>> store = CacheStore::Open(o);
+    if (!store) return 2;
+    Result<VerifyReport> r = (*store)->Verify(false);
+    if (!r) {
+      fprintf(stderr, "online: %s\n", r.error().message.c_str());
+      return 1;
+    }
+    return 0;
+  });
+  EXPECT_EQ(online, 0) << "VERIFY failed (EMFILE)";
 }
 
 }  // namespace
