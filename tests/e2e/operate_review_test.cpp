@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +19,7 @@
 #include "core/cachekey/cache_key.hpp"
 #include "tests/e2e/daemon_e2e_helpers.hpp"
 #include "tests/e2e/daemon_process.hpp"
+#include "tests/support/raw_peer.hpp"
 
 namespace ttscache {
 namespace {
@@ -98,6 +100,86 @@ TEST(OperateReview, MaxAgeIsNotStoppedByAnEntryAdoptedWithAnEpochTime) {
   ASSERT_TRUE(has.ok());
   EXPECT_FALSE((*has)[0]);
   EXPECT_FALSE((*has)[1]);
+}
+
+// DELETE and PURGE racing puts and gets (WAV and Opus, whose variant is
+// encoded and stored on a worker meanwhile) of the same keys: a get serves a
+// whole WAV that was put or a miss; a put acknowledged after the last delete
+// is served; and at the end VERIFY finds nothing (no variant stored for an
+// entry deleted meanwhile, no file the index does not name).
+TEST(OperateReview, DeleteAndPurgeRacingPutsAndGetsLeaveNothingBehind) {
+  DaemonProcess d;
+  ASSERT_TRUE(d.Start()) << d.log();
+  const std::vector<uint8_t> a = Tone(1, 0.1), b = Tone(2, 0.1);
+  std::atomic<bool> stop{false};
+  std::atomic<int> torn{0}, failed{0};
+  auto engine_of = [](int i) { return i % 2 ? std::string("piper/r") : std::string("piper"); };
+  std::thread putter([&] {
+    Client c = d.Connect();
+    for (int i = 0; !stop; ++i) {
+      if (!c.Put(engine_of(i), "race " + std::to_string(i % 3), i % 2 ? a : b).ok()) failed++;
+    }
+  });
+  std::vector<std::thread> getters;
+  for (Format f : {Format::kWav, Format::kOpus}) {
+    getters.emplace_back([&, f] {
+      Client c = d.Connect();
+      for (int i = 0; !stop; ++i) {
+        Result<AudioBuffer> got = c.Get(engine_of(i), "race " + std::to_string(i % 3), f);
+        if (!got) {
+          if (got.error().code != Errc::kNotFound) failed++;
+          continue;
+        }
+        if (f == Format::kWav) {
+          const std::vector<uint8_t> bytes = e2e::ToVector(*got);
+          if (bytes != a && bytes != b) torn++;
+        }
+      }
+    });
+  }
+  {
+    testing::RawPeer peer(d.socket_path());
+    ASSERT_TRUE(peer.connected);
+    for (uint64_t id = 1; id <= 600; ++id) {
+      std::vector<uint8_t> body;
+      uint8_t op = 0;
+      if (id % 10 == 0) {
+        op = static_cast<uint8_t>(ipc::Opcode::kPurge);
+        body = ipc::EncodePurgeRequest(id % 20 ? "piper/r" : "piper");
+      } else {
+        op = static_cast<uint8_t>(ipc::Opcode::kDelete);
+        const std::string text = "race " + std::to_string(id % 3);
+        body = ipc::EncodeDeleteRequest(
+            {id % 2 ? "piper/r" : "piper", ipc::DeleteBy::kText, text, {}});
+      }
+      peer.Send(ipc::BuildFrame(op, id, body));
+      auto [reply_op, reply_id, reply] = peer.Read();
+      ASSERT_EQ(reply_op, op | ipc::kReplyBit) << "request " << id;
+      ASSERT_EQ(reply_id, id);
+    }
+  }
+  stop = true;
+  putter.join();
+  for (std::thread& t : getters) t.join();
+  EXPECT_EQ(torn.load(), 0) << "a get served bytes that were never put";
+  EXPECT_EQ(failed.load(), 0);
+  // Puts acknowledged after the last delete are served, byte for byte.
+  Client c = d.Connect();
+  ASSERT_TRUE(c.Put("piper/r", "race 1", a).ok());
+  Result<AudioBuffer> last = c.Get("piper/r", "race 1", Format::kWav);
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(e2e::ToVector(*last), a);
+  // Nothing left behind: every file is one the index names.
+  testing::RawPeer peer(d.socket_path());
+  peer.Send(ipc::BuildFrame(static_cast<uint8_t>(ipc::Opcode::kVerify), 1,
+                            ipc::EncodeVerifyRequest({false})));
+  auto [op, id, body] = peer.Read();
+  ASSERT_EQ(op, static_cast<uint8_t>(ipc::Opcode::kVerify) | ipc::kReplyBit);
+  Result<ipc::VerifyReply> verify = ipc::DecodeVerifyReply(body);
+  ASSERT_TRUE(verify.ok());
+  std::string problems;
+  for (const auto& p : verify->problems) problems += p.kind + " " + p.path + "; ";
+  EXPECT_EQ(verify->verdict, ipc::VerifyVerdict::kClean) << problems;
 }
 
 }  // namespace
