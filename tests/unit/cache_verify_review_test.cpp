@@ -18,8 +18,10 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <functional>
 
+#include "core/cachekey/cache_key.hpp"
 #include "daemon/cache/cache_directory.hpp"
 #include "daemon/cache/cache_store.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -174,6 +176,57 @@ TEST(VerifyReview, MoreVoiceFoldersThanDescriptors) {
     return 0;
   });
   EXPECT_EQ(online, 0) << "VERIFY failed (EMFILE)";
+}
+
+void WriteFile(const std::string& path, const std::vector<uint8_t>& bytes) {
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<long>(bytes.size()));
+}
+
+// `ttscached --verify --repair` over hostile contents: symlinks named as
+// entries and as a temporary pointing outside, a symlinked voice folder, a
+// FIFO named as an entry, a huge sparse entry. It answers (no hang), and
+// nothing outside the cache dir is changed or removed.
+TEST(OfflineVerifyReview, RepairOfHostileContentsStaysInside) {
+  testing::TempDir tmp;
+  const CacheOptions o = ClosedCache(tmp.path() + "/cache");
+  const std::string outside = tmp.path() + "/outside";
+  ASSERT_TRUE(fs::create_directories(outside));
+  const std::vector<uint8_t> wav = testing::SeededWav(1);
+  const std::string k1 = ComputeCacheKey("one").value().hex();
+  const std::string k2 = ComputeCacheKey("two").value().hex();
+  const std::string k3 = ComputeCacheKey("three").value().hex();
+  const std::string k4 = ComputeCacheKey("four").value().hex();
+  WriteFile(outside + "/" + k1 + ".wav", wav);
+  WriteFile(outside + "/.tmp-outside", wav);
+  const std::string piper = o.dir + "/piper";
+  fs::create_symlink(outside + "/" + k1 + ".wav", piper + "/" + k1 + ".wav");
+  fs::create_symlink(outside + "/.tmp-outside", piper + "/.tmp-link");
+  fs::create_directory_symlink(outside, piper + "/evil");
+  ASSERT_EQ(mkfifo((piper + "/" + k2 + ".wav").c_str(), 0640), 0);
+  {
+    WriteFile(piper + "/" + k3 + ".wav", wav);
+    UniqueFd fd(open((piper + "/" + k3 + ".wav").c_str(), O_WRONLY | O_CLOEXEC));
+    ASSERT_EQ(ftruncate(fd.get(), off_t{64} << 30), 0);
+  }
+  WriteFile(piper + "/" + k4 + ".wav", wav);  // a sound WAV the index lacks
+  const int status = InChild([&] {
+    Result<VerifyReport> r = VerifyCacheDirectory(o, true);
+    if (!r) {
+      fprintf(stderr, "%s\n", r.error().message.c_str());
+      return 1;
+    }
+    return 0;
+  });
+  EXPECT_EQ(status, 0);
+  EXPECT_EQ(testing::ReadPath(outside + "/" + k1 + ".wav"), wav);
+  EXPECT_EQ(testing::ReadPath(outside + "/.tmp-outside"), wav);
+  EXPECT_TRUE(fs::is_symlink(piper + "/evil"));
+  // The sound WAV was adopted: the cache serves it.
+  auto store = OpenCacheStore(o);
+  ASSERT_TRUE(store);
+  EXPECT_EQ(testing::Served(*store, "piper", "four"), wav);
+  EXPECT_TRUE(testing::Served(*store, "piper", "one").empty()) << "a symlink is not adopted";
 }
 
 }  // namespace
