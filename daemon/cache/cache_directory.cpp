@@ -61,9 +61,15 @@ Status MakeDirectory(int at, const std::string& name, const std::string& shown) 
 }  // namespace
 
 // Voice folders are opened when first used and kept open: a voice's every
-// request would otherwise pay an openat of its folder. A folder removed
-// behind the daemon's back is reopened (ForgetFolder); the old descriptor
-// is retired, not closed, since another thread may be using its number.
+// request would otherwise pay an openat of its folder. At most
+// kMaxKeptVoiceFolders are kept: any client may put to new voice names
+// without end (the index gives an emptied voice's place to the next), and a
+// descriptor kept per name ever used ran the daemon out of descriptors. A
+// folder dropped from the set (to make room, or removed behind the daemon's
+// back: ForgetFolder) is closed by its last user, never under one, since
+// another thread may be using its number.
+constexpr size_t kMaxKeptVoiceFolders = 128;
+
 struct CacheDirectory::VoiceFolders {
   // Orders (engine, voice) keys whether the voice is a string or a view, so
   // a lookup allocates nothing.
@@ -76,8 +82,8 @@ struct CacheDirectory::VoiceFolders {
     }
   };
   Mutex mutex;
-  std::map<std::pair<uint8_t, std::string>, UniqueFd, Less> fds GUARDED_BY(mutex);
-  std::vector<UniqueFd> retired GUARDED_BY(mutex);
+  std::map<std::pair<uint8_t, std::string>, std::shared_ptr<const UniqueFd>, Less> fds
+      GUARDED_BY(mutex);
 };
 
 CacheDirectory::CacheDirectory(CacheDirectory&&) noexcept = default;
@@ -142,13 +148,13 @@ std::string CacheDirectory::PathOf(const Folder& folder, const std::string& name
   return root_path_ + "/" + RelativePath(folder) + "/" + name;
 }
 
-Result<int> CacheDirectory::FolderFd(const Folder& folder, bool create) {
+Result<CacheDirectory::FolderRef> CacheDirectory::FolderFd(const Folder& folder, bool create) {
   const int engine_fd = engine_dirs_[folder.engine].get();
-  if (folder.voice.empty()) return engine_fd;
+  if (folder.voice.empty()) return FolderRef{engine_fd, nullptr};
   VoiceFolders& v = *voice_folders_;
   MutexLock lock(v.mutex);
   auto it = v.fds.find(std::pair<uint8_t, std::string_view>(folder.engine, folder.voice));
-  if (it != v.fds.end()) return it->second.get();
+  if (it != v.fds.end()) return FolderRef{it->second->get(), it->second};
   const std::string shown = root_path_ + "/" + RelativePath(folder);
   if (create) {
     if (Status s = MakeDirectory(engine_fd, folder.voice, shown); !s) return s.error();
@@ -163,9 +169,11 @@ Result<int> CacheDirectory::FolderFd(const Folder& folder, bool create) {
     }
     return ErrnoError(errno, "open voice folder " + shown);
   }
-  const int raw = fd.get();
-  v.fds.emplace(std::pair<uint8_t, std::string>(folder.engine, folder.voice), std::move(fd));
-  return raw;
+  // Room for it: any other kept one goes (its users still hold it).
+  if (v.fds.size() >= kMaxKeptVoiceFolders) v.fds.erase(v.fds.begin());
+  auto kept = std::make_shared<const UniqueFd>(std::move(fd));
+  v.fds.emplace(std::pair<uint8_t, std::string>(folder.engine, folder.voice), kept);
+  return FolderRef{kept->get(), kept};
 }
 
 void CacheDirectory::ForgetFolder(const Folder& folder) {
@@ -174,22 +182,21 @@ void CacheDirectory::ForgetFolder(const Folder& folder) {
   MutexLock lock(v.mutex);
   auto it = v.fds.find(std::pair<uint8_t, std::string_view>(folder.engine, folder.voice));
   if (it == v.fds.end()) return;
-  v.retired.push_back(std::move(it->second));
-  v.fds.erase(it);
+  v.fds.erase(it);  // closed by its last user
 }
 
 Result<PendingFile> CacheDirectory::CreateTemporary(const Folder& folder) {
   PendingFile pending;
   for (int attempt = 0;; ++attempt) {
-    Result<int> dir = FolderFd(folder, true);
+    Result<FolderRef> dir = FolderFd(folder, true);
     if (!dir) return dir.error();
     if (unnamed_temporaries_) {
-      pending.fd.reset(::openat(*dir, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0640));
+      pending.fd.reset(::openat(dir->get(), ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0640));
       pending.shown = "a new file in " + root_path_ + "/" + RelativePath(folder);
     } else {
       const std::string name = std::string(kTempPrefix) + RandomSuffix();
-      pending.fd.reset(
-          ::openat(*dir, name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640));
+      pending.fd.reset(::openat(dir->get(), name.c_str(),
+                                O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640));
       pending.shown = PathOf(folder, name);
       if (pending.fd.valid()) pending.name = name;
     }
@@ -199,7 +206,8 @@ Result<PendingFile> CacheDirectory::CreateTemporary(const Folder& folder) {
     // directory no longer linked: creates fail, with ENOENT or for
     // O_TMPFILE EPERM): make it anew, once.
     struct stat st;
-    if (!folder.voice.empty() && attempt == 0 && ::fstat(*dir, &st) == 0 && st.st_nlink == 0) {
+    if (!folder.voice.empty() && attempt == 0 && ::fstat(dir->get(), &st) == 0 &&
+        st.st_nlink == 0) {
       ForgetFolder(folder);
       continue;
     }
@@ -310,9 +318,9 @@ Status CacheDirectory::FinishCopy(const Folder& folder, PendingFile& pending, ui
 
 Status CacheDirectory::Publish(const Folder& folder, PendingFile& pending,
                                const std::string& name) {
-  Result<int> folder_fd = FolderFd(folder, false);
+  Result<FolderRef> folder_fd = FolderFd(folder, false);
   if (!folder_fd) return folder_fd.error();
-  const int dir = *folder_fd;
+  const int dir = folder_fd->get();
   if (pending.name.empty()) {
     if (LinkUnnamed(pending.fd.get(), dir, name) == 0) {
       pending.fd.reset();
@@ -337,7 +345,9 @@ Status CacheDirectory::Publish(const Folder& folder, PendingFile& pending,
 
 void CacheDirectory::Discard(const Folder& folder, PendingFile& pending) {
   if (!pending.name.empty()) {
-    if (Result<int> dir = FolderFd(folder, false); dir) ::unlinkat(*dir, pending.name.c_str(), 0);
+    if (Result<FolderRef> dir = FolderFd(folder, false); dir) {
+      ::unlinkat(dir->get(), pending.name.c_str(), 0);
+    }
   }
   pending.name.clear();
   pending.fd.reset();  // an unnamed inode is freed with its last descriptor
@@ -345,9 +355,9 @@ void CacheDirectory::Discard(const Folder& folder, PendingFile& pending) {
 
 Status CacheDirectory::SyncFolder(const Folder& folder) {
   if (!fsync_) return {};
-  Result<int> dir = FolderFd(folder, false);
+  Result<FolderRef> dir = FolderFd(folder, false);
   if (!dir) return dir.error();
-  if (::fsync(*dir) != 0) {
+  if (::fsync(dir->get()) != 0) {
     return ErrnoError(errno, "fsync folder " + root_path_ + "/" + RelativePath(folder));
   }
   // A voice folder's own name is in its engine's folder: flushed the first
@@ -361,28 +371,28 @@ Status CacheDirectory::SyncFolder(const Folder& folder) {
 Result<UniqueFd> CacheDirectory::OpenReadOnly(const Folder& folder, const std::string& name) {
   // O_NONBLOCK: a FIFO (or a device) put in place of a cache file must not
   // block the open; the caller's fstat then refuses anything not regular.
-  Result<int> dir = FolderFd(folder, false);
+  Result<FolderRef> dir = FolderFd(folder, false);
   if (!dir) return dir.error();
-  UniqueFd fd(
-      ::openat(*dir, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK));
+  UniqueFd fd(::openat(dir->get(), name.c_str(),
+                       O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK));
   if (!fd.valid()) return ErrnoError(errno, "open " + PathOf(folder, name));
   return fd;
 }
 
 Status CacheDirectory::Remove(const Folder& folder, const std::string& name) {
-  Result<int> dir = FolderFd(folder, false);
+  Result<FolderRef> dir = FolderFd(folder, false);
   if (!dir) return dir.error().code == Errc::kNotFound ? Status() : Status(dir.error());
-  if (::unlinkat(*dir, name.c_str(), 0) != 0 && errno != ENOENT) {
+  if (::unlinkat(dir->get(), name.c_str(), 0) != 0 && errno != ENOENT) {
     return ErrnoError(errno, "unlink " + PathOf(folder, name));
   }
   return {};
 }
 
 Result<std::vector<DirEntryInfo>> CacheDirectory::Scan(const Folder& folder) {
-  Result<int> folder_fd = FolderFd(folder, false);
+  Result<FolderRef> folder_fd = FolderFd(folder, false);
   if (!folder_fd) return folder_fd.error();
   const std::string shown = root_path_ + "/" + RelativePath(folder);
-  int fd = ::openat(*folder_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int fd = ::openat(folder_fd->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return ErrnoError(errno, "open folder " + shown);
   DIR* dir = ::fdopendir(fd);
   if (!dir) {

@@ -1,6 +1,6 @@
 // CacheDirectory: the cache's filesystem edge. It owns the cache dir, one
 // directory fd per engine (and per voice subfolder, opened when first
-// used) and the dir lock, and does every file operation the store needs:
+// used, a bounded number kept) and the dir lock, and does every file operation the store needs:
 // crash-safe publication (an unnamed O_TMPFILE inode, or a ".tmp-" file
 // where the filesystem lacks O_TMPFILE; fsync; link or rename into place;
 // directory fsync), read-only opens, unlinks and scans. All paths are built
@@ -116,10 +116,19 @@ class CacheDirectory {
 
  private:
   CacheDirectory() = default;
-  // The folder's directory fd: an engine's, or a voice's (opened once and
-  // kept; with `create`, made first if missing). A voice folder that is a
-  // symlink or not a directory is kNotFound, as a missing one.
-  Result<int> FolderFd(const Folder& folder, bool create);
+  // A folder's directory fd, valid while the FolderRef lives: an engine's
+  // (owned by the CacheDirectory), or a voice's (shared with the kept set,
+  // which may drop it meanwhile without closing it under the caller).
+  struct FolderRef {
+    int fd = -1;
+    std::shared_ptr<const UniqueFd> keep;  // null for an engine's folder
+    int get() const { return fd; }
+  };
+  // The folder's directory fd: an engine's, or a voice's (opened when first
+  // used and kept, up to kMaxKeptVoiceFolders of them; with `create`, made
+  // first if missing). A voice folder that is a symlink or not a directory
+  // is kNotFound, as a missing one.
+  Result<FolderRef> FolderFd(const Folder& folder, bool create);
   // Drops a kept voice folder fd (its folder was removed behind our back).
   void ForgetFolder(const Folder& folder);
   // A new file no reader can see (unnamed, or a named temporary), read-write.

@@ -24,9 +24,6 @@ constexpr uint64_t kBatch = 256;
 // min_free: evictions between two statvfs calls at most (a file another
 // process holds open frees nothing when unlinked, so the estimate can be wrong).
 constexpr uint64_t kEvictionsPerCheck = 16;
-// last_access values below this (2001-09-09 in Unix ns) are an older
-// index's counter, not a time: their age is unknown, so they never expire.
-constexpr uint64_t kOldestPlausibleTimeNs = 1'000'000'000'000'000'000ull;
 
 }  // namespace
 

@@ -300,9 +300,13 @@ Result<std::vector<uint8_t>> ReadCachedFile(const CachedFile& file) {
 
 uint32_t CacheStore::State::InsertLocked(uint8_t engine, uint16_t voice, const CacheKey& key,
                                          uint64_t wav_bytes, std::optional<uint64_t> last_used_ns) {
-  const uint32_t slot = last_used_ns
-                            ? index().InsertAt(engine, key, wav_bytes, *last_used_ns, voice)
-                            : index().Insert(engine, key, wav_bytes, voice);
+  // A time that would read as an old index's counter (PUT_FILE of a file
+  // with an epoch mtime, Verify adopting one) would sit at the LRU end where
+  // max_age stops: it is taken as the oldest plausible time instead.
+  const uint32_t slot =
+      last_used_ns ? index().InsertAt(engine, key, wav_bytes,
+                                      std::max(*last_used_ns, kOldestPlausibleTimeNs), voice)
+                   : index().Insert(engine, key, wav_bytes, voice);
   generations[slot] = ++last_generation;
   return slot;
 }

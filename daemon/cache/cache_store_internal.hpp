@@ -87,6 +87,11 @@ uint64_t MinFreeBytes(const CacheLimits& limits, uint64_t total_bytes);
 // At most this many entries go per Maintain for max_age, and as many for
 // min_free (per Maintain, and per put).
 inline constexpr uint64_t kMaintainBudget = 4096;
+// last_access values below this (2001-09-09 in Unix ns) are an older
+// index's counter, not a time: their age is unknown, so max_age never
+// expires them (and stops at them: they are the LRU end). A last-used time
+// given to InsertLocked is never older than this.
+inline constexpr uint64_t kOldestPlausibleTimeNs = 1'000'000'000'000'000'000ull;
 
 struct CacheStore::State {
   // As opened; constant after Open, so read without a lock (Resolve reads
@@ -155,7 +160,8 @@ struct CacheStore::State {
   std::optional<uint32_t> FindGenerationLocked(const EngineRef& ref, const CacheKey& key,
                                                uint64_t generation) REQUIRES(mutex);
   // Adds an entry with a new generation, as the most recently used or, with
-  // `last_used_ns`, placed by that time (CacheIndex::InsertAt). REQUIRES: as
+  // `last_used_ns`, placed by that time (CacheIndex::InsertAt; a time before
+  // kOldestPlausibleTimeNs, e.g. a file's epoch mtime, counts as that). REQUIRES: as
   // Insert; `voice` kNoVoice or from AddVoiceLocked.
   uint32_t InsertLocked(uint8_t engine, uint16_t voice, const CacheKey& key, uint64_t wav_bytes,
                         std::optional<uint64_t> last_used_ns = std::nullopt) REQUIRES(mutex);

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <set>
 
 #include "core/unique_fd.hpp"
@@ -27,10 +28,30 @@ namespace ttscache {
 namespace {
 
 // Takes the dir lock as CacheDirectory::Open does, without writing our pid:
-// kLocked names the pid a running daemon wrote.
+// kLocked names the pid a running daemon wrote. O_NONBLOCK: a FIFO in its
+// place must not block the open. A lock file this creates (no daemon ever
+// ran here) goes to the dir's owner: one left root's, 0640, would keep the
+// daemon's user from opening it, and the daemon from starting.
 Result<UniqueFd> LockReadOnly(int root_fd, const std::string& root) {
-  UniqueFd fd(::openat(root_fd, kLockFileName, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640));
+  constexpr int kFlags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+  UniqueFd fd(::openat(root_fd, kLockFileName, kFlags));
+  if (!fd.valid() && errno == ENOENT) {
+    fd.reset(::openat(root_fd, kLockFileName, kFlags | O_CREAT | O_EXCL, 0640));
+    struct stat dir;
+    if (fd.valid() && ::fstat(root_fd, &dir) == 0 && dir.st_uid != ::geteuid() &&
+        ::fchown(fd.get(), dir.st_uid, dir.st_gid) != 0) {
+      return ErrnoError(errno, "give " + root + "/" + kLockFileName + " to the dir's owner uid " +
+                                   std::to_string(dir.st_uid));
+    }
+    if (!fd.valid() && errno == EEXIST) fd.reset(::openat(root_fd, kLockFileName, kFlags));
+  }
   if (!fd.valid()) return ErrnoError(errno, "open " + root + "/" + kLockFileName);
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return ErrnoError(errno, "stat " + root + "/" + kLockFileName);
+  if (!S_ISREG(st.st_mode)) {
+    return MakeError(Errc::kInternal,
+                     root + "/" + kLockFileName + " is not a regular file: not a cache dir's lock");
+  }
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
     if (err != EWOULDBLOCK) return ErrnoError(err, "flock " + root + "/" + kLockFileName);
@@ -60,7 +81,8 @@ Result<IndexRead> ReadIndex(int root_fd, const CacheOptions& options) {
     read.finding = VerifyFinding{kind, kIndexFileName, std::move(detail)};
     return std::move(read);
   };
-  UniqueFd fd(::openat(root_fd, kIndexFileName, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  // O_NONBLOCK: a FIFO in its place is reported (below), not waited on.
+  UniqueFd fd(::openat(root_fd, kIndexFileName, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (!fd.valid()) {
     if (errno == ENOENT) return bad(verify::kIndexMissing, "no index file");
     return ErrnoError(errno, "open " + options.dir + "/" + kIndexFileName);
@@ -76,11 +98,14 @@ Result<IndexRead> ReadIndex(int root_fd, const CacheOptions& options) {
   if (size < sizeof(IndexHeader)) {
     return bad(verify::kIndexLayout, std::to_string(size) + " bytes, shorter than its header");
   }
-  // The header first: a version or size from another configuration.
-  read.words.resize((std::max<uint64_t>(size, expected) + 7) / 8);
+  // The header first: a version or size from another configuration. Only
+  // the header of a file whose size is not the expected one: a huge
+  // (sparse) file must not be read into memory.
+  const uint64_t to_read = size == expected ? size : sizeof(IndexHeader);
+  read.words.resize((std::max<uint64_t>(to_read, expected) + 7) / 8);
   auto* bytes = reinterpret_cast<uint8_t*>(read.words.data());
-  for (size_t done = 0; done < size;) {
-    const ssize_t n = ::pread(fd.get(), bytes + done, size - done, static_cast<off_t>(done));
+  for (size_t done = 0; done < to_read;) {
+    const ssize_t n = ::pread(fd.get(), bytes + done, to_read - done, static_cast<off_t>(done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return ErrnoError(errno, "read " + options.dir + "/" + kIndexFileName);
     if (n == 0) return bad(verify::kIndexLayout, "shorter than its size while read");
@@ -123,11 +148,15 @@ Result<VerifyReport> LookAt(int root_fd, const CacheOptions& options, uid_t owne
   const std::optional<CacheIndex>& index = read->index;
 
   // Every folder of the layout: each engine's, then its voices' subfolders.
+  // Only the engines' folders are held open: a voice's is opened when used
+  // and closed after (there may be more voice folders on disk than this
+  // process may open descriptors: each voice ever put left one).
   struct LayoutFolder {
     uint8_t engine;
     std::string voice, path;  // path: relative to the cache dir
-    UniqueFd fd;              // invalid: the folder does not exist
+    UniqueFd fd;              // an engine's; invalid: the folder does not exist (or a voice's)
   };
+  std::vector<int> engine_fds(options.engines.size(), -1);
   std::vector<LayoutFolder> folders;
   auto open_folder = [&](int at, const std::string& name,
                          const std::string& path) -> Result<UniqueFd> {
@@ -143,6 +172,7 @@ Result<VerifyReport> LookAt(int root_fd, const CacheOptions& options, uid_t owne
     if (!fd) return fd.error();
     const size_t engine_at = folders.size();
     folders.push_back({static_cast<uint8_t>(e), "", engine, std::move(*fd)});
+    engine_fds[e] = folders[engine_at].fd.get();
     if (!folders[engine_at].fd.valid()) continue;
     Result<std::vector<verify::FolderFile>> items =
         verify::ListFolder(folders[engine_at].fd.get(), options.dir + "/" + engine);
@@ -153,18 +183,19 @@ Result<VerifyReport> LookAt(int root_fd, const CacheOptions& options, uid_t owne
     }
     std::sort(voices.begin(), voices.end());
     for (const std::string& voice : voices) {
-      Result<UniqueFd> voice_fd =
-          open_folder(folders[engine_at].fd.get(), voice, engine + "/" + voice);
-      if (!voice_fd) return voice_fd.error();
-      folders.push_back(
-          {static_cast<uint8_t>(e), voice, engine + "/" + voice, std::move(*voice_fd)});
+      folders.push_back({static_cast<uint8_t>(e), voice, engine + "/" + voice, UniqueFd()});
     }
   }
-  auto fd_of = [&](const std::string& path) {
-    for (const LayoutFolder& f : folders) {
-      if (f.path == path) return f.fd.get();
-    }
-    return -1;
+  // A folder's fd for the entries' checks: an engine's, or a voice's from a
+  // few kept (entries come in slot order, their voices mixed); -1: missing.
+  std::map<std::string, UniqueFd> voice_fds;
+  auto fd_of = [&](uint8_t engine, std::string_view voice, const std::string& path) -> Result<int> {
+    if (voice.empty() || engine_fds[engine] < 0) return engine_fds[engine];
+    if (auto it = voice_fds.find(path); it != voice_fds.end()) return it->second.get();
+    if (voice_fds.size() >= 64) voice_fds.clear();
+    Result<UniqueFd> fd = open_folder(engine_fds[engine], std::string(voice), path);
+    if (!fd) return fd.error();
+    return voice_fds.emplace(path, std::move(*fd)).first->second.get();
   };
 
   if (index) {
@@ -175,7 +206,9 @@ Result<VerifyReport> LookAt(int root_fd, const CacheOptions& options, uid_t owne
       const std::string_view voice = index->VoiceName(e.voice);
       const std::string folder =
           options.engines[e.engine] + (voice.empty() ? "" : "/" + std::string(voice));
-      const int dir = fd_of(folder);
+      Result<int> folder_fd = fd_of(e.engine, voice, folder);
+      if (!folder_fd) return folder_fd.error();
+      const int dir = *folder_fd;
       const CacheKey key = index->KeyOf(slot);
       auto check = [&](const std::string& name, uint64_t bytes, bool wav) -> Status {
         report.files_checked++;
@@ -198,10 +231,18 @@ Result<VerifyReport> LookAt(int root_fd, const CacheOptions& options, uid_t owne
       }
     }
   }
+  voice_fds.clear();
   for (const LayoutFolder& folder : folders) {
-    if (!folder.fd.valid()) continue;
+    UniqueFd voice_fd;  // a voice's folder, open while it is looked at
+    if (!folder.voice.empty() && engine_fds[folder.engine] >= 0) {
+      Result<UniqueFd> opened = open_folder(engine_fds[folder.engine], folder.voice, folder.path);
+      if (!opened) return opened.error();
+      voice_fd = std::move(*opened);
+    }
+    const int dir = folder.voice.empty() ? folder.fd.get() : voice_fd.get();
+    if (dir < 0) continue;
     Result<std::vector<verify::FolderFile>> files =
-        verify::ListFolder(folder.fd.get(), options.dir + "/" + folder.path);
+        verify::ListFolder(dir, options.dir + "/" + folder.path);
     if (!files) return files.error();
     // Without an index, a variant is an orphan when no WAV of its key is here.
     std::set<std::string> wav_keys;
@@ -228,8 +269,8 @@ Result<VerifyReport> LookAt(int root_fd, const CacheOptions& options, uid_t owne
     for (const verify::FolderFile& f : *files) {
       if (folder.voice.empty() && S_ISDIR(f.st.st_mode) && IsValidVoiceName(f.name)) continue;
       report.files_checked++;
-      Result<std::optional<VerifyFinding>> found = verify::ExamineFolderFile(
-          folder.fd.get(), folder.path, folder.voice.empty(), f, owner, 0, indexed);
+      Result<std::optional<VerifyFinding>> found =
+          verify::ExamineFolderFile(dir, folder.path, folder.voice.empty(), f, owner, 0, indexed);
       if (!found) return found.error();
       if (*found) report.findings.push_back(std::move(**found));
     }

@@ -52,7 +52,9 @@ Result<VerifyReport> CacheStore::Verify(bool repair) {
   const uid_t owner = ::geteuid();
   auto closed = [] { return MakeError(Errc::kInternal, "cache is closed"); };
   // Folders by their path relative to the cache dir, opened when first
-  // needed (a voice's folder may appear while this runs); -1: none.
+  // needed (a voice's folder may appear while this runs); -1: none. Kept
+  // per batch of entries, per folder after: there may be more voice folders
+  // on disk than descriptors to spare (each voice ever put left one).
   std::map<std::string, UniqueFd> folder_fds;
   auto folder_fd = [&](const std::string& path) -> Result<int> {
     auto [it, added] = folder_fds.try_emplace(path);
@@ -71,6 +73,7 @@ Result<VerifyReport> CacheStore::Verify(bool repair) {
 
   // The entries, by slot.
   for (uint32_t first = 0;; first += kSlotsPerBatch) {
+    folder_fds.clear();  // at most one batch's folders open
     std::vector<SeenEntry> seen;
     MutexLock publishing(s.publish_mutex);
     {
@@ -167,9 +170,11 @@ Result<VerifyReport> CacheStore::Verify(bool repair) {
   // The files in each folder.
   Result<std::vector<Folder>> layout = ListLayoutFolders(*s.directory, s.options.engines.size());
   if (!layout) return layout.error();
+  folder_fds.clear();
   for (const Folder& layout_folder : *layout) {
     const uint8_t engine = layout_folder.engine;
     const std::string folder = path_of(layout_folder);
+    folder_fds.clear();  // only this folder's open
     Result<int> dir = folder_fd(folder);
     if (!dir) return dir.error();
     if (*dir < 0) continue;  // gone meanwhile
