@@ -9,6 +9,7 @@
 // different threads never interleave.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 namespace ttscache::log {
@@ -30,5 +31,15 @@ inline void Warning(std::string_view m) { Write(Priority::kWarning, m); }
 inline void Notice(std::string_view m) { Write(Priority::kNotice, m); }
 inline void Info(std::string_view m) { Write(Priority::kInfo, m); }
 inline void Debug(std::string_view m) { Write(Priority::kDebug, m); }
+
+// `s` with control bytes replaced by '?': for text that came from outside
+// (a client's engine field, a file name in the cache folder) before it goes
+// into a log line or a table, where a newline would forge a line of its own.
+inline std::string Printable(std::string s) {
+  for (char& ch : s) {
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7F) ch = '?';
+  }
+  return s;
+}
 
 }  // namespace ttscache::log

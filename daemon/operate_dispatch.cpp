@@ -42,14 +42,7 @@ std::string Peer(uid_t uid, pid_t pid) {
   return "uid " + std::to_string(uid) + " pid " + std::to_string(pid);
 }
 
-// A log line holding a client's engine field (or a store error quoting it):
-// control bytes (a newline would forge a second log line) become '?'.
-std::string Printable(std::string s) {
-  for (char& ch : s) {
-    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7F) ch = '?';
-  }
-  return s;
-}
+using log::Printable;
 
 std::string Clip(const std::string& s, size_t max) {
   return s.size() <= max ? s : s.substr(0, max - 3) + "...";

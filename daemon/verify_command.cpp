@@ -14,7 +14,7 @@ std::string FormatVerifyReport(const VerifyReport& report, bool repair) {
   size_t kind_width = 4, path_width = 4;
   for (const VerifyFinding& f : report.findings) {
     kind_width = std::max(kind_width, f.kind.size());
-    path_width = std::max(path_width, f.path.size());
+    path_width = std::max(path_width, log::Printable(f.path).size());
   }
   auto pad = [](std::string s, size_t width) {
     s.resize(std::max(s.size(), width), ' ');
@@ -32,8 +32,10 @@ std::string FormatVerifyReport(const VerifyReport& report, bool repair) {
       ++remarks;
     }
     const char* done = !f.damage ? "-" : f.repaired ? "yes" : "no";
-    out += pad(f.kind, kind_width) + "  " + pad(f.path.empty() ? "." : f.path, path_width) + "  " +
-           f.detail + "  " + done + "\n";
+    // A file name in the folder is anyone's text: no control byte reaches the table.
+    out += pad(f.kind, kind_width) + "  " +
+           pad(f.path.empty() ? "." : log::Printable(f.path), path_width) + "  " +
+           log::Printable(f.detail) + "  " + done + "\n";
   }
   const char* verdict = report.verdict == VerifyVerdict::kClean      ? "clean"
                         : report.verdict == VerifyVerdict::kRepaired ? "repaired"

@@ -12,6 +12,7 @@
 #include "client/cli/commands.hpp"
 #include "client/cli/exit_codes.hpp"
 #include "core/cachekey/cache_key.hpp"
+#include "core/log.hpp"
 #include "ttscache/client.hpp"
 
 namespace ttscache::cli {
@@ -106,7 +107,13 @@ void PrintVerifyJson(const VerifyResult& r) {
   std::cout << "]}\n";
 }
 
-void PrintVerifyTable(const VerifyResult& r) {
+void PrintVerifyTable(VerifyResult r) {
+  // Paths are file names from the cache folder, anyone's text: no control
+  // byte reaches the terminal or a script reading the table line by line.
+  for (VerifyProblem& p : r.problems) {
+    p.path = log::Printable(std::move(p.path));
+    p.detail = log::Printable(std::move(p.detail));
+  }
   size_t kind_width = 4, path_width = 4, detail_width = 6;
   for (const VerifyProblem& p : r.problems) {
     kind_width = std::max(kind_width, p.kind.size());

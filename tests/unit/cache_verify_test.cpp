@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <algorithm>
 
 #include <atomic>
 #include <filesystem>
@@ -372,6 +373,16 @@ TEST(VerifyReportFormat, TableAndSummary) {
             "repaired: 3 entries, 5 files checked; 1 problem, 1 repaired, 1 remark\n");
   EXPECT_EQ(FormatVerifyReport(VerifyReport{}, false),
             "clean: 0 entries, 0 files checked; 0 problems, 0 repaired, 0 remarks\n");
+}
+
+// A file name is anyone's text: one holding a newline must not forge a row.
+TEST(VerifyReportFormat, ControlBytesInANameDoNotMakeALine) {
+  VerifyReport r;
+  r.findings = {{"unknown", "xtts/x\nmissing-file  xtts/forged.wav  gone  yes", "not the cache's",
+                 false, false}};
+  std::string table = FormatVerifyReport(r, false);
+  EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 3) << table;
+  EXPECT_THAT(table, HasSubstr("xtts/x?missing-file"));
 }
 
 }  // namespace
