@@ -190,7 +190,7 @@ TEST(FakeDaemonOperate, ADeleteAnsweredWithAnotherOpcodeEndsTheConnection) {
     }
     return std::make_pair(ReplyTo(ipc::Opcode::kPurge), ipc::EncodePurgeReply({1, 2}));
   };
-  int connections = 0;
+  std::atomic<int> connections{0};
   FakeDaemon fake([&](int socket, const ipc::Frame& request) {
     if (NewConnection(socket)) ++connections;
     s.Answer()(socket, request);
@@ -204,7 +204,7 @@ TEST(FakeDaemonOperate, ADeleteAnsweredWithAnotherOpcodeEndsTheConnection) {
               return c->Ping().ok() ? 0 : 1;  // on a new connection
             }),
             "");
-  EXPECT_EQ(connections, 2) << "the connection that lied must be replaced";
+  EXPECT_EQ(connections.load(), 2) << "the connection that lied must be replaced";
 }
 
 TEST(FakeDaemonOperate, ADeleteThatFreedBytesOfNothingIsRefused) {
@@ -297,7 +297,7 @@ TEST(FakeDaemonOperate, ForbiddenIsItsOwnCodeAndTheConnectionStays) {
     e.message = "DELETE is an admin operation: uid 1000 is not in admin_uids";
     return std::make_pair(static_cast<uint8_t>(ipc::Opcode::kError), ipc::EncodeErrorReply(e));
   };
-  int connections = 0;
+  std::atomic<int> connections{0};
   FakeDaemon fake([&](int socket, const ipc::Frame& request) {
     if (NewConnection(socket)) ++connections;
     s.Answer()(socket, request);
@@ -321,7 +321,7 @@ TEST(FakeDaemonOperate, ForbiddenIsItsOwnCodeAndTheConnectionStays) {
                          : 1;
             }),
             "");
-  EXPECT_EQ(connections, 2) << "one for C++ (kept after FORBIDDEN), one for C";
+  EXPECT_EQ(connections.load(), 2) << "one for C++ (kept after FORBIDDEN), one for C";
 }
 
 TEST(FakeDaemonOperate, CApiListAndVerifyHandOutWhatWasSent) {

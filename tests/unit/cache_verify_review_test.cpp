@@ -94,6 +94,13 @@ TEST(OfflineVerifyReview, AFifoAsTheLockDoesNotHang) {
 // A huge sparse file as the index: judged by its header and size, never
 // read whole into memory (64 GiB of it, under a 4 GiB address space).
 TEST(OfflineVerifyReview, AHugeSparseIndexIsNotReadIntoMemory) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "the sanitizer's shadow memory needs more address space than the limit allows";
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+  GTEST_SKIP() << "the sanitizer's shadow memory needs more address space than the limit allows";
+#endif
+#endif
   testing::TempDir tmp;
   const CacheOptions o = ClosedCache(tmp.path() + "/cache");
   const std::string index = o.dir + "/" + kIndexFileName;
