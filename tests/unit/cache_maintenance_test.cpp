@@ -18,34 +18,15 @@
 #include "daemon/cache/cache_store.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/wav_builder.hpp"
+#include "tests/unit/cache_test_support.hpp"
 
 namespace ttscache {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::vector<uint8_t> Wav(int seed, size_t frames) {
-  testing::WavSpec spec;
-  std::vector<uint8_t> pcm(frames * 2);
-  for (size_t i = 0; i < pcm.size(); ++i) pcm[i] = static_cast<uint8_t>(seed * 31 + i * 7);
-  return testing::MakeWav(spec, pcm);
-}
-
-CacheOptions Options(const std::string& dir) {
-  CacheOptions o;
-  o.dir = dir;
-  o.engines = {"xtts", "piper"};
-  o.limits.max_entries = 1000;
-  o.limits.max_bytes = 0;
-  o.fsync = false;
-  return o;
-}
-
-std::unique_ptr<CacheStore> OpenStore(const CacheOptions& o) {
-  Result<std::unique_ptr<CacheStore>> s = CacheStore::Open(o);
-  EXPECT_TRUE(s.ok()) << (s ? "" : s.error().message);
-  return s ? std::move(*s) : nullptr;
-}
+// Room for every entry the tests put, so only max_age and min_free evict.
+CacheOptions RoomyStoreOptions(const std::string& dir) { return testing::StoreOptions(dir, 1000); }
 
 bool Has(CacheStore& s, const std::string& engine, const std::string& text) {
   Result<std::optional<CachedFile>> r = s.Get(engine, text);
@@ -83,14 +64,15 @@ class SmallFilesystem : public ::testing::Test {
 TEST_F(SmallFilesystem, MinFreeEvictsTheOldestAsPutsFillTheDisk) {
   Mount("size=16m");
   if (!mounted_) return;
-  CacheOptions o = Options(cache_dir());
+  CacheOptions o = RoomyStoreOptions(cache_dir());
   o.limits.min_free_bytes = 4 << 20;
-  auto store = OpenStore(o);
+  auto store = testing::OpenCacheStore(o);
   ASSERT_TRUE(store);
   const size_t kFrames = 100000;  // 200 KB each: 150 of them are twice the filesystem
   const int kPuts = 150;
   for (int i = 0; i < kPuts; ++i) {
-    Result<uint64_t> put = store->Put("xtts", "text " + std::to_string(i), Wav(i, kFrames));
+    Result<uint64_t> put =
+        store->Put("xtts", "text " + std::to_string(i), testing::SeededWav(i, kFrames));
     ASSERT_TRUE(put.ok()) << "put " << i << ": " << put.error().message;
     EXPECT_GE(FreeBytes(root_), uint64_t{4} << 20) << "after put " << i;
   }
@@ -121,12 +103,14 @@ TEST_F(SmallFilesystem, MinFreeEvictsTheOldestAsPutsFillTheDisk) {
 TEST_F(SmallFilesystem, SpaceTakenByOthersEmptiesTheCacheAndStops) {
   Mount("size=16m");
   if (!mounted_) return;
-  CacheOptions o = Options(cache_dir());
+  CacheOptions o = RoomyStoreOptions(cache_dir());
   o.limits.min_free_percent = 25;  // 4 MiB of 16
-  auto store = OpenStore(o);
+  auto store = testing::OpenCacheStore(o);
   ASSERT_TRUE(store);
   for (int i = 0; i < 20; ++i) {
-    ASSERT_TRUE(store->Put(i % 2 ? "xtts" : "piper", "t" + std::to_string(i), Wav(i, 50000)).ok());
+    ASSERT_TRUE(
+        store->Put(i % 2 ? "xtts" : "piper", "t" + std::to_string(i), testing::SeededWav(i, 50000))
+            .ok());
   }
   ASSERT_EQ(store->Stats().total.entries, 20u);
   // Another program fills the filesystem to 1 MiB short of full.
@@ -150,19 +134,19 @@ TEST_F(SmallFilesystem, SpaceTakenByOthersEmptiesTheCacheAndStops) {
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->evicted_for_space, 0u);
   // A put still succeeds (there is room for it), and gives way at once.
-  EXPECT_TRUE(store->Put("xtts", "late", Wav(99, 1000)).ok());
+  EXPECT_TRUE(store->Put("xtts", "late", testing::SeededWav(99, 1000)).ok());
   EXPECT_FALSE(Has(*store, "xtts", "late"));
   EXPECT_EQ(store->Stats().evicted_for_space, 21u);
   // Once the other program's file is gone, the cache keeps what it is given.
   fs::remove(root_ + "/hog");
-  EXPECT_TRUE(store->Put("xtts", "later", Wav(98, 1000)).ok());
+  EXPECT_TRUE(store->Put("xtts", "later", testing::SeededWav(98, 1000)).ok());
   EXPECT_TRUE(Has(*store, "xtts", "later"));
 }
 
 // A WAV file in `dir` to adopt entries from, open for reading.
 UniqueFd SourceWav(const std::string& dir) {
   const std::string path = dir + "/source.wav";
-  std::vector<uint8_t> wav = Wav(5, 1000);
+  std::vector<uint8_t> wav = testing::SeededWav(5, 1000);
   std::ofstream(path, std::ios::binary)
       .write(reinterpret_cast<const char*>(wav.data()), static_cast<std::streamsize>(wav.size()));
   UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -188,9 +172,9 @@ uint64_t NowNs() {
 
 TEST(CacheMaintenance, MaxAgeExpiresEntriesUnusedThatLongAndAGetRefreshes) {
   testing::TempDir tmp;
-  CacheOptions o = Options(tmp.path() + "/cache");
+  CacheOptions o = RoomyStoreOptions(tmp.path() + "/cache");
   o.limits.max_age_s = 60;
-  auto store = OpenStore(o);
+  auto store = testing::OpenCacheStore(o);
   ASSERT_TRUE(store);
   const uint64_t hour_ago = NowNs() - 3600ull * 1000000000;
   for (int i = 0; i < 5; ++i) {
@@ -199,7 +183,7 @@ TEST(CacheMaintenance, MaxAgeExpiresEntriesUnusedThatLongAndAGetRefreshes) {
   }
   PutAt(*store, tmp.path(), "xtts", "used again", hour_ago - 1);
   PutAt(*store, tmp.path(), "xtts", "recent", NowNs() - 10ull * 1000000000);
-  ASSERT_TRUE(store->Put("piper", "new", Wav(7, 1000)).ok());
+  ASSERT_TRUE(store->Put("piper", "new", testing::SeededWav(7, 1000)).ok());
   CacheStats before = store->Stats();
   EXPECT_EQ(before.max_age_s, 60u);
   ASSERT_EQ(before.oldest_access_ns.size(), 2u);
@@ -232,11 +216,11 @@ TEST(CacheMaintenance, MaxAgeExpiresEntriesUnusedThatLongAndAGetRefreshes) {
 
 TEST(CacheMaintenance, SetLimitsAppliesMaxAgeAndMinFree) {
   testing::TempDir tmp;
-  CacheOptions o = Options(tmp.path() + "/cache");
-  auto store = OpenStore(o);
+  CacheOptions o = RoomyStoreOptions(tmp.path() + "/cache");
+  auto store = testing::OpenCacheStore(o);
   ASSERT_TRUE(store);
   PutAt(*store, tmp.path(), "xtts", "ancient", NowNs() - 86400ull * 1000000000);
-  ASSERT_TRUE(store->Put("xtts", "fresh", Wav(3, 1000)).ok());
+  ASSERT_TRUE(store->Put("xtts", "fresh", testing::SeededWav(3, 1000)).ok());
   EXPECT_EQ(store->Maintain()->expired, 0u) << "max_age 0: never";
   CacheStats s = store->Stats();
   EXPECT_EQ(s.max_age_s, 0u);
@@ -259,10 +243,10 @@ TEST(CacheMaintenance, SetLimitsAppliesMaxAgeAndMinFree) {
 
 TEST(CacheMaintenance, ExpiryIsBoundedPerCall) {
   testing::TempDir tmp;
-  CacheOptions o = Options(tmp.path() + "/cache");
+  CacheOptions o = RoomyStoreOptions(tmp.path() + "/cache");
   o.limits.max_entries = 5000;
   o.limits.max_age_s = 60;
-  auto store = OpenStore(o);
+  auto store = testing::OpenCacheStore(o);
   ASSERT_TRUE(store);
   const uint64_t day_ago = NowNs() - 86400ull * 1000000000;
   UniqueFd source = SourceWav(tmp.path());
@@ -285,11 +269,11 @@ namespace {
 
 TEST(CacheMaintenance, StatsCountDeletesAndPurges) {
   testing::TempDir tmp;
-  auto store = OpenStore(Options(tmp.path() + "/cache"));
+  auto store = testing::OpenCacheStore(RoomyStoreOptions(tmp.path() + "/cache"));
   ASSERT_TRUE(store);
   for (int i = 0; i < 4; ++i)
-    ASSERT_TRUE(store->Put("piper", "p" + std::to_string(i), Wav(i, 500)).ok());
-  ASSERT_TRUE(store->Put("xtts", "x", Wav(9, 500)).ok());
+    ASSERT_TRUE(store->Put("piper", "p" + std::to_string(i), testing::SeededWav(i, 500)).ok());
+  ASSERT_TRUE(store->Put("xtts", "x", testing::SeededWav(9, 500)).ok());
   ASSERT_TRUE(store->Delete("piper", "p0").ok());
   Result<PurgeOutcome> purged = store->Purge("piper");
   ASSERT_TRUE(purged.ok()) << purged.error().message;

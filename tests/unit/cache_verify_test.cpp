@@ -23,34 +23,13 @@
 #include "daemon/verify_command.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/wav_builder.hpp"
+#include "tests/unit/cache_test_support.hpp"
 
 namespace ttscache {
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
-
-std::vector<uint8_t> Wav(int seed, size_t frames = 2000) {
-  testing::WavSpec spec;
-  std::vector<uint8_t> pcm(frames * 2);
-  for (size_t i = 0; i < pcm.size(); ++i) pcm[i] = static_cast<uint8_t>(seed * 31 + i * 7);
-  return testing::MakeWav(spec, pcm);
-}
-
-CacheOptions Options(const std::string& dir) {
-  CacheOptions o;
-  o.dir = dir;
-  o.engines = {"xtts", "piper"};
-  o.limits.max_entries = 100;
-  o.fsync = false;
-  return o;
-}
-
-std::unique_ptr<CacheStore> OpenStore(const CacheOptions& o) {
-  Result<std::unique_ptr<CacheStore>> s = CacheStore::Open(o);
-  EXPECT_TRUE(s.ok()) << (s ? "" : s.error().message);
-  return s ? std::move(*s) : nullptr;
-}
 
 std::vector<uint8_t> Served(CacheStore& s, const std::string& engine, const std::string& text) {
   Result<std::optional<CachedFile>> r = s.Get(engine, text);
@@ -93,16 +72,16 @@ std::string Describe(const VerifyReport& r) { return FormatVerifyReport(r, false
 class DamagedCache : public ::testing::Test {
  protected:
   void SetUp() override {
-    options_ = Options(tmp_.path() + "/cache");
-    store_ = OpenStore(options_);
+    options_ = testing::StoreOptions(tmp_.path() + "/cache");
+    store_ = testing::OpenCacheStore(options_);
     ASSERT_TRUE(store_);
-    for (int i = 0; i < 4; ++i) Put("xtts", "keep " + std::to_string(i), Wav(i));
-    Put("piper", "keep piper", Wav(9));
+    for (int i = 0; i < 4; ++i) Put("xtts", "keep " + std::to_string(i), testing::SeededWav(i));
+    Put("piper", "keep piper", testing::SeededWav(9));
     for (const char* t : {"garbage", "gone", "foreign", "fifo", "resized", "overlong"}) {
-      Put("xtts", t, Wav(t[0], std::string(t) == "overlong" ? 100000 : 2000));
+      Put("xtts", t, testing::SeededWav(t[0], std::string(t) == "overlong" ? 100000 : 2000));
     }
     for (const char* t : {"keep 0", "variant gone", "variant resized"}) {
-      if (std::string(t) != "keep 0") Put("xtts", t, Wav(t[0]));
+      if (std::string(t) != "keep 0") Put("xtts", t, testing::SeededWav(t[0]));
       Result<VariantLookup> v = store_->GetVariant("xtts", t, params_);
       ASSERT_TRUE(v.ok());
       ASSERT_TRUE(
@@ -144,7 +123,7 @@ class DamagedCache : public ::testing::Test {
       grow << "more";
     }
     // Files the index does not name.
-    WriteFile(Path(WavRel("not indexed")), Wav(77));
+    WriteFile(Path(WavRel("not indexed")), testing::SeededWav(77));
     WriteFile(Path(WavRel("not indexed, bad")), std::vector<uint8_t>(500, 'z'));
     WriteFile(Path(VariantRel("no such entry")), std::vector<uint8_t>(10, 1));
     WriteFile(Path("xtts/notes.txt"), std::vector<uint8_t>(3, 'n'));
@@ -182,7 +161,7 @@ class DamagedCache : public ::testing::Test {
       EXPECT_EQ(Served(store, "xtts", t), sound_["xtts|" + t]) << t;
     }
     EXPECT_EQ(Served(store, "piper", "keep piper"), sound_["piper|keep piper"]);
-    EXPECT_EQ(Served(store, "xtts", "not indexed"), Wav(77)) << "adopted";
+    EXPECT_EQ(Served(store, "xtts", "not indexed"), testing::SeededWav(77)) << "adopted";
     Result<VariantLookup> v = store.GetVariant("xtts", "keep 0", params_);
     ASSERT_TRUE(v.ok());
     EXPECT_TRUE(v->variant.has_value()) << "a sound variant stays";
@@ -258,7 +237,7 @@ TEST_F(DamagedCache, OfflineVerifyReportsWithoutWritingAndRepairs) {
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(after->verdict, VerifyVerdict::kClean) << Describe(*after);
   fs::remove(Path(WavRel("fifo")));
-  store_ = OpenStore(options_);
+  store_ = testing::OpenCacheStore(options_);
   ASSERT_TRUE(store_);
   EXPECT_TRUE(store_->open_report().rebuild_reason.empty())
       << "the repair closed the index cleanly";
@@ -276,11 +255,11 @@ void PatchIndex(const std::string& dir, off_t offset, const void* bytes, size_t 
 class IndexDamage : public ::testing::Test {
  protected:
   void SetUp() override {
-    options_ = Options(tmp_.path() + "/cache");
-    auto store = OpenStore(options_);
+    options_ = testing::StoreOptions(tmp_.path() + "/cache");
+    auto store = testing::OpenCacheStore(options_);
     ASSERT_TRUE(store);
     for (int i = 0; i < 5; ++i) {
-      wavs_.push_back(Wav(i));
+      wavs_.push_back(testing::SeededWav(i));
       ASSERT_TRUE(store->Put("piper", "t" + std::to_string(i), wavs_.back()).ok());
     }
   }
@@ -300,7 +279,7 @@ class IndexDamage : public ::testing::Test {
     ASSERT_TRUE(after.ok());
     EXPECT_EQ(after->verdict, VerifyVerdict::kClean) << Describe(*after);
     EXPECT_EQ(after->entries_checked, 5u) << "the rebuild adopted every entry";
-    auto store = OpenStore(options_);
+    auto store = testing::OpenCacheStore(options_);
     ASSERT_TRUE(store);
     for (int i = 0; i < 5; ++i)
       EXPECT_EQ(Served(*store, "piper", "t" + std::to_string(i)), wavs_[i]);
@@ -340,8 +319,8 @@ TEST_F(IndexDamage, LayoutOfAnotherConfiguration) {
 
 TEST(OfflineVerify, RefusesWhileADaemonHoldsTheDir) {
   testing::TempDir tmp;
-  CacheOptions o = Options(tmp.path() + "/cache");
-  auto store = OpenStore(o);
+  CacheOptions o = testing::StoreOptions(tmp.path() + "/cache");
+  auto store = testing::OpenCacheStore(o);
   ASSERT_TRUE(store);
   for (bool repair : {false, true}) {
     Result<VerifyReport> r = VerifyCacheDirectory(o, repair);
@@ -353,7 +332,7 @@ TEST(OfflineVerify, RefusesWhileADaemonHoldsTheDir) {
 
 TEST(OfflineVerify, AMissingDirIsAnError) {
   testing::TempDir tmp;
-  Result<VerifyReport> r = VerifyCacheDirectory(Options(tmp.path() + "/none"), false);
+  Result<VerifyReport> r = VerifyCacheDirectory(testing::StoreOptions(tmp.path() + "/none"), false);
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.error().message, HasSubstr("ENOENT"));
   EXPECT_FALSE(fs::exists(tmp.path() + "/none")) << "nothing is created";
@@ -396,12 +375,12 @@ namespace {
 // not an unknown file of its engine's.
 TEST(VerifyVoices, VoiceFoldersAreCheckedAndRepaired) {
   testing::TempDir tmp;
-  CacheOptions o = Options(tmp.path() + "/cache");
-  auto store = OpenStore(o);
+  CacheOptions o = testing::StoreOptions(tmp.path() + "/cache");
+  auto store = testing::OpenCacheStore(o);
   ASSERT_TRUE(store);
-  ASSERT_TRUE(store->Put("xtts/alice", "kept", Wav(1)).ok());
-  ASSERT_TRUE(store->Put("xtts/alice", "lost", Wav(2)).ok());
-  ASSERT_TRUE(store->Put("xtts", "plain", Wav(3)).ok());
+  ASSERT_TRUE(store->Put("xtts/alice", "kept", testing::SeededWav(1)).ok());
+  ASSERT_TRUE(store->Put("xtts/alice", "lost", testing::SeededWav(2)).ok());
+  ASSERT_TRUE(store->Put("xtts", "plain", testing::SeededWav(3)).ok());
   Result<VerifyReport> clean = store->Verify(false);
   ASSERT_TRUE(clean.ok()) << clean.error().message;
   EXPECT_EQ(clean->verdict, VerifyVerdict::kClean) << Describe(*clean);
@@ -409,7 +388,7 @@ TEST(VerifyVoices, VoiceFoldersAreCheckedAndRepaired) {
 
   const std::string alice = o.dir + "/xtts/alice/";
   fs::remove(alice + Hex("lost") + ".wav");
-  WriteFile(alice + Hex("stray") + ".wav", Wav(4));
+  WriteFile(alice + Hex("stray") + ".wav", testing::SeededWav(4));
   WriteFile(alice + Hex("nobody") + ".b32-von-avoip-c10-f20000.opus", std::vector<uint8_t>(5, 1));
   for (bool online : {true, false}) {
     Result<VerifyReport> found = online ? store->Verify(false) : VerifyCacheDirectory(o, false);
@@ -432,14 +411,15 @@ TEST(VerifyVoices, VoiceFoldersAreCheckedAndRepaired) {
   Result<VerifyReport> repaired = VerifyCacheDirectory(o, true);
   ASSERT_TRUE(repaired.ok()) << repaired.error().message;
   EXPECT_EQ(repaired->verdict, VerifyVerdict::kRepaired) << Describe(*repaired);
-  store = OpenStore(o);
+  store = testing::OpenCacheStore(o);
   ASSERT_TRUE(store);
   Result<VerifyReport> after = store->Verify(false);
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(after->verdict, VerifyVerdict::kClean) << Describe(*after);
-  EXPECT_EQ(Served(*store, "xtts/alice", "kept"), Wav(1));
-  EXPECT_EQ(Served(*store, "xtts/alice", "stray"), Wav(4)) << "adopted into its voice";
-  EXPECT_EQ(Served(*store, "xtts", "plain"), Wav(3));
+  EXPECT_EQ(Served(*store, "xtts/alice", "kept"), testing::SeededWav(1));
+  EXPECT_EQ(Served(*store, "xtts/alice", "stray"), testing::SeededWav(4))
+      << "adopted into its voice";
+  EXPECT_EQ(Served(*store, "xtts", "plain"), testing::SeededWav(3));
   EXPECT_TRUE(Served(*store, "xtts/alice", "lost").empty());
 }
 
@@ -454,9 +434,9 @@ namespace {
 // being added, a named temporary being written — nor repair anything away.
 TEST(VerifyOnline, FindsNothingWrongWithPutsAndGetsUnderWay) {
   testing::TempDir tmp;
-  CacheOptions o = Options(tmp.path() + "/cache");
+  CacheOptions o = testing::StoreOptions(tmp.path() + "/cache");
   o.unnamed_temporaries = false;  // named .tmp- files appear in the folder
-  auto store = OpenStore(o);
+  auto store = testing::OpenCacheStore(o);
   ASSERT_TRUE(store);
   std::atomic<bool> stop{false};
   std::atomic<int> puts{0};
@@ -465,7 +445,9 @@ TEST(VerifyOnline, FindsNothingWrongWithPutsAndGetsUnderWay) {
     for (int i = 0; !stop; ++i) {
       const std::string engine = i % 3 == 0 ? "piper/bob" : "xtts";
       const std::string text = "t" + std::to_string(i % 40);
-      if (!store->Put(engine, text, Wav(i % 7, 1000 + static_cast<size_t>(i % 5))).ok()) continue;
+      if (!store->Put(engine, text, testing::SeededWav(i % 7, 1000 + static_cast<size_t>(i % 5)))
+               .ok())
+        continue;
       puts++;
       Result<VariantLookup> v = store->GetVariant(engine, text, params);
       if (v.ok() && v->generation != 0) {
@@ -500,18 +482,18 @@ namespace {
 
 TEST(VerifyOnline, AVoiceFolderRemovedIsMissingFilesAndRepairs) {
   testing::TempDir tmp;
-  CacheOptions o = Options(tmp.path() + "/cache");
-  auto store = OpenStore(o);
+  CacheOptions o = testing::StoreOptions(tmp.path() + "/cache");
+  auto store = testing::OpenCacheStore(o);
   ASSERT_TRUE(store);
-  ASSERT_TRUE(store->Put("piper/carol", "a", Wav(1)).ok());
-  ASSERT_TRUE(store->Put("piper", "b", Wav(2)).ok());
+  ASSERT_TRUE(store->Put("piper/carol", "a", testing::SeededWav(1)).ok());
+  ASSERT_TRUE(store->Put("piper", "b", testing::SeededWav(2)).ok());
   fs::remove_all(o.dir + "/piper/carol");
   Result<VerifyReport> r = store->Verify(true);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_TRUE(Found(*r, "missing-file", "piper/carol/" + Hex("a") + ".wav")) << Describe(*r);
   EXPECT_EQ(r->verdict, VerifyVerdict::kRepaired) << Describe(*r);
   EXPECT_EQ(store->Verify(false)->verdict, VerifyVerdict::kClean);
-  EXPECT_EQ(Served(*store, "piper", "b"), Wav(2));
+  EXPECT_EQ(Served(*store, "piper", "b"), testing::SeededWav(2));
 }
 
 }  // namespace
