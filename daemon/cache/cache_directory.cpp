@@ -176,6 +176,24 @@ Result<CacheDirectory::FolderRef> CacheDirectory::FolderFd(const Folder& folder,
   return FolderRef{kept->get(), kept};
 }
 
+Result<CacheDirectory::FolderRef> CacheDirectory::LiveFolderFd(const Folder& folder) {
+  Result<FolderRef> dir = FolderFd(folder, true);
+  struct stat st;
+  if (dir && !folder.voice.empty() && ::fstat(dir->get(), &st) == 0 && st.st_nlink == 0) {
+    ForgetFolder(folder);
+    dir = FolderFd(folder, true);
+  }
+  return dir;
+}
+
+void CacheDirectory::RemoveVoiceFolderIfEmpty(const Folder& folder) {
+  if (folder.voice.empty()) return;
+  ForgetFolder(folder);
+  // ENOTEMPTY (entries or a named temporary still in it) and ENOENT are the
+  // expected failures; any other leaves the folder, which costs nothing.
+  ::unlinkat(engine_dirs_[folder.engine].get(), folder.voice.c_str(), AT_REMOVEDIR);
+}
+
 void CacheDirectory::ForgetFolder(const Folder& folder) {
   if (folder.voice.empty()) return;
   VoiceFolders& v = *voice_folders_;
@@ -318,7 +336,11 @@ Status CacheDirectory::FinishCopy(const Folder& folder, PendingFile& pending, ui
 
 Status CacheDirectory::Publish(const Folder& folder, PendingFile& pending,
                                const std::string& name) {
-  Result<FolderRef> folder_fd = FolderFd(folder, false);
+  // An unnamed file belongs to no folder until it is linked, so a voice
+  // folder emptied and removed since it was made is simply made again; a
+  // named temporary keeps its folder from being removed.
+  Result<FolderRef> folder_fd =
+      pending.name.empty() ? LiveFolderFd(folder) : FolderFd(folder, false);
   if (!folder_fd) return folder_fd.error();
   const int dir = folder_fd->get();
   if (pending.name.empty()) {
@@ -356,8 +378,12 @@ void CacheDirectory::Discard(const Folder& folder, PendingFile& pending) {
 Status CacheDirectory::SyncFolder(const Folder& folder) {
   if (!fsync_) return {};
   Result<FolderRef> dir = FolderFd(folder, false);
-  if (!dir) return dir.error();
-  if (::fsync(dir->get()) != 0) {
+  if (!dir && !(folder.voice.empty() || dir.error().code != Errc::kNotFound)) {
+    // A voice folder removed once emptied (RemoveVoiceFolderIfEmpty): what
+    // changed is its engine folder, flushed below.
+  } else if (!dir) {
+    return dir.error();
+  } else if (::fsync(dir->get()) != 0) {
     return ErrnoError(errno, "fsync folder " + root_path_ + "/" + RelativePath(folder));
   }
   // A voice folder's own name is in its engine's folder: flushed the first

@@ -105,6 +105,11 @@ class CacheDirectory {
   Result<UniqueFd> OpenReadOnly(const Folder& folder, const std::string& name);
   // Unlinks `name`; a file already gone is not an error.
   Status Remove(const Folder& folder, const std::string& name);
+  // Removes a voice's folder if it holds nothing (an engine's folder stays):
+  // a client may put to ever-new voice names, and a folder left behind per
+  // name would grow the cache dir without bound. A put whose unnamed file
+  // was meant for a folder removed meanwhile makes it anew (Publish).
+  void RemoveVoiceFolderIfEmpty(const Folder& folder);
   Result<std::vector<DirEntryInfo>> Scan(const Folder& folder);
 
   int root_fd() const { return root_.get(); }
@@ -129,6 +134,9 @@ class CacheDirectory {
   // first if missing). A voice folder that is a symlink or not a directory
   // is kNotFound, as a missing one.
   Result<FolderRef> FolderFd(const Folder& folder, bool create);
+  // FolderFd(create), made anew when the kept descriptor is of a voice
+  // folder that was removed (RemoveVoiceFolderIfEmpty, or by hand).
+  Result<FolderRef> LiveFolderFd(const Folder& folder);
   // Drops a kept voice folder fd (its folder was removed behind our back).
   void ForgetFolder(const Folder& folder);
   // A new file no reader can see (unnamed, or a named temporary), read-write.

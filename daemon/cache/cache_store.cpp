@@ -212,11 +212,20 @@ void CacheStore::State::StripVariantsLocked(uint32_t slot, std::vector<DoomedFil
 }
 
 void CacheStore::State::RemoveFiles(const std::vector<DoomedFile>& doomed) {
+  const Folder* last_voice_folder = nullptr;
   for (const DoomedFile& f : doomed) {
     if (Status s = directory->Remove(f.folder, f.name); !s) {
       log::Warning("evicting: " + s.error().message);
     }
+    // A voice folder left empty goes (checked once per run of its files).
+    if (!f.folder.voice.empty() && last_voice_folder &&
+        !(last_voice_folder->engine == f.folder.engine &&
+          last_voice_folder->voice == f.folder.voice)) {
+      directory->RemoveVoiceFolderIfEmpty(*last_voice_folder);
+    }
+    if (!f.folder.voice.empty()) last_voice_folder = &f.folder;
   }
+  if (last_voice_folder) directory->RemoveVoiceFolderIfEmpty(*last_voice_folder);
 }
 
 uint64_t CacheStore::State::EnforceLimitsLocked(std::optional<uint32_t> keep,

@@ -9,9 +9,11 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include "daemon/cache/cache_directory.hpp"
 #include "daemon/cache/index_layout.hpp"
@@ -354,6 +356,72 @@ TEST(CacheVoices, TheVoiceTableIsBoundedWithAClearError) {
   EXPECT_EQ(store->open_report().rebuild_reason, "");
   EXPECT_EQ(Served(*store, "piper/one-too-many", "t"), wav);
 }
+
+}  // namespace
+}  // namespace ttscache
+
+namespace ttscache {
+namespace {
+
+size_t VoiceFolders(const std::string& engine_dir) {
+  size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(engine_dir)) n += e.is_directory();
+  return n;
+}
+
+// A client may put to ever-new voice names (the index reuses an emptied
+// voice's place): a folder kept per name would grow the cache dir without
+// bound, so a voice folder goes when its last entry does.
+TEST(CacheVoices, AVoiceFolderGoesWithItsLastEntry) {
+  testing::TempDir dir;
+  auto store = testing::OpenCacheStore(testing::StoreOptions(dir.path(), 2));
+  const std::string v1 = dir.path() + "/piper/v1";
+  ASSERT_TRUE(store->Put("piper/v1", "a", testing::SeededWav(1)).ok());
+  ASSERT_TRUE(store->Put("piper/v1", "b", testing::SeededWav(2)).ok());
+  ASSERT_TRUE(store->Delete("piper/v1", "a").ok());
+  EXPECT_TRUE(std::filesystem::is_directory(v1)) << "b is still in it";
+  ASSERT_TRUE(store->Delete("piper/v1", "b").ok());
+  EXPECT_FALSE(std::filesystem::exists(v1));
+  ASSERT_TRUE(store->Put("piper/v1", "c", testing::SeededWav(3)).ok()) << "made again";
+  EXPECT_EQ(testing::Served(*store, "piper/v1", "c"), testing::SeededWav(3));
+  ASSERT_TRUE(store->Purge("piper/v1").ok());
+  EXPECT_FALSE(std::filesystem::exists(v1));
+  // Churn through 50 voices with room for 2 entries: evicted voices' folders go.
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(store->Put("piper/churn" + std::to_string(i), "x", testing::SeededWav(i)).ok());
+  }
+  EXPECT_LE(VoiceFolders(dir.path() + "/piper"), 2u);
+  testing::ExpectLayoutMatchesIndex(dir.path(), *store);
+}
+
+// Removing an emptied voice folder races a put of that voice whose new file
+// is written but not linked yet: an unnamed file (O_TMPFILE) belongs to no
+// folder, so the folder goes and the put makes it again; a named temporary
+// keeps its folder from being removed. Either way the put is published.
+class VoiceFolderRemoval : public ::testing::TestWithParam<bool> {};
+
+TEST_P(VoiceFolderRemoval, AFileWrittenBeforeItsFolderWasRemovedIsStillPublished) {
+  testing::TempDir dir;
+  Result<CacheDirectory> opened = CacheDirectory::Open(dir.path(), {"piper"}, false, GetParam());
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  CacheDirectory& d = *opened;
+  const Folder voice{0, "v1"};
+  const std::vector<uint8_t> wav = testing::SeededWav(7);
+  Result<PendingFile> pending = d.WriteTemporary(voice, wav);
+  ASSERT_TRUE(pending.ok()) << pending.error().message;
+  d.RemoveVoiceFolderIfEmpty(voice);
+  EXPECT_EQ(std::filesystem::exists(dir.path() + "/piper/v1"), !d.unnamed_temporaries())
+      << "an unnamed file leaves the folder empty; a named one keeps it";
+  Status published = d.Publish(voice, *pending, "k.wav");
+  ASSERT_TRUE(published.ok()) << published.error().message;
+  EXPECT_EQ(testing::ReadPath(dir.path() + "/piper/v1/k.wav"), wav);
+  // And a folder holding an entry is never removed.
+  d.RemoveVoiceFolderIfEmpty(voice);
+  EXPECT_EQ(testing::ReadPath(dir.path() + "/piper/v1/k.wav"), wav);
+}
+
+INSTANTIATE_TEST_SUITE_P(Temporaries, VoiceFolderRemoval, ::testing::Values(true, false),
+                         [](const auto& info) { return info.param ? "Unnamed" : "Named"; });
 
 }  // namespace
 }  // namespace ttscache
