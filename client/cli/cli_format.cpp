@@ -1,6 +1,8 @@
 // See cli_format.hpp.
 #include "client/cli/cli_format.hpp"
 
+#include "core/config/config_values.hpp"
+
 #include <charconv>
 #include <cstdio>
 #include <ctime>
@@ -66,42 +68,31 @@ std::string HumanSeconds(uint64_t seconds) {
   return std::to_string(seconds / 86400) + "d";
 }
 
+// The configuration's own parsers, so `--max-idle 30d` and `--min-size 2M`
+// read as `max_age = 30d` and `max_bytes = 2M` do in the config file.
 namespace {
 
-// A number with one optional suffix from `suffixes` (each with its factor).
-Result<uint64_t> ParseScaled(std::string_view flag, std::string_view text,
-                             std::initializer_list<std::pair<char, uint64_t>> suffixes,
-                             const char* expected) {
-  uint64_t factor = 1;
-  std::string_view digits = text;
-  if (!text.empty()) {
-    for (auto [suffix, f] : suffixes) {
-      if (text.back() == suffix) {
-        factor = f;
-        digits = text.substr(0, text.size() - 1);
-      }
-    }
-  }
-  uint64_t value = 0;
-  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() ||
-      value > std::numeric_limits<uint64_t>::max() / factor) {
+Result<uint64_t> Parsed(std::string_view flag, std::string_view text,
+                        const config_values::Problem& problem, uint64_t value) {
+  if (problem) {
     return MakeError(Errc::kInvalidArgument,
-                     std::string(flag) + " \"" + std::string(text) + "\": expected " + expected);
+                     std::string(flag) + " \"" + std::string(text) + "\": " + *problem);
   }
-  return value * factor;
+  return value;
 }
 
 }  // namespace
 
 Result<uint64_t> ParseDuration(std::string_view flag, std::string_view text) {
-  return ParseScaled(flag, text, {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}},
-                     "seconds with an optional s, m, h or d suffix (e.g. 90, 15m, 7d)");
+  uint64_t seconds = 0;
+  config_values::Problem problem = config_values::ParseDuration(text, &seconds);
+  return Parsed(flag, text, problem, seconds);
 }
 
 Result<uint64_t> ParseBytes(std::string_view flag, std::string_view text) {
-  return ParseScaled(flag, text, {{'K', 1ull << 10}, {'M', 1ull << 20}, {'G', 1ull << 30}},
-                     "bytes with an optional K, M or G suffix (e.g. 4096, 512K, 2M)");
+  uint64_t bytes = 0;
+  config_values::Problem problem = config_values::ParseByteSize(text, &bytes);
+  return Parsed(flag, text, problem, bytes);
 }
 
 }  // namespace ttscache::cli
