@@ -26,7 +26,7 @@ namespace {
 constexpr uint32_t kStreamBusyRetryMs = 50;
 constexpr size_t kEndedStreamsRemembered = 16;
 
-uint8_t ReplyOpcode(ipc::Opcode op) { return static_cast<uint8_t>(op) | ipc::kReplyBit; }
+using ipc::ReplyOpcode;
 
 std::string Mib(uint64_t bytes) {
   return bytes % (1u << 20) == 0 ? std::to_string(bytes >> 20) + " MiB"

@@ -25,7 +25,7 @@ constexpr uint32_t kVerifyRetryMs = 1000;
 // VERIFY reply strings are bounded by the decoder (ipc/messages.cpp).
 constexpr size_t kMaxProblemKind = 64, kMaxProblemText = 4096;
 
-uint8_t ReplyOpcode(ipc::Opcode op) { return static_cast<uint8_t>(op) | ipc::kReplyBit; }
+using ipc::ReplyOpcode;
 
 // A job's ERROR completion (Completion is Server's private type, named by
 // the caller).

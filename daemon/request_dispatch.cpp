@@ -33,7 +33,7 @@ Error TooManyUnreadDescriptors() {
                    "them, then retry");
 }
 
-uint8_t ReplyOpcode(ipc::Opcode op) { return static_cast<uint8_t>(op) | ipc::kReplyBit; }
+using ipc::ReplyOpcode;
 
 std::vector<uint8_t> ErrorBody(const Error& e) {
   return ipc::EncodeErrorReply({ipc::ToWireError(e.code), 0, 0, e.message});

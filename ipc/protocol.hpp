@@ -48,6 +48,7 @@ enum class Opcode : uint8_t {
   kError = 0x7F,         // replies only
 };
 inline constexpr uint8_t kReplyBit = 0x80;  // reply opcode = request opcode | 0x80
+inline constexpr uint8_t ReplyOpcode(Opcode op) { return static_cast<uint8_t>(op) | kReplyBit; }
 
 // Header flags.
 inline constexpr uint16_t kFlagFd = 0x0001;  // a descriptor travels with this frame
