@@ -53,6 +53,11 @@ struct GetRequest {
   OpusParams params;  // for kOpus
   Delivery delivery = Delivery::kInline;
   FileId known;  // optional (descriptor delivery): the file the client already maps
+  // The optional claim block (docs/protocol.md, "Coordinating synthesis"):
+  // on a miss, claim it or wait up to wait_ms for the claim's put. Encoded
+  // only when claim is set (known then goes too, zeros if invalid).
+  bool claim = false;
+  uint32_t wait_ms = 0;
 };
 
 struct PutRequest {
@@ -101,6 +106,36 @@ struct AudioReply {
   uint64_t size = 0;
   std::span<const uint8_t> bytes;
   FileId file;  // GET by descriptor: the file sent (kArena) or still current (kUnchanged)
+  uint32_t lease_ms = 0;  // kClaimed: the claim's lease
+};
+
+// CLAIM_DROP: gives up this connection's claim on (engine, text).
+struct ClaimDropRequest {
+  std::string_view engine, text;
+};
+
+// SLOT_ACQUIRE: one unit of the slot `name`, waiting up to wait_ms.
+struct SlotAcquireRequest {
+  std::string_view name;
+  uint32_t wait_ms = 0;
+};
+struct SlotAcquireReply {
+  uint64_t hold = 0;  // never 0
+  uint32_t size = 0;  // 0: no limit
+  uint32_t held = 0;  // units held now, this one included
+};
+
+// STATS flag kStatsCoordinate: claims since start and now, and each slot.
+struct SlotStatsWire {
+  std::string name;
+  uint32_t size = 0, held = 0, waiting = 0;
+  uint64_t acquired = 0, waited = 0, timeouts = 0, wait_us = 0;
+};
+struct CoordinationStatsWire {
+  uint64_t claims = 0, claim_waits = 0, waits_served = 0, wait_timeouts = 0, lease_expiries = 0,
+           takeovers = 0, claims_refused = 0;
+  uint64_t claims_open = 0, waiting = 0;
+  std::vector<SlotStatsWire> slots;
 };
 
 // STREAM_OPEN: the input's format (raw PCM: sample format, channels, rate;
@@ -180,6 +215,9 @@ struct StatsReply {
   // Present when asked (kStatsDetail) and known.
   bool has_detail = false;
   StatsDetail detail;
+  // Present when asked (kStatsCoordinate) and known.
+  bool has_coordination = false;
+  CoordinationStatsWire coordination;
 };
 
 // DELETE: one entry, named by (engine, text) or (engine, key). `engine`
@@ -296,6 +334,13 @@ std::vector<uint8_t> EncodeListRequest(const ListRequest& r);
 std::vector<uint8_t> EncodeListReply(const ListReply& r);
 std::vector<uint8_t> EncodeVerifyRequest(const VerifyRequest& r);
 std::vector<uint8_t> EncodeVerifyReply(const VerifyReply& r);
+// GET's claimed reply: place kClaimed, size 0, u32 lease_ms.
+std::vector<uint8_t> EncodeClaimedReply(uint32_t lease_ms);
+std::vector<uint8_t> EncodeClaimDropRequest(const ClaimDropRequest& r);
+std::vector<uint8_t> EncodeClaimDropReply(bool dropped);
+std::vector<uint8_t> EncodeSlotAcquireRequest(const SlotAcquireRequest& r);
+std::vector<uint8_t> EncodeSlotAcquireReply(const SlotAcquireReply& r);
+std::vector<uint8_t> EncodeSlotReleaseRequest(uint64_t hold);
 
 Result<std::pair<uint16_t, uint16_t>> DecodeHelloRequest(std::span<const uint8_t> body);
 Result<HelloReply> DecodeHelloReply(std::span<const uint8_t> body);
@@ -328,5 +373,10 @@ Result<ListRequest> DecodeListRequest(std::span<const uint8_t> body);
 Result<ListReply> DecodeListReply(std::span<const uint8_t> body);
 Result<VerifyRequest> DecodeVerifyRequest(std::span<const uint8_t> body);
 Result<VerifyReply> DecodeVerifyReply(std::span<const uint8_t> body);
+Result<ClaimDropRequest> DecodeClaimDropRequest(std::span<const uint8_t> body);
+Result<bool> DecodeClaimDropReply(std::span<const uint8_t> body);
+Result<SlotAcquireRequest> DecodeSlotAcquireRequest(std::span<const uint8_t> body);
+Result<SlotAcquireReply> DecodeSlotAcquireReply(std::span<const uint8_t> body);
+Result<uint64_t> DecodeSlotReleaseRequest(std::span<const uint8_t> body);
 
 }  // namespace ttscache::ipc

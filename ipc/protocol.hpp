@@ -25,6 +25,10 @@ inline constexpr uint32_t kMaxEngineField = 128;
 inline constexpr uint32_t kMaxListEntries = 1024;     // entries one LIST reply carries at most
 inline constexpr uint32_t kMaxListVisit = 65536;      // index slots one LIST visits at most
 inline constexpr uint32_t kMaxVerifyProblems = 1000;  // problems one VERIFY reply lists
+// Requests of one connection waiting for another's claim or for a slot
+// (they do not count in kMaxInflightPerConnection).
+inline constexpr uint32_t kMaxParkedPerConnection = 1024;
+inline constexpr uint32_t kMaxSlotHoldsPerConnection = 64;
 
 enum class Opcode : uint8_t {
   kHello = 0x01,
@@ -45,6 +49,9 @@ enum class Opcode : uint8_t {
   kPurge = 0x10,         // admin: every entry of an engine, or of one voice
   kList = 0x11,          // a page of the index from a cursor, filtered
   kVerify = 0x12,        // checks the index against the folder (admin with repair)
+  kClaimDrop = 0x13,     // gives up this connection's claim on an entry
+  kSlotAcquire = 0x14,   // takes a unit of a named synthesis slot (waits, FIFO)
+  kSlotRelease = 0x15,   // gives it back
   kError = 0x7F,         // replies only
 };
 inline constexpr uint8_t kReplyBit = 0x80;  // reply opcode = request opcode | 0x80
@@ -81,6 +88,7 @@ enum class StreamCached : uint8_t { kNotAsked = 0, kStored = 1, kNotStored = 2 }
 inline constexpr uint8_t kStatsLimits = 0x01;
 inline constexpr uint8_t kStatsStreams = 0x02;
 inline constexpr uint8_t kStatsDetail = 0x04;  // disk, ages, queue, encode durations
+inline constexpr uint8_t kStatsCoordinate = 0x08;  // claims and synthesis slots
 // DELETE: the entry is named by its text (normalized and hashed as GET
 // does) or by its key (the file name's SHA-256).
 enum class DeleteBy : uint8_t { kText = 0, kKey = 1 };
@@ -90,7 +98,8 @@ enum class Delivery : uint8_t { kInline = 0, kDescriptor = 1 };
 // Where audio is: bytes inside the frame, or a range of the connection's arena.
 // kArena: in the arena, or for GET by the attached descriptor; kUnchanged (GET
 // only): the file the request named as known is still the entry's file, so no
-// descriptor is sent and the client reuses its mapping.
-enum class AudioPlace : uint8_t { kInline = 0, kArena = 1, kUnchanged = 2 };
+// descriptor is sent and the client reuses its mapping. kClaimed (GET with a
+// claim only): a miss, and this request holds the claim to fill it.
+enum class AudioPlace : uint8_t { kInline = 0, kArena = 1, kUnchanged = 2, kClaimed = 3 };
 
 }  // namespace ttscache::ipc

@@ -196,6 +196,42 @@ struct StatsDetail {
   }
 };
 
+// --- Coordinating synthesis (docs/protocol.md, "Coordinating synthesis") ---
+
+// What GetOrClaim found: the entry (`audio`), or `claimed`: a miss that
+// this client now holds the claim on — synthesize the phrase and Put it
+// within lease_ms (or DropClaim it); other clients' GetOrClaim of the same
+// phrase wait for that Put.
+struct ClaimedGet {
+  AudioBuffer audio;  // empty when claimed
+  bool claimed = false;
+  uint32_t lease_ms = 0;
+};
+
+// A unit of a synthesis slot, held until ReleaseSlot or the connection closes.
+struct SlotHold {
+  uint64_t id = 0;    // never 0 once acquired
+  uint32_t size = 0;  // the slot's size (0: no limit)
+  uint32_t held = 0;  // units held when this one was granted, this one included
+};
+
+struct SlotStats {
+  std::string name;
+  uint32_t size = 0, held = 0, waiting = 0;
+  uint64_t acquired = 0, waited = 0, timeouts = 0, wait_us = 0;
+};
+
+// Claims and slots since the daemon started (claims_open, waiting, held and
+// waiting per slot: now). has_coordination is false from a daemon that
+// predates them.
+struct CoordinationStats {
+  bool has_coordination = false;
+  uint64_t claims = 0, claim_waits = 0, waits_served = 0, wait_timeouts = 0, lease_expiries = 0,
+           takeovers = 0, claims_refused = 0;
+  uint64_t claims_open = 0, waiting = 0;
+  std::vector<SlotStats> slots;
+};
+
 // "engine" or "engine/voice" (an empty voice: the engine alone), as every
 // engine field takes it. The daemon checks the names.
 inline std::string EngineWithVoice(std::string_view engine, std::string_view voice) {
@@ -284,6 +320,25 @@ class TTSCACHE_EXPORT Client {
   Result<VerifyResult> Verify(bool repair);
   // Stats with the limits, the stream counters and the detail.
   Result<ttscache::StatsDetail> StatsDetail();
+
+  // --- Coordinating synthesis. The calls below that wait have the
+  // connection's timeout added to their wait.
+  //
+  // Get that claims a miss: the entry, or `claimed` (synthesize and Put), or
+  // — when another client holds the claim — waits up to wait_ms for its Put
+  // and returns the entry; Errc::kNotFound when the wait ended first or a
+  // claim was refused (synthesize anyway).
+  Result<ClaimedGet> GetOrClaim(std::string_view engine, std::string_view text, Format format,
+                                uint32_t wait_ms, const OpusParams& params = DaemonDefaultOpus(),
+                                bool descriptor = true);
+  // Gives up this connection's claim (a synthesis failed): true if it held one.
+  Result<bool> DropClaim(std::string_view engine, std::string_view text);
+  // Takes a unit of the slot `name` (an engine, or a slot the daemon's
+  // [coordinate] slots names), waiting up to wait_ms in line; Errc::kBusy
+  // when none came free in time.
+  Result<SlotHold> AcquireSlot(std::string_view name, uint32_t wait_ms);
+  Status ReleaseSlot(const SlotHold& hold);
+  Result<CoordinationStats> Coordination();
 
   // Pipelining: send now, collect later, in any order.
   Result<uint64_t> SendGet(std::string_view engine, std::string_view text, Format format,

@@ -319,6 +319,47 @@ TTSCACHE_API int ttscache_stats_detail_get(ttscache_client* client, ttscache_sta
 /* NULL is ignored. */
 TTSCACHE_API void ttscache_stats_detail_free(ttscache_stats_detail* detail);
 
+/* Coordinating synthesis (docs/protocol.md, "Coordinating synthesis").
+ * ttscache_get_or_claim: as ttscache_get_ex, but a miss is claimed. On
+ * TTSCACHE_OK either *claimed is 0 and `out` holds the entry (possibly after
+ * waiting up to wait_ms for another client's put), or *claimed is 1, `out`
+ * is empty and *lease_ms (may be NULL) says how long this client has to put
+ * the phrase (or ttscache_claim_drop it). TTSCACHE_ERR_NOT_FOUND: the wait
+ * ended first or no claim was granted; synthesize anyway. */
+TTSCACHE_API int ttscache_get_or_claim(ttscache_client* client, const char* engine,
+                                       const char* text, size_t text_length, int format,
+                                       const ttscache_opus_params* params, uint32_t wait_ms,
+                                       ttscache_buffer* out, int* claimed, uint32_t* lease_ms);
+/* *dropped (may be NULL): 1 if this connection held the claim. */
+TTSCACHE_API int ttscache_claim_drop(ttscache_client* client, const char* engine, const char* text,
+                                     size_t text_length, int* dropped);
+/* A unit of the synthesis slot `name`, waiting up to wait_ms in line
+ * (TTSCACHE_ERR_BUSY when none came free). *hold receives its id; the unit
+ * is held until ttscache_slot_release or the handle's connection closes. */
+TTSCACHE_API int ttscache_slot_acquire(ttscache_client* client, const char* name,
+                                       uint32_t wait_ms, uint64_t* hold);
+TTSCACHE_API int ttscache_slot_release(ttscache_client* client, uint64_t hold);
+typedef struct {
+  const char* name;
+  uint32_t size, held, waiting; /* size 0: no limit */
+  uint64_t acquired, waited, timeouts, wait_us;
+  uint64_t reserved_[2]; /* 0 */
+} ttscache_slot_stats;
+/* Allocated by the library on TTSCACHE_OK, released with
+ * ttscache_coordination_free; fields may be appended in later versions. */
+typedef struct {
+  int has_coordination; /* 0 from a daemon that predates it */
+  uint64_t claims, claim_waits, waits_served, wait_timeouts, lease_expiries, takeovers,
+      claims_refused;
+  uint64_t claims_open, waiting;
+  size_t slot_count;
+  const ttscache_slot_stats* slots;
+} ttscache_coordination_stats;
+TTSCACHE_API int ttscache_coordination_get(ttscache_client* client,
+                                           ttscache_coordination_stats** out);
+/* NULL is ignored. */
+TTSCACHE_API void ttscache_coordination_free(ttscache_coordination_stats* stats);
+
 /* The arena: shared memory of `bytes` (at most the daemon's max_arena_bytes)
  * made and handed to the daemon; a second attach replaces the first (its
  * mapping, offsets and allocations are gone; a failed one leaves them). It is
