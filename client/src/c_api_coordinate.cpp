@@ -88,7 +88,11 @@ int ttscache_slot_release(ttscache_client* client, uint64_t hold) {
   if (hold == 0) return Invalid(client, "hold 0 is never held");
   return Guarded(client, [&] {
     // No connection yet: nothing was acquired through this handle.
-    if (!client->client) return Invalid(client, "the hold is not held by this handle");
+    if (!client->client) {
+      return Fail(client,
+                  ttscache::Error{ttscache::Errc::kInvalidArgument,
+                                  "hold " + std::to_string(hold) + " is not held by this handle"});
+    }
     ttscache::SlotHold h;
     h.id = hold;
     ttscache::Status s = client->client->ReleaseSlot(h);

@@ -166,9 +166,8 @@ Result<VerifyResult> Client::Verify(bool repair) { TTSCACHE_CALL(impl_->Verify(r
 
 Result<ttscache::StatsDetail> Client::StatsDetail() { TTSCACHE_CALL(impl_->StatsDetail()); }
 
-Result<ClaimedGet> Client::GetOrClaim(std::string_view engine, std::string_view text,
-                                      Format format, uint32_t wait_ms, const OpusParams& params,
-                                      bool descriptor) {
+Result<ClaimedGet> Client::GetOrClaim(std::string_view engine, std::string_view text, Format format,
+                                      uint32_t wait_ms, const OpusParams& params, bool descriptor) {
   TTSCACHE_CALL(impl_->GetOrClaim(engine, text, format, wait_ms, params, descriptor));
 }
 

@@ -57,9 +57,9 @@ Result<ClaimedGet> Client::Impl::GetOrClaim(std::string_view engine, std::string
     return ClaimedGet{std::move(*audio), false, 0};
   }
   if (a->size != 0 || !a->bytes.empty() || r->fd.valid()) {
-    return DropConnection("a claimed reply (a miss) that carries audio: " +
-                          std::to_string(a->size) + " bytes" +
-                          (r->fd.valid() ? " and a descriptor" : ""));
+    return DropConnection(
+        "a claimed reply (a miss) that carries audio: " + std::to_string(a->size) + " bytes" +
+        (r->fd.valid() ? " and a descriptor" : ""));
   }
   if (a->lease_ms == 0) return DropConnection("a claim granted with a lease of 0 ms");
   // A miss: a mapping kept for the phrase is of an entry that is gone.
@@ -78,8 +78,8 @@ Result<bool> Client::Impl::DropClaim(std::string_view engine, std::string_view t
 
 Result<SlotHold> Client::Impl::AcquireSlot(std::string_view name, uint32_t wait_ms) {
   if (Status s = CheckName("a slot name", name); !s) return s.error();
-  Result<Reply> r = Call(ipc::Opcode::kSlotAcquire,
-                         ipc::EncodeSlotAcquireRequest({name, wait_ms}), -1, wait_ms);
+  Result<Reply> r =
+      Call(ipc::Opcode::kSlotAcquire, ipc::EncodeSlotAcquireRequest({name, wait_ms}), -1, wait_ms);
   if (!r) return r.error();
   Result<ipc::SlotAcquireReply> g = FromDaemon(ipc::DecodeSlotAcquireReply(r->body));
   if (!g) return g.error();
@@ -102,15 +102,16 @@ Result<SlotHold> Client::Impl::AcquireSlot(std::string_view name, uint32_t wait_
 Status Client::Impl::ReleaseSlot(uint64_t hold) {
   auto held = holds_.find(hold);
   if (held == holds_.end()) {
-    return MakeError(Errc::kInvalidArgument, "ReleaseSlot: hold " + std::to_string(hold) +
-                                                 " is not held by this client");
+    return MakeError(Errc::kInvalidArgument,
+                     "ReleaseSlot: hold " + std::to_string(hold) + " is not held by this client");
   }
   const HeldUnit unit = held->second;
   holds_.erase(held);
   // The connection that got the unit has closed since, and released it.
   if (unit.connection != connection_ || !socket_.valid()) return {};
   // Not Call: a retry on a new connection would release a hold it never had.
-  Result<uint64_t> id = Send(ipc::Opcode::kSlotRelease, ipc::EncodeSlotReleaseRequest(unit.daemon_hold));
+  Result<uint64_t> id =
+      Send(ipc::Opcode::kSlotRelease, ipc::EncodeSlotReleaseRequest(unit.daemon_hold));
   if (!id) return id.error().code == Errc::kUnavailable ? Status() : Status(id.error());
   Result<Reply> r = Receive(*id);
   if (!r) {

@@ -518,9 +518,8 @@ Result<Client::Impl::Reply> Client::Impl::CallGet(std::string_view engine, std::
   // The daemon holds a claiming GET up to wait_ms on purpose.
   const int64_t extra_wait_ms = claim ? wait_ms : 0;
   if (!descriptor) {
-    return Call(ipc::Opcode::kGet,
-                GetBody(engine, text, format, params, false, {}, claim, wait_ms), -1,
-                extra_wait_ms);
+    return Call(ipc::Opcode::kGet, GetBody(engine, text, format, params, false, {}, claim, wait_ms),
+                -1, extra_wait_ms);
   }
   *known_key = KnownFileKey(engine, text, format, params);
   auto known = known_files_.find(*known_key);
