@@ -336,8 +336,8 @@ TTSCACHE_API int ttscache_claim_drop(ttscache_client* client, const char* engine
 /* A unit of the synthesis slot `name`, waiting up to wait_ms in line
  * (TTSCACHE_ERR_BUSY when none came free). *hold receives its id; the unit
  * is held until ttscache_slot_release or the handle's connection closes. */
-TTSCACHE_API int ttscache_slot_acquire(ttscache_client* client, const char* name,
-                                       uint32_t wait_ms, uint64_t* hold);
+TTSCACHE_API int ttscache_slot_acquire(ttscache_client* client, const char* name, uint32_t wait_ms,
+                                       uint64_t* hold);
 TTSCACHE_API int ttscache_slot_release(ttscache_client* client, uint64_t hold);
 typedef struct {
   const char* name;
