@@ -82,8 +82,8 @@ void CoordinationFamilies(const CoordinationStats& c, Exposition& x) {
   x.Counter("ttscache_claim_takeovers_total",
             "Claims passed to a waiting GET after a lease expiry, a disconnect or a drop.",
             c.takeovers);
-  x.Counter("ttscache_claims_refused_total",
-            "Claims refused by a limit (answered a plain miss).", c.claims_refused);
+  x.Counter("ttscache_claims_refused_total", "Claims refused by a limit (answered a plain miss).",
+            c.claims_refused);
   x.Gauge("ttscache_claims_open", "Claims held now.", c.claims_open);
   x.Gauge("ttscache_claim_waiting", "GETs waiting for a claim now.", c.waiting);
   struct PerSlot {

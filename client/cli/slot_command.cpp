@@ -99,7 +99,8 @@ int RunHolding(const std::vector<std::string>& command) {
     ::sigprocmask(SIG_SETMASK, &previous, nullptr);
     ::execvp(argv[0], argv.data());
     const int e = errno;
-    const std::string message = "ttscache: cannot run " + command[0] + ": " + std::strerror(e) + "\n";
+    const std::string message =
+        "ttscache: cannot run " + command[0] + ": " + std::strerror(e) + "\n";
     [[maybe_unused]] ssize_t n = ::write(STDERR_FILENO, message.data(), message.size());
     ::_exit(e == ENOENT ? 127 : 126);
   }
@@ -129,7 +130,8 @@ int RunHolding(const std::vector<std::string>& command) {
 int RunSlot(const std::vector<std::string>& argv, const GlobalOptions& global) {
   if (argv.empty()) return UsageError("slot: expected \"run\"", kSlotUsage);
   if (argv[0] == "--help") return (std::cout << kSlotUsage), kExitOk;
-  if (argv[0] != "run") return UsageError("slot: unknown subcommand \"" + argv[0] + "\"", kSlotUsage);
+  if (argv[0] != "run")
+    return UsageError("slot: unknown subcommand \"" + argv[0] + "\"", kSlotUsage);
   // Everything after "--" is the command, taken as it is.
   auto dashes = std::find(argv.begin() + 1, argv.end(), "--");
   std::vector<std::string> options(argv.begin() + 1, dashes);
@@ -171,8 +173,8 @@ int RunSlot(const std::vector<std::string>& argv, const GlobalOptions& global) {
       return kExitNoSlot;
     }
     if (hold.error().code == Errc::kUnknownEngine) {
-      std::cerr << "ttscache: the daemon has no slot \"" << name << "\": "
-                << hold.error().message << "\n";
+      std::cerr << "ttscache: the daemon has no slot \"" << name << "\": " << hold.error().message
+                << "\n";
       return kExitFailed;
     }
     return ExitFor(hold.error());

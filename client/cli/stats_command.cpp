@@ -52,10 +52,10 @@ std::string CoordinationJson(const CoordinationStats& c) {
       << ",\"waiting\":" << c.waiting << ",\"slots\":{";
   for (size_t i = 0; i < c.slots.size(); ++i) {
     const SlotStats& s = c.slots[i];
-    out << (i ? "," : "") << JsonString(s.name) << ":{\"size\":" << s.size
-        << ",\"held\":" << s.held << ",\"waiting\":" << s.waiting
-        << ",\"acquired\":" << s.acquired << ",\"waited\":" << s.waited
-        << ",\"timeouts\":" << s.timeouts << ",\"wait_us\":" << s.wait_us << "}";
+    out << (i ? "," : "") << JsonString(s.name) << ":{\"size\":" << s.size << ",\"held\":" << s.held
+        << ",\"waiting\":" << s.waiting << ",\"acquired\":" << s.acquired
+        << ",\"waited\":" << s.waited << ",\"timeouts\":" << s.timeouts
+        << ",\"wait_us\":" << s.wait_us << "}";
   }
   out << "}}";
   return out.str();
@@ -63,12 +63,12 @@ std::string CoordinationJson(const CoordinationStats& c) {
 
 std::string CoordinationText(const CoordinationStats& c) {
   std::string out = "claims: " + std::to_string(c.claims) + " granted (" +
-                    std::to_string(c.takeovers) + " taken over), " +
-                    std::to_string(c.claims_open) + " open, " + std::to_string(c.claims_refused) +
-                    " refused, " + std::to_string(c.lease_expiries) + " leases expired\n";
-  out += "claim waits: " + std::to_string(c.claim_waits) + " (" +
-         std::to_string(c.waits_served) + " served, " + std::to_string(c.wait_timeouts) +
-         " timed out), " + std::to_string(c.waiting) + " waiting now\n";
+                    std::to_string(c.takeovers) + " taken over), " + std::to_string(c.claims_open) +
+                    " open, " + std::to_string(c.claims_refused) + " refused, " +
+                    std::to_string(c.lease_expiries) + " leases expired\n";
+  out += "claim waits: " + std::to_string(c.claim_waits) + " (" + std::to_string(c.waits_served) +
+         " served, " + std::to_string(c.wait_timeouts) + " timed out), " +
+         std::to_string(c.waiting) + " waiting now\n";
   if (c.slots.empty()) return out;
   char line[512];
   std::snprintf(line, sizeof(line), "%-16s %6s %6s %8s %10s %10s %9s %10s\n", "slot", "size",
@@ -79,9 +79,8 @@ std::string CoordinationText(const CoordinationStats& c) {
     char wait[32];
     std::snprintf(wait, sizeof(wait), "%.1fs", s.wait_us / 1e6);
     std::snprintf(line, sizeof(line), "%-16s %6s %6u %8u %10llu %10llu %9llu %10s\n",
-                  s.name.c_str(), size.c_str(), s.held, s.waiting,
-                  (unsigned long long)s.acquired, (unsigned long long)s.waited,
-                  (unsigned long long)s.timeouts, wait);
+                  s.name.c_str(), size.c_str(), s.held, s.waiting, (unsigned long long)s.acquired,
+                  (unsigned long long)s.waited, (unsigned long long)s.timeouts, wait);
     out += line;
   }
   return out;
