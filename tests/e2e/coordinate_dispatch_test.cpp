@@ -26,8 +26,8 @@
 namespace ttscache {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::DaemonProcess;
+using ::testing::HasSubstr;
 using testing::RawPeer;
 using Clock = std::chrono::steady_clock;
 using e2e::kError;
@@ -66,8 +66,7 @@ std::vector<uint8_t> Put(uint64_t id, const std::string& text, const std::vector
 }
 
 std::vector<uint8_t> Acquire(uint64_t id, const std::string& name, uint32_t wait_ms) {
-  return Frame(ipc::Opcode::kSlotAcquire, id,
-               ipc::EncodeSlotAcquireRequest({name, wait_ms}));
+  return Frame(ipc::Opcode::kSlotAcquire, id, ipc::EncodeSlotAcquireRequest({name, wait_ms}));
 }
 
 std::vector<uint8_t> Release(uint64_t id, uint64_t hold) {
@@ -192,7 +191,8 @@ TEST(CoordinateDispatch, AnOpusWaiterGetsTheVariant) {
   holder.Send(Put(2, "opus", e2e::Tone(3)));
   ASSERT_EQ(Next(holder).opcode, ipc::ReplyOpcode(ipc::Opcode::kPut));
   Reply served = Next(waiter);
-  ASSERT_EQ(served.opcode, kGetReply) << (served.opcode == kError ? e2e::ErrorOf(served.body).message : "");
+  ASSERT_EQ(served.opcode, kGetReply)
+      << (served.opcode == kError ? e2e::ErrorOf(served.body).message : "");
   Result<ipc::AudioReply> audio = ipc::DecodeAudioReply(served.body);
   ASSERT_TRUE(audio.ok());
   ASSERT_GE(audio->bytes.size(), 4u);
@@ -371,7 +371,7 @@ TEST(CoordinateDispatch, AGarbledClaimBlockIsABadRequest) {
   bad.push_back(good);
   bad.back()[good.size() - 8] = 7;  // claim 7
   bad.push_back(good);
-  bad.back()[good.size() - 7] = 1;  // reserved byte
+  bad.back()[good.size() - 7] = 1;                                    // reserved byte
   bad.push_back(std::vector<uint8_t>(good.begin(), good.end() - 3));  // cut short
   bad.push_back(good);
   bad.back().push_back(0);  // a byte too many
