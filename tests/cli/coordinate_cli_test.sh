@@ -86,7 +86,7 @@ start=$(now_ms)
 [ "$(status tc slot run --slot gpu --wait 1 -- true)" = 75 ] || fail "no unit in time: 75"
 took=$(( $(now_ms) - start ))
 grep -q 'no unit of slot "gpu" came free' "$dir/err" || fail "75's message: $(cat "$dir/err")"
-[ "$took" -ge 900 ] && [ "$took" -lt 5000 ] || fail "--wait 1 took $took ms"
+if [ "$took" -lt 900 ] || [ "$took" -ge 5000 ]; then fail "--wait 1 took $took ms"; fi
 [ "$(status tc slot run --slot gpu --wait 0 -- true)" = 75 ] || fail "--wait 0: 75 at once"
 
 # A holder killed with SIGKILL: its unit is free at once, though its command
@@ -130,7 +130,8 @@ tc stats | grep -qE '^gpu +2 +0 +0 ' || fail "stats text: $(tc stats)"
 
 # docs/cli.md's block, as written.
 cd "$dir"
-export PATH=$(dirname "$ttscache"):$PATH
+PATH=$(dirname "$ttscache"):$PATH
+export PATH
 run_doc_block "$repo/docs/cli.md" cli-slot > "$dir/doc.out" 2>&1 || fail "docs/cli.md cli-slot: $(cat "$dir/doc.out")"
 [ "$(cat "$dir/said.txt")" = "One moment." ] || fail "cli-slot: stdin was not the command's"
 echo "coordinate cli ok"
