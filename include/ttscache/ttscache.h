@@ -324,7 +324,7 @@ TTSCACHE_API void ttscache_stats_detail_free(ttscache_stats_detail* detail);
  * TTSCACHE_OK either *claimed is 0 and `out` holds the entry (possibly after
  * waiting up to wait_ms for another client's put), or *claimed is 1, `out`
  * is empty and *lease_ms (may be NULL) says how long this client has to put
- * the phrase (or ttscache_claim_drop it). TTSCACHE_ERR_NOT_FOUND: the wait
+ * the phrase (or ttscache_claim_drop it). TTSCACHE_MISS: the wait
  * ended first or no claim was granted; synthesize anyway. */
 TTSCACHE_API int ttscache_get_or_claim(ttscache_client* client, const char* engine,
                                        const char* text, size_t text_length, int format,
