@@ -6,9 +6,11 @@
 // connection, a hold that is not ours, names that are no slot, a garbled
 // claim block, a waiter that leaves or shuts its sending side). The
 // multi-process suite through libttscache is tests/e2e/coordinate_test.cpp.
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "core/cachekey/cache_key.hpp"
 #include "ipc/fd_passing.hpp"
 #include "ipc/messages.hpp"
 #include "tests/e2e/daemon_e2e_helpers.hpp"
@@ -199,6 +202,60 @@ TEST(CoordinateDispatch, AnOpusWaiterGetsTheVariant) {
   EXPECT_EQ(std::string(audio->bytes.begin(), audio->bytes.begin() + 4), "OggS");
 }
 
+// Any store of the entry fulfils its claim, whoever sends it: PUT_ENCODE,
+// PUT_FILE (named by its key) and a stream's FINISH, from a third client.
+// The claim is on the normalized text: "Hello  World" and "hello world"
+// share one.
+TEST(CoordinateDispatch, EveryKindOfPutFulfilsTheClaim) {
+  CoordinatedDaemon cd;
+  ASSERT_TRUE(cd.started) << cd.d.log();
+  RawPeer holder(cd.d.socket_path()), waiter(cd.d.socket_path());
+  Client other = cd.d.Connect();
+  const std::vector<uint8_t> wav = e2e::Tone(6);
+  auto expect_served = [&](uint64_t id) {
+    Reply served = Next(waiter);
+    EXPECT_EQ(served.request, id);
+    ASSERT_EQ(served.opcode, kGetReply)
+        << (served.opcode == kError ? e2e::ErrorOf(served.body).message : "");
+    Result<ipc::AudioReply> audio = ipc::DecodeAudioReply(served.body);
+    ASSERT_TRUE(audio.ok());
+    EXPECT_NE(audio->place, ipc::AudioPlace::kClaimed);
+    EXPECT_GT(audio->size, 0u);
+  };
+
+  Claim(holder, "Hello  World", 1);
+  waiter.Send(ClaimGet(2, "hello world", 10000));
+  EXPECT_FALSE(Readable(waiter.fd.get(), 200));
+  ASSERT_TRUE(other.PutEncode("piper", "HELLO world", wav).ok());
+  expect_served(2);
+
+  Claim(holder, "by file", 3);
+  waiter.Send(ClaimGet(4, "by file", 10000));
+  EXPECT_FALSE(Readable(waiter.fd.get(), 200));
+  const std::string path = cd.d.dir() + "/adopted.wav";
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(wav.data()), static_cast<long>(wav.size()));
+  UniqueFd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  const CacheKey key = ComputeCacheKey("by file").value();
+  ASSERT_TRUE(other.PutFileByKey("piper", key.digest, file.get(), 0).ok());
+  expect_served(4);
+
+  Claim(holder, "streamed", 5);
+  waiter.Send(ClaimGet(6, "streamed", 10000));
+  EXPECT_FALSE(Readable(waiter.fd.get(), 200));
+  StreamFormat format;
+  format.wav = true;
+  EncodeStream stream =
+      other.OpenEncodeStream(format, nullptr, DaemonDefaultOpus(), "piper", "streamed").value();
+  ASSERT_TRUE(stream.Push(wav).ok());
+  EXPECT_EQ(stream.Finish().value().cached, StreamResult::Cached::kStored);
+  expect_served(6);
+
+  const ipc::CoordinationStatsWire k = Coordination(cd.d);
+  EXPECT_EQ(k.waits_served, 3u);
+  EXPECT_EQ(k.claims_open, 0u);
+}
+
 TEST(CoordinateDispatch, ADropPassesTheClaimToTheWaiter) {
   CoordinatedDaemon cd;
   ASSERT_TRUE(cd.started) << cd.d.log();
@@ -334,6 +391,33 @@ TEST(CoordinateDispatch, SlotsAreAcquiredWaitedForReleasedAndFreedByADisconnect)
   EXPECT_THAT(names, ::testing::Contains("piper"));
 }
 
+// SIGHUP applies new [coordinate] keys: a larger slot grants the waiting
+// acquire at once; claims = false makes a claim block a plain miss.
+TEST(CoordinateDispatch, AReloadAppliesNewSlotSizesAndClaimSettings) {
+  CoordinatedDaemon cd("slots = gpu:1\n");
+  ASSERT_TRUE(cd.started) << cd.d.log();
+  RawPeer a(cd.d.socket_path()), b(cd.d.socket_path());
+  a.Send(Acquire(1, "gpu", 0));
+  ASSERT_EQ(Next(a).opcode, ipc::ReplyOpcode(ipc::Opcode::kSlotAcquire));
+  b.Send(Acquire(2, "gpu", 10000));
+  EXPECT_FALSE(Readable(b.fd.get(), 200));
+
+  cd.d.WriteConfig();
+  std::ofstream(cd.d.config_path(), std::ios::app)
+      << "[coordinate]\nslots = gpu:2\nclaims = false\n";
+  cd.d.Signal(SIGHUP);
+  Reply granted = Next(b);
+  ASSERT_EQ(granted.opcode, ipc::ReplyOpcode(ipc::Opcode::kSlotAcquire));
+  const ipc::SlotAcquireReply reply = ipc::DecodeSlotAcquireReply(granted.body).value();
+  EXPECT_EQ(reply.size, 2u);
+  EXPECT_EQ(reply.held, 2u);
+
+  a.Send(ClaimGet(3, "not claimed", 1000));
+  Reply miss = Next(a);
+  EXPECT_EQ(CodeOf(miss), ipc::ErrorCode::kNotFound);
+  EXPECT_EQ(Coordination(cd.d).claims, 0u);
+}
+
 TEST(CoordinateDispatch, HostileSlotRequestsAreRefused) {
   CoordinatedDaemon cd("slots = gpu:1\n");
   ASSERT_TRUE(cd.started) << cd.d.log();
@@ -435,11 +519,19 @@ TEST(CoordinateDispatch, AWaiterThatLeftBeforeThePutIsSkipped) {
   ASSERT_TRUE(cd.started) << cd.d.log();
   RawPeer holder(cd.d.socket_path()), stays(cd.d.socket_path());
   auto leaves = std::make_unique<RawPeer>(cd.d.socket_path());
+  auto half_then_leaves = std::make_unique<RawPeer>(cd.d.socket_path());
   Claim(holder, "skip");
   leaves->Send(ClaimGet(1, "skip", 10000));
+  half_then_leaves->Send(ClaimGet(1, "skip", 10000));
   stays.Send(ClaimGet(2, "skip", 10000));
   EXPECT_FALSE(Readable(stays.fd.get(), 200));
+  ASSERT_EQ(Coordination(cd.d).waiting, 3u);
   leaves.reset();
+  // Shut its sending side (the daemon stops reading it), then gone: the
+  // hang-up closes it all the same.
+  ::shutdown(half_then_leaves->fd.get(), SHUT_WR);
+  ::usleep(50000);
+  half_then_leaves.reset();
   for (int i = 0; i < 100 && Coordination(cd.d).waiting != 1; ++i) ::usleep(10000);
   EXPECT_EQ(Coordination(cd.d).waiting, 1u);
   holder.Send(Put(3, "skip", e2e::Tone(4)));
