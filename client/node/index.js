@@ -376,9 +376,15 @@ export class Client {
       if (!this.connecting && this.waiting.length) this.#connect();
       return;
     }
-    while (this.waiting.length && this.pending.size - this.parkable.size < this.maxInflight) {
-      if (this.waiting[0].parks && this.parkable.size >= MAX_PARKED_PER_CONNECTION) break;
-      const request = this.waiting.shift();
+    // In order, except that requests which may park wait for a parked one to
+    // end when 1,024 are parked, without holding the others back.
+    let next = 0;
+    while (next < this.waiting.length && this.pending.size - this.parkable.size < this.maxInflight) {
+      if (this.waiting[next].parks && this.parkable.size >= MAX_PARKED_PER_CONNECTION) {
+        next++;
+        continue;
+      }
+      const [request] = this.waiting.splice(next, 1);
       this.waitingBytes -= request.body.length;
       if (request.session) {
         request.session.connection ??= this.connection;
