@@ -120,19 +120,32 @@ class ClaimTable {
  private:
   struct Claim {
     uint64_t holder = 0;  // connection
+    uint32_t lease_ms = 0;
     int64_t lease_end_ms = 0;
     std::deque<ParkedGet> waiters;
   };
-  // Hands the claim of `it` to its first waiter still waiting, or erases it.
+  // Hands the claim of `it` to its first waiter, or erases it.
   void PassOn(std::map<std::string, Claim>::iterator it, int64_t now_ms,
               std::vector<Takeover>* takeovers);
+  // `connection` holds `claim` from now, with a lease of limits_.lease_ms.
+  void Grant(const std::string& key, Claim& claim, uint64_t connection, int64_t now_ms);
+  // The holder's bookkeeping (lease deadline, counts) ends.
+  void Ungrant(const std::string& key, Claim& claim);
+  // `get` no longer waits (served, timed out, took over or forgotten).
+  void Unpark(const std::string& key, const ParkedGet& get);
+  void EraseDeadline(int64_t at, const std::string& key);
+  void AddRef(uint64_t connection, const std::string& key);
+  void DropRef(uint64_t connection, const std::string& key);
 
   ClaimLimits limits_;
   std::map<std::string, Claim> claims_;
   std::unordered_map<uint64_t, uint32_t> held_by_;    // connection → claims held
   std::unordered_map<uint64_t, uint32_t> parked_by_;  // connection → waiters
-  // (deadline, key) of every lease end and every waiter's deadline; stale
-  // pairs (the claim changed) are skipped when they come due.
+  // connection → the keys it holds or waits on (with how many of each), so
+  // that a disconnect visits only those.
+  std::unordered_map<uint64_t, std::map<std::string, uint32_t>> refs_;
+  // (deadline, key) of every live lease end and waiter's deadline: each is
+  // inserted when it starts and erased when it ends.
   std::multiset<std::pair<int64_t, std::string>> deadlines_;
   ClaimCounters counters_;
 };

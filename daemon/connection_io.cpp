@@ -203,7 +203,8 @@ void Server::OnReadable(Connection& c) {
 }
 
 bool Server::CloseIfFinished(Connection& c) {
-  if (!c.peer_done || c.inflight != 0 || !c.out.empty()) return false;
+  // Parked requests (waiting for a claim or a slot) are still owed an answer.
+  if (!c.peer_done || c.inflight != 0 || !c.out.empty() || ParkedBy(c.id) != 0) return false;
   Close(c.id);
   return true;
 }
@@ -394,6 +395,9 @@ void Server::Close(uint64_t id) {
   streams_failed_ += c.streams.size();
   connections_.erase(it);  // jobs keep the arena alive through their shared_ptr
   ResumeInputWaiters();    // its input reservation went with it
+  // Its claims pass to waiting GETs, its slot holds to waiting acquires; its
+  // own parked requests are forgotten (nobody to answer).
+  ForgetCoordination(id);
 }
 
 bool Server::WouldRefuseReply(size_t frame_bytes) const {
@@ -483,7 +487,7 @@ void Server::CloseStalledConnections(int64_t now) {
                   " descriptors waiting); closing it");
       idle.push_back(id);
     } else if (idle_timeout_ms > 0 && c->inflight == 0 && !owes && !c->waiting_for_input_budget &&
-               now - c->last_active_ms > idle_timeout_ms) {
+               ParkedBy(id) == 0 && now - c->last_active_ms > idle_timeout_ms) {
       idle.push_back(id);
     }
   }

@@ -253,6 +253,11 @@ void Server::RunNextChunk(Connection& c, uint32_t id, EncodeStream& stream) {
         reply.cached = ipc::StreamCached::kStored;
         done.stored = true;
       }
+      if (done.stored) {
+        if (auto key = store_->Resolve(work->engine, work->text)) {
+          done.stored_entry = ClaimKey(work->engine, key->second);  // fulfils its claim
+        }
+      }
       if (!note.empty()) log::Warning("stream " + std::to_string(id) + ": " + note);
     }
     reply.note = note;

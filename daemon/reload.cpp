@@ -1,11 +1,10 @@
 // SIGHUP: reload the configuration file and apply what can change while
 // clients are connected — Opus settings, stream limits, cache limits
 // (min_free and max_age too), allowed and admin uids/gids, timeouts, busy
-// polling, the encode length bound. What shapes the running process
-// (socket, cache folder, engines, workers, CPUs, queue depth, connection
-// limit) needs a restart: a change to it is logged and ignored.
-// A file that does not load leaves the running configuration as it was.
-// systemd is told RELOADING=1 first and READY=1 when done (Type=notify).
+// polling, the encode length bound, [coordinate] (claims and slots). What shapes the running
+// process (socket, cache folder, engines, workers, CPUs, queue depth, connection limit) needs a
+// restart: a change to it is logged and ignored. A file that does not load leaves the running
+// configuration as it was. systemd is told RELOADING=1 first and READY=1 when done (Type=notify).
 #include "core/log.hpp"
 #include "daemon/server.hpp"
 
@@ -53,6 +52,8 @@ void Server::Reload() {
   config_.config.daemon.busy_poll_us = next.daemon.busy_poll_us;
   config_.config.daemon.send_timeout_s = next.daemon.send_timeout_s;
   config_.config.daemon.max_encode_seconds = next.daemon.max_encode_seconds;
+  config_.config.coordinate = next.coordinate;
+  ApplyCoordinateLimits();  // a larger slot grants waiting acquires at once
   log::Info("reload: opus " + VariantTag(next.opus.params) + ", max_entries " +
             std::to_string(next.cache.max_entries));
   systemd_.Reloaded();

@@ -1,7 +1,8 @@
 // Request handling for Server (see server.hpp): decode, check, then answer
 // on the loop (HELLO, PING, STATS, ARENA, cache hits) or hand a job to the
 // workers (PUT, PUT_FILE, ENCODE, PUT_ENCODE, variant encodes); DELETE, PURGE,
-// LIST and VERIFY are in operate_dispatch.cpp. Every failure becomes
+// LIST and VERIFY are in operate_dispatch.cpp; CLAIM_DROP, SLOT_ACQUIRE,
+// SLOT_RELEASE and a GET's claim in coordinate_dispatch.cpp. Every failure becomes
 // an ERROR reply to that request; the connection and everyone else go on.
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -284,6 +285,12 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
       return HandleList(c, request, *body);
     case ipc::Opcode::kVerify:
       return HandleVerify(c, request, *body);
+    case ipc::Opcode::kClaimDrop:
+      return HandleClaimDrop(c, request, *body);
+    case ipc::Opcode::kSlotAcquire:
+      return HandleSlotAcquire(c, request, *body);
+    case ipc::Opcode::kSlotRelease:
+      return HandleSlotRelease(c, request, *body);
     case ipc::Opcode::kHasKeys: {
       // On the loop: at most kMaxKeysPerHas lookups in the mapped index.
       Result<ipc::HasKeysRequest> has = ipc::DecodeHasKeysRequest(*body);
@@ -320,6 +327,8 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
           done.opcode = static_cast<uint8_t>(ipc::Opcode::kError);
           done.body = ErrorBody(s.error());
           done.error = true;
+        } else if (auto key = store_->Resolve(put.engine, put.text)) {
+          done.stored_entry = ClaimKey(put.engine, key->second);  // fulfils its claim
         }
         return done;
       });
@@ -368,7 +377,8 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
         std::vector<uint8_t> copy;  // of arena audio: what is checked is what is stored
         std::span<const uint8_t> audio;
         std::optional<EncodeToOutput> encode;
-        uint64_t generation = 0;  // of the entry stored: its variant must match it
+        uint64_t generation = 0;   // of the entry stored: its variant must match it
+        std::string stored_entry;  // its claim key, once the WAV is stored
       };
       auto task = std::make_shared<PutThenEncode>();
       SubmitJob(
@@ -391,6 +401,9 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
                   return failed;
                 }
                 task->generation = *stored;
+                if (auto key = store_->Resolve(pe.engine, pe.text)) {
+                  task->stored_entry = ClaimKey(pe.engine, key->second);
+                }
               }
             }
             if (!task->encode->Step()) return std::nullopt;
@@ -401,6 +414,8 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
             std::tie(done.opcode, done.body) =
                 task->encode->Reply(ReplyOpcode(ipc::Opcode::kPutEncode), &encoded);
             done.error = done.opcode == static_cast<uint8_t>(ipc::Opcode::kError);
+            // The WAV is stored even when its encode failed: the claim is fulfilled.
+            done.stored_entry = task->stored_entry;
             if (!done.error) {
               if (Status s =
                       store_->PutVariant(pe.engine, pe.text, task->generation, params, encoded);
@@ -445,6 +460,7 @@ void Server::HandlePutFile(Connection& c, uint64_t request, std::span<const uint
   SubmitJob(
       c, request,
       [this, task, engine = std::string(put->engine), key, last_used = put->last_used_ns,
+       entry = ClaimKey(put->engine, key),
        max_size = input_budget_.limit()]() -> std::optional<Completion> {
         Completion done;
         auto failed = [&](const Error& e) {
@@ -473,6 +489,8 @@ void Server::HandlePutFile(Connection& c, uint64_t request, std::span<const uint
                             : ipc::PutFileOutcome::kEvictedAtOnce;
         done.opcode = ReplyOpcode(ipc::Opcode::kPutFile);
         done.body = ipc::EncodePutFileReply(reply);
+        // Evicted at once is no entry to serve: its waiters wait on.
+        if (stored->outcome != PutFileOutcome::kEvictedAtOnce) done.stored_entry = entry;
         return done;
       },
       /*cancellable=*/true);  // a client that left is not waiting: its copy is discarded
@@ -547,7 +565,7 @@ void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& g
   if (get.format == ipc::AudioFormat::kWav) {
     Result<std::optional<CachedFile>> hit = store_->Get(get.engine, get.text);
     if (!hit) return QueueError(c, request, hit.error());
-    if (!*hit) return QueueError(c, request, MakeError(Errc::kNotFound, "not in the cache"));
+    if (!*hit) return AnswerMiss(c, request, get);
     return reply_with(std::move(**hit));
   }
   if (Status s = OpusAllowed(); !s) return QueueError(c, request, s.error());
@@ -556,7 +574,8 @@ void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& g
   Result<VariantLookup> lookup = store_->GetVariant(get.engine, get.text, params);
   if (!lookup) return QueueError(c, request, lookup.error());
   if (lookup->variant) return reply_with(std::move(*lookup->variant));
-  if (!lookup->wav) return QueueError(c, request, MakeError(Errc::kNotFound, "not in the cache"));
+  // No WAV: the Opus GET's miss is the entry's (one claim for every format).
+  if (!lookup->wav) return AnswerMiss(c, request, get);
 
   // Encode once, however many ask: later askers wait on the first one's job.
   const std::string key = std::string(get.engine) + "/" +
@@ -697,6 +716,10 @@ std::vector<uint8_t> Server::StatsBody(uint8_t flags) {
   if (flags & ipc::kStatsDetail) {
     reply.has_detail = true;
     FillStatsDetail(s, &reply.detail);
+  }
+  if (flags & ipc::kStatsCoordinate) {
+    reply.has_coordination = true;
+    FillCoordinationStats(&reply.coordination);
   }
   return ipc::EncodeStatsReply(reply);
 }

@@ -32,7 +32,8 @@
 namespace ttscache {
 namespace {
 
-constexpr uint64_t kListenTag = 0, kSignalTag = 1, kWakeTag = 2, kTimerTag = 3;
+constexpr uint64_t kListenTag = 0, kSignalTag = 1, kWakeTag = 2, kTimerTag = 3,
+                   kCoordinateTimerTag = 4;
 // Request bodies held (being received, or carried by jobs) over all
 // connections; small frames need no reservation (kUnbudgetedFrameBytes,
 // connection_io.cpp).
@@ -82,8 +83,10 @@ int Server::Run() {
   signal_fd_.reset(::signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
   wake_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   timer_fd_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+  coordinate_timer_fd_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
   epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
-  if (!signal_fd_.valid() || !wake_fd_.valid() || !timer_fd_.valid() || !epoll_.valid()) {
+  if (!signal_fd_.valid() || !wake_fd_.valid() || !timer_fd_.valid() ||
+      !coordinate_timer_fd_.valid() || !epoll_.valid()) {
     log::Error("ttscached: cannot create event loop descriptors: " + ErrnoText(errno));
     return 1;
   }
@@ -119,6 +122,8 @@ int Server::Run() {
   watch(signal_fd_.get(), kSignalTag);
   watch(wake_fd_.get(), kWakeTag);
   watch(timer_fd_.get(), kTimerTag);
+  watch(coordinate_timer_fd_.get(), kCoordinateTimerTag);
+  ApplyCoordinateLimits();
 
   // The loop runs on the configured CPUs; each worker then pins itself to one.
   if (!d.cpus.empty()) {
@@ -183,6 +188,8 @@ int Server::Run() {
         uint64_t ticks;
         [[maybe_unused]] ssize_t r = ::read(timer_fd_.get(), &ticks, sizeof(ticks));
         OnTimer();
+      } else if (tag == kCoordinateTimerTag) {
+        OnCoordinateTimer();
       } else {
         auto it = connections_.find(tag - kFirstConnectionTag);
         if (it == connections_.end()) continue;
@@ -272,7 +279,11 @@ void Server::DrainCompletions() {
     MutexLock lock(completions_mutex_);
     done.swap(completions_);
   }
+  // Entries stored by these jobs: their claims' waiters are served again
+  // once the puts' own replies are queued.
+  std::vector<std::string> stored;
   for (Completion& c : done) {
+    if (!c.stored_entry.empty()) stored.push_back(std::move(c.stored_entry));
     if (!c.variant_key.empty()) {
       FinishVariant(c);
       continue;
@@ -291,6 +302,7 @@ void Server::DrainCompletions() {
       CloseIfFinished(*again->second);
     }
   }
+  for (const std::string& entry : stored) OnEntryStored(entry);
   ResumeInputWaiters();  // finished jobs gave their bodies' budget back
 }
 
@@ -300,6 +312,7 @@ void Server::OnTimer() {
   CloseStalledConnections(now);
   ExpireIdleStreams(now);
   StartMaintenance();
+  LogClaimEvents();  // counts held back by the log's interval
   // Large replies and frames are freed to the heap, which glibc keeps: give
   // it back now and then once nothing is queued, so an attack's peak does
   // not stay the daemon's size.

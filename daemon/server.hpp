@@ -1,9 +1,13 @@
 // Server: ttscached's event loop. One thread runs an epoll loop over the
 // listening socket, every connection, a signalfd (TERM/INT: drain and stop;
-// HUP: reload), an eventfd that workers use to hand back results, and a 1 s
-// timer (idle and send timeouts, STATUS=, the systemd watchdog). Cache hits
-// are answered on the loop; encodes and cache writes run on PinnedWorkerPool.
-// Concurrent requests for the same Opus variant share one encode.
+// HUP: reload), an eventfd that workers use to hand back results, a 1 s
+// timer (idle and send timeouts, STATUS=, the systemd watchdog) and a
+// one-shot timer for the earliest claim lease or coordinated wait to end.
+// Cache hits are answered on the loop; encodes and cache writes run on
+// PinnedWorkerPool. Concurrent requests for the same Opus variant share one
+// encode; concurrent misses of one entry, with a claim, share one synthesis
+// by the client that got the claim (ClaimTable), and clients share named
+// synthesis slots (SynthesisSlots) — both tables live on the loop thread.
 //
 // What one client can cost the daemon is bounded (docs/reliability.md):
 // - connections: at most max_connections, and never more than RLIMIT_NOFILE
@@ -24,6 +28,12 @@
 //   max_total in all, each holding at most max_buffered_bytes of input not
 //   yet encoded, ended after idle_timeout_s without a request or past
 //   max_seconds of audio (encode_streams.cpp).
+// - coordination (coordinate_dispatch.cpp): GETs waiting for another's claim
+//   and SLOT_ACQUIREs waiting for a unit are parked, not in flight: at most
+//   ipc::kMaxParkedPerConnection per connection over both, max_waiters_per_key
+//   per entry, max_slot_waiters in all; claims at most max_claims (and
+//   max_claims_per_connection), slot holds 64 per connection; every wait is
+//   cut to max_wait_s and ends on time (its own timerfd).
 // A peer outside allowed_uids/allowed_gids gets FORBIDDEN and is closed.
 // DELETE, PURGE and VERIFY with repair are for admins only (admin_uids,
 // admin_gids, the daemon's own user): others get FORBIDDEN and stay
@@ -54,8 +64,10 @@
 #include "core/unique_fd.hpp"
 #include "daemon/byte_budget.hpp"
 #include "daemon/cache/cache_store.hpp"
+#include "daemon/claim_table.hpp"
 #include "daemon/encode_histogram.hpp"
 #include "daemon/listen_socket.hpp"
+#include "daemon/synthesis_slots.hpp"
 #include "daemon/systemd_notify.hpp"
 #include "daemon/worker_pool.hpp"
 #include "ipc/frame.hpp"
@@ -165,6 +177,9 @@ class Server {
     bool finished = false, stored = false;
     // A VERIFY's: the loop may start another one (verify_running_).
     bool ends_verify = false;
+    // Set by a put (PUT, PUT_ENCODE, PUT_FILE, a stream's FINISH) that stored
+    // its entry: the entry's claim key (ClaimKey), whose claim it fulfils.
+    std::string stored_entry;
   };
   struct VariantWaiter {
     uint64_t connection, request;
@@ -306,12 +321,55 @@ class Server {
   // and none is running.
   void StartMaintenance();
 
+  // Coordinating synthesis (coordinate_dispatch.cpp): claims on GET misses,
+  // CLAIM_DROP, SLOT_ACQUIRE and SLOT_RELEASE, and the answers the tables
+  // owe when a put lands, a connection closes or a wait or lease ends.
+  // The claim key of an entry: the engine field as given + "/" + hex key.
+  static std::string ClaimKey(std::string_view engine, const CacheKey& key);
+  // A GET missed: with a claim block (and [coordinate] claims on), claim it
+  // or park it; else a plain miss.
+  void AnswerMiss(Connection& c, uint64_t request, const ipc::GetRequest& get);
+  void HandleClaimDrop(Connection& c, uint64_t request, std::span<const uint8_t> body);
+  void HandleSlotAcquire(Connection& c, uint64_t request, std::span<const uint8_t> body);
+  void HandleSlotRelease(Connection& c, uint64_t request, std::span<const uint8_t> body);
+  // The entry `key` was stored: its claim ends and its waiters are served again.
+  void OnEntryStored(const std::string& key);
+  // Serves a parked GET again as a fresh GET, with what is left of its wait.
+  void ServeParked(const ParkedGet& get, int64_t now);
+  void AnswerTakeovers(const std::vector<ClaimTable::Takeover>& takeovers);
+  void AnswerGrants(const std::vector<SlotGrant>& grants);
+  // `connection` closed: its claims pass on, its holds free, its waits end.
+  void ForgetCoordination(uint64_t connection);
+  // The coordinate timer fired: leases and waits that ended are answered.
+  void OnCoordinateTimer();
+  // Arms coordinate_timer_fd_ for the tables' earliest deadline (or disarms it).
+  void ArmCoordinateTimer();
+  // Requests of `connection` parked in either table.
+  uint32_t ParkedBy(uint64_t connection) const;
+  // Closes `connection` if its peer is done and nothing more is owed (after
+  // a parked request of it was answered).
+  void SettleConnection(uint64_t connection);
+  // The tables' limits from config_ (start and reload); grants are answered.
+  void ApplyCoordinateLimits();
+  // One line per interval about lease expiries and takeovers, with counts.
+  void LogClaimEvents();
+  void FillCoordinationStats(ipc::CoordinationStatsWire* wire) const;
+
   LoadedConfig config_;
   std::optional<std::string> config_path_;
   std::unique_ptr<CacheStore> store_;
   ListenSocket listen_;
   std::unique_ptr<PinnedWorkerPool> workers_;
   UniqueFd epoll_, signal_fd_, wake_fd_, timer_fd_;
+  // One-shot, armed to the earliest claim lease or coordinated wait to end:
+  // waits end to the millisecond, not on the 1 s tick.
+  UniqueFd coordinate_timer_fd_;
+  int64_t coordinate_armed_ms_ = -1;  // the deadline armed now; -1: disarmed
+  ClaimTable claims_;
+  SynthesisSlots slots_;
+  // Lease expiries and takeovers already logged, and when (LogClaimEvents).
+  uint64_t logged_expiries_ = 0, logged_takeovers_ = 0;
+  int64_t last_claim_log_ms_ = -1;
   // Held in reserve so that, out of descriptors, we can still accept a
   // client, tell it BUSY and close it instead of spinning on the backlog.
   UniqueFd spare_fd_;

@@ -18,6 +18,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -95,6 +96,7 @@ class SynthesisSlots {
   struct Waiter {
     uint64_t connection = 0, request = 0;
     int64_t parked_ms = 0, deadline_ms = 0;
+    std::string name;  // the slot waited for
   };
   struct Slot {
     uint32_t held = 0;
@@ -102,9 +104,18 @@ class SynthesisSlots {
     uint64_t acquired = 0, waited = 0, timeouts = 0, wait_us = 0;
   };
   uint32_t SizeOf(const std::string& name) const;
+  // "slot xtts (size 1: 1 held, 3 waiting)", for the why of a refusal.
+  std::string Describe(const std::string& name, const Slot& slot) const;
   // Grants units of `name` to its waiters while any are free.
   void GrantWaiters(const std::string& name, Slot& slot, int64_t now_ms,
                     std::vector<SlotGrant>* grants);
+  // A unit of `slot` for `connection` under a new hold id.
+  SlotGrant Take(const std::string& name, Slot& slot, uint64_t connection, uint64_t request,
+                 int64_t waited_ms);
+  // `w` no longer waits (granted, timed out or forgotten): its deadline and counts go.
+  void Unwait(const Waiter& w);
+  // Releases `hold` (whoever has it) and grants the freed unit.
+  void ReleaseHold(uint64_t hold, int64_t now_ms, std::vector<SlotGrant>* grants);
 
   SlotLimits limits_;
   std::map<std::string, Slot> slots_;
@@ -114,8 +125,10 @@ class SynthesisSlots {
   };
   std::unordered_map<uint64_t, Hold> holds_;  // hold id → holder; ids from 1, never reused
   uint64_t next_hold_ = 1;
-  std::unordered_map<uint64_t, uint32_t> holds_by_;   // connection → holds
-  std::unordered_map<uint64_t, uint32_t> parked_by_;  // connection → waiting acquires
+  std::unordered_map<uint64_t, std::set<uint64_t>> holds_of_;  // connection → its hold ids
+  std::unordered_map<uint64_t, uint32_t> parked_by_;           // connection → waiting acquires
+  // (deadline, name) of every waiting acquire, exactly while it waits.
+  std::multiset<std::pair<int64_t, std::string>> deadlines_;
   uint32_t waiting_ = 0;
 };
 

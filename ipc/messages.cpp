@@ -77,6 +77,68 @@ Result<OutputRef> ReadOutput(BodyReader& r) {
   return o;
 }
 
+// STATS flag 8's block (docs/protocol.md, "STATS reply").
+void PutCoordination(BodyWriter& w, const CoordinationStatsWire& c) {
+  w.U64(c.claims).U64(c.claim_waits).U64(c.waits_served).U64(c.wait_timeouts);
+  w.U64(c.lease_expiries).U64(c.takeovers).U64(c.claims_refused).U64(c.claims_open).U64(c.waiting);
+  w.U32(static_cast<uint32_t>(c.slots.size()));
+  for (const SlotStatsWire& s : c.slots) {
+    w.String(s.name).U32(s.size).U32(s.held).U32(s.waiting);
+    w.U64(s.acquired).U64(s.waited).U64(s.timeouts).U64(s.wait_us);
+  }
+}
+
+// Bounds a daemon cannot exceed ([coordinate] in docs/config.md): a peer
+// announcing more is not believed.
+constexpr uint32_t kMaxSlotsListed = 4096;
+constexpr uint32_t kMaxSlotNameBytes = 64;
+constexpr uint32_t kMaxSlotSize = 1024;        // `slots`, `default_slots`
+constexpr uint32_t kMaxSlotWaiting = 1000000;  // `max_slot_waiters`
+constexpr uint32_t kMaxSlotHeld = 1u << 24;    // unlimited slots: connections × 64
+
+Status ReadCoordination(BodyReader& r, CoordinationStatsWire& c) {
+  c.claims = r.U64();
+  c.claim_waits = r.U64();
+  c.waits_served = r.U64();
+  c.wait_timeouts = r.U64();
+  c.lease_expiries = r.U64();
+  c.takeovers = r.U64();
+  c.claims_refused = r.U64();
+  c.claims_open = r.U64();
+  c.waiting = r.U64();
+  const uint32_t n = r.U32();
+  if (!r.ok()) return BadField("STATS reply: coordination block");
+  if (n > kMaxSlotsListed) {
+    return MakeError(Errc::kInvalidArgument, "malformed STATS reply: " + std::to_string(n) +
+                                                 " slots, at most " +
+                                                 std::to_string(kMaxSlotsListed));
+  }
+  for (uint32_t i = 0; i < n && r.ok(); ++i) {
+    SlotStatsWire s;
+    s.name = std::string(r.String(kMaxSlotNameBytes));
+    s.size = r.U32();
+    s.held = r.U32();
+    s.waiting = r.U32();
+    s.acquired = r.U64();
+    s.waited = r.U64();
+    s.timeouts = r.U64();
+    s.wait_us = r.U64();
+    if (!r.ok()) return BadField("STATS reply: slot (name of at most 64 bytes and its figures)");
+    if (s.name.empty()) return BadField("STATS reply: a slot without a name");
+    if (s.size > kMaxSlotSize || s.held > kMaxSlotHeld || s.waiting > kMaxSlotWaiting) {
+      return MakeError(Errc::kInvalidArgument,
+                       "malformed STATS reply: slot " + s.name + " size " + std::to_string(s.size) +
+                           ", held " + std::to_string(s.held) + ", waiting " +
+                           std::to_string(s.waiting) + " (at most " + std::to_string(kMaxSlotSize) +
+                           ", " + std::to_string(kMaxSlotHeld) + ", " +
+                           std::to_string(kMaxSlotWaiting) + ")");
+    }
+    c.slots.push_back(std::move(s));
+  }
+  if (!r.ok()) return BadField("STATS reply: coordination block");
+  return {};
+}
+
 template <class T>
 Result<T> Finish(const BodyReader& r, T value, const char* what) {
   if (!r.done()) return BadField(what);
@@ -121,7 +183,10 @@ std::vector<uint8_t> EncodeGetRequest(const GetRequest& g) {
   w.String(g.engine).String(g.text).U8(static_cast<uint8_t>(g.format));
   PutParams(w, g.params);
   w.U8(static_cast<uint8_t>(g.delivery));
-  if (g.known.valid()) w.U64(g.known.nonce).U64(g.known.sequence);
+  // The claim block follows `known`, so `known` goes (zeros: none) whenever
+  // the claim does.
+  if (g.known.valid() || g.claim) w.U64(g.known.nonce).U64(g.known.sequence);
+  if (g.claim) w.U8(1).U8(0).U16(0).U32(g.wait_ms);
   return std::move(w.bytes());
 }
 
@@ -138,6 +203,21 @@ Result<GetRequest> DecodeGetRequest(std::span<const uint8_t> body) {
   if (r.ok() && !r.done()) {  // the optional known file
     g.known.nonce = r.U64();
     g.known.sequence = r.U64();
+  }
+  if (r.ok() && !r.done()) {  // the optional claim block
+    const uint8_t claim = r.U8(), zero8 = r.U8();
+    const uint16_t zero16 = r.U16();
+    const uint32_t wait_ms = r.U32();
+    if (!r.ok()) {
+      return BadField("GET claim block (u8 claim, u8 0, u16 0, u32 wait_ms after the known file)");
+    }
+    if (claim > 1) {
+      return MakeError(Errc::kInvalidArgument,
+                       "GET claim = " + std::to_string(claim) + ", expected 0 or 1");
+    }
+    if (zero8 != 0 || zero16 != 0) return BadField("GET claim block: reserved bytes (must be 0)");
+    g.claim = claim == 1;
+    g.wait_ms = g.claim ? wait_ms : 0;  // claim 0: a plain GET, the rest ignored
   }
   if (format > 1) return BadField("GET format (expected 0 wav or 1 opus)");
   if (delivery > 1) return BadField("GET delivery (expected 0 inline or 1 descriptor)");
@@ -303,18 +383,27 @@ std::vector<uint8_t> EncodeStatsRequest(uint8_t flags) {
 
 Result<uint8_t> DecodeStatsRequest(std::span<const uint8_t> body) {
   if (body.empty()) return uint8_t{0};
-  if (body.size() == 1 && (body[0] & ~(kStatsLimits | kStatsStreams | kStatsDetail)) == 0)
+  if (body.size() == 1 &&
+      (body[0] & ~(kStatsLimits | kStatsStreams | kStatsDetail | kStatsCoordinate)) == 0)
     return body[0];
   return BadField(
-      "STATS request (expected an empty body, or u8 flags: 1 limits, 2 streams, 4 detail)");
+      "STATS request (expected an empty body, or u8 flags: 1 limits, 2 streams, 4 detail, 8 "
+      "coordinate)");
 }
 
 std::vector<uint8_t> EncodeAudioReply(AudioPlace place, uint64_t size,
                                       std::span<const uint8_t> bytes, FileId file) {
   BodyWriter w;
+  if (place == AudioPlace::kClaimed) return EncodeClaimedReply(0);  // use EncodeClaimedReply
   w.U8(static_cast<uint8_t>(place)).U64(size);
   if (place == AudioPlace::kInline) w.Raw(bytes);
   if (place != AudioPlace::kInline && file.valid()) w.U64(file.nonce).U64(file.sequence);
+  return std::move(w.bytes());
+}
+
+std::vector<uint8_t> EncodeClaimedReply(uint32_t lease_ms) {
+  BodyWriter w;
+  w.U8(static_cast<uint8_t>(AudioPlace::kClaimed)).U64(0).U32(lease_ms);
   return std::move(w.bytes());
 }
 
@@ -323,8 +412,13 @@ Result<AudioReply> DecodeAudioReply(std::span<const uint8_t> body) {
   AudioReply a;
   uint8_t place = r.U8();
   a.size = r.U64();
-  if (!r.ok() || place > 2) return BadField("audio reply");
+  if (!r.ok() || place > 3) return BadField("audio reply");
   a.place = static_cast<AudioPlace>(place);
+  if (a.place == AudioPlace::kClaimed) {
+    if (a.size != 0) return BadField("audio reply: claimed (place 3) with a size (must be 0)");
+    a.lease_ms = r.U32();
+    return Finish(r, a, "audio reply: claimed (u8 3, u64 0, u32 lease_ms)");
+  }
   if (a.place == AudioPlace::kInline) {
     a.bytes = r.Take(a.size);
   } else if (r.ok() && !r.done()) {  // the file id, optional with kArena
@@ -359,6 +453,7 @@ std::vector<uint8_t> EncodeStatsReply(const StatsReply& s) {
     for (uint64_t c : d.encode_buckets) w.U64(c);
     w.U64(d.encode_count).U64(d.encode_sum_us);
   }
+  if (s.has_coordination) PutCoordination(w, s.coordination);
   return std::move(w.bytes());
 }
 
@@ -422,6 +517,10 @@ Result<StatsReply> DecodeStatsReply(std::span<const uint8_t> body, uint8_t asked
     for (uint64_t& c : d.encode_buckets) c = r.U64();
     d.encode_count = r.U64();
     d.encode_sum_us = r.U64();
+  }
+  if ((asked & kStatsCoordinate) && r.ok() && !r.done()) {
+    s.has_coordination = true;
+    if (Status st = ReadCoordination(r, s.coordination); !st) return st.error();
   }
   return Finish(r, s, "STATS reply");
 }
@@ -765,6 +864,75 @@ Result<VerifyReply> DecodeVerifyReply(std::span<const uint8_t> body) {
     v.problems.push_back(std::move(p));
   }
   return Finish(r, v, "VERIFY reply");
+}
+
+std::vector<uint8_t> EncodeClaimDropRequest(const ClaimDropRequest& c) {
+  BodyWriter w;
+  w.String(c.engine).String(c.text);
+  return std::move(w.bytes());
+}
+
+Result<ClaimDropRequest> DecodeClaimDropRequest(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  ClaimDropRequest c;
+  c.engine = r.String(kMaxEngineField);
+  c.text = r.String();
+  return Finish(r, c, "CLAIM_DROP request (string engine, string text)");
+}
+
+std::vector<uint8_t> EncodeClaimDropReply(bool dropped) {
+  BodyWriter w;
+  w.U8(dropped ? 1 : 0);
+  return std::move(w.bytes());
+}
+
+Result<bool> DecodeClaimDropReply(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  const uint8_t dropped = r.U8();
+  if (r.ok() && dropped > 1) return BadField("CLAIM_DROP reply: dropped (expected 0 or 1)");
+  return Finish(r, dropped == 1, "CLAIM_DROP reply (u8 dropped)");
+}
+
+std::vector<uint8_t> EncodeSlotAcquireRequest(const SlotAcquireRequest& s) {
+  BodyWriter w;
+  w.String(s.name).U32(s.wait_ms);
+  return std::move(w.bytes());
+}
+
+Result<SlotAcquireRequest> DecodeSlotAcquireRequest(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  SlotAcquireRequest s;
+  s.name = r.String(kMaxSlotNameBytes);
+  s.wait_ms = r.U32();
+  return Finish(r, s, "SLOT_ACQUIRE request (string name of at most 64 bytes, u32 wait_ms)");
+}
+
+std::vector<uint8_t> EncodeSlotAcquireReply(const SlotAcquireReply& s) {
+  BodyWriter w;
+  w.U64(s.hold).U32(s.size).U32(s.held);
+  return std::move(w.bytes());
+}
+
+Result<SlotAcquireReply> DecodeSlotAcquireReply(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  SlotAcquireReply s;
+  s.hold = r.U64();
+  s.size = r.U32();
+  s.held = r.U32();
+  if (r.ok() && s.hold == 0) return BadField("SLOT_ACQUIRE reply: hold 0 (holds are never 0)");
+  return Finish(r, s, "SLOT_ACQUIRE reply (u64 hold, u32 size, u32 held)");
+}
+
+std::vector<uint8_t> EncodeSlotReleaseRequest(uint64_t hold) {
+  BodyWriter w;
+  w.U64(hold);
+  return std::move(w.bytes());
+}
+
+Result<uint64_t> DecodeSlotReleaseRequest(std::span<const uint8_t> body) {
+  BodyReader r(body);
+  const uint64_t hold = r.U64();
+  return Finish(r, hold, "SLOT_RELEASE request (u64 hold)");
 }
 
 }  // namespace ttscache::ipc

@@ -105,7 +105,7 @@ struct AudioReply {
   AudioPlace place = AudioPlace::kInline;  // kArena also stands for "descriptor" in GET
   uint64_t size = 0;
   std::span<const uint8_t> bytes;
-  FileId file;  // GET by descriptor: the file sent (kArena) or still current (kUnchanged)
+  FileId file;            // GET by descriptor: the file sent (kArena) or still current (kUnchanged)
   uint32_t lease_ms = 0;  // kClaimed: the claim's lease
 };
 

@@ -87,7 +87,7 @@ enum class StreamCached : uint8_t { kNotAsked = 0, kStored = 1, kNotStored = 2 }
 // STATS request flags: what to append to the reply.
 inline constexpr uint8_t kStatsLimits = 0x01;
 inline constexpr uint8_t kStatsStreams = 0x02;
-inline constexpr uint8_t kStatsDetail = 0x04;  // disk, ages, queue, encode durations
+inline constexpr uint8_t kStatsDetail = 0x04;      // disk, ages, queue, encode durations
 inline constexpr uint8_t kStatsCoordinate = 0x08;  // claims and synthesis slots
 // DELETE: the entry is named by its text (normalized and hashed as GET
 // does) or by its key (the file name's SHA-256).

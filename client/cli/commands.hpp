@@ -31,6 +31,7 @@ int RunPurge(const std::vector<std::string>& args, const GlobalOptions& global);
 int RunLs(const std::vector<std::string>& args, const GlobalOptions& global);
 int RunVerify(const std::vector<std::string>& args, const GlobalOptions& global);
 int RunAdopt(const std::vector<std::string>& args, const GlobalOptions& global);
+int RunSlot(const std::vector<std::string>& args, const GlobalOptions& global);
 // `encode` without --local.
 int EncodeThroughDaemon(const std::vector<uint8_t>& wav, const OpusParams& params,
                         const std::string& output, const GlobalOptions& global);

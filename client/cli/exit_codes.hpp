@@ -14,5 +14,8 @@ inline constexpr int kExitPartial = 5;        // adopt: some entries were not ad
 inline constexpr int kExitNotCached = 1;
 inline constexpr int kExitRepaired = 1;
 inline constexpr int kExitDamaged = 6;
+// slot run: no unit of the slot came free within --wait (EX_TEMPFAIL:
+// try again later). Otherwise it exits with the command's own status.
+inline constexpr int kExitNoSlot = 75;
 
 }  // namespace ttscache::cli

@@ -26,6 +26,7 @@ const char* const kUsage =
     "  purge     remove every entry of an engine or a voice (admin)\n"
     "  verify    check the cache against its folder (--repair: admin)\n"
     "  adopt     take over the old Node module's cache folder\n"
+    "  slot run  run a command holding a unit of a synthesis slot\n"
     "  ping      check that the daemon answers\n"
     "  key       the cache key and entry path of a text (no daemon needed)\n"
     "  version   print the version\n"
@@ -33,7 +34,7 @@ const char* const kUsage =
     "Run 'ttscache COMMAND --help' for a command's options.\n"
     "Exit codes: 0 ok, 1 miss (delete: not cached; verify: repaired), 2 usage,\n"
     "3 request failed, 4 cannot connect, 5 adopt: some entries were not adopted,\n"
-    "6 verify: damaged.\n";
+    "6 verify: damaged, 75 slot run: no unit came free in time (else the command's).\n";
 
 int UsageError(const std::string& message, const char* usage) {
   std::cerr << "ttscache: " << message << "\n" << usage;
@@ -113,6 +114,7 @@ int main(int argc, char** argv) {
   if (command == "purge") return RunPurge(rest, global);
   if (command == "ls") return RunLs(rest, global);
   if (command == "verify") return RunVerify(rest, global);
+  if (command == "slot") return RunSlot(rest, global);
   if (command == "version") {
     std::cout << "ttscache " << ttscache::build::kVersion << "\n";
     return kExitOk;

@@ -64,7 +64,63 @@ std::string PrometheusLabelValue(std::string_view value) {
   return out;
 }
 
-std::string PrometheusText(const StatsDetail& d, uint64_t now_ns) {
+namespace {
+
+// The coordination families (docs/monitoring.md): claims, then per slot.
+void CoordinationFamilies(const CoordinationStats& c, Exposition& x) {
+  x.Counter("ttscache_claims_total",
+            "Claims granted on GET misses (the claimer synthesizes), takeovers included.",
+            c.claims);
+  x.Counter("ttscache_claim_waits_total", "GETs that waited for another client's claim.",
+            c.claim_waits);
+  x.Counter("ttscache_claim_waits_served_total",
+            "Waiting GETs answered with the entry once it was stored.", c.waits_served);
+  x.Counter("ttscache_claim_wait_timeouts_total",
+            "Waiting GETs whose wait ended first (answered a miss).", c.wait_timeouts);
+  x.Counter("ttscache_claim_lease_expiries_total",
+            "Claims whose holder did not store the entry within the lease.", c.lease_expiries);
+  x.Counter("ttscache_claim_takeovers_total",
+            "Claims passed to a waiting GET after a lease expiry, a disconnect or a drop.",
+            c.takeovers);
+  x.Counter("ttscache_claims_refused_total", "Claims refused by a limit (answered a plain miss).",
+            c.claims_refused);
+  x.Gauge("ttscache_claims_open", "Claims held now.", c.claims_open);
+  x.Gauge("ttscache_claim_waiting", "GETs waiting for a claim now.", c.waiting);
+  struct PerSlot {
+    const char* name;
+    const char* type;
+    const char* help;
+    std::function<std::string(const SlotStats&)> value;
+  };
+  const PerSlot per_slot[] = {
+      {"ttscache_slot_size", "gauge", "Units of the synthesis slot; 0: no limit.",
+       [](const SlotStats& s) { return std::to_string(s.size); }},
+      {"ttscache_slot_held", "gauge",
+       "Units held now (above the size after a reload shrank the slot).",
+       [](const SlotStats& s) { return std::to_string(s.held); }},
+      {"ttscache_slot_waiting", "gauge", "Acquires waiting for a unit now.",
+       [](const SlotStats& s) { return std::to_string(s.waiting); }},
+      {"ttscache_slot_acquired_total", "counter", "Units granted.",
+       [](const SlotStats& s) { return std::to_string(s.acquired); }},
+      {"ttscache_slot_waited_total", "counter", "Acquires that had to wait.",
+       [](const SlotStats& s) { return std::to_string(s.waited); }},
+      {"ttscache_slot_timeouts_total", "counter", "Acquires whose wait ended without a unit.",
+       [](const SlotStats& s) { return std::to_string(s.timeouts); }},
+      {"ttscache_slot_wait_seconds_total", "counter", "Time acquires spent waiting, summed.",
+       [](const SlotStats& s) { return Double(s.wait_us / 1e6); }},
+  };
+  for (const PerSlot& f : per_slot) {
+    x.Family(f.name, f.type, f.help);
+    for (const SlotStats& s : c.slots) {
+      x.Sample(f.name, "slot=\"" + PrometheusLabelValue(s.name) + "\"", f.value(s));
+    }
+  }
+}
+
+}  // namespace
+
+std::string PrometheusText(const StatsDetail& d, uint64_t now_ns,
+                           const CoordinationStats& coordination) {
   const Stats& s = d.stats;
   Exposition x;
   x.Gauge("ttscache_up", "1 when the daemon answered STATS.", 1);
@@ -167,6 +223,7 @@ std::string PrometheusText(const StatsDetail& d, uint64_t now_ns) {
     x.Counter("ttscache_deleted_total", "Entries removed by DELETE.", d.deleted);
     x.Counter("ttscache_purged_total", "Entries removed by PURGE.", d.purged);
   }
+  if (coordination.has_coordination) CoordinationFamilies(coordination, x);
   return x.Take();
 }
 

@@ -16,9 +16,13 @@
 namespace ttscache::cli {
 
 // `now_ns` (Unix ns) dates the oldest entries' ages. Families a daemon
-// without the detail did not send (has_detail, has_limits, has_streams
-// false) are left out rather than reported as 0.
-std::string PrometheusText(const StatsDetail& s, uint64_t now_ns);
+// without the detail did not send (has_detail, has_limits, has_streams,
+// the coordination's has_coordination false) are left out rather than
+// reported as 0. The coordination figures: the claim families, then per
+// synthesis slot (label slot="…") its size, units held and waiting, and its
+// acquire counters.
+std::string PrometheusText(const StatsDetail& s, uint64_t now_ns,
+                           const CoordinationStats& coordination = {});
 
 // A label value escaped as the format wants: \ as \\, " as \", newline as \n.
 std::string PrometheusLabelValue(std::string_view value);

@@ -24,7 +24,8 @@ const char* const kStatsUsage =
     "usage: ttscache stats [--format text|json|prometheus] [--json] [--output FILE]\n"
     "\n"
     "Cache and daemon counters, per engine and in total: entries, bytes, hits, misses,\n"
-    "hit ratio, puts, evictions, the oldest entry's idle time, the disk's free space.\n"
+    "hit ratio, puts, evictions, the oldest entry's idle time, the disk's free space;\n"
+    "claims on misses and the synthesis slots (size, held, waiting, waits).\n"
     "  --format F     text (default), json (one object), or prometheus (the text\n"
     "                 exposition format 0.0.4, for node-exporter's textfile collector)\n"
     "  --json         the same as --format json\n"
@@ -41,7 +42,51 @@ uint64_t AgeSeconds(uint64_t oldest_ns, uint64_t now_ns) {
   return oldest_ns == 0 || oldest_ns > now_ns ? 0 : (now_ns - oldest_ns) / 1000000000ull;
 }
 
-std::string Json(const StatsDetail& d, uint64_t now_ns) {
+// The coordination figures as a JSON object (no leading comma).
+std::string CoordinationJson(const CoordinationStats& c) {
+  std::ostringstream out;
+  out << "\"coordination\":{\"claims\":" << c.claims << ",\"claim_waits\":" << c.claim_waits
+      << ",\"waits_served\":" << c.waits_served << ",\"wait_timeouts\":" << c.wait_timeouts
+      << ",\"lease_expiries\":" << c.lease_expiries << ",\"takeovers\":" << c.takeovers
+      << ",\"claims_refused\":" << c.claims_refused << ",\"claims_open\":" << c.claims_open
+      << ",\"waiting\":" << c.waiting << ",\"slots\":{";
+  for (size_t i = 0; i < c.slots.size(); ++i) {
+    const SlotStats& s = c.slots[i];
+    out << (i ? "," : "") << JsonString(s.name) << ":{\"size\":" << s.size << ",\"held\":" << s.held
+        << ",\"waiting\":" << s.waiting << ",\"acquired\":" << s.acquired
+        << ",\"waited\":" << s.waited << ",\"timeouts\":" << s.timeouts
+        << ",\"wait_us\":" << s.wait_us << "}";
+  }
+  out << "}}";
+  return out.str();
+}
+
+std::string CoordinationText(const CoordinationStats& c) {
+  std::string out = "claims: " + std::to_string(c.claims) + " granted (" +
+                    std::to_string(c.takeovers) + " taken over), " + std::to_string(c.claims_open) +
+                    " open, " + std::to_string(c.claims_refused) + " refused, " +
+                    std::to_string(c.lease_expiries) + " leases expired\n";
+  out += "claim waits: " + std::to_string(c.claim_waits) + " (" + std::to_string(c.waits_served) +
+         " served, " + std::to_string(c.wait_timeouts) + " timed out), " +
+         std::to_string(c.waiting) + " waiting now\n";
+  if (c.slots.empty()) return out;
+  char line[512];
+  std::snprintf(line, sizeof(line), "%-16s %6s %6s %8s %10s %10s %9s %10s\n", "slot", "size",
+                "held", "waiting", "acquired", "waited", "timeouts", "wait");
+  out += line;
+  for (const SlotStats& s : c.slots) {
+    const std::string size = s.size == 0 ? "-" : std::to_string(s.size);
+    char wait[32];
+    std::snprintf(wait, sizeof(wait), "%.1fs", s.wait_us / 1e6);
+    std::snprintf(line, sizeof(line), "%-16s %6s %6u %8u %10llu %10llu %9llu %10s\n",
+                  s.name.c_str(), size.c_str(), s.held, s.waiting, (unsigned long long)s.acquired,
+                  (unsigned long long)s.waited, (unsigned long long)s.timeouts, wait);
+    out += line;
+  }
+  return out;
+}
+
+std::string Json(const StatsDetail& d, const CoordinationStats& c, uint64_t now_ns) {
   const Stats& s = d.stats;
   std::ostringstream out;
   out << "{\"engines\":{";
@@ -77,11 +122,12 @@ std::string Json(const StatsDetail& d, uint64_t now_ns) {
         << ",\"connections_open\":" << d.connections_open << ",\"forbidden\":" << d.forbidden
         << ",\"encode_count\":" << d.encode_count << ",\"encode_sum_us\":" << d.encode_sum_us;
   }
+  if (c.has_coordination) out << "," << CoordinationJson(c);
   out << "}\n";
   return out.str();
 }
 
-std::string Text(const StatsDetail& d, uint64_t now_ns) {
+std::string Text(const StatsDetail& d, const CoordinationStats& c, uint64_t now_ns) {
   const Stats& s = d.stats;
   std::string out;
   char line[512];
@@ -115,6 +161,7 @@ std::string Text(const StatsDetail& d, uint64_t now_ns) {
            std::to_string(d.evicted_for_space) + " for space, " + std::to_string(d.deleted) +
            " deleted, " + std::to_string(d.purged) + " purged\n";
   }
+  if (c.has_coordination) out += CoordinationText(c);
   return out;
 }
 
@@ -136,10 +183,13 @@ int RunStats(const std::vector<std::string>& argv, const GlobalOptions& global) 
   if (!client) return ExitFor(client.error());
   Result<StatsDetail> s = client->StatsDetail();
   if (!s) return ExitFor(s.error());
+  // A second STATS: a daemon that predates coordination answers without it.
+  Result<CoordinationStats> c = client->Coordination();
+  if (!c) return ExitFor(c.error());
   const uint64_t now = NowNs();
-  const std::string text = format == "prometheus" ? PrometheusText(*s, now)
-                           : format == "json"     ? Json(*s, now)
-                                                  : Text(*s, now);
+  const std::string text = format == "prometheus" ? PrometheusText(*s, now, *c)
+                           : format == "json"     ? Json(*s, *c, now)
+                                                  : Text(*s, *c, now);
   if (std::optional<std::string> output = args->value("--output"); output && *output != "-") {
     Status written =
         WriteFileAtomically(*output, {reinterpret_cast<const uint8_t*>(text.data()), text.size()});

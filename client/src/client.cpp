@@ -166,6 +166,23 @@ Result<VerifyResult> Client::Verify(bool repair) { TTSCACHE_CALL(impl_->Verify(r
 
 Result<ttscache::StatsDetail> Client::StatsDetail() { TTSCACHE_CALL(impl_->StatsDetail()); }
 
+Result<ClaimedGet> Client::GetOrClaim(std::string_view engine, std::string_view text, Format format,
+                                      uint32_t wait_ms, const OpusParams& params, bool descriptor) {
+  TTSCACHE_CALL(impl_->GetOrClaim(engine, text, format, wait_ms, params, descriptor));
+}
+
+Result<bool> Client::DropClaim(std::string_view engine, std::string_view text) {
+  TTSCACHE_CALL(impl_->DropClaim(engine, text));
+}
+
+Result<SlotHold> Client::AcquireSlot(std::string_view name, uint32_t wait_ms) {
+  TTSCACHE_CALL(impl_->AcquireSlot(name, wait_ms));
+}
+
+Status Client::ReleaseSlot(const SlotHold& hold) { TTSCACHE_CALL(impl_->ReleaseSlot(hold.id)); }
+
+Result<CoordinationStats> Client::Coordination() { TTSCACHE_CALL(impl_->Coordination()); }
+
 // Client::OpenEncodeStream is in encode_stream.cpp, beside the state it builds.
 
 Result<uint64_t> Client::SendGet(std::string_view engine, std::string_view text, Format format,

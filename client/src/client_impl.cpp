@@ -238,14 +238,15 @@ Result<uint64_t> Client::Impl::Send(ipc::Opcode op, std::span<const uint8_t> bod
   return id;
 }
 
-Result<Client::Impl::Reply> Client::Impl::Receive(uint64_t request_id) {
-  Result<std::optional<Reply>> r = ReceiveOrPoll(request_id, /*block=*/true);
+Result<Client::Impl::Reply> Client::Impl::Receive(uint64_t request_id, int64_t extra_wait_ms) {
+  Result<std::optional<Reply>> r = ReceiveOrPoll(request_id, /*block=*/true, extra_wait_ms);
   if (!r) return r.error();
   return std::move(**r);  // blocking: a reply, or an error
 }
 
 Result<std::optional<Client::Impl::Reply>> Client::Impl::ReceiveOrPoll(uint64_t request_id,
-                                                                       bool block) {
+                                                                       bool block,
+                                                                       int64_t extra_wait_ms) {
   if (auto it = early_.find(request_id); it != early_.end()) {
     std::optional<Reply> r = std::move(it->second);
     early_.erase(it);
@@ -260,8 +261,9 @@ Result<std::optional<Client::Impl::Reply>> Client::Impl::ReceiveOrPoll(uint64_t 
                                              std::to_string(request_id) +
                                              ": the connection it was sent on is gone");
   }
-  const int64_t deadline = NowMs() + options_.timeout_ms;
-  bool first_wait = true;
+  const int64_t deadline = NowMs() + options_.timeout_ms + std::max<int64_t>(extra_wait_ms, 0);
+  // SO_RCVTIMEO is the connection's timeout: a longer wait polls instead.
+  bool first_wait = extra_wait_ms <= 0;
   while (true) {
     while (std::optional<ipc::ReceivedFrame> received = reader_->Next()) {
       const ipc::FrameHeader& h = received->frame.header;
@@ -273,7 +275,14 @@ Result<std::optional<Client::Impl::Reply>> Client::Impl::ReceiveOrPoll(uint64_t 
       // peer, a bad frame) and is sent just before the daemon closes it: it
       // answers whatever was asked.
       const bool about_connection = h.request_id == kConnectionErrorId && IsError(h.opcode);
-      if (!about_connection && abandoned_.erase(h.request_id) != 0) continue;  // nobody waits
+      if (!about_connection) {
+        if (auto gone = abandoned_.find(h.request_id); gone != abandoned_.end()) {
+          const uint8_t request_opcode = gone->second;
+          abandoned_.erase(gone);
+          OnAbandonedReply(request_opcode, reply);  // nobody waits for it
+          continue;
+        }
+      }
       // Only a request that was sent and not yet answered may be answered,
       // and only by its own reply or an ERROR: anything else would be stored
       // for nobody, without bound, or read as another message.
@@ -306,12 +315,15 @@ Result<std::optional<Client::Impl::Reply>> Client::Impl::ReceiveOrPoll(uint64_t 
       Status waited = first_wait ? Status(TimedOut())  // SO_RCVTIMEO passed
                                  : WaitFor(socket_.get(), POLLIN, deadline);
       if (!waited) {
-        if (IsTimeout(waited.error()) && outstanding_.erase(request_id) != 0) {
+        if (auto sent = outstanding_.find(request_id);
+            IsTimeout(waited.error()) && sent != outstanding_.end()) {
+          const uint8_t request_opcode = sent->second;
+          outstanding_.erase(sent);
           if (abandoned_.size() >= kMaxAbandoned) {
             DropConnection("too many requests timed out");
             return waited.error();
           }
-          abandoned_.insert(request_id);
+          abandoned_[request_id] = request_opcode;
         }
         return waited.error();
       }
@@ -327,10 +339,10 @@ Result<std::optional<Client::Impl::Reply>> Client::Impl::ReceiveOrPoll(uint64_t 
 }
 
 Result<Client::Impl::Reply> Client::Impl::Call(ipc::Opcode op, const std::vector<uint8_t>& body,
-                                               int fd) {
+                                               int fd, int64_t extra_wait_ms) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     Result<uint64_t> id = Send(op, body, fd);
-    Result<Reply> reply = id ? Receive(*id) : Result<Reply>(id.error());
+    Result<Reply> reply = id ? Receive(*id, extra_wait_ms) : Result<Reply>(id.error());
     if (!id && !IsTimeout(id.error())) {
       // The daemon may have refused this connection (FORBIDDEN) and closed it
       // before our request went out: its reason is already queued to read.
@@ -408,12 +420,20 @@ Result<std::vector<bool>> Client::Impl::HasKeys(std::string_view engine,
   return cached;
 }
 
+bool Client::Impl::IsTimedOut(const Error& e) { return IsTimeout(e); }
+
 Error Client::Impl::ErrorFromBody(std::span<const uint8_t> body) { return ErrorFromReply(body); }
 
 Result<AudioBuffer> Client::Impl::AudioFromReply(Reply reply, const std::string* known_key) {
   if (IsError(reply.opcode)) return ErrorFromReply(reply.body);
   Result<ipc::AudioReply> a = FromDaemon(ipc::DecodeAudioReply(reply.body));
   if (!a) return a.error();
+  if (a->place == ipc::AudioPlace::kClaimed) {
+    // Only GetOrClaim asks for a claim (client_coordinate.cpp checks its own
+    // replies). Closing the connection gives the claim the daemon thinks we
+    // hold back to whoever waits for it.
+    return DropConnection("a claimed reply to a request that did not claim");
+  }
   if (a->place == ipc::AudioPlace::kUnchanged) {
     auto known = known_key ? known_files_.find(*known_key) : known_files_.end();
     if (known == known_files_.end() || !(known->second.id == a->file) ||
@@ -463,10 +483,17 @@ void Client::Impl::RememberMapping(const std::string& request_key, const ipc::Fi
 namespace {
 
 std::vector<uint8_t> GetBody(std::string_view engine, std::string_view text, Format format,
-                             const OpusParams& params, bool descriptor, ipc::FileId known = {}) {
-  return ipc::EncodeGetRequest(
-      {engine, text, format == Format::kWav ? ipc::AudioFormat::kWav : ipc::AudioFormat::kOpus,
-       params, descriptor ? ipc::Delivery::kDescriptor : ipc::Delivery::kInline, known});
+                             const OpusParams& params, bool descriptor, ipc::FileId known = {},
+                             bool claim = false, uint32_t wait_ms = 0) {
+  ipc::GetRequest g{engine,
+                    text,
+                    format == Format::kWav ? ipc::AudioFormat::kWav : ipc::AudioFormat::kOpus,
+                    params,
+                    descriptor ? ipc::Delivery::kDescriptor : ipc::Delivery::kInline,
+                    known};
+  g.claim = claim;
+  g.wait_ms = wait_ms;
+  return ipc::EncodeGetRequest(g);
 }
 
 // What a kept mapping answers: the request, not the daemon's key (the client
@@ -483,24 +510,39 @@ std::string KnownFileKey(std::string_view engine, std::string_view text, Format 
 
 }  // namespace
 
+Result<Client::Impl::Reply> Client::Impl::CallGet(std::string_view engine, std::string_view text,
+                                                  Format format, const OpusParams& params,
+                                                  bool descriptor, bool claim, uint32_t wait_ms,
+                                                  std::string* known_key) {
+  if (Status s = CheckOpus(params); !s) return s.error();
+  // The daemon holds a claiming GET up to wait_ms on purpose.
+  const int64_t extra_wait_ms = claim ? wait_ms : 0;
+  if (!descriptor) {
+    return Call(ipc::Opcode::kGet, GetBody(engine, text, format, params, false, {}, claim, wait_ms),
+                -1, extra_wait_ms);
+  }
+  *known_key = KnownFileKey(engine, text, format, params);
+  auto known = known_files_.find(*known_key);
+  Result<Reply> r =
+      Call(ipc::Opcode::kGet,
+           GetBody(engine, text, format, params, true,
+                   known != known_files_.end() ? known->second.id : ipc::FileId{}, claim, wait_ms),
+           -1, extra_wait_ms);
+  if (!r && r.error().code == Errc::kNotFound) {
+    // Looked up again: the call may have replaced the connection, never the map.
+    if (auto stale = known_files_.find(*known_key); stale != known_files_.end()) {
+      ForgetMapping(stale);
+    }
+  }
+  return r;
+}
+
 Result<AudioBuffer> Client::Impl::Get(std::string_view engine, std::string_view text, Format format,
                                       const OpusParams& params, bool descriptor) {
-  if (Status s = CheckOpus(params); !s) return s.error();
-  if (!descriptor) {
-    Result<Reply> r = Call(ipc::Opcode::kGet, GetBody(engine, text, format, params, false));
-    if (!r) return r.error();
-    return AudioFromReply(std::move(*r));
-  }
-  const std::string key = KnownFileKey(engine, text, format, params);
-  auto known = known_files_.find(key);
-  Result<Reply> r = Call(ipc::Opcode::kGet,
-                         GetBody(engine, text, format, params, true,
-                                 known != known_files_.end() ? known->second.id : ipc::FileId{}));
-  if (!r) {
-    if (r.error().code == Errc::kNotFound && known != known_files_.end()) ForgetMapping(known);
-    return r.error();
-  }
-  return AudioFromReply(std::move(*r), &key);
+  std::string key;
+  Result<Reply> r = CallGet(engine, text, format, params, descriptor, false, 0, &key);
+  if (!r) return r.error();
+  return AudioFromReply(std::move(*r), descriptor ? &key : nullptr);
 }
 
 Result<uint64_t> Client::Impl::SendGet(std::string_view engine, std::string_view text,
@@ -613,7 +655,10 @@ Result<ipc::StreamOpenReply> Client::Impl::OpenEncodeStream(const StreamFormat& 
 
 void Client::Impl::Abandon(uint64_t request_id) {
   early_.erase(request_id);
-  if (outstanding_.erase(request_id) != 0) abandoned_.insert(request_id);
+  if (auto sent = outstanding_.find(request_id); sent != outstanding_.end()) {
+    abandoned_[request_id] = sent->second;
+    outstanding_.erase(sent);
+  }
 }
 
 }  // namespace ttscache

@@ -78,6 +78,14 @@ class internal::ClientImpl {
                       const std::function<bool(const ListedEntry&)>& each);
   Result<VerifyResult> Verify(bool repair);
   Result<ttscache::StatsDetail> StatsDetail();
+  // Coordinating synthesis (client_coordinate.cpp): claims and slots, each
+  // reply checked against the request before the caller sees it.
+  Result<ClaimedGet> GetOrClaim(std::string_view engine, std::string_view text, Format format,
+                                uint32_t wait_ms, const OpusParams& params, bool descriptor);
+  Result<bool> DropClaim(std::string_view engine, std::string_view text);
+  Result<SlotHold> AcquireSlot(std::string_view name, uint32_t wait_ms);
+  Status ReleaseSlot(uint64_t hold);
+  Result<CoordinationStats> Coordination();
   Result<ipc::StreamOpenReply> OpenEncodeStream(const StreamFormat& format,
                                                 const OpusParams& params, std::string_view engine,
                                                 std::string_view text);
@@ -87,9 +95,12 @@ class internal::ClientImpl {
 
   // For EncodeStream: requests pipelined on this connection.
   Result<uint64_t> Send(ipc::Opcode op, std::span<const uint8_t> body, int fd = -1);
-  Result<Reply> Receive(uint64_t request_id);
+  // `extra_wait_ms` lengthens the wait beyond the connection's timeout, for
+  // requests the daemon may hold that long on purpose (a claim's or a slot's wait).
+  Result<Reply> Receive(uint64_t request_id, int64_t extra_wait_ms = 0);
   // The reply if it has arrived (or, with `block`, when it does); nullopt if not yet.
-  Result<std::optional<Reply>> ReceiveOrPoll(uint64_t request_id, bool block);
+  Result<std::optional<Reply>> ReceiveOrPoll(uint64_t request_id, bool block,
+                                             int64_t extra_wait_ms = 0);
   // A reply to `request_id`, when it comes, is dropped (a stream aborted).
   void Abandon(uint64_t request_id);
   int socket_fd() const { return socket_.get(); }
@@ -97,6 +108,8 @@ class internal::ClientImpl {
   // or dropped. Request ids and stream ids name something only on the
   // connection they were sent on.
   uint64_t connection() const { return connection_; }
+  // A call's bound passed (kUnavailable, but the connection may still be up).
+  static bool IsTimedOut(const Error& e);
   // The daemon's ERROR reply body as an Error.
   static Error ErrorFromBody(std::span<const uint8_t> body);
   // A reply body as decoded; one that does not decode is the daemon's fault
@@ -115,7 +128,17 @@ class internal::ClientImpl {
   // starts on a new one.
   Error DropConnection(std::string why);
   // `fd`, when not -1, travels with the request (SCM_RIGHTS); the caller keeps it.
-  Result<Reply> Call(ipc::Opcode op, const std::vector<uint8_t>& body, int fd = -1);
+  Result<Reply> Call(ipc::Opcode op, const std::vector<uint8_t>& body, int fd = -1,
+                     int64_t extra_wait_ms = 0);
+  // A late reply to a request that timed out: a slot unit granted to nobody
+  // is given back at once rather than held until the connection closes.
+  void OnAbandonedReply(uint8_t request_opcode, const Reply& reply);
+  // Sends a GET (with the mapping kept for it as `known`, by descriptor) and
+  // waits for its reply; a claiming GET waits up to wait_ms longer. Sets
+  // *known_key (descriptor only) for AudioFromReply; a miss forgets the mapping.
+  Result<Reply> CallGet(std::string_view engine, std::string_view text, Format format,
+                        const OpusParams& params, bool descriptor, bool claim, uint32_t wait_ms,
+                        std::string* known_key);
   // A GET/ENCODE reply as audio. With `known_key` (a descriptor GET that may
   // have named a kept mapping): "unchanged" returns that mapping, and a newly
   // passed file is kept under the key.
@@ -139,7 +162,18 @@ class internal::ClientImpl {
   std::unique_ptr<ipc::FrameReader> reader_;  // received bytes and descriptors, per frame
   std::map<uint64_t, uint8_t> outstanding_;   // sent, reply not yet received: id → opcode
   std::map<uint64_t, Reply> early_;  // replies that came before they were asked for (⊆ sent)
-  std::set<uint64_t> abandoned_;     // requests that timed out: their late replies are dropped
+  // Requests that timed out (id → opcode): their late replies are dropped.
+  std::map<uint64_t, uint8_t> abandoned_;
+  // Slot units held (client_coordinate.cpp), by the id the caller was given:
+  // the daemon's hold ids name a unit only on the connection that acquired
+  // it, and a unit is released when its connection closes, so a hold from an
+  // earlier connection must not release a later one that got the same id.
+  struct HeldUnit {
+    uint64_t connection = 0;
+    uint64_t daemon_hold = 0;
+  };
+  std::map<uint64_t, HeldUnit> holds_;
+  uint64_t next_hold_ = 1;
   UniqueFd arena_fd_;
   MappedRegion arena_;
   KnownFiles known_files_;

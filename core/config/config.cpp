@@ -97,7 +97,7 @@ const KeySpec kKeys[] = {
        return config_values::ParseGidList(v, &c.daemon.admin_gids);
      }},
     {"daemon", "cpus", "", nullptr, ApplyCpus},
-    {"daemon", "workers", "2", "TTS_MAX_PARALLEL",
+    {"daemon", "workers", "2", nullptr,
      [](Config& c, std::string_view v, const ParseContext&) {
        return ApplyInt(v, 1, 256, &c.daemon.workers);
      }},
@@ -206,6 +206,44 @@ const KeySpec kKeys[] = {
     {"stream", "max_seconds", "600", nullptr,
      [](Config& c, std::string_view v, const ParseContext&) {
        return ApplyInt(v, 1, 86400, &c.stream.max_seconds);
+     }},
+    {"coordinate", "claims", "true", nullptr,
+     [](Config& c, std::string_view v, const ParseContext&) {
+       return config_values::ParseBool(v, &c.coordinate.claims);
+     }},
+    {"coordinate", "lease_s", "30", nullptr,
+     [](Config& c, std::string_view v, const ParseContext&) {
+       return ApplyInt(v, 1, 3600, &c.coordinate.lease_s);
+     }},
+    {"coordinate", "max_wait_s", "60", nullptr,
+     [](Config& c, std::string_view v, const ParseContext&) {
+       return ApplyInt(v, 0, 3600, &c.coordinate.max_wait_s);
+     }},
+    {"coordinate", "max_claims", "16384", nullptr,
+     [](Config& c, std::string_view v, const ParseContext&) {
+       return ApplyInt(v, 1, 1000000, &c.coordinate.max_claims);
+     }},
+    {"coordinate", "max_claims_per_connection", "256", nullptr,
+     [](Config& c, std::string_view v, const ParseContext&) {
+       return ApplyInt(v, 1, 65536, &c.coordinate.max_claims_per_connection);
+     }},
+    {"coordinate", "max_waiters_per_key", "1024", nullptr,
+     [](Config& c, std::string_view v, const ParseContext&) {
+       return ApplyInt(v, 1, 65536, &c.coordinate.max_waiters_per_key);
+     }},
+    {"coordinate", "slots", "", nullptr,
+     [](Config& c, std::string_view v, const ParseContext&) {
+       return config_values::ParseSlotList(v, &c.coordinate.slots);
+     }},
+    // The Node backend's TTS_MAX_PARALLEL limited its parallel syntheses:
+    // here that is the size of every engine's synthesis slot.
+    {"coordinate", "default_slots", "2", "TTS_MAX_PARALLEL",
+     [](Config& c, std::string_view v, const ParseContext&) {
+       return ApplyInt(v, 0, 1024, &c.coordinate.default_slots);
+     }},
+    {"coordinate", "max_slot_waiters", "4096", nullptr,
+     [](Config& c, std::string_view v, const ParseContext&) {
+       return ApplyInt(v, 1, 1000000, &c.coordinate.max_slot_waiters);
      }},
 };
 

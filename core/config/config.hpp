@@ -82,15 +82,15 @@ struct StreamSettings {
 // single-flight claims on misses and named synthesis slots. All applied on
 // reload.
 struct CoordinateSettings {
-  bool claims{};                        // false: a GET's claim is ignored (a plain miss)
-  int lease_s{};                        // a claim's put must come within this
-  int max_wait_s{};                     // a GET's or SLOT_ACQUIRE's wait_ms is cut to this
-  int max_claims{};                     // held over all connections
-  int max_claims_per_connection{};      //
-  int max_waiters_per_key{};            // GETs waiting for one claim
+  bool claims{};                    // false: a GET's claim is ignored (a plain miss)
+  int lease_s{};                    // a claim's put must come within this
+  int max_wait_s{};                 // a GET's or SLOT_ACQUIRE's wait_ms is cut to this
+  int max_claims{};                 // held over all connections
+  int max_claims_per_connection{};  //
+  int max_waiters_per_key{};        // GETs waiting for one claim
   std::vector<std::pair<std::string, int>> slots;  // name → size, in the file's order
-  int default_slots{};                  // an engine not in `slots`; 0: no limit
-  int max_slot_waiters{};               // SLOT_ACQUIREs waiting over all connections
+  int default_slots{};                             // an engine not in `slots`; 0: no limit
+  int max_slot_waiters{};                          // SLOT_ACQUIREs waiting over all connections
 };
 
 struct Config {

@@ -217,6 +217,33 @@ Problem ParseEngineList(std::string_view text, std::vector<std::string>* out) {
   return {};
 }
 
+Problem ParseSlotList(std::string_view text, std::vector<std::pair<std::string, int>>* out) {
+  std::vector<std::pair<std::string, int>> slots;
+  for (std::string_view item : SplitList(text)) {
+    const std::string quoted = "\"" + std::string(item) + "\"";
+    const size_t colon = item.find(':');
+    if (colon == std::string_view::npos) {
+      return "slot " + quoted + " has no size, expected name:size (e.g. xtts:1)";
+    }
+    const std::string_view name = item.substr(0, colon), size_text = item.substr(colon + 1);
+    if (!IsValidEngineName(name)) {
+      return "slot " + quoted + ": the name \"" + std::string(name) +
+             "\" is invalid, expected [a-z0-9][a-z0-9_-]{0,31}";
+    }
+    int64_t size = 0;
+    if (ParseInteger(size_text, 0, 1024, &size)) {
+      return "slot " + quoted + ": the size \"" + std::string(size_text) +
+             "\" is invalid, expected an integer 0–1024 (0: no limit)";
+    }
+    for (const auto& [seen, unused] : slots) {
+      if (seen == name) return "slot \"" + std::string(name) + "\" is listed twice";
+    }
+    slots.emplace_back(std::string(name), static_cast<int>(size));
+  }
+  *out = std::move(slots);
+  return {};
+}
+
 Problem ParseFrameMs(std::string_view text, int* frame_us) {
   static constexpr std::pair<const char*, int> kFrames[] = {
       {"2.5", 2500}, {"5", 5000}, {"10", 10000}, {"20", 20000}, {"40", 40000}, {"60", 60000}};

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace ttscache::config_values {
@@ -30,6 +31,10 @@ Problem ParseUidList(std::string_view text, std::vector<uid_t>* out);
 Problem ParseGidList(std::string_view text, std::vector<gid_t>* out);
 // Comma-separated engine names, each valid and none repeated, at least one.
 Problem ParseEngineList(std::string_view text, std::vector<std::string>* out);
+// Synthesis slot sizes ([coordinate] slots): `name:size` items separated by
+// commas (and blanks), name [a-z0-9][a-z0-9_-]{0,31}, size 0–1024 (0: no
+// limit), no name twice, in the text's order. Empty text: no slots.
+Problem ParseSlotList(std::string_view text, std::vector<std::pair<std::string, int>>* out);
 // "2.5", "5", "10", "20", "40" or "60" (milliseconds) → microseconds.
 Problem ParseFrameMs(std::string_view text, int* frame_us);
 

@@ -324,7 +324,7 @@ TTSCACHE_API void ttscache_stats_detail_free(ttscache_stats_detail* detail);
  * TTSCACHE_OK either *claimed is 0 and `out` holds the entry (possibly after
  * waiting up to wait_ms for another client's put), or *claimed is 1, `out`
  * is empty and *lease_ms (may be NULL) says how long this client has to put
- * the phrase (or ttscache_claim_drop it). TTSCACHE_ERR_NOT_FOUND: the wait
+ * the phrase (or ttscache_claim_drop it). TTSCACHE_MISS: the wait
  * ended first or no claim was granted; synthesize anyway. */
 TTSCACHE_API int ttscache_get_or_claim(ttscache_client* client, const char* engine,
                                        const char* text, size_t text_length, int format,
@@ -336,8 +336,8 @@ TTSCACHE_API int ttscache_claim_drop(ttscache_client* client, const char* engine
 /* A unit of the synthesis slot `name`, waiting up to wait_ms in line
  * (TTSCACHE_ERR_BUSY when none came free). *hold receives its id; the unit
  * is held until ttscache_slot_release or the handle's connection closes. */
-TTSCACHE_API int ttscache_slot_acquire(ttscache_client* client, const char* name,
-                                       uint32_t wait_ms, uint64_t* hold);
+TTSCACHE_API int ttscache_slot_acquire(ttscache_client* client, const char* name, uint32_t wait_ms,
+                                       uint64_t* hold);
 TTSCACHE_API int ttscache_slot_release(ttscache_client* client, uint64_t hold);
 typedef struct {
   const char* name;

@@ -21,7 +21,7 @@ section() {  # the text of one COMMANDS subsection (or SYNOPSIS for "")
     awk -v c="$1" '/^   [a-z]+$/ { inside = ($1 == c); next } /^[A-Z]/ { inside = 0 } inside' <<< "$rendered_cli"
   fi
 }
-for command in "" put get encode stats ping key adopt ls delete purge verify; do
+for command in "" put get encode stats ping key adopt ls delete purge verify slot; do
   text=$(section "$command")
   [ -n "$text" ] || fail "ttscache.1 has no section for '$command'"
   # shellcheck disable=SC2086  # an empty command must vanish
@@ -30,7 +30,7 @@ for command in "" put get encode stats ping key adopt ls delete purge verify; do
     grep -qF -- "$option" <<< "$text" || fail "ttscache.1 lacks '$option' of '$command --help'"
   done
 done
-for code in 0 1 2 3 4 5 6; do
+for code in 0 1 2 3 4 5 6 75; do
   grep -qE "^ +$code +[A-Z]" <<< "$rendered_cli" || fail "ttscache.1 EXIT STATUS lacks $code"
 done
 rendered_daemon=$(MANWIDTH=200 man -l "$man_dir/ttscached.8" 2> /dev/null)

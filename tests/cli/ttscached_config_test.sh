@@ -48,7 +48,21 @@ grep -q "missing.conf" "$dir/err" || fail "missing file not named"
 # --print-config: file line, env and default sources; env beats the file.
 OPUS_BITRATE=48 TTS_MAX_PARALLEL=3 "$ttscached" --config "$dir/good.conf" --print-config > "$dir/printed"
 grep -Eq '^bitrate_kbps = 48 +; env OPUS_BITRATE$' "$dir/printed" || fail "env source: $(cat "$dir/printed")"
-grep -Eq '^workers = 3 +; env TTS_MAX_PARALLEL$' "$dir/printed" || fail "env workers"
+# TTS_MAX_PARALLEL sets the synthesis slots ([coordinate] default_slots), not the workers.
+grep -Eq '^default_slots = 3 +; env TTS_MAX_PARALLEL$' "$dir/printed" || fail "env default_slots: $(cat "$dir/printed")"
+grep -Eq '^workers = 2 +; default$' "$dir/printed" || fail "TTS_MAX_PARALLEL still sets workers"
+grep -q '^\[coordinate\]$' "$dir/printed" || fail "no [coordinate] section printed"
+for key in claims lease_s max_wait_s max_claims max_claims_per_connection max_waiters_per_key slots max_slot_waiters; do
+  grep -Eq "^$key = .*; default\$" "$dir/printed" || fail "[coordinate] $key not printed"
+done
+# A bad slot list: exit 78, naming the item and what was expected.
+printf '[coordinate]\nslots = xtts:1, gpu=2\n' > "$dir/slots.conf"
+set +e
+"$ttscached" --check-config "$dir/slots.conf" > /dev/null 2> "$dir/err"
+rc=$?
+set -e
+[ "$rc" -eq 78 ] || fail "bad slots exited $rc, expected 78"
+grep -q 'slots.conf:2: .*slot "gpu=2" has no size, expected name:size' "$dir/err" || fail "bad slots message: $(cat "$dir/err")"
 grep -Eq '^complexity = 10 +; default$' "$dir/printed" || fail "default source"
 "$ttscached" --config "$dir/good.conf" --print-config | grep -Eq "^bitrate_kbps = 64 +; file $dir/good.conf:2\$" \
   || fail "file source"

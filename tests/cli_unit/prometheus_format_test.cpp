@@ -279,6 +279,64 @@ TEST(PrometheusFormat, ADaemonWithoutTheDetailLeavesItsFamiliesOut) {
   EXPECT_FALSE(p.type.count("ttscache_streams_open"));
 }
 
+CoordinationStats ExampleCoordination() {
+  CoordinationStats c;
+  c.has_coordination = true;
+  c.claims = 10;
+  c.claim_waits = 19;
+  c.waits_served = 18;
+  c.wait_timeouts = 1;
+  c.lease_expiries = 2;
+  c.takeovers = 3;
+  c.claims_refused = 4;
+  c.claims_open = 1;
+  c.waiting = 5;
+  c.slots.push_back({"gpu", 2, 3, 4, 100, 50, 6, 1500000});
+  c.slots.push_back({"sl\"ot", 0, 0, 0, 0, 0, 0, 0});
+  return c;
+}
+
+TEST(PrometheusFormat, CoordinationFamiliesPerSlotAndParsedBack) {
+  Parsed p = Parse(PrometheusText(Example(), 0, ExampleCoordination()));
+  for (const std::string& e : p.errors) ADD_FAILURE() << e;
+  for (const auto& [name, type] : p.type) {
+    EXPECT_EQ(type == "counter", name.ends_with("_total")) << name << " is a " << type;
+  }
+  for (const char* family :
+       {"ttscache_claims_total", "ttscache_claim_waits_total", "ttscache_claim_waits_served_total",
+        "ttscache_claim_wait_timeouts_total", "ttscache_claim_lease_expiries_total",
+        "ttscache_claim_takeovers_total", "ttscache_claims_refused_total", "ttscache_claims_open",
+        "ttscache_claim_waiting", "ttscache_slot_size", "ttscache_slot_held",
+        "ttscache_slot_waiting", "ttscache_slot_acquired_total", "ttscache_slot_waited_total",
+        "ttscache_slot_timeouts_total", "ttscache_slot_wait_seconds_total"}) {
+    EXPECT_TRUE(p.type.count(family)) << family;
+  }
+  std::map<std::string, std::map<std::string, std::string>> by_slot;  // family → slot → value
+  std::map<std::string, std::string> global;
+  for (const Sample& s : p.samples) {
+    if (s.labels.count("slot")) by_slot[s.name][s.labels.at("slot")] = s.value;
+    if (s.labels.empty()) global[s.name] = s.value;
+  }
+  EXPECT_EQ(global["ttscache_claims_total"], "10");
+  EXPECT_EQ(global["ttscache_claim_waits_served_total"], "18");
+  EXPECT_EQ(global["ttscache_claim_takeovers_total"], "3");
+  EXPECT_EQ(global["ttscache_claim_waiting"], "5");
+  EXPECT_EQ(by_slot["ttscache_slot_held"]["gpu"], "3");  // over the size: a shrink, reported as is
+  EXPECT_EQ(by_slot["ttscache_slot_size"]["gpu"], "2");
+  EXPECT_EQ(by_slot["ttscache_slot_waited_total"]["gpu"], "50");
+  EXPECT_EQ(by_slot["ttscache_slot_wait_seconds_total"]["gpu"], "1.5");
+  EXPECT_EQ(by_slot["ttscache_slot_size"]["sl\"ot"], "0");
+}
+
+TEST(PrometheusFormat, ADaemonWithoutCoordinationLeavesItsFamiliesOut) {
+  CoordinationStats c = ExampleCoordination();
+  c.has_coordination = false;
+  Parsed p = Parse(PrometheusText(Example(), 0, c));
+  for (const std::string& e : p.errors) ADD_FAILURE() << e;
+  EXPECT_FALSE(p.type.count("ttscache_claims_total"));
+  EXPECT_FALSE(p.type.count("ttscache_slot_held"));
+}
+
 TEST(PrometheusFormat, NoEnginesStillDeclaresEveryFamilyOnce) {
   StatsDetail d;
   d.has_detail = true;

@@ -93,10 +93,10 @@ check "its put is a byte-equal hit here" \
 source /debs/adopt_in_container.sh
 
 # --- the backend's settings moved into the daemon's config (docs/migrating.md step 3)
-check "docs/migrating.md step 3 (host-config): max_entries and workers set, config checked, daemon restarted" \
+check "docs/migrating.md step 3 (host-config): max_entries and default_slots set, config checked, daemon restarted" \
   bash -c "cd /tmp && $(declare -f doc_block run_doc_block); run_doc_block $guide host-config"
-check "the restarted daemon runs 4 workers" \
-  wait_for 10 bash -c "[ \"\$(grep -l '^ttscache-w' /proc/\$(systemctl show -p MainPID --value ttscached.service)/task/*/comm | wc -l)\" = 4 ]"
+check "the edited file sets default_slots 4 (TTS_MAX_PARALLEL's meaning)" \
+  bash -c "ttscached --config /etc/ttscache/ttscached.conf --print-config | grep -Eq '^default_slots = 4 +; file '"
 
 # --- reload -------------------------------------------------------------------
 sed -i 's/^bitrate_kbps = 32/bitrate_kbps = 96/' /etc/ttscache/ttscached.conf

@@ -94,6 +94,40 @@ TEST(Config, EveryKeyIsParsed) {
   EXPECT_EQ(s.text, "8");
 }
 
+TEST(Config, CoordinateKeysAreParsed) {
+  Result<LoadedConfig> r = Load(
+      "[coordinate]\n"
+      "claims = false\n"
+      "lease_s = 5\n"
+      "max_wait_s = 0\n"
+      "max_claims = 7\n"
+      "max_claims_per_connection = 3\n"
+      "max_waiters_per_key = 9\n"
+      "slots = xtts:1, piper:4,gpu:0\n"
+      "default_slots = 0\n"
+      "max_slot_waiters = 11\n");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  const CoordinateSettings& c = r->config.coordinate;
+  EXPECT_FALSE(c.claims);
+  EXPECT_EQ(c.lease_s, 5);
+  EXPECT_EQ(c.max_wait_s, 0);
+  EXPECT_EQ(c.max_claims, 7);
+  EXPECT_EQ(c.max_claims_per_connection, 3);
+  EXPECT_EQ(c.max_waiters_per_key, 9);
+  using Slots = std::vector<std::pair<std::string, int>>;
+  EXPECT_EQ(c.slots, (Slots{{"xtts", 1}, {"piper", 4}, {"gpu", 0}}));
+  EXPECT_EQ(c.default_slots, 0);
+  EXPECT_EQ(c.max_slot_waiters, 11);
+  // Empty: no slot of its own (every engine has default_slots).
+  Result<LoadedConfig> none = Load("[coordinate]\nslots =\n");
+  ASSERT_TRUE(none.ok()) << none.error().message;
+  EXPECT_TRUE(none->config.coordinate.slots.empty());
+  // The largest size and the longest name.
+  Result<LoadedConfig> big = Load("[coordinate]\nslots = abcdefghijabcdefghijabcdefghijab:1024\n");
+  ASSERT_TRUE(big.ok()) << big.error().message;
+  EXPECT_EQ(big->config.coordinate.slots, (Slots{{"abcdefghijabcdefghijabcdefghijab", 1024}}));
+}
+
 TEST(Config, ByteSizesAcceptSuffixes) {
   struct Case {
     const char* text;
@@ -177,6 +211,27 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"[stream]\nmax_buffered_bytes = 1K\n", 2, "expected 64K–64M"},
         BadCase{"[stream]\nmax_per_connection = 0\n", 2, "out of range, expected 1–1024"},
         BadCase{"[stream]\nidle_timeout_s = 0\n", 2, "out of range, expected 1–3600"},
+        BadCase{"[coordinate]\nclaims = perhaps\n", 2, "expected true or false"},
+        BadCase{"[coordinate]\nlease_s = 0\n", 2, "lease_s = 0: out of range, expected 1–3600"},
+        BadCase{"[coordinate]\nmax_wait_s = 3601\n", 2, "out of range, expected 0–3600"},
+        BadCase{"[coordinate]\nmax_claims = 0\n", 2, "out of range, expected 1–1000000"},
+        BadCase{"[coordinate]\nmax_claims_per_connection = 65537\n", 2,
+                "out of range, expected 1–65536"},
+        BadCase{"[coordinate]\nmax_waiters_per_key = 0\n", 2, "out of range, expected 1–65536"},
+        BadCase{"[coordinate]\ndefault_slots = 1025\n", 2, "out of range, expected 0–1024"},
+        BadCase{"[coordinate]\nmax_slot_waiters = 0\n", 2, "out of range, expected 1–1000000"},
+        BadCase{"[coordinate]\nslots = xtts\n", 2, "slot \"xtts\" has no size, expected name:size"},
+        BadCase{"[coordinate]\nslots = xtts:1, Gpu:2\n", 2,
+                "slot \"Gpu:2\": the name \"Gpu\" is invalid, expected [a-z0-9][a-z0-9_-]{0,31}"},
+        BadCase{"[coordinate]\nslots = :2\n", 2, "the name \"\" is invalid"},
+        BadCase{"[coordinate]\nslots = gpu:1025\n", 2,
+                "slot \"gpu:1025\": the size \"1025\" is invalid, expected an integer 0–1024"},
+        BadCase{"[coordinate]\nslots = gpu:-1\n", 2, "the size \"-1\" is invalid"},
+        BadCase{"[coordinate]\nslots = gpu:\n", 2, "the size \"\" is invalid"},
+        BadCase{"[coordinate]\nslots = gpu:1x\n", 2, "the size \"1x\" is invalid"},
+        BadCase{"[coordinate]\nslots = gpu:1:2\n", 2, "the size \"1:2\" is invalid"},
+        BadCase{"[coordinate]\nslots = gpu:1, xtts:2, gpu:3\n", 2, "slot \"gpu\" is listed twice"},
+        BadCase{"[coordinate]\nslots = abcdefghijabcdefghijabcdefghijabc:1\n", 2, "is invalid"},
         BadCase{"[opus\n", 1, "lacks ']'"},
         BadCase{"[opus]\n" + std::string(300, 'a') + " = 1\n", 2, "line longer than"}));
 
@@ -196,15 +251,19 @@ TEST(Config, EnvironmentBeatsFile) {
            {"TTS_CACHE_DIR", "/data/tts-cache"},
            {"TTS_CACHE_MAX", "1000"},
            {"TTS_MAX_PARALLEL", "3"}}};
-  Result<LoadedConfig> r =
-      Load("[daemon]\nworkers = 8\n[cache]\ndir = /a\nmax_entries = 7\n[opus]\nbitrate_kbps = 24\n",
-           env);
+  Result<LoadedConfig> r = Load(
+      "[daemon]\nworkers = 8\n[cache]\ndir = /a\nmax_entries = 7\n[opus]\nbitrate_kbps = 24\n"
+      "[coordinate]\ndefault_slots = 5\n",
+      env);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_FALSE(r->config.opus.enabled);
   EXPECT_EQ(r->config.opus.params.bitrate_kbps, 48);
   EXPECT_EQ(r->config.cache.dir, "/data/tts-cache");
   EXPECT_EQ(r->config.cache.max_entries, 1000u);
-  EXPECT_EQ(r->config.daemon.workers, 3);
+  // TTS_MAX_PARALLEL limited the Node backend's parallel syntheses: it sets
+  // the synthesis slots now, and leaves the encode workers alone.
+  EXPECT_EQ(r->config.coordinate.default_slots, 3);
+  EXPECT_EQ(r->config.daemon.workers, 8);
   const ValueSource& s = r->sources.at("opus.bitrate_kbps");
   EXPECT_EQ(s.kind, ValueSource::Kind::kEnv);
   EXPECT_EQ(s.env, "OPUS_BITRATE");
@@ -226,18 +285,24 @@ TEST(Config, BadEnvironmentValueNamesTheVariable) {
 }
 
 TEST(Config, FormatNamesEverySource) {
-  Result<LoadedConfig> r = Load("[opus]\n\nbitrate_kbps = 24\n", Env{{{"TTS_MAX_PARALLEL", "3"}}});
+  Result<LoadedConfig> r =
+      Load("[opus]\n\nbitrate_kbps = 24\n[coordinate]\nslots = gpu:1, xtts:0\n",
+           Env{{{"TTS_MAX_PARALLEL", "3"}}});
   ASSERT_TRUE(r.ok());
   std::string text = FormatConfig(*r);
   EXPECT_THAT(text, HasSubstr("[daemon]\n"));
   EXPECT_THAT(text, ::testing::ContainsRegex("bitrate_kbps = 24 +; file test.conf:3"));
-  EXPECT_THAT(text, ::testing::ContainsRegex("workers = 3 +; env TTS_MAX_PARALLEL"));
+  EXPECT_THAT(text, ::testing::ContainsRegex("default_slots = 3 +; env TTS_MAX_PARALLEL"));
+  EXPECT_THAT(text, ::testing::ContainsRegex("workers = 2 +; default"));
+  EXPECT_THAT(text, HasSubstr("[coordinate]\n"));
   EXPECT_THAT(text, ::testing::ContainsRegex("complexity = 10 +; default"));
   // The printed configuration is itself a valid configuration with the same values.
   Result<LoadedConfig> again = Load(text);
   ASSERT_TRUE(again.ok()) << again.error().message;
   EXPECT_EQ(again->config.opus.params.bitrate_kbps, 24);
-  EXPECT_EQ(again->config.daemon.workers, 3);
+  EXPECT_EQ(again->config.coordinate.default_slots, 3);
+  using Slots = std::vector<std::pair<std::string, int>>;
+  EXPECT_EQ(again->config.coordinate.slots, (Slots{{"gpu", 1}, {"xtts", 0}}));
 }
 
 TEST(Config, EngineNames) {

@@ -92,6 +92,12 @@ const char* DocOpcodeName(Opcode op) {
       return "LIST";
     case Opcode::kVerify:
       return "VERIFY";
+    case Opcode::kClaimDrop:
+      return "CLAIM_DROP";
+    case Opcode::kSlotAcquire:
+      return "SLOT_ACQUIRE";
+    case Opcode::kSlotRelease:
+      return "SLOT_RELEASE";
     case Opcode::kError:
       return nullptr;
   }

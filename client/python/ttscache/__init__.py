@@ -38,6 +38,10 @@ The contract:
 - **Operating the cache.** delete, delete_key, purge, verify(repair=True)
   (admin only: Forbidden otherwise), list (a generator, one LIST page at a
   time) and stats_detail; every engine may be "engine/voice" or take voice=.
+- **Coordinating synthesis.** get_or_claim (a get whose miss is claimed:
+  one of several processes missing a phrase synthesizes it, the others wait
+  for its put), drop_claim, `with client.slot("xtts"):` (a host-wide limit
+  on parallel syntheses; acquire_slot/release_slot) and coordination().
 - **Timeouts.** `timeout_ms` bounds every call; a call that times out raises
   Unavailable and the Client goes on working. A lost connection (a daemon
   restart) is reopened once and the call retried.
@@ -47,8 +51,9 @@ from __future__ import annotations
 from ._lib import LIBRARY_SONAME
 from .client import Client, library_version
 from .stream import EncodeStream, encode_chunks
-from .values import (DeleteResult, EngineStats, Hello, ListedEntry, ListedVariant, OpusParams,
-                     PurgeResult, Stats, StatsDetail, StreamResult, VerifyProblem, VerifyResult)
+from .values import (CoordinationStats, DeleteResult, EngineStats, Hello, ListedEntry,
+                     ListedVariant, OpusParams, PurgeResult, SlotHold, SlotStats, Stats,
+                     StatsDetail, StreamResult, VerifyProblem, VerifyResult)
 from .errors import (BadAudio, BadRequest, Busy, BufferTooSmall, ConfigError, Error, Forbidden,
                      Internal, InvalidArgument, IOFailure, Locked, NoSpace, OutOfMemory,
                      TooLarge, UnknownEngine, Unavailable, Unsupported)
@@ -59,7 +64,7 @@ __version__ = "0.2.0"
 __all__ = [
     "Client", "EncodeStream", "EngineStats", "Hello", "OpusParams", "Stats", "StreamResult",
     "DeleteResult", "ListedEntry", "ListedVariant", "PurgeResult", "StatsDetail", "VerifyProblem",
-    "VerifyResult",
+    "VerifyResult", "CoordinationStats", "SlotHold", "SlotStats",
     "encode_chunks", "library_version", "wav_header", "LIBRARY_SONAME",
     "Error", "BadAudio", "BadRequest", "Busy", "BufferTooSmall", "ConfigError", "Forbidden",
     "Internal", "InvalidArgument", "IOFailure", "Locked", "NoSpace", "OutOfMemory", "TooLarge",

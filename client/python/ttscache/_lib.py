@@ -124,6 +124,21 @@ class StatsDetailC(ctypes.Structure):
         ("encode_count", ctypes.c_uint64), ("encode_sum_us", ctypes.c_uint64)]
 
 
+class SlotStatsC(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("size", ctypes.c_uint32), ("held", ctypes.c_uint32),
+                ("waiting", ctypes.c_uint32)] + [
+        (f, ctypes.c_uint64) for f in ("acquired", "waited", "timeouts", "wait_us")] + [
+        ("reserved_", ctypes.c_uint64 * 2)]
+
+
+class CoordinationStatsC(ctypes.Structure):
+    _fields_ = [("has_coordination", ctypes.c_int)] + [
+        (f, ctypes.c_uint64) for f in ("claims", "claim_waits", "waits_served", "wait_timeouts",
+                                       "lease_expiries", "takeovers", "claims_refused",
+                                       "claims_open", "waiting")] + [
+        ("slot_count", ctypes.c_size_t), ("slots", ctypes.POINTER(SlotStatsC))]
+
+
 PagesFn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
 
 _int, _size, _u64, _cp, _vp = (ctypes.c_int, ctypes.c_size_t, ctypes.c_uint64, ctypes.c_char_p,
@@ -183,6 +198,15 @@ _SIGNATURES = {
     "ttscache_verify_free": (None, [_P(VerifyReportC)]),
     "ttscache_stats_detail_get": (_int, [c_client_p, _P(_P(StatsDetailC))]),
     "ttscache_stats_detail_free": (None, [_P(StatsDetailC)]),
+    # Added with issue #18, coordinating synthesis (declared only when exported).
+    "ttscache_get_or_claim": (_int, [c_client_p, _cp, _cp, _size, _int, _P(OpusParamsC),
+                                     ctypes.c_uint32, _P(Buffer), _P(_int),
+                                     _P(ctypes.c_uint32)]),
+    "ttscache_claim_drop": (_int, [c_client_p, _cp, _cp, _size, _P(_int)]),
+    "ttscache_slot_acquire": (_int, [c_client_p, _cp, ctypes.c_uint32, _P(_u64)]),
+    "ttscache_slot_release": (_int, [c_client_p, _u64]),
+    "ttscache_coordination_get": (_int, [c_client_p, _P(_P(CoordinationStatsC))]),
+    "ttscache_coordination_free": (None, [_P(CoordinationStatsC)]),
 }
 _REQUIRED = ("ttscache_client_new", "ttscache_client_free", "ttscache_last_error",
              "ttscache_ping", "ttscache_put", "ttscache_get", "ttscache_encode",

@@ -23,6 +23,7 @@ from typing import Callable, Iterable, Optional
 from . import _lib
 from ._buffers import Audio, Pinned
 from .errors import BufferTooSmall, Busy, Error, InvalidArgument, TooLarge, Unsupported, error_for
+from .coordinate import Coordinate
 from .operate import Operate
 from .stream import EncodeStream, _locked
 from .values import EngineStats, Hello, OpusLike, OpusParams, Stats, _opus
@@ -83,7 +84,7 @@ def _release_block(handle: _Handle, offset: int) -> None:
     handle.pending_frees.append(offset)  # any thread; the client's thread frees it
 
 
-class Client(Operate):
+class Client(Operate, Coordinate):
     """A connection to ttscached (connected by the first call).
 
     socket_path None: $TTSCACHE_SOCKET, else /run/ttscache/ttscached.sock.

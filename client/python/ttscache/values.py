@@ -191,3 +191,43 @@ class StatsDetail:
     def hit_ratio(self, engine: str) -> float:
         e = self.stats.engines[engine]
         return e.hits / (e.hits + e.misses) if e.hits + e.misses else 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class SlotStats:
+    """One synthesis slot in coordination(): size 0 is no limit; held may
+    exceed size for a while after a reload shrank the slot."""
+    size: int
+    held: int
+    waiting: int
+    acquired: int
+    waited: int
+    timeouts: int
+    wait_us: int
+
+
+@dataclasses.dataclass(frozen=True)
+class CoordinationStats:
+    """coordination(): claims and synthesis slots since the daemon started
+    (claims_open, waiting and each slot's held and waiting: now).
+    has_coordination False from a daemon that predates them (all 0)."""
+    has_coordination: bool
+    claims: int
+    claim_waits: int
+    waits_served: int
+    wait_timeouts: int
+    lease_expiries: int
+    takeovers: int
+    claims_refused: int
+    claims_open: int
+    waiting: int
+    slots: dict[str, SlotStats]
+
+
+@dataclasses.dataclass(frozen=True)
+class SlotHold:
+    """A unit of the synthesis slot `name` (acquire_slot): held until
+    release_slot, or until the Client's connection closes. `hold` is the
+    library's handle for it (never 0)."""
+    hold: int
+    name: str
