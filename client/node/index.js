@@ -15,7 +15,10 @@
 // connection: a reconnect gives them up (the daemon passes the claims on and
 // frees the slots), and a reply that comes after its call timed out is given
 // back (a late claim dropped, a late hold released) so nothing stays taken
-// for a caller that left.
+// for a caller that left. A wait must not hide a hung daemon: while requests
+// are parked and nothing has come from the daemon for timeoutMs, a PING goes;
+// if it is not answered within timeoutMs either, the parked requests fail
+// with 'timeout' (what a plain get would have got), not after their wait.
 import net from 'node:net';
 import { Op, StatsFlag, HEADER_BYTES, MAX_FRAME_BODY, MAX_PARKED_PER_CONNECTION, MAX_WAIT_MS, encodeHeader, decodeHeader, body,
   reply, engineField } from './protocol.js';
@@ -294,6 +297,7 @@ export class Client {
     this.#failAll(new TtscacheError('closed', 'client closed'));
     this.abandoned.clear();
     this.holds.clear();
+    clearTimeout(this.parkedWatch);
     this.socket?.destroy();
     this.socket = null;
     this.connecting?.destroy();  // else it connects later and stays open, unused
@@ -318,7 +322,7 @@ export class Client {
     const refused = this.#refusal(requestBody.length);
     if (refused) return Promise.reject(refused);
     return new Promise((resolve, reject) => {
-      const request = { opcode, body: requestBody, parse, resolve, reject, attempts: 0, id: 0n, session, parks };
+      const request = { opcode, body: requestBody, parse, resolve, reject, attempts: 0, id: 0n, session, parks, giveBack };
       request.timer = setTimeout(() => {
         // A request not sent yet still has id 0, the HELLO's: only its own entry goes.
         if (this.pending.get(request.id) === request) {
@@ -397,7 +401,10 @@ export class Client {
       request.id = this.nextId++;
       request.attempts++;
       this.pending.set(request.id, request);
-      if (request.parks) this.parkable.add(request);
+      if (request.parks) {
+        this.parkable.add(request);
+        this.#watchParked();
+      }
       this.socket.write(Buffer.concat([encodeHeader(request.opcode, request.id, request.body.length), request.body]));
     }
     this.#holdProcessOpen();
@@ -532,6 +539,31 @@ export class Client {
     this.socket?.destroy();
     this.#resetInbox();
     this.#failAll(new TtscacheError('protocol', message));
+  }
+
+  // The liveness check of parked requests (see the file's opening).
+  #watchParked() {
+    if (this.parkedWatch || this.closed) return;
+    this.parkedWatch = setTimeout(() => this.#checkParked(), this.timeoutMs);
+    this.parkedWatch.unref();  // the parked requests' own timers hold the process
+  }
+  #checkParked() {
+    this.parkedWatch = null;
+    if (this.parkable.size === 0 || this.closed) return;
+    if (Date.now() - (this.lastReceiveAt ?? 0) < this.timeoutMs) return this.#watchParked();
+    const suspects = [...this.parkable];
+    this.#call(Op.PING, body.empty(), this.timeoutMs, () => undefined).then(() => this.#watchParked(), (err) => {
+      for (const request of suspects) {
+        if (this.pending.get(request.id) !== request) continue;  // answered, or re-sent on a new connection
+        this.pending.delete(request.id);
+        this.parkable.delete(request);
+        if (request.giveBack) this.#rememberAbandoned(request.id, request.giveBack);
+        this.#settle(request, new TtscacheError('timeout', `no reply from ${this.socketPath} while waiting: ` +
+          `a PING went unanswered (${err.message})`));
+      }
+      this.#holdProcessOpen();
+      this.#watchParked();
+    });
   }
 
   #rememberAbandoned(id, giveBack) {

@@ -198,6 +198,26 @@ test('parked requests are not counted in flight: 1100 waiting getOrClaims do not
   await d.close();
 });
 
+test('a hung daemon is not a long wait: parked calls fail after about two timeouts (a PING unanswered)', async () => {
+  let hung = false;
+  const d = await startFakeDaemon({ onRequest: (req, s) => {
+    if (hung) return;  // stopped: reads, never answers
+    if (req.opcode === Op.GET || req.opcode === SLOT_ACQUIRE) {
+      hung = true;  // the request parks, then the daemon stops
+      return;
+    }
+    s.write(honestReply(req));
+  } });
+  const c = new Client({ socketPath: d.socket, timeoutMs: 200 });
+  await c.ping();
+  const t = performance.now();
+  await assert.rejects(c.getOrClaim('piper', 'Hi.', { waitMs: 30_000 }), (e) => e.code === 'timeout' && /PING/.test(e.message));
+  const ms = performance.now() - t;
+  assert.ok(ms >= 350 && ms < 1500, `${Math.round(ms)} ms`);
+  c.close();
+  await d.close();
+});
+
 test('a claim or a hold granted after its call timed out is given back on its connection', async () => {
   const seen = [];
   const d = await startFakeDaemon({ onRequest: (req, s) => {
