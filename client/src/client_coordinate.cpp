@@ -5,7 +5,10 @@
 // These are the calls the daemon answers late on purpose: a claiming GET may
 // wait wait_ms for another client's put, an acquire wait_ms for a free unit.
 // Each such call waits for its reply the connection's timeout *plus* wait_ms,
-// so a daemon that never answers still cannot hang the caller.
+// so a daemon that never answers still cannot hang the caller. A unit
+// granted after its caller gave up is released at once (OnAbandonedReply); a
+// claim granted after its GetOrClaim gave up is left to its lease (the reply
+// does not name the phrase to drop), after which the daemon passes it on.
 //
 // Nothing the daemon says is taken on trust. A claimed reply must carry no
 // audio and a lease; a granted unit a hold id that is not 0 and not already

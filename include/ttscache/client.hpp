@@ -335,8 +335,12 @@ class TTSCACHE_EXPORT Client {
   Result<bool> DropClaim(std::string_view engine, std::string_view text);
   // Takes a unit of the slot `name` (an engine, or a slot the daemon's
   // [coordinate] slots names), waiting up to wait_ms in line; Errc::kBusy
-  // when none came free in time.
+  // when none came free in time. SlotHold::id is this Client's handle, not
+  // the daemon's (it stays unique across reconnects).
   Result<SlotHold> AcquireSlot(std::string_view name, uint32_t wait_ms);
+  // Gives the unit back. A hold whose connection has closed since was
+  // released with it: OK, nothing is sent. One this Client does not hold
+  // (released already, or never acquired): Errc::kInvalidArgument.
   Status ReleaseSlot(const SlotHold& hold);
   Result<CoordinationStats> Coordination();
 

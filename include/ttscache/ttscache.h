@@ -338,6 +338,9 @@ TTSCACHE_API int ttscache_claim_drop(ttscache_client* client, const char* engine
  * is held until ttscache_slot_release or the handle's connection closes. */
 TTSCACHE_API int ttscache_slot_acquire(ttscache_client* client, const char* name, uint32_t wait_ms,
                                        uint64_t* hold);
+/* TTSCACHE_OK also for a hold whose connection has closed since (it was
+ * released with it); TTSCACHE_ERR_BAD_REQUEST for one this handle does not
+ * hold (released already). */
 TTSCACHE_API int ttscache_slot_release(ttscache_client* client, uint64_t hold);
 typedef struct {
   const char* name;

@@ -519,11 +519,19 @@ TEST(CoordinateDispatch, AWaiterThatLeftBeforeThePutIsSkipped) {
   ASSERT_TRUE(cd.started) << cd.d.log();
   RawPeer holder(cd.d.socket_path()), stays(cd.d.socket_path());
   auto leaves = std::make_unique<RawPeer>(cd.d.socket_path());
+  auto half_then_leaves = std::make_unique<RawPeer>(cd.d.socket_path());
   Claim(holder, "skip");
   leaves->Send(ClaimGet(1, "skip", 10000));
+  half_then_leaves->Send(ClaimGet(1, "skip", 10000));
   stays.Send(ClaimGet(2, "skip", 10000));
   EXPECT_FALSE(Readable(stays.fd.get(), 200));
+  ASSERT_EQ(Coordination(cd.d).waiting, 3u);
   leaves.reset();
+  // Shut its sending side (the daemon stops reading it), then gone: the
+  // hang-up closes it all the same.
+  ::shutdown(half_then_leaves->fd.get(), SHUT_WR);
+  ::usleep(50000);
+  half_then_leaves.reset();
   for (int i = 0; i < 100 && Coordination(cd.d).waiting != 1; ++i) ::usleep(10000);
   EXPECT_EQ(Coordination(cd.d).waiting, 1u);
   holder.Send(Put(3, "skip", e2e::Tone(4)));

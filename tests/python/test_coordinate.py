@@ -7,6 +7,7 @@ slot, coordination() figures, argument checks."""
 from __future__ import annotations
 
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from typing import Optional
 import pytest
 
 import ttscache
-from conftest import Daemon
+from conftest import REPO, Daemon
 
 
 def test_a_miss_is_claimed_and_a_waiter_gets_the_put(daemon: Daemon, client: ttscache.Client,
@@ -136,3 +137,19 @@ def test_coordination_counts_claims(client: ttscache.Client, text: str) -> None:
     assert after.claims_open >= 1
     assert "piper" in after.slots and "xtts" in after.slots
     client.drop_claim("piper", text)
+
+
+def test_clients_md_coordinate_example(daemon: Daemon, tmp_path: pathlib.Path) -> None:
+    support = REPO / "tests" / "support" / "doc_block.sh"
+    doc = REPO / "docs" / "clients.md"
+    body = subprocess.run(["bash", "-c", f'source "{support}"; doc_block "$1" python-coordinate',
+                           "bash", str(doc)], capture_output=True, text=True, check=True).stdout
+    env = {**os.environ, "TTSCACHE_SOCKET": daemon.socket,
+           "PYTHONPATH": str(REPO / "client" / "python")}
+    r = subprocess.run([sys.executable, "-c", body], cwd=tmp_path, env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("xtts slot: SlotStats(size=2, held=0"), r.stdout
+    with ttscache.Client(daemon.socket) as c:
+        audio = c.get("xtts", "good evening.")
+        assert audio is not None and len(audio) == 44 + 22050

@@ -2,8 +2,9 @@
 # The system test's steps, run as root inside a booted Debian 12 container
 # (see nspawn_test.sh): install the .debs with apt, then socket activation,
 # access by group, reload, watchdog, stop, upgrade with a modified conffile,
-# the metrics export and operating the cache (metrics_in_container.sh,
-# operate_in_container.sh),
+# the metrics export, operating the cache and synthesis slots
+# (metrics_in_container.sh, operate_in_container.sh,
+# coordinate_in_container.sh),
 # remove and purge. Each check is one line in /results/log; the last line is
 # PASSED, or FAILED with the step.
 set -uo pipefail
@@ -185,6 +186,8 @@ check "the cache survives the upgrade" bash -c "runuser -u alice -- ttscache get
 source /debs/metrics_in_container.sh
 # shellcheck source=tests/system/operate_in_container.sh
 source /debs/operate_in_container.sh
+# shellcheck source=tests/system/coordinate_in_container.sh
+source /debs/coordinate_in_container.sh
 
 # --- remove, purge ------------------------------------------------------------
 check "apt-get remove" apt-get remove -y ttscache libttscache-dev

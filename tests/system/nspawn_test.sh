@@ -64,7 +64,7 @@ container=""
 trap '[ -z "$container" ] || kill "$container" 2> /dev/null || true; rm -rf "$work"' EXIT
 mkdir -p "$work/debs/upgrade" "$work/results" "$work/run-ttscache"
 cp "$runtime" "$dev" "$node_deb" "$here/in_container.sh" "$here/adopt_in_container.sh" "$here/client_container.sh" \
-  "$here/metrics_in_container.sh" "$here/operate_in_container.sh" \
+  "$here/metrics_in_container.sh" "$here/operate_in_container.sh" "$here/coordinate_in_container.sh" \
   "$here/../../docs/migrating.md" "$here/../support/doc_block.sh" "$work/debs/"
 espeak-ng -w "$work/debs/speech.wav" "The lights are on in the kitchen."
 # The old backend's cache folder, written by the old module itself

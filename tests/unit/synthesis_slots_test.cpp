@@ -109,7 +109,8 @@ TEST(SynthesisSlots, SizeZeroIsUnlimited) {
   SlotLimits l = Limits();
   l.default_size = 0;
   SynthesisSlots d(l);
-  for (uint64_t i = 1; i <= 10; ++i) ASSERT_EQ(d.Acquire("piper", 1, i, 0, 0).outcome, Outcome::kGranted);
+  for (uint64_t i = 1; i <= 10; ++i)
+    ASSERT_EQ(d.Acquire("piper", 1, i, 0, 0).outcome, Outcome::kGranted);
 }
 
 TEST(SynthesisSlots, ANameNotConfiguredHasTheDefaultSize) {
@@ -212,7 +213,8 @@ TEST(SynthesisSlots, WaitsEndAtTheirDeadlineCutToMaxWait) {
   std::vector<SlotTimeout> t = s.Expire(120);
   ASSERT_EQ(t.size(), 1u);
   EXPECT_EQ(t[0].request, 3u);
-  EXPECT_THAT(t[0].why, HasSubstr("no unit of slot xtts (size 1: 1 held, 1 waiting) within 100 ms"));
+  EXPECT_THAT(t[0].why,
+              HasSubstr("no unit of slot xtts (size 1: 1 held, 1 waiting) within 100 ms"));
   t = s.Expire(600);
   ASSERT_EQ(t.size(), 1u);
   EXPECT_EQ(t[0].request, 2u);
@@ -412,8 +414,7 @@ TEST(SynthesisSlots, RandomOperationsMatchAModel) {
         SynthesisSlots::Answer a = slots.Acquire(name, connection, request, wait, now, elsewhere);
         const uint32_t size = model.SizeOf(name);
         ModelSlot& s = model.slots[name];
-        if (model.Holds(connection) + model.Parked(connection) >=
-            limits.max_holds_per_connection) {
+        if (model.Holds(connection) + model.Parked(connection) >= limits.max_holds_per_connection) {
           ASSERT_EQ(a.outcome, Outcome::kRefused) << "step " << step;
         } else if (s.waiters.empty() && (size == 0 || s.held < size)) {
           ASSERT_EQ(a.outcome, Outcome::kGranted) << "step " << step << ": " << a.why;
@@ -464,7 +465,8 @@ TEST(SynthesisSlots, RandomOperationsMatchAModel) {
           for (const ModelWaiter& w : s.waiters) {
             if (w.connection == connection) model.live.erase(w.request);
           }
-          std::erase_if(s.waiters, [&](const ModelWaiter& w) { return w.connection == connection; });
+          std::erase_if(s.waiters,
+                        [&](const ModelWaiter& w) { return w.connection == connection; });
         }
         std::vector<SlotGrant> expected;
         for (auto it = model.holds.begin(); it != model.holds.end();) {
