@@ -15,10 +15,12 @@
 // connection: a reconnect gives them up (the daemon passes the claims on and
 // frees the slots), and a reply that comes after its call timed out is given
 // back (a late claim dropped, a late hold released) so nothing stays taken
-// for a caller that left. A wait must not hide a hung daemon: while requests
-// are parked and nothing has come from the daemon for timeoutMs, a PING goes;
-// if it is not answered within timeoutMs either, the parked requests fail
-// with 'timeout' (what a plain get would have got), not after their wait.
+// for a caller that left. A wait must not hide a hung daemon: when a request
+// that may park is not answered within a fifth of timeoutMs and nothing else
+// came from the daemon meanwhile, a PING goes (then again every timeoutMs of
+// silence while requests are parked); a PING not answered within timeoutMs
+// fails the parked requests with 'timeout' — about what a plain get would
+// have cost on a hung daemon, not their whole wait.
 import net from 'node:net';
 import { Op, StatsFlag, HEADER_BYTES, MAX_FRAME_BODY, MAX_PARKED_PER_CONNECTION, MAX_WAIT_MS, encodeHeader, decodeHeader, body,
   reply, engineField } from './protocol.js';
@@ -403,7 +405,7 @@ export class Client {
       this.pending.set(request.id, request);
       if (request.parks) {
         this.parkable.add(request);
-        this.#watchParked();
+        this.#watchParked(Math.ceil(this.timeoutMs / 5));
       }
       this.socket.write(Buffer.concat([encodeHeader(request.opcode, request.id, request.body.length), request.body]));
     }
@@ -541,18 +543,28 @@ export class Client {
     this.#failAll(new TtscacheError('protocol', message));
   }
 
-  // The liveness check of parked requests (see the file's opening).
-  #watchParked() {
-    if (this.parkedWatch || this.closed) return;
-    this.parkedWatch = setTimeout(() => this.#checkParked(), this.timeoutMs);
+  // The liveness check of parked requests (see the file's opening): a check
+  // `quietMs` from now, unless one is due sooner.
+  #watchParked(quietMs) {
+    if (this.closed) return;
+    const at = Date.now() + quietMs;
+    if (this.parkedWatch && this.parkedWatchAt <= at) return;
+    clearTimeout(this.parkedWatch);
+    this.parkedWatchAt = at;
+    this.parkedWatch = setTimeout(() => this.#checkParked(quietMs), quietMs);
     this.parkedWatch.unref();  // the parked requests' own timers hold the process
   }
-  #checkParked() {
+  #checkParked(quietMs) {
     this.parkedWatch = null;
-    if (this.parkable.size === 0 || this.closed) return;
-    if (Date.now() - (this.lastReceiveAt ?? 0) < this.timeoutMs) return this.#watchParked();
+    if (this.parkable.size === 0 || this.closed || this.pingingParked) return;  // a PING's end re-arms it
+    if (Date.now() - (this.lastReceiveAt ?? 0) < quietMs) return this.#watchParked(this.timeoutMs);
     const suspects = [...this.parkable];
-    this.#call(Op.PING, body.empty(), this.timeoutMs, () => undefined).then(() => this.#watchParked(), (err) => {
+    this.pingingParked = true;
+    this.#call(Op.PING, body.empty(), this.timeoutMs, () => undefined).then(() => {
+      this.pingingParked = false;
+      this.#watchParked(this.timeoutMs);
+    }, (err) => {
+      this.pingingParked = false;
       for (const request of suspects) {
         if (this.pending.get(request.id) !== request) continue;  // answered, or re-sent on a new connection
         this.pending.delete(request.id);
@@ -562,7 +574,7 @@ export class Client {
           `a PING went unanswered (${err.message})`));
       }
       this.#holdProcessOpen();
-      this.#watchParked();
+      this.#watchParked(this.timeoutMs);
     });
   }
 
