@@ -197,7 +197,7 @@ export class Client {
   async releaseSlot(acquired, { timeoutMs } = {}) {
     const hold = typeof acquired === 'bigint' ? acquired : acquired?.hold;
     if (typeof hold !== 'bigint') throw new TypeError('releaseSlot: expected what acquireSlot resolved to');
-    const connection = typeof acquired === 'object' ? acquired[HOLD_CONNECTION] : this.holds.get(hold);
+    const connection = (typeof acquired === 'object' ? acquired[HOLD_CONNECTION] : undefined) ?? this.holds.get(hold);
     if (connection === undefined || connection !== this.connection || !this.socket) return;
     this.holds.delete(hold);
     try {
