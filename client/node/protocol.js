@@ -35,6 +35,11 @@ export const MAX_ENGINE_FIELD = 128;
 // and every configured slot: far fewer in any real configuration).
 export const MAX_PARKED_PER_CONNECTION = 1024;
 export const MAX_STATS_SLOTS = 4096;
+// What no daemon sends for a slot in STATS (docs/protocol.md): a size over
+// 1,024, more than 2^24 holders or 1,000,000 waiting.
+const MAX_SLOT_SIZE = 1024;
+const MAX_SLOT_HELD = 2 ** 24;
+const MAX_SLOT_WAITING = 1_000_000;
 // Waits are u32 milliseconds on the wire.
 export const MAX_WAIT_MS = 2 ** 32 - 1;
 // An audio reply's place: 0 inline (the only one this client asks for), 3 claimed.
@@ -253,10 +258,14 @@ function coordination(r) {
   for (let i = 0; i < count; i++) {
     const name = r.string('slot name');
     // An engine's or a configured slot's name; the pattern also keeps names such as __proto__ out of the object.
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(name)) throw new Error(`STATS coordination: slot name ${JSON.stringify(name.slice(0, 40))}`);
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) throw new Error(`STATS coordination: slot name ${JSON.stringify(name.slice(0, 40))}`);
     if (Object.hasOwn(c.slots, name)) throw new Error(`STATS coordination: slot ${name} listed twice`);
-    c.slots[name] = { size: r.u32('size'), held: r.u32('held'), waiting: r.u32('waiting'), acquired: r.u64('acquired'),
+    const slot = { size: r.u32('size'), held: r.u32('held'), waiting: r.u32('waiting'), acquired: r.u64('acquired'),
       waited: r.u64('waited'), timeouts: r.u64('timeouts'), waitUs: r.u64('wait_us') };
+    if (slot.size > MAX_SLOT_SIZE || slot.held > MAX_SLOT_HELD || slot.waiting > MAX_SLOT_WAITING) {
+      throw new Error(`STATS coordination: slot ${name} of size ${slot.size}, ${slot.held} held, ${slot.waiting} waiting`);
+    }
+    c.slots[name] = slot;
   }
   return c;
 }

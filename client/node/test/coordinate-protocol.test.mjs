@@ -163,7 +163,7 @@ function coordinationStats(slots, { count = slots.length } = {}) {
   })]);
 }
 
-test('STATS flag 8: the coordination block is read; 2^32 slots, a bad name or a slot twice are lies', async () => {
+test('STATS flag 8: the coordination block is read; 2^32 slots, a bad or long name, a slot twice, absurd sizes are lies', async () => {
   const seen = [];
   const d = await fakeFor(Op.STATS, (req) => frame(Op.STATS | Op.REPLY, req.id, coordinationStats([['gpu', 1, 1], ['xtts', 0, 3]])), seen);
   const c = new Client({ socketPath: d.socket, timeoutMs: 2000 });
@@ -176,6 +176,7 @@ test('STATS flag 8: the coordination block is read; 2^32 slots, a bad name or a 
   c.close();
   await d.close();
   for (const lie of [coordinationStats([], { count: 0xffffffff }), coordinationStats([['__proto__', 1, 1]]),
+    coordinationStats([['g'.repeat(65), 1, 1]]), coordinationStats([['gpu', 1025, 1]]), coordinationStats([['gpu', 1, 2 ** 24 + 1]]),
     coordinationStats([['gpu', 1, 1], ['gpu', 1, 1]]), coordinationStats([['gpu', 1, 1]]).subarray(0, 140)]) {
     const f = await fakeFor(Op.STATS, (req) => frame(Op.STATS | Op.REPLY, req.id, lie));
     const fc = new Client({ socketPath: f.socket, timeoutMs: 2000 });
