@@ -218,7 +218,7 @@ async function claimingGet(d, engine, text) {
     const wav = await d.run((c) => c.get(engine, text));
     d.claimsUnknown = true;  // the plain get was answered: it was the claim block
     d.warnings.warn('claims', `${holder?.socketPath ?? 'ttscached'} does not know claims (${err.message}); ` +
-      'misses are not coordinated until it is upgraded');
+      'misses are not coordinated until initDiskCache runs again or the process restarts');
     return wav;
   }
   if (got.claimed) d.rememberClaim(engine, text, holder, got.leaseMs);
