@@ -239,4 +239,6 @@ ClaimCounters ClaimTable::counters() const {
 
 uint32_t ClaimTable::ParkedBy(uint64_t connection) const { return CountOf(parked_by_, connection); }
 
+uint32_t ClaimTable::HeldBy(uint64_t connection) const { return CountOf(held_by_, connection); }
+
 }  // namespace ttscache

@@ -116,6 +116,8 @@ class ClaimTable {
   ClaimCounters counters() const;
   // Requests of `connection` waiting here now.
   uint32_t ParkedBy(uint64_t connection) const;
+  // Claims `connection` holds now.
+  uint32_t HeldBy(uint64_t connection) const;
 
  private:
   struct Claim {

@@ -346,6 +346,10 @@ class Server {
   void ArmCoordinateTimer();
   // Requests of `connection` parked in either table.
   uint32_t ParkedBy(uint64_t connection) const;
+  // Whether `connection` holds a claim or a slot unit: it is synthesizing,
+  // so it is not idle however long that takes (`ttscache slot run` of a
+  // long batch); a process that dies closes it, which frees them.
+  bool HoldsCoordination(uint64_t connection) const;
   // Closes `connection` if its peer is done and nothing more is owed (after
   // a parked request of it was answered).
   void SettleConnection(uint64_t connection);

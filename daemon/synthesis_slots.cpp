@@ -235,4 +235,9 @@ uint32_t SynthesisSlots::ParkedBy(uint64_t connection) const {
   return CountOf(parked_by_, connection);
 }
 
+uint32_t SynthesisSlots::HoldsOf(uint64_t connection) const {
+  auto it = holds_of_.find(connection);
+  return it == holds_of_.end() ? 0 : static_cast<uint32_t>(it->second.size());
+}
+
 }  // namespace ttscache

@@ -589,5 +589,29 @@ TEST(CoordinateDispatch, AWaiterThatShutItsSendingSideIsStillAnsweredThenClosed)
   for (const auto& s : Coordination(cd.d).slots) EXPECT_EQ(s.held, 0u) << s.name;
 }
 
+// A connection that holds a slot unit or a claim is synthesizing, not idle:
+// `ttscache slot run` of a batch longer than idle_timeout_s keeps its unit
+// (closing it would free the unit while the command still runs).
+TEST(CoordinateDispatch, AHolderIsNotClosedAsIdle) {
+  CoordinatedDaemon cd("slots = gpu:1\n", {{"idle_timeout_s", "1"}});
+  ASSERT_TRUE(cd.started) << cd.d.log();
+  RawPeer holder(cd.d.socket_path()), claimer(cd.d.socket_path()), idle(cd.d.socket_path());
+  holder.Send(Acquire(1, "gpu", 0));
+  Reply granted = Next(holder);
+  ASSERT_EQ(granted.opcode, ipc::ReplyOpcode(ipc::Opcode::kSlotAcquire));
+  const uint64_t hold = ipc::DecodeSlotAcquireReply(granted.body).value().hold;
+  Claim(claimer, "a long synthesis");
+  // Past idle_timeout_s (checked by the 1 s timer): the idle one goes, the
+  // holders stay.
+  EXPECT_EQ(Next(idle).opcode, 0) << "an idle connection is closed";
+  ::usleep(1500000);
+  ASSERT_FALSE(Readable(holder.fd.get(), 0)) << "the slot holder was closed as idle";
+  ASSERT_FALSE(Readable(claimer.fd.get(), 0)) << "the claim holder was closed as idle";
+  holder.Send(Release(2, hold));
+  EXPECT_EQ(Next(holder).opcode, ipc::ReplyOpcode(ipc::Opcode::kSlotRelease));
+  claimer.Send(Put(2, "a long synthesis", e2e::Tone(5)));
+  EXPECT_EQ(Next(claimer).opcode, ipc::ReplyOpcode(ipc::Opcode::kPut));
+}
+
 }  // namespace
 }  // namespace ttscache
