@@ -31,6 +31,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)DecodeStatsReply(b);
       (void)DecodeErrorReply(b);
       (void)DecodeHelloReply(b);
+      (void)DecodeStreamOpenRequest(b);
+      (void)DecodeStreamOpenReply(b);
+      (void)DecodeStreamPushRequest(b);
+      (void)DecodeStreamPagesReply(b);
+      (void)DecodeStreamFinishReply(b);
+      (void)DecodeStreamIdRequest(b);
+      (void)DecodeDeleteRequest(b);
+      (void)DecodeDeleteReply(b);
+      (void)DecodePurgeRequest(b);
+      (void)DecodePurgeReply(b);
+      (void)DecodeListRequest(b);
+      (void)DecodeListReply(b);
+      (void)DecodeVerifyRequest(b);
+      (void)DecodeVerifyReply(b);
+      (void)DecodeClaimDropRequest(b);
+      (void)DecodeClaimDropReply(b);
+      (void)DecodeSlotAcquireRequest(b);
+      (void)DecodeSlotAcquireReply(b);
+      (void)DecodeSlotReleaseRequest(b);
+      // Every STATS flag, so the detail and coordination blocks are read too.
+      (void)DecodeStatsReply(b, kStatsLimits | kStatsStreams | kStatsDetail | kStatsCoordinate);
     }
   }
   return 0;
