@@ -377,8 +377,7 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
         std::vector<uint8_t> copy;  // of arena audio: what is checked is what is stored
         std::span<const uint8_t> audio;
         std::optional<EncodeToOutput> encode;
-        uint64_t generation = 0;   // of the entry stored: its variant must match it
-        std::string stored_entry;  // its claim key, once the WAV is stored
+        uint64_t generation = 0;  // of the entry stored: its variant must match it
       };
       auto task = std::make_shared<PutThenEncode>();
       SubmitJob(
@@ -401,8 +400,15 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
                   return failed;
                 }
                 task->generation = *stored;
+                // The claim is fulfilled now, not after the encode: waiters
+                // for the WAV need not wait for it, and a client that leaves
+                // mid-encode (its job is then dropped between slices) still
+                // fulfils what it stored. A completion for no connection
+                // carries only that.
                 if (auto key = store_->Resolve(pe.engine, pe.text)) {
-                  task->stored_entry = ClaimKey(pe.engine, key->second);
+                  Completion fulfilled;
+                  fulfilled.stored_entry = ClaimKey(pe.engine, key->second);
+                  Post(std::move(fulfilled));
                 }
               }
             }
@@ -414,8 +420,6 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
             std::tie(done.opcode, done.body) =
                 task->encode->Reply(ReplyOpcode(ipc::Opcode::kPutEncode), &encoded);
             done.error = done.opcode == static_cast<uint8_t>(ipc::Opcode::kError);
-            // The WAV is stored even when its encode failed: the claim is fulfilled.
-            done.stored_entry = task->stored_entry;
             if (!done.error) {
               if (Status s =
                       store_->PutVariant(pe.engine, pe.text, task->generation, params, encoded);

@@ -179,6 +179,7 @@ class Server {
     bool ends_verify = false;
     // Set by a put (PUT, PUT_ENCODE, PUT_FILE, a stream's FINISH) that stored
     // its entry: the entry's claim key (ClaimKey), whose claim it fulfils.
+    // (PUT_ENCODE posts it alone, connection 0, as soon as its WAV is stored.)
     std::string stored_entry;
   };
   struct VariantWaiter {

@@ -256,6 +256,40 @@ TEST(CoordinateDispatch, EveryKindOfPutFulfilsTheClaim) {
   EXPECT_EQ(k.claims_open, 0u);
 }
 
+// A PUT_ENCODE fulfils the claim once its WAV is stored, not after its
+// encode: a claimer that leaves mid-encode (its job is dropped between
+// slices) still serves the waiters what it stored, rather than handing the
+// claim to one of them to synthesize again.
+TEST(CoordinateDispatch, APutEncodeWhoseClientLeavesMidEncodeStillFulfils) {
+  CoordinatedDaemon cd;
+  ASSERT_TRUE(cd.started) << cd.d.log();
+  auto holder = std::make_unique<RawPeer>(cd.d.socket_path());
+  RawPeer waiter(cd.d.socket_path());
+  Client other = cd.d.Connect();
+  Claim(*holder, "long sentence", 1);
+  waiter.Send(ClaimGet(2, "long sentence", 20000));
+  EXPECT_FALSE(Readable(waiter.fd.get(), 200));
+  // Minutes of audio: its encode takes many slices.
+  const std::vector<uint8_t> wav = e2e::Tone(7, 240.0);
+  ipc::PutEncodeRequest pe{"piper", "long sentence", {}, {ipc::AudioPlace::kInline, wav, 0, 0}, {}};
+  pe.params.bitrate_kbps = 0;
+  holder->Send(Frame(ipc::Opcode::kPutEncode, 3, ipc::EncodePutEncodeRequest(pe)));
+  bool stored = false;
+  for (int i = 0; i < 500 && !stored; ++i) {
+    stored = other.Get("piper", "long sentence", Format::kWav).ok();
+    if (!stored) ::usleep(10000);
+  }
+  ASSERT_TRUE(stored);
+  ::usleep(50000);
+  holder.reset();  // mid-encode
+  Reply served = Next(waiter);
+  ASSERT_EQ(served.opcode, kGetReply);
+  Result<ipc::AudioReply> audio = ipc::DecodeAudioReply(served.body);
+  ASSERT_TRUE(audio.ok());
+  EXPECT_NE(audio->place, ipc::AudioPlace::kClaimed) << "the claim was passed on, not fulfilled";
+  EXPECT_EQ(audio->size, wav.size());
+}
+
 TEST(CoordinateDispatch, ADropPassesTheClaimToTheWaiter) {
   CoordinatedDaemon cd;
   ASSERT_TRUE(cd.started) << cd.d.log();
