@@ -10,6 +10,7 @@
 //
 // Usage: node coordinate_load.mjs URL[,URL...] PHRASES REQUESTS CONNECTIONS
 import http from 'node:http';
+import { mix, zipfRanks } from './zipf.mjs';
 
 const [urlsArg, phrasesArg, requestsArg, connectionsArg] = process.argv.slice(2);
 const urls = urlsArg.split(',');
@@ -17,24 +18,7 @@ const phrases = parseInt(phrasesArg, 10);
 const requests = parseInt(requestsArg, 10);
 const connections = parseInt(connectionsArg, 10);
 
-// splitmix32 of an integer: the sequence's only source of chance.
-function mix(x) {
-  x = (x + 0x9e3779b9) >>> 0;
-  x = Math.imul(x ^ (x >>> 16), 0x85ebca6b) >>> 0;
-  x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35) >>> 0;
-  return ((x ^ (x >>> 16)) >>> 0) / 2 ** 32;
-}
-const cumulative = [];
-for (let r = 1, sum = 0; r <= phrases; r++) cumulative.push((sum += 1 / r));
-function zipfRank(u) {
-  const target = u * cumulative[cumulative.length - 1];
-  let lo = 0, hi = cumulative.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (cumulative[mid] < target) lo = mid + 1; else hi = mid;
-  }
-  return lo + 1;
-}
+const zipfRank = zipfRanks(phrases);
 const phrase = (index) => `Working set phrase ${zipfRank(mix(index))}: the kettle has boiled, the tea is ready.`;
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: connections });

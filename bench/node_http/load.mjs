@@ -15,6 +15,7 @@
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { mix, zipfRanks } from './zipf.mjs';
 
 const [modulesDir, url, command, warmArg, secondsArg, connectionsArg, round] = process.argv.slice(2);
 const warm = parseInt(warmArg, 10);
@@ -23,26 +24,7 @@ function warmPhrase(rank) {
   return `Reply ${rank}: the lights in the living room are on and the door is locked.`;
 }
 
-// splitmix32 of an integer: the sequence's only source of chance.
-function mix(x) {
-  x = (x + 0x9e3779b9) >>> 0;
-  x = Math.imul(x ^ (x >>> 16), 0x85ebca6b) >>> 0;
-  x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35) >>> 0;
-  return ((x ^ (x >>> 16)) >>> 0) / 2 ** 32;
-}
-
-// Zipf(s = 1) over ranks 1..warm by its cumulative distribution.
-const cumulative = [];
-for (let r = 1, sum = 0; r <= warm; r++) cumulative.push((sum += 1 / r));
-function zipfRank(u) {
-  const target = u * cumulative[cumulative.length - 1];
-  let lo = 0, hi = cumulative.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (cumulative[mid] < target) lo = mid + 1; else hi = mid;
-  }
-  return lo + 1;
-}
+const zipfRank = zipfRanks(warm);
 
 export function phrase(index, roundTag) {
   const block = Math.floor(index / 10);
