@@ -6,6 +6,7 @@
 #include "daemon/synthesis_slots.hpp"
 
 #include <algorithm>
+#include <unordered_set>
 #include <utility>
 
 namespace ttscache {
@@ -175,9 +176,11 @@ std::vector<SlotGrant> SynthesisSlots::OnDisconnect(uint64_t connection, int64_t
 
 std::vector<SlotTimeout> SynthesisSlots::Expire(int64_t now_ms) {
   std::vector<SlotTimeout> timeouts;
+  // A set, not a search of `due`: thousands of leases may end in one ms.
   std::vector<std::string> due;
+  std::unordered_set<std::string> seen;
   for (auto d = deadlines_.begin(); d != deadlines_.end() && d->first <= now_ms; ++d) {
-    if (std::find(due.begin(), due.end(), d->second) == due.end()) due.push_back(d->second);
+    if (seen.insert(d->second).second) due.push_back(d->second);
   }
   for (const std::string& name : due) {
     auto it = slots_.find(name);

@@ -16,6 +16,9 @@
 //   counted as a failure; anything else that fails is an HTTP 500.
 // Environment as the backend's: OPUS_ENABLED, OPUS_BITRATE, TTS_CACHE_DIR and
 // TTS_CACHE_MAX (old), TTSCACHE_SOCKET (new).
+// SYNTH_MS (new only; bench/run_coordinate_bench.sh): synthesis costs that
+// many ms of sleep, inside withSynthesisSlot(SYNTH_SLOT, default 'gpu'), as a
+// GPU-bound engine would; /stats then counts `syntheses`.
 import http from 'node:http';
 import { readFile, readdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -41,18 +44,31 @@ async function loadModules() {
   throw new Error(`mode must be old or new, not ${mode}`);
 }
 
-const { initDiskCache, diskCacheGet, diskCachePut, encodeWavToOpus, isOpusEnabled } = await loadModules();
+const { initDiskCache, diskCacheGet, diskCachePut, encodeWavToOpus, isOpusEnabled, withSynthesisSlot } = await loadModules();
+const synthMs = process.env.SYNTH_MS ? parseInt(process.env.SYNTH_MS, 10) : 0;
+const synthSlot = process.env.SYNTH_SLOT || 'gpu';
+if (synthMs && !withSynthesisSlot) throw new Error('SYNTH_MS needs the new mode (withSynthesisSlot)');
 
 // The synthesizer's stand-in: the same text always gets the same recording.
 const voices = (await readdir(wavDir)).filter((f) => f.endsWith('.wav')).sort();
 if (voices.length === 0) throw new Error(`no .wav in ${wavDir}`);
 async function synthesize(text) {
+  if (synthMs) {
+    return withSynthesisSlot(synthSlot, async () => {
+      await new Promise((r) => setTimeout(r, synthMs));
+      counts.syntheses++;
+      return recording(text);
+    });
+  }
+  return recording(text);
+}
+function recording(text) {
   let h = 0;
   for (const c of text) h = (h * 31 + c.codePointAt(0)) >>> 0;
   return readFile(join(wavDir, voices[h % voices.length]));
 }
 
-const counts = { hits: 0, misses: 0, failures: 0, reasons: {} };  // reasons: failure message → count
+const counts = { hits: 0, misses: 0, failures: 0, syntheses: 0, reasons: {} };  // reasons: failure message → count
 
 async function tts(text) {
   let wav = await diskCacheGet(text, ENGINE);
@@ -85,7 +101,7 @@ const server = http.createServer(async (req, res) => {
   if (url.pathname === '/stats') {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify(counts));
-    if (url.searchParams.get('reset') === '1') Object.assign(counts, { hits: 0, misses: 0, failures: 0, reasons: {} });
+    if (url.searchParams.get('reset') === '1') Object.assign(counts, { hits: 0, misses: 0, failures: 0, syntheses: 0, reasons: {} });
     return;
   }
   const text = url.searchParams.get('text');

@@ -24,6 +24,19 @@
 // entry is gone, PUT_ENCODE stores the WAV and the variant again; a Buffer
 // the adapter does not know is simply encoded.
 //
+// One synthesis per phrase (docs/migrating.md): diskCacheGet claims its
+// misses. When several processes miss the same phrase at once, the first
+// gets null (a miss: it synthesizes and its diskCachePut fills the entry),
+// the others wait in the daemon — up to TTSCACHE_CLAIM_WAIT_MS (default
+// 30000; 0: no claims, a miss is a miss as before) — and get the audio
+// that put stored; null when the wait ended, or when the claim passed to
+// them because the first process went away. Such a get's timeout is the
+// wait plus the usual one: a long wait is not a daemon that does not
+// answer. A put that is dropped gives the claim up, so the others move on.
+// withSynthesisSlot (new) runs a synthesis holding a unit of a slot the
+// daemon counts for every process on the host (TTS_MAX_PARALLEL's job,
+// now over all of them); without an answer it runs the synthesis anyway.
+//
 // Other differences, on purpose: the cache dir, entry limit and eviction are
 // the daemon's (its config, or the same TTS_CACHE_* variables in its
 // environment); the stats hold every configured engine, not only xtts and piper.
@@ -32,6 +45,19 @@ import { CircuitBreaker, RateLimitedWarnings, isNoAnswer } from './breaker.js';
 import { CachedBuffers } from './cached-buffers.js';
 
 const DEFAULT_TIMEOUT_MS = 250;
+const DEFAULT_CLAIM_WAIT_MS = 30_000;
+const DEFAULT_SLOT_WAIT_MS = 60_000;
+// Claims this process holds, remembered until their put; one never put is
+// forgotten once its lease has run out (the daemon passed it on by then).
+const SWEEP_CLAIMS_ABOVE = 1024;
+
+// A non-negative integer from the environment, else `fallback`.
+function envMs(name, fallback) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const v = Number(raw);
+  return Number.isInteger(v) && v >= 0 ? v : fallback;
+}
 // Bytes of requests each connection may hold unsent (Client maxQueuedBytes):
 // a daemon that accepts and never reads would otherwise make the backend's
 // puts pile up in this process until the breaker opens — 10,000 puts of
@@ -53,6 +79,10 @@ class DaemonLink {
     };
     this.options.connectTimeoutMs ??= this.options.timeoutMs;
     this.timeoutMs = this.options.timeoutMs;
+    this.claimWaitMs = options.claimWaitMs ?? envMs('TTSCACHE_CLAIM_WAIT_MS', DEFAULT_CLAIM_WAIT_MS);
+    this.slotWaitMs = options.slotWaitMs ?? envMs('TTSCACHE_SLOT_WAIT_MS', DEFAULT_SLOT_WAIT_MS);
+    this.claimsUnknown = false;  // the daemon predates claims (a bad request for the claim block)
+    this.claims = new Map();  // engine \0 text → {client (its connection holds the claim), until}
     this.closed = false;  // replaced by initDiskCache: see close()
     this.cache = new Client(this.options);
     this.encoder = new Client(this.options);
@@ -81,8 +111,9 @@ class DaemonLink {
   }
 
   // Runs call(client) unless the breaker is open; a BUSY answer is retried
-  // once after the daemon's hint. Rejects with the daemon's or the link's error.
-  async run(call, { timeoutMs = this.timeoutMs, encoding = false } = {}) {
+  // once after the daemon's hint (unless retryBusy is false: a slot that
+  // stayed busy for the whole wait). Rejects with the daemon's or the link's error.
+  async run(call, { timeoutMs = this.timeoutMs, encoding = false, retryBusy = true } = {}) {
     for (let attempt = 1; ; attempt++) {
       if (!this.breaker.allows()) throw this.breaker.fastFailure();
       try {
@@ -98,11 +129,26 @@ class DaemonLink {
           throw err;
         }
         this.breaker.succeeded();
-        if (err.code !== 'busy' || attempt > 1) throw err;
+        if (err.code !== 'busy' || attempt > 1 || !retryBusy) throw err;
         const hint = err.retryAfterMs > 0 ? err.retryAfterMs : 10;
         await new Promise((r) => setTimeout(r, Math.min(hint, timeoutMs) * (1 + Math.random() / 4)));
       }
     }
+  }
+
+  // The claim this process got on a miss, until its put.
+  rememberClaim(engine, text, client, leaseMs) {
+    const now = Date.now();
+    if (this.claims.size >= SWEEP_CLAIMS_ABOVE) {
+      for (const [key, claim] of this.claims) if (claim.until <= now) this.claims.delete(key);
+    }
+    this.claims.set(`${engine}\0${text}`, { client, until: now + leaseMs });
+  }
+  takeClaim(engine, text) {
+    const key = `${engine}\0${text}`;
+    const claim = this.claims.get(key);
+    this.claims.delete(key);
+    return claim;
   }
 
   // Dropped work that the "does not answer" warning does not already cover.
@@ -134,10 +180,17 @@ export async function initDiskCache(options = {}) {
   }
 }
 
+// null: a miss — synthesize and diskCachePut. With claims on, a miss that
+// another process is already synthesizing waits for its put instead.
 export async function diskCacheGet(text, engine) {
   const d = shared();
   try {
-    const wav = await d.run((c) => c.get(engine, text));
+    let wav;
+    if (d.claimWaitMs === 0 || d.claimsUnknown) {
+      wav = await d.run((c) => c.get(engine, text));
+    } else {
+      wav = await claimingGet(d, engine, text);
+    }
     if (wav) cached.remember(wav, engine, text);
     return wav;
   } catch (err) {
@@ -146,14 +199,76 @@ export async function diskCacheGet(text, engine) {
   }
 }
 
+// A get that claims its miss (Client.getOrClaim): the audio, or null when
+// this process got the claim or the wait ended. A daemon older than claims
+// refuses the claim block as a bad request: then plain gets, from then on.
+async function claimingGet(d, engine, text) {
+  const waitMs = d.claimWaitMs;
+  let holder = null;
+  let got;
+  try {
+    // The call's own timeout is the wait plus the usual one (getOrClaim);
+    // a BUSY is retried after at most the usual timeout.
+    got = await d.run((c) => {
+      holder = c;
+      return c.getOrClaim(engine, text, { waitMs });
+    });
+  } catch (err) {
+    if (!(err instanceof TtscacheError) || err.code !== 'bad_request') throw err;
+    const wav = await d.run((c) => c.get(engine, text));
+    d.claimsUnknown = true;  // the plain get was answered: it was the claim block
+    d.warnings.warn('claims', `${holder?.socketPath ?? 'ttscached'} does not know claims (${err.message}); ` +
+      'misses are not coordinated until initDiskCache runs again or the process restarts');
+    return wav;
+  }
+  if (got.claimed) d.rememberClaim(engine, text, holder, got.leaseMs);
+  return got.audio;
+}
+
 export function diskCachePut(text, engine, buffer) {
   const d = shared();
   const timeoutMs = Buffer.isBuffer(buffer) ? jobTimeoutMs(buffer, d.timeoutMs) : d.timeoutMs;
+  const claim = d.takeClaim(engine, text);
   const stored = d.run((c) => c.put(engine, text, buffer, { timeoutMs }), { timeoutMs }).catch((err) => {
     d.dropped('diskCachePut dropped', err);
+    // Nobody will fill the entry: let a waiting process take the claim now
+    // rather than at the lease's end. On the claim's own connection; if it
+    // is gone, so is the claim.
+    claim?.client.dropClaim(engine, text, { timeoutMs: d.timeoutMs }).catch(() => {});
   });
   cached.remember(buffer, engine, text, stored);
   return stored;
+}
+
+// Runs fn() holding a unit of the synthesis slot `engine` (an engine, or a
+// slot of [coordinate] slots such as 'gpu'), waiting up to waitMs (default
+// $TTSCACHE_SLOT_WAIT_MS, else 60000) for one, and gives it back when fn
+// settles. fn's value or rejection is the call's. When no unit comes — the
+// daemon does not answer, the breaker is open, the wait ended, the name is
+// unknown — fn runs without one (a rate-limited warning says so): the
+// cache never fails a synthesis.
+export async function withSynthesisSlot(engine, fn, { waitMs } = {}) {
+  const d = shared();
+  const wait = waitMs ?? d.slotWaitMs;
+  let holder = null;
+  let acquired;
+  try {
+    acquired = await d.run((c) => {
+      holder = c;
+      return c.acquireSlot(engine, { waitMs: wait });
+    }, { retryBusy: false });
+  } catch (err) {
+    if (!(err instanceof TtscacheError)) throw err;  // the caller's mistake (a RangeError)
+    d.warnings.warn(`withSynthesisSlot:${err.code}`, `withSynthesisSlot(${engine}) ran without a slot: ${err.message}`);
+    return fn();
+  }
+  try {
+    return await fn();
+  } finally {
+    // Not awaited: the answer need not wait a round trip (or a hung daemon's
+    // timeout); the connection sends it before any later acquire.
+    holder.releaseSlot(acquired, { timeoutMs: d.timeoutMs }).catch(() => {});
+  }
 }
 
 let knownEngines = ['xtts', 'piper'];

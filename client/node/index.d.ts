@@ -83,6 +83,73 @@ export interface StatsOptions extends CallOptions {
   streams?: boolean;
   /** Everything monitoring needs (stats.detail, engines[name].oldestAccessNs and hitRatio); implies limits and streams. */
   detail?: boolean;
+  /** Also ask for the claims' and synthesis slots' figures (stats.coordination). */
+  coordination?: boolean;
+}
+
+/** A synthesis slot in STATS (an engine's or one of [coordinate] slots). */
+export interface SlotStats {
+  /** Units; 0: no limit. */
+  size: number;
+  held: number;
+  waiting: number;
+  acquired: number;
+  /** Acquires that had to wait. */
+  waited: number;
+  timeouts: number;
+  /** Time acquires spent waiting, summed, in µs. */
+  waitUs: number;
+}
+
+export interface CoordinationStats {
+  /** Claims granted since start, takeovers included. */
+  claims: number;
+  /** GETs that waited for another's claim. */
+  claimWaits: number;
+  /** Of those, answered after the entry was stored. */
+  waitsServed: number;
+  waitTimeouts: number;
+  leaseExpiries: number;
+  /** Claims passed to a waiting GET (lease expiry, disconnect, drop). */
+  takeovers: number;
+  claimsRefused: number;
+  /** Now: claims held. */
+  claimsOpen: number;
+  /** Now: GETs waiting. */
+  waiting: number;
+  /** Every engine and every configured slot, by name. */
+  slots: Record<string, SlotStats>;
+}
+
+export interface GetOrClaimOptions extends GetOptions {
+  /** How long to wait for another client's synthesis of the phrase, ms (0: not at all). Default 30000; the daemon cuts it to its max_wait_s. */
+  waitMs?: number;
+}
+
+/**
+ * A hit: {audio, claimed: false}. The miss is yours: {audio: null, claimed: true, leaseMs} — synthesize
+ * and put within leaseMs (or dropClaim). The wait ended or a claim was refused: {audio: null, claimed: false}.
+ */
+export interface ClaimedGet {
+  audio: Buffer | null;
+  claimed: boolean;
+  /** The claim's lease, ms (0 unless claimed). */
+  leaseMs: number;
+}
+
+export interface SlotOptions extends CallOptions {
+  /** How long to wait for a unit, ms. Default 60000; the daemon cuts it to its max_wait_s. */
+  waitMs?: number;
+}
+
+/** A unit of a synthesis slot, held by this client's connection until releaseSlot (or the connection closes). */
+export interface SlotHold {
+  /** The connection's handle for it, never 0n. */
+  hold: bigint;
+  /** The slot's size; 0: no limit. */
+  size: number;
+  /** Units held now, this one included. */
+  held: number;
 }
 
 export interface StatsDetail {
@@ -191,6 +258,8 @@ export interface Stats {
   streams?: { open: number; opened: number; stored: number; failed: number };
   /** When asked ({detail: true}) and the daemon knows the flag. */
   detail?: StatsDetail;
+  /** When asked ({coordination: true}) and the daemon knows the flag. */
+  coordination?: CoordinationStats;
 }
 
 export type SampleFormat = 'u8' | 's16le' | 's24le' | 's32le' | 'f32le' | 'f64le';
@@ -238,6 +307,22 @@ export declare class Client {
   stats(options?: StatsOptions): Promise<Stats>;
   /** The cached WAV or its Opus variant; null on a miss. */
   get(engine: string, text: string, options?: GetOptions): Promise<Buffer | null>;
+  /**
+   * A get that coordinates the miss with every client of the daemon (see ClaimedGet). The call's timeout is
+   * timeoutMs plus waitMs.
+   */
+  getOrClaim(engine: string, text: string, options?: GetOrClaimOptions): Promise<ClaimedGet>;
+  /** Gives up this connection's claim on the entry; false when it held none. */
+  dropClaim(engine: string, text: string, options?: CallOptions & VoiceOptions): Promise<boolean>;
+  /**
+   * A unit of the slot `name` (an engine, or a slot of [coordinate] slots such as 'gpu'). Rejects 'busy' when none
+   * came within waitMs, 'unknown_engine' for a name the daemon does not know. Timeout: timeoutMs plus waitMs.
+   */
+  acquireSlot(name: string, options?: SlotOptions): Promise<SlotHold>;
+  /** Gives the unit back; resolves at once if its connection is gone (the daemon freed it then). */
+  releaseSlot(hold: SlotHold | bigint, options?: CallOptions): Promise<void>;
+  /** Runs fn holding a unit of the slot and releases it when fn settles; rejects as acquireSlot without running fn. */
+  withSlot<T>(name: string, fn: (hold: SlotHold) => T | Promise<T>, options?: SlotOptions): Promise<T>;
   put(engine: string, text: string, wav: Uint8Array, options?: CallOptions & VoiceOptions): Promise<void>;
   encode(wav: Uint8Array, options?: OpusOptions & CallOptions): Promise<Buffer>;
   putEncode(engine: string, text: string, wav: Uint8Array, options?: OpusOptions & CallOptions & VoiceOptions): Promise<Buffer>;

@@ -5,8 +5,25 @@
 // stream's, which lives and dies with its connection: encode-stream.js).
 // Inline audio only. docs/clients.md shows it in use; docs/protocol.md is the
 // wire format.
+//
+// Coordination (docs/protocol.md, "Coordinating synthesis"): getOrClaim and
+// acquireSlot may wait in the daemon for another client's put or for a slot.
+// The daemon does not count such a parked request among the connection's 64
+// in flight, so neither does this client: they are sent while fewer than 64
+// ordinary requests are in flight, up to 1,024 of them at once, and a long
+// wait never holds a plain get back. Claims and holds belong to the
+// connection: a reconnect gives them up (the daemon passes the claims on and
+// frees the slots), and a reply that comes after its call timed out is given
+// back (a late claim dropped, a late hold released) so nothing stays taken
+// for a caller that left. A wait must not hide a hung daemon: when a request
+// that may park is not answered within a fifth of timeoutMs and nothing else
+// came from the daemon meanwhile, a PING goes (then again every timeoutMs of
+// silence while requests are parked); a PING not answered within timeoutMs
+// fails the parked requests with 'timeout' — about what a plain get would
+// have cost on a hung daemon, not their whole wait.
 import net from 'node:net';
-import { Op, StatsFlag, HEADER_BYTES, MAX_FRAME_BODY, encodeHeader, decodeHeader, body, reply, engineField } from './protocol.js';
+import { Op, StatsFlag, HEADER_BYTES, MAX_FRAME_BODY, MAX_PARKED_PER_CONNECTION, MAX_WAIT_MS, encodeHeader, decodeHeader, body,
+  reply, engineField } from './protocol.js';
 import { EncodeStream } from './encode-stream.js';
 
 export const DEFAULT_SOCKET = '/run/ttscache/ttscached.sock';
@@ -21,6 +38,22 @@ const MAX_INFLIGHT = 64;
 // never reads must not make the process keep every request it is given.
 const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+// How long getOrClaim waits for another client's synthesis, and acquireSlot
+// for a slot, unless told (the daemon cuts either to its max_wait_s).
+const DEFAULT_CLAIM_WAIT_MS = 30_000;
+const DEFAULT_SLOT_WAIT_MS = 60_000;
+// Calls that timed out whose late reply must be given back (a claim, a hold),
+// remembered per connection; beyond this many the oldest is forgotten.
+const MAX_ABANDONED = 1024;
+// Where a SlotHold remembers its connection (not enumerable: not part of its value).
+const HOLD_CONNECTION = Symbol('ttscache.holdConnection');
+
+function waitMsOf(waitMs, what) {
+  if (!Number.isInteger(waitMs) || waitMs < 0 || waitMs > MAX_WAIT_MS) {
+    throw new RangeError(`${what} ${waitMs}: expected an integer from 0 to ${MAX_WAIT_MS} ms`);
+  }
+  return waitMs;
+}
 
 // An error from the daemon (code: not_found, bad_audio, unknown_engine, busy, …)
 // or from the connection (code: unavailable, timeout, closed, protocol), or
@@ -48,6 +81,9 @@ export class Client {
     this.connectTimeoutMs = options.connectTimeoutMs ?? 2000;
     this.nextId = 1n;
     this.pending = new Map();   // id → request awaiting its reply
+    this.parkable = new Set();  // those of them that may wait in the daemon (not counted in flight there)
+    this.abandoned = new Map(); // id → ({opcode, body, connection}) => void: gives back a late claim or hold
+    this.holds = new Map();     // hold → connection it was granted on (this connection's holds)
     this.waiting = [];          // requests not yet sent (over the in-flight cap, or not connected)
     this.waitingBytes = 0;      // bodies in `waiting`
     this.maxQueuedBytes = options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
@@ -68,9 +104,10 @@ export class Client {
   // streams' counters (stats.streams); detail: everything monitoring needs
   // (stats.detail, engines[name].oldestAccessNs and .hitRatio; implies
   // limits and streams). Absent when the daemon predates them.
-  stats({ timeoutMs, limits = false, streams = false, detail = false } = {}) {
+  // coordination: claims and synthesis slots (stats.coordination).
+  stats({ timeoutMs, limits = false, streams = false, detail = false, coordination = false } = {}) {
     const flags = (limits || detail ? StatsFlag.LIMITS : 0) | (streams || detail ? StatsFlag.STREAMS : 0) |
-      (detail ? StatsFlag.DETAIL : 0);
+      (detail ? StatsFlag.DETAIL : 0) | (coordination ? StatsFlag.COORDINATE : 0);
     return this.#call(Op.STATS, body.stats(flags), timeoutMs, (b) => {
       const stats = reply.stats(b, flags);
       if (detail) {
@@ -95,6 +132,93 @@ export class Client {
       throw err;
     }
   }
+
+  // A get that coordinates the miss with every other client of the daemon:
+  // → {audio, claimed: false, leaseMs: 0} on a hit (at once, or once another
+  // client stored the phrase while this call waited); {audio: null, claimed:
+  // true, leaseMs} when the miss is this caller's: synthesize, then put
+  // within leaseMs (or dropClaim); {audio: null, claimed: false, leaseMs: 0}
+  // when the wait ended (waitMs, or the daemon's max_wait_s) or the daemon
+  // refused a claim: synthesize without one. The call's timeout is timeoutMs
+  // plus waitMs: waiting is not a daemon that does not answer.
+  async getOrClaim(engine, text, { waitMs = DEFAULT_CLAIM_WAIT_MS, format = 'wav', timeoutMs = this.timeoutMs,
+    voice, ...opus } = {}) {
+    waitMsOf(waitMs, 'waitMs');
+    const field = engineField(engine, voice);
+    try {
+      return await this.#call(Op.GET, body.getOrClaim(field, text, format, opus, waitMs), timeoutMs + waitMs,
+        reply.claimedAudio, null, {
+          parks: waitMs > 0,
+          // Claimed after this call gave up: pass the claim on rather than
+          // make the others wait for the lease.
+          giveBack: (late) => {
+            if (late.opcode === (Op.GET | Op.REPLY) && late.body.length > 0 && late.body[0] === 3) {
+              this.#onConnection(late.connection, Op.CLAIM_DROP, body.claimDrop(field, text));
+            }
+          },
+        });
+    } catch (err) {
+      if (err instanceof TtscacheError && err.code === 'not_found') return { audio: null, claimed: false, leaseMs: 0 };
+      throw err;
+    }
+  }
+  // Gives up this connection's claim on the entry (e.g. its synthesis
+  // failed), so a waiting client gets it at once. → false when this
+  // connection held none (it was fulfilled, passed on, or its connection is gone).
+  dropClaim(engine, text, { timeoutMs, voice } = {}) {
+    return this.#call(Op.CLAIM_DROP, body.claimDrop(engineField(engine, voice), text), timeoutMs, reply.claimDrop);
+  }
+  // One unit of the synthesis slot `name` (an engine, or a slot of
+  // [coordinate] slots such as 'gpu'), waiting up to waitMs for it. →
+  // {hold, size (0: no limit), held (this one included)}; pass it to
+  // releaseSlot. No unit within waitMs: TtscacheError 'busy'; an unknown
+  // name: 'unknown_engine'. A hold lives with the connection: if it closes
+  // (a daemon restart), the daemon has freed the unit.
+  acquireSlot(name, { waitMs = DEFAULT_SLOT_WAIT_MS, timeoutMs = this.timeoutMs } = {}) {
+    waitMsOf(waitMs, 'waitMs');
+    return this.#call(Op.SLOT_ACQUIRE, body.slotAcquire(String(name), waitMs), timeoutMs + waitMs, (b) => {
+      const granted = reply.slotAcquire(b);  // runs as the reply is read: this.connection is the one it came on
+      Object.defineProperty(granted, HOLD_CONNECTION, { value: this.connection });
+      this.holds.set(granted.hold, this.connection);
+      return granted;
+    }, null, {
+      parks: waitMs > 0,
+      giveBack: (late) => {
+        if (late.opcode !== (Op.SLOT_ACQUIRE | Op.REPLY)) return;
+        try {
+          this.#onConnection(late.connection, Op.SLOT_RELEASE, body.slotRelease(reply.slotAcquire(late.body).hold));
+        } catch { /* a malformed late reply: nothing to give back */ }
+      },
+    });
+  }
+  // Gives the unit back: `acquired` is what acquireSlot resolved to (or its
+  // hold). Resolves at once when the hold's connection is gone: the daemon
+  // freed it then.
+  async releaseSlot(acquired, { timeoutMs } = {}) {
+    const hold = typeof acquired === 'bigint' ? acquired : acquired?.hold;
+    if (typeof hold !== 'bigint') throw new TypeError('releaseSlot: expected what acquireSlot resolved to');
+    const connection = (typeof acquired === 'object' ? acquired[HOLD_CONNECTION] : undefined) ?? this.holds.get(hold);
+    if (connection === undefined || connection !== this.connection || !this.socket) return;
+    this.holds.delete(hold);
+    try {
+      await this.#call(Op.SLOT_RELEASE, body.slotRelease(hold), timeoutMs, reply.slotRelease, { connection });
+    } catch (err) {
+      if (err instanceof TtscacheError && err.code === 'closed' && !this.closed) return;  // went with its connection
+      throw err;
+    }
+  }
+  // Runs fn(hold) holding a unit of the slot, and releases it when fn
+  // settles (a release that fails is ignored: the unit is freed with the
+  // connection at the latest). Rejects as acquireSlot does without running fn.
+  async withSlot(name, fn, { waitMs, timeoutMs } = {}) {
+    const acquired = await this.acquireSlot(name, { waitMs, timeoutMs });
+    try {
+      return await fn(acquired);
+    } finally {
+      await this.releaseSlot(acquired, { timeoutMs }).catch(() => {});
+    }
+  }
+
   put(engine, text, wav, { timeoutMs, voice } = {}) {
     const refused = this.#refusal(wav?.length);
     if (refused) return Promise.reject(refused);
@@ -173,6 +297,9 @@ export class Client {
   close() {
     this.closed = true;
     this.#failAll(new TtscacheError('closed', 'client closed'));
+    this.abandoned.clear();
+    this.holds.clear();
+    clearTimeout(this.parkedWatch);
     this.socket?.destroy();
     this.socket = null;
     this.connecting?.destroy();  // else it connects later and stays open, unused
@@ -185,18 +312,26 @@ export class Client {
   // session: an encode stream's {connection}; its requests are sent only on
   // the connection its STREAM_OPEN went out on (recorded here when it is
   // sent), and never again on another: the daemon's stream ids are per
-  // connection, and a stream dies with its connection.
-  #call(opcode, requestBody, timeoutMs = this.timeoutMs, parse = (b) => b, session = null) {
+  // connection, and a stream dies with its connection (holds and claims too).
+  // parks: the daemon may hold it waiting (not counted in flight there).
+  // giveBack({opcode, body, connection}): runs on a reply that arrives after
+  // the call timed out, to hand back what the reply granted.
+  #call(opcode, requestBody, timeoutMs = this.timeoutMs, parse = (b) => b, session = null,
+    { parks = false, giveBack = null } = {}) {
     // setTimeout runs a delay over 2^31-1 ms (24.8 days) after 1 ms instead.
     timeoutMs = Math.min(timeoutMs, MAX_TIMEOUT_MS);
     if (this.closed) return Promise.reject(new TtscacheError('closed', 'client closed'));
     const refused = this.#refusal(requestBody.length);
     if (refused) return Promise.reject(refused);
     return new Promise((resolve, reject) => {
-      const request = { opcode, body: requestBody, parse, resolve, reject, attempts: 0, id: 0n, session };
+      const request = { opcode, body: requestBody, parse, resolve, reject, attempts: 0, id: 0n, session, parks, giveBack };
       request.timer = setTimeout(() => {
         // A request not sent yet still has id 0, the HELLO's: only its own entry goes.
-        if (this.pending.get(request.id) === request) this.pending.delete(request.id);
+        if (this.pending.get(request.id) === request) {
+          this.pending.delete(request.id);
+          if (giveBack) this.#rememberAbandoned(request.id, giveBack);
+        }
+        this.parkable.delete(request);
         const before = this.waiting.length;
         this.waiting = this.waiting.filter((r) => r !== request);
         if (this.waiting.length !== before) this.waitingBytes -= request.body.length;
@@ -247,8 +382,15 @@ export class Client {
       if (!this.connecting && this.waiting.length) this.#connect();
       return;
     }
-    while (this.waiting.length && this.pending.size < this.maxInflight) {
-      const request = this.waiting.shift();
+    // In order, except that requests which may park wait for a parked one to
+    // end when 1,024 are parked, without holding the others back.
+    let next = 0;
+    while (next < this.waiting.length && this.pending.size - this.parkable.size < this.maxInflight) {
+      if (this.waiting[next].parks && this.parkable.size >= MAX_PARKED_PER_CONNECTION) {
+        next++;
+        continue;
+      }
+      const [request] = this.waiting.splice(next, 1);
       this.waitingBytes -= request.body.length;
       if (request.session) {
         request.session.connection ??= this.connection;
@@ -261,6 +403,10 @@ export class Client {
       request.id = this.nextId++;
       request.attempts++;
       this.pending.set(request.id, request);
+      if (request.parks) {
+        this.parkable.add(request);
+        this.#watchParked(Math.ceil(this.timeoutMs / 5));
+      }
       this.socket.write(Buffer.concat([encodeHeader(request.opcode, request.id, request.body.length), request.body]));
     }
     this.#holdProcessOpen();
@@ -302,6 +448,12 @@ export class Client {
       if (wasConnected) this.socket = null;
       if (this.connecting === socket) this.connecting = null;
       this.pending.delete(0n);
+      this.parkable.clear();
+      // The claims and holds of that connection went with it.
+      if (wasConnected) {
+        this.abandoned.clear();
+        this.holds.clear();
+      }
       if (!wasConnected) {  // the connect failed: nobody is listening
         this.#failAll(new TtscacheError('unavailable', `cannot connect to ttscached at ${this.socketPath}`));
         return;
@@ -349,8 +501,16 @@ export class Client {
       const replyBody = inbox.subarray(HEADER_BYTES, end);
       inbox = inbox.subarray(end);
       const request = this.pending.get(header.id);
-      if (!request) continue;  // timed out earlier, or an error frame with id 0
+      if (!request) {  // timed out earlier, or an error frame with id 0
+        const giveBack = this.abandoned.get(header.id);
+        if (giveBack) {
+          this.abandoned.delete(header.id);
+          giveBack({ opcode: header.opcode, body: Buffer.from(replyBody), connection: this.connection });
+        }
+        continue;
+      }
       this.pending.delete(header.id);
+      this.parkable.delete(request);
       let err = null;
       let value;
       try {
@@ -383,6 +543,53 @@ export class Client {
     this.#failAll(new TtscacheError('protocol', message));
   }
 
+  // The liveness check of parked requests (see the file's opening): a check
+  // `quietMs` from now, unless one is due sooner.
+  #watchParked(quietMs) {
+    if (this.closed) return;
+    const at = Date.now() + quietMs;
+    if (this.parkedWatch && this.parkedWatchAt <= at) return;
+    clearTimeout(this.parkedWatch);
+    this.parkedWatchAt = at;
+    this.parkedWatch = setTimeout(() => this.#checkParked(quietMs), quietMs);
+    this.parkedWatch.unref();  // the parked requests' own timers hold the process
+  }
+  #checkParked(quietMs) {
+    this.parkedWatch = null;
+    if (this.parkable.size === 0 || this.closed || this.pingingParked) return;  // a PING's end re-arms it
+    if (Date.now() - (this.lastReceiveAt ?? 0) < quietMs) return this.#watchParked(this.timeoutMs);
+    const suspects = [...this.parkable];
+    this.pingingParked = true;
+    this.#call(Op.PING, body.empty(), this.timeoutMs, () => undefined).then(() => {
+      this.pingingParked = false;
+      this.#watchParked(this.timeoutMs);
+    }, (err) => {
+      this.pingingParked = false;
+      for (const request of suspects) {
+        if (this.pending.get(request.id) !== request) continue;  // answered, or re-sent on a new connection
+        this.pending.delete(request.id);
+        this.parkable.delete(request);
+        if (request.giveBack) this.#rememberAbandoned(request.id, request.giveBack);
+        this.#settle(request, new TtscacheError('timeout', `no reply from ${this.socketPath} while waiting: ` +
+          `a PING went unanswered (${err.message})`));
+      }
+      this.#holdProcessOpen();
+      this.#watchParked(this.timeoutMs);
+    });
+  }
+
+  #rememberAbandoned(id, giveBack) {
+    if (this.abandoned.size >= MAX_ABANDONED) this.abandoned.delete(this.abandoned.keys().next().value);
+    this.abandoned.set(id, giveBack);
+  }
+
+  // Fire and forget on `connection` only (a claim's or a hold's): nothing
+  // to do if it is gone, the daemon gave the claim or hold up with it.
+  #onConnection(connection, opcode, requestBody) {
+    if (connection !== this.connection || !this.socket || this.closed) return;
+    this.#call(opcode, requestBody, this.timeoutMs, () => undefined, { connection }).catch(() => {});
+  }
+
   #settle(request, err, value) {
     clearTimeout(request.timer);
     if (err) request.reject(err);
@@ -392,6 +599,7 @@ export class Client {
   #failAll(err) {
     for (const request of [...this.pending.values(), ...this.waiting]) this.#settle(request, err);
     this.pending.clear();
+    this.parkable.clear();
     this.waiting = [];
     this.waitingBytes = 0;
   }

@@ -11,6 +11,7 @@ export const Op = Object.freeze({
   HELLO: 0x01, PING: 0x02, GET: 0x03, PUT: 0x04, ENCODE: 0x05, PUT_ENCODE: 0x06, STATS: 0x07,
   STREAM_OPEN: 0x0b, STREAM_PUSH: 0x0c, STREAM_FINISH: 0x0d, STREAM_ABORT: 0x0e,
   DELETE: 0x0f, PURGE: 0x10, LIST: 0x11, VERIFY: 0x12,
+  CLAIM_DROP: 0x13, SLOT_ACQUIRE: 0x14, SLOT_RELEASE: 0x15,
   ERROR: 0x7f, REPLY: 0x80,
 });
 
@@ -21,13 +22,29 @@ export const ErrorName = Object.freeze({
 });
 
 // STATS request flags: what the reply appends after the counters, in this order.
-export const StatsFlag = Object.freeze({ LIMITS: 1, STREAMS: 2, DETAIL: 4 });
+export const StatsFlag = Object.freeze({ LIMITS: 1, STREAMS: 2, DETAIL: 4, COORDINATE: 8 });
 
 // Bounds of the operating replies (docs/protocol.md): a reply claiming more
 // is refused before anything is allocated for it.
 export const MAX_LIST_ENTRIES = 1024;
 export const MAX_VERIFY_PROBLEMS = 1000;
 export const MAX_ENGINE_FIELD = 128;
+// Coordination (docs/protocol.md, "Coordinating synthesis"): a connection's
+// requests waiting for a claim or a slot (ipc::kMaxParkedPerConnection), and
+// the slots a STATS reply may list before it is taken for a lie (every engine
+// and every configured slot: far fewer in any real configuration).
+export const MAX_PARKED_PER_CONNECTION = 1024;
+export const MAX_STATS_SLOTS = 4096;
+// What no daemon sends for a slot in STATS (docs/protocol.md): a size over
+// 1,024, more than 2^24 holders or 1,000,000 waiting.
+const MAX_SLOT_SIZE = 1024;
+const MAX_SLOT_HELD = 2 ** 24;
+const MAX_SLOT_WAITING = 1_000_000;
+// Waits are u32 milliseconds on the wire.
+export const MAX_WAIT_MS = 2 ** 32 - 1;
+// An audio reply's place: 0 inline (the only one this client asks for), 3 claimed.
+const PLACE_INLINE = 0;
+const PLACE_CLAIMED = 3;
 // The encode duration histogram's bucket bounds, in µs (STATS detail).
 export const ENCODE_BUCKET_BOUNDS_US = Object.freeze([
   1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000, 500000, 1000000, 2000000, 5000000]);
@@ -126,6 +143,21 @@ export const body = {
   get: (engine, text, format, options) => Buffer.concat([
     ...string(engine), ...string(text), Buffer.from([format === 'opus' ? 1 : 0]), opusField(options),
     Buffer.from([0]) /* delivery inline */]),
+  // A GET with the claim block: on a miss, claim it or wait up to waitMs for
+  // another client's put. `known` precedes it (zeros: inline, nothing mapped).
+  getOrClaim(engine, text, format, options, waitMs) {
+    const claim = Buffer.alloc(16 + 8);
+    claim.writeUInt8(1, 16);
+    claim.writeUInt32LE(waitMs, 20);
+    return Buffer.concat([body.get(engine, text, format, options), claim]);
+  },
+  claimDrop: (engine, text) => Buffer.concat([...string(engine), ...string(text)]),
+  slotAcquire(name, waitMs) {
+    const wait = Buffer.alloc(4);
+    wait.writeUInt32LE(waitMs);
+    return Buffer.concat([...string(name), wait]);
+  },
+  slotRelease: (hold) => u64(hold, 'hold'),
   put: (engine, text, wav) => Buffer.concat([...string(engine), ...string(text), ...inlineAudio(wav)]),
   encode: (wav, options) => Buffer.concat([opusField(options), ...inlineAudio(wav), INLINE_OUTPUT]),
   putEncode: (engine, text, wav, options) => Buffer.concat([
@@ -216,6 +248,28 @@ class Reader {
   }
 }
 
+// STATS flag 8: claims since start and now, then every slot.
+function coordination(r) {
+  const c = { claims: r.u64('claims'), claimWaits: r.u64('claim_waits'), waitsServed: r.u64('waits_served'),
+    waitTimeouts: r.u64('wait_timeouts'), leaseExpiries: r.u64('lease_expiries'), takeovers: r.u64('takeovers'),
+    claimsRefused: r.u64('claims_refused'), claimsOpen: r.u64('claims_open'), waiting: r.u64('waiting'), slots: {} };
+  const count = r.u32('slot_count');
+  if (count > MAX_STATS_SLOTS) throw new Error(`STATS coordination: ${count} slots, at most ${MAX_STATS_SLOTS}`);
+  for (let i = 0; i < count; i++) {
+    const name = r.string('slot name');
+    // An engine's or a configured slot's name; the pattern also keeps names such as __proto__ out of the object.
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) throw new Error(`STATS coordination: slot name ${JSON.stringify(name.slice(0, 40))}`);
+    if (Object.hasOwn(c.slots, name)) throw new Error(`STATS coordination: slot ${name} listed twice`);
+    const slot = { size: r.u32('size'), held: r.u32('held'), waiting: r.u32('waiting'), acquired: r.u64('acquired'),
+      waited: r.u64('waited'), timeouts: r.u64('timeouts'), waitUs: r.u64('wait_us') };
+    if (slot.size > MAX_SLOT_SIZE || slot.held > MAX_SLOT_HELD || slot.waiting > MAX_SLOT_WAITING) {
+      throw new Error(`STATS coordination: slot ${name} of size ${slot.size}, ${slot.held} held, ${slot.waiting} waiting`);
+    }
+    c.slots[name] = slot;
+  }
+  return c;
+}
+
 export const reply = {
   hello(buf) {
     const r = new Reader(buf);
@@ -228,8 +282,46 @@ export const reply = {
     const r = new Reader(buf);
     const place = r.u8('place');
     const size = r.u64('size');
-    if (place !== 0) throw new Error(`audio reply in place ${place}; this client asks for inline audio only`);
+    if (place !== PLACE_INLINE) throw new Error(`audio reply in place ${place}; this client asks for inline audio only`);
     return r.bytes(size, 'audio');
+  },
+  // A claim GET's reply: {audio, claimed: false, leaseMs: 0} on a hit, or
+  // {audio: null, claimed: true, leaseMs} when the miss is this client's to
+  // fill. A claimed reply must carry no audio and a lease: a daemon that
+  // says otherwise is not believed.
+  claimedAudio(buf) {
+    const r = new Reader(buf);
+    const place = r.u8('place');
+    const size = r.u64('size');
+    if (place === PLACE_CLAIMED) {
+      if (size !== 0) throw new Error(`claimed GET reply with size ${size}, expected 0`);
+      const leaseMs = r.u32('lease_ms');
+      if (leaseMs === 0) throw new Error('claimed GET reply with a lease of 0 ms');
+      r.done('claimed GET reply');
+      return { audio: null, claimed: true, leaseMs };
+    }
+    if (place !== PLACE_INLINE) throw new Error(`audio reply in place ${place}; this client asks for inline audio only`);
+    return { audio: r.bytes(size, 'audio'), claimed: false, leaseMs: 0 };
+  },
+  claimDrop(buf) {
+    const r = new Reader(buf);
+    const dropped = r.u8('dropped');
+    if (dropped > 1) throw new Error(`CLAIM_DROP reply: dropped = ${dropped}`);
+    r.done('CLAIM_DROP reply');
+    return dropped === 1;
+  },
+  // → {hold (bigint, never 0n), size (0: no limit), held (≥ 1: this one included)}.
+  // held may exceed size after a reload made the slot smaller (holders keep theirs).
+  slotAcquire(buf) {
+    const r = new Reader(buf);
+    const result = { hold: r.big64('hold'), size: r.u32('size'), held: r.u32('held') };
+    r.done('SLOT_ACQUIRE reply');
+    if (result.hold === 0n) throw new Error('SLOT_ACQUIRE reply: hold 0');
+    if (result.held === 0) throw new Error('SLOT_ACQUIRE reply: held 0, this hold not counted');
+    return result;
+  },
+  slotRelease(buf) {
+    new Reader(buf).done('SLOT_RELEASE reply');
   },
   // asked: the request's flags. What they ask for follows the counters; a
   // daemon that predates a flag sends nothing for it (the field is then absent).
@@ -270,6 +362,10 @@ export const reply = {
       d.encodeDurations = { boundsUs: [...ENCODE_BUCKET_BOUNDS_US], counts, count: r.u64('encode_count'),
         sumUs: r.u64('encode_sum_us') };
       stats.detail = d;
+    }
+    if ((asked & StatsFlag.COORDINATE) && r.left() > 0) {
+      stats.coordination = coordination(r);
+      r.done('STATS reply');  // the last block: nothing may follow it
     }
     return stats;
   },

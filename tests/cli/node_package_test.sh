@@ -66,8 +66,20 @@ const { buffer, contentType } = await encodeWavToOpus(hit);
 if (buffer.subarray(0, 4).toString() !== 'OggS' || contentType !== 'audio/ogg; codecs=opus') {
   throw new Error(`encodeWavToOpus: ${contentType}, ${buffer.subarray(0, 4)}`);
 }
+// The guide's synthesis, wrapped in withSynthesisSlot (section 7), as written.
+const synthesize = async () => wav;
+async function serve(text, engine) {
+JS
+doc_block "$guide" synthesis-slot >> server-side.mjs
+cat >> server-side.mjs <<'JS'
+  return wav;
+}
+const served = await serve('A new phrase.', 'piper');
+if (!served.equals(wav) || !(await diskCacheGet('a new phrase.', 'piper'))?.equals(wav)) {
+  throw new Error('the guide\'s synthesis flow did not store the phrase');
+}
 const stats = await getDiskCacheStats();
-if (stats.piper !== 1) throw new Error(`stats: ${JSON.stringify(stats)}`);
+if (stats.piper !== 2) throw new Error(`stats: ${JSON.stringify(stats)}`);
 console.log(`adapter from the tarball: miss, put, hit (${hit.length} B), opus ${buffer.length} B, ` +
   `stats ${JSON.stringify(stats)}, opus enabled: ${isOpusEnabled()}`);
 JS

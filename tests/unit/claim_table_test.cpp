@@ -205,6 +205,21 @@ TEST(ClaimTable, LeaseExpiryWithWaitersPassesTheClaim) {
   EXPECT_EQ(Requests(t.Fulfil(kKey)), (std::vector<uint64_t>{3}));
 }
 
+TEST(ClaimTable, ManyLeasesEndingTogetherAllEnd) {
+  ClaimTable t(Limits());  // max_claims 16384 by default
+  for (uint64_t i = 0; i < 16384; ++i) {
+    ASSERT_EQ(t.OnMiss("k" + std::to_string(i), Get(i, i), 0, 0).outcome, Outcome::kClaimed);
+  }
+  t.OnMiss("k7", Get(99999, 1), 5000, 0);
+  ClaimTable::Expired e = t.Expire(1000);
+  ASSERT_EQ(e.takeovers.size(), 1u);
+  EXPECT_EQ(e.takeovers[0].get.connection, 99999u);
+  ClaimCounters c = t.counters();
+  EXPECT_EQ(c.lease_expiries, 16384u);
+  EXPECT_EQ(c.claims_open, 1u);
+  EXPECT_EQ(t.NextDeadline(), 2000);
+}
+
 TEST(ClaimTable, WaitsEndAtTheirDeadlineCutToMaxWait) {
   ClaimLimits l = Limits();
   l.lease_ms = 100000;

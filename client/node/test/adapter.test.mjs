@@ -26,9 +26,10 @@ after(async () => {
   daemon.cleanup();
 });
 
-test('exports exactly the old module names', () => {
+test('exports exactly the old module names, and withSynthesisSlot', () => {
   assert.deepEqual(Object.keys(adapter).sort(),
-    ['diskCacheGet', 'diskCachePut', 'encodeWavToOpus', 'getDiskCacheStats', 'initDiskCache', 'isOpusEnabled']);
+    ['diskCacheGet', 'diskCachePut', 'encodeWavToOpus', 'getDiskCacheStats', 'initDiskCache', 'isOpusEnabled',
+      'withSynthesisSlot']);
 });
 
 test('an entry the old module wrote is a hit through the adapter', async () => {

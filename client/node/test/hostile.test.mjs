@@ -243,10 +243,17 @@ test('slow-loris replies (a byte every 100 ms): the call ends at its timeout; th
   await assert.rejects(c.ping(), (e) => e.code === 'timeout');
   assert.ok(performance.now() - t < 1000);
   c.close();
-  await adapter.initDiskCache({ socketPath: d.socket, timeoutMs: 100 });
+  await adapter.initDiskCache({ socketPath: d.socket, timeoutMs: 100, claimWaitMs: 0 });
   const t2 = performance.now();
   for (let i = 0; i < 20; i++) assert.equal(await adapter.diskCacheGet('hi', 'xtts'), null);
   assert.ok(performance.now() - t2 < 2000, `20 lookups took ${Math.round(performance.now() - t2)} ms`);
+  // A lookup that claims its miss may wait (here 300 ms) for another
+  // process's put: its timeout is that wait plus the usual one, and the
+  // breaker still opens after 3 lookups without an answer.
+  await adapter.initDiskCache({ socketPath: d.socket, timeoutMs: 100, claimWaitMs: 300 });
+  const t3 = performance.now();
+  for (let i = 0; i < 20; i++) assert.equal(await adapter.diskCacheGet('hi', 'xtts'), null);
+  assert.ok(performance.now() - t3 < 4 * 400 + 2000, `20 claiming lookups took ${Math.round(performance.now() - t3)} ms`);
   await d.close();
 });
 

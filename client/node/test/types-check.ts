@@ -1,10 +1,39 @@
 // Compiled with `tsc --noEmit --strict` by tests/cli/node_types_test.sh: the
 // shipped .d.ts files must describe how the backend uses the package.
 import type { Duplex } from 'node:stream';
-import { Client, TtscacheError, type Stats, type EncodeStreamResult, type ListedEntry, type VerifyResult, type DeleteResult } from 'ttscache';
+import { Client, TtscacheError, type Stats, type EncodeStreamResult, type ListedEntry, type VerifyResult, type DeleteResult,
+  type ClaimedGet, type SlotHold, type CoordinationStats } from 'ttscache';
 import {
-  initDiskCache, diskCacheGet, diskCachePut, getDiskCacheStats, encodeWavToOpus, isOpusEnabled,
+  initDiskCache, diskCacheGet, diskCachePut, getDiskCacheStats, encodeWavToOpus, isOpusEnabled, withSynthesisSlot,
 } from 'ttscache/adapter';
+
+// Coordination: one synthesis per phrase, and a slot around it.
+async function coordinated(client: Client, wav: Buffer): Promise<number> {
+  await initDiskCache({ claimWaitMs: 30000, slotWaitMs: 60000 });
+  const audio: Buffer = (await diskCacheGet('Hi', 'piper')) ?? await withSynthesisSlot('piper', async () => wav);
+  const n: number = await withSynthesisSlot('gpu', () => 3, { waitMs: 1000 });
+  const got: ClaimedGet = await client.getOrClaim('piper', 'Hi', { waitMs: 5000, format: 'opus', voice: 'v', timeoutMs: 100 });
+  if (got.claimed) {
+    const lease: number = got.leaseMs;
+    if (lease < 0) await client.dropClaim('piper', 'Hi', { voice: 'v' });
+    const dropped: boolean = await client.dropClaim('piper/v', 'Hi');
+    void dropped;
+  }
+  const hold: SlotHold = await client.acquireSlot('gpu', { waitMs: 0 });
+  const handle: bigint = hold.hold;
+  await client.releaseSlot(hold);
+  await client.releaseSlot(handle, { timeoutMs: 100 });
+  const inside: string = await client.withSlot('xtts', async (h) => `${h.size}/${h.held}`, { waitMs: 10 });
+  const s: Stats = await client.stats({ coordination: true });
+  const c: CoordinationStats | undefined = s.coordination;
+  const gpuHeld: number = c?.slots['gpu']?.held ?? 0;
+  // @ts-expect-error a wait is a number of ms
+  client.acquireSlot('gpu', { waitMs: '10' });
+  // @ts-expect-error withSynthesisSlot needs the function to run
+  withSynthesisSlot('gpu');
+  return audio.length + n + inside.length + gpuHeld + (got.audio?.length ?? 0);
+}
+void coordinated;
 
 async function backend(wav: Buffer): Promise<number> {
   await initDiskCache();
