@@ -59,7 +59,15 @@ void ClaimTable::Ungrant(const std::string& key, Claim& claim) {
   DropRef(claim.holder, key);
 }
 
+uint64_t ClaimTable::ParkedCost(const std::string& key, const ParkedGet& get) {
+  // The ParkedGet and its strings, plus the key again in `deadlines_` and
+  // `refs_` with their tree nodes (an estimate: a bound, not an accounting).
+  constexpr uint64_t kNodes = 3 * 64;
+  return sizeof(ParkedGet) + get.engine.size() + get.text.size() + 2 * key.size() + kNodes;
+}
+
 void ClaimTable::Unpark(const std::string& key, const ParkedGet& get) {
+  parked_bytes_ -= std::min(parked_bytes_, ParkedCost(key, get));
   EraseDeadline(get.deadline_ms, key);
   Decrement(parked_by_, get.connection);
   DropRef(get.connection, key);
@@ -110,6 +118,14 @@ ClaimTable::Answer ClaimTable::OnMiss(const std::string& key, ParkedGet get, uin
                  std::to_string(limits_.max_parked_per_connection) + ", claims and slots)";
     return answer;
   }
+  const uint64_t cost = ParkedCost(key, get);
+  if (parked_bytes_ + cost > limits_.max_parked_bytes) {
+    ++counters_.claims_refused;
+    answer.why = "the daemon holds its maximum of waiting GETs (" +
+                 std::to_string(limits_.max_parked_bytes >> 20) + " MiB of their requests)";
+    return answer;
+  }
+  parked_bytes_ += cost;
   get.parked_ms = now_ms;
   get.deadline_ms = now_ms + wait;
   deadlines_.insert({get.deadline_ms, key});

@@ -46,6 +46,11 @@ struct ClaimLimits {
   uint32_t max_claims_per_connection = 256;
   uint32_t max_waiters_per_key = 1024;
   uint32_t max_parked_per_connection = 1024;  // ipc::kMaxParkedPerConnection (slots count too)
+  // The memory of every waiting GET together (ParkedCost: its text, engine
+  // and bookkeeping). The per-key and per-connection bounds alone allow
+  // max_claims × max_waiters_per_key texts of up to max_text_bytes each:
+  // gigabytes from one local client with a few hundred connections.
+  uint64_t max_parked_bytes = 64ull << 20;
 };
 
 // Since start (claims_open and waiting: now).
@@ -116,6 +121,10 @@ class ClaimTable {
   ClaimCounters counters() const;
   // Requests of `connection` waiting here now.
   uint32_t ParkedBy(uint64_t connection) const;
+  // What the waiting GETs cost now, counted against max_parked_bytes.
+  uint64_t parked_bytes() const { return parked_bytes_; }
+  // What one waiter on `key` costs: its strings and the table's nodes for it.
+  static uint64_t ParkedCost(const std::string& key, const ParkedGet& get);
 
  private:
   struct Claim {
@@ -147,6 +156,7 @@ class ClaimTable {
   // (deadline, key) of every live lease end and waiter's deadline: each is
   // inserted when it starts and erased when it ends.
   std::multiset<std::pair<int64_t, std::string>> deadlines_;
+  uint64_t parked_bytes_ = 0;  // ParkedCost of every waiter
   ClaimCounters counters_;
 };
 

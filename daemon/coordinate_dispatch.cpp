@@ -24,6 +24,11 @@ namespace {
 // the counts in between: a flood of abandoned claims is one line, not many.
 constexpr int64_t kClaimLogIntervalMs = 10000;
 
+// The memory every GET waiting for a claim may hold together (their texts
+// are kept to serve them again): what the daemon's other budgets are to
+// frames and replies. Past it a claim's wait is refused (a plain miss).
+constexpr uint64_t kMaxParkedGetBytes = 64ull << 20;
+
 std::string Ms(int64_t ms) { return std::to_string(ms) + " ms"; }
 
 }  // namespace
@@ -274,6 +279,7 @@ void Server::ApplyCoordinateLimits() {
   claim_limits.max_claims_per_connection = static_cast<uint32_t>(k.max_claims_per_connection);
   claim_limits.max_waiters_per_key = static_cast<uint32_t>(k.max_waiters_per_key);
   claim_limits.max_parked_per_connection = ipc::kMaxParkedPerConnection;
+  claim_limits.max_parked_bytes = kMaxParkedGetBytes;
   claims_.SetLimits(claim_limits);
   SlotLimits slot_limits;
   for (const auto& [name, size] : k.slots) slot_limits.sizes[name] = static_cast<uint32_t>(size);

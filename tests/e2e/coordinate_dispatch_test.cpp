@@ -40,8 +40,8 @@ constexpr uint8_t kGetReply = ipc::ReplyOpcode(ipc::Opcode::kGet);
 // A daemon with [coordinate] keys appended to its configuration.
 struct CoordinatedDaemon {
   explicit CoordinatedDaemon(const std::string& coordinate_keys = "",
-                             testing::Keys daemon_keys = {})
-      : d(std::move(daemon_keys)) {
+                             testing::Keys daemon_keys = {}, testing::Keys cache_keys = {})
+      : d(std::move(daemon_keys), std::move(cache_keys)) {
     std::ofstream(d.config_path(), std::ios::app) << "[coordinate]\n" << coordinate_keys;
     started = d.Start();
   }
@@ -512,6 +512,37 @@ TEST(CoordinateDispatch, TheParkedRequestsOfOneConnectionAreBounded) {
   hostile.fd.reset();
   for (int i = 0; i < 100 && Coordination(cd.d).waiting != 0; ++i) ::usleep(10000);
   EXPECT_EQ(Coordination(cd.d).waiting, 0u);
+}
+
+// The memory of waiting GETs is bounded in total (64 MiB), whatever the
+// per-key and per-connection bounds allow: each keeps its text, so one
+// client with a few hundred connections parking 1,024 long texts each held
+// gigabytes. Here 1 MiB texts: the 64th wait is refused, a plain miss.
+TEST(CoordinateDispatch, TheMemoryOfWaitingGetsIsBounded) {
+  CoordinatedDaemon cd("", {}, {{"max_text_bytes", "1048576"}});
+  ASSERT_TRUE(cd.started) << cd.d.log();
+  RawPeer holder(cd.d.socket_path()), hostile(cd.d.socket_path());
+  const std::string text(1 << 20, 'a');
+  Claim(holder, text);
+  constexpr uint64_t kCount = 70;
+  for (uint64_t i = 1; i <= kCount; ++i) {
+    const std::vector<uint8_t> f = ClaimGet(i, text, 60000);
+    ASSERT_EQ(hostile.Send(f), static_cast<ssize_t>(f.size()));
+  }
+  // The waits past the budget are refused; the others still wait.
+  for (uint64_t i = 64; i <= kCount; ++i) {
+    const Reply r = Next(hostile);
+    EXPECT_EQ(r.request, i);
+    EXPECT_EQ(CodeOf(r), ipc::ErrorCode::kNotFound);
+    EXPECT_THAT(e2e::ErrorOf(r.body).message, HasSubstr("maximum of waiting GETs"));
+  }
+  const ipc::CoordinationStatsWire k = Coordination(cd.d);
+  EXPECT_EQ(k.waiting, 63u);
+  EXPECT_EQ(k.claims_refused, kCount - 63);
+  // They are served as always when the put comes.
+  holder.Send(Put(2, text, e2e::Tone(1)));
+  EXPECT_EQ(Next(holder).opcode, ipc::ReplyOpcode(ipc::Opcode::kPut));
+  for (uint64_t i = 0; i < 63; ++i) EXPECT_EQ(Next(hostile).opcode, kGetReply);
 }
 
 TEST(CoordinateDispatch, AWaiterThatLeftBeforeThePutIsSkipped) {

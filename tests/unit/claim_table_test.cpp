@@ -299,6 +299,39 @@ TEST(ClaimTable, EveryLimitIsRefusedNamingIt) {
   EXPECT_EQ(t.OnMiss("k1", Get(6, 11), 1000, 0).outcome, Outcome::kWaiting);
 }
 
+// The waiters' memory is bounded in total, not only per key and per
+// connection: long texts fill the budget and the next wait is refused; every
+// way a waiter leaves gives its bytes back.
+TEST(ClaimTable, WaitersMemoryIsBoundedInTotal) {
+  ClaimLimits l = Limits();
+  ParkedGet big = Get(2, 1);
+  big.text.assign(100000, 'a');
+  const uint64_t cost = ClaimTable::ParkedCost(kKey, big);
+  l.max_parked_bytes = 3 * cost;
+  ClaimTable t(l);
+  EXPECT_EQ(t.OnMiss(kKey, Get(1, 1), 0, 0).outcome, Outcome::kClaimed);
+  for (uint64_t r = 1; r <= 3; ++r) {
+    ParkedGet g = big;
+    g.connection = 1 + r;
+    g.request = r;
+    EXPECT_EQ(t.OnMiss(kKey, g, 1000, 0).outcome, Outcome::kWaiting);
+  }
+  EXPECT_EQ(t.parked_bytes(), 3 * cost);
+  ClaimTable::Answer a = t.OnMiss(kKey, big, 1000, 0);
+  EXPECT_EQ(a.outcome, Outcome::kRefused);
+  EXPECT_THAT(a.why, HasSubstr("maximum of waiting GETs"));
+  // A disconnect, a timeout and a put each give their waiter's bytes back.
+  t.OnDisconnect(2, 1);
+  EXPECT_EQ(t.parked_bytes(), 2 * cost);
+  ParkedGet g = big;
+  g.connection = 9;
+  EXPECT_EQ(t.OnMiss(kKey, g, 10, 1).outcome, Outcome::kWaiting);
+  EXPECT_EQ(t.Expire(11).timed_out.size(), 1u);
+  EXPECT_EQ(t.parked_bytes(), 2 * cost);
+  EXPECT_EQ(t.Fulfil(kKey).size(), 2u);
+  EXPECT_EQ(t.parked_bytes(), 0u);
+}
+
 TEST(ClaimTable, TakeoverIgnoresThePerConnectionClaimLimit) {
   // A waiter admitted under the limits is not refused its takeover: the
   // others would wait for nobody.
