@@ -253,6 +253,8 @@ ClaimCounters ClaimTable::counters() const {
   return c;
 }
 
+uint32_t ClaimTable::HeldBy(uint64_t connection) const { return CountOf(held_by_, connection); }
+
 uint32_t ClaimTable::ParkedBy(uint64_t connection) const { return CountOf(parked_by_, connection); }
 
 }  // namespace ttscache

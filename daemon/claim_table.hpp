@@ -121,6 +121,8 @@ class ClaimTable {
   ClaimCounters counters() const;
   // Requests of `connection` waiting here now.
   uint32_t ParkedBy(uint64_t connection) const;
+  // Claims `connection` holds now.
+  uint32_t HeldBy(uint64_t connection) const;
   // What the waiting GETs cost now, counted against max_parked_bytes.
   uint64_t parked_bytes() const { return parked_bytes_; }
   // What one waiter on `key` costs: its strings and the table's nodes for it.

@@ -41,6 +41,10 @@ uint32_t Server::ParkedBy(uint64_t connection) const {
   return claims_.ParkedBy(connection) + slots_.ParkedBy(connection);
 }
 
+bool Server::HoldsCoordination(uint64_t connection) const {
+  return claims_.HeldBy(connection) != 0 || slots_.HeldBy(connection) != 0;
+}
+
 void Server::AnswerMiss(Connection& c, uint64_t request, const ipc::GetRequest& get) {
   if (!get.claim || !config_.config.coordinate.claims) {
     return QueueError(c, request, MakeError(Errc::kNotFound, "not in the cache"));

@@ -346,6 +346,9 @@ class Server {
   void ArmCoordinateTimer();
   // Requests of `connection` parked in either table.
   uint32_t ParkedBy(uint64_t connection) const;
+  // Whether `connection` holds a claim or a slot unit: it is working (a
+  // synthesis), not idle, however long it stays silent.
+  bool HoldsCoordination(uint64_t connection) const;
   // Closes `connection` if its peer is done and nothing more is owed (after
   // a parked request of it was answered).
   void SettleConnection(uint64_t connection);

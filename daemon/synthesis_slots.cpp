@@ -231,6 +231,11 @@ std::vector<SlotSnapshot> SynthesisSlots::Snapshot() const {
   return out;
 }
 
+uint32_t SynthesisSlots::HeldBy(uint64_t connection) const {
+  auto it = holds_of_.find(connection);
+  return it == holds_of_.end() ? 0 : static_cast<uint32_t>(it->second.size());
+}
+
 uint32_t SynthesisSlots::ParkedBy(uint64_t connection) const {
   return CountOf(parked_by_, connection);
 }

@@ -91,6 +91,8 @@ class SynthesisSlots {
   std::vector<SlotSnapshot> Snapshot() const;
   // Requests of `connection` waiting here now.
   uint32_t ParkedBy(uint64_t connection) const;
+  // Units `connection` holds now.
+  uint32_t HeldBy(uint64_t connection) const;
 
  private:
   struct Waiter {

@@ -545,6 +545,33 @@ TEST(CoordinateDispatch, TheMemoryOfWaitingGetsIsBounded) {
   for (uint64_t i = 0; i < 63; ++i) EXPECT_EQ(Next(hostile).opcode, kGetReply);
 }
 
+// A connection holding a slot unit or a claim is synthesizing, not idle:
+// idle_timeout_s must not close it (that freed the unit under a running
+// `ttscache slot run` command, which sends nothing while it runs). One that
+// holds nothing is still closed.
+TEST(CoordinateDispatch, IdleTimeoutSparesHoldersOfSlotsAndClaims) {
+  CoordinatedDaemon cd("slots = gpu:1\n", {{"idle_timeout_s", "1"}});
+  ASSERT_TRUE(cd.started) << cd.d.log();
+  RawPeer slot_holder(cd.d.socket_path()), claim_holder(cd.d.socket_path()),
+      idle(cd.d.socket_path());
+  slot_holder.Send(Acquire(1, "gpu", 0));
+  EXPECT_EQ(Next(slot_holder).opcode, ipc::ReplyOpcode(ipc::Opcode::kSlotAcquire));
+  Claim(claim_holder, "long synthesis");
+  ::usleep(3500 * 1000);  // past idle_timeout_s and the 1 s timer that applies it
+  uint8_t byte = 0;
+  EXPECT_EQ(::recv(idle.fd.get(), &byte, 1, MSG_DONTWAIT), 0)
+      << "a connection holding nothing is closed when idle";
+  RawPeer other(cd.d.socket_path());
+  other.Send(Acquire(1, "gpu", 0));
+  EXPECT_EQ(CodeOf(Next(other)), ipc::ErrorCode::kBusy) << "the unit is still held";
+  other.Send(ClaimGet(2, "long synthesis", 0));
+  const Reply refused = Next(other);
+  EXPECT_EQ(CodeOf(refused), ipc::ErrorCode::kNotFound) << "the claim is still held";
+  EXPECT_THAT(e2e::ErrorOf(refused.body).message, HasSubstr("held by another"));
+  slot_holder.Send(Frame(ipc::Opcode::kPing, 3, {}));
+  EXPECT_EQ(Next(slot_holder).request, 3u);
+}
+
 TEST(CoordinateDispatch, AWaiterThatLeftBeforeThePutIsSkipped) {
   CoordinatedDaemon cd;
   ASSERT_TRUE(cd.started) << cd.d.log();
