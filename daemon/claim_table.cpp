@@ -210,6 +210,22 @@ std::vector<ClaimTable::Takeover> ClaimTable::OnDisconnect(uint64_t connection, 
   return takeovers;
 }
 
+std::vector<ParkedGet> ClaimTable::EndAll() {
+  std::vector<ParkedGet> waiters;
+  waiters.reserve(counters_.waiting);
+  for (auto& [key, claim] : claims_) {
+    for (ParkedGet& get : claim.waiters) waiters.push_back(std::move(get));
+  }
+  claims_.clear();
+  held_by_.clear();
+  parked_by_.clear();
+  refs_.clear();
+  deadlines_.clear();
+  parked_bytes_ = 0;
+  counters_.waiting = 0;
+  return waiters;
+}
+
 ClaimTable::Expired ClaimTable::Expire(int64_t now_ms) {
   Expired expired;
   // The keys with something due, each once, earliest first.

@@ -106,6 +106,11 @@ class ClaimTable {
   // claims pass to their first waiter.
   std::vector<Takeover> OnDisconnect(uint64_t connection, int64_t now_ms);
 
+  // Claims were turned off: every claim ends (its holder may still put; a
+  // put is a put) and every waiter comes back, oldest first per entry, to be
+  // answered a plain miss. Counted as nothing but the end of them.
+  std::vector<ParkedGet> EndAll();
+
   // Leases and waits that ended by now: expired leases pass their claim to
   // their first waiter (or just end), waiters past their deadline come back
   // in `timed_out` (answer them a miss).

@@ -285,6 +285,20 @@ void Server::ApplyCoordinateLimits() {
   claim_limits.max_parked_per_connection = ipc::kMaxParkedPerConnection;
   claim_limits.max_parked_bytes = kMaxParkedGetBytes;
   claims_.SetLimits(claim_limits);
+  if (!k.claims) {
+    // Turned off by a reload: nobody is to synthesize for others any more,
+    // so the GETs waiting are told now rather than handed claims as leases
+    // end (a claim block is a plain miss from now on).
+    for (const ParkedGet& get : claims_.EndAll()) {
+      auto it = connections_.find(get.connection);
+      if (it == connections_.end()) continue;
+      QueueError(*it->second, get.request,
+                 MakeError(Errc::kNotFound,
+                           "not in the cache: claims were turned off ([coordinate] claims = "
+                           "false) while this GET waited; synthesize it yourself"));
+      SettleConnection(get.connection);
+    }
+  }
   SlotLimits slot_limits;
   for (const auto& [name, size] : k.slots) slot_limits.sizes[name] = static_cast<uint32_t>(size);
   slot_limits.default_size = static_cast<uint32_t>(k.default_slots);

@@ -572,6 +572,32 @@ TEST(CoordinateDispatch, IdleTimeoutSparesHoldersOfSlotsAndClaims) {
   EXPECT_EQ(Next(slot_holder).request, 3u);
 }
 
+// claims = false by a reload answers the GETs waiting at once (a miss): they
+// used to stay parked and be handed claims as leases ended.
+TEST(CoordinateDispatch, TurningClaimsOffAnswersTheWaitersAtOnce) {
+  CoordinatedDaemon cd("lease_s = 1\n");
+  ASSERT_TRUE(cd.started) << cd.d.log();
+  RawPeer holder(cd.d.socket_path()), waiter(cd.d.socket_path());
+  Claim(holder, "turned off");
+  waiter.Send(ClaimGet(7, "turned off", 30000));
+  EXPECT_FALSE(Readable(waiter.fd.get(), 200));
+  cd.d.WriteConfig();
+  std::ofstream(cd.d.config_path(), std::ios::app) << "[coordinate]\nlease_s = 1\nclaims = false\n";
+  const auto reloaded = Clock::now();
+  cd.d.Signal(SIGHUP);
+  const Reply told = Next(waiter);
+  EXPECT_EQ(told.request, 7u);
+  EXPECT_EQ(CodeOf(told), ipc::ErrorCode::kNotFound);
+  EXPECT_THAT(e2e::ErrorOf(told.body).message, HasSubstr("claims were turned off"));
+  EXPECT_LT(Clock::now() - reloaded, std::chrono::milliseconds(900)) << "before the lease ends";
+  const ipc::CoordinationStatsWire k = Coordination(cd.d);
+  EXPECT_EQ(k.waiting, 0u);
+  EXPECT_EQ(k.claims_open, 0u);
+  // The holder's put is still a put.
+  holder.Send(Put(2, "turned off", e2e::Tone(1)));
+  EXPECT_EQ(Next(holder).opcode, ipc::ReplyOpcode(ipc::Opcode::kPut));
+}
+
 TEST(CoordinateDispatch, AWaiterThatLeftBeforeThePutIsSkipped) {
   CoordinatedDaemon cd;
   ASSERT_TRUE(cd.started) << cd.d.log();

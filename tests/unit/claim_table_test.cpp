@@ -332,6 +332,29 @@ TEST(ClaimTable, WaitersMemoryIsBoundedInTotal) {
   EXPECT_EQ(t.parked_bytes(), 0u);
 }
 
+// Claims turned off: every claim ends and every waiter comes back to be
+// answered; nothing is left to expire or to pass on.
+TEST(ClaimTable, EndAllReturnsEveryWaiterAndForgetsTheClaims) {
+  ClaimTable t(Limits());
+  EXPECT_EQ(t.OnMiss("k1", Get(1, 1), 0, 0).outcome, Outcome::kClaimed);
+  EXPECT_EQ(t.OnMiss("k2", Get(1, 2), 0, 0).outcome, Outcome::kClaimed);
+  EXPECT_EQ(t.OnMiss("k1", Get(2, 3), 1000, 0).outcome, Outcome::kWaiting);
+  EXPECT_EQ(t.OnMiss("k1", Get(3, 4), 1000, 0).outcome, Outcome::kWaiting);
+  EXPECT_EQ(t.OnMiss("k2", Get(2, 5), 1000, 0).outcome, Outcome::kWaiting);
+  std::vector<uint64_t> ended = Requests(t.EndAll());
+  std::sort(ended.begin(), ended.end());
+  EXPECT_EQ(ended, (std::vector<uint64_t>{3, 4, 5}));
+  EXPECT_EQ(t.counters().claims_open, 0u);
+  EXPECT_EQ(t.counters().waiting, 0u);
+  EXPECT_EQ(t.ParkedBy(2), 0u);
+  EXPECT_EQ(t.HeldBy(1), 0u);
+  EXPECT_EQ(t.parked_bytes(), 0u);
+  EXPECT_FALSE(t.NextDeadline().has_value());
+  EXPECT_TRUE(t.OnDisconnect(1, 10).empty());
+  // Claims on again: a fresh table.
+  EXPECT_EQ(t.OnMiss("k1", Get(4, 6), 0, 20).outcome, Outcome::kClaimed);
+}
+
 TEST(ClaimTable, TakeoverIgnoresThePerConnectionClaimLimit) {
   // A waiter admitted under the limits is not refused its takeover: the
   // others would wait for nobody.
