@@ -66,6 +66,19 @@ uint64_t ClaimTable::ParkedCost(const std::string& key, const ParkedGet& get) {
   return sizeof(ParkedGet) + get.engine.size() + get.text.size() + 2 * key.size() + kNodes;
 }
 
+void ClaimTable::SetLimits(const ClaimLimits& limits) {
+  limits_ = limits;
+  for (auto& [key, claim] : claims_) {
+    for (ParkedGet& get : claim.waiters) {
+      const int64_t cut = get.parked_ms + limits_.max_wait_ms;
+      if (get.deadline_ms <= cut) continue;
+      EraseDeadline(get.deadline_ms, key);
+      get.deadline_ms = cut;
+      deadlines_.insert({cut, key});
+    }
+  }
+}
+
 void ClaimTable::Unpark(const std::string& key, const ParkedGet& get) {
   parked_bytes_ -= std::min(parked_bytes_, ParkedCost(key, get));
   EraseDeadline(get.deadline_ms, key);

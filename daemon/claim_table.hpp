@@ -68,8 +68,10 @@ struct ClaimCounters {
 class ClaimTable {
  public:
   explicit ClaimTable(ClaimLimits limits = {}) : limits_(limits) {}
-  // New limits apply to later calls; claims and waiters already here keep theirs.
-  void SetLimits(const ClaimLimits& limits) { limits_ = limits; }
+  // New limits apply to later calls; claims already here keep their lease,
+  // but a lower max_wait_ms cuts the waits already here to it (counted from
+  // when each started waiting), as a reload of max_wait_s promises.
+  void SetLimits(const ClaimLimits& limits);
 
   // A claiming GET missed `key` (the entry: "engine[/voice]/" + hex key).
   // kClaimed: `get`'s connection now holds the claim, lease `lease_ms`.

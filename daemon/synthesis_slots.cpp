@@ -74,6 +74,17 @@ void SynthesisSlots::GrantWaiters(const std::string& name, Slot& slot, int64_t n
 
 std::vector<SlotGrant> SynthesisSlots::SetLimits(SlotLimits limits, int64_t now_ms) {
   limits_ = std::move(limits);
+  // A lower max_wait_ms cuts the waits already here (from when each began).
+  for (auto& [name, slot] : slots_) {
+    for (Waiter& w : slot.waiters) {
+      const int64_t cut = w.parked_ms + limits_.max_wait_ms;
+      if (w.deadline_ms <= cut) continue;
+      auto d = deadlines_.find({w.deadline_ms, name});
+      if (d != deadlines_.end()) deadlines_.erase(d);
+      w.deadline_ms = cut;
+      deadlines_.insert({cut, name});
+    }
+  }
   std::vector<SlotGrant> grants;
   for (auto& [name, slot] : slots_) GrantWaiters(name, slot, now_ms, &grants);
   return grants;

@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -596,6 +597,33 @@ TEST(CoordinateDispatch, TurningClaimsOffAnswersTheWaitersAtOnce) {
   // The holder's put is still a put.
   holder.Send(Put(2, "turned off", e2e::Tone(1)));
   EXPECT_EQ(Next(holder).opcode, ipc::ReplyOpcode(ipc::Opcode::kPut));
+}
+
+// A reload that lowers max_wait_s cuts the waits already parked (claims and
+// slots) to it: they kept the old bound (a minute by default) before.
+TEST(CoordinateDispatch, ALowerMaxWaitByReloadCutsTheWaitsParked) {
+  CoordinatedDaemon cd("slots = gpu:1\n");
+  ASSERT_TRUE(cd.started) << cd.d.log();
+  RawPeer holder(cd.d.socket_path()), waiter(cd.d.socket_path());
+  Claim(holder, "cut");
+  holder.Send(Acquire(2, "gpu", 0));
+  ASSERT_EQ(Next(holder).opcode, ipc::ReplyOpcode(ipc::Opcode::kSlotAcquire));
+  waiter.Send(ClaimGet(7, "cut", 60000));
+  waiter.Send(Acquire(8, "gpu", 60000));
+  EXPECT_FALSE(Readable(waiter.fd.get(), 200));
+  cd.d.WriteConfig();
+  std::ofstream(cd.d.config_path(), std::ios::app)
+      << "[coordinate]\nslots = gpu:1\nmax_wait_s = 1\n";
+  const auto reloaded = Clock::now();
+  cd.d.Signal(SIGHUP);
+  std::set<uint64_t> answered;
+  for (int i = 0; i < 2; ++i) {
+    const Reply r = Next(waiter);
+    answered.insert(r.request);
+    EXPECT_EQ(CodeOf(r), r.request == 7 ? ipc::ErrorCode::kNotFound : ipc::ErrorCode::kBusy);
+  }
+  EXPECT_EQ(answered, (std::set<uint64_t>{7, 8}));
+  EXPECT_LT(Clock::now() - reloaded, std::chrono::seconds(3)) << "not the 60 s they asked for";
 }
 
 TEST(CoordinateDispatch, AWaiterThatLeftBeforeThePutIsSkipped) {
