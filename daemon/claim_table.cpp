@@ -59,7 +59,28 @@ void ClaimTable::Ungrant(const std::string& key, Claim& claim) {
   DropRef(claim.holder, key);
 }
 
+uint64_t ClaimTable::ParkedCost(const std::string& key, const ParkedGet& get) {
+  // The ParkedGet and its strings, plus the key again in `deadlines_` and
+  // `refs_` with their tree nodes (an estimate: a bound, not an accounting).
+  constexpr uint64_t kNodes = 3 * 64;
+  return sizeof(ParkedGet) + get.engine.size() + get.text.size() + 2 * key.size() + kNodes;
+}
+
+void ClaimTable::SetLimits(const ClaimLimits& limits) {
+  limits_ = limits;
+  for (auto& [key, claim] : claims_) {
+    for (ParkedGet& get : claim.waiters) {
+      const int64_t cut = get.parked_ms + limits_.max_wait_ms;
+      if (get.deadline_ms <= cut) continue;
+      EraseDeadline(get.deadline_ms, key);
+      get.deadline_ms = cut;
+      deadlines_.insert({cut, key});
+    }
+  }
+}
+
 void ClaimTable::Unpark(const std::string& key, const ParkedGet& get) {
+  parked_bytes_ -= std::min(parked_bytes_, ParkedCost(key, get));
   EraseDeadline(get.deadline_ms, key);
   Decrement(parked_by_, get.connection);
   DropRef(get.connection, key);
@@ -110,6 +131,14 @@ ClaimTable::Answer ClaimTable::OnMiss(const std::string& key, ParkedGet get, uin
                  std::to_string(limits_.max_parked_per_connection) + ", claims and slots)";
     return answer;
   }
+  const uint64_t cost = ParkedCost(key, get);
+  if (parked_bytes_ + cost > limits_.max_parked_bytes) {
+    ++counters_.claims_refused;
+    answer.why = "the daemon holds its maximum of waiting GETs (" +
+                 std::to_string(limits_.max_parked_bytes >> 20) + " MiB of their requests)";
+    return answer;
+  }
+  parked_bytes_ += cost;
   get.parked_ms = now_ms;
   get.deadline_ms = now_ms + wait;
   deadlines_.insert({get.deadline_ms, key});
@@ -194,6 +223,22 @@ std::vector<ClaimTable::Takeover> ClaimTable::OnDisconnect(uint64_t connection, 
   return takeovers;
 }
 
+std::vector<ParkedGet> ClaimTable::EndAll() {
+  std::vector<ParkedGet> waiters;
+  waiters.reserve(counters_.waiting);
+  for (auto& [key, claim] : claims_) {
+    for (ParkedGet& get : claim.waiters) waiters.push_back(std::move(get));
+  }
+  claims_.clear();
+  held_by_.clear();
+  parked_by_.clear();
+  refs_.clear();
+  deadlines_.clear();
+  parked_bytes_ = 0;
+  counters_.waiting = 0;
+  return waiters;
+}
+
 ClaimTable::Expired ClaimTable::Expire(int64_t now_ms) {
   Expired expired;
   // The keys with something due, each once, earliest first.
@@ -237,8 +282,8 @@ ClaimCounters ClaimTable::counters() const {
   return c;
 }
 
-uint32_t ClaimTable::ParkedBy(uint64_t connection) const { return CountOf(parked_by_, connection); }
-
 uint32_t ClaimTable::HeldBy(uint64_t connection) const { return CountOf(held_by_, connection); }
+
+uint32_t ClaimTable::ParkedBy(uint64_t connection) const { return CountOf(parked_by_, connection); }
 
 }  // namespace ttscache

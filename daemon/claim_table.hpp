@@ -46,6 +46,11 @@ struct ClaimLimits {
   uint32_t max_claims_per_connection = 256;
   uint32_t max_waiters_per_key = 1024;
   uint32_t max_parked_per_connection = 1024;  // ipc::kMaxParkedPerConnection (slots count too)
+  // The memory of every waiting GET together (ParkedCost: its text, engine
+  // and bookkeeping). The per-key and per-connection bounds alone allow
+  // max_claims × max_waiters_per_key texts of up to max_text_bytes each:
+  // gigabytes from one local client with a few hundred connections.
+  uint64_t max_parked_bytes = 64ull << 20;
 };
 
 // Since start (claims_open and waiting: now).
@@ -63,8 +68,10 @@ struct ClaimCounters {
 class ClaimTable {
  public:
   explicit ClaimTable(ClaimLimits limits = {}) : limits_(limits) {}
-  // New limits apply to later calls; claims and waiters already here keep theirs.
-  void SetLimits(const ClaimLimits& limits) { limits_ = limits; }
+  // New limits apply to later calls; claims already here keep their lease,
+  // but a lower max_wait_ms cuts the waits already here to it (counted from
+  // when each started waiting), as a reload of max_wait_s promises.
+  void SetLimits(const ClaimLimits& limits);
 
   // A claiming GET missed `key` (the entry: "engine[/voice]/" + hex key).
   // kClaimed: `get`'s connection now holds the claim, lease `lease_ms`.
@@ -101,6 +108,11 @@ class ClaimTable {
   // claims pass to their first waiter.
   std::vector<Takeover> OnDisconnect(uint64_t connection, int64_t now_ms);
 
+  // Claims were turned off: every claim ends (its holder may still put; a
+  // put is a put) and every waiter comes back, oldest first per entry, to be
+  // answered a plain miss. Counted as nothing but the end of them.
+  std::vector<ParkedGet> EndAll();
+
   // Leases and waits that ended by now: expired leases pass their claim to
   // their first waiter (or just end), waiters past their deadline come back
   // in `timed_out` (answer them a miss).
@@ -118,6 +130,10 @@ class ClaimTable {
   uint32_t ParkedBy(uint64_t connection) const;
   // Claims `connection` holds now.
   uint32_t HeldBy(uint64_t connection) const;
+  // What the waiting GETs cost now, counted against max_parked_bytes.
+  uint64_t parked_bytes() const { return parked_bytes_; }
+  // What one waiter on `key` costs: its strings and the table's nodes for it.
+  static uint64_t ParkedCost(const std::string& key, const ParkedGet& get);
 
  private:
   struct Claim {
@@ -149,6 +165,7 @@ class ClaimTable {
   // (deadline, key) of every live lease end and waiter's deadline: each is
   // inserted when it starts and erased when it ends.
   std::multiset<std::pair<int64_t, std::string>> deadlines_;
+  uint64_t parked_bytes_ = 0;  // ParkedCost of every waiter
   ClaimCounters counters_;
 };
 

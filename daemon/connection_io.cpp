@@ -489,6 +489,9 @@ void Server::CloseStalledConnections(int64_t now) {
     } else if (idle_timeout_ms > 0 && c->inflight == 0 && !owes && !c->waiting_for_input_budget &&
                ParkedBy(id) == 0 && !HoldsCoordination(id) &&
                now - c->last_active_ms > idle_timeout_ms) {
+      // A holder of a slot unit or a claim is synthesizing (`ttscache slot
+      // run` says nothing while its command runs): closing it would free
+      // the unit under a running synthesis. A claim still ends with its lease.
       idle.push_back(id);
     }
   }

@@ -24,6 +24,11 @@ namespace {
 // the counts in between: a flood of abandoned claims is one line, not many.
 constexpr int64_t kClaimLogIntervalMs = 10000;
 
+// The memory every GET waiting for a claim may hold together (their texts
+// are kept to serve them again): what the daemon's other budgets are to
+// frames and replies. Past it a claim's wait is refused (a plain miss).
+constexpr uint64_t kMaxParkedGetBytes = 64ull << 20;
+
 std::string Ms(int64_t ms) { return std::to_string(ms) + " ms"; }
 
 }  // namespace
@@ -37,7 +42,7 @@ uint32_t Server::ParkedBy(uint64_t connection) const {
 }
 
 bool Server::HoldsCoordination(uint64_t connection) const {
-  return claims_.HeldBy(connection) != 0 || slots_.HoldsOf(connection) != 0;
+  return claims_.HeldBy(connection) != 0 || slots_.HeldBy(connection) != 0;
 }
 
 void Server::AnswerMiss(Connection& c, uint64_t request, const ipc::GetRequest& get) {
@@ -278,7 +283,22 @@ void Server::ApplyCoordinateLimits() {
   claim_limits.max_claims_per_connection = static_cast<uint32_t>(k.max_claims_per_connection);
   claim_limits.max_waiters_per_key = static_cast<uint32_t>(k.max_waiters_per_key);
   claim_limits.max_parked_per_connection = ipc::kMaxParkedPerConnection;
+  claim_limits.max_parked_bytes = kMaxParkedGetBytes;
   claims_.SetLimits(claim_limits);
+  if (!k.claims) {
+    // Turned off by a reload: nobody is to synthesize for others any more,
+    // so the GETs waiting are told now rather than handed claims as leases
+    // end (a claim block is a plain miss from now on).
+    for (const ParkedGet& get : claims_.EndAll()) {
+      auto it = connections_.find(get.connection);
+      if (it == connections_.end()) continue;
+      QueueError(*it->second, get.request,
+                 MakeError(Errc::kNotFound,
+                           "not in the cache: claims were turned off ([coordinate] claims = "
+                           "false) while this GET waited; synthesize it yourself"));
+      SettleConnection(get.connection);
+    }
+  }
   SlotLimits slot_limits;
   for (const auto& [name, size] : k.slots) slot_limits.sizes[name] = static_cast<uint32_t>(size);
   slot_limits.default_size = static_cast<uint32_t>(k.default_slots);

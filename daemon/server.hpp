@@ -179,7 +179,6 @@ class Server {
     bool ends_verify = false;
     // Set by a put (PUT, PUT_ENCODE, PUT_FILE, a stream's FINISH) that stored
     // its entry: the entry's claim key (ClaimKey), whose claim it fulfils.
-    // (PUT_ENCODE posts it alone, connection 0, as soon as its WAV is stored.)
     std::string stored_entry;
   };
   struct VariantWaiter {
@@ -347,9 +346,8 @@ class Server {
   void ArmCoordinateTimer();
   // Requests of `connection` parked in either table.
   uint32_t ParkedBy(uint64_t connection) const;
-  // Whether `connection` holds a claim or a slot unit: it is synthesizing,
-  // so it is not idle however long that takes (`ttscache slot run` of a
-  // long batch); a process that dies closes it, which frees them.
+  // Whether `connection` holds a claim or a slot unit: it is working (a
+  // synthesis), not idle, however long it stays silent.
   bool HoldsCoordination(uint64_t connection) const;
   // Closes `connection` if its peer is done and nothing more is owed (after
   // a parked request of it was answered).

@@ -74,6 +74,17 @@ void SynthesisSlots::GrantWaiters(const std::string& name, Slot& slot, int64_t n
 
 std::vector<SlotGrant> SynthesisSlots::SetLimits(SlotLimits limits, int64_t now_ms) {
   limits_ = std::move(limits);
+  // A lower max_wait_ms cuts the waits already here (from when each began).
+  for (auto& [name, slot] : slots_) {
+    for (Waiter& w : slot.waiters) {
+      const int64_t cut = w.parked_ms + limits_.max_wait_ms;
+      if (w.deadline_ms <= cut) continue;
+      auto d = deadlines_.find({w.deadline_ms, name});
+      if (d != deadlines_.end()) deadlines_.erase(d);
+      w.deadline_ms = cut;
+      deadlines_.insert({cut, name});
+    }
+  }
   std::vector<SlotGrant> grants;
   for (auto& [name, slot] : slots_) GrantWaiters(name, slot, now_ms, &grants);
   return grants;
@@ -231,13 +242,13 @@ std::vector<SlotSnapshot> SynthesisSlots::Snapshot() const {
   return out;
 }
 
-uint32_t SynthesisSlots::ParkedBy(uint64_t connection) const {
-  return CountOf(parked_by_, connection);
-}
-
-uint32_t SynthesisSlots::HoldsOf(uint64_t connection) const {
+uint32_t SynthesisSlots::HeldBy(uint64_t connection) const {
   auto it = holds_of_.find(connection);
   return it == holds_of_.end() ? 0 : static_cast<uint32_t>(it->second.size());
+}
+
+uint32_t SynthesisSlots::ParkedBy(uint64_t connection) const {
+  return CountOf(parked_by_, connection);
 }
 
 }  // namespace ttscache

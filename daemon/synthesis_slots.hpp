@@ -60,7 +60,8 @@ class SynthesisSlots {
   explicit SynthesisSlots(SlotLimits limits = {});
 
   // New sizes and bounds. A smaller size takes no unit back; a larger one
-  // grants waiters at once (returned).
+  // grants waiters at once (returned); a lower max_wait_ms cuts the waits
+  // already here to it (from when each began).
   std::vector<SlotGrant> SetLimits(SlotLimits limits, int64_t now_ms);
 
   // kGranted: `grant` is the reply. kWaiting: parked until a unit frees
@@ -92,7 +93,7 @@ class SynthesisSlots {
   // Requests of `connection` waiting here now.
   uint32_t ParkedBy(uint64_t connection) const;
   // Units `connection` holds now.
-  uint32_t HoldsOf(uint64_t connection) const;
+  uint32_t HeldBy(uint64_t connection) const;
 
  private:
   struct Waiter {

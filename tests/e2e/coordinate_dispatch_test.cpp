@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -40,8 +41,8 @@ constexpr uint8_t kGetReply = ipc::ReplyOpcode(ipc::Opcode::kGet);
 // A daemon with [coordinate] keys appended to its configuration.
 struct CoordinatedDaemon {
   explicit CoordinatedDaemon(const std::string& coordinate_keys = "",
-                             testing::Keys daemon_keys = {})
-      : d(std::move(daemon_keys)) {
+                             testing::Keys daemon_keys = {}, testing::Keys cache_keys = {})
+      : d(std::move(daemon_keys), std::move(cache_keys)) {
     std::ofstream(d.config_path(), std::ios::app) << "[coordinate]\n" << coordinate_keys;
     started = d.Start();
   }
@@ -548,6 +549,117 @@ TEST(CoordinateDispatch, TheParkedRequestsOfOneConnectionAreBounded) {
   EXPECT_EQ(Coordination(cd.d).waiting, 0u);
 }
 
+// The memory of waiting GETs is bounded in total (64 MiB), whatever the
+// per-key and per-connection bounds allow: each keeps its text, so one
+// client with a few hundred connections parking 1,024 long texts each held
+// gigabytes. Here 1 MiB texts: the 64th wait is refused, a plain miss.
+TEST(CoordinateDispatch, TheMemoryOfWaitingGetsIsBounded) {
+  CoordinatedDaemon cd("", {}, {{"max_text_bytes", "1048576"}});
+  ASSERT_TRUE(cd.started) << cd.d.log();
+  RawPeer holder(cd.d.socket_path()), hostile(cd.d.socket_path());
+  const std::string text(1 << 20, 'a');
+  Claim(holder, text);
+  constexpr uint64_t kCount = 70;
+  for (uint64_t i = 1; i <= kCount; ++i) {
+    const std::vector<uint8_t> f = ClaimGet(i, text, 60000);
+    ASSERT_EQ(hostile.Send(f), static_cast<ssize_t>(f.size()));
+  }
+  // The waits past the budget are refused; the others still wait.
+  for (uint64_t i = 64; i <= kCount; ++i) {
+    const Reply r = Next(hostile);
+    EXPECT_EQ(r.request, i);
+    EXPECT_EQ(CodeOf(r), ipc::ErrorCode::kNotFound);
+    EXPECT_THAT(e2e::ErrorOf(r.body).message, HasSubstr("maximum of waiting GETs"));
+  }
+  const ipc::CoordinationStatsWire k = Coordination(cd.d);
+  EXPECT_EQ(k.waiting, 63u);
+  EXPECT_EQ(k.claims_refused, kCount - 63);
+  // They are served as always when the put comes.
+  holder.Send(Put(2, text, e2e::Tone(1)));
+  EXPECT_EQ(Next(holder).opcode, ipc::ReplyOpcode(ipc::Opcode::kPut));
+  for (uint64_t i = 0; i < 63; ++i) EXPECT_EQ(Next(hostile).opcode, kGetReply);
+}
+
+// A connection holding a slot unit or a claim is synthesizing, not idle:
+// idle_timeout_s must not close it (that freed the unit under a running
+// `ttscache slot run` command, which sends nothing while it runs). One that
+// holds nothing is still closed.
+TEST(CoordinateDispatch, IdleTimeoutSparesHoldersOfSlotsAndClaims) {
+  CoordinatedDaemon cd("slots = gpu:1\n", {{"idle_timeout_s", "1"}});
+  ASSERT_TRUE(cd.started) << cd.d.log();
+  RawPeer slot_holder(cd.d.socket_path()), claim_holder(cd.d.socket_path()),
+      idle(cd.d.socket_path());
+  slot_holder.Send(Acquire(1, "gpu", 0));
+  EXPECT_EQ(Next(slot_holder).opcode, ipc::ReplyOpcode(ipc::Opcode::kSlotAcquire));
+  Claim(claim_holder, "long synthesis");
+  ::usleep(3500 * 1000);  // past idle_timeout_s and the 1 s timer that applies it
+  uint8_t byte = 0;
+  EXPECT_EQ(::recv(idle.fd.get(), &byte, 1, MSG_DONTWAIT), 0)
+      << "a connection holding nothing is closed when idle";
+  RawPeer other(cd.d.socket_path());
+  other.Send(Acquire(1, "gpu", 0));
+  EXPECT_EQ(CodeOf(Next(other)), ipc::ErrorCode::kBusy) << "the unit is still held";
+  other.Send(ClaimGet(2, "long synthesis", 0));
+  const Reply refused = Next(other);
+  EXPECT_EQ(CodeOf(refused), ipc::ErrorCode::kNotFound) << "the claim is still held";
+  EXPECT_THAT(e2e::ErrorOf(refused.body).message, HasSubstr("held by another"));
+  slot_holder.Send(Frame(ipc::Opcode::kPing, 3, {}));
+  EXPECT_EQ(Next(slot_holder).request, 3u);
+}
+
+// claims = false by a reload answers the GETs waiting at once (a miss): they
+// used to stay parked and be handed claims as leases ended.
+TEST(CoordinateDispatch, TurningClaimsOffAnswersTheWaitersAtOnce) {
+  CoordinatedDaemon cd("lease_s = 1\n");
+  ASSERT_TRUE(cd.started) << cd.d.log();
+  RawPeer holder(cd.d.socket_path()), waiter(cd.d.socket_path());
+  Claim(holder, "turned off");
+  waiter.Send(ClaimGet(7, "turned off", 30000));
+  EXPECT_FALSE(Readable(waiter.fd.get(), 200));
+  cd.d.WriteConfig();
+  std::ofstream(cd.d.config_path(), std::ios::app) << "[coordinate]\nlease_s = 1\nclaims = false\n";
+  const auto reloaded = Clock::now();
+  cd.d.Signal(SIGHUP);
+  const Reply told = Next(waiter);
+  EXPECT_EQ(told.request, 7u);
+  EXPECT_EQ(CodeOf(told), ipc::ErrorCode::kNotFound);
+  EXPECT_THAT(e2e::ErrorOf(told.body).message, HasSubstr("claims were turned off"));
+  EXPECT_LT(Clock::now() - reloaded, std::chrono::milliseconds(900)) << "before the lease ends";
+  const ipc::CoordinationStatsWire k = Coordination(cd.d);
+  EXPECT_EQ(k.waiting, 0u);
+  EXPECT_EQ(k.claims_open, 0u);
+  // The holder's put is still a put.
+  holder.Send(Put(2, "turned off", e2e::Tone(1)));
+  EXPECT_EQ(Next(holder).opcode, ipc::ReplyOpcode(ipc::Opcode::kPut));
+}
+
+// A reload that lowers max_wait_s cuts the waits already parked (claims and
+// slots) to it: they kept the old bound (a minute by default) before.
+TEST(CoordinateDispatch, ALowerMaxWaitByReloadCutsTheWaitsParked) {
+  CoordinatedDaemon cd("slots = gpu:1\n");
+  ASSERT_TRUE(cd.started) << cd.d.log();
+  RawPeer holder(cd.d.socket_path()), waiter(cd.d.socket_path());
+  Claim(holder, "cut");
+  holder.Send(Acquire(2, "gpu", 0));
+  ASSERT_EQ(Next(holder).opcode, ipc::ReplyOpcode(ipc::Opcode::kSlotAcquire));
+  waiter.Send(ClaimGet(7, "cut", 60000));
+  waiter.Send(Acquire(8, "gpu", 60000));
+  EXPECT_FALSE(Readable(waiter.fd.get(), 200));
+  cd.d.WriteConfig();
+  std::ofstream(cd.d.config_path(), std::ios::app)
+      << "[coordinate]\nslots = gpu:1\nmax_wait_s = 1\n";
+  const auto reloaded = Clock::now();
+  cd.d.Signal(SIGHUP);
+  std::set<uint64_t> answered;
+  for (int i = 0; i < 2; ++i) {
+    const Reply r = Next(waiter);
+    answered.insert(r.request);
+    EXPECT_EQ(CodeOf(r), r.request == 7 ? ipc::ErrorCode::kNotFound : ipc::ErrorCode::kBusy);
+  }
+  EXPECT_EQ(answered, (std::set<uint64_t>{7, 8}));
+  EXPECT_LT(Clock::now() - reloaded, std::chrono::seconds(3)) << "not the 60 s they asked for";
+}
+
 TEST(CoordinateDispatch, AWaiterThatLeftBeforeThePutIsSkipped) {
   CoordinatedDaemon cd;
   ASSERT_TRUE(cd.started) << cd.d.log();
@@ -621,30 +733,6 @@ TEST(CoordinateDispatch, AWaiterThatShutItsSendingSideIsStillAnsweredThenClosed)
     ::usleep(10000);
   }
   for (const auto& s : Coordination(cd.d).slots) EXPECT_EQ(s.held, 0u) << s.name;
-}
-
-// A connection that holds a slot unit or a claim is synthesizing, not idle:
-// `ttscache slot run` of a batch longer than idle_timeout_s keeps its unit
-// (closing it would free the unit while the command still runs).
-TEST(CoordinateDispatch, AHolderIsNotClosedAsIdle) {
-  CoordinatedDaemon cd("slots = gpu:1\n", {{"idle_timeout_s", "1"}});
-  ASSERT_TRUE(cd.started) << cd.d.log();
-  RawPeer holder(cd.d.socket_path()), claimer(cd.d.socket_path()), idle(cd.d.socket_path());
-  holder.Send(Acquire(1, "gpu", 0));
-  Reply granted = Next(holder);
-  ASSERT_EQ(granted.opcode, ipc::ReplyOpcode(ipc::Opcode::kSlotAcquire));
-  const uint64_t hold = ipc::DecodeSlotAcquireReply(granted.body).value().hold;
-  Claim(claimer, "a long synthesis");
-  // Past idle_timeout_s (checked by the 1 s timer): the idle one goes, the
-  // holders stay.
-  EXPECT_EQ(Next(idle).opcode, 0) << "an idle connection is closed";
-  ::usleep(1500000);
-  ASSERT_FALSE(Readable(holder.fd.get(), 0)) << "the slot holder was closed as idle";
-  ASSERT_FALSE(Readable(claimer.fd.get(), 0)) << "the claim holder was closed as idle";
-  holder.Send(Release(2, hold));
-  EXPECT_EQ(Next(holder).opcode, ipc::ReplyOpcode(ipc::Opcode::kSlotRelease));
-  claimer.Send(Put(2, "a long synthesis", e2e::Tone(5)));
-  EXPECT_EQ(Next(claimer).opcode, ipc::ReplyOpcode(ipc::Opcode::kPut));
 }
 
 }  // namespace

@@ -299,6 +299,62 @@ TEST(ClaimTable, EveryLimitIsRefusedNamingIt) {
   EXPECT_EQ(t.OnMiss("k1", Get(6, 11), 1000, 0).outcome, Outcome::kWaiting);
 }
 
+// The waiters' memory is bounded in total, not only per key and per
+// connection: long texts fill the budget and the next wait is refused; every
+// way a waiter leaves gives its bytes back.
+TEST(ClaimTable, WaitersMemoryIsBoundedInTotal) {
+  ClaimLimits l = Limits();
+  ParkedGet big = Get(2, 1);
+  big.text.assign(100000, 'a');
+  const uint64_t cost = ClaimTable::ParkedCost(kKey, big);
+  l.max_parked_bytes = 3 * cost;
+  ClaimTable t(l);
+  EXPECT_EQ(t.OnMiss(kKey, Get(1, 1), 0, 0).outcome, Outcome::kClaimed);
+  for (uint64_t r = 1; r <= 3; ++r) {
+    ParkedGet g = big;
+    g.connection = 1 + r;
+    g.request = r;
+    EXPECT_EQ(t.OnMiss(kKey, g, 1000, 0).outcome, Outcome::kWaiting);
+  }
+  EXPECT_EQ(t.parked_bytes(), 3 * cost);
+  ClaimTable::Answer a = t.OnMiss(kKey, big, 1000, 0);
+  EXPECT_EQ(a.outcome, Outcome::kRefused);
+  EXPECT_THAT(a.why, HasSubstr("maximum of waiting GETs"));
+  // A disconnect, a timeout and a put each give their waiter's bytes back.
+  t.OnDisconnect(2, 1);
+  EXPECT_EQ(t.parked_bytes(), 2 * cost);
+  ParkedGet g = big;
+  g.connection = 9;
+  EXPECT_EQ(t.OnMiss(kKey, g, 10, 1).outcome, Outcome::kWaiting);
+  EXPECT_EQ(t.Expire(11).timed_out.size(), 1u);
+  EXPECT_EQ(t.parked_bytes(), 2 * cost);
+  EXPECT_EQ(t.Fulfil(kKey).size(), 2u);
+  EXPECT_EQ(t.parked_bytes(), 0u);
+}
+
+// Claims turned off: every claim ends and every waiter comes back to be
+// answered; nothing is left to expire or to pass on.
+TEST(ClaimTable, EndAllReturnsEveryWaiterAndForgetsTheClaims) {
+  ClaimTable t(Limits());
+  EXPECT_EQ(t.OnMiss("k1", Get(1, 1), 0, 0).outcome, Outcome::kClaimed);
+  EXPECT_EQ(t.OnMiss("k2", Get(1, 2), 0, 0).outcome, Outcome::kClaimed);
+  EXPECT_EQ(t.OnMiss("k1", Get(2, 3), 1000, 0).outcome, Outcome::kWaiting);
+  EXPECT_EQ(t.OnMiss("k1", Get(3, 4), 1000, 0).outcome, Outcome::kWaiting);
+  EXPECT_EQ(t.OnMiss("k2", Get(2, 5), 1000, 0).outcome, Outcome::kWaiting);
+  std::vector<uint64_t> ended = Requests(t.EndAll());
+  std::sort(ended.begin(), ended.end());
+  EXPECT_EQ(ended, (std::vector<uint64_t>{3, 4, 5}));
+  EXPECT_EQ(t.counters().claims_open, 0u);
+  EXPECT_EQ(t.counters().waiting, 0u);
+  EXPECT_EQ(t.ParkedBy(2), 0u);
+  EXPECT_EQ(t.HeldBy(1), 0u);
+  EXPECT_EQ(t.parked_bytes(), 0u);
+  EXPECT_FALSE(t.NextDeadline().has_value());
+  EXPECT_TRUE(t.OnDisconnect(1, 10).empty());
+  // Claims on again: a fresh table.
+  EXPECT_EQ(t.OnMiss("k1", Get(4, 6), 0, 20).outcome, Outcome::kClaimed);
+}
+
 TEST(ClaimTable, TakeoverIgnoresThePerConnectionClaimLimit) {
   // A waiter admitted under the limits is not refused its takeover: the
   // others would wait for nobody.
