@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <deque>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -29,11 +30,13 @@ SlotLimits Limits() {
   return l;
 }
 
-const SlotSnapshot* Find(const std::vector<SlotSnapshot>& all, const std::string& name) {
+// A copy: Snapshot() returns a temporary, so a pointer into it would dangle
+// past the statement (ASan found one).
+std::optional<SlotSnapshot> Find(const std::vector<SlotSnapshot>& all, const std::string& name) {
   for (const SlotSnapshot& s : all) {
-    if (s.name == name) return &s;
+    if (s.name == name) return s;
   }
-  return nullptr;
+  return std::nullopt;
 }
 
 std::vector<uint64_t> Requests(const std::vector<SlotGrant>& grants) {
@@ -71,8 +74,8 @@ TEST(SynthesisSlots, GrantsUpToTheSizeThenWaitersGetUnitsInArrivalOrder) {
   ASSERT_TRUE(s.Release(2, b.grant.hold, 60, &grants));
   ASSERT_TRUE(s.Release(3, grants[0].hold, 70, &grants));
   EXPECT_EQ(Requests(grants), (std::vector<uint64_t>{30, 40, 31}));
-  const SlotSnapshot* gpu = Find(s.Snapshot(), "gpu");
-  ASSERT_NE(gpu, nullptr);
+  const std::optional<SlotSnapshot> gpu = Find(s.Snapshot(), "gpu");
+  ASSERT_TRUE(gpu.has_value());
   EXPECT_EQ(gpu->size, 2u);
   EXPECT_EQ(gpu->held, 2u);
   EXPECT_EQ(gpu->waiting, 0u);
@@ -219,7 +222,8 @@ TEST(SynthesisSlots, WaitsEndAtTheirDeadlineCutToMaxWait) {
   ASSERT_EQ(t.size(), 1u);
   EXPECT_EQ(t[0].request, 2u);
   EXPECT_THAT(t[0].why, HasSubstr("within 500 ms"));
-  const SlotSnapshot* x = Find(s.Snapshot(), "xtts");
+  const std::optional<SlotSnapshot> x = Find(s.Snapshot(), "xtts");
+  ASSERT_TRUE(x.has_value());
   EXPECT_EQ(x->timeouts, 2u);
   EXPECT_EQ(x->waiting, 0u);
   EXPECT_EQ(x->wait_us, (100u + 590u) * 1000u);
@@ -294,8 +298,8 @@ TEST(SynthesisSlots, SnapshotListsConfiguredAndUsedNames) {
   s.Acquire("piper", 1, 1, 0, 0);
   snap = s.Snapshot();
   ASSERT_EQ(snap.size(), 4u);
-  const SlotSnapshot* piper = Find(snap, "piper");
-  ASSERT_NE(piper, nullptr);
+  const std::optional<SlotSnapshot> piper = Find(snap, "piper");
+  ASSERT_TRUE(piper.has_value());
   EXPECT_EQ(piper->size, 2u);
   EXPECT_EQ(piper->held, 1u);
   EXPECT_EQ(piper->acquired, 1u);
