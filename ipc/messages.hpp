@@ -138,6 +138,19 @@ struct CoordinationStatsWire {
   std::vector<SlotStatsWire> slots;
 };
 
+// STATS flag kStatsTier: the fleet-shared second tier (docs/fleet.md).
+// Counters since start; the state and queue depth now. All zero when the
+// daemon has no tier configured (enabled 0).
+enum class TierState : uint8_t { kUp = 0, kDown = 1, kProbing = 2 };  // the circuit breaker
+struct TierStatsWire {
+  bool enabled = false;
+  TierState state = TierState::kUp;
+  uint32_t servers = 0;  // configured
+  uint64_t lookups = 0, coalesced = 0, hits = 0, variant_hits = 0, misses = 0, errors = 0,
+           timeouts = 0, corrupt = 0, skipped = 0, writes = 0, write_errors = 0, dropped = 0,
+           oversized = 0, queue_depth = 0, queue_capacity = 0, breaker_opens = 0, lookup_us = 0;
+};
+
 // STREAM_OPEN: the input's format (raw PCM: sample format, channels, rate;
 // a WAV: all three 0, read from its header), the Opus parameters, and
 // optionally the cache entry the finished stream becomes (empty engine: none).
@@ -218,6 +231,9 @@ struct StatsReply {
   // Present when asked (kStatsCoordinate) and known.
   bool has_coordination = false;
   CoordinationStatsWire coordination;
+  // Present when asked (kStatsTier) and known.
+  bool has_tier = false;
+  TierStatsWire tier;
 };
 
 // DELETE: one entry, named by (engine, text) or (engine, key). `engine`

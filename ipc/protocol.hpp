@@ -89,6 +89,7 @@ inline constexpr uint8_t kStatsLimits = 0x01;
 inline constexpr uint8_t kStatsStreams = 0x02;
 inline constexpr uint8_t kStatsDetail = 0x04;      // disk, ages, queue, encode durations
 inline constexpr uint8_t kStatsCoordinate = 0x08;  // claims and synthesis slots
+inline constexpr uint8_t kStatsTier = 0x10;        // the fleet's second tier (memcached)
 // DELETE: the entry is named by its text (normalized and hashed as GET
 // does) or by its key (the file name's SHA-256).
 enum class DeleteBy : uint8_t { kText = 0, kKey = 1 };

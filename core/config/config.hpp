@@ -93,12 +93,40 @@ struct CoordinateSettings {
   int max_slot_waiters{};                          // SLOT_ACQUIREs waiting over all connections
 };
 
+// One memcached server of [tier] servers: a TCP host and port, or a Unix
+// socket's path (host empty, port 0).
+struct TierServer {
+  std::string host;
+  int port{};
+  std::string socket_path;
+  bool operator==(const TierServer&) const = default;
+};
+
+// A second tier shared by a fleet of daemons: a pool of memcached servers
+// (docs/fleet.md). No servers: off, and the daemon is exactly local-only.
+// Changes need a restart (a reload logs and ignores them).
+struct TierSettings {
+  std::vector<TierServer> servers;  // keys spread over them by consistent hashing (ketama)
+  int timeout_ms{};                 // the most a GET waits because of the tier; also each I/O's
+  int queue_size{};                 // values waiting to be written; one more is dropped (counted)
+  bool share_wav{}, share_opus{};   // what is looked up and written (`share`)
+  uint64_t max_item_bytes{};        // a value larger (header included) is not written (counted)
+  std::string key_prefix;           // first part of every key: fleets sharing a pool stay apart
+  uint64_t expire_s{};              // memcached expiry of what is written; 0 = none (its LRU)
+  // A file holding "user:password" for SASL PLAIN (binary protocol); a
+  // relative name is under $CREDENTIALS_DIRECTORY (systemd LoadCredential=).
+  // Empty: no authentication.
+  std::string sasl_credentials;
+  int lookup_threads{};  // lookups at once (each its own connections to the pool)
+};
+
 struct Config {
   DaemonSettings daemon;
   CacheSettings cache;
   OpusSettings opus;
   StreamSettings stream;
   CoordinateSettings coordinate;
+  TierSettings tier;
 };
 
 // Where an effective value came from, for --print-config.

@@ -221,6 +221,11 @@ class CacheStore {
   // The entry's WAV; nullopt on a miss. kBusy: it could not be opened now
   // (out of descriptors), try again; the entry is kept.
   Result<std::optional<CachedFile>> Get(std::string_view engine, std::string_view text);
+  // The entry's WAV (`variant` null) or that variant, opened as Get opens it,
+  // but counting no hit or miss and leaving the LRU order as it is: for the
+  // tier's writer, which reads what it was offered. nullopt when missing.
+  Result<std::optional<CachedFile>> Peek(std::string_view engine, const CacheKey& key,
+                                         const OpusParams* variant);
   // Stores `wav` as the entry (replacing any, with its variants); returns the
   // new entry's generation.
   Result<uint64_t> Put(std::string_view engine, std::string_view text,
