@@ -4,7 +4,7 @@
 # access by group, reload, watchdog, stop, upgrade with a modified conffile,
 # the metrics export, operating the cache and synthesis slots
 # (metrics_in_container.sh, operate_in_container.sh,
-# coordinate_in_container.sh),
+# coordinate_in_container.sh, tier_in_container.sh),
 # remove and purge. Each check is one line in /results/log; the last line is
 # PASSED, or FAILED with the step.
 set -uo pipefail
@@ -188,6 +188,8 @@ source /debs/metrics_in_container.sh
 source /debs/operate_in_container.sh
 # shellcheck source=tests/system/coordinate_in_container.sh
 source /debs/coordinate_in_container.sh
+# shellcheck source=tests/system/tier_in_container.sh
+source /debs/tier_in_container.sh
 
 # --- remove, purge ------------------------------------------------------------
 check "apt-get remove" apt-get remove -y ttscache libttscache-dev

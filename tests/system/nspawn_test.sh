@@ -47,7 +47,7 @@ done
 # (metrics_in_container.sh). The root's name hashes this list: a root kept from
 # before a change to it is not reused, a new one is made (the run needs the
 # network that once), and every later run is offline.
-include="systemd,systemd-sysv,dbus,nodejs,prometheus-node-exporter,curl,$(dpkg-deb -f "$runtime" Depends | sed -E 's/ \([^)]*\)//g; s/, /,/g')"
+include="systemd,systemd-sysv,dbus,nodejs,prometheus-node-exporter,curl,memcached,sasl2-bin,libsasl2-modules,$(dpkg-deb -f "$runtime" Depends | sed -E 's/ \([^)]*\)//g; s/, /,/g')"
 root=${TTSCACHE_NSPAWN_ROOT:-/var/tmp/ttscache-nspawn/root-$(md5sum <<< "$include" | cut -c1-8)}
 if [ ! -d "$root" ]; then
   echo "== debootstrap $root (once; kept for later runs)"
@@ -64,7 +64,7 @@ container=""
 trap '[ -z "$container" ] || kill "$container" 2> /dev/null || true; rm -rf "$work"' EXIT
 mkdir -p "$work/debs/upgrade" "$work/results" "$work/run-ttscache"
 cp "$runtime" "$dev" "$node_deb" "$here/in_container.sh" "$here/adopt_in_container.sh" "$here/client_container.sh" \
-  "$here/metrics_in_container.sh" "$here/operate_in_container.sh" "$here/coordinate_in_container.sh" \
+  "$here/metrics_in_container.sh" "$here/operate_in_container.sh" "$here/coordinate_in_container.sh" "$here/tier_in_container.sh" \
   "$here/../../docs/migrating.md" "$here/../support/doc_block.sh" "$work/debs/"
 espeak-ng -w "$work/debs/speech.wav" "The lights are on in the kitchen."
 # The old backend's cache folder, written by the old module itself
