@@ -325,6 +325,49 @@ TEST_F(FleetTierTest, EveryServerKilledMeansMissesWithinTheTimeoutThenTheBreaker
       15s));
 }
 
+TEST_F(FleetTierTest, OneServerKilledIsEjectedAndItsKeysRefillOnTheOthers) {
+  MemcachedProcess second;
+  ASSERT_TRUE(second.Start());
+  const TierSettings t = Settings({ServerOf(server_), ServerOf(second)});
+  constexpr int kEntries = 20;
+  auto text = [](int i) { return "phrase " + std::to_string(i); };
+  for (int i = 0; i < kEntries; ++i)
+    ASSERT_TRUE(a_->Put("piper", text(i), testing::SeededWav(i)).ok());
+  auto tier_a = Start(t, a_.get());
+  for (int i = 0; i < kEntries; ++i) tier_a->OfferWav("piper", KeyOf(text(i)));
+  ASSERT_TRUE(WaitFor([&] { return tier_a->Stats().writes == kEntries; }));
+  second.Kill();
+  // Its keys miss (one error, then it is out of the ring); the tier stays up.
+  auto tier_b = Start(t, b_.get());
+  int hits = 0;
+  for (int i = 0; i < kEntries; ++i) {
+    std::optional<TierLookupResult> r = LookUp(*tier_b, WavLookup("piper", text(i)));
+    ASSERT_TRUE(r.has_value()) << i;
+    hits += r->wav_stored;
+  }
+  EXPECT_GT(hits, 0);
+  EXPECT_LT(hits, kEntries);  // ketama gave the killed server some of the 20
+  // Each lookup thread's handle meets the dead server once before ejecting it.
+  EXPECT_LE(tier_b->Stats().errors, 2u * t.lookup_threads);
+  EXPECT_EQ(tier_b->Stats().state, ipc::TierState::kUp);
+  // Written again, they all land on the server left, and a third store finds all.
+  for (int i = 0; i < kEntries; ++i) tier_a->OfferWav("piper", KeyOf(text(i)));
+  ASSERT_TRUE(WaitFor([&] {
+    ipc::TierStatsWire s = tier_a->Stats();
+    return s.writes + s.write_errors == 2 * kEntries;
+  }));
+  EXPECT_LE(tier_a->Stats().write_errors, 4u);
+  testing::TempDir dir_c;
+  auto c = testing::OpenCacheStore(testing::StoreOptions(dir_c.path()));
+  auto tier_c = Start(t, c.get());
+  int refilled = 0;
+  for (int i = 0; i < kEntries; ++i) {
+    std::optional<TierLookupResult> r = LookUp(*tier_c, WavLookup("piper", text(i)));
+    refilled += r && r->wav_stored;
+  }
+  EXPECT_GE(refilled, kEntries - 2 * t.lookup_threads);
+}
+
 TEST_F(FleetTierTest, AServerThatNeverAnswersCostsOneTimeoutNotAHang) {
   // Accepts connections (the kernel's backlog) and never reads a byte.
   UniqueFd listener(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
