@@ -111,11 +111,24 @@ int main(int argc, char** argv) {
                 " has no O_TMPFILE (or /proc is missing): new files are written as named "
                 "temporaries and renamed");
   }
+  // The fleet tier: settings it cannot use (credentials) are a
+  // configuration error. It connects nothing yet.
+  std::unique_ptr<FleetTier> tier;
+  if (!config.tier.servers.empty()) {
+    Result<std::unique_ptr<FleetTier>> started = FleetTier::Start(config.tier, store->get());
+    if (!started) {
+      log::Error("ttscached: [tier]: " + started.error().message);
+      return started.error().code == Errc::kConfig ? kExitConfig : 1;
+    }
+    tier = std::move(*started);
+    log::Info("ttscached: fleet tier of " + std::to_string(config.tier.servers.size()) +
+              " memcached server(s), timeout " + std::to_string(config.tier.timeout_ms) + " ms");
+  }
   Result<ListenSocket> listen = OpenListenSocket(config.daemon);
   if (!listen) {
     log::Error("ttscached: " + listen.error().message);
     return 1;
   }
-  Server server(std::move(*loaded), path, std::move(*store), std::move(*listen));
+  Server server(std::move(*loaded), path, std::move(*store), std::move(*listen), std::move(tier));
   return server.Run();
 }
