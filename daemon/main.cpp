@@ -1,5 +1,7 @@
 // ttscached's entry point: parse the command line, load the configuration,
 // then hand over to the server. Kept thin so the tests can drive the rest.
+#include <pthread.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -115,6 +117,13 @@ int main(int argc, char** argv) {
   // configuration error. It connects nothing yet.
   std::unique_ptr<FleetTier> tier;
   if (!config.tier.servers.empty()) {
+    // Its threads start now: they must inherit the mask Server::Run sets,
+    // or a SIGTERM delivered to one of them kills the process (the signalfd
+    // only sees signals blocked in every thread).
+    sigset_t signals;
+    sigemptyset(&signals);
+    for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, s);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     Result<std::unique_ptr<FleetTier>> started = FleetTier::Start(config.tier, store->get());
     if (!started) {
       log::Error("ttscached: [tier]: " + started.error().message);

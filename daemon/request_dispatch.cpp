@@ -593,11 +593,6 @@ void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& g
     if (!tier_asked && AskTier(c, request, get, /*want_wav=*/true, 0, params)) return;
     return AnswerMiss(c, request, get);
   }
-  // The WAV is here, its variant not: the fleet may have encoded it.
-  if (!tier_asked && AskTier(c, request, get, /*want_wav=*/false, lookup->generation, params)) {
-    return;
-  }
-
   // Encode once, however many ask: later askers wait on the first one's job.
   const CacheKey entry_key = store_->Resolve(get.engine, get.text)->second;
   const std::string key =
@@ -608,6 +603,11 @@ void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& g
     shared_encodes_++;
     pending->second.waiters.push_back({c.id, request, get.delivery});
     c.inflight++;
+    return;
+  }
+  // The WAV is here, its variant not (nor being encoded): the fleet may
+  // have encoded it.
+  if (!tier_asked && AskTier(c, request, get, /*want_wav=*/false, lookup->generation, params)) {
     return;
   }
   auto wav = std::make_shared<CachedFile>(std::move(*lookup->wav));

@@ -102,7 +102,10 @@ void Server::ExpireTierLookups(int64_t now) {
     if (it == tier_lookups_.end()) continue;
     std::vector<TierParkedGet> gets = std::move(it->second.gets);
     tier_lookups_.erase(it);
-    if (tier_) tier_->CountTimeout();
+    // Counted per GET answered at the deadline (docs/protocol.md, STATS).
+    if (tier_) {
+      for (size_t i = 0; i < gets.size(); ++i) tier_->CountTimeout();
+    }
     ResumeTierGets(gets);
   }
 }

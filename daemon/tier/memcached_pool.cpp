@@ -114,8 +114,12 @@ Result<std::vector<std::optional<std::vector<uint8_t>>>> MemcachedPool::MultiGet
   // SOME_ERRORS: a server of some key failed; the others still answer.
   const bool partial = rc == MEMCACHED_SOME_ERRORS;
   if (memcached_failed(rc) && !partial) return LastError("multi-get", rc);
+  // On the caller's storage, not allocated: memcached_fetch_result frees an
+  // allocated result itself when the fetch ends (the deleter then freed it
+  // twice: "double free or corruption" on every lookup).
+  memcached_result_st storage;
   std::unique_ptr<memcached_result_st, ResultDeleter> result(
-      memcached_result_create(handle_, nullptr));
+      memcached_result_create(handle_, &storage));
   if (!result) return MakeError(Errc::kOutOfMemory, "memcached_result_create failed");
   std::optional<Error> failure;
   size_t found = 0;

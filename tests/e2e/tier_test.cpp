@@ -271,7 +271,9 @@ TEST(Tier, AKilledServerCostsMissesNotErrorsAndIsRefilled) {
   // The backend synthesizes what missed and puts it, as it would.
   for (int i : missed) ASSERT_TRUE(cb.Put("xtts", text(i), wav).ok());
   ASSERT_TRUE(Eventually([&] { return TierStats(b).writes >= missed.size(); }))
-      << TierStats(b).writes << " writes, " << TierStats(b).write_errors << " write errors";
+      << TierStats(b).writes << " writes, " << TierStats(b).write_errors << " write errors, "
+      << TierStats(b).skipped << " skipped, state " << int(TierStats(b).state) << ", "
+      << TierStats(b).errors << " lookup errors, " << TierStats(b).misses << " misses";
 
   // C, which never saw any of it, is served everything from the tier. A
   // lookup that still went to the dead server (before C ejected it) is a
