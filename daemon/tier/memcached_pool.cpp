@@ -53,7 +53,7 @@ Result<std::unique_ptr<MemcachedPool>> MemcachedPool::Create(const MemcachedPool
       {MEMCACHED_BEHAVIOR_RCV_TIMEOUT, ms * 1000, "receive timeout (µs)"},
       // A server failing twice in a row leaves the ring (its keys re-hash to
       // the others) and is tried again after 2 s.
-      {MEMCACHED_BEHAVIOR_SERVER_FAILURE_LIMIT, 2, "server failure limit"},
+      {MEMCACHED_BEHAVIOR_SERVER_FAILURE_LIMIT, 1, "server failure limit"},
       {MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 2, "retry timeout (s)"},
       {MEMCACHED_BEHAVIOR_REMOVE_FAILED_SERVERS, 1, "remove failed servers"},
   };

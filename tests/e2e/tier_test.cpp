@@ -270,10 +270,19 @@ TEST(Tier, AKilledServerCostsMissesNotErrorsAndIsRefilled) {
   EXPECT_LT(missed.size(), static_cast<size_t>(kKeys)) << "the others were still served";
   // The backend synthesizes what missed and puts it, as it would.
   for (int i : missed) ASSERT_TRUE(cb.Put("xtts", text(i), wav).ok());
-  ASSERT_TRUE(Eventually([&] { return TierStats(b).writes >= missed.size(); }))
-      << TierStats(b).writes << " writes, " << TierStats(b).write_errors << " write errors, "
-      << TierStats(b).skipped << " skipped, state " << int(TierStats(b).state) << ", "
-      << TierStats(b).errors << " lookup errors, " << TierStats(b).misses << " misses";
+  // Written, or failed on the dead server before B's writer ejected it
+  // (write-behind does not retry: a write lost is a later miss, no more).
+  ASSERT_TRUE(Eventually([&] {
+    const ipc::TierStatsWire s = TierStats(b);
+    return s.writes + s.write_errors >= missed.size();
+  })) << TierStats(b).writes
+      << " writes, " << TierStats(b).write_errors << " write errors, " << TierStats(b).skipped
+      << " skipped, state " << int(TierStats(b).state) << "\n"
+      << b.log();
+  const ipc::TierStatsWire sb = TierStats(b);
+  EXPECT_EQ(sb.state, ipc::TierState::kUp) << "one server of three down is not the tier down";
+  EXPECT_LE(sb.write_errors, 3u) << "the dead server was not ejected";
+  EXPECT_LE(sb.errors, 10u) << "lookups kept going to the dead server";
 
   // C, which never saw any of it, is served everything from the tier. A
   // lookup that still went to the dead server (before C ejected it) is a
@@ -282,19 +291,19 @@ TEST(Tier, AKilledServerCostsMissesNotErrorsAndIsRefilled) {
   int hits = 0;
   for (int i = 0; i < kKeys; ++i) {
     bool hit = false;
-    for (int attempt = 0; attempt < 40 && !hit; ++attempt) {
+    for (int attempt = 0; attempt < 5 && !hit; ++attempt) {
       Result<AudioBuffer> got = cc.Get("xtts", text(i), Format::kWav);
       if (got.ok()) {
         EXPECT_EQ(ToVector(*got), wav);
         hit = true;
       } else {
         ASSERT_EQ(got.error().code, Errc::kNotFound) << got.error().message;
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
       }
     }
     hits += hit;
   }
-  EXPECT_EQ(hits, kKeys) << c.log();
+  EXPECT_GE(hits, kKeys - static_cast<int>(sb.write_errors)) << c.log();
+  EXPECT_EQ(TierStats(c).state, ipc::TierState::kUp);
 }
 
 TEST(Tier, WithEveryServerDeadAGetIsAMissOrALocalHitOnTime) {
