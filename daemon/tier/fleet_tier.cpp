@@ -212,10 +212,10 @@ TierLookupResult FleetTier::State::LookUp(MemcachedPool* pool, const TierLookup&
   uint64_t generation = lookup.generation;
   bool have_entry = !lookup.want_wav;
   if (wav) {
-    Result<uint64_t> put = store->Put(lookup.engine, lookup.text, *wav);
+    Result<StoredEntry> put = store->Put(lookup.engine, lookup.text, *wav);
     if (put) {
       result.wav_stored = true;
-      result.generation = generation = *put;
+      result.generation = generation = put->generation;
       have_entry = true;
     } else if (!put_error_logged.exchange(true)) {
       log::Warning("tier: a WAV from the pool was not stored (logged once): " +

@@ -171,7 +171,7 @@ TEST_F(FleetTierTest, AVariantComesWithItsWavOrAloneToAnEntryHere) {
   const TierSettings t = Settings({ServerOf(server_)});
   const std::vector<uint8_t> wav = testing::SeededWav(2);
   const std::vector<uint8_t> ogg = {'O', 'g', 'g', 'S', 1, 2, 3, 4, 5};
-  uint64_t generation = a_->Put("piper", kText, wav).value();
+  uint64_t generation = a_->Put("piper", kText, wav).value().generation;
   ASSERT_TRUE(a_->PutVariant("piper", kText, generation, Params(), ogg).ok());
   auto tier_a = Start(t, a_.get());
   tier_a->OfferWav("piper", KeyOf(kText));
@@ -195,7 +195,7 @@ TEST_F(FleetTierTest, AVariantComesWithItsWavOrAloneToAnEntryHere) {
   // A third store with the WAV already: only the variant is asked.
   testing::TempDir dir_c;
   auto c = testing::OpenCacheStore(testing::StoreOptions(dir_c.path()));
-  const uint64_t c_generation = c->Put("piper", kText, wav).value();
+  const uint64_t c_generation = c->Put("piper", kText, wav).value().generation;
   auto tier_c = Start(t, c.get());
   TierLookup variant_only = both;
   variant_only.want_wav = false;
