@@ -244,7 +244,9 @@ TEST_F(FleetTierTest, ACorruptValueIsAMissCountedAndDeleted) {
   EXPECT_FALSE(r->wav_stored);
   EXPECT_EQ(tier_b->Stats().corrupt, 2u);
   // Audio the store refuses (not a WAV) under a valid header: not stored.
-  ASSERT_TRUE(pool->Set(key, EncodeTierValue(TierValueKind::kWav, key, {1, 2, 3}), 0).ok());
+  ASSERT_TRUE(
+      pool->Set(key, EncodeTierValue(TierValueKind::kWav, key, std::vector<uint8_t>{1, 2, 3}), 0)
+          .ok());
   r = LookUp(*tier_b, WavLookup());
   EXPECT_FALSE(r->wav_stored);
   EXPECT_EQ(tier_b->Stats().misses, 3u);
@@ -263,11 +265,13 @@ TEST_F(FleetTierTest, ValuesTooLargeAreSkipped) {
 
   // The server's -I below max_item_bytes: it refuses, counted as oversized
   // (not as a failure of the pool).
-  MemcachedProcess small({.max_item_size = "1k"});
+  MemcachedOptions small_items;
+  small_items.max_item_size = "512k";  // the smallest with its default slab_chunk_max
+  MemcachedProcess small(small_items);
   ASSERT_TRUE(small.Start());
   t = Settings({ServerOf(small)});
   const std::string big = "a longer text";
-  ASSERT_TRUE(a_->Put("piper", big, testing::SeededWav(6, 100000)).ok());  // ~200 KB
+  ASSERT_TRUE(a_->Put("piper", big, testing::SeededWav(6, 300000)).ok());  // ~600 KB
   tier_a = Start(t, a_.get());
   for (int i = 0; i < 6; ++i) tier_a->OfferWav("piper", KeyOf(big));
   ASSERT_TRUE(WaitFor([&] { return tier_a->Stats().oversized == 6; }))
@@ -396,7 +400,10 @@ TEST_F(FleetTierTest, NothingSharedMeansNothingQueued) {
 }
 
 TEST_F(FleetTierTest, SaslWithGoodCredentialsWorksAndWrongOnesMiss) {
-  MemcachedProcess secured({.sasl_user = "fleet", .sasl_password = "s3cret"});
+  MemcachedOptions sasl;
+  sasl.sasl_user = "fleet";
+  sasl.sasl_password = "s3cret";
+  MemcachedProcess secured(sasl);
   if (!secured.sasl_ready()) GTEST_SKIP() << "saslpasswd2 not installed (sasl2-bin)";
   ASSERT_TRUE(secured.Start());
   TierSettings t = Settings({ServerOf(secured)});

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <atomic>
 #include <chrono>
@@ -270,10 +271,19 @@ TEST(Tier, AKilledServerCostsMissesNotErrorsAndIsRefilled) {
   EXPECT_LT(missed.size(), static_cast<size_t>(kKeys)) << "the others were still served";
   // The backend synthesizes what missed and puts it, as it would.
   for (int i : missed) ASSERT_TRUE(cb.Put("xtts", text(i), wav).ok());
-  ASSERT_TRUE(Eventually([&] { return TierStats(b).writes >= missed.size(); }))
-      << TierStats(b).writes << " writes, " << TierStats(b).write_errors << " write errors, "
-      << TierStats(b).skipped << " skipped, state " << int(TierStats(b).state) << ", "
-      << TierStats(b).errors << " lookup errors, " << TierStats(b).misses << " misses";
+  // Written, or failed on the dead server before B's writer ejected it
+  // (write-behind does not retry: a write lost is a later miss, no more).
+  ASSERT_TRUE(Eventually([&] {
+    const ipc::TierStatsWire s = TierStats(b);
+    return s.writes + s.write_errors >= missed.size();
+  })) << TierStats(b).writes
+      << " writes, " << TierStats(b).write_errors << " write errors, " << TierStats(b).skipped
+      << " skipped, state " << int(TierStats(b).state) << "\n"
+      << b.log();
+  const ipc::TierStatsWire sb = TierStats(b);
+  EXPECT_EQ(sb.state, ipc::TierState::kUp) << "one server of three down is not the tier down";
+  EXPECT_LE(sb.write_errors, 3u) << "the dead server was not ejected";
+  EXPECT_LE(sb.errors, 10u) << "lookups kept going to the dead server";
 
   // C, which never saw any of it, is served everything from the tier. A
   // lookup that still went to the dead server (before C ejected it) is a
@@ -282,19 +292,19 @@ TEST(Tier, AKilledServerCostsMissesNotErrorsAndIsRefilled) {
   int hits = 0;
   for (int i = 0; i < kKeys; ++i) {
     bool hit = false;
-    for (int attempt = 0; attempt < 40 && !hit; ++attempt) {
+    for (int attempt = 0; attempt < 5 && !hit; ++attempt) {
       Result<AudioBuffer> got = cc.Get("xtts", text(i), Format::kWav);
       if (got.ok()) {
         EXPECT_EQ(ToVector(*got), wav);
         hit = true;
       } else {
         ASSERT_EQ(got.error().code, Errc::kNotFound) << got.error().message;
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
       }
     }
     hits += hit;
   }
-  EXPECT_EQ(hits, kKeys) << c.log();
+  EXPECT_GE(hits, kKeys - static_cast<int>(sb.write_errors)) << c.log();
+  EXPECT_EQ(TierStats(c).state, ipc::TierState::kUp);
 }
 
 TEST(Tier, WithEveryServerDeadAGetIsAMissOrALocalHitOnTime) {
@@ -447,6 +457,69 @@ TEST(Tier, AServerThatNeverAnswersCostsAtMostTimeoutMs) {
   const auto start = Clock::now();
   EXPECT_EQ(d.Stop(), 0);
   EXPECT_LE(MsSince(start), 3000) << "SIGTERM with lookups stuck on a silent server";
+}
+
+// The deadline is the loop's, not the lookup's: with one lookup thread,
+// lookups of a silent server queue behind each other (each ends after its
+// own I/O timeouts), yet every GET is answered at timeout_ms.
+TEST(Tier, GetsQueuedBehindASilentServerAreAnsweredAtTheDeadline) {
+  SilentServer silent;
+  DaemonProcess d;
+  constexpr int kSlowTimeoutMs = 300;
+  d.tier_keys()["servers"] = silent.address();
+  d.tier_keys()["timeout_ms"] = std::to_string(kSlowTimeoutMs);
+  d.tier_keys()["lookup_threads"] = "1";
+  d.WriteConfig();
+  ASSERT_TRUE(d.Start()) << d.log();
+  Client client = d.Connect();
+  constexpr int kGets = 30;
+  const auto start = Clock::now();
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < kGets; ++i) {
+    Result<uint64_t> id = client.SendGet("piper", "queued " + std::to_string(i), Format::kWav);
+    ASSERT_TRUE(id.ok()) << id.error().message;
+    ids.push_back(*id);
+  }
+  for (uint64_t id : ids) {
+    Result<AudioBuffer> got = client.ReceiveGet(id);
+    ASSERT_FALSE(got.ok());
+    EXPECT_EQ(got.error().code, Errc::kNotFound) << got.error().message;
+  }
+  // Without the loop's deadline the last would wait for the lookups before
+  // it: five of them (until the breaker opens) of at least 300 ms each.
+  EXPECT_LE(MsSince(start), kSlowTimeoutMs + 700);
+  EXPECT_GE(TierStats(d).timeouts, 1u);
+}
+
+TEST(Tier, CredentialsItCannotReadStopTheDaemonWithExit78) {
+  MemcachedProcess server;
+  ASSERT_TRUE(server.Start());
+  DaemonProcess d;
+  d.tier_keys()["servers"] = server.address();
+  d.tier_keys()["sasl_credentials"] = d.dir() + "/no-such-file";
+  d.WriteConfig();
+  ASSERT_TRUE(d.Start({}, {}, /*wait_ready=*/false));
+  int status = 0;
+  ASSERT_EQ(waitpid(d.pid(), &status, 0), d.pid());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 78) << d.log();
+  EXPECT_THAT(d.log(), ::testing::HasSubstr("no-such-file"));
+}
+
+TEST(Tier, AReloadThatChangesTheTierSaysItNeedsARestart) {
+  MemcachedProcess server;
+  ASSERT_TRUE(server.Start());
+  DaemonProcess d;
+  d.tier_keys()["servers"] = server.address();
+  d.WriteConfig();
+  ASSERT_TRUE(d.Start()) << d.log();
+  d.tier_keys()["timeout_ms"] = "250";
+  d.WriteConfig();
+  d.Signal(SIGHUP);
+  EXPECT_TRUE(Eventually([&] {
+    return d.log().find("[tier] changes need a restart") != std::string::npos;
+  })) << d.log();
+  EXPECT_TRUE(TierStats(d).enabled) << "the running tier stays";
 }
 
 TEST(Tier, WithoutTheSectionTheTierIsOff) {
