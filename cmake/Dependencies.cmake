@@ -20,6 +20,7 @@ ttscache_require_pkg(SOXR soxr libsoxr-dev)
 ttscache_require_pkg(INIH inih libinih-dev)
 ttscache_require_pkg(SYSTEMD libsystemd libsystemd-dev)
 ttscache_require_pkg(ICUUC icu-uc libicu-dev)
+ttscache_require_pkg(MEMCACHED libmemcached libmemcached-dev)  # the fleet tier (awesome fork, 1.1)
 
 find_package(OpenSSL 3 QUIET)
 if(NOT OpenSSL_FOUND)

@@ -398,6 +398,7 @@ void Server::Close(uint64_t id) {
   // Its claims pass to waiting GETs, its slot holds to waiting acquires; its
   // own parked requests are forgotten (nobody to answer).
   ForgetCoordination(id);
+  ForgetTierGets(id);
 }
 
 bool Server::WouldRefuseReply(size_t frame_bytes) const {

@@ -215,6 +215,7 @@ void Server::OnCoordinateTimer() {
   [[maybe_unused]] ssize_t r = ::read(coordinate_timer_fd_.get(), &ticks, sizeof(ticks));
   coordinate_armed_ms_ = -1;
   const int64_t now = NowMs();
+  ExpireTierLookups(now);
   ClaimTable::Expired ended = claims_.Expire(now);
   const std::vector<SlotTimeout> slot_timeouts = slots_.Expire(now);
   AnswerTakeovers(ended.takeovers);
@@ -244,6 +245,9 @@ void Server::ArmCoordinateTimer() {
   std::optional<int64_t> next = claims_.NextDeadline();
   if (std::optional<int64_t> slot = slots_.NextDeadline(); slot && (!next || *slot < *next)) {
     next = slot;
+  }
+  if (!tier_deadlines_.empty() && (!next || tier_deadlines_.begin()->first < *next)) {
+    next = tier_deadlines_.begin()->first;
   }
   const int64_t wanted = next ? std::max<int64_t>(*next, 0) : -1;
   if (wanted == coordinate_armed_ms_) return;  // one timerfd_settime per change, not per call

@@ -239,23 +239,21 @@ void Server::RunNextChunk(Connection& c, uint32_t id, EncodeStream& stream) {
         note =
             "the stream kept more than the daemon's memory for streams being cached "
             "(128 MiB, shared) allows";
-      } else if (Result<uint64_t> generation =
+      } else if (Result<StoredEntry> stored =
                      store_->Put(work->engine, work->text, work->session->CachedWav());
-                 !generation) {
-        note = "the WAV was not stored: " + generation.error().message;
-      } else if (Status v = store_->PutVariant(work->engine, work->text, *generation,
-                                               work->spec.params, work->session->ogg());
-                 !v) {
-        note = "the WAV was stored, its Opus variant not: " + v.error().message;
-        reply.cached = ipc::StreamCached::kStored;
-        done.stored = true;
+                 !stored) {
+        note = "the WAV was not stored: " + stored.error().message;
       } else {
         reply.cached = ipc::StreamCached::kStored;
         done.stored = true;
-      }
-      if (done.stored) {
-        if (auto key = store_->Resolve(work->engine, work->text)) {
-          done.stored_entry = ClaimKey(work->engine, key->second);  // fulfils its claim
+        done.stored_entry = ClaimKey(work->engine, stored->key);  // fulfils its claim
+        OfferToTier(work->engine, stored->key);
+        if (Status v = store_->PutVariant(work->engine, work->text, stored->generation,
+                                          work->spec.params, work->session->ogg());
+            !v) {
+          note = "the WAV was stored, its Opus variant not: " + v.error().message;
+        } else {
+          OfferToTier(work->engine, stored->key, &work->spec.params);
         }
       }
       if (!note.empty()) log::Warning("stream " + std::to_string(id) + ": " + note);

@@ -1,5 +1,7 @@
 // ttscached's entry point: parse the command line, load the configuration,
 // then hand over to the server. Kept thin so the tests can drive the rest.
+#include <pthread.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -111,11 +113,31 @@ int main(int argc, char** argv) {
                 " has no O_TMPFILE (or /proc is missing): new files are written as named "
                 "temporaries and renamed");
   }
+  // The fleet tier: settings it cannot use (credentials) are a
+  // configuration error. It connects nothing yet.
+  std::unique_ptr<FleetTier> tier;
+  if (!config.tier.servers.empty()) {
+    // Its threads start now: they must inherit the mask Server::Run sets,
+    // or a SIGTERM delivered to one of them kills the process (the signalfd
+    // only sees signals blocked in every thread).
+    sigset_t signals;
+    sigemptyset(&signals);
+    for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, s);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    Result<std::unique_ptr<FleetTier>> started = FleetTier::Start(config.tier, store->get());
+    if (!started) {
+      log::Error("ttscached: [tier]: " + started.error().message);
+      return started.error().code == Errc::kConfig ? kExitConfig : 1;
+    }
+    tier = std::move(*started);
+    log::Info("ttscached: fleet tier of " + std::to_string(config.tier.servers.size()) +
+              " memcached server(s), timeout " + std::to_string(config.tier.timeout_ms) + " ms");
+  }
   Result<ListenSocket> listen = OpenListenSocket(config.daemon);
   if (!listen) {
     log::Error("ttscached: " + listen.error().message);
     return 1;
   }
-  Server server(std::move(*loaded), path, std::move(*store), std::move(*listen));
+  Server server(std::move(*loaded), path, std::move(*store), std::move(*listen), std::move(tier));
   return server.Run();
 }

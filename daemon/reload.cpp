@@ -2,9 +2,10 @@
 // clients are connected — Opus settings, stream limits, cache limits
 // (min_free and max_age too), allowed and admin uids/gids, timeouts, busy
 // polling, the encode length bound, [coordinate] (claims and slots). What shapes the running
-// process (socket, cache folder, engines, workers, CPUs, queue depth, connection limit) needs a
-// restart: a change to it is logged and ignored. A file that does not load leaves the running
-// configuration as it was. systemd is told RELOADING=1 first and READY=1 when done (Type=notify).
+// process (socket, cache folder, engines, workers, CPUs, queue depth, connection limit, [tier])
+// needs a restart: a change to it is logged and ignored. A file that does not load leaves the
+// running configuration as it was. systemd is told RELOADING=1 first and READY=1 when done
+// (Type=notify).
 #include "core/log.hpp"
 #include "daemon/server.hpp"
 
@@ -29,6 +30,9 @@ void Server::Reload() {
     log::Warning(
         "reload: socket, socket_mode, socket_group, cache dir, engines, workers, cpus, "
         "queue_depth and max_connections changes need a restart; they are left as they were");
+  }
+  if (!(next.tier == now.tier)) {
+    log::Warning("reload: [tier] changes need a restart; the tier is left as it was");
   }
   CacheLimits limits{next.cache.max_entries,      next.cache.max_bytes,
                      next.cache.max_text_bytes,   next.cache.min_free_bytes,

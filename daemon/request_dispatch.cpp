@@ -327,8 +327,9 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
           done.opcode = static_cast<uint8_t>(ipc::Opcode::kError);
           done.body = ErrorBody(s.error());
           done.error = true;
-        } else if (auto key = store_->Resolve(put.engine, put.text)) {
-          done.stored_entry = ClaimKey(put.engine, key->second);  // fulfils its claim
+        } else {
+          done.stored_entry = ClaimKey(put.engine, s->key);  // fulfils its claim
+          OfferToTier(put.engine, s->key);
         }
         return done;
       });
@@ -378,6 +379,7 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
         std::span<const uint8_t> audio;
         std::optional<EncodeToOutput> encode;
         uint64_t generation = 0;  // of the entry stored: its variant must match it
+        CacheKey key;
       };
       auto task = std::make_shared<PutThenEncode>();
       SubmitJob(
@@ -391,7 +393,7 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
               // Refused (too long, bad audio, no arena range) before anything
               // is stored; else the WAV is stored first, then encoded.
               if (!task->encode->failed()) {
-                Result<uint64_t> stored = store_->Put(pe.engine, pe.text, task->audio);
+                Result<StoredEntry> stored = store_->Put(pe.engine, pe.text, task->audio);
                 if (!stored) {
                   Completion failed;
                   failed.opcode = static_cast<uint8_t>(ipc::Opcode::kError);
@@ -399,17 +401,17 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
                   failed.error = true;
                   return failed;
                 }
-                task->generation = *stored;
+                task->generation = stored->generation;
+                task->key = stored->key;
                 // The claim is fulfilled now, not after the encode: waiters
                 // for the WAV need not wait for it, and a client that leaves
                 // mid-encode (its job is then dropped between slices) still
                 // fulfils what it stored. A completion for no connection
                 // carries only that.
-                if (auto key = store_->Resolve(pe.engine, pe.text)) {
-                  Completion fulfilled;
-                  fulfilled.stored_entry = ClaimKey(pe.engine, key->second);
-                  Post(std::move(fulfilled));
-                }
+                Completion fulfilled;
+                fulfilled.stored_entry = ClaimKey(pe.engine, stored->key);
+                Post(std::move(fulfilled));
+                OfferToTier(pe.engine, stored->key);
               }
             }
             if (!task->encode->Step()) return std::nullopt;
@@ -425,6 +427,8 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
                       store_->PutVariant(pe.engine, pe.text, task->generation, params, encoded);
                   !s) {
                 log::Warning("put_encode: variant not stored: " + s.error().message);
+              } else {
+                OfferToTier(pe.engine, task->key, &params);
               }
             }
             return done;
@@ -495,6 +499,8 @@ void Server::HandlePutFile(Connection& c, uint64_t request, std::span<const uint
         done.body = ipc::EncodePutFileReply(reply);
         // Evicted at once is no entry to serve: its waiters wait on.
         if (stored->outcome != PutFileOutcome::kEvictedAtOnce) done.stored_entry = entry;
+        // What was cached already came from somewhere that offered it then.
+        if (stored->outcome == PutFileOutcome::kStored) OfferToTier(engine, key);
         return done;
       },
       /*cancellable=*/true);  // a client that left is not waiting: its copy is discarded
@@ -523,7 +529,8 @@ void Server::HandleArena(Connection& c, uint64_t request, std::span<const uint8_
   Queue(c, {ipc::BuildFrame(ReplyOpcode(ipc::Opcode::kArena), request, {}), {}});
 }
 
-void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& get) {
+void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& get,
+                       bool tier_asked) {
   const uint8_t reply_op = ReplyOpcode(ipc::Opcode::kGet);
   auto reply_with = [&](CachedFile file) {
     const ipc::FileId id{file.id_nonce, file.id_sequence};
@@ -569,7 +576,10 @@ void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& g
   if (get.format == ipc::AudioFormat::kWav) {
     Result<std::optional<CachedFile>> hit = store_->Get(get.engine, get.text);
     if (!hit) return QueueError(c, request, hit.error());
-    if (!*hit) return AnswerMiss(c, request, get);
+    if (!*hit) {
+      if (!tier_asked && AskTier(c, request, get, /*want_wav=*/true, 0, {})) return;
+      return AnswerMiss(c, request, get);
+    }
     return reply_with(std::move(**hit));
   }
   if (Status s = OpusAllowed(); !s) return QueueError(c, request, s.error());
@@ -579,18 +589,25 @@ void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& g
   if (!lookup) return QueueError(c, request, lookup.error());
   if (lookup->variant) return reply_with(std::move(*lookup->variant));
   // No WAV: the Opus GET's miss is the entry's (one claim for every format).
-  if (!lookup->wav) return AnswerMiss(c, request, get);
-
+  if (!lookup->wav) {
+    if (!tier_asked && AskTier(c, request, get, /*want_wav=*/true, 0, params)) return;
+    return AnswerMiss(c, request, get);
+  }
   // Encode once, however many ask: later askers wait on the first one's job.
-  const std::string key = std::string(get.engine) + "/" +
-                          store_->Resolve(get.engine, get.text)->second.hex() + "/" +
-                          VariantTag(params);
+  const CacheKey entry_key = store_->Resolve(get.engine, get.text)->second;
+  const std::string key =
+      std::string(get.engine) + "/" + entry_key.hex() + "/" + VariantTag(params);
   auto pending = pending_variants_.find(key);
   if (pending != pending_variants_.end()) {
     if (RefuseIfTooManyInFlight(c, request)) return;
     shared_encodes_++;
     pending->second.waiters.push_back({c.id, request, get.delivery});
     c.inflight++;
+    return;
+  }
+  // The WAV is here, its variant not (nor being encoded): the fleet may
+  // have encoded it.
+  if (!tier_asked && AskTier(c, request, get, /*want_wav=*/false, lookup->generation, params)) {
     return;
   }
   auto wav = std::make_shared<CachedFile>(std::move(*lookup->wav));
@@ -609,8 +626,8 @@ void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& g
   auto task = std::make_shared<VariantEncode>();
   bool queued = SubmitJob(
       c, request,
-      [this, wav, params, key, max_seconds, task, engine, text,
-       generation]() -> std::optional<Completion> {
+      [this, wav, params, key, max_seconds, task, engine, text, generation,
+       entry_key]() -> std::optional<Completion> {
         task->timer.StartOnce();
         Completion done;
         done.variant_key = key;
@@ -644,6 +661,8 @@ void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& g
           done.encoded = std::move(task->sink.bytes());
           if (Status s = store_->PutVariant(engine, text, generation, params, done.encoded); !s) {
             log::Warning("variant not stored: " + s.error().message);
+          } else {
+            OfferToTier(engine, entry_key, &params);
           }
         }
         return done;
@@ -724,6 +743,10 @@ std::vector<uint8_t> Server::StatsBody(uint8_t flags) {
   if (flags & ipc::kStatsCoordinate) {
     reply.has_coordination = true;
     FillCoordinationStats(&reply.coordination);
+  }
+  if (flags & ipc::kStatsTier) {
+    reply.has_tier = true;
+    if (tier_) reply.tier = tier_->Stats();  // else enabled false: no tier configured
   }
   return ipc::EncodeStatsReply(reply);
 }

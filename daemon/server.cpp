@@ -56,15 +56,22 @@ size_t OpenDescriptorCount() {
 }  // namespace
 
 Server::Server(LoadedConfig config, std::optional<std::string> config_path,
-               std::unique_ptr<CacheStore> store, ListenSocket listen)
+               std::unique_ptr<CacheStore> store, ListenSocket listen,
+               std::unique_ptr<FleetTier> tier)
     : config_(std::move(config)),
       config_path_(std::move(config_path)),
       store_(std::move(store)),
+      tier_(std::move(tier)),
       listen_(std::move(listen)),
       input_budget_(kInputBudget),
       stream_keep_budget_(kStreamKeepBudget) {}
 
-Server::~Server() = default;
+Server::~Server() {
+  // Workers offer to the tier, and the tier's threads post to the loop's
+  // completions: both stop before those go (Run() does it when it returns).
+  workers_.reset();
+  tier_.reset();
+}
 
 int64_t Server::NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -155,7 +162,9 @@ int Server::Run() {
   while (true) {
     if (stopping_) {
       // Streams still open get the drain's time to finish their sentence.
-      bool drained = jobs_running_ == 0 && pending_variants_.empty() && streams_open_ == 0;
+      // GETs parked on the tier go on within timeout_ms.
+      bool drained = jobs_running_ == 0 && pending_variants_.empty() && streams_open_ == 0 &&
+                     tier_lookups_.empty();
       if (drained) {
         bool unsent = false;
         for (auto& [id, c] : connections_) unsent = unsent || !c->out.empty();
@@ -214,6 +223,9 @@ int Server::Run() {
   for (auto& [id, c] : connections_) ids.push_back(id);
   for (uint64_t id : ids) Close(id);
   workers_->Stop();
+  // Queued lookups are answered (a miss), queued writes dropped; within
+  // about timeout_ms. Before the store closes: its writer reads the store.
+  tier_.reset();
   DrainCompletions();
   if (!listen_.activated) ::unlink(listen_.path.c_str());
   if (Status s = store_->Close(); !s) {
@@ -284,6 +296,10 @@ void Server::DrainCompletions() {
   std::vector<std::string> stored;
   for (Completion& c : done) {
     if (!c.stored_entry.empty()) stored.push_back(std::move(c.stored_entry));
+    if (!c.tier_lookup.empty()) {
+      OnTierLookupDone(c);
+      continue;
+    }
     if (!c.variant_key.empty()) {
       FinishVariant(c);
       continue;

@@ -34,6 +34,13 @@
 //   per entry, max_slot_waiters in all; claims at most max_claims (and
 //   max_claims_per_connection), slot holds 64 per connection; every wait is
 //   cut to max_wait_s and ends on time (its own timerfd).
+// - the fleet tier (tier_dispatch.cpp, docs/fleet.md): a GET that misses
+//   locally waits for the tier's lookup at most [tier] timeout_ms (the
+//   coordinate timer), then goes on as a miss; such a parked GET counts in
+//   its connection's inflight (kMaxInflightPerConnection), and concurrent
+//   misses of one key share one lookup. The tier's own queues are bounded
+//   (lookups 1,024, writes queue_size: one more is skipped or dropped), and
+//   a tier that fails is a miss, never an error.
 // A peer outside allowed_uids/allowed_gids gets FORBIDDEN and is closed.
 // DELETE, PURGE and VERIFY with repair are for admins only (admin_uids,
 // admin_gids, the daemon's own user): others get FORBIDDEN and stay
@@ -53,6 +60,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -69,6 +77,7 @@
 #include "daemon/listen_socket.hpp"
 #include "daemon/synthesis_slots.hpp"
 #include "daemon/systemd_notify.hpp"
+#include "daemon/tier/fleet_tier.hpp"
 #include "daemon/worker_pool.hpp"
 #include "ipc/frame.hpp"
 #include "ipc/frame_reader.hpp"
@@ -79,8 +88,10 @@ namespace ttscache {
 
 class Server {
  public:
+  // `tier`: the fleet tier, started on `store` (null: local only).
   Server(LoadedConfig config, std::optional<std::string> config_path,
-         std::unique_ptr<CacheStore> store, ListenSocket listen);
+         std::unique_ptr<CacheStore> store, ListenSocket listen,
+         std::unique_ptr<FleetTier> tier = nullptr);
   ~Server();
   int Run();
 
@@ -180,6 +191,27 @@ class Server {
     // Set by a put (PUT, PUT_ENCODE, PUT_FILE, a stream's FINISH) that stored
     // its entry: the entry's claim key (ClaimKey), whose claim it fulfils.
     std::string stored_entry;
+    // A tier lookup's answer (posted by the tier's thread): which lookup
+    // (its key in tier_lookups_ and its id) and what it stored.
+    std::string tier_lookup;
+    uint64_t tier_lookup_id = 0;
+  };
+  // A GET parked on a tier lookup: the request as it came, to serve again.
+  struct TierParkedGet {
+    uint64_t connection = 0, request = 0;
+    std::string engine, text;
+    ipc::AudioFormat format = ipc::AudioFormat::kWav;
+    OpusParams params;  // as asked
+    ipc::Delivery delivery = ipc::Delivery::kInline;
+    ipc::FileId known;
+    bool claim = false;
+    uint32_t wait_ms = 0;
+  };
+  // One tier lookup in flight and the GETs waiting for it.
+  struct TierWait {
+    uint64_t id = 0;
+    int64_t deadline_ms = 0;  // NowMs() + [tier] timeout_ms at the lookup
+    std::vector<TierParkedGet> gets;
   };
   struct VariantWaiter {
     uint64_t connection, request;
@@ -245,7 +277,10 @@ class Server {
 
   // Requests (request_dispatch.cpp).
   void Dispatch(Connection& c, ipc::ReceivedFrame received);
-  void HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& get);
+  // `tier_asked`: the GET was parked on a tier lookup that has answered (or
+  // timed out): a miss now goes on locally, not to the tier again.
+  void HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& get,
+                 bool tier_asked = false);
   // PUT_FILE: the passed file is checked, copied and published on a worker.
   void HandlePutFile(Connection& c, uint64_t request, std::span<const uint8_t> body,
                      std::vector<UniqueFd> fds);
@@ -358,9 +393,38 @@ class Server {
   void LogClaimEvents();
   void FillCoordinationStats(ipc::CoordinationStatsWire* wire) const;
 
+  // The fleet tier (tier_dispatch.cpp, docs/fleet.md). A GET that missed
+  // locally: when the tier is on and shares what it misses (the WAV, or
+  // only the variant: `want_wav` false, with the local entry's
+  // `generation`), park it on a lookup of its key — joining one in flight —
+  // and return true; false: go on locally (no tier, not shared, the
+  // connection's inflight full, the tier refused the lookup).
+  bool AskTier(Connection& c, uint64_t request, const ipc::GetRequest& get, bool want_wav,
+               uint64_t generation, const OpusParams& params);
+  // A lookup answered: its GETs are served again (tier_asked).
+  void OnTierLookupDone(const Completion& done);
+  // Lookups past their deadline: their GETs go on as misses (counted).
+  void ExpireTierLookups(int64_t now);
+  void ResumeTierGets(const std::vector<TierParkedGet>& gets);
+  // `connection` closed: its GETs parked on lookups are forgotten.
+  void ForgetTierGets(uint64_t connection);
+  // Write-behind after a put or a variant stored here (any thread): the
+  // entry's WAV, or with `variant` that variant. No-op without a tier.
+  void OfferToTier(std::string_view engine, const CacheKey& key,
+                   const OpusParams* variant = nullptr);
+
   LoadedConfig config_;
   std::optional<std::string> config_path_;
   std::unique_ptr<CacheStore> store_;
+  // Set at construction, reset at the end of Run() after the workers stop
+  // (they offer to it) and before the store closes (it reads the store);
+  // read-only meanwhile, so workers call it without a lock.
+  std::unique_ptr<FleetTier> tier_;
+  // Lookups in flight by key (ClaimKey, + "/" + VariantTag for a variant
+  // alone), their deadlines in order (loop only).
+  std::unordered_map<std::string, TierWait> tier_lookups_;
+  std::set<std::pair<int64_t, std::string>> tier_deadlines_;
+  uint64_t next_tier_lookup_ = 1;
   ListenSocket listen_;
   std::unique_ptr<PinnedWorkerPool> workers_;
   UniqueFd epoll_, signal_fd_, wake_fd_, timer_fd_;

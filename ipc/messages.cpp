@@ -383,12 +383,12 @@ std::vector<uint8_t> EncodeStatsRequest(uint8_t flags) {
 
 Result<uint8_t> DecodeStatsRequest(std::span<const uint8_t> body) {
   if (body.empty()) return uint8_t{0};
-  if (body.size() == 1 &&
-      (body[0] & ~(kStatsLimits | kStatsStreams | kStatsDetail | kStatsCoordinate)) == 0)
+  if (body.size() == 1 && (body[0] & ~(kStatsLimits | kStatsStreams | kStatsDetail |
+                                       kStatsCoordinate | kStatsTier)) == 0)
     return body[0];
   return BadField(
       "STATS request (expected an empty body, or u8 flags: 1 limits, 2 streams, 4 detail, 8 "
-      "coordinate)");
+      "coordinate, 16 tier)");
 }
 
 std::vector<uint8_t> EncodeAudioReply(AudioPlace place, uint64_t size,
@@ -454,6 +454,16 @@ std::vector<uint8_t> EncodeStatsReply(const StatsReply& s) {
     w.U64(d.encode_count).U64(d.encode_sum_us);
   }
   if (s.has_coordination) PutCoordination(w, s.coordination);
+  if (s.has_tier) {
+    const TierStatsWire& t = s.tier;
+    w.U8(t.enabled ? 1 : 0).U8(static_cast<uint8_t>(t.state)).U16(0).U32(t.servers);
+    for (uint64_t v :
+         {t.lookups, t.coalesced, t.hits, t.variant_hits, t.misses, t.errors, t.timeouts, t.corrupt,
+          t.skipped, t.writes, t.write_errors, t.dropped, t.oversized, t.queue_depth,
+          t.queue_capacity, t.breaker_opens, t.lookup_us}) {
+      w.U64(v);
+    }
+  }
   return std::move(w.bytes());
 }
 
@@ -521,6 +531,22 @@ Result<StatsReply> DecodeStatsReply(std::span<const uint8_t> body, uint8_t asked
   if ((asked & kStatsCoordinate) && r.ok() && !r.done()) {
     s.has_coordination = true;
     if (Status st = ReadCoordination(r, s.coordination); !st) return st.error();
+  }
+  if ((asked & kStatsTier) && r.ok() && !r.done()) {
+    s.has_tier = true;
+    TierStatsWire& t = s.tier;
+    const uint8_t enabled = r.U8(), state = r.U8();
+    r.U16();
+    t.servers = r.U32();
+    if (enabled > 1 || state > 2) return BadField("STATS reply: tier enabled or state");
+    t.enabled = enabled == 1;
+    t.state = static_cast<TierState>(state);
+    for (uint64_t* v :
+         {&t.lookups, &t.coalesced, &t.hits, &t.variant_hits, &t.misses, &t.errors, &t.timeouts,
+          &t.corrupt, &t.skipped, &t.writes, &t.write_errors, &t.dropped, &t.oversized,
+          &t.queue_depth, &t.queue_capacity, &t.breaker_opens, &t.lookup_us}) {
+      *v = r.U64();
+    }
   }
   return Finish(r, s, "STATS reply");
 }

@@ -9,7 +9,7 @@ seconds=${FUZZ_SECONDS:-45}
 build=build/fuzz
 CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DTTSCACHE_FUZZ=ON > "$build.configure.log" 2>&1 || { cat "$build.configure.log"; exit 1; }
-targets=(wav_reader_fuzz frame_fuzz config_fuzz index_fuzz cache_key_fuzz)
+targets=(wav_reader_fuzz frame_fuzz config_fuzz index_fuzz cache_key_fuzz tier_value_fuzz)
 cmake --build "$build" -j "$(nproc)" --target "${targets[@]}"
 mkdir -p "$build/artifacts"
 run() {
@@ -22,7 +22,7 @@ run() {
 }
 pids=()
 status=0
-for target in wav_reader frame config index cache_key; do
+for target in wav_reader frame config index cache_key tier_value; do
   run "$target" &
   pids+=($!)
   if [ "${#pids[@]}" -ge "$(nproc)" ]; then

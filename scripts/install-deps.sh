@@ -12,6 +12,8 @@ run_packages=(
   python3
   # libraries (see cmake/Dependencies.cmake for which target uses which)
   libboost-dev libsystemd-dev libopus-dev libogg-dev libssl-dev libinih-dev libicu-dev libsoxr-dev
+  # the fleet tier's client (libmemcached-awesome 1.1, with SASL)
+  libmemcached-dev
   # the demo of scripts/run.sh: a phrase spoken by espeak-ng, the encode checked by opusinfo
   espeak-ng opus-tools
 )
@@ -21,6 +23,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # real peers used by the tests and benchmarks
   ffmpeg nodejs
+  # the fleet tier's tests: real memcached servers, SASL (saslpasswd2 and the PLAIN mechanism)
+  memcached sasl2-bin libsasl2-modules
   # the Python package's tests (tests/python): pytest, NumPy, a venv to pip-install
   # it into offline (wheel builds it there), mypy --strict over its type hints
   python3-pytest python3-numpy python3-venv python3-wheel mypy

@@ -66,185 +66,236 @@ Problem ApplyCacheDir(Config& c, std::string_view v, const ParseContext&) {
   return {};
 }
 
-const KeySpec kKeys[] = {
-    {"daemon", "socket", "/run/ttscache/ttscached.sock", nullptr, ApplySocketPath},
-    {"daemon", "socket_mode", "0660", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return config_values::ParseFileMode(v, &c.daemon.socket_mode);
-     }},
-    {"daemon", "socket_group", "", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) -> Problem {
-       std::vector<gid_t> gids;
-       if (Problem p = config_values::ParseGidList(v, &gids)) return p;
-       if (gids.size() > 1) return "expected one group";
-       c.daemon.socket_group = std::string(v);
-       return {};
-     }},
-    {"daemon", "allowed_uids", "", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return config_values::ParseUidList(v, &c.daemon.allowed_uids);
-     }},
-    {"daemon", "allowed_gids", "", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return config_values::ParseGidList(v, &c.daemon.allowed_gids);
-     }},
-    {"daemon", "admin_uids", "root", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return config_values::ParseUidList(v, &c.daemon.admin_uids);
-     }},
-    {"daemon", "admin_gids", "", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return config_values::ParseGidList(v, &c.daemon.admin_gids);
-     }},
-    {"daemon", "cpus", "", nullptr, ApplyCpus},
-    {"daemon", "workers", "2", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return ApplyInt(v, 1, 256, &c.daemon.workers);
-     }},
-    {"daemon", "queue_depth", "64", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return ApplyInt(v, 1, 65536, &c.daemon.queue_depth);
-     }},
-    {"daemon", "idle_timeout_s", "300", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return ApplyInt(v, 0, 86400, &c.daemon.idle_timeout_s);
-     }},
-    {"daemon", "busy_poll_us", "0", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return ApplyInt(v, 0, 10000, &c.daemon.busy_poll_us);
-     }},
-    {"daemon", "max_connections", "0", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return ApplyInt(v, 0, 1000000, &c.daemon.max_connections);
-     }},
-    {"daemon", "send_timeout_s", "30", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return ApplyInt(v, 1, 3600, &c.daemon.send_timeout_s);
-     }},
-    {"daemon", "max_encode_seconds", "600", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return ApplyInt(v, 1, 86400, &c.daemon.max_encode_seconds);
-     }},
-    {"cache", "dir", "/var/cache/ttscache", "TTS_CACHE_DIR", ApplyCacheDir},
-    {"cache", "engines", "xtts, piper", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return config_values::ParseEngineList(v, &c.cache.engines);
-     }},
-    {"cache", "max_entries", "500", "TTS_CACHE_MAX",
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return ApplyInt(v, 1, 1000000, &c.cache.max_entries);
-     }},
-    {"cache", "max_bytes", "0", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return config_values::ParseByteSize(v, &c.cache.max_bytes);
-     }},
-    {"cache", "max_text_bytes", "4096", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return ApplyInt(v, 1, 1 << 20, &c.cache.max_text_bytes);
-     }},
-    {"cache", "fsync", "true", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return config_values::ParseBool(v, &c.cache.fsync);
-     }},
-    {"cache", "min_free", "0", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return config_values::ParseByteSizeOrPercent(v, &c.cache.min_free_bytes,
-                                                    &c.cache.min_free_percent);
-     }},
-    {"cache", "max_age", "0", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return config_values::ParseDuration(v, &c.cache.max_age_s);
-     }},
-    {"opus", "enabled", "true", "OPUS_ENABLED",
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return config_values::ParseBool(v, &c.opus.enabled);
-     }},
-    {"opus", "bitrate_kbps", "32", "OPUS_BITRATE",
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return ApplyInt(v, kMinBitrateKbps, kMaxBitrateKbps, &c.opus.params.bitrate_kbps);
-     }},
-    {"opus", "vbr", "on", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) -> Problem {
-       if (!ParseVbrMode(v, &c.opus.params.vbr)) return "expected on, off or constrained";
-       return {};
-     }},
-    {"opus", "application", "voip", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) -> Problem {
-       if (!ParseApplication(v, &c.opus.params.application)) {
-         return "expected voip, audio or lowdelay";
-       }
-       return {};
-     }},
-    {"opus", "complexity", "10", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return ApplyInt(v, 0, kMaxComplexity, &c.opus.params.complexity);
-     }},
-    {"opus", "frame_ms", "20", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return config_values::ParseFrameMs(v, &c.opus.params.frame_us);
-     }},
-    {"stream", "max_per_connection", "8", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return ApplyInt(v, 1, 1024, &c.stream.max_per_connection);
-     }},
-    {"stream", "max_total", "256", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return ApplyInt(v, 1, 65536, &c.stream.max_total);
-     }},
-    {"stream", "max_buffered_bytes", "4M", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) -> Problem {
-       uint64_t bytes = 0;
-       if (Problem p = config_values::ParseByteSize(v, &bytes)) return p;
-       if (bytes < (64u << 10) || bytes > (64u << 20)) return "expected 64K–64M";
-       c.stream.max_buffered_bytes = bytes;
-       return {};
-     }},
-    {"stream", "idle_timeout_s", "30", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return ApplyInt(v, 1, 3600, &c.stream.idle_timeout_s);
-     }},
-    {"stream", "max_seconds", "600", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return ApplyInt(v, 1, 86400, &c.stream.max_seconds);
-     }},
-    {"coordinate", "claims", "true", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return config_values::ParseBool(v, &c.coordinate.claims);
-     }},
-    {"coordinate", "lease_s", "30", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return ApplyInt(v, 1, 3600, &c.coordinate.lease_s);
-     }},
-    {"coordinate", "max_wait_s", "60", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return ApplyInt(v, 0, 3600, &c.coordinate.max_wait_s);
-     }},
-    {"coordinate", "max_claims", "16384", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return ApplyInt(v, 1, 1000000, &c.coordinate.max_claims);
-     }},
-    {"coordinate", "max_claims_per_connection", "256", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return ApplyInt(v, 1, 65536, &c.coordinate.max_claims_per_connection);
-     }},
-    {"coordinate", "max_waiters_per_key", "1024", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return ApplyInt(v, 1, 65536, &c.coordinate.max_waiters_per_key);
-     }},
-    {"coordinate", "slots", "", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return config_values::ParseSlotList(v, &c.coordinate.slots);
-     }},
-    // The Node backend's TTS_MAX_PARALLEL limited its parallel syntheses:
-    // here that is the size of every engine's synthesis slot.
-    {"coordinate", "default_slots", "2", "TTS_MAX_PARALLEL",
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return ApplyInt(v, 0, 1024, &c.coordinate.default_slots);
-     }},
-    {"coordinate", "max_slot_waiters", "4096", nullptr,
-     [](Config& c, std::string_view v, const ParseContext&) {
-       return ApplyInt(v, 1, 1000000, &c.coordinate.max_slot_waiters);
-     }},
+const KeySpec kKeys[] =
+    {
+        {"daemon", "socket", "/run/ttscache/ttscached.sock", nullptr, ApplySocketPath},
+        {"daemon", "socket_mode", "0660", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return config_values::ParseFileMode(v, &c.daemon.socket_mode);
+         }},
+        {"daemon", "socket_group", "", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) -> Problem {
+           std::vector<gid_t> gids;
+           if (Problem p = config_values::ParseGidList(v, &gids)) return p;
+           if (gids.size() > 1) return "expected one group";
+           c.daemon.socket_group = std::string(v);
+           return {};
+         }},
+        {"daemon", "allowed_uids", "", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return config_values::ParseUidList(v, &c.daemon.allowed_uids);
+         }},
+        {"daemon", "allowed_gids", "", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return config_values::ParseGidList(v, &c.daemon.allowed_gids);
+         }},
+        {"daemon", "admin_uids", "root", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return config_values::ParseUidList(v, &c.daemon.admin_uids);
+         }},
+        {"daemon", "admin_gids", "", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return config_values::ParseGidList(v, &c.daemon.admin_gids);
+         }},
+        {"daemon", "cpus", "", nullptr, ApplyCpus},
+        {"daemon", "workers", "2", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return ApplyInt(v, 1, 256, &c.daemon.workers);
+         }},
+        {"daemon", "queue_depth", "64", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return ApplyInt(v, 1, 65536, &c.daemon.queue_depth);
+         }},
+        {"daemon", "idle_timeout_s", "300", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return ApplyInt(v, 0, 86400, &c.daemon.idle_timeout_s);
+         }},
+        {"daemon", "busy_poll_us", "0", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return ApplyInt(v, 0, 10000, &c.daemon.busy_poll_us);
+         }},
+        {"daemon", "max_connections", "0", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return ApplyInt(v, 0, 1000000, &c.daemon.max_connections);
+         }},
+        {"daemon", "send_timeout_s", "30", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return ApplyInt(v, 1, 3600, &c.daemon.send_timeout_s);
+         }},
+        {"daemon", "max_encode_seconds", "600", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return ApplyInt(v, 1, 86400, &c.daemon.max_encode_seconds);
+         }},
+        {"cache", "dir", "/var/cache/ttscache", "TTS_CACHE_DIR", ApplyCacheDir},
+        {"cache", "engines", "xtts, piper", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return config_values::ParseEngineList(v, &c.cache.engines);
+         }},
+        {"cache", "max_entries", "500", "TTS_CACHE_MAX",
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return ApplyInt(v, 1, 1000000, &c.cache.max_entries);
+         }},
+        {"cache", "max_bytes", "0", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return config_values::ParseByteSize(v, &c.cache.max_bytes);
+         }},
+        {"cache", "max_text_bytes", "4096", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return ApplyInt(v, 1, 1 << 20, &c.cache.max_text_bytes);
+         }},
+        {"cache", "fsync", "true", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return config_values::ParseBool(v, &c.cache.fsync);
+         }},
+        {"cache", "min_free", "0", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return config_values::ParseByteSizeOrPercent(v, &c.cache.min_free_bytes,
+                                                        &c.cache.min_free_percent);
+         }},
+        {"cache", "max_age", "0", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return config_values::ParseDuration(v, &c.cache.max_age_s);
+         }},
+        {"opus", "enabled", "true", "OPUS_ENABLED",
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return config_values::ParseBool(v, &c.opus.enabled);
+         }},
+        {"opus", "bitrate_kbps", "32", "OPUS_BITRATE",
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return ApplyInt(v, kMinBitrateKbps, kMaxBitrateKbps, &c.opus.params.bitrate_kbps);
+         }},
+        {"opus", "vbr", "on", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) -> Problem {
+           if (!ParseVbrMode(v, &c.opus.params.vbr)) return "expected on, off or constrained";
+           return {};
+         }},
+        {"opus", "application", "voip", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) -> Problem {
+           if (!ParseApplication(v, &c.opus.params.application)) {
+             return "expected voip, audio or lowdelay";
+           }
+           return {};
+         }},
+        {"opus", "complexity", "10", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return ApplyInt(v, 0, kMaxComplexity, &c.opus.params.complexity);
+         }},
+        {"opus", "frame_ms", "20", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return config_values::ParseFrameMs(v, &c.opus.params.frame_us);
+         }},
+        {"stream", "max_per_connection", "8", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return ApplyInt(v, 1, 1024, &c.stream.max_per_connection);
+         }},
+        {"stream", "max_total", "256", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return ApplyInt(v, 1, 65536, &c.stream.max_total);
+         }},
+        {"stream", "max_buffered_bytes", "4M", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) -> Problem {
+           uint64_t bytes = 0;
+           if (Problem p = config_values::ParseByteSize(v, &bytes)) return p;
+           if (bytes < (64u << 10) || bytes > (64u << 20)) return "expected 64K–64M";
+           c.stream.max_buffered_bytes = bytes;
+           return {};
+         }},
+        {"stream", "idle_timeout_s", "30", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return ApplyInt(v, 1, 3600, &c.stream.idle_timeout_s);
+         }},
+        {"stream", "max_seconds", "600", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return ApplyInt(v, 1, 86400, &c.stream.max_seconds);
+         }},
+        {"coordinate", "claims", "true", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return config_values::ParseBool(v, &c.coordinate.claims);
+         }},
+        {"coordinate", "lease_s", "30", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return ApplyInt(v, 1, 3600, &c.coordinate.lease_s);
+         }},
+        {"coordinate", "max_wait_s", "60", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return ApplyInt(v, 0, 3600, &c.coordinate.max_wait_s);
+         }},
+        {"coordinate", "max_claims", "16384", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return ApplyInt(v, 1, 1000000, &c.coordinate.max_claims);
+         }},
+        {"coordinate", "max_claims_per_connection", "256", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return ApplyInt(v, 1, 65536, &c.coordinate.max_claims_per_connection);
+         }},
+        {"coordinate", "max_waiters_per_key", "1024", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return ApplyInt(v, 1, 65536, &c.coordinate.max_waiters_per_key);
+         }},
+        {"coordinate", "slots", "", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return config_values::ParseSlotList(v, &c.coordinate.slots);
+         }},
+        // The Node backend's TTS_MAX_PARALLEL limited its parallel syntheses:
+        // here that is the size of every engine's synthesis slot.
+        {"coordinate", "default_slots", "2", "TTS_MAX_PARALLEL",
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return ApplyInt(v, 0, 1024, &c.coordinate.default_slots);
+         }},
+        {"coordinate", "max_slot_waiters", "4096", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return ApplyInt(v, 1, 1000000, &c.coordinate.max_slot_waiters);
+         }},
+        {"tier", "servers", "", nullptr,
+         [](Config& c, std::string_view v,
+            const ParseContext&) { return config_values::ParseTierServers(v, &c.tier.servers); }},
+        {"tier", "timeout_ms", "100", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return ApplyInt(v, 1, 10000, &c.tier.timeout_ms);
+         }},
+        {"tier", "queue_size", "4096", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return ApplyInt(v, 1, 1000000, &c.tier.queue_size);
+         }},
+        {"tier", "share", "wav, opus", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return config_values::ParseTierShare(v, &c.tier.share_wav, &c.tier.share_opus);
+         }},
+        {"tier", "max_item_bytes", "1M", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) -> Problem {
+           uint64_t bytes = 0;
+           if (config_values::ParseByteSize(v, &bytes) || bytes < (1u << 10) ||
+               bytes > (1u << 30)) {
+             return "expected 1K–1G (bytes, suffix K, M or G)";
+           }
+           c.tier.max_item_bytes = bytes;
+           return {};
+         }},
+        {"tier", "key_prefix", "ttscache", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return config_values::ParseKeyPrefix(v, &c.tier.key_prefix);
+         }},
+        // memcached reads an expiry over 30 days as a Unix time.
+        {"tier", "expire", "0", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) -> Problem {
+           uint64_t seconds = 0;
+           if (Problem p = config_values::ParseDuration(v, &seconds)) return p;
+           if (seconds > 30 * 86400) {
+             return "too long, expected at most 30d (memcached reads more as a date)";
+           }
+           c.tier.expire_s = seconds;
+           return {};
+         }},
+        {"tier", "sasl_credentials", "", nullptr,
+         // Read (and checked) at start, by FleetTier::Start.
+         [](Config& c, std::string_view v, const ParseContext&) -> Problem {
+           c.tier.sasl_credentials = std::string(v);
+           return {};
+         }},
+        {"tier", "lookup_threads", "2", nullptr,
+         [](Config& c, std::string_view v, const ParseContext&) {
+           return ApplyInt(v, 1, 64, &c.tier.lookup_threads);
+         }},
 };
 
 std::string QualifiedName(const KeySpec& key) { return std::string(key.section) + "." + key.name; }
@@ -306,6 +357,17 @@ bool KnownSection(std::string_view section) {
   return false;
 }
 
+std::string Sections() {
+  std::string names;
+  std::string_view last;
+  for (const KeySpec& k : kKeys) {
+    if (last == k.section) continue;
+    last = k.section;
+    names += (names.empty() ? "[" : ", [") + std::string(k.section) + "]";
+  }
+  return names;
+}
+
 std::string KeysOf(std::string_view section) {
   std::string names;
   for (const KeySpec& k : kKeys) {
@@ -321,8 +383,8 @@ int OnKeyValue(void* user, const char* section, const char* name, const char* va
   int line = fp->reader->line;
   std::string_view v = config_values::Trim(value);
   if (!KnownSection(section)) {
-    fp->errors.emplace_back(line, "unknown section [" + std::string(section) +
-                                      "], expected [daemon], [cache] or [opus]");
+    fp->errors.emplace_back(
+        line, "unknown section [" + std::string(section) + "], expected one of: " + Sections());
     return 1;
   }
   for (const KeySpec& key : kKeys) {

@@ -118,6 +118,7 @@ struct TierSettings {
   // Empty: no authentication.
   std::string sasl_credentials;
   int lookup_threads{};  // lookups at once (each its own connections to the pool)
+  bool operator==(const TierSettings&) const = default;
 };
 
 struct Config {

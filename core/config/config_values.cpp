@@ -244,6 +244,116 @@ Problem ParseSlotList(std::string_view text, std::vector<std::pair<std::string, 
   return {};
 }
 
+namespace {
+
+bool IsHostChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '-';
+}
+
+// One item of [tier] servers; `quoted` names it in the message.
+Problem ParseTierServer(std::string_view item, TierServer* out) {
+  const std::string quoted = "server \"" + std::string(item) + "\"";
+  TierServer server;
+  if (item.front() == '/') {
+    // sockaddr_un.sun_path holds 108 bytes including the terminating NUL.
+    if (item.size() > 107) return quoted + ": a socket path is at most 107 bytes";
+    server.socket_path = std::string(item);
+    *out = std::move(server);
+    return {};
+  }
+  std::string_view host = item, port_text;
+  if (item.front() == '[') {
+    const size_t close = item.find(']');
+    if (close == std::string_view::npos)
+      return quoted + ": '[' without ']', expected [v6addr]:port";
+    host = item.substr(1, close - 1);
+    std::string_view rest = item.substr(close + 1);
+    if (host.empty() ||
+        host.find_first_not_of("0123456789abcdefABCDEF:.") != std::string_view::npos ||
+        host.find(':') == std::string_view::npos) {
+      return quoted + ": \"" + std::string(host) + "\" is not an IPv6 address";
+    }
+    if (!rest.empty()) {
+      if (rest.front() != ':') return quoted + ": expected [v6addr]:port";
+      port_text = rest.substr(1);
+      if (port_text.empty()) return quoted + ": no port after ':', expected 1–65535";
+    }
+  } else {
+    const size_t colon = item.find(':');
+    if (colon != std::string_view::npos) {
+      if (item.find(':', colon + 1) != std::string_view::npos) {
+        return quoted + ": an IPv6 address goes in brackets, expected [v6addr]:port";
+      }
+      host = item.substr(0, colon);
+      port_text = item.substr(colon + 1);
+      if (port_text.empty()) return quoted + ": no port after ':', expected 1–65535";
+    }
+    if (host.empty() || host.size() > 253 || !std::all_of(host.begin(), host.end(), IsHostChar)) {
+      return quoted +
+             ": expected host:port, host, [v6addr]:port or an absolute socket path "
+             "(host [A-Za-z0-9.-]{1,253})";
+    }
+  }
+  int64_t port = 11211;
+  if (!port_text.empty() && ParseInteger(port_text, 1, 65535, &port)) {
+    return quoted + ": the port \"" + std::string(port_text) + "\" is invalid, expected 1–65535";
+  }
+  server.host = std::string(host);
+  server.port = static_cast<int>(port);
+  *out = std::move(server);
+  return {};
+}
+
+}  // namespace
+
+Problem ParseTierServers(std::string_view text, std::vector<TierServer>* out) {
+  constexpr size_t kMaxServers = 64;
+  std::vector<TierServer> servers;
+  for (std::string_view item : SplitList(text)) {
+    TierServer server;
+    if (Problem p = ParseTierServer(item, &server)) return p;
+    if (std::find(servers.begin(), servers.end(), server) != servers.end()) {
+      return "server \"" + std::string(item) + "\" is listed twice";
+    }
+    if (servers.size() == kMaxServers) {
+      return "more than " + std::to_string(kMaxServers) + " servers, expected at most 64";
+    }
+    servers.push_back(std::move(server));
+  }
+  *out = std::move(servers);
+  return {};
+}
+
+Problem ParseTierShare(std::string_view text, bool* wav, bool* opus) {
+  bool share_wav = false, share_opus = false;
+  for (std::string_view item : SplitList(text)) {
+    bool* which = item == "wav" ? &share_wav : item == "opus" ? &share_opus : nullptr;
+    if (!which) {
+      return "\"" + std::string(item) +
+             "\" is not something shared, expected wav and/or opus separated by commas (or "
+             "nothing)";
+    }
+    if (*which) return "\"" + std::string(item) + "\" is listed twice";
+    *which = true;
+  }
+  *wav = share_wav;
+  *opus = share_opus;
+  return {};
+}
+
+Problem ParseKeyPrefix(std::string_view text, std::string* out) {
+  auto allowed = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-';
+  };
+  if (text.empty() || text.size() > 32 || !std::all_of(text.begin(), text.end(), allowed)) {
+    return "expected [A-Za-z0-9_.-]{1,32}";
+  }
+  *out = std::string(text);
+  return {};
+}
+
 Problem ParseFrameMs(std::string_view text, int* frame_us) {
   static constexpr std::pair<const char*, int> kFrames[] = {
       {"2.5", 2500}, {"5", 5000}, {"10", 10000}, {"20", 20000}, {"40", 40000}, {"60", 60000}};

@@ -13,6 +13,10 @@
 #include <utility>
 #include <vector>
 
+namespace ttscache {
+struct TierServer;
+}
+
 namespace ttscache::config_values {
 
 using Problem = std::optional<std::string>;
@@ -35,6 +39,15 @@ Problem ParseEngineList(std::string_view text, std::vector<std::string>* out);
 // commas (and blanks), name [a-z0-9][a-z0-9_-]{0,31}, size 0–1024 (0: no
 // limit), no name twice, in the text's order. Empty text: no slots.
 Problem ParseSlotList(std::string_view text, std::vector<std::pair<std::string, int>>* out);
+// [tier] servers: items separated by commas (and blanks), each `host:port`,
+// `host` (port 11211), `[v6addr]:port` (or `[v6addr]`) or the absolute path
+// of a Unix socket (1–107 bytes); host [A-Za-z0-9.-]{1,253}, port 1–65535;
+// at most 64, none twice. Empty text: no servers (the tier is off).
+Problem ParseTierServers(std::string_view text, std::vector<TierServer>* out);
+// [tier] share: `wav` and/or `opus` separated by commas, none twice; empty: neither.
+Problem ParseTierShare(std::string_view text, bool* wav, bool* opus);
+// [tier] key_prefix: [A-Za-z0-9_.-]{1,32}.
+Problem ParseKeyPrefix(std::string_view text, std::string* out);
 // "2.5", "5", "10", "20", "40" or "60" (milliseconds) → microseconds.
 Problem ParseFrameMs(std::string_view text, int* frame_us);
 

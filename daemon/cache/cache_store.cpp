@@ -414,8 +414,8 @@ Status CheckCacheableWav(std::span<const uint8_t> wav) {
 
 }  // namespace
 
-Result<uint64_t> CacheStore::Put(std::string_view engine, std::string_view text,
-                                 std::span<const uint8_t> wav) {
+Result<StoredEntry> CacheStore::Put(std::string_view engine, std::string_view text,
+                                    std::span<const uint8_t> wav) {
   Result<EntryRef> resolved = state_->ResolveEntry(engine, text);
   if (!resolved) return resolved.error();
   const EngineRef owner = resolved->owner;
@@ -492,7 +492,7 @@ Result<uint64_t> CacheStore::Put(std::string_view engine, std::string_view text,
   // min_free between the daemon's Maintain calls: one statvfs when there is room.
   state_->KeepMinFree(kMaintainBudget);
   if (Status s = dir.SyncFolder(folder); !s) return s.error();
-  return generation;
+  return StoredEntry{generation, key};
 }
 
 namespace {

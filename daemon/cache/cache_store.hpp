@@ -203,6 +203,13 @@ class FileAdoption {
 // its WAV (to encode from); neither when the entry is missing.
 // `generation` identifies the entry whose WAV this is (0 when missing): pass
 // it to PutVariant with an encoding of that WAV.
+// What Put stored: the new entry's generation (for PutVariant) and its key,
+// so a caller need not hash the text again (a claim, the tier's offer).
+struct StoredEntry {
+  uint64_t generation = 0;
+  CacheKey key;
+};
+
 struct VariantLookup {
   std::optional<CachedFile> variant;
   std::optional<CachedFile> wav;
@@ -227,9 +234,9 @@ class CacheStore {
   Result<std::optional<CachedFile>> Peek(std::string_view engine, const CacheKey& key,
                                          const OpusParams* variant);
   // Stores `wav` as the entry (replacing any, with its variants); returns the
-  // new entry's generation.
-  Result<uint64_t> Put(std::string_view engine, std::string_view text,
-                       std::span<const uint8_t> wav);
+  // new entry's generation and key.
+  Result<StoredEntry> Put(std::string_view engine, std::string_view text,
+                          std::span<const uint8_t> wav);
   // Adopts a WAV another program cached (the Node module's folder): copies
   // `source`, a descriptor a client passed, as the entry `key` of `engine`,
   // last used at `last_used_ns` (Unix time; clamped to now) — so the old

@@ -46,12 +46,12 @@ namespace ttscache {
 class CacheStore;
 
 struct TierLookup {
-  std::string engine;  // "engine" or "engine/voice", as the GET named it
-  std::string text;    // the GET's text: Put stores it (and checks it hashes to `key`)
-  CacheKey key;        // of the normalized text
-  bool want_wav = true;  // false: the WAV is cached here, only the variant is asked
-  uint64_t generation = 0;             // want_wav false: the local entry's (for PutVariant)
-  std::optional<OpusParams> variant;   // the effective parameters of the variant asked, if any
+  std::string engine;       // "engine" or "engine/voice", as the GET named it
+  std::string text;         // the GET's text: Put stores it (and checks it hashes to `key`)
+  CacheKey key;             // of the normalized text
+  bool want_wav = true;     // false: the WAV is cached here, only the variant is asked
+  uint64_t generation = 0;  // want_wav false: the local entry's (for PutVariant)
+  std::optional<OpusParams> variant;  // the effective parameters of the variant asked, if any
 };
 
 struct TierLookupResult {
@@ -65,8 +65,7 @@ class FleetTier {
   // Connects nothing yet (libmemcached connects on first use); fails only on
   // settings it cannot use (no servers, credentials unreadable or malformed:
   // kConfig naming the file and what was expected).
-  static Result<std::unique_ptr<FleetTier>> Start(const TierSettings& settings,
-                                                  CacheStore* store);
+  static Result<std::unique_ptr<FleetTier>> Start(const TierSettings& settings, CacheStore* store);
   ~FleetTier();
 
   // Queues a lookup; `done` is called exactly once, on a lookup thread —

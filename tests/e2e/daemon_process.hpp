@@ -65,10 +65,14 @@ class DaemonProcess {
     for (auto& [k, v] : opus_keys_) c << k << " = " << v << "\n";
     c << "[stream]\n";
     for (auto& [k, v] : stream_keys_) c << k << " = " << v << "\n";
+    if (!tier_keys_.empty()) c << "[tier]\n";
+    for (auto& [k, v] : tier_keys_) c << k << " = " << v << "\n";
   }
   std::map<std::string, std::string>& daemon_keys() { return daemon_keys_; }
   std::map<std::string, std::string>& opus_keys() { return opus_keys_; }
   std::map<std::string, std::string>& stream_keys() { return stream_keys_; }
+  // [tier] (docs/fleet.md): written only when not empty.
+  std::map<std::string, std::string>& tier_keys() { return tier_keys_; }
 
   // Starts the daemon (optionally through a wrapper such as
   // systemd-socket-activate) and waits until it answers a ping.
@@ -130,7 +134,8 @@ class DaemonProcess {
 
  private:
   TempDir dir_;
-  std::map<std::string, std::string> daemon_keys_, cache_keys_, opus_keys_, stream_keys_;
+  std::map<std::string, std::string> daemon_keys_, cache_keys_, opus_keys_, stream_keys_,
+      tier_keys_;
   pid_t pid_ = -1;
 };
 

@@ -71,7 +71,7 @@ TEST_F(SmallFilesystem, MinFreeEvictsTheOldestAsPutsFillTheDisk) {
   const size_t kFrames = 100000;  // 200 KB each: 150 of them are twice the filesystem
   const int kPuts = 150;
   for (int i = 0; i < kPuts; ++i) {
-    Result<uint64_t> put =
+    Result<StoredEntry> put =
         store->Put("xtts", "text " + std::to_string(i), testing::SeededWav(i, kFrames));
     ASSERT_TRUE(put.ok()) << "put " << i << ": " << put.error().message;
     EXPECT_GE(FreeBytes(root_), uint64_t{4} << 20) << "after put " << i;

@@ -58,14 +58,16 @@ TEST(CacheDelete, ByTextRemovesTheEntryAndItsVariantsWhileAReaderKeepsItsBytes) 
   testing::TempDir dir;
   auto store = OpenCacheStore(StoreOptions(dir.path()));
   const std::vector<uint8_t> wav = SeededWav(1);
-  Result<uint64_t> gen = store->Put("piper", "Mispronounced", wav);
+  Result<StoredEntry> gen = store->Put("piper", "Mispronounced", wav);
   ASSERT_TRUE(gen.ok());
-  ASSERT_TRUE(
-      store->PutVariant("piper", "mispronounced", *gen, Bitrate(32), std::vector<uint8_t>(70, 1))
-          .ok());
-  ASSERT_TRUE(
-      store->PutVariant("piper", "mispronounced", *gen, Bitrate(64), std::vector<uint8_t>(90, 2))
-          .ok());
+  ASSERT_TRUE(store
+                  ->PutVariant("piper", "mispronounced", gen->generation, Bitrate(32),
+                               std::vector<uint8_t>(70, 1))
+                  .ok());
+  ASSERT_TRUE(store
+                  ->PutVariant("piper", "mispronounced", gen->generation, Bitrate(64),
+                               std::vector<uint8_t>(90, 2))
+                  .ok());
   ASSERT_TRUE(store->Put("piper/v1", "mispronounced", SeededWav(2)).ok());  // another voice's
   ASSERT_TRUE(store->Put("piper", "other", SeededWav(3)).ok());
   Result<std::optional<CachedFile>> held = store->Get("piper", "mispronounced");
@@ -113,11 +115,12 @@ TEST(CacheDelete, ByKeyInAVoiceAndTheDeletionSurvivesARestart) {
   const CacheKey key = ComputeCacheKey("hello").value();
   {
     auto store = OpenCacheStore(StoreOptions(dir.path()));
-    Result<uint64_t> gen = store->Put("piper/v1", "hello", SeededWav(1));
+    Result<StoredEntry> gen = store->Put("piper/v1", "hello", SeededWav(1));
     ASSERT_TRUE(gen.ok());
-    ASSERT_TRUE(
-        store->PutVariant("piper/v1", "hello", *gen, Bitrate(24), std::vector<uint8_t>(10, 3))
-            .ok());
+    ASSERT_TRUE(store
+                    ->PutVariant("piper/v1", "hello", gen->generation, Bitrate(24),
+                                 std::vector<uint8_t>(10, 3))
+                    .ok());
     ASSERT_TRUE(store->Put("piper", "hello", SeededWav(2)).ok());
     EXPECT_FALSE(store->DeleteKey("xtts/v1", key)->deleted);
     Result<DeleteOutcome> deleted = store->DeleteKey("piper/v1", key);
@@ -154,10 +157,11 @@ TEST(CachePurge, AnEngineTakesAllItsVoicesAVoiceOnlyItself) {
     ASSERT_TRUE(store->Put("piper/b", t, SeededWav(200 + i)).ok());
     ASSERT_TRUE(store->Put("xtts/a", t, SeededWav(300 + i)).ok());
   }
-  Result<uint64_t> gen = store->Put("piper/a", "with variant", SeededWav(7));
-  ASSERT_TRUE(
-      store->PutVariant("piper/a", "with variant", *gen, Bitrate(16), std::vector<uint8_t>(33, 1))
-          .ok());
+  Result<StoredEntry> gen = store->Put("piper/a", "with variant", SeededWav(7));
+  ASSERT_TRUE(store
+                  ->PutVariant("piper/a", "with variant", gen->generation, Bitrate(16),
+                               std::vector<uint8_t>(33, 1))
+                  .ok());
   a_bytes += SeededWav(7).size() + 33;
 
   Result<PurgeOutcome> purged = store->Purge("piper/a");
@@ -225,7 +229,7 @@ TEST(CachePurge, RacingPutsAndGetsLosesNoEntryAndServesNoWrongByte) {
         const uint32_t k = (rng() % (kKeys / kPutters)) * kPutters + p;
         const uint32_t version = begun[k] + 1;
         begun[k] = version;
-        Result<uint64_t> put = store->Put(EngineOf(k), TextOf(k), VersionWav(k, version));
+        Result<StoredEntry> put = store->Put(EngineOf(k), TextOf(k), VersionWav(k, version));
         if (!put.ok()) {
           ADD_FAILURE() << "put " << k << ": " << put.error().message;
           failures++;
@@ -454,9 +458,10 @@ TEST(CacheList, EntriesCarryTheirFieldsAndIdleAndSizeFiltersApply) {
   };
   adopt("piper", "hour", 1, 100, now - 3600ull * 1000000000u);
   adopt("piper/v", "day", 2, 5000, now - 86400ull * 1000000000u);
-  Result<uint64_t> gen = store->Put("xtts", "now", SeededWav(3, 1000));
+  Result<StoredEntry> gen = store->Put("xtts", "now", SeededWav(3, 1000));
   ASSERT_TRUE(
-      store->PutVariant("xtts", "now", *gen, Bitrate(48), std::vector<uint8_t>(77, 1)).ok());
+      store->PutVariant("xtts", "now", gen->generation, Bitrate(48), std::vector<uint8_t>(77, 1))
+          .ok());
 
   Result<ListPage> page = store->List(0, {}, 10, 100);
   ASSERT_TRUE(page.ok());

@@ -125,7 +125,7 @@ TEST(CacheStore, RefusesBadInputWithoutWritingAnything) {
   CacheOptions o = Options(dir.path());
   o.limits.max_text_bytes = 10;
   auto store = OpenStore(o);
-  Result<uint64_t> s = store->Put("espeak", "hi", Wav(1));
+  Result<StoredEntry> s = store->Put("espeak", "hi", Wav(1));
   EXPECT_EQ(s.error().code, Errc::kUnknownEngine);
   EXPECT_THAT(s.error().message, HasSubstr("expected one of: xtts, piper"));
   EXPECT_EQ(store->Put("../x", "hi", Wav(1)).error().code, Errc::kUnknownEngine);
@@ -174,7 +174,7 @@ TEST(CacheStore, ByteLimitEvictsAcrossEnginesInLruOrder) {
   EXPECT_FALSE(Has(*store, "piper", "two"));
   EXPECT_TRUE(Has(*store, "xtts", "one"));
   EXPECT_LE(store->Stats().total.bytes, entry * 3);
-  Result<uint64_t> too_big = store->Put("xtts", "big", Wav(5, 10000));
+  Result<StoredEntry> too_big = store->Put("xtts", "big", Wav(5, 10000));
   EXPECT_EQ(too_big.error().code, Errc::kTooLarge);
   ExpectFolderMatchesIndex(dir.path(), *store);
 }
@@ -289,10 +289,10 @@ TEST_P(DamagedIndex, IsRebuiltFromTheFolderLosingNothing) {
     auto store = OpenStore(Options(dir.path()));
     uint64_t text1 = 0;
     for (int i = 0; i < 20; ++i) {
-      Result<uint64_t> put =
+      Result<StoredEntry> put =
           store->Put(i % 2 ? "xtts" : "piper", "text " + std::to_string(i), Wav(i));
       ASSERT_TRUE(put.ok());
-      if (i == 1) text1 = *put;
+      if (i == 1) text1 = put->generation;
     }
     ASSERT_TRUE(
         store->PutVariant("xtts", "text 1", text1, OpusParams{}, std::vector<uint8_t>(50, 1)).ok());
@@ -411,10 +411,11 @@ TEST_P(Publication, PutsReplacesVariantsAndEvictionsKeepTheFolderExact) {
   testing::TempDir dir;
   auto store = OpenStore(OptionsHere(dir.path(), 3));
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(store->Put("xtts", "t" + std::to_string(i), Wav(i)).ok());
-  Result<uint64_t> t4 = store->Put("xtts", "t4", Wav(40));  // replace
+  Result<StoredEntry> t4 = store->Put("xtts", "t4", Wav(40));  // replace
   ASSERT_TRUE(t4.ok());
   OpusParams p;
-  ASSERT_TRUE(store->PutVariant("xtts", "t4", *t4, p, std::vector<uint8_t>(300, 9)).ok());
+  ASSERT_TRUE(
+      store->PutVariant("xtts", "t4", t4->generation, p, std::vector<uint8_t>(300, 9)).ok());
   EXPECT_FALSE(Has(*store, "xtts", "t0")) << "evicted by max_entries";
   EXPECT_EQ(ServedBytes(*store, "xtts", "t4"), Wav(40));
   ExpectFolderMatchesIndex(dir.path(), *store);
@@ -641,7 +642,7 @@ TEST_P(Publication, FullDiskFailsThePutCleanly) {
   }
   {
     auto store = OpenStore(OptionsHere(dir.path() + "/cache", 1000));
-    Result<uint64_t> s = uint64_t{0};
+    Result<StoredEntry> s = StoredEntry{};
     int stored = 0;
     for (; stored < 1000; ++stored) {
       s = store->Put("xtts", "entry " + std::to_string(stored), Wav(stored, 20000));
@@ -673,7 +674,7 @@ TEST(CacheStore, AFolderDeletedUnderTheStoreGivesMissesNotCrashes) {
   fs::remove_all(dir.path() + "/xtts");
   EXPECT_FALSE(Has(*store, "xtts", "x"));
   EXPECT_EQ(store->Stats().total.entries, 0u);
-  Result<uint64_t> s = store->Put("xtts", "y", Wav(2));
+  Result<StoredEntry> s = store->Put("xtts", "y", Wav(2));
   EXPECT_FALSE(s.ok());
   EXPECT_THAT(s.error().message, HasSubstr("xtts"));
   EXPECT_TRUE(store->Put("piper", "z", Wav(3)).ok()) << "other engines keep working";
@@ -716,26 +717,31 @@ TEST(CacheStoreOpenFiles, AnEvictedEntryIsAMissEvenIfItsDescriptorWasOpen) {
 TEST(CacheStoreOpenFiles, AReplacedVariantIsServedNew) {
   testing::TempDir dir;
   auto store = OpenStore(Options(dir.path()));
-  Result<uint64_t> v1 = store->Put("piper", "v", Wav(1));
+  Result<StoredEntry> v1 = store->Put("piper", "v", Wav(1));
   ASSERT_TRUE(v1.ok());
   OpusParams p;
-  ASSERT_TRUE(store->PutVariant("piper", "v", *v1, p, std::vector<uint8_t>(40, 1)).ok());
+  ASSERT_TRUE(store->PutVariant("piper", "v", v1->generation, p, std::vector<uint8_t>(40, 1)).ok());
   auto hit = store->GetVariant("piper", "v", p);
   ASSERT_TRUE(hit.ok() && hit->variant);
   EXPECT_EQ(ReadFd(*hit->variant), std::vector<uint8_t>(40, 1));
   // A new WAV for the key drops its variants; the next variant is encoded anew.
-  Result<uint64_t> v2 = store->Put("piper", "v", Wav(2));
+  Result<StoredEntry> v2 = store->Put("piper", "v", Wav(2));
   ASSERT_TRUE(v2.ok());
+  EXPECT_NE(v2->generation, v1->generation);
+  // Put names the entry it stored: the key of the normalized text (one hash per put).
+  EXPECT_EQ(v2->key.hex(), store->Resolve("piper", "v")->second.hex());
+  EXPECT_EQ(v2->key.hex(), v1->key.hex());
   auto after = store->GetVariant("piper", "v", p);
   ASSERT_TRUE(after.ok());
   EXPECT_FALSE(after->variant) << "served a variant of the replaced WAV";
-  ASSERT_TRUE(store->PutVariant("piper", "v", *v2, p, std::vector<uint8_t>(50, 2)).ok());
+  ASSERT_TRUE(store->PutVariant("piper", "v", v2->generation, p, std::vector<uint8_t>(50, 2)).ok());
   EXPECT_EQ(ReadFd(*store->GetVariant("piper", "v", p)->variant), std::vector<uint8_t>(50, 2));
   // Filling every variant slot replaces the first (p): its descriptor goes too.
   for (int kbps : {20, 40, 48, 64}) {
     OpusParams q;
     q.bitrate_kbps = static_cast<uint16_t>(kbps);
-    ASSERT_TRUE(store->PutVariant("piper", "v", *v2, q, std::vector<uint8_t>(10, 3)).ok());
+    ASSERT_TRUE(
+        store->PutVariant("piper", "v", v2->generation, q, std::vector<uint8_t>(10, 3)).ok());
   }
   EXPECT_FALSE(store->GetVariant("piper", "v", p)->variant) << "the replaced variant is gone";
 }
@@ -797,9 +803,9 @@ TEST(CacheStoreTrust, OutOfDescriptorsIsBusyAndLosesNothing) {
   const std::vector<uint8_t> ogg(300, 7);
   {
     auto store = OpenStore(Options(dir.path()));
-    Result<uint64_t> put = store->Put("xtts", "kept", Wav(1));
+    Result<StoredEntry> put = store->Put("xtts", "kept", Wav(1));
     ASSERT_TRUE(put.ok());
-    ASSERT_TRUE(store->PutVariant("xtts", "kept", *put, p, ogg).ok());
+    ASSERT_TRUE(store->PutVariant("xtts", "kept", put->generation, p, ogg).ok());
   }
   // A fresh store keeps no descriptor open yet: every get must open.
   auto store = OpenStore(Options(dir.path()));

@@ -66,7 +66,7 @@ TEST(CacheVoices, MalformedVoicesAreRefusedNamingTheValueAndTouchNothing) {
   for (const std::string& bad : std::vector<std::string>{
            "piper/..", "piper/.", "piper/", "piper/a/b", "piper/.hidden", "piper/-x", "piper/a b",
            "piper/" + std::string(65, 'v'), "piper/ä", std::string("piper/a\0b", 9)}) {
-    Result<uint64_t> put = store->Put(bad, "hi", SeededWav(1));
+    Result<StoredEntry> put = store->Put(bad, "hi", SeededWav(1));
     ASSERT_FALSE(put.ok()) << bad;
     EXPECT_EQ(put.error().code, Errc::kUnknownEngine) << bad;
     EXPECT_THAT(put.error().message, HasSubstr("ENGINE/VOICE")) << bad;
@@ -74,7 +74,7 @@ TEST(CacheVoices, MalformedVoicesAreRefusedNamingTheValueAndTouchNothing) {
     EXPECT_FALSE(store->HasKeys(bad, {}).ok()) << bad;
   }
   for (const std::string unknown : {"../x", "nope/voice", "/piper", "PIPER/v", ""}) {
-    Result<uint64_t> put = store->Put(unknown, "hi", SeededWav(1));
+    Result<StoredEntry> put = store->Put(unknown, "hi", SeededWav(1));
     ASSERT_FALSE(put.ok()) << unknown;
     EXPECT_EQ(put.error().code, Errc::kUnknownEngine) << unknown;
     EXPECT_THAT(put.error().message, HasSubstr("expected one of: xtts, piper")) << unknown;
@@ -107,7 +107,7 @@ TEST(CacheVoices, MaxEntriesCountsAllVoicesOfAnEngineInOneLru) {
   testing::TempDir dir;
   auto store = OpenCacheStore(StoreOptions(dir.path(), 4));
   ASSERT_TRUE(store->Put("piper", "a", SeededWav(1)).ok());
-  Result<uint64_t> again = store->Put("piper/v1", "b", SeededWav(2));
+  Result<StoredEntry> again = store->Put("piper/v1", "b", SeededWav(2));
   ASSERT_TRUE(again.ok()) << again.error().message;
   ASSERT_TRUE(store->Put("piper/v2", "c", SeededWav(3)).ok());
   ASSERT_TRUE(store->Put("xtts/v1", "d", SeededWav(4)).ok());  // another engine's limit
@@ -145,11 +145,12 @@ TEST(CacheVoices, MaxBytesEvictsAcrossVoicesInLruOrder) {
 TEST(CacheVoices, VariantsAndAdoptedFilesLiveInTheVoicesFolder) {
   testing::TempDir dir;
   auto store = OpenCacheStore(StoreOptions(dir.path()));
-  Result<uint64_t> gen = store->Put("piper/v1", "hello", SeededWav(1));
+  Result<StoredEntry> gen = store->Put("piper/v1", "hello", SeededWav(1));
   ASSERT_TRUE(gen.ok());
-  ASSERT_TRUE(
-      store->PutVariant("piper/v1", "hello", *gen, OpusParams{}, std::vector<uint8_t>{1, 2, 3})
-          .ok());
+  ASSERT_TRUE(store
+                  ->PutVariant("piper/v1", "hello", gen->generation, OpusParams{},
+                               std::vector<uint8_t>{1, 2, 3})
+                  .ok());
   const std::string name = VariantFileName(ComputeCacheKey("hello").value(), OpusParams{});
   EXPECT_EQ(ReadPath(dir.path() + "/piper/v1/" + name), (std::vector<uint8_t>{1, 2, 3}));
   EXPECT_FALSE(fs::exists(dir.path() + "/piper/" + name));
@@ -159,7 +160,9 @@ TEST(CacheVoices, VariantsAndAdoptedFilesLiveInTheVoicesFolder) {
   // A variant for the voiceless entry's generation is not the voice's.
   ASSERT_TRUE(store->Put("piper", "hello", SeededWav(2)).ok());
   EXPECT_EQ(
-      store->PutVariant("piper", "hello", *gen, OpusParams{}, std::vector<uint8_t>{9}).error().code,
+      store->PutVariant("piper", "hello", gen->generation, OpusParams{}, std::vector<uint8_t>{9})
+          .error()
+          .code,
       Errc::kNotFound);
 
   // PUT_FILE into a voice; HAS_KEYS asks per voice.
@@ -193,11 +196,13 @@ std::vector<std::string> FillVoices(CacheStore& store) {
     texts.push_back("text " + std::to_string(i));
     EXPECT_TRUE(store.Put("piper", texts.back(), SeededWav(i)).ok());
     EXPECT_TRUE(store.Put("piper/v1", texts.back(), SeededWav(100 + i)).ok());
-    Result<uint64_t> gen = store.Put("piper/v2", texts.back(), SeededWav(200 + i));
+    Result<StoredEntry> gen = store.Put("piper/v2", texts.back(), SeededWav(200 + i));
     EXPECT_TRUE(gen.ok());
     if (i == 0) {
       EXPECT_TRUE(
-          store.PutVariant("piper/v2", texts.back(), *gen, {}, std::vector<uint8_t>{5, 5}).ok());
+          store
+              .PutVariant("piper/v2", texts.back(), gen->generation, {}, std::vector<uint8_t>{5, 5})
+              .ok());
     }
   }
   return texts;
@@ -301,7 +306,7 @@ TEST(CacheVoices, AVoiceFolderRemovedBehindTheStoreIsMadeAgain) {
   fs::remove_all(dir.path() + "/piper/v1");
   EXPECT_FALSE(store->Get("piper/v1", "a")->has_value());  // gone: a miss, the entry dropped
   EXPECT_EQ(store->Stats().engines[1].second.entries, 0u);
-  Result<uint64_t> again = store->Put("piper/v1", "b", SeededWav(2));
+  Result<StoredEntry> again = store->Put("piper/v1", "b", SeededWav(2));
   ASSERT_TRUE(again.ok()) << again.error().message;
   EXPECT_EQ(Served(*store, "piper/v1", "b"), SeededWav(2));
   // A symlink in place of a voice folder is not followed.
@@ -318,9 +323,11 @@ TEST(CacheVoices, FsyncOnCoversVoiceFolders) {
   CacheOptions o = StoreOptions(dir.path());
   o.fsync = true;
   auto store = OpenCacheStore(o);
-  Result<uint64_t> gen = store->Put("piper/v1", "a", SeededWav(1));
+  Result<StoredEntry> gen = store->Put("piper/v1", "a", SeededWav(1));
   ASSERT_TRUE(gen.ok()) << gen.error().message;
-  ASSERT_TRUE(store->PutVariant("piper/v1", "a", *gen, OpusParams{}, std::vector<uint8_t>{1}).ok());
+  ASSERT_TRUE(
+      store->PutVariant("piper/v1", "a", gen->generation, OpusParams{}, std::vector<uint8_t>{1})
+          .ok());
   ASSERT_TRUE(store->Put("piper/v2", "a", SeededWav(2)).ok());
   Result<DeleteOutcome> deleted = store->Delete("piper/v1", "a");
   ASSERT_TRUE(deleted.ok()) << deleted.error().message;
@@ -338,7 +345,7 @@ TEST(CacheVoices, TheVoiceTableIsBoundedWithAClearError) {
   for (size_t v = 0; v < kMaxVoices; ++v) {
     ASSERT_TRUE(store->Put("xtts/v" + std::to_string(v), "t", wav).ok()) << v;
   }
-  Result<uint64_t> full = store->Put("piper/one-too-many", "t", wav);
+  Result<StoredEntry> full = store->Put("piper/one-too-many", "t", wav);
   ASSERT_FALSE(full.ok());
   EXPECT_EQ(full.error().code, Errc::kBusy);
   EXPECT_THAT(full.error().message, HasSubstr("piper/one-too-many"));

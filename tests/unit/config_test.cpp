@@ -128,6 +128,56 @@ TEST(Config, CoordinateKeysAreParsed) {
   EXPECT_EQ(big->config.coordinate.slots, (Slots{{"abcdefghijabcdefghijabcdefghijab", 1024}}));
 }
 
+TEST(Config, TierKeysAreParsed) {
+  Result<LoadedConfig> r = Load(
+      "[tier]\n"
+      "servers = cache1:11311, cache2 ,[fd00::7]:11212, [::1], 10.0.0.5, /run/mc.sock\n"
+      "timeout_ms = 250\n"
+      "queue_size = 1\n"
+      "share = opus\n"
+      "max_item_bytes = 8M\n"
+      "key_prefix = Stage_1.a-b\n"
+      "expire = 30d\n"
+      "sasl_credentials = tier-sasl\n"
+      "lookup_threads = 64\n");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  const TierSettings& t = r->config.tier;
+  using S = std::vector<TierServer>;
+  EXPECT_EQ(t.servers, (S{{"cache1", 11311, ""},
+                          {"cache2", 11211, ""},
+                          {"fd00::7", 11212, ""},
+                          {"::1", 11211, ""},
+                          {"10.0.0.5", 11211, ""},
+                          {"", 0, "/run/mc.sock"}}));
+  EXPECT_EQ(t.timeout_ms, 250);
+  EXPECT_EQ(t.queue_size, 1);
+  EXPECT_FALSE(t.share_wav);
+  EXPECT_TRUE(t.share_opus);
+  EXPECT_EQ(t.max_item_bytes, 8ull << 20);
+  EXPECT_EQ(t.key_prefix, "Stage_1.a-b");
+  EXPECT_EQ(t.expire_s, 30u * 86400);
+  EXPECT_EQ(t.sasl_credentials, "tier-sasl");
+  EXPECT_EQ(t.lookup_threads, 64);
+  // The defaults: off, both kinds shared.
+  const TierSettings& d = DefaultConfig().tier;
+  EXPECT_TRUE(d.servers.empty());
+  EXPECT_TRUE(d.share_wav && d.share_opus);
+  EXPECT_EQ(d.max_item_bytes, 1u << 20);
+  // share may be empty: the tier is connected but unused.
+  Result<LoadedConfig> none = Load("[tier]\nshare =\nservers = a\n");
+  ASSERT_TRUE(none.ok()) << none.error().message;
+  EXPECT_FALSE(none->config.tier.share_wav || none->config.tier.share_opus);
+  // 64 servers are allowed.
+  std::string many = "[tier]\nservers = ";
+  for (int i = 0; i < 64; ++i) many += "h" + std::to_string(i) + ",";
+  Result<LoadedConfig> sixty_four = Load(many + "\n");
+  ASSERT_TRUE(sixty_four.ok()) << sixty_four.error().message;
+  EXPECT_EQ(sixty_four->config.tier.servers.size(), 64u);
+  Result<LoadedConfig> sixty_five = Load(many + "h64\n");
+  ASSERT_FALSE(sixty_five.ok());
+  EXPECT_THAT(sixty_five.error().message, HasSubstr("more than 64 servers"));
+}
+
 TEST(Config, ByteSizesAcceptSuffixes) {
   struct Case {
     const char* text;
@@ -164,6 +214,9 @@ INSTANTIATE_TEST_SUITE_P(
     Table, ConfigErrors,
     ::testing::Values(
         BadCase{"[nope]\nx = 1\n", 2, "unknown section [nope]"},
+        BadCase{"[tiers]\nservers = a\n", 2,
+                "expected one of: [daemon], [cache], [opus], "
+                "[stream], [coordinate], [tier]"},
         BadCase{"[daemon]\nsockets = /x\n", 2,
                 "unknown key \"sockets\" in [daemon], expected one of"},
         BadCase{"[daemon]\nworkers = many\n", 2, "workers = many: not an integer, expected 1–256"},
@@ -232,6 +285,39 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"[coordinate]\nslots = gpu:1:2\n", 2, "the size \"1:2\" is invalid"},
         BadCase{"[coordinate]\nslots = gpu:1, xtts:2, gpu:3\n", 2, "slot \"gpu\" is listed twice"},
         BadCase{"[coordinate]\nslots = abcdefghijabcdefghijabcdefghijabc:1\n", 2, "is invalid"},
+        BadCase{"[tier]\nservers = cache1:0\n", 2,
+                "servers = cache1:0: server \"cache1:0\": the port \"0\" is invalid, expected "
+                "1–65535"},
+        BadCase{"[tier]\nservers = cache1:65536\n", 2, "the port \"65536\" is invalid"},
+        BadCase{"[tier]\nservers = cache1:x\n", 2, "the port \"x\" is invalid"},
+        BadCase{"[tier]\nservers = cache1:\n", 2, "no port after ':'"},
+        BadCase{"[tier]\nservers = fd00::7\n", 2, "an IPv6 address goes in brackets"},
+        BadCase{"[tier]\nservers = [fd00::7\n", 2, "'[' without ']'"},
+        BadCase{"[tier]\nservers = [cache1]:1\n", 2, "\"cache1\" is not an IPv6 address"},
+        BadCase{"[tier]\nservers = [::1]x\n", 2, "expected [v6addr]:port"},
+        BadCase{"[tier]\nservers = cache_1\n", 2, "expected host:port, host, [v6addr]:port"},
+        BadCase{"[tier]\nservers = :11211\n", 2, "expected host:port"},
+        BadCase{"[tier]\nservers = /" + std::string(107, 'a') + "\n", 2,
+                "a socket path is at most 107 bytes"},
+        BadCase{"[tier]\nservers = a:1, b, a:1\n", 2, "server \"a:1\" is listed twice"},
+        BadCase{"[tier]\nservers = a, a:11211\n", 2, "server \"a:11211\" is listed twice"},
+        BadCase{"[tier]\ntimeout_ms = 0\n", 2, "timeout_ms = 0: out of range, expected 1–10000"},
+        BadCase{"[tier]\ntimeout_ms = 10001\n", 2, "out of range, expected 1–10000"},
+        BadCase{"[tier]\nqueue_size = 0\n", 2, "queue_size = 0: out of range, expected 1–1000000"},
+        BadCase{"[tier]\nshare = wav, mp3\n", 2,
+                "share = wav, mp3: \"mp3\" is not something shared, expected wav and/or opus"},
+        BadCase{"[tier]\nshare = opus opus\n", 2, "\"opus\" is listed twice"},
+        BadCase{"[tier]\nmax_item_bytes = 1023\n", 2,
+                "max_item_bytes = 1023: expected 1K–1G (bytes, suffix K, M or G)"},
+        BadCase{"[tier]\nmax_item_bytes = 2G\n", 2, "expected 1K–1G"},
+        BadCase{"[tier]\nmax_item_bytes = 1X\n", 2, "expected 1K–1G"},
+        BadCase{"[tier]\nkey_prefix = a:b\n", 2, "key_prefix = a:b: expected [A-Za-z0-9_.-]{1,32}"},
+        BadCase{"[tier]\nkey_prefix = \n", 2, "expected [A-Za-z0-9_.-]{1,32}"},
+        BadCase{"[tier]\nkey_prefix = " + std::string(33, 'k') + "\n", 2, "{1,32}"},
+        BadCase{"[tier]\nexpire = 31d\n", 2, "expire = 31d: too long, expected at most 30d"},
+        BadCase{"[tier]\nexpire = 2w\n", 2, "expected seconds with an optional suffix"},
+        BadCase{"[tier]\nlookup_threads = 0\n", 2, "out of range, expected 1–64"},
+        BadCase{"[tier]\nlookup_threads = 65\n", 2, "out of range, expected 1–64"},
         BadCase{"[opus\n", 1, "lacks ']'"},
         BadCase{"[opus]\n" + std::string(300, 'a') + " = 1\n", 2, "line longer than"}));
 

@@ -1,0 +1,170 @@
+// MemcachedPool (memcached_pool.hpp): the only file that speaks
+// libmemcached. Every behavior it sets is listed with its reason below.
+#include "daemon/tier/memcached_pool.hpp"
+
+#include <libmemcached/memcached.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+
+namespace ttscache {
+namespace {
+
+struct ResultDeleter {
+  void operator()(memcached_result_st* r) const { memcached_result_free(r); }
+};
+
+std::string ServerName(const TierServer& s) {
+  return s.socket_path.empty() ? s.host + ":" + std::to_string(s.port) : s.socket_path;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<MemcachedPool>> MemcachedPool::Create(const MemcachedPoolOptions& options) {
+  if (options.servers.empty()) {
+    return MakeError(Errc::kConfig, "[tier] servers: none configured");
+  }
+  memcached_st* handle = memcached_create(nullptr);
+  if (handle == nullptr) return MakeError(Errc::kOutOfMemory, "memcached_create failed");
+  std::unique_ptr<MemcachedPool> pool(new MemcachedPool(options, handle));
+  auto behavior = [&](memcached_behavior_t b, uint64_t value, const char* name) -> Status {
+    memcached_return_t rc = memcached_behavior_set(handle, b, value);
+    if (memcached_failed(rc)) return pool->LastError(std::string("setting ") + name, rc);
+    return {};
+  };
+  const uint64_t ms = static_cast<uint64_t>(std::max(1, options.timeout_ms));
+  struct Setting {
+    memcached_behavior_t behavior;
+    uint64_t value;
+    const char* name;
+  };
+  const Setting settings[] = {
+      // SASL works only over the binary protocol; one protocol everywhere.
+      {MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, 1, "binary protocol"},
+      // Ketama: adding or losing a server moves only its share of the keys.
+      {MEMCACHED_BEHAVIOR_DISTRIBUTION, MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA, "ketama"},
+      // Non-blocking sockets, so that every wait is a poll bounded below.
+      {MEMCACHED_BEHAVIOR_NO_BLOCK, 1, "no_block"},
+      {MEMCACHED_BEHAVIOR_TCP_NODELAY, 1, "tcp_nodelay"},
+      {MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, ms, "connect timeout (ms)"},
+      {MEMCACHED_BEHAVIOR_POLL_TIMEOUT, ms, "poll timeout (ms)"},
+      {MEMCACHED_BEHAVIOR_SND_TIMEOUT, ms * 1000, "send timeout (µs)"},
+      {MEMCACHED_BEHAVIOR_RCV_TIMEOUT, ms * 1000, "receive timeout (µs)"},
+      // A server failing twice in a row leaves the ring (its keys re-hash to
+      // the others) and is tried again after 2 s.
+      {MEMCACHED_BEHAVIOR_SERVER_FAILURE_LIMIT, 1, "server failure limit"},
+      {MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 2, "retry timeout (s)"},
+      {MEMCACHED_BEHAVIOR_REMOVE_FAILED_SERVERS, 1, "remove failed servers"},
+  };
+  for (const Setting& s : settings) {
+    if (Status st = behavior(s.behavior, s.value, s.name); !st) return st.error();
+  }
+  for (const TierServer& s : options.servers) {
+    memcached_return_t rc =
+        s.socket_path.empty()
+            ? memcached_server_add(handle, s.host.c_str(), static_cast<in_port_t>(s.port))
+            : memcached_server_add_unix_socket(handle, s.socket_path.c_str());
+    if (memcached_failed(rc)) {
+      Error e = pool->LastError("adding server " + ServerName(s), rc);
+      e.code = Errc::kConfig;
+      return e;
+    }
+  }
+  if (options.sasl) {
+    memcached_return_t rc = memcached_set_sasl_auth_data(handle, options.sasl->user.c_str(),
+                                                         options.sasl->password.c_str());
+    if (memcached_failed(rc)) return pool->LastError("setting SASL credentials", rc);
+  }
+  return pool;
+}
+
+MemcachedPool::MemcachedPool(MemcachedPoolOptions options, memcached_st* handle)
+    : options_(std::move(options)), handle_(handle) {}
+
+MemcachedPool::~MemcachedPool() {
+  if (options_.sasl) memcached_destroy_sasl_auth_data(handle_);
+  memcached_free(handle_);
+}
+
+Error MemcachedPool::LastError(std::string_view what, int rc) const {
+  const auto code = static_cast<memcached_return_t>(rc);
+  std::string message = std::string(what) + ": ";
+  const char* detail = memcached_last_error_message(handle_);
+  message += detail && *detail ? detail : memcached_strerror(handle_, code);
+  const Errc errc = code == MEMCACHED_E2BIG ? Errc::kTooLarge : Errc::kUnavailable;
+  Error e = MakeError(errc, std::move(message));
+  e.sys_errno = memcached_last_error_errno(handle_);
+  return e;
+}
+
+Result<std::vector<std::optional<std::vector<uint8_t>>>> MemcachedPool::MultiGet(
+    std::span<const std::string> keys) {
+  std::vector<std::optional<std::vector<uint8_t>>> values(keys.size());
+  if (keys.empty()) return values;
+  std::vector<const char*> key_ptrs;
+  std::vector<size_t> key_lengths;
+  std::map<std::string_view, size_t> index_of;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    key_ptrs.push_back(keys[i].data());
+    key_lengths.push_back(keys[i].size());
+    index_of.emplace(keys[i], i);
+  }
+  memcached_return_t rc = memcached_mget(handle_, key_ptrs.data(), key_lengths.data(), keys.size());
+  // SOME_ERRORS: a server of some key failed; the others still answer.
+  const bool partial = rc == MEMCACHED_SOME_ERRORS;
+  if (memcached_failed(rc) && !partial) return LastError("multi-get", rc);
+  // On the caller's storage, not allocated: memcached_fetch_result frees an
+  // allocated result itself when the fetch ends (the deleter then freed it
+  // twice: "double free or corruption" on every lookup).
+  memcached_result_st storage;
+  std::unique_ptr<memcached_result_st, ResultDeleter> result(
+      memcached_result_create(handle_, &storage));
+  if (!result) return MakeError(Errc::kOutOfMemory, "memcached_result_create failed");
+  std::optional<Error> failure;
+  size_t found = 0;
+  for (;;) {
+    memcached_return_t fetch_rc = MEMCACHED_SUCCESS;
+    if (memcached_fetch_result(handle_, result.get(), &fetch_rc) == nullptr) {
+      if (fetch_rc != MEMCACHED_END && fetch_rc != MEMCACHED_NOTFOUND &&
+          memcached_failed(fetch_rc)) {
+        failure = LastError("multi-get", fetch_rc);
+      }
+      break;
+    }
+    const std::string_view key(memcached_result_key_value(result.get()),
+                               memcached_result_key_length(result.get()));
+    auto it = index_of.find(key);
+    if (it == index_of.end()) continue;  // not asked: ignore what a server invents
+    const size_t length = memcached_result_length(result.get());
+    if (length > options_.max_value_bytes) {
+      failure = MakeError(Errc::kTooLarge, "multi-get: value of " + std::string(key) + " is " +
+                                               std::to_string(length) + " bytes, over " +
+                                               std::to_string(options_.max_value_bytes));
+      continue;
+    }
+    const auto* bytes = reinterpret_cast<const uint8_t*>(memcached_result_value(result.get()));
+    values[it->second].emplace(bytes, bytes + length);
+    ++found;
+  }
+  if (partial && found == 0 && !failure) failure = LastError("multi-get", rc);
+  if (failure && found == 0) return *failure;
+  return values;
+}
+
+Status MemcachedPool::Set(std::string_view key, std::span<const uint8_t> value, uint64_t expire_s) {
+  memcached_return_t rc =
+      memcached_set(handle_, key.data(), key.size(), reinterpret_cast<const char*>(value.data()),
+                    value.size(), static_cast<time_t>(expire_s), 0);
+  if (memcached_failed(rc)) return LastError("set " + std::string(key), rc);
+  return {};
+}
+
+Status MemcachedPool::Delete(std::string_view key) {
+  memcached_return_t rc = memcached_delete(handle_, key.data(), key.size(), 0);
+  if (rc == MEMCACHED_NOTFOUND) return {};
+  if (memcached_failed(rc)) return LastError("delete " + std::string(key), rc);
+  return {};
+}
+
+}  // namespace ttscache

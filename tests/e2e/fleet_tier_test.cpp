@@ -1,0 +1,432 @@
+// FleetTier end to end: real CacheStores in temp dirs and real memcached
+// servers on loopback (tests/support/memcached_process.hpp) — an offer
+// written and read back, a lookup on a second store finding the WAV and its
+// variant, a corrupt value refused and deleted, values too large skipped (by
+// max_item_bytes and by the server's -I), every server killed (misses within
+// the timeout, the breaker down and back up), a server that accepts and
+// never answers, a full write queue, SASL with right and wrong credentials.
+#include "daemon/tier/fleet_tier.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <fstream>
+#include <future>
+#include <thread>
+
+#include "core/unique_fd.hpp"
+#include "daemon/tier/memcached_pool.hpp"
+#include "daemon/tier/tier_key.hpp"
+#include "daemon/tier/tier_value.hpp"
+#include "tests/support/memcached_process.hpp"
+#include "tests/unit/cache_test_support.hpp"
+
+namespace ttscache {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::MemcachedOptions;
+using testing::MemcachedProcess;
+using Clock = std::chrono::steady_clock;
+
+constexpr int kTimeoutMs = 200;
+const std::string kText = "Hello fleet";
+
+TierServer ServerOf(const MemcachedProcess& m) {
+  TierServer s;
+  s.host = "127.0.0.1";
+  s.port = m.port();
+  return s;
+}
+
+TierSettings Settings(std::vector<TierServer> servers) {
+  TierSettings t;
+  t.servers = std::move(servers);
+  t.timeout_ms = kTimeoutMs;
+  t.queue_size = 64;
+  t.share_wav = t.share_opus = true;
+  t.max_item_bytes = 1 << 20;
+  t.key_prefix = "test";
+  t.expire_s = 0;
+  t.lookup_threads = 2;
+  return t;
+}
+
+MemcachedPoolOptions PoolOptions(const TierSettings& t) {
+  MemcachedPoolOptions o;
+  o.servers = t.servers;
+  o.timeout_ms = 1000;
+  o.max_value_bytes = 64 << 20;
+  return o;
+}
+
+template <class Predicate>
+bool WaitFor(Predicate done, std::chrono::milliseconds limit = 5s) {
+  const auto end = Clock::now() + limit;
+  while (!done()) {
+    if (Clock::now() > end) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+CacheKey KeyOf(const std::string& text) { return ComputeCacheKey(text).value(); }
+
+OpusParams Params() {
+  OpusParams p;
+  p.bitrate_kbps = 24;
+  return p;
+}
+
+// A lookup run to its end: the result, or nullopt when it was not queued.
+// Fails the test if `done` never comes.
+std::optional<TierLookupResult> LookUp(FleetTier& tier, TierLookup lookup) {
+  auto promise = std::make_shared<std::promise<TierLookupResult>>();
+  std::future<TierLookupResult> future = promise->get_future();
+  if (!tier.Lookup(std::move(lookup), [promise](TierLookupResult r) { promise->set_value(r); })) {
+    return std::nullopt;
+  }
+  EXPECT_EQ(future.wait_for(10s), std::future_status::ready);
+  return future.get();
+}
+
+TierLookup WavLookup(const std::string& engine = "piper", const std::string& text = kText) {
+  TierLookup l;
+  l.engine = engine;
+  l.text = text;
+  l.key = KeyOf(text);
+  return l;
+}
+
+class FleetTierTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(server_.Start());
+    a_ = testing::OpenCacheStore(testing::StoreOptions(dir_a_.path()));
+    b_ = testing::OpenCacheStore(testing::StoreOptions(dir_b_.path()));
+    ASSERT_TRUE(a_ && b_);
+  }
+  std::unique_ptr<FleetTier> Start(const TierSettings& t, CacheStore* store) {
+    Result<std::unique_ptr<FleetTier>> tier = FleetTier::Start(t, store);
+    EXPECT_TRUE(tier.ok()) << (tier ? "" : tier.error().message);
+    return tier ? std::move(*tier) : nullptr;
+  }
+  // The value stored under `key` in the pool, as raw bytes.
+  std::optional<std::vector<uint8_t>> Fetch(const TierSettings& t, const std::string& key) {
+    auto pool = MemcachedPool::Create(PoolOptions(t)).value();
+    std::vector<std::string> keys = {key};
+    auto values = pool->MultiGet(keys);
+    EXPECT_TRUE(values.ok()) << (values ? "" : values.error().message);
+    return values ? (*values)[0] : std::nullopt;
+  }
+
+  MemcachedProcess server_;
+  testing::TempDir dir_a_, dir_b_;
+  std::unique_ptr<CacheStore> a_, b_;
+};
+
+TEST_F(FleetTierTest, AnOfferedWavIsWrittenAndFoundByAnotherStore) {
+  const TierSettings t = Settings({ServerOf(server_)});
+  const std::vector<uint8_t> wav = testing::SeededWav(1);
+  ASSERT_TRUE(a_->Put("piper", kText, wav).ok());
+  const CacheCounters before = a_->Stats().total;
+  auto tier_a = Start(t, a_.get());
+  tier_a->OfferWav("piper", KeyOf(kText));
+  ASSERT_TRUE(WaitFor([&] { return tier_a->Stats().writes == 1; }));
+  // Peek counted nothing in the store that was read.
+  EXPECT_EQ(a_->Stats().total, before);
+
+  const std::string key = TierKey("test", "piper", KeyOf(kText)).value();
+  std::optional<std::vector<uint8_t>> value = Fetch(t, key);
+  ASSERT_TRUE(value.has_value());
+  Result<std::span<const uint8_t>> payload = DecodeTierValue(*value, TierValueKind::kWav, key);
+  ASSERT_TRUE(payload.ok()) << payload.error().message;
+  EXPECT_EQ(std::vector<uint8_t>(payload->begin(), payload->end()), wav);
+
+  auto tier_b = Start(t, b_.get());
+  std::optional<TierLookupResult> r = LookUp(*tier_b, WavLookup());
+  ASSERT_TRUE(r.has_value());
+  EXPECT_TRUE(r->wav_stored);
+  EXPECT_FALSE(r->variant_stored);
+  EXPECT_NE(r->generation, 0u);
+  EXPECT_EQ(testing::Served(*b_, "piper", kText), wav);
+  ipc::TierStatsWire s = tier_b->Stats();
+  EXPECT_EQ(s.lookups, 1u);
+  EXPECT_EQ(s.hits, 1u);
+  EXPECT_EQ(s.misses, 0u);
+  EXPECT_EQ(s.corrupt, 0u);
+  EXPECT_GT(s.lookup_us, 0u);
+
+  // Another text: nothing in the pool, a miss.
+  r = LookUp(*tier_b, WavLookup("piper", "never said"));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_FALSE(r->wav_stored);
+  EXPECT_EQ(tier_b->Stats().misses, 1u);
+}
+
+TEST_F(FleetTierTest, AVariantComesWithItsWavOrAloneToAnEntryHere) {
+  const TierSettings t = Settings({ServerOf(server_)});
+  const std::vector<uint8_t> wav = testing::SeededWav(2);
+  const std::vector<uint8_t> ogg = {'O', 'g', 'g', 'S', 1, 2, 3, 4, 5};
+  uint64_t generation = a_->Put("piper", kText, wav).value().generation;
+  ASSERT_TRUE(a_->PutVariant("piper", kText, generation, Params(), ogg).ok());
+  auto tier_a = Start(t, a_.get());
+  tier_a->OfferWav("piper", KeyOf(kText));
+  tier_a->OfferVariant("piper", KeyOf(kText), Params());
+  ASSERT_TRUE(WaitFor([&] { return tier_a->Stats().writes == 2; }));
+
+  auto tier_b = Start(t, b_.get());
+  TierLookup both = WavLookup();
+  both.variant = Params();
+  std::optional<TierLookupResult> r = LookUp(*tier_b, both);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_TRUE(r->wav_stored);
+  EXPECT_TRUE(r->variant_stored);
+  Result<VariantLookup> got = b_->GetVariant("piper", kText, Params());
+  ASSERT_TRUE(got.ok());
+  ASSERT_TRUE(got->variant.has_value());
+  EXPECT_EQ(testing::ReadAll(*got->variant), ogg);
+  EXPECT_EQ(tier_b->Stats().hits, 1u);
+  EXPECT_EQ(tier_b->Stats().variant_hits, 1u);
+
+  // A third store with the WAV already: only the variant is asked.
+  testing::TempDir dir_c;
+  auto c = testing::OpenCacheStore(testing::StoreOptions(dir_c.path()));
+  const uint64_t c_generation = c->Put("piper", kText, wav).value().generation;
+  auto tier_c = Start(t, c.get());
+  TierLookup variant_only = both;
+  variant_only.want_wav = false;
+  variant_only.generation = c_generation;
+  r = LookUp(*tier_c, variant_only);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_FALSE(r->wav_stored);
+  EXPECT_TRUE(r->variant_stored);
+  got = c->GetVariant("piper", kText, Params());
+  ASSERT_TRUE(got.ok() && got->variant.has_value());
+  EXPECT_EQ(testing::ReadAll(*got->variant), ogg);
+
+  // A variant found without its WAV, and no entry here: a miss.
+  testing::TempDir dir_d;
+  auto d = testing::OpenCacheStore(testing::StoreOptions(dir_d.path()));
+  auto pool = MemcachedPool::Create(PoolOptions(t)).value();
+  ASSERT_TRUE(pool->Delete(TierKey("test", "piper", KeyOf(kText)).value()).ok());
+  auto tier_d = Start(t, d.get());
+  r = LookUp(*tier_d, both);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_FALSE(r->wav_stored || r->variant_stored);
+  EXPECT_EQ(tier_d->Stats().misses, 1u);
+}
+
+TEST_F(FleetTierTest, ACorruptValueIsAMissCountedAndDeleted) {
+  const TierSettings t = Settings({ServerOf(server_)});
+  const std::string key = TierKey("test", "piper", KeyOf(kText)).value();
+  auto pool = MemcachedPool::Create(PoolOptions(t)).value();
+  std::vector<uint8_t> value = EncodeTierValue(TierValueKind::kWav, key, testing::SeededWav(3));
+  value[value.size() / 2] ^= 0x10;
+  ASSERT_TRUE(pool->Set(key, value, 0).ok());
+  auto tier_b = Start(t, b_.get());
+  std::optional<TierLookupResult> r = LookUp(*tier_b, WavLookup());
+  ASSERT_TRUE(r.has_value());
+  EXPECT_FALSE(r->wav_stored);
+  EXPECT_EQ(tier_b->Stats().corrupt, 1u);
+  EXPECT_EQ(tier_b->Stats().misses, 1u);
+  EXPECT_TRUE(testing::Served(*b_, "piper", kText).empty());
+  EXPECT_FALSE(Fetch(t, key).has_value());  // deleted from the pool
+
+  // A good value of another key stored under this one: refused too.
+  const std::string other = TierKey("test", "piper", KeyOf("other")).value();
+  ASSERT_TRUE(
+      pool->Set(key, EncodeTierValue(TierValueKind::kWav, other, testing::SeededWav(4)), 0).ok());
+  r = LookUp(*tier_b, WavLookup());
+  EXPECT_FALSE(r->wav_stored);
+  EXPECT_EQ(tier_b->Stats().corrupt, 2u);
+  // Audio the store refuses (not a WAV) under a valid header: not stored.
+  ASSERT_TRUE(pool->Set(key, EncodeTierValue(TierValueKind::kWav, key, {1, 2, 3}), 0).ok());
+  r = LookUp(*tier_b, WavLookup());
+  EXPECT_FALSE(r->wav_stored);
+  EXPECT_EQ(tier_b->Stats().misses, 3u);
+}
+
+TEST_F(FleetTierTest, ValuesTooLargeAreSkipped) {
+  TierSettings t = Settings({ServerOf(server_)});
+  t.max_item_bytes = 2000;
+  ASSERT_TRUE(a_->Put("piper", kText, testing::SeededWav(5, 2000)).ok());  // ~4 KB
+  auto tier_a = Start(t, a_.get());
+  tier_a->OfferWav("piper", KeyOf(kText));
+  ASSERT_TRUE(WaitFor([&] { return tier_a->Stats().oversized == 1; }));
+  EXPECT_EQ(tier_a->Stats().writes, 0u);
+  EXPECT_EQ(tier_a->Stats().write_errors, 0u);
+  tier_a.reset();
+
+  // The server's -I below max_item_bytes: it refuses, counted as oversized
+  // (not as a failure of the pool).
+  MemcachedProcess small({.max_item_size = "1k"});
+  ASSERT_TRUE(small.Start());
+  t = Settings({ServerOf(small)});
+  const std::string big = "a longer text";
+  ASSERT_TRUE(a_->Put("piper", big, testing::SeededWav(6, 100000)).ok());  // ~200 KB
+  tier_a = Start(t, a_.get());
+  for (int i = 0; i < 6; ++i) tier_a->OfferWav("piper", KeyOf(big));
+  ASSERT_TRUE(WaitFor([&] { return tier_a->Stats().oversized == 6; }))
+      << tier_a->Stats().oversized << " " << tier_a->Stats().write_errors;
+  EXPECT_EQ(tier_a->Stats().write_errors, 0u);
+  EXPECT_EQ(tier_a->Stats().state, ipc::TierState::kUp);
+}
+
+TEST_F(FleetTierTest, EveryServerKilledMeansMissesWithinTheTimeoutThenTheBreakerOpens) {
+  MemcachedProcess second;
+  ASSERT_TRUE(second.Start());
+  const TierSettings t = Settings({ServerOf(server_), ServerOf(second)});
+  auto tier = Start(t, b_.get());
+  ASSERT_TRUE(LookUp(*tier, WavLookup()).has_value());  // connected, a miss
+  server_.Kill();
+  second.Kill();
+  int answered = 0, skipped = 0;
+  auto slowest = Clock::duration::zero();
+  for (int i = 0; i < 40; ++i) {
+    const auto start = Clock::now();
+    std::optional<TierLookupResult> r = LookUp(*tier, WavLookup("piper", "t" + std::to_string(i)));
+    slowest = std::max(slowest, Clock::now() - start);
+    if (r) {
+      ++answered;
+      EXPECT_FALSE(r->wav_stored);
+    } else {
+      ++skipped;
+    }
+  }
+  // Each lookup's I/O is bounded by the timeout (a connect and a poll).
+  EXPECT_LT(slowest, std::chrono::milliseconds(kTimeoutMs * 5));
+  ipc::TierStatsWire s = tier->Stats();
+  EXPECT_EQ(s.state, ipc::TierState::kDown);
+  EXPECT_EQ(s.breaker_opens, 1u);
+  EXPECT_GE(s.errors, 5u);
+  EXPECT_GT(skipped, 20);
+  EXPECT_GE(s.skipped, static_cast<uint64_t>(skipped));
+  // Offers while down are skipped too, never queued.
+  ASSERT_TRUE(b_->Put("piper", kText, testing::SeededWav(7)).ok());
+  tier->OfferWav("piper", KeyOf(kText));
+  EXPECT_EQ(tier->Stats().queue_depth, 0u);
+
+  // The servers come back: after the back-off a probe brings the tier up.
+  ASSERT_TRUE(server_.Restart());
+  ASSERT_TRUE(second.Restart());
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        (void)LookUp(*tier, WavLookup());
+        return tier->Stats().state == ipc::TierState::kUp;
+      },
+      15s));
+}
+
+TEST_F(FleetTierTest, AServerThatNeverAnswersCostsOneTimeoutNotAHang) {
+  // Accepts connections (the kernel's backlog) and never reads a byte.
+  UniqueFd listener(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(listener.get(), 64), 0);
+  socklen_t len = sizeof addr;
+  getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len);
+  TierServer silent;
+  silent.host = "127.0.0.1";
+  silent.port = ntohs(addr.sin_port);
+  auto tier = Start(Settings({silent}), b_.get());
+  for (int i = 0; i < 3; ++i) {
+    const auto start = Clock::now();
+    std::optional<TierLookupResult> r = LookUp(*tier, WavLookup());
+    ASSERT_TRUE(r.has_value());
+    EXPECT_FALSE(r->wav_stored);
+    EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(kTimeoutMs * 5));
+  }
+  EXPECT_EQ(tier->Stats().errors, 3u);
+  // A lookup under way when the tier is destroyed: the destructor waits for
+  // it, about one timeout, no more.
+  bool called = false;
+  ASSERT_TRUE(tier->Lookup(WavLookup(), [&](TierLookupResult) { called = true; }));
+  const auto start = Clock::now();
+  tier.reset();
+  EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(kTimeoutMs * 5));
+  EXPECT_TRUE(called);
+}
+
+TEST_F(FleetTierTest, AFullWriteQueueDropsAndOfferNeverBlocks) {
+  // A server that never answers keeps the writer busy a timeout per value.
+  UniqueFd listener(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(listener.get(), 64), 0);
+  socklen_t len = sizeof addr;
+  getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len);
+  TierServer silent;
+  silent.host = "127.0.0.1";
+  silent.port = ntohs(addr.sin_port);
+  TierSettings t = Settings({silent});
+  t.queue_size = 8;
+  ASSERT_TRUE(a_->Put("piper", kText, testing::SeededWav(8)).ok());
+  auto tier = Start(t, a_.get());
+  const auto start = Clock::now();
+  for (int i = 0; i < 1000; ++i) tier->OfferWav("piper", KeyOf(kText));
+  EXPECT_LT(Clock::now() - start, 1s);  // generous: 1,000 pushes onto a queue
+  ipc::TierStatsWire s = tier->Stats();
+  EXPECT_GE(s.dropped, 1000u - 8 - 1);
+  EXPECT_LE(s.queue_depth, 8u);
+  EXPECT_EQ(s.queue_capacity, 8u);
+  const auto stopping = Clock::now();
+  tier.reset();  // queued writes dropped; the one under way ends by its timeout
+  EXPECT_LT(Clock::now() - stopping, std::chrono::milliseconds(kTimeoutMs * 5));
+}
+
+TEST_F(FleetTierTest, NothingSharedMeansNothingQueued) {
+  TierSettings t = Settings({ServerOf(server_)});
+  t.share_wav = false;
+  auto tier = Start(t, b_.get());
+  EXPECT_FALSE(LookUp(*tier, WavLookup()).has_value());
+  EXPECT_EQ(tier->Stats().skipped, 1u);
+  EXPECT_EQ(tier->Stats().lookups, 0u);
+  ASSERT_TRUE(a_->Put("piper", kText, testing::SeededWav(9)).ok());
+  tier->OfferWav("piper", KeyOf(kText));
+  EXPECT_EQ(tier->Stats().queue_depth, 0u);
+  EXPECT_EQ(tier->Stats().dropped, 0u);
+}
+
+TEST_F(FleetTierTest, SaslWithGoodCredentialsWorksAndWrongOnesMiss) {
+  MemcachedProcess secured({.sasl_user = "fleet", .sasl_password = "s3cret"});
+  if (!secured.sasl_ready()) GTEST_SKIP() << "saslpasswd2 not installed (sasl2-bin)";
+  ASSERT_TRUE(secured.Start());
+  TierSettings t = Settings({ServerOf(secured)});
+  const std::string good = dir_a_.path() + "/good", bad = dir_a_.path() + "/bad";
+  std::ofstream(good) << "fleet:s3cret\n";
+  std::ofstream(bad) << "fleet:wrong\n";
+  t.sasl_credentials = good;
+  ASSERT_TRUE(a_->Put("piper", kText, testing::SeededWav(10)).ok());
+  auto tier_a = Start(t, a_.get());
+  tier_a->OfferWav("piper", KeyOf(kText));
+  ASSERT_TRUE(WaitFor([&] { return tier_a->Stats().writes == 1; })) << tier_a->Stats().write_errors;
+  auto tier_b = Start(t, b_.get());
+  std::optional<TierLookupResult> r = LookUp(*tier_b, WavLookup());
+  ASSERT_TRUE(r.has_value());
+  EXPECT_TRUE(r->wav_stored);
+
+  testing::TempDir dir_c;
+  auto c = testing::OpenCacheStore(testing::StoreOptions(dir_c.path()));
+  t.sasl_credentials = bad;
+  auto tier_c = Start(t, c.get());
+  r = LookUp(*tier_c, WavLookup());
+  ASSERT_TRUE(r.has_value());
+  EXPECT_FALSE(r->wav_stored);
+  EXPECT_EQ(tier_c->Stats().errors, 1u);
+
+  t.sasl_credentials = dir_a_.path() + "/missing";
+  Result<std::unique_ptr<FleetTier>> refused = FleetTier::Start(t, c.get());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, Errc::kConfig);
+}
+
+}  // namespace
+}  // namespace ttscache
