@@ -139,6 +139,57 @@ Status ReadCoordination(BodyReader& r, CoordinationStatsWire& c) {
   return {};
 }
 
+// STATS flag 16's block (docs/protocol.md, "STATS reply"): u8 enabled, u8
+// state, u16 0, u32 servers, then the counters in TierStatsWire's order.
+void PutTier(BodyWriter& w, const TierStatsWire& t) {
+  w.U8(t.enabled ? 1 : 0).U8(static_cast<uint8_t>(t.state)).U16(0).U32(t.servers);
+  w.U64(t.lookups).U64(t.coalesced).U64(t.hits).U64(t.variant_hits).U64(t.misses).U64(t.errors);
+  w.U64(t.timeouts).U64(t.corrupt).U64(t.skipped).U64(t.writes).U64(t.write_errors);
+  w.U64(t.dropped).U64(t.oversized).U64(t.queue_depth).U64(t.queue_capacity);
+  w.U64(t.breaker_opens).U64(t.lookup_us);
+}
+
+// Only what holds for every daemon is checked: a known state, the reserved
+// u16 zero, all zero when no tier is configured, the queue within its size.
+// (hits + misses need not add up to lookups: a lookup under way is neither,
+// and variant hits come from the same lookups.)
+Status ReadTier(BodyReader& r, TierStatsWire& t) {
+  const uint8_t enabled = r.U8(), state = r.U8();
+  const uint16_t reserved = r.U16();
+  t.servers = r.U32();
+  for (uint64_t* field :
+       {&t.lookups, &t.coalesced, &t.hits, &t.variant_hits, &t.misses, &t.errors, &t.timeouts,
+        &t.corrupt, &t.skipped, &t.writes, &t.write_errors, &t.dropped, &t.oversized,
+        &t.queue_depth, &t.queue_capacity, &t.breaker_opens, &t.lookup_us}) {
+    *field = r.U64();
+  }
+  if (!r.ok()) return BadField("STATS reply: tier block (u8, u8, u16, u32 and 17 x u64)");
+  if (enabled > 1) {
+    return MakeError(Errc::kInvalidArgument, "malformed STATS reply: tier enabled = " +
+                                                 std::to_string(enabled) + ", expected 0 or 1");
+  }
+  if (state > static_cast<uint8_t>(TierState::kProbing)) {
+    return MakeError(Errc::kInvalidArgument,
+                     "malformed STATS reply: tier state = " + std::to_string(state) +
+                         ", expected 0 up, 1 down or 2 probing");
+  }
+  if (reserved != 0) {
+    return MakeError(Errc::kInvalidArgument, "malformed STATS reply: tier reserved u16 = " +
+                                                 std::to_string(reserved) + ", expected 0");
+  }
+  t.enabled = enabled == 1;
+  t.state = static_cast<TierState>(state);
+  if (!t.enabled && t != TierStatsWire{}) {
+    return BadField("STATS reply: tier not enabled but with figures (every field must be 0)");
+  }
+  if (t.queue_depth > t.queue_capacity) {
+    return MakeError(Errc::kInvalidArgument,
+                     "malformed STATS reply: tier queue_depth " + std::to_string(t.queue_depth) +
+                         " over its queue_capacity " + std::to_string(t.queue_capacity));
+  }
+  return {};
+}
+
 template <class T>
 Result<T> Finish(const BodyReader& r, T value, const char* what) {
   if (!r.done()) return BadField(what);
@@ -454,16 +505,7 @@ std::vector<uint8_t> EncodeStatsReply(const StatsReply& s) {
     w.U64(d.encode_count).U64(d.encode_sum_us);
   }
   if (s.has_coordination) PutCoordination(w, s.coordination);
-  if (s.has_tier) {
-    const TierStatsWire& t = s.tier;
-    w.U8(t.enabled ? 1 : 0).U8(static_cast<uint8_t>(t.state)).U16(0).U32(t.servers);
-    for (uint64_t v :
-         {t.lookups, t.coalesced, t.hits, t.variant_hits, t.misses, t.errors, t.timeouts, t.corrupt,
-          t.skipped, t.writes, t.write_errors, t.dropped, t.oversized, t.queue_depth,
-          t.queue_capacity, t.breaker_opens, t.lookup_us}) {
-      w.U64(v);
-    }
-  }
+  if (s.has_tier) PutTier(w, s.tier);
   return std::move(w.bytes());
 }
 
@@ -534,19 +576,7 @@ Result<StatsReply> DecodeStatsReply(std::span<const uint8_t> body, uint8_t asked
   }
   if ((asked & kStatsTier) && r.ok() && !r.done()) {
     s.has_tier = true;
-    TierStatsWire& t = s.tier;
-    const uint8_t enabled = r.U8(), state = r.U8();
-    r.U16();
-    t.servers = r.U32();
-    if (enabled > 1 || state > 2) return BadField("STATS reply: tier enabled or state");
-    t.enabled = enabled == 1;
-    t.state = static_cast<TierState>(state);
-    for (uint64_t* v :
-         {&t.lookups, &t.coalesced, &t.hits, &t.variant_hits, &t.misses, &t.errors, &t.timeouts,
-          &t.corrupt, &t.skipped, &t.writes, &t.write_errors, &t.dropped, &t.oversized,
-          &t.queue_depth, &t.queue_capacity, &t.breaker_opens, &t.lookup_us}) {
-      *v = r.U64();
-    }
+    if (Status st = ReadTier(r, s.tier); !st) return st.error();
   }
   return Finish(r, s, "STATS reply");
 }

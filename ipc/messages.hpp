@@ -149,6 +149,7 @@ struct TierStatsWire {
   uint64_t lookups = 0, coalesced = 0, hits = 0, variant_hits = 0, misses = 0, errors = 0,
            timeouts = 0, corrupt = 0, skipped = 0, writes = 0, write_errors = 0, dropped = 0,
            oversized = 0, queue_depth = 0, queue_capacity = 0, breaker_opens = 0, lookup_us = 0;
+  bool operator==(const TierStatsWire&) const = default;
 };
 
 // STREAM_OPEN: the input's format (raw PCM: sample format, channels, rate;

@@ -117,10 +117,53 @@ void CoordinationFamilies(const CoordinationStats& c, Exposition& x) {
   }
 }
 
+// The fleet tier's families (docs/monitoring.md, "Fleet tier").
+void TierFamilies(const TierStats& t, Exposition& x) {
+  x.Gauge("ttscache_tier_up",
+          "1 when the tier's circuit breaker is closed (up); 0 down or probing.",
+          t.state == TierState::kUp ? 1 : 0);
+  x.Gauge("ttscache_tier_state", "The tier's circuit breaker: 0 up, 1 down, 2 probing.",
+          static_cast<uint64_t>(t.state));
+  x.Gauge("ttscache_tier_servers", "memcached servers configured for the tier.", t.servers);
+  x.Counter("ttscache_tier_lookups_total",
+            "Tier lookups made for local GET misses (one per entry, however many GETs asked).",
+            t.lookups);
+  x.Counter("ttscache_tier_coalesced_total", "GETs that joined a tier lookup already under way.",
+            t.coalesced);
+  x.Counter("ttscache_tier_hits_total", "WAVs found in the tier and stored locally.", t.hits);
+  x.Counter("ttscache_tier_variant_hits_total", "Opus variants found in the tier and stored.",
+            t.variant_hits);
+  x.Counter("ttscache_tier_misses_total", "Tier lookups that found nothing usable.", t.misses);
+  x.Counter("ttscache_tier_errors_total", "Tier lookups that failed (connection, server error).",
+            t.errors);
+  x.Counter("ttscache_tier_timeouts_total",
+            "GETs answered at the tier's deadline before their lookup ended.", t.timeouts);
+  x.Counter("ttscache_tier_corrupt_total",
+            "Tier values that failed their checksum or header check (deleted from the pool).",
+            t.corrupt);
+  x.Counter("ttscache_tier_skipped_total",
+            "Tier lookups not made: the breaker down or the lookup queue full.", t.skipped);
+  x.Counter("ttscache_tier_writes_total", "Values written to the tier's pool.", t.writes);
+  x.Counter("ttscache_tier_write_errors_total", "Writes to the tier's pool that failed.",
+            t.write_errors);
+  x.Counter("ttscache_tier_dropped_total", "Values not queued for the tier: the queue was full.",
+            t.dropped);
+  x.Counter("ttscache_tier_oversized_total",
+            "Values over max_item_bytes or refused by a server as too large.", t.oversized);
+  x.Gauge("ttscache_tier_queue_depth", "Values waiting to be written to the tier now.",
+          t.queue_depth);
+  x.Gauge("ttscache_tier_queue_capacity", "The tier's write-behind queue size (queue_size).",
+          t.queue_capacity);
+  x.Counter("ttscache_tier_breaker_opens_total", "Times the tier went down (breaker opened).",
+            t.breaker_opens);
+  x.Family("ttscache_tier_lookup_seconds_total", "counter", "Time tier lookups took, summed.");
+  x.Sample("ttscache_tier_lookup_seconds_total", "", Double(t.lookup_us / 1e6));
+}
+
 }  // namespace
 
 std::string PrometheusText(const StatsDetail& d, uint64_t now_ns,
-                           const CoordinationStats& coordination) {
+                           const CoordinationStats& coordination, const TierStats& tier) {
   const Stats& s = d.stats;
   Exposition x;
   x.Gauge("ttscache_up", "1 when the daemon answered STATS.", 1);
@@ -224,6 +267,7 @@ std::string PrometheusText(const StatsDetail& d, uint64_t now_ns,
     x.Counter("ttscache_purged_total", "Entries removed by PURGE.", d.purged);
   }
   if (coordination.has_coordination) CoordinationFamilies(coordination, x);
+  if (tier.has_tier && tier.enabled) TierFamilies(tier, x);
   return x.Take();
 }
 

@@ -20,9 +20,10 @@ namespace ttscache::cli {
 // the coordination's has_coordination false) are left out rather than
 // reported as 0. The coordination figures: the claim families, then per
 // synthesis slot (label slot="…") its size, units held and waiting, and its
-// acquire counters.
+// acquire counters. The tier's families (ttscache_tier_*) only when the
+// daemon has a tier configured (tier.enabled).
 std::string PrometheusText(const StatsDetail& s, uint64_t now_ns,
-                           const CoordinationStats& coordination = {});
+                           const CoordinationStats& coordination = {}, const TierStats& tier = {});
 
 // A label value escaped as the format wants: \ as \\, " as \", newline as \n.
 std::string PrometheusLabelValue(std::string_view value);

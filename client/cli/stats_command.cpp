@@ -25,7 +25,8 @@ const char* const kStatsUsage =
     "\n"
     "Cache and daemon counters, per engine and in total: entries, bytes, hits, misses,\n"
     "hit ratio, puts, evictions, the oldest entry's idle time, the disk's free space;\n"
-    "claims on misses and the synthesis slots (size, held, waiting, waits).\n"
+    "claims on misses and the synthesis slots (size, held, waiting, waits); the fleet\n"
+    "tier, when configured (state, servers, lookups, hits, misses, writes, queue).\n"
     "  --format F     text (default), json (one object), or prometheus (the text\n"
     "                 exposition format 0.0.4, for node-exporter's textfile collector)\n"
     "  --json         the same as --format json\n"
@@ -86,7 +87,66 @@ std::string CoordinationText(const CoordinationStats& c) {
   return out;
 }
 
-std::string Json(const StatsDetail& d, const CoordinationStats& c, uint64_t now_ns) {
+const char* TierStateName(TierState s) {
+  switch (s) {
+    case TierState::kUp:
+      return "up";
+    case TierState::kDown:
+      return "down";
+    case TierState::kProbing:
+      return "probing";
+  }
+  return "unknown";
+}
+
+// The tier's figures as a JSON object (no leading comma); {"enabled":false}
+// from a daemon without [tier].
+std::string TierJson(const TierStats& t) {
+  std::ostringstream out;
+  out << "\"tier\":{\"enabled\":" << (t.enabled ? "true" : "false");
+  if (t.enabled) {
+    char ratio[32];
+    std::snprintf(ratio, sizeof(ratio), "%.6g", t.HitRatio());
+    out << ",\"state\":\"" << TierStateName(t.state) << "\",\"servers\":" << t.servers
+        << ",\"lookups\":" << t.lookups << ",\"coalesced\":" << t.coalesced
+        << ",\"hits\":" << t.hits << ",\"variant_hits\":" << t.variant_hits
+        << ",\"misses\":" << t.misses << ",\"hit_ratio\":" << ratio << ",\"errors\":" << t.errors
+        << ",\"timeouts\":" << t.timeouts << ",\"corrupt\":" << t.corrupt
+        << ",\"skipped\":" << t.skipped << ",\"writes\":" << t.writes
+        << ",\"write_errors\":" << t.write_errors << ",\"dropped\":" << t.dropped
+        << ",\"oversized\":" << t.oversized << ",\"queue_depth\":" << t.queue_depth
+        << ",\"queue_capacity\":" << t.queue_capacity << ",\"breaker_opens\":" << t.breaker_opens
+        << ",\"lookup_us\":" << t.lookup_us;
+  }
+  out << "}";
+  return out.str();
+}
+
+// The "tier:" section, only for a daemon with a tier configured.
+std::string TierText(const TierStats& t) {
+  const double mean_ms = t.lookups ? t.lookup_us / 1e3 / static_cast<double>(t.lookups) : 0.0;
+  char line[768];
+  std::snprintf(
+      line, sizeof(line),
+      "tier: %s, %u servers\n"
+      "  lookups %llu (%llu coalesced), hits %llu, variant hits %llu, misses %llu, hit ratio "
+      "%.1f%%, mean lookup %.2f ms\n"
+      "  timeouts %llu, errors %llu, corrupt %llu, skipped %llu\n"
+      "  writes %llu, write errors %llu, dropped %llu, oversized %llu, queue %llu/%llu\n"
+      "  breaker opens %llu\n",
+      TierStateName(t.state), t.servers, (unsigned long long)t.lookups,
+      (unsigned long long)t.coalesced, (unsigned long long)t.hits,
+      (unsigned long long)t.variant_hits, (unsigned long long)t.misses, 100 * t.HitRatio(), mean_ms,
+      (unsigned long long)t.timeouts, (unsigned long long)t.errors, (unsigned long long)t.corrupt,
+      (unsigned long long)t.skipped, (unsigned long long)t.writes,
+      (unsigned long long)t.write_errors, (unsigned long long)t.dropped,
+      (unsigned long long)t.oversized, (unsigned long long)t.queue_depth,
+      (unsigned long long)t.queue_capacity, (unsigned long long)t.breaker_opens);
+  return line;
+}
+
+std::string Json(const StatsDetail& d, const CoordinationStats& c, const TierStats& t,
+                 uint64_t now_ns) {
   const Stats& s = d.stats;
   std::ostringstream out;
   out << "{\"engines\":{";
@@ -123,11 +183,13 @@ std::string Json(const StatsDetail& d, const CoordinationStats& c, uint64_t now_
         << ",\"encode_count\":" << d.encode_count << ",\"encode_sum_us\":" << d.encode_sum_us;
   }
   if (c.has_coordination) out << "," << CoordinationJson(c);
+  if (t.has_tier) out << "," << TierJson(t);
   out << "}\n";
   return out.str();
 }
 
-std::string Text(const StatsDetail& d, const CoordinationStats& c, uint64_t now_ns) {
+std::string Text(const StatsDetail& d, const CoordinationStats& c, const TierStats& t,
+                 uint64_t now_ns) {
   const Stats& s = d.stats;
   std::string out;
   char line[512];
@@ -162,6 +224,7 @@ std::string Text(const StatsDetail& d, const CoordinationStats& c, uint64_t now_
            " deleted, " + std::to_string(d.purged) + " purged\n";
   }
   if (c.has_coordination) out += CoordinationText(c);
+  if (t.has_tier && t.enabled) out += TierText(t);
   return out;
 }
 
@@ -186,10 +249,13 @@ int RunStats(const std::vector<std::string>& argv, const GlobalOptions& global) 
   // A second STATS: a daemon that predates coordination answers without it.
   Result<CoordinationStats> c = client->Coordination();
   if (!c) return ExitFor(c.error());
+  // A third: the tier (has_tier false from a daemon that predates it).
+  Result<TierStats> t = client->Tier();
+  if (!t) return ExitFor(t.error());
   const uint64_t now = NowNs();
-  const std::string text = format == "prometheus" ? PrometheusText(*s, now, *c)
-                           : format == "json"     ? Json(*s, *c, now)
-                                                  : Text(*s, *c, now);
+  const std::string text = format == "prometheus" ? PrometheusText(*s, now, *c, *t)
+                           : format == "json"     ? Json(*s, *c, *t, now)
+                                                  : Text(*s, *c, *t, now);
   if (std::optional<std::string> output = args->value("--output"); output && *output != "-") {
     Status written =
         WriteFileAtomically(*output, {reinterpret_cast<const uint8_t*>(text.data()), text.size()});

@@ -85,6 +85,49 @@ export interface StatsOptions extends CallOptions {
   detail?: boolean;
   /** Also ask for the claims' and synthesis slots' figures (stats.coordination). */
   coordination?: boolean;
+  /** Also ask for the fleet tier's figures (stats.tier). */
+  tier?: boolean;
+}
+
+/**
+ * The fleet's second tier (docs/fleet.md): counters since the daemon started
+ * (state and queueDepth: now); docs/protocol.md, "STATS reply", flag 16, says
+ * what each counts. enabled false: no [tier] configured, every figure 0.
+ */
+export interface TierStats {
+  enabled: boolean;
+  /** The circuit breaker: 'down' skips lookups and writes; 'probing' tries the pool again. */
+  state: 'up' | 'down' | 'probing';
+  /** memcached servers configured. */
+  servers: number;
+  /** Lookups made for local GET misses (one per entry, however many GETs asked). */
+  lookups: number;
+  /** GETs that joined a lookup already under way. */
+  coalesced: number;
+  /** WAVs found in the pool and stored locally. */
+  hits: number;
+  variantHits: number;
+  misses: number;
+  errors: number;
+  /** GETs answered at the tier's deadline before their lookup ended. */
+  timeouts: number;
+  /** Values that failed their checksum or header check. */
+  corrupt: number;
+  /** Lookups not made: the breaker down or the lookup queue full. */
+  skipped: number;
+  writes: number;
+  writeErrors: number;
+  /** Values not queued for writing: the queue was full. */
+  dropped: number;
+  oversized: number;
+  queueDepth: number;
+  /** [tier] queue_size. */
+  queueCapacity: number;
+  breakerOpens: number;
+  /** Time lookups took, summed, in µs. */
+  lookupUs: number;
+  /** hits / lookups (0 before any). */
+  hitRatio: number;
 }
 
 /** A synthesis slot in STATS (an engine's or one of [coordinate] slots). */
@@ -260,6 +303,8 @@ export interface Stats {
   detail?: StatsDetail;
   /** When asked ({coordination: true}) and the daemon knows the flag. */
   coordination?: CoordinationStats;
+  /** When asked ({tier: true}) and the daemon knows the flag. */
+  tier?: TierStats;
 }
 
 export type SampleFormat = 'u8' | 's16le' | 's24le' | 's32le' | 'f32le' | 'f64le';

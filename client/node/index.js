@@ -105,9 +105,10 @@ export class Client {
   // (stats.detail, engines[name].oldestAccessNs and .hitRatio; implies
   // limits and streams). Absent when the daemon predates them.
   // coordination: claims and synthesis slots (stats.coordination).
-  stats({ timeoutMs, limits = false, streams = false, detail = false, coordination = false } = {}) {
+  // tier: the fleet's second tier (stats.tier; enabled false without [tier]).
+  stats({ timeoutMs, limits = false, streams = false, detail = false, coordination = false, tier = false } = {}) {
     const flags = (limits || detail ? StatsFlag.LIMITS : 0) | (streams || detail ? StatsFlag.STREAMS : 0) |
-      (detail ? StatsFlag.DETAIL : 0) | (coordination ? StatsFlag.COORDINATE : 0);
+      (detail ? StatsFlag.DETAIL : 0) | (coordination ? StatsFlag.COORDINATE : 0) | (tier ? StatsFlag.TIER : 0);
     return this.#call(Op.STATS, body.stats(flags), timeoutMs, (b) => {
       const stats = reply.stats(b, flags);
       if (detail) {

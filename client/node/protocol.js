@@ -22,7 +22,7 @@ export const ErrorName = Object.freeze({
 });
 
 // STATS request flags: what the reply appends after the counters, in this order.
-export const StatsFlag = Object.freeze({ LIMITS: 1, STREAMS: 2, DETAIL: 4, COORDINATE: 8 });
+export const StatsFlag = Object.freeze({ LIMITS: 1, STREAMS: 2, DETAIL: 4, COORDINATE: 8, TIER: 16 });
 
 // Bounds of the operating replies (docs/protocol.md): a reply claiming more
 // is refused before anything is allocated for it.
@@ -270,6 +270,43 @@ function coordination(r) {
   return c;
 }
 
+// STATS flag 16: the fleet tier (docs/fleet.md). Refused: what no daemon
+// sends — an unknown state, the reserved u16 not 0, figures from a tier not
+// enabled, a queue deeper than its size, an enabled tier without servers or
+// with more than [tier] allows (64 servers, queue_size 1,000,000).
+const TIER_STATES = ['up', 'down', 'probing'];
+const TIER_COUNTERS = [['lookups', 'lookups'], ['coalesced', 'coalesced'], ['hits', 'hits'],
+  ['variantHits', 'variant_hits'], ['misses', 'misses'], ['errors', 'errors'], ['timeouts', 'timeouts'],
+  ['corrupt', 'corrupt'], ['skipped', 'skipped'], ['writes', 'writes'], ['writeErrors', 'write_errors'],
+  ['dropped', 'dropped'], ['oversized', 'oversized'], ['queueDepth', 'queue_depth'],
+  ['queueCapacity', 'queue_capacity'], ['breakerOpens', 'breaker_opens'], ['lookupUs', 'lookup_us']];
+const MAX_TIER_SERVERS = 64;
+const MAX_TIER_QUEUE = 1000000;
+function tier(r) {
+  const enabled = r.u8('tier enabled');
+  const state = r.u8('tier state');
+  const reserved = r.u16('tier reserved');
+  const t = { enabled: enabled === 1, state: TIER_STATES[state], servers: r.u32('tier servers') };
+  for (const [field, name] of TIER_COUNTERS) t[field] = r.u64(`tier ${name}`);
+  if (enabled > 1) throw new Error(`STATS tier: enabled = ${enabled}, expected 0 or 1`);
+  if (state > 2) throw new Error(`STATS tier: state = ${state}, expected 0 up, 1 down or 2 probing`);
+  if (reserved !== 0) throw new Error(`STATS tier: reserved u16 = ${reserved}, expected 0`);
+  if (!t.enabled && (state !== 0 || t.servers !== 0 || TIER_COUNTERS.some(([field]) => t[field] !== 0))) {
+    throw new Error('STATS tier: not enabled but with figures (every field must be 0)');
+  }
+  if (t.queueDepth > t.queueCapacity) {
+    throw new Error(`STATS tier: queue_depth ${t.queueDepth} over its queue_capacity ${t.queueCapacity}`);
+  }
+  if (t.enabled && (t.servers === 0 || t.servers > MAX_TIER_SERVERS)) {
+    throw new Error(`STATS tier: enabled with ${t.servers} servers (1 to ${MAX_TIER_SERVERS})`);
+  }
+  if (t.enabled && (t.queueCapacity === 0 || t.queueCapacity > MAX_TIER_QUEUE)) {
+    throw new Error(`STATS tier: enabled with a queue_capacity of ${t.queueCapacity} (1 to ${MAX_TIER_QUEUE})`);
+  }
+  t.hitRatio = t.lookups ? t.hits / t.lookups : 0;
+  return t;
+}
+
 export const reply = {
   hello(buf) {
     const r = new Reader(buf);
@@ -365,8 +402,12 @@ export const reply = {
     }
     if ((asked & StatsFlag.COORDINATE) && r.left() > 0) {
       stats.coordination = coordination(r);
-      r.done('STATS reply');  // the last block: nothing may follow it
     }
+    if ((asked & StatsFlag.TIER) && r.left() > 0) {
+      stats.tier = tier(r);
+    }
+    // After the last block read, nothing may follow.
+    if (stats.coordination || stats.tier) r.done('STATS reply');
     return stats;
   },
   delete(buf) {

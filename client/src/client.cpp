@@ -182,6 +182,7 @@ Result<SlotHold> Client::AcquireSlot(std::string_view name, uint32_t wait_ms) {
 Status Client::ReleaseSlot(const SlotHold& hold) { TTSCACHE_CALL(impl_->ReleaseSlot(hold.id)); }
 
 Result<CoordinationStats> Client::Coordination() { TTSCACHE_CALL(impl_->Coordination()); }
+Result<TierStats> Client::Tier() { TTSCACHE_CALL(impl_->Tier()); }
 
 // Client::OpenEncodeStream is in encode_stream.cpp, beside the state it builds.
 

@@ -86,6 +86,9 @@ class internal::ClientImpl {
   Result<SlotHold> AcquireSlot(std::string_view name, uint32_t wait_ms);
   Status ReleaseSlot(uint64_t hold);
   Result<CoordinationStats> Coordination();
+  // The fleet tier's counters (client_tier.cpp), checked against the bounds
+  // of the daemon's [tier] settings.
+  Result<TierStats> Tier();
   Result<ipc::StreamOpenReply> OpenEncodeStream(const StreamFormat& format,
                                                 const OpusParams& params, std::string_view engine,
                                                 std::string_view text);

@@ -232,6 +232,31 @@ struct CoordinationStats {
   std::vector<SlotStats> slots;
 };
 
+// --- The fleet's second tier (docs/fleet.md) ---
+
+// The tier's circuit breaker: down, lookups and writes are skipped; probing,
+// one lookup tries whether the pool answers again.
+enum class TierState : uint8_t { kUp = 0, kDown = 1, kProbing = 2 };
+
+// The tier's counters since the daemon started (state, queue_depth: now);
+// docs/protocol.md, "STATS reply", flag 16, says what each counts.
+// has_tier is false from a daemon that predates the tier; enabled is false
+// when the daemon has no [tier] configured, and every figure is then 0.
+struct TierStats {
+  bool has_tier = false;
+  bool enabled = false;
+  TierState state = TierState::kUp;
+  uint32_t servers = 0;  // configured
+  uint64_t lookups = 0, coalesced = 0, hits = 0, variant_hits = 0, misses = 0, errors = 0,
+           timeouts = 0, corrupt = 0, skipped = 0, writes = 0, write_errors = 0, dropped = 0,
+           oversized = 0, queue_depth = 0, queue_capacity = 0, breaker_opens = 0, lookup_us = 0;
+  // hits / lookups: the share of the tier's lookups that found the WAV; 0
+  // before any.
+  double HitRatio() const {
+    return lookups ? static_cast<double>(hits) / static_cast<double>(lookups) : 0.0;
+  }
+};
+
 // "engine" or "engine/voice" (an empty voice: the engine alone), as every
 // engine field takes it. The daemon checks the names.
 inline std::string EngineWithVoice(std::string_view engine, std::string_view voice) {
@@ -343,6 +368,10 @@ class TTSCACHE_EXPORT Client {
   // (released already, or never acquired): Errc::kInvalidArgument.
   Status ReleaseSlot(const SlotHold& hold);
   Result<CoordinationStats> Coordination();
+  // The fleet tier's counters (STATS flag 16). A reply no daemon sends (an
+  // enabled tier with no servers or more than 64, a queue over 1,000,000)
+  // ends the connection: Errc::kInternal.
+  Result<TierStats> Tier();
 
   // Pipelining: send now, collect later, in any order.
   Result<uint64_t> SendGet(std::string_view engine, std::string_view text, Format format,

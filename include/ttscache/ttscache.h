@@ -363,6 +363,29 @@ TTSCACHE_API int ttscache_coordination_get(ttscache_client* client,
 /* NULL is ignored. */
 TTSCACHE_API void ttscache_coordination_free(ttscache_coordination_stats* stats);
 
+/* The fleet's second tier (docs/fleet.md): its counters since the daemon
+ * started (state and queue_depth: now); docs/protocol.md, "STATS reply",
+ * flag 16, says what each counts. Allocated by the library on TTSCACHE_OK,
+ * released with ttscache_tier_free; fields may be appended in later
+ * versions. has_tier is 0 from a daemon that predates the tier; enabled is 0
+ * when the daemon has no [tier] configured (every field after it is 0). A
+ * reply no daemon sends ends the connection: TTSCACHE_ERR_INTERNAL. */
+#define TTSCACHE_TIER_UP 0
+#define TTSCACHE_TIER_DOWN 1    /* the breaker is open: lookups and writes skipped */
+#define TTSCACHE_TIER_PROBING 2 /* one lookup tries whether the pool answers again */
+typedef struct {
+  int has_tier;
+  int enabled;
+  int state; /* TTSCACHE_TIER_UP, _DOWN or _PROBING */
+  uint32_t servers;
+  uint64_t lookups, coalesced, hits, variant_hits, misses, errors, timeouts, corrupt, skipped;
+  uint64_t writes, write_errors, dropped, oversized, queue_depth, queue_capacity;
+  uint64_t breaker_opens, lookup_us;
+} ttscache_tier_stats;
+TTSCACHE_API int ttscache_tier_get(ttscache_client* client, ttscache_tier_stats** out);
+/* NULL is ignored. */
+TTSCACHE_API void ttscache_tier_free(ttscache_tier_stats* stats);
+
 /* The arena: shared memory of `bytes` (at most the daemon's max_arena_bytes)
  * made and handed to the daemon; a second attach replaces the first (its
  * mapping, offsets and allocations are gone; a failed one leaves them). It is

@@ -337,6 +337,99 @@ TEST(PrometheusFormat, ADaemonWithoutCoordinationLeavesItsFamiliesOut) {
   EXPECT_FALSE(p.type.count("ttscache_slot_held"));
 }
 
+TierStats ExampleTier() {
+  TierStats t;
+  t.has_tier = t.enabled = true;
+  t.state = TierState::kProbing;
+  t.servers = 3;
+  t.lookups = 100;
+  t.coalesced = 7;
+  t.hits = 60;
+  t.variant_hits = 20;
+  t.misses = 30;
+  t.errors = 4;
+  t.timeouts = 5;
+  t.corrupt = 1;
+  t.skipped = 9;
+  t.writes = 40;
+  t.write_errors = 2;
+  t.dropped = 3;
+  t.oversized = 6;
+  t.queue_depth = 11;
+  t.queue_capacity = 4096;
+  t.breaker_opens = 2;
+  t.lookup_us = 2500000;
+  return t;
+}
+
+// The unlabelled samples of `p`, by name.
+std::map<std::string, std::string> Global(const Parsed& p) {
+  std::map<std::string, std::string> global;
+  for (const Sample& s : p.samples) {
+    if (s.labels.empty()) global[s.name] = s.value;
+  }
+  return global;
+}
+
+TEST(PrometheusFormat, TierFamiliesParsedBack) {
+  Parsed p = Parse(PrometheusText(Example(), 0, ExampleCoordination(), ExampleTier()));
+  for (const std::string& e : p.errors) ADD_FAILURE() << e;
+  for (const auto& [name, type] : p.type) {
+    EXPECT_EQ(type == "counter", name.ends_with("_total")) << name << " is a " << type;
+  }
+  const std::map<std::string, std::string> expected = {
+      {"ttscache_tier_up", "0"},  // probing is not up
+      {"ttscache_tier_state", "2"},
+      {"ttscache_tier_servers", "3"},
+      {"ttscache_tier_lookups_total", "100"},
+      {"ttscache_tier_coalesced_total", "7"},
+      {"ttscache_tier_hits_total", "60"},
+      {"ttscache_tier_variant_hits_total", "20"},
+      {"ttscache_tier_misses_total", "30"},
+      {"ttscache_tier_errors_total", "4"},
+      {"ttscache_tier_timeouts_total", "5"},
+      {"ttscache_tier_corrupt_total", "1"},
+      {"ttscache_tier_skipped_total", "9"},
+      {"ttscache_tier_writes_total", "40"},
+      {"ttscache_tier_write_errors_total", "2"},
+      {"ttscache_tier_dropped_total", "3"},
+      {"ttscache_tier_oversized_total", "6"},
+      {"ttscache_tier_queue_depth", "11"},
+      {"ttscache_tier_queue_capacity", "4096"},
+      {"ttscache_tier_breaker_opens_total", "2"},
+      {"ttscache_tier_lookup_seconds_total", "2.5"},
+  };
+  std::map<std::string, std::string> global = Global(p);
+  for (const auto& [family, value] : expected) {
+    EXPECT_TRUE(p.type.count(family) && p.help.count(family)) << family;
+    EXPECT_EQ(global[family], value) << family;
+  }
+  size_t tier_families = 0;
+  for (const auto& [name, type] : p.type) tier_families += name.starts_with("ttscache_tier_");
+  EXPECT_EQ(tier_families, expected.size()) << "a tier family not in the documented list";
+  // The coordination families are still there, before the tier's.
+  EXPECT_EQ(global["ttscache_claims_total"], "10");
+
+  TierStats up = ExampleTier();
+  up.state = TierState::kUp;
+  EXPECT_EQ(Global(Parse(PrometheusText(Example(), 0, {}, up)))["ttscache_tier_up"], "1");
+  up.state = TierState::kDown;
+  std::map<std::string, std::string> down = Global(Parse(PrometheusText(Example(), 0, {}, up)));
+  EXPECT_EQ(down["ttscache_tier_up"], "0");
+  EXPECT_EQ(down["ttscache_tier_state"], "1");
+}
+
+TEST(PrometheusFormat, NoTierNoTierFamilies) {
+  TierStats off;  // a daemon that predates the tier
+  TierStats disabled;
+  disabled.has_tier = true;  // a daemon without [tier]
+  for (const TierStats& t : {off, disabled}) {
+    Parsed p = Parse(PrometheusText(Example(), 0, ExampleCoordination(), t));
+    for (const std::string& e : p.errors) ADD_FAILURE() << e;
+    for (const auto& [name, type] : p.type) EXPECT_FALSE(name.starts_with("ttscache_tier")) << name;
+  }
+}
+
 TEST(PrometheusFormat, NoEnginesStillDeclaresEveryFamilyOnce) {
   StatsDetail d;
   d.has_detail = true;

@@ -50,8 +50,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)DecodeSlotAcquireRequest(b);
       (void)DecodeSlotAcquireReply(b);
       (void)DecodeSlotReleaseRequest(b);
-      // Every STATS flag, so the detail and coordination blocks are read too.
-      (void)DecodeStatsReply(b, kStatsLimits | kStatsStreams | kStatsDetail | kStatsCoordinate);
+      // Every STATS flag, so the detail, coordination and tier blocks are read
+      // too; and the tier alone, so its block is reached from short inputs.
+      (void)DecodeStatsReply(
+          b, kStatsLimits | kStatsStreams | kStatsDetail | kStatsCoordinate | kStatsTier);
+      (void)DecodeStatsReply(b, kStatsTier);
     }
   }
   return 0;

@@ -45,8 +45,10 @@ class Daemon:
             if self.process.poll() is not None:
                 break
             time.sleep(0.02)
+        self.log.flush()
+        log = (self.dir / "daemon.log").read_text()  # before stop() removes the folder
         self.stop()
-        raise RuntimeError("ttscached did not start: " + (self.dir / "daemon.log").read_text())
+        raise RuntimeError("ttscached did not start: " + log)
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -285,7 +285,7 @@ void ExpectSameCoordination(const CoordinationStatsWire& a, const CoordinationSt
 TEST(CoordinateMessages, StatsFlagEightIsAccepted) {
   EXPECT_EQ(DecodeStatsRequest(EncodeStatsRequest(kStatsCoordinate)).value(), kStatsCoordinate);
   EXPECT_EQ(DecodeStatsRequest(EncodeStatsRequest(15)).value(), 15);
-  EXPECT_FALSE(DecodeStatsRequest(std::vector<uint8_t>{16}).ok());
+  EXPECT_FALSE(DecodeStatsRequest(std::vector<uint8_t>{32}).ok());
   EXPECT_FALSE(DecodeStatsRequest(std::vector<uint8_t>{8 | 32}).ok());
 }
 

@@ -2,7 +2,7 @@
 // shipped .d.ts files must describe how the backend uses the package.
 import type { Duplex } from 'node:stream';
 import { Client, TtscacheError, type Stats, type EncodeStreamResult, type ListedEntry, type VerifyResult, type DeleteResult,
-  type ClaimedGet, type SlotHold, type CoordinationStats } from 'ttscache';
+  type ClaimedGet, type SlotHold, type CoordinationStats, type TierStats } from 'ttscache';
 import {
   initDiskCache, diskCacheGet, diskCachePut, getDiskCacheStats, encodeWavToOpus, isOpusEnabled, withSynthesisSlot,
 } from 'ttscache/adapter';
@@ -34,6 +34,19 @@ async function coordinated(client: Client, wav: Buffer): Promise<number> {
   return audio.length + n + inside.length + gpuHeld + (got.audio?.length ?? 0);
 }
 void coordinated;
+
+// The fleet tier's figures, absent from a daemon that predates them.
+async function tierFigures(client: Client): Promise<number> {
+  const s: Stats = await client.stats({ tier: true, coordination: true });
+  const t: TierStats | undefined = s.tier;
+  if (t === undefined || !t.enabled) return 0;
+  const up: boolean = t.state === 'up';
+  // @ts-expect-error the state is one of three names
+  const bad: TierStats['state'] = 'broken';
+  void bad;
+  return (up ? 1 : 0) + t.hitRatio + t.lookups + t.variantHits + t.queueDepth / t.queueCapacity + t.lookupUs;
+}
+void tierFigures;
 
 async function backend(wav: Buffer): Promise<number> {
   await initDiskCache();

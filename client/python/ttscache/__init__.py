@@ -42,6 +42,8 @@ The contract:
   one of several processes missing a phrase synthesizes it, the others wait
   for its put), drop_claim, `with client.slot("xtts"):` (a host-wide limit
   on parallel syntheses; acquire_slot/release_slot) and coordination().
+- **The fleet tier.** tier(): the shared second tier's state and counters
+  (TierStats; enabled False on a daemon without [tier]).
 - **Timeouts.** `timeout_ms` bounds every call; a call that times out raises
   Unavailable and the Client goes on working. A lost connection (a daemon
   restart) is reopened once and the call retried.
@@ -53,7 +55,7 @@ from .client import Client, library_version
 from .stream import EncodeStream, encode_chunks
 from .values import (CoordinationStats, DeleteResult, EngineStats, Hello, ListedEntry,
                      ListedVariant, OpusParams, PurgeResult, SlotHold, SlotStats, Stats,
-                     StatsDetail, StreamResult, VerifyProblem, VerifyResult)
+                     StatsDetail, StreamResult, TierStats, VerifyProblem, VerifyResult)
 from .errors import (BadAudio, BadRequest, Busy, BufferTooSmall, ConfigError, Error, Forbidden,
                      Internal, InvalidArgument, IOFailure, Locked, NoSpace, OutOfMemory,
                      TooLarge, UnknownEngine, Unavailable, Unsupported)
@@ -64,7 +66,7 @@ __version__ = "0.2.0"
 __all__ = [
     "Client", "EncodeStream", "EngineStats", "Hello", "OpusParams", "Stats", "StreamResult",
     "DeleteResult", "ListedEntry", "ListedVariant", "PurgeResult", "StatsDetail", "VerifyProblem",
-    "VerifyResult", "CoordinationStats", "SlotHold", "SlotStats",
+    "VerifyResult", "CoordinationStats", "SlotHold", "SlotStats", "TierStats",
     "encode_chunks", "library_version", "wav_header", "LIBRARY_SONAME",
     "Error", "BadAudio", "BadRequest", "Busy", "BufferTooSmall", "ConfigError", "Forbidden",
     "Internal", "InvalidArgument", "IOFailure", "Locked", "NoSpace", "OutOfMemory", "TooLarge",

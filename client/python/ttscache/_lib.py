@@ -139,6 +139,15 @@ class CoordinationStatsC(ctypes.Structure):
         ("slot_count", ctypes.c_size_t), ("slots", ctypes.POINTER(SlotStatsC))]
 
 
+class TierStatsC(ctypes.Structure):
+    _fields_ = [("has_tier", ctypes.c_int), ("enabled", ctypes.c_int), ("state", ctypes.c_int),
+                ("servers", ctypes.c_uint32)] + [
+        (f, ctypes.c_uint64) for f in ("lookups", "coalesced", "hits", "variant_hits", "misses",
+                                       "errors", "timeouts", "corrupt", "skipped", "writes",
+                                       "write_errors", "dropped", "oversized", "queue_depth",
+                                       "queue_capacity", "breaker_opens", "lookup_us")]
+
+
 PagesFn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
 
 _int, _size, _u64, _cp, _vp = (ctypes.c_int, ctypes.c_size_t, ctypes.c_uint64, ctypes.c_char_p,
@@ -207,6 +216,9 @@ _SIGNATURES = {
     "ttscache_slot_release": (_int, [c_client_p, _u64]),
     "ttscache_coordination_get": (_int, [c_client_p, _P(_P(CoordinationStatsC))]),
     "ttscache_coordination_free": (None, [_P(CoordinationStatsC)]),
+    # Added with issue #19, the fleet tier (declared only when exported).
+    "ttscache_tier_get": (_int, [c_client_p, _P(_P(TierStatsC))]),
+    "ttscache_tier_free": (None, [_P(TierStatsC)]),
 }
 _REQUIRED = ("ttscache_client_new", "ttscache_client_free", "ttscache_last_error",
              "ttscache_ping", "ttscache_put", "ttscache_get", "ttscache_encode",

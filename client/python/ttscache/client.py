@@ -26,6 +26,7 @@ from .errors import BufferTooSmall, Busy, Error, InvalidArgument, TooLarge, Unsu
 from .coordinate import Coordinate
 from .operate import Operate
 from .stream import EncodeStream, _locked
+from .tier import Tier
 from .values import EngineStats, Hello, OpusLike, OpusParams, Stats, _opus
 
 OK, MISS = 0, 1
@@ -84,7 +85,7 @@ def _release_block(handle: _Handle, offset: int) -> None:
     handle.pending_frees.append(offset)  # any thread; the client's thread frees it
 
 
-class Client(Operate, Coordinate):
+class Client(Operate, Coordinate, Tier):
     """A connection to ttscached (connected by the first call).
 
     socket_path None: $TTSCACHE_SOCKET, else /run/ttscache/ttscached.sock.

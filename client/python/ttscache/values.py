@@ -225,6 +225,41 @@ class CoordinationStats:
 
 
 @dataclasses.dataclass(frozen=True)
+class TierStats:
+    """tier(): the fleet's second tier (docs/fleet.md) since the daemon
+    started (state and queue_depth: now); docs/protocol.md, "STATS reply",
+    flag 16, says what each counts. has_tier False from a daemon that
+    predates the tier; enabled False without [tier] (every figure 0).
+    state: "up", "down" (lookups and writes skipped) or "probing"."""
+    has_tier: bool
+    enabled: bool
+    state: str
+    servers: int
+    lookups: int
+    coalesced: int
+    hits: int
+    variant_hits: int
+    misses: int
+    errors: int
+    timeouts: int
+    corrupt: int
+    skipped: int
+    writes: int
+    write_errors: int
+    dropped: int
+    oversized: int
+    queue_depth: int
+    queue_capacity: int
+    breaker_opens: int
+    lookup_us: int
+
+    @property
+    def hit_ratio(self) -> float:
+        """hits / lookups: the share of lookups that found the WAV; 0 before any."""
+        return self.hits / self.lookups if self.lookups else 0.0
+
+
+@dataclasses.dataclass(frozen=True)
 class SlotHold:
     """A unit of the synthesis slot `name` (acquire_slot): held until
     release_slot, or until the Client's connection closes. `hold` is the
