@@ -40,10 +40,6 @@
 #include <vector>
 
 #include "core/result.hpp"
-#include "ipc/frame.hpp"
-#include "ipc/messages.hpp"
-#include "ipc/protocol.hpp"
-#include "tests/support/raw_peer.hpp"
 #include "tests/support/wav_builder.hpp"
 #include "ttscache/client.hpp"
 
@@ -113,29 +109,19 @@ Client Connect(const std::string& socket) {
   return std::move(*c);
 }
 
-// The daemon's tier counters (STATS flag 16), on a raw connection: the
-// figures a benchmark needs are the wire's, whatever a client library shows.
-ipc::TierStatsWire TierStats(const std::string& socket) {
-  testing::RawPeer peer(socket);
-  const std::vector<uint8_t> request = ipc::EncodeStatsRequest(ipc::kStatsTier);
-  const std::vector<uint8_t> frame =
-      ipc::BuildFrame(static_cast<uint8_t>(ipc::Opcode::kStats), 1, request);
-  if (!peer.connected || peer.Send(frame) != static_cast<ssize_t>(frame.size())) {
-    Fail("STATS to " + socket, MakeError(Errc::kUnavailable, "cannot send"));
+// The daemon's tier counters (STATS flag 16, Client::Tier), on a
+// connection of their own; a daemon without a tier section is a failure.
+TierStats TierOf(const std::string& socket) {
+  Client c = Connect(socket);
+  Result<TierStats> t = c.Tier();
+  if (!t) {
+    Fail("STATS (tier) to " + socket, t.error());
     return {};
   }
-  auto [opcode, id, body] = peer.Read();
-  if (opcode != ipc::ReplyOpcode(ipc::Opcode::kStats)) {
-    Fail("STATS to " + socket, MakeError(Errc::kInternal, "no STATS reply"));
-    return {};
+  if (!t->has_tier || !t->enabled) {
+    Fail("STATS (tier) to " + socket, MakeError(Errc::kInternal, "no tier enabled there"));
   }
-  Result<ipc::StatsReply> reply = ipc::DecodeStatsReply(body, ipc::kStatsTier);
-  if (!reply) {
-    Fail("STATS to " + socket, reply.error());
-    return {};
-  }
-  if (!reply->has_tier) Fail("STATS to " + socket, MakeError(Errc::kInternal, "no tier section"));
-  return reply->tier;
+  return *t;
 }
 
 // A GET as a backend does it: true on a hit, false on a miss; anything else
@@ -175,7 +161,7 @@ class ZipfRanks {
 struct ShareResult {
   int requests = 0, misses = 0, distinct = 0;
   double seconds = 0;
-  ipc::TierStatsWire tier;  // summed over the daemons (tier set only)
+  TierStats tier;  // summed over the daemons (tier set only)
 };
 
 // Phase 1 on one set of daemons.
@@ -202,7 +188,7 @@ ShareResult RunShare(const Options& o, const std::vector<std::string>& sockets, 
   out.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   if (tier) {
     for (const std::string& s : sockets) {
-      const ipc::TierStatsWire t = TierStats(s);
+      const TierStats t = TierOf(s);
       out.tier.hits += t.hits, out.tier.misses += t.misses, out.tier.lookups += t.lookups;
       out.tier.writes += t.writes, out.tier.dropped += t.dropped, out.tier.errors += t.errors;
       out.tier.timeouts += t.timeouts, out.tier.oversized += t.oversized;
@@ -217,7 +203,22 @@ ShareResult RunShare(const Options& o, const std::vector<std::string>& sockets, 
 bool WaitForWrites(const std::string& socket, uint64_t writes, int seconds) {
   const auto until = Clock::now() + std::chrono::seconds(seconds);
   while (Clock::now() < until) {
-    if (TierStats(socket).writes >= writes) return true;
+    if (TierOf(socket).writes >= writes) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+// Values the write-behind is done with: written, failed, or not taken
+// (queue full, too large). Each PUT here offers one.
+uint64_t Settled(const TierStats& t) { return t.writes + t.write_errors + t.dropped + t.oversized; }
+
+// Waits until `socket`'s tier has settled at least `count` values; false
+// after `seconds`.
+bool WaitForSettled(const std::string& socket, uint64_t count, int seconds) {
+  const auto until = Clock::now() + std::chrono::seconds(seconds);
+  while (Clock::now() < until) {
+    if (Settled(TierOf(socket)) >= count) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return false;
@@ -315,7 +316,7 @@ int main(int argc, char** argv) {
   const std::string& b = o.tier[1];
   {
     Client put = Connect(a);
-    const uint64_t writes_before = TierStats(a).writes;
+    const uint64_t writes_before = TierOf(a).writes;
     for (int i = 0; i < o.latency_keys; ++i) {
       const std::string text = "tier latency " + std::to_string(i);
       Put(put, text, SynthesizedWav(text, o.wav_bytes));
@@ -323,11 +324,11 @@ int main(int argc, char** argv) {
     const uint64_t target = writes_before + static_cast<uint64_t>(o.latency_keys);
     if (!WaitForWrites(a, target, o.write_wait_s)) {
       std::fprintf(stderr, "A's tier wrote %" PRIu64 " of %d values in %d s; measuring anyway\n",
-                   TierStats(a).writes - writes_before, o.latency_keys, o.write_wait_s);
+                   TierOf(a).writes - writes_before, o.latency_keys, o.write_wait_s);
     }
   }
   Client at_b = Connect(b);
-  const ipc::TierStatsWire b_before = TierStats(b);
+  const TierStats b_before = TierOf(b);
   std::vector<double> tier_us, local_us;
   int tier_misses = 0, wrong = 0;
   for (int pass = 0; pass < 2; ++pass) {
@@ -345,7 +346,7 @@ int main(int argc, char** argv) {
       (pass == 0 ? tier_us : local_us).push_back(us);
     }
   }
-  const ipc::TierStatsWire b_after = TierStats(b);
+  const TierStats b_after = TierOf(b);
   std::printf("\n2. GET of a %zu-byte WAV at B that A put (µs)\n", o.wav_bytes);
   std::printf("%-34s %10s %10s %8s\n", "", "p50", "p99", "count");
   PrintLatency("tier hit (first GET at B)", Summarize(tier_us));
@@ -365,6 +366,7 @@ int main(int argc, char** argv) {
   const std::string& with = o.tier.back();
   const std::string& without = o.plain.back();
   Client c_with = Connect(with), c_without = Connect(without);
+  const uint64_t with_settled = Settled(TierOf(with));
   for (int i = 0; i < o.local_keys; ++i) {
     const std::string text = "local hit " + std::to_string(i);
     const std::vector<uint8_t> wav = SynthesizedWav(text, o.wav_bytes);
@@ -372,7 +374,13 @@ int main(int argc, char** argv) {
     Put(c_without, text, wav);
     Hit(c_with, text), Hit(c_without, text);  // the client's first mapping of each
   }
-  const ipc::TierStatsWire with_before = TierStats(with);
+  // The tier's write-behind of these puts is over before the clock starts:
+  // a local hit is measured, not a hit beside the writer's upload.
+  if (!WaitForSettled(with, with_settled + static_cast<uint64_t>(o.local_keys), o.write_wait_s)) {
+    std::fprintf(stderr, "the tier's writes of the local entries did not end in %d s\n",
+                 o.write_wait_s);
+  }
+  const TierStats with_before = TierOf(with);
   std::vector<double> on_us, off_us;
   int local_misses = 0;
   for (int round = 0; round < o.local_rounds; ++round) {
@@ -387,7 +395,7 @@ int main(int argc, char** argv) {
       (on_side ? on_us : off_us).push_back(us);
     }
   }
-  const ipc::TierStatsWire with_after = TierStats(with);
+  const TierStats with_after = TierOf(with);
   const Percentiles p_on = Summarize(on_us), p_off = Summarize(off_us);
   std::printf("\n3. local hit, %d entries, GETs alternating (µs)\n", o.local_keys);
   std::printf("%-34s %10s %10s %8s\n", "", "p50", "p99", "count");
