@@ -22,6 +22,11 @@ constexpr uint64_t kMaxTierQueueSize = 1000000;  // [tier] queue_size
 
 Result<TierStats> Client::Impl::Tier() {
   Result<ipc::StatsReply> w = Stats(ipc::kStatsTier);
+  // A daemon from before the tier refuses the flag it does not know as a bad
+  // request (they do, though docs/protocol.md once said they ignore it): the
+  // tier is then unknown, not an error — `ttscache stats` keeps working
+  // against the daemon still running while its package is upgraded.
+  if (!w && w.error().code == Errc::kInvalidArgument) return TierStats{};
   if (!w) return w.error();
   TierStats t;
   t.has_tier = w->has_tier;

@@ -11,10 +11,6 @@
 namespace ttscache {
 namespace {
 
-struct ResultDeleter {
-  void operator()(memcached_result_st* r) const { memcached_result_free(r); }
-};
-
 std::string ServerName(const TierServer& s) {
   return s.socket_path.empty() ? s.host + ":" + std::to_string(s.port) : s.socket_path;
 }
@@ -51,10 +47,17 @@ Result<std::unique_ptr<MemcachedPool>> MemcachedPool::Create(const MemcachedPool
       {MEMCACHED_BEHAVIOR_POLL_TIMEOUT, ms, "poll timeout (ms)"},
       {MEMCACHED_BEHAVIOR_SND_TIMEOUT, ms * 1000, "send timeout (µs)"},
       {MEMCACHED_BEHAVIOR_RCV_TIMEOUT, ms * 1000, "receive timeout (µs)"},
-      // A server failing twice in a row leaves the ring (its keys re-hash to
-      // the others) and is tried again after 2 s.
+      // A server that fails leaves the ring at once (its keys re-hash to
+      // the others) and is tried again after 2 s. Not after two: between the
+      // two, every operation on its keys fails "disabled until timed retry"
+      // for the retry timeout, and five such in a row open the breaker for
+      // the whole pool (Tier.AKilledServerCostsMissesNotErrorsAndIsRefilled).
       {MEMCACHED_BEHAVIOR_SERVER_FAILURE_LIMIT, 1, "server failure limit"},
       {MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 2, "retry timeout (s)"},
+      // An ejected server is tried again after 2 s too. 0 (the default)
+      // ejects it for good: a pool whose servers all restarted stayed
+      // "SERVER IS MARKED DEAD" to this handle forever.
+      {MEMCACHED_BEHAVIOR_DEAD_TIMEOUT, 2, "dead timeout (s)"},
       {MEMCACHED_BEHAVIOR_REMOVE_FAILED_SERVERS, 1, "remove failed servers"},
   };
   for (const Setting& s : settings) {
@@ -114,36 +117,37 @@ Result<std::vector<std::optional<std::vector<uint8_t>>>> MemcachedPool::MultiGet
   // SOME_ERRORS: a server of some key failed; the others still answer.
   const bool partial = rc == MEMCACHED_SOME_ERRORS;
   if (memcached_failed(rc) && !partial) return LastError("multi-get", rc);
-  // On the caller's storage, not allocated: memcached_fetch_result frees an
-  // allocated result itself when the fetch ends (the deleter then freed it
-  // twice: "double free or corruption" on every lookup).
-  memcached_result_st storage;
-  std::unique_ptr<memcached_result_st, ResultDeleter> result(
-      memcached_result_create(handle_, &storage));
-  if (!result) return MakeError(Errc::kOutOfMemory, "memcached_result_create failed");
   std::optional<Error> failure;
   size_t found = 0;
   for (;;) {
+    // memcached_fetch hands over a malloc'd value and copies the key into
+    // `key_buffer` (at most MEMCACHED_MAX_KEY bytes with its NUL).
+    char key_buffer[MEMCACHED_MAX_KEY];
+    size_t key_length = 0, length = 0;
+    uint32_t flags = 0;
     memcached_return_t fetch_rc = MEMCACHED_SUCCESS;
-    if (memcached_fetch_result(handle_, result.get(), &fetch_rc) == nullptr) {
+    std::unique_ptr<char, decltype(&std::free)> fetched(
+        memcached_fetch(handle_, key_buffer, &key_length, &length, &flags, &fetch_rc), &std::free);
+    if (!fetched) {
       if (fetch_rc != MEMCACHED_END && fetch_rc != MEMCACHED_NOTFOUND &&
           memcached_failed(fetch_rc)) {
         failure = LastError("multi-get", fetch_rc);
       }
+      if (fetch_rc == MEMCACHED_SUCCESS && length == 0) {  // an empty value: not ours either
+        continue;
+      }
       break;
     }
-    const std::string_view key(memcached_result_key_value(result.get()),
-                               memcached_result_key_length(result.get()));
+    const std::string_view key(key_buffer, std::min(key_length, sizeof key_buffer));
     auto it = index_of.find(key);
     if (it == index_of.end()) continue;  // not asked: ignore what a server invents
-    const size_t length = memcached_result_length(result.get());
     if (length > options_.max_value_bytes) {
       failure = MakeError(Errc::kTooLarge, "multi-get: value of " + std::string(key) + " is " +
                                                std::to_string(length) + " bytes, over " +
                                                std::to_string(options_.max_value_bytes));
       continue;
     }
-    const auto* bytes = reinterpret_cast<const uint8_t*>(memcached_result_value(result.get()));
+    const auto* bytes = reinterpret_cast<const uint8_t*>(fetched.get());
     values[it->second].emplace(bytes, bytes + length);
     ++found;
   }

@@ -2,7 +2,7 @@
 // of servers, set up the one way the tier uses it — binary protocol (SASL
 // needs it; always on, so the tests cover it), consistent hashing (ketama),
 // non-blocking I/O bounded by `timeout_ms` per connect, poll, send and
-// receive, and a server that fails twice in a row ejected from the hash
+// receive, and a server that fails ejected from the hash
 // ring (its keys go to the others) and retried after 2 s. Connections are
 // made on first use.
 // Ownership: owns its handle and its connections (closed by the destructor).

@@ -1,8 +1,8 @@
 /* The C API's tier counters (ttscache_tier_get / ttscache_tier_free)
  * against a real daemon. With "off" the daemon has no [tier]: the call
- * succeeds and, from a daemon that sends the tier block, enabled is 0 and
- * every figure 0. With "on" (a daemon with [tier] on a live memcached): the
- * block is there, enabled, up, with its servers and queue size. NULL
+ * succeeds, the block is there, enabled is 0 and every figure 0. With "on"
+ * (a daemon with [tier] on a live memcached): enabled, up, with its one
+ * server and a queue size. NULL
  * arguments are refused. Usage: c_api_tier_test SOCKET off|on. Exits 0
  * when every check holds. */
 #include <stdio.h>
@@ -27,9 +27,9 @@ int main(int argc, char** argv) {
           t->state, t->servers, (unsigned long long)t->queue_depth,
           (unsigned long long)t->queue_capacity);
   } else {
-    /* has_tier is 0 from a daemon that predates the tier's block. */
-    CHECK(t->enabled == 0 && t->state == TTSCACHE_TIER_UP && t->servers == 0 && t->lookups == 0 &&
-              t->hits == 0 && t->writes == 0 && t->queue_capacity == 0 && t->lookup_us == 0,
+    CHECK(t->has_tier == 1 && t->enabled == 0 && t->state == TTSCACHE_TIER_UP && t->servers == 0 &&
+              t->lookups == 0 && t->hits == 0 && t->writes == 0 && t->queue_capacity == 0 &&
+              t->lookup_us == 0,
           "off: has_tier %d enabled %d servers %u lookups %llu", t->has_tier, t->enabled,
           t->servers, (unsigned long long)t->lookups);
   }

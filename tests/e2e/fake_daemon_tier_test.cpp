@@ -172,6 +172,33 @@ TEST(FakeDaemonTier, ADaemonWithoutTheTierIsNotAnError) {
             "");
 }
 
+TEST(FakeDaemonTier, ADaemonThatRefusesTheFlagIsATierUnknown) {
+  // As daemons before the tier answer flag 16: BAD_REQUEST.
+  FakeDaemon fake([](int socket, const ipc::Frame& request) {
+    if (!Is(request, ipc::Opcode::kStats)) {
+      FakeDaemon::Reply(socket, request.header.opcode | ipc::kReplyBit, request.header.request_id,
+                        {});
+      return;
+    }
+    FakeDaemon::Reply(socket, static_cast<uint8_t>(ipc::Opcode::kError), request.header.request_id,
+                      ipc::EncodeErrorReply({ipc::ErrorCode::kBadRequest, 0, 0,
+                                             "malformed STATS request (expected an empty body, or "
+                                             "u8 flags: 1 limits, 2 streams, 4 detail, 8 "
+                                             "coordinate)"}));
+  });
+  EXPECT_EQ(RunInChild([&] {
+              Result<Client> c = Client::Connect({fake.path(), 5000});
+              if (!c) return 2;
+              Result<TierStats> t = c->Tier();
+              if (!t) {
+                std::fprintf(stderr, "%s\n", t.error().message.c_str());
+                return 1;
+              }
+              return t->has_tier || t->enabled ? 3 : 0;
+            }),
+            "");
+}
+
 // Each lie, told to C++ and then to C (the fake tells it every time).
 void ExpectRefused(std::function<std::vector<uint8_t>()> lie, const std::string& expected) {
   TierFake daemon(lie);

@@ -244,7 +244,9 @@ TEST_F(FleetTierTest, ACorruptValueIsAMissCountedAndDeleted) {
   EXPECT_FALSE(r->wav_stored);
   EXPECT_EQ(tier_b->Stats().corrupt, 2u);
   // Audio the store refuses (not a WAV) under a valid header: not stored.
-  ASSERT_TRUE(pool->Set(key, EncodeTierValue(TierValueKind::kWav, key, {1, 2, 3}), 0).ok());
+  ASSERT_TRUE(
+      pool->Set(key, EncodeTierValue(TierValueKind::kWav, key, std::vector<uint8_t>{1, 2, 3}), 0)
+          .ok());
   r = LookUp(*tier_b, WavLookup());
   EXPECT_FALSE(r->wav_stored);
   EXPECT_EQ(tier_b->Stats().misses, 3u);
@@ -263,11 +265,13 @@ TEST_F(FleetTierTest, ValuesTooLargeAreSkipped) {
 
   // The server's -I below max_item_bytes: it refuses, counted as oversized
   // (not as a failure of the pool).
-  MemcachedProcess small({.max_item_size = "1k"});
+  MemcachedOptions small_items;
+  small_items.max_item_size = "512k";  // the smallest with its default slab_chunk_max
+  MemcachedProcess small(small_items);
   ASSERT_TRUE(small.Start());
   t = Settings({ServerOf(small)});
   const std::string big = "a longer text";
-  ASSERT_TRUE(a_->Put("piper", big, testing::SeededWav(6, 100000)).ok());  // ~200 KB
+  ASSERT_TRUE(a_->Put("piper", big, testing::SeededWav(6, 300000)).ok());  // ~600 KB
   tier_a = Start(t, a_.get());
   for (int i = 0; i < 6; ++i) tier_a->OfferWav("piper", KeyOf(big));
   ASSERT_TRUE(WaitFor([&] { return tier_a->Stats().oversized == 6; }))
@@ -319,6 +323,49 @@ TEST_F(FleetTierTest, EveryServerKilledMeansMissesWithinTheTimeoutThenTheBreaker
         return tier->Stats().state == ipc::TierState::kUp;
       },
       15s));
+}
+
+TEST_F(FleetTierTest, OneServerKilledIsEjectedAndItsKeysRefillOnTheOthers) {
+  MemcachedProcess second;
+  ASSERT_TRUE(second.Start());
+  const TierSettings t = Settings({ServerOf(server_), ServerOf(second)});
+  constexpr int kEntries = 20;
+  auto text = [](int i) { return "phrase " + std::to_string(i); };
+  for (int i = 0; i < kEntries; ++i)
+    ASSERT_TRUE(a_->Put("piper", text(i), testing::SeededWav(i)).ok());
+  auto tier_a = Start(t, a_.get());
+  for (int i = 0; i < kEntries; ++i) tier_a->OfferWav("piper", KeyOf(text(i)));
+  ASSERT_TRUE(WaitFor([&] { return tier_a->Stats().writes == kEntries; }));
+  second.Kill();
+  // Its keys miss (one error, then it is out of the ring); the tier stays up.
+  auto tier_b = Start(t, b_.get());
+  int hits = 0;
+  for (int i = 0; i < kEntries; ++i) {
+    std::optional<TierLookupResult> r = LookUp(*tier_b, WavLookup("piper", text(i)));
+    ASSERT_TRUE(r.has_value()) << i;
+    hits += r->wav_stored;
+  }
+  EXPECT_GT(hits, 0);
+  EXPECT_LT(hits, kEntries);  // ketama gave the killed server some of the 20
+  // Each lookup thread's handle meets the dead server once before ejecting it.
+  EXPECT_LE(tier_b->Stats().errors, 2u * t.lookup_threads);
+  EXPECT_EQ(tier_b->Stats().state, ipc::TierState::kUp);
+  // Written again, they all land on the server left, and a third store finds all.
+  for (int i = 0; i < kEntries; ++i) tier_a->OfferWav("piper", KeyOf(text(i)));
+  ASSERT_TRUE(WaitFor([&] {
+    ipc::TierStatsWire s = tier_a->Stats();
+    return s.writes + s.write_errors == 2 * kEntries;
+  }));
+  EXPECT_LE(tier_a->Stats().write_errors, 4u);
+  testing::TempDir dir_c;
+  auto c = testing::OpenCacheStore(testing::StoreOptions(dir_c.path()));
+  auto tier_c = Start(t, c.get());
+  int refilled = 0;
+  for (int i = 0; i < kEntries; ++i) {
+    std::optional<TierLookupResult> r = LookUp(*tier_c, WavLookup("piper", text(i)));
+    refilled += r && r->wav_stored;
+  }
+  EXPECT_GE(refilled, kEntries - 2 * t.lookup_threads);
 }
 
 TEST_F(FleetTierTest, AServerThatNeverAnswersCostsOneTimeoutNotAHang) {
@@ -396,7 +443,10 @@ TEST_F(FleetTierTest, NothingSharedMeansNothingQueued) {
 }
 
 TEST_F(FleetTierTest, SaslWithGoodCredentialsWorksAndWrongOnesMiss) {
-  MemcachedProcess secured({.sasl_user = "fleet", .sasl_password = "s3cret"});
+  MemcachedOptions sasl;
+  sasl.sasl_user = "fleet";
+  sasl.sasl_password = "s3cret";
+  MemcachedProcess secured(sasl);
   if (!secured.sasl_ready()) GTEST_SKIP() << "saslpasswd2 not installed (sasl2-bin)";
   ASSERT_TRUE(secured.Start());
   TierSettings t = Settings({ServerOf(secured)});

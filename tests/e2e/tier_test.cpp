@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <atomic>
 #include <chrono>
@@ -456,6 +457,69 @@ TEST(Tier, AServerThatNeverAnswersCostsAtMostTimeoutMs) {
   const auto start = Clock::now();
   EXPECT_EQ(d.Stop(), 0);
   EXPECT_LE(MsSince(start), 3000) << "SIGTERM with lookups stuck on a silent server";
+}
+
+// The deadline is the loop's, not the lookup's: with one lookup thread,
+// lookups of a silent server queue behind each other (each ends after its
+// own I/O timeouts), yet every GET is answered at timeout_ms.
+TEST(Tier, GetsQueuedBehindASilentServerAreAnsweredAtTheDeadline) {
+  SilentServer silent;
+  DaemonProcess d;
+  constexpr int kSlowTimeoutMs = 300;
+  d.tier_keys()["servers"] = silent.address();
+  d.tier_keys()["timeout_ms"] = std::to_string(kSlowTimeoutMs);
+  d.tier_keys()["lookup_threads"] = "1";
+  d.WriteConfig();
+  ASSERT_TRUE(d.Start()) << d.log();
+  Client client = d.Connect();
+  constexpr int kGets = 30;
+  const auto start = Clock::now();
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < kGets; ++i) {
+    Result<uint64_t> id = client.SendGet("piper", "queued " + std::to_string(i), Format::kWav);
+    ASSERT_TRUE(id.ok()) << id.error().message;
+    ids.push_back(*id);
+  }
+  for (uint64_t id : ids) {
+    Result<AudioBuffer> got = client.ReceiveGet(id);
+    ASSERT_FALSE(got.ok());
+    EXPECT_EQ(got.error().code, Errc::kNotFound) << got.error().message;
+  }
+  // Without the loop's deadline the last would wait for the lookups before
+  // it: five of them (until the breaker opens) of at least 300 ms each.
+  EXPECT_LE(MsSince(start), kSlowTimeoutMs + 700);
+  EXPECT_GE(TierStats(d).timeouts, 1u);
+}
+
+TEST(Tier, CredentialsItCannotReadStopTheDaemonWithExit78) {
+  MemcachedProcess server;
+  ASSERT_TRUE(server.Start());
+  DaemonProcess d;
+  d.tier_keys()["servers"] = server.address();
+  d.tier_keys()["sasl_credentials"] = d.dir() + "/no-such-file";
+  d.WriteConfig();
+  ASSERT_TRUE(d.Start({}, {}, /*wait_ready=*/false));
+  int status = 0;
+  ASSERT_EQ(waitpid(d.pid(), &status, 0), d.pid());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 78) << d.log();
+  EXPECT_THAT(d.log(), ::testing::HasSubstr("no-such-file"));
+}
+
+TEST(Tier, AReloadThatChangesTheTierSaysItNeedsARestart) {
+  MemcachedProcess server;
+  ASSERT_TRUE(server.Start());
+  DaemonProcess d;
+  d.tier_keys()["servers"] = server.address();
+  d.WriteConfig();
+  ASSERT_TRUE(d.Start()) << d.log();
+  d.tier_keys()["timeout_ms"] = "250";
+  d.WriteConfig();
+  d.Signal(SIGHUP);
+  EXPECT_TRUE(Eventually([&] {
+    return d.log().find("[tier] changes need a restart") != std::string::npos;
+  })) << d.log();
+  EXPECT_TRUE(TierStats(d).enabled) << "the running tier stays";
 }
 
 TEST(Tier, WithoutTheSectionTheTierIsOff) {

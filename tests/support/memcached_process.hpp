@@ -30,7 +30,7 @@ namespace ttscache::testing {
 
 struct MemcachedOptions {
   bool unix_socket = false;          // listen on dir()/memcached.sock instead of TCP
-  std::string max_item_size = "1m";  // -I: the largest value it stores
+  std::string max_item_size = "1m";  // -I: the largest value it stores (≥ 512k)
   // Non-empty: SASL required (-S), with this one user and password.
   std::string sasl_user, sasl_password;
 };
@@ -115,7 +115,9 @@ class MemcachedProcess {
     if (pid_ < 0) return false;
     if (pid_ == 0) {
       if (!options_.sasl_user.empty()) putenv(const_cast<char*>(sasl_env.c_str()));
-      if (!freopen(log.c_str(), "a", stderr)) _exit(126);
+      // Its output to a log, never the test's pipes: a server outliving a
+      // killed test must not hold the runner's stdout open.
+      if (!freopen(log.c_str(), "a", stderr) || !freopen(log.c_str(), "a", stdout)) _exit(126);
       std::vector<char*> args;
       for (std::string& a : argv) args.push_back(a.data());
       args.push_back(nullptr);

@@ -200,6 +200,40 @@ TEST(OperateMessages, VerifyRoundTripsAndRefusesBadCodes) {
   EXPECT_THAT(DecodeVerifyReply(bad).error().message, HasSubstr("count"));
 }
 
+TEST(OperateMessages, StatsTierRoundTrips) {
+  EXPECT_EQ(DecodeStatsRequest(EncodeStatsRequest(kStatsTier)).value(), kStatsTier);
+  StatsReply s;
+  s.has_tier = true;
+  TierStatsWire& t = s.tier;
+  t.enabled = true;
+  t.state = TierState::kProbing;
+  t.servers = 3;
+  uint64_t n = 1;
+  for (uint64_t* v :
+       {&t.lookups, &t.coalesced, &t.hits, &t.variant_hits, &t.misses, &t.errors, &t.timeouts,
+        &t.corrupt, &t.skipped, &t.writes, &t.write_errors, &t.dropped, &t.oversized,
+        &t.queue_depth, &t.queue_capacity, &t.breaker_opens, &t.lookup_us}) {
+    *v = n++;
+  }
+  const std::vector<uint8_t> body = EncodeStatsReply(s);
+  Result<StatsReply> back = DecodeStatsReply(body, kStatsTier);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  ASSERT_TRUE(back->has_tier);
+  EXPECT_TRUE(back->tier.enabled);
+  EXPECT_EQ(back->tier.state, TierState::kProbing);
+  EXPECT_EQ(back->tier.servers, 3u);
+  EXPECT_EQ(back->tier.lookups, 1u);
+  EXPECT_EQ(back->tier.lookup_us, 17u);
+  // 8 bytes of header and 17 counters after the base reply.
+  StatsReply base;
+  EXPECT_EQ(body.size(), EncodeStatsReply(base).size() + 8 + 17 * 8);
+  // A daemon that predates the flag sends nothing for it.
+  EXPECT_FALSE(DecodeStatsReply(EncodeStatsReply(base), kStatsTier)->has_tier);
+  std::vector<uint8_t> bad = body;
+  bad[EncodeStatsReply(base).size() + 1] = 3;  // no such breaker state
+  EXPECT_FALSE(DecodeStatsReply(bad, kStatsTier).ok());
+}
+
 TEST(OperateMessages, StatsDetailRoundTripsAndChecksItsCounts) {
   EXPECT_EQ(DecodeStatsRequest(EncodeStatsRequest(7)).value(), 7);
   EXPECT_FALSE(DecodeStatsRequest(std::vector<uint8_t>{32}).ok()) << "an unknown flag";

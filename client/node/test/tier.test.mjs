@@ -4,7 +4,8 @@
 // reserved u16 set, figures from a tier not enabled, a queue deeper than its
 // size, an enabled tier without servers — are each a 'protocol' error; a
 // daemon that predates the flag leaves stats.tier absent. Against the real
-// daemon without [tier]: enabled false, every figure 0.
+// daemon without [tier]: enabled false, every figure 0; with [tier] on a
+// memcached started here (when installed): enabled, up, its one server.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client } from '../index.js';
@@ -102,15 +103,57 @@ test('the real daemon without [tier]: the tier off, every figure 0', async () =>
   try {
     const s = await c.stats({ tier: true, coordination: true, detail: true });
     assert.ok(s.coordination, 'the blocks before the tier are still read');
-    // Absent from a daemon that does not send the tier block yet.
-    if (s.tier !== undefined) {
-      assert.equal(s.tier.enabled, false);
-      assert.equal(s.tier.servers + s.tier.lookups + s.tier.writes + s.tier.queueCapacity, 0);
-    }
+    assert.ok(s.tier, 'this daemon knows flag 16');
+    assert.equal(s.tier.enabled, false);
+    assert.equal(s.tier.state, 'up');
+    assert.equal(s.tier.servers + s.tier.lookups + s.tier.writes + s.tier.queueCapacity, 0);
     await c.ping();
   } finally {
     c.close();
     await d.stop();
     d.cleanup();
+  }
+});
+
+// A memcached on a free loopback port, or null when it is not installed.
+async function startMemcached() {
+  const { spawn, spawnSync } = await import('node:child_process');
+  const { createServer, connect } = await import('node:net');
+  if (spawnSync('sh', ['-c', 'command -v memcached']).status !== 0) return null;
+  const port = await new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+  });
+  const args = ['-p', String(port), '-U', '0', '-l', '127.0.0.1', '-m', '16'];
+  if (process.geteuid() === 0) args.push('-u', 'root');  // memcached refuses root without it
+  const child = spawn('memcached', args, { stdio: 'ignore' });
+  for (let i = 0; i < 100; i++) {
+    const up = await new Promise((resolve) => {
+      const c = connect(port, '127.0.0.1', () => { c.end(); resolve(true); });
+      c.on('error', () => resolve(false));
+    });
+    if (up) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const exited = new Promise((r) => child.once('exit', r));
+  return { port, async stop() { child.kill(); await exited; } };
+}
+
+test('the real daemon with [tier] on a memcached: enabled, up, its server and queue_size', async (t) => {
+  const m = await startMemcached();
+  if (!m) return t.skip('memcached is not installed');
+  const d = await startDaemon({ extra: `[tier]\nservers = 127.0.0.1:${m.port}\nqueue_size = 64\n` });
+  const c = new Client({ socketPath: d.socket, timeoutMs: 5000 });
+  try {
+    const { tier } = await c.stats({ tier: true });
+    assert.equal(tier.enabled, true);
+    assert.equal(tier.state, 'up');
+    assert.equal(tier.servers, 1);
+    assert.equal(tier.queueCapacity, 64);
+    assert.ok(tier.queueDepth <= 64);
+  } finally {
+    c.close();
+    await d.stop();
+    d.cleanup();
+    await m.stop();
   }
 });
