@@ -128,13 +128,13 @@ std::string TierText(const TierStats& t) {
   char line[768];
   std::snprintf(
       line, sizeof(line),
-      "tier: %s, %u servers\n"
+      "tier: %s, %u server%s\n"
       "  lookups %llu (%llu coalesced), hits %llu, variant hits %llu, misses %llu, hit ratio "
       "%.1f%%, mean lookup %.2f ms\n"
       "  timeouts %llu, errors %llu, corrupt %llu, skipped %llu\n"
       "  writes %llu, write errors %llu, dropped %llu, oversized %llu, queue %llu/%llu\n"
       "  breaker opens %llu\n",
-      TierStateName(t.state), t.servers, (unsigned long long)t.lookups,
+      TierStateName(t.state), t.servers, t.servers == 1 ? "" : "s", (unsigned long long)t.lookups,
       (unsigned long long)t.coalesced, (unsigned long long)t.hits,
       (unsigned long long)t.variant_hits, (unsigned long long)t.misses, 100 * t.HitRatio(), mean_ms,
       (unsigned long long)t.timeouts, (unsigned long long)t.errors, (unsigned long long)t.corrupt,

@@ -106,15 +106,22 @@ export class Client {
   // limits and streams). Absent when the daemon predates them.
   // coordination: claims and synthesis slots (stats.coordination).
   // tier: the fleet's second tier (stats.tier; enabled false without [tier]).
+  // A daemon from before the tier refuses flag 16 as a bad request: asked
+  // again without it, stats.tier is then absent, as for any older daemon.
   stats({ timeoutMs, limits = false, streams = false, detail = false, coordination = false, tier = false } = {}) {
     const flags = (limits || detail ? StatsFlag.LIMITS : 0) | (streams || detail ? StatsFlag.STREAMS : 0) |
       (detail ? StatsFlag.DETAIL : 0) | (coordination ? StatsFlag.COORDINATE : 0) | (tier ? StatsFlag.TIER : 0);
-    return this.#call(Op.STATS, body.stats(flags), timeoutMs, (b) => {
+    const asked = this.#call(Op.STATS, body.stats(flags), timeoutMs, (b) => {
       const stats = reply.stats(b, flags);
       if (detail) {
         for (const e of Object.values(stats.engines)) e.hitRatio = e.hits + e.misses ? e.hits / (e.hits + e.misses) : 0;
       }
       return stats;
+    });
+    if (!tier) return asked;
+    return asked.catch((err) => {
+      if (!(err instanceof TtscacheError) || err.code !== 'bad_request') throw err;
+      return this.stats({ timeoutMs, limits, streams, detail, coordination, tier: false });
     });
   }
 

@@ -82,7 +82,7 @@ tc b stats --format prometheus > "$dir/b.prom"
 grep -q '^# TYPE ttscache_tier_lookup_seconds_total counter$' "$dir/b.prom" || fail "lookup seconds"
 
 tc b stats > "$dir/b.txt"
-grep -q '^tier: up, 1 servers$' "$dir/b.txt" || fail "text: $(cat "$dir/b.txt")"
+grep -q '^tier: up, 1 server$' "$dir/b.txt" || fail "text: $(cat "$dir/b.txt")"
 grep -qE '^  lookups 1 \(0 coalesced\), hits 1, variant hits 0, misses 0, hit ratio 100\.0%' "$dir/b.txt" ||
   fail "text: $(cat "$dir/b.txt")"
 tc b stats --json > "$dir/b.json"

@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client } from '../index.js';
-import { startFakeDaemon, frame, honestReply, statsBody, Op } from './fake-daemon.mjs';
+import { startFakeDaemon, frame, honestReply, statsBody, errorBody, Op } from './fake-daemon.mjs';
 import { startDaemon } from './daemon.mjs';
 
 const COUNTERS = ['lookups', 'coalesced', 'hits', 'variantHits', 'misses', 'errors', 'timeouts', 'corrupt', 'skipped',
@@ -52,6 +52,22 @@ test('a daemon that predates flag 16 sends no block: stats.tier is absent', asyn
   const c = new Client({ socketPath: d.socket, timeoutMs: 2000 });
   const s = await c.stats({ tier: true });
   assert.equal(s.tier, undefined);
+  c.close();
+  await d.close();
+});
+
+test('a daemon that refuses flag 16 as a bad request (every daemon before the tier): asked again without it', async () => {
+  const seen = [];
+  const d = await startFakeDaemon({ onRequest: (req, s) => {
+    seen.push(Buffer.from(req.body));
+    if (req.opcode !== Op.STATS) return s.write(honestReply(req));
+    if (req.body.length === 1 && (req.body[0] & 16)) return s.write(frame(Op.ERROR, req.id, errorBody(2)));
+    s.write(frame(Op.STATS | Op.REPLY, req.id, statsBody()));
+  } });
+  const c = new Client({ socketPath: d.socket, timeoutMs: 2000 });
+  const s = await c.stats({ tier: true });
+  assert.equal(s.tier, undefined);
+  assert.deepEqual(seen.filter((b) => b.length === 1).map((b) => b[0]), [16]);
   c.close();
   await d.close();
 });
