@@ -24,6 +24,7 @@
 #include "core/cachekey/cache_key.hpp"
 #include "daemon/cache/cache_directory.hpp"
 #include "daemon/cache/cache_store.hpp"
+#include "tests/support/sanitizer_build.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/unit/cache_test_support.hpp"
 
@@ -94,13 +95,9 @@ TEST(OfflineVerifyReview, AFifoAsTheLockDoesNotHang) {
 // A huge sparse file as the index: judged by its header and size, never
 // read whole into memory (64 GiB of it, under a 4 GiB address space).
 TEST(OfflineVerifyReview, AHugeSparseIndexIsNotReadIntoMemory) {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  GTEST_SKIP() << "the sanitizer's shadow memory needs more address space than the limit allows";
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-  GTEST_SKIP() << "the sanitizer's shadow memory needs more address space than the limit allows";
-#endif
-#endif
+  if (testing::kSanitizerBuild) {
+    GTEST_SKIP() << "the sanitizer's shadow memory needs more address space than the limit allows";
+  }
   testing::TempDir tmp;
   const CacheOptions o = ClosedCache(tmp.path() + "/cache");
   const std::string index = o.dir + "/" + kIndexFileName;
