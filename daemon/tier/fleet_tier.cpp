@@ -275,8 +275,8 @@ std::optional<uint32_t> FleetTier::State::LocalWavCrc(const TierLookup& lookup) 
   return Crc32c(*bytes);
 }
 
-void FleetTier::OfferVariant(std::string_view engine, const CacheKey& key,
-                             const OpusParams& params, uint32_t wav_crc32c) {
+void FleetTier::OfferVariant(std::string_view engine, const CacheKey& key, const OpusParams& params,
+                             uint32_t wav_crc32c) {
   State& s = *state_;
   if (!s.settings.share_opus) return;
   if (s.breaker.Skipping(NowMs())) {
@@ -335,9 +335,9 @@ void FleetTier::State::Write(const PendingWrite& job) {
     skipped.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  const std::vector<uint8_t> value = EncodeTierValue(
-      job.variant ? TierValueKind::kOpusVariant : TierValueKind::kWav, *key, *bytes,
-      job.wav_crc32c);
+  const std::vector<uint8_t> value =
+      EncodeTierValue(job.variant ? TierValueKind::kOpusVariant : TierValueKind::kWav, *key, *bytes,
+                      job.wav_crc32c);
   Status set = writer_pool->Set(*key, value, settings.expire_s);
   if (set) {
     writes_done.fetch_add(1, std::memory_order_relaxed);

@@ -36,8 +36,7 @@ inline uint64_t TierValueSize(size_t key_bytes, size_t payload_bytes) {
 // REQUIRES: key.size() ≤ 65535 (a memcached key is at most 250);
 // source_crc32c 0 for a WAV.
 std::vector<uint8_t> EncodeTierValue(TierValueKind kind, std::string_view key,
-                                     std::span<const uint8_t> payload,
-                                     uint32_t source_crc32c = 0);
+                                     std::span<const uint8_t> payload, uint32_t source_crc32c = 0);
 
 // The payload (a view into `value`) when `value` is a whole v1 value of
 // `kind` stored under `key` with a matching checksum; otherwise

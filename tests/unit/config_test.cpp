@@ -168,20 +168,18 @@ TEST(Config, TierKeysAreParsed) {
   ASSERT_TRUE(none.ok()) << none.error().message;
   EXPECT_FALSE(none->config.tier.share_wav || none->config.tier.share_opus);
   // 64 servers are allowed, a line holding at most 198 bytes: the key is
-  // repeated, 8 real addresses per line, each line adding to those before.
-  std::string many = "[tier]\n";
-  for (int line = 0; line < 8; ++line) {
-    many += "servers = ";
-    for (int i = 0; i < 8; ++i) {
-      many += (i ? ", cache-" : "cache-") + std::to_string(line) + "-" + std::to_string(i) +
-              ".example.net:11211";
-    }
-    many += "\n";
+  // repeated, 6 real addresses per line, each line adding to those before.
+  std::string many = "[tier]";
+  for (int i = 0; i < 64; ++i) {
+    many += (i % 6 == 0 ? "\nservers = cache-" : ", cache-") + std::to_string(i / 6) + "-" +
+            std::to_string(i % 6) + ".example.net:11211";
   }
+  many += "\n";
   Result<LoadedConfig> sixty_four = Load(many);
   ASSERT_TRUE(sixty_four.ok()) << sixty_four.error().message;
   ASSERT_EQ(sixty_four->config.tier.servers.size(), 64u);
-  EXPECT_EQ(sixty_four->config.tier.servers[9].host, "cache-1-1.example.net");
+  EXPECT_EQ(sixty_four->config.tier.servers[9].host, "cache-1-3.example.net");
+  EXPECT_EQ(sixty_four->config.tier.servers[63].host, "cache-10-3.example.net");
   Result<LoadedConfig> sixty_five = Load(many + "servers = one-more:11211\n");
   ASSERT_FALSE(sixty_five.ok());
   EXPECT_THAT(sixty_five.error().message, HasSubstr("more than 64 servers"));

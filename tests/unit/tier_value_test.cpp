@@ -115,7 +115,7 @@ TEST(TierValue, MessagesNameTheField) {
   EXPECT_THAT(message(good, TierValueKind::kOpusVariant), HasSubstr("kind 1, expected 2"));
   v = good;
   v[17] = 1;
-  EXPECT_THAT(message(v), HasSubstr("source_crc32c 0x00010000 in a WAV, expected 0"));
+  EXPECT_THAT(message(v), HasSubstr("source_crc32c 0x00000100 in a WAV, expected 0"));
   v = good;
   v.back() ^= 1;
   EXPECT_THAT(message(v), HasSubstr("crc32c"));
