@@ -11,6 +11,34 @@
 #include <utility>
 
 namespace ttscache {
+
+ParkedGet ParkedGet::Of(uint64_t connection, uint64_t request, const ipc::GetRequest& get) {
+  ParkedGet parked;
+  parked.connection = connection;
+  parked.request = request;
+  parked.engine = std::string(get.engine);
+  parked.text = std::string(get.text);
+  parked.format = get.format;
+  parked.params = get.params;
+  parked.delivery = get.delivery;
+  parked.known = get.known;
+  parked.claim = get.claim;
+  parked.wait_ms = get.wait_ms;
+  return parked;
+}
+
+ipc::GetRequest ParkedGet::Request() const {
+  ipc::GetRequest get;
+  get.engine = engine;
+  get.text = text;
+  get.format = format;
+  get.params = params;
+  get.delivery = delivery;
+  get.known = known;
+  get.claim = claim;
+  get.wait_ms = wait_ms;
+  return get;
+}
 namespace {
 
 // Decrements a per-connection count, forgetting the connection at zero so

@@ -27,16 +27,24 @@
 
 namespace ttscache {
 
-// A GET waiting for another's claim, kept to be served again (its strings owned).
+// A GET kept to be served again later — waiting for another's claim, or for
+// a tier lookup (tier_dispatch.cpp) —: who asked, and the request with its
+// strings owned.
 struct ParkedGet {
   uint64_t connection = 0, request = 0;
   std::string engine, text;
   ipc::AudioFormat format = ipc::AudioFormat::kWav;
-  OpusParams params;
+  OpusParams params;  // as asked: Effective() applies when it is served again
   ipc::Delivery delivery = ipc::Delivery::kInline;
   ipc::FileId known;
-  int64_t deadline_ms = 0;  // when its wait ends (monotonic ms)
-  int64_t parked_ms = 0;    // when it started waiting
+  bool claim = false;  // its claim block, as asked
+  uint32_t wait_ms = 0;
+  int64_t deadline_ms = 0;  // a claim's waiter: when its wait ends (monotonic ms)
+  int64_t parked_ms = 0;    // a claim's waiter: when it started waiting
+
+  static ParkedGet Of(uint64_t connection, uint64_t request, const ipc::GetRequest& get);
+  // The request again, its views into this.
+  ipc::GetRequest Request() const;
 };
 
 struct ClaimLimits {

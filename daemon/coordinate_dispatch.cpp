@@ -53,15 +53,7 @@ void Server::AnswerMiss(Connection& c, uint64_t request, const ipc::GetRequest& 
   if (!resolved) return QueueError(c, request, resolved.error());
   const int64_t now = NowMs();
   const uint32_t max_wait_ms = static_cast<uint32_t>(config_.config.coordinate.max_wait_s) * 1000;
-  ParkedGet parked;
-  parked.connection = c.id;
-  parked.request = request;
-  parked.engine = std::string(get.engine);
-  parked.text = std::string(get.text);
-  parked.format = get.format;
-  parked.params = get.params;  // as asked: Effective() applies when it is served again
-  parked.delivery = get.delivery;
-  parked.known = get.known;
+  ParkedGet parked = ParkedGet::Of(c.id, request, get);
   parked.parked_ms = now;
   parked.deadline_ms = now + std::min(get.wait_ms, max_wait_ms);
   ClaimTable::Answer answer =
@@ -164,13 +156,7 @@ void Server::OnEntryStored(const std::string& key) {
 void Server::ServeParked(const ParkedGet& parked, int64_t now) {
   auto it = connections_.find(parked.connection);
   if (it == connections_.end() || it->second->closing) return;  // nobody to answer
-  ipc::GetRequest get;
-  get.engine = parked.engine;
-  get.text = parked.text;
-  get.format = parked.format;
-  get.params = parked.params;
-  get.delivery = parked.delivery;
-  get.known = parked.known;
+  ipc::GetRequest get = parked.Request();
   get.claim = true;
   // What is left of its wait; at least 1 ms, so that a miss now waits (and
   // times out with the right reason) rather than being refused at once.

@@ -196,22 +196,12 @@ class Server {
     std::string tier_lookup;
     uint64_t tier_lookup_id = 0;
   };
-  // A GET parked on a tier lookup: the request as it came, to serve again.
-  struct TierParkedGet {
-    uint64_t connection = 0, request = 0;
-    std::string engine, text;
-    ipc::AudioFormat format = ipc::AudioFormat::kWav;
-    OpusParams params;  // as asked
-    ipc::Delivery delivery = ipc::Delivery::kInline;
-    ipc::FileId known;
-    bool claim = false;
-    uint32_t wait_ms = 0;
-  };
-  // One tier lookup in flight and the GETs waiting for it.
+  // One tier lookup in flight and the GETs parked on it (claim_table.hpp's
+  // ParkedGet: the request as it came, served again at its answer).
   struct TierWait {
     uint64_t id = 0;
     int64_t deadline_ms = 0;  // NowMs() + [tier] timeout_ms at the lookup
-    std::vector<TierParkedGet> gets;
+    std::vector<ParkedGet> gets;
   };
   struct VariantWaiter {
     uint64_t connection, request;
@@ -405,7 +395,7 @@ class Server {
   void OnTierLookupDone(const Completion& done);
   // Lookups past their deadline: their GETs go on as misses (counted).
   void ExpireTierLookups(int64_t now);
-  void ResumeTierGets(const std::vector<TierParkedGet>& gets);
+  void ResumeTierGets(const std::vector<ParkedGet>& gets);
   // `connection` closed: its GETs parked on lookups are forgotten.
   void ForgetTierGets(uint64_t connection);
   // Write-behind after a put or a variant stored here (any thread): the

@@ -35,17 +35,7 @@ bool Server::AskTier(Connection& c, uint64_t request, const ipc::GetRequest& get
   std::string key = entry;
   if (!want_wav) key += "/" + VariantTag(params);
 
-  TierParkedGet parked;
-  parked.connection = c.id;
-  parked.request = request;
-  parked.engine = std::string(get.engine);
-  parked.text = std::string(get.text);
-  parked.format = get.format;
-  parked.params = get.params;  // as asked: Effective() applies when it is served again
-  parked.delivery = get.delivery;
-  parked.known = get.known;
-  parked.claim = get.claim;
-  parked.wait_ms = get.wait_ms;
+  ParkedGet parked = ParkedGet::Of(c.id, request, get);
 
   auto joined = tier_lookups_.find(key);
   if (joined != tier_lookups_.end()) {
@@ -88,7 +78,7 @@ void Server::OnTierLookupDone(const Completion& done) {
   // Gone (its deadline passed) or another lookup of the key since: late,
   // what it stored is cached, nobody waits for it here.
   if (it == tier_lookups_.end() || it->second.id != done.tier_lookup_id) return;
-  std::vector<TierParkedGet> gets = std::move(it->second.gets);
+  std::vector<ParkedGet> gets = std::move(it->second.gets);
   tier_deadlines_.erase({it->second.deadline_ms, it->first});
   tier_lookups_.erase(it);
   ResumeTierGets(gets);
@@ -101,7 +91,7 @@ void Server::ExpireTierLookups(int64_t now) {
     tier_deadlines_.erase(tier_deadlines_.begin());
     auto it = tier_lookups_.find(key);
     if (it == tier_lookups_.end()) continue;
-    std::vector<TierParkedGet> gets = std::move(it->second.gets);
+    std::vector<ParkedGet> gets = std::move(it->second.gets);
     tier_lookups_.erase(it);
     // Counted per GET answered at the deadline (docs/protocol.md, STATS).
     if (tier_) {
@@ -111,8 +101,8 @@ void Server::ExpireTierLookups(int64_t now) {
   }
 }
 
-void Server::ResumeTierGets(const std::vector<TierParkedGet>& gets) {
-  for (const TierParkedGet& parked : gets) {
+void Server::ResumeTierGets(const std::vector<ParkedGet>& gets) {
+  for (const ParkedGet& parked : gets) {
     auto it = connections_.find(parked.connection);
     if (it == connections_.end()) continue;  // closed: forgotten already
     Connection& c = *it->second;
@@ -121,16 +111,7 @@ void Server::ResumeTierGets(const std::vector<TierParkedGet>& gets) {
       SettleConnection(parked.connection);
       continue;
     }
-    ipc::GetRequest get;
-    get.engine = parked.engine;
-    get.text = parked.text;
-    get.format = parked.format;
-    get.params = parked.params;
-    get.delivery = parked.delivery;
-    get.known = parked.known;
-    get.claim = parked.claim;
-    get.wait_ms = parked.wait_ms;
-    HandleGet(c, parked.request, get, /*tier_asked=*/true);
+    HandleGet(c, parked.request, parked.Request(), /*tier_asked=*/true);
     SettleConnection(parked.connection);
   }
 }
@@ -138,7 +119,7 @@ void Server::ResumeTierGets(const std::vector<TierParkedGet>& gets) {
 void Server::ForgetTierGets(uint64_t connection) {
   for (auto& [key, wait] : tier_lookups_) {
     std::erase_if(wait.gets,
-                  [connection](const TierParkedGet& g) { return g.connection == connection; });
+                  [connection](const ParkedGet& g) { return g.connection == connection; });
   }
 }
 
