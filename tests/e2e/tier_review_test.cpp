@@ -1,0 +1,244 @@
+// Adversarial review of the fleet tier (issue #19, docs/fleet.md): a real
+// ttscached against a scripted "memcached" that speaks just enough of the
+// binary protocol to lie — it announces a huge value, or trickles one byte
+// at a time so that no single poll ever times out. The daemon must answer
+// every GET within [tier] timeout_ms plus slack, keep its memory bounded by
+// max_item_bytes, and stop on SIGTERM within a few seconds.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/unique_fd.hpp"
+#include "tests/e2e/daemon_e2e_helpers.hpp"
+#include "tests/e2e/daemon_process.hpp"
+
+namespace ttscache {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using testing::DaemonProcess;
+
+constexpr int kTimeoutMs = 100;
+constexpr int64_t kSlackMs = 1500;  // CI runs this under sanitizers on two shared cores
+
+int64_t MsSince(Clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+}
+
+// A lying memcached: accepts connections, reads the first binary request of
+// each (the multi-get's first GETKQ), and answers it as `script` says with
+// the raw socket and the key asked. Every connection gets its own thread;
+// the destructor closes them all.
+class LyingServer {
+ public:
+  using Script = std::function<void(int fd, const std::string& key, const std::atomic<bool>& stop)>;
+
+  explicit LyingServer(Script script) : script_(std::move(script)) {
+    listen_fd_.reset(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(listen_fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    listen(listen_fd_.get(), 64);
+    socklen_t len = sizeof addr;
+    getsockname(listen_fd_.get(), reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    acceptor_ = std::thread([this] { Accept(); });
+  }
+  ~LyingServer() {
+    stop_ = true;
+    acceptor_.join();
+    for (std::thread& t : peers_) t.join();
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  int requests() const { return requests_; }
+
+ private:
+  void Accept() {
+    while (!stop_) {
+      pollfd p{listen_fd_.get(), POLLIN, 0};
+      if (poll(&p, 1, 20) != 1) continue;
+      int fd = accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) continue;
+      peers_.emplace_back([this, fd] {
+        UniqueFd owned(fd);
+        std::string key;
+        if (ReadRequestKey(fd, &key)) {
+          requests_++;
+          script_(fd, key, stop_);
+        }
+        while (!stop_) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      });
+    }
+  }
+  bool ReadExactly(int fd, uint8_t* p, size_t n) {
+    while (n > 0 && !stop_) {
+      pollfd pf{fd, POLLIN, 0};
+      if (poll(&pf, 1, 20) != 1) continue;
+      ssize_t got = recv(fd, p, n, 0);
+      if (got <= 0) return false;
+      p += got;
+      n -= static_cast<size_t>(got);
+    }
+    return n == 0;
+  }
+  bool ReadRequestKey(int fd, std::string* key) {
+    uint8_t header[24];
+    if (!ReadExactly(fd, header, sizeof header) || header[0] != 0x80) return false;
+    const size_t key_length = (size_t{header[2]} << 8) | header[3];
+    const size_t extras = header[4];
+    const size_t body = (size_t{header[8]} << 24) | (size_t{header[9]} << 16) |
+                        (size_t{header[10]} << 8) | header[11];
+    std::vector<uint8_t> rest(body);
+    if (!ReadExactly(fd, rest.data(), body) || extras + key_length > body) return false;
+    key->assign(reinterpret_cast<const char*>(rest.data()) + extras, key_length);
+    return true;
+  }
+
+  Script script_;
+  UniqueFd listen_fd_;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> requests_{0};
+  std::thread acceptor_;
+  std::vector<std::thread> peers_;
+};
+
+// A binary GETK response header announcing `value_length` bytes of value
+// for `key` (4 bytes of flags, the key, then the value).
+std::vector<uint8_t> GetkHeader(const std::string& key, uint32_t value_length) {
+  std::vector<uint8_t> h(24, 0);
+  h[0] = 0x81;  // response
+  h[1] = 0x0c;  // GETK
+  h[2] = static_cast<uint8_t>(key.size() >> 8);
+  h[3] = static_cast<uint8_t>(key.size());
+  h[4] = 4;  // extras: flags
+  const uint32_t body = 4 + static_cast<uint32_t>(key.size()) + value_length;
+  h[8] = static_cast<uint8_t>(body >> 24);
+  h[9] = static_cast<uint8_t>(body >> 16);
+  h[10] = static_cast<uint8_t>(body >> 8);
+  h[11] = static_cast<uint8_t>(body);
+  h.insert(h.end(), 4, 0);  // flags
+  h.insert(h.end(), key.begin(), key.end());
+  return h;
+}
+
+bool SendAll(int fd, const uint8_t* p, size_t n) {
+  while (n > 0) {
+    ssize_t sent = send(fd, p, n, MSG_NOSIGNAL);
+    if (sent <= 0) return false;
+    p += sent;
+    n -= static_cast<size_t>(sent);
+  }
+  return true;
+}
+
+// The peak resident size of `pid`, in KiB (VmHWM).
+long PeakRssKiB(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+// SIGTERM, then how long the daemon took to exit (a zombie: exited, not yet
+// reaped), SIGKILL after `limit_ms`: a hang fails the test instead of
+// stalling it.
+int64_t TerminateMs(DaemonProcess& d, int64_t limit_ms) {
+  const auto start = Clock::now();
+  d.Signal(SIGTERM);
+  for (;;) {
+    std::ifstream stat("/proc/" + std::to_string(d.pid()) + "/stat");
+    std::string pid, comm, state;
+    stat >> pid >> comm >> state;
+    if (!stat || state == "Z" || MsSince(start) > limit_ms) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const int64_t took = MsSince(start);
+  d.Kill();
+  return took;
+}
+
+// A value announced (and sent) far over max_item_bytes must not be held in
+// memory whole: the check after the fetch came after libmemcached had read
+// all of it, one such buffer per lookup thread.
+TEST(TierReview, AHugeValueIsRefusedBeforeItIsHeldInMemory) {
+  constexpr uint32_t kHuge = 192u << 20;
+  LyingServer server([](int fd, const std::string& key, const std::atomic<bool>& stop) {
+    std::vector<uint8_t> header = GetkHeader(key, kHuge);
+    if (!SendAll(fd, header.data(), header.size())) return;
+    std::vector<uint8_t> chunk(1 << 20, 'x');
+    for (uint32_t sent = 0; sent < kHuge && !stop; sent += chunk.size()) {
+      if (!SendAll(fd, chunk.data(), chunk.size())) return;
+    }
+  });
+  DaemonProcess d;
+  d.tier_keys()["servers"] = server.address();
+  d.tier_keys()["timeout_ms"] = std::to_string(kTimeoutMs);
+  d.tier_keys()["lookup_threads"] = "1";
+  d.WriteConfig();
+  ASSERT_TRUE(d.Start()) << d.log();
+  const long before = PeakRssKiB(d.pid());
+  ASSERT_GT(before, 0);
+  Client client = d.Connect();
+  Result<AudioBuffer> got = client.Get("piper", "a huge lie", Format::kWav);
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.error().code, Errc::kNotFound) << got.error().message;
+  // Give the lookup thread the time to read what the server sends.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  const long after = PeakRssKiB(d.pid());
+  EXPECT_LT(after - before, 64 * 1024) << "peak RSS grew by " << (after - before) << " KiB";
+  EXPECT_TRUE(client.Ping().ok());
+}
+
+// A server that trickles its answer one byte every 50 ms never lets one
+// poll time out (timeout_ms is per poll): the lookup must still end, or
+// the lookup thread is lost for good — every later lookup queues behind
+// it, and SIGTERM waits for it forever.
+TEST(TierReview, ATricklingServerNeitherWedgesLookupsNorShutdown) {
+  LyingServer server([](int fd, const std::string& key, const std::atomic<bool>& stop) {
+    std::vector<uint8_t> bytes = GetkHeader(key, 1u << 20);
+    for (size_t i = 0; !stop; ++i) {
+      const uint8_t b = i < bytes.size() ? bytes[i] : 'x';
+      if (!SendAll(fd, &b, 1)) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  DaemonProcess d;
+  d.tier_keys()["servers"] = server.address();
+  d.tier_keys()["timeout_ms"] = std::to_string(kTimeoutMs);
+  d.tier_keys()["lookup_threads"] = "1";
+  d.WriteConfig();
+  ASSERT_TRUE(d.Start()) << d.log();
+  Client client = d.Connect();
+  for (int i = 0; i < 3; ++i) {
+    const auto start = Clock::now();
+    Result<AudioBuffer> got = client.Get("piper", "trickle " + std::to_string(i), Format::kWav);
+    EXPECT_LE(MsSince(start), kTimeoutMs + kSlackMs) << i;
+    ASSERT_FALSE(got.ok());
+    EXPECT_EQ(got.error().code, Errc::kNotFound) << got.error().message;
+  }
+  // The one lookup thread must be free again: a later lookup reaches the
+  // server (a second request), instead of queueing behind the first forever.
+  std::this_thread::sleep_for(std::chrono::milliseconds(3000));
+  (void)client.Get("piper", "trickle after", Format::kWav);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_GE(server.requests(), 2) << d.log();
+  EXPECT_LE(TerminateMs(d, 5000), 3000) << "SIGTERM with a lookup stuck on a trickling server";
+}
+
+}  // namespace
+}  // namespace ttscache
