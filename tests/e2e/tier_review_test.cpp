@@ -20,20 +20,60 @@
 #include <vector>
 
 #include "core/unique_fd.hpp"
+#include "ipc/frame.hpp"
+#include "ipc/protocol.hpp"
 #include "tests/e2e/daemon_e2e_helpers.hpp"
 #include "tests/e2e/daemon_process.hpp"
+#include "tests/support/memcached_process.hpp"
+#include "tests/support/raw_peer.hpp"
 
 namespace ttscache {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using e2e::Tone;
+using e2e::ToVector;
 using testing::DaemonProcess;
+using testing::MemcachedProcess;
 
 constexpr int kTimeoutMs = 100;
 constexpr int64_t kSlackMs = 1500;  // CI runs this under sanitizers on two shared cores
 
 int64_t MsSince(Clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+}
+
+// STATS with flag 16 over a raw connection.
+ipc::TierStatsWire TierStats(DaemonProcess& d) {
+  testing::RawPeer peer(d.socket_path());
+  EXPECT_TRUE(peer.connected);
+  peer.Send(ipc::BuildFrame(static_cast<uint8_t>(ipc::Opcode::kStats), 7,
+                            ipc::EncodeStatsRequest(ipc::kStatsTier)));
+  auto [opcode, id, reply] = peer.Read();
+  Result<ipc::StatsReply> stats = ipc::DecodeStatsReply(reply, ipc::kStatsTier);
+  EXPECT_TRUE(stats.ok() && stats->has_tier);
+  return stats.ok() ? stats->tier : ipc::TierStatsWire{};
+}
+
+// Polls `ok` (write-behind is asynchronous) for up to 10 s.
+bool Eventually(const std::function<bool()>& ok) {
+  for (int i = 0; i < 400; ++i) {
+    if (ok()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  return ok();
+}
+
+// A daemon of a fleet sharing `server`.
+std::unique_ptr<DaemonProcess> FleetDaemon(const MemcachedProcess& server,
+                                           std::map<std::string, std::string> tier = {}) {
+  auto d = std::make_unique<DaemonProcess>();
+  d->tier_keys() = std::move(tier);
+  d->tier_keys()["servers"] = server.address();
+  d->tier_keys().emplace("timeout_ms", "500");
+  d->WriteConfig();
+  EXPECT_TRUE(d->Start()) << d->log();
+  return d;
 }
 
 // A lying memcached: accepts connections, reads the first binary request of
@@ -238,6 +278,54 @@ TEST(TierReview, ATricklingServerNeitherWedgesLookupsNorShutdown) {
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   EXPECT_GE(server.requests(), 2) << d.log();
   EXPECT_LE(TerminateMs(d, 5000), 3000) << "SIGTERM with a lookup stuck on a trickling server";
+}
+
+// A variant in the pool is keyed by its entry's text and parameters, not by
+// the WAV it was encoded from. A puts WAV v1 and encodes its variant (both
+// written to the pool); B then puts WAV v2 of the same text (its WAV
+// overwrites v1's in the pool, the variant stays). C asks for Opus: the
+// multi-get returns WAV v2 with v1's variant, and C serves v1's audio as
+// the Opus of v2; B, holding v2, fetches the variant alone and does too.
+// CONFIRMED on 809a7e9 (both expectations fail). Not fixed here: the lead
+// is changing the tier's values in main (a variant must name its WAV, e.g.
+// by the WAV's CRC in its value, checked against the WAV it is joined to).
+TEST(TierReview, DISABLED_AVariantOfAnotherWavIsNeverServed) {
+  MemcachedProcess server;
+  ASSERT_TRUE(server.Start());
+  auto a = FleetDaemon(server);
+  auto b = FleetDaemon(server);
+  auto c = FleetDaemon(server);
+  const std::string text = "Said twice, differently.";
+  Client ca = a->Connect();
+  ASSERT_TRUE(ca.Put("piper", text, Tone(11, 1.0)).ok());
+  Result<AudioBuffer> opus_v1 = ca.Get("piper", text, Format::kOpus);
+  ASSERT_TRUE(opus_v1.ok()) << opus_v1.error().message;
+  ASSERT_TRUE(Eventually([&] { return TierStats(*a).writes >= 2; })) << "the WAV and its variant";
+  Client cb = b->Connect();
+  const std::vector<uint8_t> v2 = Tone(12, 1.0);
+  ASSERT_TRUE(cb.Put("piper", text, v2).ok());
+  ASSERT_TRUE(Eventually([&] { return TierStats(*b).writes >= 1; })) << "WAV v2";
+
+  {  // The two WAVs do encode differently (a daemon of its own, no tier).
+    DaemonProcess alone;
+    ASSERT_TRUE(alone.Start()) << alone.log();
+    Client cl = alone.Connect();
+    ASSERT_TRUE(cl.Put("piper", text, v2).ok());
+    Result<AudioBuffer> opus_v2 = cl.Get("piper", text, Format::kOpus);
+    ASSERT_TRUE(opus_v2.ok()) << opus_v2.error().message;
+    ASSERT_TRUE(ToVector(*opus_v2) != ToVector(*opus_v1));
+  }
+  Client cc = c->Connect();
+  Result<AudioBuffer> opus_c = cc.Get("piper", text, Format::kOpus);
+  ASSERT_TRUE(opus_c.ok()) << opus_c.error().message;
+  Result<AudioBuffer> wav_c = cc.Get("piper", text, Format::kWav);
+  ASSERT_TRUE(wav_c.ok());
+  ASSERT_EQ(ToVector(*wav_c), v2) << "C holds WAV v2";
+  EXPECT_TRUE(ToVector(*opus_c) != ToVector(*opus_v1)) << "C serves v1's Opus for WAV v2";
+
+  Result<AudioBuffer> opus_b = cb.Get("piper", text, Format::kOpus);
+  ASSERT_TRUE(opus_b.ok()) << opus_b.error().message;
+  EXPECT_TRUE(ToVector(*opus_b) != ToVector(*opus_v1)) << "B serves v1's Opus for its WAV v2";
 }
 
 }  // namespace
