@@ -5,6 +5,7 @@
 // every GET within [tier] timeout_ms plus slack, keep its memory bounded by
 // max_item_bytes, and stop on SIGTERM within a few seconds.
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -278,6 +279,67 @@ TEST(TierReview, ATricklingServerNeitherWedgesLookupsNorShutdown) {
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   EXPECT_GE(server.requests(), 2) << d.log();
   EXPECT_LE(TerminateMs(d, 5000), 3000) << "SIGTERM with a lookup stuck on a trickling server";
+}
+
+int CountFds(pid_t pid) {
+  int n = 0;
+  if (DIR* dir = opendir(("/proc/" + std::to_string(pid) + "/fd").c_str())) {
+    while (readdir(dir) != nullptr) n++;
+    closedir(dir);
+  }
+  return n - 2;  // . and ..
+}
+
+// Clients that park GETs on tier lookups (of a server that never answers)
+// and then go: close at once, shut their write side and read what comes,
+// or read one reply and close. Every parked GET is of a connection that is
+// gone or going when its deadline passes: the daemon keeps serving, and
+// holds no descriptor of theirs.
+TEST(TierReview, ClientsThatLeaveWithGetsParkedOnTheTierLeaveNothingBehind) {
+  LyingServer silent([](int, const std::string&, const std::atomic<bool>&) {});
+  DaemonProcess d;
+  d.tier_keys()["servers"] = silent.address();
+  d.tier_keys()["timeout_ms"] = "150";
+  d.tier_keys()["lookup_threads"] = "1";
+  d.WriteConfig();
+  ASSERT_TRUE(d.Start()) << d.log();
+  const int fds_before = CountFds(d.pid());
+  for (int round = 0; round < 6; ++round) {
+    testing::RawPeer peer(d.socket_path());
+    ASSERT_TRUE(peer.connected);
+    std::vector<uint8_t> batch;
+    for (int i = 0; i < 64; ++i) {
+      const std::string text = "parked " + std::to_string(round) + "/" + std::to_string(i % 40);
+      ipc::GetRequest get;
+      get.engine = i % 2 ? "piper" : "piper/amy";
+      get.text = text;
+      get.format = i % 3 ? ipc::AudioFormat::kWav : ipc::AudioFormat::kOpus;
+      const std::vector<uint8_t> frame =
+          ipc::BuildFrame(static_cast<uint8_t>(ipc::Opcode::kGet), static_cast<uint64_t>(i + 1),
+                          ipc::EncodeGetRequest(get));
+      batch.insert(batch.end(), frame.begin(), frame.end());
+    }
+    peer.Send(batch);
+    if (round % 3 == 1) {
+      shutdown(peer.fd.get(), SHUT_WR);
+      for (int i = 0; i < 64; ++i) {
+        auto [opcode, id, reply] = peer.Read();
+        if (opcode == 0 && id == 0) break;
+      }
+    } else if (round % 3 == 2) {
+      (void)peer.Read();
+    }
+  }
+  // Past every deadline: each parked GET is answered or forgotten.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  Client client = d.Connect();
+  EXPECT_TRUE(client.Ping().ok()) << d.log();
+  Result<AudioBuffer> got = client.Get("piper", "after them", Format::kWav);
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.error().code, Errc::kNotFound) << got.error().message;
+  // The client's own connection, and the tier's (one per handle) at most.
+  EXPECT_LE(CountFds(d.pid()), fds_before + 1 + 2) << d.log();
+  EXPECT_LE(TerminateMs(d, 5000), 3000);
 }
 
 // A variant in the pool is keyed by its entry's text and parameters, not by
