@@ -529,8 +529,8 @@ void Server::HandleArena(Connection& c, uint64_t request, std::span<const uint8_
   Queue(c, {ipc::BuildFrame(ReplyOpcode(ipc::Opcode::kArena), request, {}), {}});
 }
 
-void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& get,
-                       bool tier_asked) {
+void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& get, bool tier_asked,
+                       bool variant_asked) {
   const uint8_t reply_op = ReplyOpcode(ipc::Opcode::kGet);
   auto reply_with = [&](CachedFile file) {
     const ipc::FileId id{file.id_nonce, file.id_sequence};
@@ -607,7 +607,7 @@ void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& g
   }
   // The WAV is here, its variant not (nor being encoded): the fleet may
   // have encoded it.
-  if (!tier_asked && AskTier(c, request, get, /*want_wav=*/false, lookup->generation, params)) {
+  if (!variant_asked && AskTier(c, request, get, /*want_wav=*/false, lookup->generation, params)) {
     return;
   }
   auto wav = std::make_shared<CachedFile>(std::move(*lookup->wav));

@@ -206,11 +206,17 @@ class Server {
     ipc::FileId known;
     bool claim = false;
     uint32_t wait_ms = 0;
+    // The lookup it waits on asks what it needs: it wants the WAV, or the
+    // lookup asks its variant too. False: an Opus GET that joined a lookup
+    // of the WAV alone (or of another variant), whose variant is asked for
+    // on its own once the WAV is here.
+    bool variant_asked = true;
   };
   // One tier lookup in flight and the GETs waiting for it.
   struct TierWait {
     uint64_t id = 0;
     int64_t deadline_ms = 0;  // NowMs() + [tier] timeout_ms at the lookup
+    std::string variant_tag;  // the variant it asks (VariantTag), if any
     std::vector<TierParkedGet> gets;
   };
   struct VariantWaiter {
@@ -279,8 +285,10 @@ class Server {
   void Dispatch(Connection& c, ipc::ReceivedFrame received);
   // `tier_asked`: the GET was parked on a tier lookup that has answered (or
   // timed out): a miss now goes on locally, not to the tier again.
+  // `variant_asked`: that lookup asked its Opus variant too (else a variant
+  // missing here beside the WAV is still asked for alone).
   void HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& get,
-                 bool tier_asked = false);
+                 bool tier_asked = false, bool variant_asked = false);
   // PUT_FILE: the passed file is checked, copied and published on a worker.
   void HandlePutFile(Connection& c, uint64_t request, std::span<const uint8_t> body,
                      std::vector<UniqueFd> fds);
@@ -405,7 +413,9 @@ class Server {
   void OnTierLookupDone(const Completion& done);
   // Lookups past their deadline: their GETs go on as misses (counted).
   void ExpireTierLookups(int64_t now);
-  void ResumeTierGets(const std::vector<TierParkedGet>& gets);
+  // `answered`: the lookup answered (else its deadline passed, and no GET
+  // of it goes back to the tier).
+  void ResumeTierGets(const std::vector<TierParkedGet>& gets, bool answered);
   // `connection` closed: its GETs parked on lookups are forgotten.
   void ForgetTierGets(uint64_t connection);
   // Write-behind after a put or a variant stored here (any thread): the

@@ -46,8 +46,13 @@ bool Server::AskTier(Connection& c, uint64_t request, const ipc::GetRequest& get
   parked.claim = get.claim;
   parked.wait_ms = get.wait_ms;
 
+  // An Opus GET may join a lookup of the WAV alone, or of another variant:
+  // it asks for its own once the WAV is here (ResumeTierGets), rather than
+  // encode what the fleet may hold.
+  const bool needs_variant = opus && settings.share_opus;
   auto joined = tier_lookups_.find(key);
   if (joined != tier_lookups_.end()) {
+    parked.variant_asked = !needs_variant || joined->second.variant_tag == VariantTag(params);
     joined->second.gets.push_back(std::move(parked));
     c.inflight++;
     tier_->CountCoalesced();
@@ -59,7 +64,7 @@ bool Server::AskTier(Connection& c, uint64_t request, const ipc::GetRequest& get
   lookup.key = resolved->second;
   lookup.want_wav = want_wav;
   lookup.generation = generation;
-  if (opus && settings.share_opus) lookup.variant = params;
+  if (needs_variant) lookup.variant = params;
   const uint64_t id = next_tier_lookup_++;
   const bool queued =
       tier_->Lookup(std::move(lookup), [this, key, id, entry](TierLookupResult result) {
@@ -75,6 +80,7 @@ bool Server::AskTier(Connection& c, uint64_t request, const ipc::GetRequest& get
   TierWait& wait = tier_lookups_[key];
   wait.id = id;
   wait.deadline_ms = NowMs() + settings.timeout_ms;
+  if (needs_variant) wait.variant_tag = VariantTag(params);
   wait.gets.push_back(std::move(parked));
   tier_deadlines_.emplace(wait.deadline_ms, key);
   c.inflight++;
@@ -90,7 +96,7 @@ void Server::OnTierLookupDone(const Completion& done) {
   std::vector<TierParkedGet> gets = std::move(it->second.gets);
   tier_deadlines_.erase({it->second.deadline_ms, it->first});
   tier_lookups_.erase(it);
-  ResumeTierGets(gets);
+  ResumeTierGets(gets, /*answered=*/true);
   ArmCoordinateTimer();
 }
 
@@ -106,11 +112,11 @@ void Server::ExpireTierLookups(int64_t now) {
     if (tier_) {
       for (size_t i = 0; i < gets.size(); ++i) tier_->CountTimeout();
     }
-    ResumeTierGets(gets);
+    ResumeTierGets(gets, /*answered=*/false);
   }
 }
 
-void Server::ResumeTierGets(const std::vector<TierParkedGet>& gets) {
+void Server::ResumeTierGets(const std::vector<TierParkedGet>& gets, bool answered) {
   for (const TierParkedGet& parked : gets) {
     auto it = connections_.find(parked.connection);
     if (it == connections_.end()) continue;  // closed: forgotten already
@@ -129,7 +135,10 @@ void Server::ResumeTierGets(const std::vector<TierParkedGet>& gets) {
     get.known = parked.known;
     get.claim = parked.claim;
     get.wait_ms = parked.wait_ms;
-    HandleGet(c, parked.request, get, /*tier_asked=*/true);
+    // A variant not asked yet is asked now only if the lookup answered in
+    // time: a GET is not sent back to a tier that let its deadline pass.
+    HandleGet(c, parked.request, get, /*tier_asked=*/true,
+              /*variant_asked=*/parked.variant_asked || !answered);
     SettleConnection(parked.connection);
   }
 }

@@ -342,6 +342,51 @@ TEST(TierReview, ClientsThatLeaveWithGetsParkedOnTheTierLeaveNothingBehind) {
   EXPECT_LE(TerminateMs(d, 5000), 3000);
 }
 
+// Twenty clients GetOrClaim one phrase at once, on a daemon that misses it
+// while the fleet has it (WAV and Opus): the claim logic runs only after the
+// tier missed, so all are served from the tier and nobody is told to
+// synthesize (no claim taken, no encode).
+TEST(TierReview, ClaimsComeAfterTheTierForTwentyClientsAtOnce) {
+  MemcachedProcess server;
+  ASSERT_TRUE(server.Start());
+  auto a = FleetDaemon(server);
+  auto b = FleetDaemon(server);
+  const std::vector<uint8_t> wav = Tone(13, 0.5);
+  Client ca = a->Connect();
+  ASSERT_TRUE(ca.Put("piper/amy", "Claimed by nobody.", wav).ok());
+  ASSERT_TRUE(ca.Get("piper/amy", "Claimed by nobody.", Format::kOpus).ok());
+  ASSERT_TRUE(Eventually([&] { return TierStats(*a).writes >= 2; }));
+  // First, on one connection, a WAV GET then an Opus GET: the Opus GET
+  // joins a lookup of the WAV alone, deterministically.
+  Client first = b->Connect();
+  Result<uint64_t> wav_id = first.SendGet("piper/amy", "Claimed by nobody.", Format::kWav);
+  Result<uint64_t> opus_id = first.SendGet("piper/amy", "Claimed by nobody.", Format::kOpus);
+  ASSERT_TRUE(wav_id.ok() && opus_id.ok());
+  constexpr int kClients = 20;
+  std::atomic<int> served{0}, claimed{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&, i] {
+      Client c = b->Connect();
+      Result<ClaimedGet> got = c.GetOrClaim("piper/amy", "Claimed by nobody.",
+                                            i % 2 ? Format::kWav : Format::kOpus, 2000);
+      if (!got.ok()) return;
+      if (got->claimed) claimed++;
+      if (!got->claimed && got->audio.size() > 0) served++;
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  EXPECT_TRUE(first.ReceiveGet(*wav_id).ok());
+  Result<AudioBuffer> opus = first.ReceiveGet(*opus_id);
+  ASSERT_TRUE(opus.ok()) << opus.error().message;
+  EXPECT_EQ(served, kClients) << b->log();
+  EXPECT_EQ(claimed, 0);
+  Client cb = b->Connect();
+  EXPECT_EQ(cb.Coordination()->claims, 0u);
+  EXPECT_EQ(cb.Stats()->encodes, 0u);
+  EXPECT_EQ(TierStats(*b).hits, 1u);
+}
+
 // A variant in the pool is keyed by its entry's text and parameters, not by
 // the WAV it was encoded from. A puts WAV v1 and encodes its variant (both
 // written to the pool); B then puts WAV v2 of the same text (its WAV
