@@ -16,6 +16,7 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -385,6 +386,60 @@ TEST(TierReview, ClaimsComeAfterTheTierForTwentyClientsAtOnce) {
   EXPECT_EQ(cb.Coordination()->claims, 0u);
   EXPECT_EQ(cb.Stats()->encodes, 0u);
   EXPECT_EQ(TierStats(*b).hits, 1u);
+}
+
+// Forty connections × 64 GET misses of different phrases at once, while the
+// one lookup thread waits on a server that never answers: the lookup queue
+// (1,024) fills, the rest are skipped; every GET is answered by its
+// deadline (timeout_ms), pings meanwhile are not held up.
+TEST(TierReview, AFloodOfDifferentMissesOnASilentPoolIsAnsweredOnTime) {
+  LyingServer silent([](int, const std::string&, const std::atomic<bool>&) {});
+  DaemonProcess d;
+  constexpr int kDeadlineMs = 200;
+  d.tier_keys()["servers"] = silent.address();
+  d.tier_keys()["timeout_ms"] = std::to_string(kDeadlineMs);
+  d.tier_keys()["lookup_threads"] = "1";
+  d.WriteConfig();
+  ASSERT_TRUE(d.Start()) << d.log();
+  constexpr int kConnections = 40, kGets = 64;
+  std::vector<std::unique_ptr<testing::RawPeer>> peers;
+  const auto start = Clock::now();
+  for (int c = 0; c < kConnections; ++c) {
+    peers.push_back(std::make_unique<testing::RawPeer>(d.socket_path()));
+    ASSERT_TRUE(peers.back()->connected);
+    std::vector<uint8_t> batch;
+    for (int i = 0; i < kGets; ++i) {
+      const std::string text = "flood " + std::to_string(c) + " " + std::to_string(i);
+      ipc::GetRequest get;
+      get.engine = "piper";
+      get.text = text;
+      const std::vector<uint8_t> frame =
+          ipc::BuildFrame(static_cast<uint8_t>(ipc::Opcode::kGet), static_cast<uint64_t>(i + 1),
+                          ipc::EncodeGetRequest(get));
+      batch.insert(batch.end(), frame.begin(), frame.end());
+    }
+    peers.back()->Send(batch);
+  }
+  Client pinger = d.Connect();
+  const auto ping_start = Clock::now();
+  EXPECT_TRUE(pinger.Ping().ok());
+  EXPECT_LE(MsSince(ping_start), kDeadlineMs + kSlackMs);
+  int answered = 0;
+  for (auto& peer : peers) {
+    std::set<uint64_t> ids;  // replies come in any order: the skipped first
+    for (int i = 0; i < kGets; ++i) {
+      auto [opcode, id, reply] = peer->Read();
+      if (opcode != 0) ids.insert(id);
+    }
+    answered += static_cast<int>(ids.size());
+  }
+  EXPECT_EQ(answered, kConnections * kGets);
+  EXPECT_LE(MsSince(start), kDeadlineMs + kSlackMs);
+  const ipc::TierStatsWire s = TierStats(d);
+  EXPECT_LE(s.lookups, 1024u + 1u);
+  EXPECT_GE(s.skipped, 1u);
+  EXPECT_EQ(s.lookups + s.skipped, static_cast<uint64_t>(kConnections * kGets));
+  EXPECT_LE(TerminateMs(d, 5000), 3000);
 }
 
 // A variant in the pool is keyed by its entry's text and parameters, not by
