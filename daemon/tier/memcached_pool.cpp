@@ -91,9 +91,13 @@ Result<std::unique_ptr<MemcachedPool>> MemcachedPool::Create(const MemcachedPool
   for (const Setting& s : settings) {
     if (Status st = behavior(s.behavior, s.value, s.name); !st) return st.error();
   }
-  // 64 KiB over the largest value: its key, header and libmemcached's
-  // rounding up of string blocks, and its own buffers (a few KiB each).
-  pool->largest_allocation_ = options.max_value_bytes + (64u << 10);
+  // 64 KiB over the largest value (its key, header and libmemcached's
+  // rounding up of string blocks), and 32 KiB a server: libmemcached keeps
+  // every server's read and write buffers (8 KiB each) in one block, and its
+  // ketama points (160 a server) in another. A bound of the value alone
+  // refused a pool of ten servers with max_item_bytes 1K.
+  pool->largest_allocation_ =
+      options.max_value_bytes + (64u << 10) + options.servers.size() * (32u << 10);
   if (memcached_return_t rc =
           memcached_set_memory_allocators(handle, BoundedMalloc, BoundedFree, BoundedRealloc,
                                           BoundedCalloc, &pool->largest_allocation_);

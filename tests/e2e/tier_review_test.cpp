@@ -442,6 +442,33 @@ TEST(TierReview, AFloodOfDifferentMissesOnASilentPoolIsAnsweredOnTime) {
   EXPECT_LE(TerminateMs(d, 5000), 3000);
 }
 
+// The smallest max_item_bytes with a pool of many servers: the bound on
+// libmemcached's allocations (set against huge values) must not refuse its
+// own bookkeeping — one block holds every server's buffers.
+TEST(TierReview, ATinyMaxItemBytesWorksWithManyServers) {
+  MemcachedProcess server;
+  ASSERT_TRUE(server.Start());
+  std::vector<std::unique_ptr<LyingServer>> silent;
+  std::string servers = server.address();
+  for (int i = 0; i < 9; ++i) {  // ten in all: a config line holds 198 bytes
+    silent.push_back(
+        std::make_unique<LyingServer>([](int, const std::string&, const std::atomic<bool>&) {}));
+    servers += ", " + silent.back()->address();
+  }
+  auto a = std::make_unique<DaemonProcess>();
+  a->tier_keys()["servers"] = servers;
+  a->tier_keys()["max_item_bytes"] = "1K";
+  a->tier_keys()["timeout_ms"] = "100";
+  a->WriteConfig();
+  ASSERT_TRUE(a->Start()) << a->log();
+  EXPECT_EQ(TierStats(*a).servers, 10u) << a->log();
+  Client ca = a->Connect();
+  ASSERT_TRUE(ca.Put("piper", "tiny", Tone(14, 0.001)).ok());
+  (void)ca.Get("piper", "not there", Format::kWav);
+  EXPECT_TRUE(ca.Ping().ok());
+  EXPECT_EQ(a->log().find("bounded allocators"), std::string::npos) << a->log();
+}
+
 // A variant in the pool is keyed by its entry's text and parameters, not by
 // the WAV it was encoded from. A puts WAV v1 and encodes its variant (both
 // written to the pool); B then puts WAV v2 of the same text (its WAV
