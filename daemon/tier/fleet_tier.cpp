@@ -145,7 +145,12 @@ FleetTier::~FleetTier() {
   State& s = *state_;
   s.lookups.Stop();
   s.writes.Stop();
-  s.stopping = true;  // the watchdog now interrupts whatever is in progress
+  {
+    // Under the lock, so that the watchdog cannot miss the wake between its
+    // check and its wait: it now interrupts whatever is in progress.
+    MutexLock lock(s.watchdog_mutex);
+    s.stopping = true;
+  }
   s.watchdog_wake.NotifyAll();
   for (std::thread& t : s.threads) t.join();
   {
