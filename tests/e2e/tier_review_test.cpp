@@ -275,7 +275,8 @@ TEST(TierReview, ATricklingServerNeitherWedgesLookupsNorShutdown) {
   }
   // The one lookup thread must be free again: a later lookup reaches the
   // server (a second request), instead of queueing behind the first forever.
-  std::this_thread::sleep_for(std::chrono::milliseconds(3000));
+  // The watchdog interrupts past max(1 s, 4 x timeout_ms), checking every 0.5 s.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2000));
   (void)client.Get("piper", "trickle after", Format::kWav);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   EXPECT_GE(server.requests(), 2) << d.log();
