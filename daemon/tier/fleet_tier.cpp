@@ -277,6 +277,18 @@ TierLookupResult FleetTier::State::LookUp(MemcachedPool* pool, const TierLookup&
   }
   uint64_t generation = lookup.generation;
   bool have_entry = !lookup.want_wav;
+  if (wav && lookup.want_wav) {
+    // Answered late, the lookup may find the entry put here meanwhile (its
+    // GET was told "miss" at the deadline and the client put its own): that
+    // one stays, and so do its variants — the pool's variant may be of the
+    // pool's WAV, so it is not joined to the local one either. (A put
+    // between this check and the Put below is still replaced.)
+    Result<std::optional<CachedFile>> local = store->Peek(lookup.engine, lookup.key, nullptr);
+    if (local && *local) {
+      wav.reset();
+      ogg.reset();
+    }
+  }
   if (wav) {
     Result<StoredEntry> put = store->Put(lookup.engine, lookup.text, *wav);
     if (put) {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "core/unique_fd.hpp"
+#include "daemon/tier/tier_value.hpp"
 #include "ipc/frame.hpp"
 #include "ipc/protocol.hpp"
 #include "tests/e2e/daemon_e2e_helpers.hpp"
@@ -468,6 +469,46 @@ TEST(TierReview, ATinyMaxItemBytesWorksWithManyServers) {
   (void)ca.Get("piper", "not there", Format::kWav);
   EXPECT_TRUE(ca.Ping().ok());
   EXPECT_EQ(a->log().find("bounded allocators"), std::string::npos) << a->log();
+}
+
+// A lookup that answers after its deadline still stores what it found — but
+// not over an entry put here meanwhile: the client, told "miss" at the
+// deadline, synthesized and put its own WAV; the fleet's copy arriving late
+// must not replace it (nor drop the variants made from it).
+TEST(TierReview, ALateTierAnswerDoesNotReplaceAPutMadeMeanwhile) {
+  const std::vector<uint8_t> fleet_wav = Tone(15, 0.2);
+  LyingServer late([&](int fd, const std::string& key, const std::atomic<bool>& stop) {
+    const std::vector<uint8_t> value = EncodeTierValue(TierValueKind::kWav, key, fleet_wav);
+    std::vector<uint8_t> reply = GetkHeader(key, static_cast<uint32_t>(value.size()));
+    reply.insert(reply.end(), value.begin(), value.end());
+    std::vector<uint8_t> noop(24, 0);
+    noop[0] = 0x81;
+    noop[1] = 0x0a;  // NOOP: the end of the multi-get
+    reply.insert(reply.end(), noop.begin(), noop.end());
+    // Slowly, but never idle for a whole poll (timeout_ms): it arrives
+    // whole, some 400 ms after it was asked, well past the GET's deadline.
+    for (size_t i = 0; i < 8 && !stop; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      SendAll(fd, reply.data() + i, 1);
+    }
+    SendAll(fd, reply.data() + 8, reply.size() - 8);
+  });
+  DaemonProcess d;
+  d.tier_keys()["servers"] = late.address();
+  d.tier_keys()["timeout_ms"] = std::to_string(kTimeoutMs);
+  d.WriteConfig();
+  ASSERT_TRUE(d.Start()) << d.log();
+  Client client = d.Connect();
+  Result<AudioBuffer> miss = client.Get("piper", "said late", Format::kWav);
+  ASSERT_FALSE(miss.ok());
+  const std::vector<uint8_t> local_wav = Tone(16, 0.2);
+  ASSERT_TRUE(client.Put("piper", "said late", local_wav).ok());
+  // The lookup answers 400 ms after it asked; then it has stored, or not.
+  ASSERT_TRUE(Eventually([&] { return TierStats(d).hits + TierStats(d).misses >= 1; })) << d.log();
+  Result<AudioBuffer> got = client.Get("piper", "said late", Format::kWav);
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  EXPECT_TRUE(ToVector(*got) == local_wav) << "the late fleet copy replaced the local put";
+  EXPECT_FALSE(ToVector(*got) == fleet_wav);
 }
 
 // A variant in the pool is keyed by its entry's text and parameters, not by
