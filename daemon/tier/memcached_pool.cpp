@@ -192,11 +192,12 @@ Result<std::vector<std::optional<std::vector<uint8_t>>>> MemcachedPool::MultiGet
     values[it->second].emplace(bytes, bytes + length);
     ++found;
   }
-  if (partial && found == 0 && !failure) failure = LastError("multi-get", rc);
   // A response cut short (refused as too large, timed out mid-value) leaves
   // its rest on the connection, to be read as the next response: close
-  // them all, the next operation connects afresh.
+  // them all, the next operation connects afresh. (Not for a server that
+  // failed before answering: libmemcached has dealt with it.)
   if (failure) memcached_quit(handle_);
+  if (partial && found == 0 && !failure) failure = LastError("multi-get", rc);
   if (failure && found == 0) return *failure;
   return values;
 }
