@@ -511,6 +511,38 @@ TEST(TierReview, ALateTierAnswerDoesNotReplaceAPutMadeMeanwhile) {
   EXPECT_FALSE(ToVector(*got) == fleet_wav);
 }
 
+// X holds the claim on a phrase (the tier missed it), Z waits on X's claim;
+// then A puts the phrase (into the pool) and Y's GET on B finds it in the
+// tier: the WAV the tier stored fulfils X's claim, and Z is served at once,
+// without X ever putting.
+TEST(TierReview, ATierHitServesTheWaitersOfAClaimHeldElsewhere) {
+  MemcachedProcess server;
+  ASSERT_TRUE(server.Start());
+  auto a = FleetDaemon(server);
+  auto b = FleetDaemon(server);
+  const std::string text = "Claimed on B, put on A.";
+  Client x = b->Connect();
+  Result<ClaimedGet> claim = x.GetOrClaim("piper", text, Format::kWav, 0);
+  ASSERT_TRUE(claim.ok() && claim->claimed) << (claim.ok() ? "not claimed" : claim.error().message);
+  std::atomic<bool> z_served{false};
+  std::thread z([&] {
+    Client cz = b->Connect();
+    Result<ClaimedGet> got = cz.GetOrClaim("piper", text, Format::kWav, 5000);
+    z_served = got.ok() && !got->claimed && got->audio.size() > 0;
+  });
+  ASSERT_TRUE(Eventually([&] { return x.Coordination()->waiting >= 1; }));
+  const std::vector<uint8_t> wav = Tone(17, 0.2);
+  ASSERT_TRUE(a->Connect().Put("piper", text, wav).ok());
+  ASSERT_TRUE(Eventually([&] { return TierStats(*a).writes >= 1; }));
+  const auto start = Clock::now();
+  Result<AudioBuffer> y = b->Connect().Get("piper", text, Format::kWav);
+  ASSERT_TRUE(y.ok()) << y.error().message;
+  EXPECT_TRUE(ToVector(*y) == wav);
+  z.join();
+  EXPECT_TRUE(z_served);
+  EXPECT_LE(MsSince(start), 2000) << "Z waited for its wait_ms, not the tier's WAV";
+}
+
 // A variant in the pool is keyed by its entry's text and parameters, not by
 // the WAV it was encoded from. A puts WAV v1 and encodes its variant (both
 // written to the pool); B then puts WAV v2 of the same text (its WAV
