@@ -35,6 +35,10 @@ constexpr size_t kLookupQueueCapacity = 1024;
 // timeout_ms: past this many, the peer is trickling.
 constexpr int64_t kOverrunTimeouts = 4;
 constexpr int64_t kMinOverrunMs = 1000;
+// A corrupt value is logged, then at most one a minute (with how many were
+// not): a server answering garbage for every key would otherwise log a line
+// per GET.
+constexpr int64_t kCorruptLogEveryMs = 60'000;
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -70,6 +74,8 @@ struct FleetTier::State {
   int64_t overrun_ms = kMinOverrunMs;
   std::atomic<bool> stopping{false};
   std::atomic<bool> overrun_logged{false};
+  std::atomic<int64_t> corrupt_logged_ms{0};  // when one was last logged; 0: never
+  std::atomic<uint64_t> corrupt_unlogged{0};
   Mutex watchdog_mutex;
   CondVar watchdog_wake;
   bool watchdog_stop GUARDED_BY(watchdog_mutex) = false;
@@ -224,10 +230,19 @@ std::optional<std::span<const uint8_t>> FleetTier::State::Verified(
   Result<std::span<const uint8_t>> payload = DecodeTierValue(value, kind, key);
   if (payload) return *payload;
   corrupt.fetch_add(1, std::memory_order_relaxed);
-  log::Warning("tier: " + log::Printable(key) + ": " + payload.error().message +
-               "; deleted from the pool");
-  if (Status deleted = pool->Delete(key); !deleted) {
-    log::Warning("tier: " + deleted.error().message);
+  const Status deleted = pool->Delete(key);
+  const int64_t now = NowMs();
+  int64_t last = corrupt_logged_ms.load();
+  if ((last == 0 || now - last >= kCorruptLogEveryMs) &&
+      corrupt_logged_ms.compare_exchange_strong(last, now)) {
+    const uint64_t unlogged = corrupt_unlogged.exchange(0);
+    log::Warning(
+        "tier: " + log::Printable(key) + ": " + payload.error().message +
+        (deleted ? "; deleted from the pool" : "; " + deleted.error().message) +
+        (unlogged ? " (" + std::to_string(unlogged) + " more corrupt since the last line)" : "") +
+        "; at most one such line a minute");
+  } else {
+    corrupt_unlogged.fetch_add(1);
   }
   return std::nullopt;
 }

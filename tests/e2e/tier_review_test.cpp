@@ -543,6 +543,86 @@ TEST(TierReview, ATierHitServesTheWaitersOfAClaimHeldElsewhere) {
   EXPECT_LE(MsSince(start), 2000) << "Z waited for its wait_ms, not the tier's WAV";
 }
 
+// One binary request from `fd`: its opcode and key; false on EOF or stop.
+bool ReadRequest(int fd, uint8_t* opcode, std::string* key, const std::atomic<bool>& stop) {
+  auto read_exactly = [&](uint8_t* p, size_t n) {
+    while (n > 0 && !stop) {
+      pollfd pf{fd, POLLIN, 0};
+      if (poll(&pf, 1, 20) != 1) continue;
+      ssize_t got = recv(fd, p, n, 0);
+      if (got <= 0) return false;
+      p += got;
+      n -= static_cast<size_t>(got);
+    }
+    return n == 0;
+  };
+  uint8_t header[24];
+  if (!read_exactly(header, sizeof header)) return false;
+  const size_t key_length = (size_t{header[2]} << 8) | header[3];
+  const size_t body = (size_t{header[8]} << 24) | (size_t{header[9]} << 16) |
+                      (size_t{header[10]} << 8) | header[11];
+  std::vector<uint8_t> rest(body);
+  if (!read_exactly(rest.data(), body) || header[4] + key_length > body) return false;
+  *opcode = header[1];
+  key->assign(reinterpret_cast<const char*>(rest.data()) + header[4], key_length);
+  return true;
+}
+
+// A pool member that answers every key with a value that is not a tier
+// value (another program's, or memory gone bad): each is a miss, counted
+// corrupt — and the log says so a bounded number of times, not once per
+// GET, or a bad server floods the journal at the request rate.
+TEST(TierReview, ACorruptEverywhereServerDoesNotFloodTheLog) {
+  auto answer = [](int fd, const std::string& key) {
+    std::vector<uint8_t> reply = GetkHeader(key, 64);
+    reply.insert(reply.end(), 64, 'z');
+    SendAll(fd, reply.data(), reply.size());
+  };
+  LyingServer bad([&](int fd, const std::string& first, const std::atomic<bool>& stop) {
+    answer(fd, first);
+    uint8_t opcode = 0;
+    std::string key;
+    while (ReadRequest(fd, &opcode, &key, stop)) {
+      if (opcode == 0x0a) {  // NOOP: the multi-get's end
+        std::vector<uint8_t> noop(24, 0);
+        noop[0] = 0x81;
+        noop[1] = 0x0a;
+        SendAll(fd, noop.data(), noop.size());
+      } else if (opcode == 0x0d || opcode == 0x0c) {  // GETKQ, GETK
+        answer(fd, key);
+      } else if (opcode == 0x04 || opcode == 0x14) {  // DELETE(Q): "deleted"
+        std::vector<uint8_t> ok(24, 0);
+        ok[0] = 0x81;
+        ok[1] = opcode;
+        if (opcode == 0x04) SendAll(fd, ok.data(), ok.size());
+      }
+    }
+  });
+  DaemonProcess d;
+  d.tier_keys()["servers"] = bad.address();
+  d.tier_keys()["timeout_ms"] = "300";
+  d.WriteConfig();
+  ASSERT_TRUE(d.Start()) << d.log();
+  Client client = d.Connect();
+  constexpr int kGets = 40;
+  for (int i = 0; i < kGets; ++i) {
+    Result<AudioBuffer> got = client.Get("piper", "corrupt " + std::to_string(i), Format::kWav);
+    ASSERT_FALSE(got.ok());
+    EXPECT_EQ(got.error().code, Errc::kNotFound) << got.error().message;
+  }
+  // Some lookups end in errors instead (the breaker may open): a few corrupt
+  // values suffice, each of which logged its own line before.
+  EXPECT_GE(TierStats(d).corrupt, 3u) << d.log();
+  const std::string log = d.log();
+  size_t lines = 0;
+  const std::string corrupt_line = "tier: ttscache:1:";
+  for (size_t at = log.find(corrupt_line); at != std::string::npos;
+       at = log.find(corrupt_line, at + 1)) {
+    lines++;
+  }
+  EXPECT_EQ(lines, 1u) << log;
+}
+
 // A variant in the pool is keyed by its entry's text and parameters, not by
 // the WAV it was encoded from. A puts WAV v1 and encodes its variant (both
 // written to the pool); B then puts WAV v2 of the same text (its WAV
