@@ -239,21 +239,22 @@ void Server::RunNextChunk(Connection& c, uint32_t id, EncodeStream& stream) {
         note =
             "the stream kept more than the daemon's memory for streams being cached "
             "(128 MiB, shared) allows";
-      } else if (Result<StoredEntry> stored =
-                     store_->Put(work->engine, work->text, work->session->CachedWav());
-                 !stored) {
-        note = "the WAV was not stored: " + stored.error().message;
       } else {
-        reply.cached = ipc::StreamCached::kStored;
-        done.stored = true;
-        done.stored_entry = ClaimKey(work->engine, stored->key);  // fulfils its claim
-        OfferToTier(work->engine, stored->key);
-        if (Status v = store_->PutVariant(work->engine, work->text, stored->generation,
-                                          work->spec.params, work->session->ogg());
-            !v) {
-          note = "the WAV was stored, its Opus variant not: " + v.error().message;
+        const std::vector<uint8_t> wav = work->session->CachedWav();
+        if (Result<StoredEntry> stored = store_->Put(work->engine, work->text, wav); !stored) {
+          note = "the WAV was not stored: " + stored.error().message;
         } else {
-          OfferToTier(work->engine, stored->key, &work->spec.params);
+          reply.cached = ipc::StreamCached::kStored;
+          done.stored = true;
+          done.stored_entry = ClaimKey(work->engine, stored->key);  // fulfils its claim
+          OfferToTier(work->engine, stored->key);
+          if (Status v = store_->PutVariant(work->engine, work->text, stored->generation,
+                                            work->spec.params, work->session->ogg());
+              !v) {
+            note = "the WAV was stored, its Opus variant not: " + v.error().message;
+          } else {
+            OfferToTier(work->engine, stored->key, &work->spec.params, wav);
+          }
         }
       }
       if (!note.empty()) log::Warning("stream " + std::to_string(id) + ": " + note);

@@ -100,11 +100,12 @@ void Server::HandleDelete(Connection& c, uint64_t request, std::span<const uint8
              uid = c.uid, pid = c.pid]() -> std::optional<Completion> {
               Result<DeleteOutcome> out =
                   by_key ? store_->DeleteKey(engine, key) : store_->Delete(engine, text);
-              std::string name = by_key ? key.hex() : "";
+              std::optional<CacheKey> entry_key = by_key ? std::optional(key) : std::nullopt;
               if (!by_key) {
                 Result<std::pair<uint8_t, CacheKey>> resolved = store_->Resolve(engine, text);
-                name = resolved ? resolved->second.hex() : "(text)";
+                if (resolved) entry_key = resolved->second;
               }
+              const std::string name = entry_key ? entry_key->hex() : "(text)";
               if (!out) {
                 log::Notice(Printable("delete " + engine + " " + name + " for " + Peer(uid, pid) +
                                       " failed: " + out.error().message));
@@ -115,6 +116,9 @@ void Server::HandleDelete(Connection& c, uint64_t request, std::span<const uint8
                                             std::to_string(out->variants) + " variants removed"
                                       : std::string("not cached")) +
                         " (" + Peer(uid, pid) + ")");
+              // Cached here or not, the fleet's copy goes too: else the next
+              // miss of any host (this one included) would bring it back.
+              if (tier_ && entry_key) tier_->ForgetWav(engine, *entry_key);
               Completion done;
               done.opcode = ReplyOpcode(ipc::Opcode::kDelete);
               done.body = ipc::EncodeDeleteReply({out->deleted, out->bytes, out->variants});

@@ -428,7 +428,7 @@ void Server::Dispatch(Connection& c, ipc::ReceivedFrame received) {
                   !s) {
                 log::Warning("put_encode: variant not stored: " + s.error().message);
               } else {
-                OfferToTier(pe.engine, task->key, &params);
+                OfferToTier(pe.engine, task->key, &params, task->audio);
               }
             }
             return done;
@@ -662,7 +662,7 @@ void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& g
           if (Status s = store_->PutVariant(engine, text, generation, params, done.encoded); !s) {
             log::Warning("variant not stored: " + s.error().message);
           } else {
-            OfferToTier(engine, entry_key, &params);
+            OfferToTier(engine, entry_key, &params, task->wav);
           }
         }
         return done;

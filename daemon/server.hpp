@@ -419,9 +419,10 @@ class Server {
   // `connection` closed: its GETs parked on lookups are forgotten.
   void ForgetTierGets(uint64_t connection);
   // Write-behind after a put or a variant stored here (any thread): the
-  // entry's WAV, or with `variant` that variant. No-op without a tier.
+  // entry's WAV, or with `variant` that variant, encoded from `wav` (whose
+  // CRC-32C binds the variant to it in the tier). No-op without a tier.
   void OfferToTier(std::string_view engine, const CacheKey& key,
-                   const OpusParams* variant = nullptr);
+                   const OpusParams* variant = nullptr, std::span<const uint8_t> wav = {});
 
   LoadedConfig config_;
   std::optional<std::string> config_path_;

@@ -13,6 +13,7 @@
 // Everything but OfferToTier runs on the loop thread. A parked GET counts in
 // its connection's inflight, so kMaxInflightPerConnection bounds them, and a
 // connection with one is neither idle nor finished.
+#include "core/crc32c.hpp"
 #include "core/log.hpp"
 #include "daemon/server.hpp"
 
@@ -150,10 +151,11 @@ void Server::ForgetTierGets(uint64_t connection) {
   }
 }
 
-void Server::OfferToTier(std::string_view engine, const CacheKey& key, const OpusParams* variant) {
+void Server::OfferToTier(std::string_view engine, const CacheKey& key, const OpusParams* variant,
+                         std::span<const uint8_t> wav) {
   if (!tier_) return;
   if (variant) {
-    tier_->OfferVariant(engine, key, *variant);
+    tier_->OfferVariant(engine, key, *variant, Crc32c(wav));
   } else {
     tier_->OfferWav(engine, key);
   }

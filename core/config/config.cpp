@@ -378,6 +378,11 @@ std::string KeysOf(std::string_view section) {
   return names;
 }
 
+// Keys that may be given on several lines, their lists joined.
+bool Repeatable(const KeySpec& key) {
+  return std::strcmp(key.section, "tier") == 0 && std::strcmp(key.name, "servers") == 0;
+}
+
 int OnKeyValue(void* user, const char* section, const char* name, const char* value) {
   auto* fp = static_cast<FileParse*>(user);
   int line = fp->reader->line;
@@ -391,7 +396,15 @@ int OnKeyValue(void* user, const char* section, const char* name, const char* va
     if (std::strcmp(section, key.section) != 0 || std::strcmp(name, key.name) != 0) continue;
     ValueSource& source = fp->loaded->sources[QualifiedName(key)];
     std::string where = "[" + std::string(section) + "] " + name + " = " + std::string(v);
-    if (source.kind == ValueSource::Kind::kFile) {
+    // A list too long for one line (inih's 200 bytes) continues on lines of
+    // the same key: each adds its items to those before.
+    std::string joined;
+    if (source.kind == ValueSource::Kind::kFile && Repeatable(key)) {
+      joined = source.text.empty() ? std::string(v)
+               : v.empty()         ? source.text
+                                   : source.text + ", " + std::string(v);
+      v = joined;
+    } else if (source.kind == ValueSource::Kind::kFile) {
       fp->errors.emplace_back(
           line, where + ": duplicate key, first set on line " + std::to_string(source.line));
       return 1;

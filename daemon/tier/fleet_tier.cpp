@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/crc32c.hpp"
 #include "core/log.hpp"
 #include "core/mutex.hpp"
 #include "daemon/cache/cache_store.hpp"
@@ -55,6 +56,8 @@ struct PendingWrite {
   std::string engine;
   CacheKey key;
   std::optional<OpusParams> variant;
+  uint32_t wav_crc32c = 0;  // a variant's: the WAV it was encoded from
+  bool forget = false;      // delete the WAV from the pool instead (ForgetWav)
 };
 
 }  // namespace
@@ -103,9 +106,14 @@ struct FleetTier::State {
   void Write(const PendingWrite& job);
   // The payload of a value fetched for `key`, or nullopt when it is corrupt
   // (counted, logged, and deleted from the pool so that it is written anew).
+  // A variant's source_crc32c goes to `*source_crc32c`.
   std::optional<std::span<const uint8_t>> Verified(MemcachedPool* pool,
                                                    const std::vector<uint8_t>& value,
-                                                   TierValueKind kind, const std::string& key);
+                                                   TierValueKind kind, const std::string& key,
+                                                   uint32_t* source_crc32c = nullptr);
+  // The CRC-32C of the WAV cached here for the lookup's entry (the one a
+  // variant-only lookup would join), or nullopt when it cannot be read.
+  std::optional<uint32_t> LocalWavCrc(const TierLookup& lookup);
 };
 
 Result<std::unique_ptr<FleetTier>> FleetTier::Start(const TierSettings& settings,
@@ -226,8 +234,8 @@ void FleetTier::State::RunLookups(MemcachedPool* pool, size_t slot) {
 
 std::optional<std::span<const uint8_t>> FleetTier::State::Verified(
     MemcachedPool* pool, const std::vector<uint8_t>& value, TierValueKind kind,
-    const std::string& key) {
-  Result<std::span<const uint8_t>> payload = DecodeTierValue(value, kind, key);
+    const std::string& key, uint32_t* source_crc32c) {
+  Result<std::span<const uint8_t>> payload = DecodeTierValue(value, kind, key, source_crc32c);
   if (payload) return *payload;
   corrupt.fetch_add(1, std::memory_order_relaxed);
   const Status deleted = pool->Delete(key);
@@ -287,8 +295,16 @@ TierLookupResult FleetTier::State::LookUp(MemcachedPool* pool, const TierLookup&
   if (wav_at && (*values)[*wav_at]) {
     wav = Verified(pool, *(*values)[*wav_at], TierValueKind::kWav, keys[*wav_at]);
   }
+  uint32_t ogg_source_crc = 0;
   if (variant_at && (*values)[*variant_at]) {
-    ogg = Verified(pool, *(*values)[*variant_at], TierValueKind::kOpusVariant, keys[*variant_at]);
+    ogg = Verified(pool, *(*values)[*variant_at], TierValueKind::kOpusVariant, keys[*variant_at],
+                   &ogg_source_crc);
+  }
+  // A variant is of one WAV: beside another (a newer synthesis of the text,
+  // put on some host since) it is stale and goes unused.
+  if (ogg) {
+    const std::optional<uint32_t> wav_crc = wav ? std::optional(Crc32c(*wav)) : LocalWavCrc(lookup);
+    if (wav_crc != ogg_source_crc) ogg.reset();
   }
   uint64_t generation = lookup.generation;
   bool have_entry = !lookup.want_wav;
@@ -343,17 +359,33 @@ void FleetTier::OfferWav(std::string_view engine, const CacheKey& key) {
   }
 }
 
-void FleetTier::OfferVariant(std::string_view engine, const CacheKey& key,
-                             const OpusParams& params) {
+std::optional<uint32_t> FleetTier::State::LocalWavCrc(const TierLookup& lookup) {
+  if (lookup.want_wav) return std::nullopt;  // no entry here to join
+  Result<std::optional<CachedFile>> file = store->Peek(lookup.engine, lookup.key, nullptr);
+  if (!file || !*file) return std::nullopt;
+  Result<std::vector<uint8_t>> bytes = ReadCachedFile(**file);
+  if (!bytes) return std::nullopt;
+  return Crc32c(*bytes);
+}
+
+void FleetTier::OfferVariant(std::string_view engine, const CacheKey& key, const OpusParams& params,
+                             uint32_t wav_crc32c) {
   State& s = *state_;
   if (!s.settings.share_opus) return;
   if (s.breaker.Skipping(NowMs())) {
     s.skipped.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  if (!s.writes.Push(PendingWrite{std::string(engine), key, params})) {
+  if (!s.writes.Push(PendingWrite{std::string(engine), key, params, wav_crc32c})) {
     s.dropped.fetch_add(1, std::memory_order_relaxed);
   }
+}
+
+void FleetTier::ForgetWav(std::string_view engine, const CacheKey& key) {
+  State& s = *state_;
+  PendingWrite job{std::string(engine), key, std::nullopt};
+  job.forget = true;
+  if (!s.writes.Push(std::move(job))) s.dropped.fetch_add(1, std::memory_order_relaxed);
 }
 
 void FleetTier::State::RunWriter() {
@@ -370,6 +402,20 @@ void FleetTier::State::Write(const PendingWrite& job) {
       job.variant ? TierVariantKey(settings.key_prefix, job.engine, job.key, *job.variant)
                   : TierKey(settings.key_prefix, job.engine, job.key);
   if (!key) return;  // an engine path no memcached key can hold: not shared
+  if (job.forget) {
+    const CircuitBreaker::Ticket ticket = breaker.Admit(NowMs());
+    if (ticket == CircuitBreaker::Ticket::kSkip) {
+      skipped.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    if (Status deleted = writer_pool->Delete(*key); !deleted) {
+      write_errors.fetch_add(1, std::memory_order_relaxed);
+      Failed(ticket, deleted.error().message);
+    } else {
+      Succeeded(ticket);
+    }
+    return;
+  }
   Result<std::optional<CachedFile>> file =
       store->Peek(job.engine, job.key, job.variant ? &*job.variant : nullptr);
   if (!file || !*file) return;  // gone meanwhile (or unreadable now): nothing to share
@@ -384,8 +430,9 @@ void FleetTier::State::Write(const PendingWrite& job) {
     skipped.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  const std::vector<uint8_t> value = EncodeTierValue(
-      job.variant ? TierValueKind::kOpusVariant : TierValueKind::kWav, *key, *bytes);
+  const std::vector<uint8_t> value =
+      EncodeTierValue(job.variant ? TierValueKind::kOpusVariant : TierValueKind::kWav, *key, *bytes,
+                      job.wav_crc32c);
   Status set = writer_pool->Set(*key, value, settings.expire_s);
   if (set) {
     writes_done.fetch_add(1, std::memory_order_relaxed);

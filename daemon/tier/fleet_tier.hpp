@@ -9,7 +9,8 @@
 //   with the new generation; nothing when the entry was cached here
 //   meanwhile) and calls `done` on that thread. A variant is
 //   only used with a WAV: found without one (and with no local entry) it is
-//   a miss.
+//   a miss; and only beside the WAV it was encoded from (its value carries
+//   that WAV's CRC-32C, checked against the WAV fetched or cached here).
 // - Offer (write-behind): queues a key, never blocks; a writer thread reads
 //   the file from the store (CacheStore::Peek: no hit counted, LRU order
 //   untouched; gone meanwhile: skipped) and sets it in the pool. A full queue
@@ -79,7 +80,17 @@ class FleetTier {
   // Queues the entry's WAV (or its variant) to be written to the pool.
   // Never blocks. Not shared, breaker down (skipped), queue full (dropped).
   void OfferWav(std::string_view engine, const CacheKey& key);
-  void OfferVariant(std::string_view engine, const CacheKey& key, const OpusParams& params);
+  // `wav_crc32c`: the CRC-32C of the WAV the variant was encoded from
+  // (core/crc32c.hpp), written with it; a lookup uses the variant only
+  // beside that WAV (a host's newer put of the text makes it stale).
+  void OfferVariant(std::string_view engine, const CacheKey& key, const OpusParams& params,
+                    uint32_t wav_crc32c);
+
+  // Queues the deletion of the entry's WAV from the pool (DELETE here: an
+  // entry an operator removed must not come back from the tier). Its
+  // variants there become unusable with it. Queued behind the writes
+  // offered before it; a full queue drops it (counted).
+  void ForgetWav(std::string_view engine, const CacheKey& key);
 
   // Counters and state for STATS flag kStatsTier (`timeouts` and `coalesced`
   // are the caller's: the loop counts them with CountTimeout/CountCoalesced).

@@ -39,7 +39,7 @@ std::string Hex32(uint64_t v) {
 }  // namespace
 
 std::vector<uint8_t> EncodeTierValue(TierValueKind kind, std::string_view key,
-                                     std::span<const uint8_t> payload) {
+                                     std::span<const uint8_t> payload, uint32_t source_crc32c) {
   std::vector<uint8_t> v(TierValueSize(key.size(), payload.size()));
   uint8_t* p = v.data();
   std::memcpy(p, kMagic, 4);
@@ -47,7 +47,7 @@ std::vector<uint8_t> EncodeTierValue(TierValueKind kind, std::string_view key,
   p[5] = static_cast<uint8_t>(kind);
   PutLittle(p + 6, key.size(), 2);
   PutLittle(p + 8, payload.size(), 8);
-  PutLittle(p + 16, 0, 4);
+  PutLittle(p + 16, kind == TierValueKind::kWav ? 0 : source_crc32c, 4);
   std::memcpy(p + kTierValueHeaderBytes, key.data(), key.size());
   if (!payload.empty()) {
     std::memcpy(p + kTierValueHeaderBytes + key.size(), payload.data(), payload.size());
@@ -59,7 +59,7 @@ std::vector<uint8_t> EncodeTierValue(TierValueKind kind, std::string_view key,
 }
 
 Result<std::span<const uint8_t>> DecodeTierValue(std::span<const uint8_t> value, TierValueKind kind,
-                                                 std::string_view key) {
+                                                 std::string_view key, uint32_t* source_crc32c) {
   if (value.size() < kTierValueHeaderBytes) {
     return Corrupt(std::to_string(value.size()) + " bytes, shorter than the " +
                    std::to_string(kTierValueHeaderBytes) + "-byte header");
@@ -78,8 +78,10 @@ Result<std::span<const uint8_t>> DecodeTierValue(std::span<const uint8_t> value,
   }
   const uint64_t key_length = GetLittle(p + 6, 2);
   const uint64_t payload_length = GetLittle(p + 8, 8);
-  const uint64_t reserved = GetLittle(p + 16, 4);
-  if (reserved != 0) return Corrupt("reserved " + Hex32(reserved) + ", expected 0");
+  const uint64_t source = GetLittle(p + 16, 4);
+  if (kind == TierValueKind::kWav && source != 0) {
+    return Corrupt("source_crc32c " + Hex32(source) + " in a WAV, expected 0");
+  }
   if (key_length != key.size()) {
     return Corrupt("key_length " + std::to_string(key_length) + ", expected " +
                    std::to_string(key.size()) + " (the key it was fetched by)");
@@ -100,6 +102,7 @@ Result<std::span<const uint8_t>> DecodeTierValue(std::span<const uint8_t> value,
   if (crc != stored) {
     return Corrupt("crc32c " + Hex32(stored) + ", computed " + Hex32(crc));
   }
+  if (source_crc32c) *source_crc32c = static_cast<uint32_t>(source);
   return value.subspan(kTierValueHeaderBytes + key.size());
 }
 

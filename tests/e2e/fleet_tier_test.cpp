@@ -17,6 +17,7 @@
 #include <future>
 #include <thread>
 
+#include "core/crc32c.hpp"
 #include "core/unique_fd.hpp"
 #include "daemon/tier/memcached_pool.hpp"
 #include "daemon/tier/tier_key.hpp"
@@ -175,7 +176,7 @@ TEST_F(FleetTierTest, AVariantComesWithItsWavOrAloneToAnEntryHere) {
   ASSERT_TRUE(a_->PutVariant("piper", kText, generation, Params(), ogg).ok());
   auto tier_a = Start(t, a_.get());
   tier_a->OfferWav("piper", KeyOf(kText));
-  tier_a->OfferVariant("piper", KeyOf(kText), Params());
+  tier_a->OfferVariant("piper", KeyOf(kText), Params(), Crc32c(wav));
   ASSERT_TRUE(WaitFor([&] { return tier_a->Stats().writes == 2; }));
 
   auto tier_b = Start(t, b_.get());
@@ -218,6 +219,57 @@ TEST_F(FleetTierTest, AVariantComesWithItsWavOrAloneToAnEntryHere) {
   ASSERT_TRUE(r.has_value());
   EXPECT_FALSE(r->wav_stored || r->variant_stored);
   EXPECT_EQ(tier_d->Stats().misses, 1u);
+}
+
+// A variant is of one WAV. Host A put and encoded the text; host B put a
+// new synthesis of it since (its WAV replaced A's in the pool, A's variant
+// stayed): a store fetching B's WAV, or holding it already, must not take
+// A's variant beside it.
+TEST_F(FleetTierTest, AVariantOfAnotherWavIsNotUsed) {
+  const TierSettings t = Settings({ServerOf(server_)});
+  const std::vector<uint8_t> old_wav = testing::SeededWav(7), new_wav = testing::SeededWav(8);
+  const std::vector<uint8_t> old_ogg = {'O', 'g', 'g', 'S', 7, 7, 7};
+  const uint64_t generation = a_->Put("piper", kText, old_wav).value().generation;
+  ASSERT_TRUE(a_->PutVariant("piper", kText, generation, Params(), old_ogg).ok());
+  auto tier_a = Start(t, a_.get());
+  tier_a->OfferWav("piper", KeyOf(kText));
+  tier_a->OfferVariant("piper", KeyOf(kText), Params(), Crc32c(old_wav));
+  ASSERT_TRUE(WaitFor([&] { return tier_a->Stats().writes == 2; }));
+  ASSERT_TRUE(b_->Put("piper", kText, new_wav).ok());
+  auto tier_b = Start(t, b_.get());
+  tier_b->OfferWav("piper", KeyOf(kText));
+  ASSERT_TRUE(WaitFor([&] { return tier_b->Stats().writes == 1; }));
+
+  testing::TempDir dir_c;
+  auto c = testing::OpenCacheStore(testing::StoreOptions(dir_c.path()));
+  auto tier_c = Start(t, c.get());
+  TierLookup both = WavLookup();
+  both.variant = Params();
+  std::optional<TierLookupResult> r = LookUp(*tier_c, both);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_TRUE(r->wav_stored);
+  EXPECT_FALSE(r->variant_stored);
+  Result<VariantLookup> got = c->GetVariant("piper", kText, Params());
+  ASSERT_TRUE(got.ok());
+  EXPECT_FALSE(got->variant.has_value());
+  ASSERT_TRUE(got->wav.has_value());
+  EXPECT_EQ(testing::ReadAll(*got->wav), new_wav);
+
+  // Holding B's WAV already, a variant-only lookup does not take it either;
+  // holding A's, it does.
+  TierLookup variant_only = both;
+  variant_only.want_wav = false;
+  variant_only.generation = got->generation;
+  r = LookUp(*tier_c, variant_only);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_FALSE(r->variant_stored);
+  testing::TempDir dir_d;
+  auto d = testing::OpenCacheStore(testing::StoreOptions(dir_d.path()));
+  variant_only.generation = d->Put("piper", kText, old_wav).value().generation;
+  auto tier_d = Start(t, d.get());
+  r = LookUp(*tier_d, variant_only);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_TRUE(r->variant_stored);
 }
 
 TEST_F(FleetTierTest, ACorruptValueIsAMissCountedAndDeleted) {

@@ -193,6 +193,44 @@ TEST(Tier, APutOnOneDaemonIsAHitOnTheOthers) {
   EXPECT_EQ(TierStats(c).writes, 0u);
 }
 
+// An entry an operator deletes must not come back from the tier: DELETE
+// removes the pool's copy too, cached here or not.
+TEST(Tier, ADeletedEntryIsDeletedFromThePoolToo) {
+  Fleet fleet(1);
+  DaemonProcess& a = fleet.AddDaemon();
+  DaemonProcess& b = fleet.AddDaemon();
+  MemcachedText pool(fleet.pool[0]->port());
+  Client ca = a.Connect();
+  ASSERT_TRUE(ca.Put("piper", "Said by mistake.", Tone(5)).ok());
+  ASSERT_TRUE(ca.Put("piper", "Only in the pool.", Tone(6)).ok());
+  ASSERT_TRUE(Eventually([&] { return TierStats(a).writes >= 2; })) << a.log();
+  ASSERT_TRUE(pool.Get(TierKey("piper", "Said by mistake.")).has_value());
+
+  Result<DeleteResult> deleted = ca.Delete("piper", "Said by mistake.");
+  ASSERT_TRUE(deleted.ok()) << deleted.error().message;
+  EXPECT_TRUE(deleted->deleted);
+  // B never had the other one: deleting it there still reaches the pool.
+  Client cb = b.Connect();
+  deleted = cb.Delete("piper", "Only in the pool.");
+  ASSERT_TRUE(deleted.ok()) << deleted.error().message;
+  EXPECT_FALSE(deleted->deleted);
+  ASSERT_TRUE(Eventually([&] {
+    return !pool.Get(TierKey("piper", "Said by mistake.")).has_value() &&
+           !pool.Get(TierKey("piper", "Only in the pool.")).has_value();
+  })) << "still in the pool";
+  for (const char* text : {"Said by mistake.", "Only in the pool."}) {
+    Result<AudioBuffer> got = cb.Get("piper", text, Format::kWav);
+    ASSERT_FALSE(got.ok()) << text << " came back from the tier";
+    EXPECT_EQ(got.error().code, Errc::kNotFound) << text;
+  }
+  Result<AudioBuffer> got = ca.Get("piper", "Said by mistake.", Format::kWav);
+  ASSERT_FALSE(got.ok()) << "came back from the tier";
+  EXPECT_EQ(got.error().code, Errc::kNotFound);
+  // Invalidation is per host: A's own copy of the other stays (docs/fleet.md).
+  EXPECT_TRUE(ca.Get("piper", "Only in the pool.", Format::kWav).ok());
+  EXPECT_EQ(TierStats(b).hits, 0u);
+}
+
 TEST(Tier, AnOpusVariantIsEncodedOnceInTheFleet) {
   Fleet fleet(3);
   DaemonProcess& a = fleet.AddDaemon();

@@ -21,9 +21,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   for (TierValueKind kind : {TierValueKind::kWav, TierValueKind::kOpusVariant}) {
     for (const std::string& key : {std::string("ttscache:1:piper:00"), claimed}) {
-      Result<std::span<const uint8_t>> payload = DecodeTierValue(value, kind, key);
+      uint32_t source = 0;
+      Result<std::span<const uint8_t>> payload = DecodeTierValue(value, kind, key, &source);
       if (!payload) continue;
-      if (EncodeTierValue(kind, key, *payload) != std::vector<uint8_t>(data, data + size)) {
+      if (EncodeTierValue(kind, key, *payload, source) != std::vector<uint8_t>(data, data + size)) {
         std::abort();
       }
     }

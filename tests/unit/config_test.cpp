@@ -167,16 +167,30 @@ TEST(Config, TierKeysAreParsed) {
   Result<LoadedConfig> none = Load("[tier]\nshare =\nservers = a\n");
   ASSERT_TRUE(none.ok()) << none.error().message;
   EXPECT_FALSE(none->config.tier.share_wav || none->config.tier.share_opus);
-  // 64 servers are allowed (one-letter hosts: a line holds at most 198 bytes).
-  std::string many = "[tier]\nservers = ";
-  const std::string letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-";
-  for (char host : letters) many += std::string(1, host) + ",";
-  Result<LoadedConfig> sixty_four = Load(many + "\n");
+  // 64 servers are allowed, a line holding at most 198 bytes: the key is
+  // repeated, 6 real addresses per line, each line adding to those before.
+  std::string many = "[tier]";
+  for (int i = 0; i < 64; ++i) {
+    many += (i % 6 == 0 ? "\nservers = cache-" : ", cache-") + std::to_string(i / 6) + "-" +
+            std::to_string(i % 6) + ".example.net:11211";
+  }
+  many += "\n";
+  Result<LoadedConfig> sixty_four = Load(many);
   ASSERT_TRUE(sixty_four.ok()) << sixty_four.error().message;
-  EXPECT_EQ(sixty_four->config.tier.servers.size(), 64u);
-  Result<LoadedConfig> sixty_five = Load(many + "aa\n");
+  ASSERT_EQ(sixty_four->config.tier.servers.size(), 64u);
+  EXPECT_EQ(sixty_four->config.tier.servers[9].host, "cache-1-3.example.net");
+  EXPECT_EQ(sixty_four->config.tier.servers[63].host, "cache-10-3.example.net");
+  Result<LoadedConfig> sixty_five = Load(many + "servers = one-more:11211\n");
   ASSERT_FALSE(sixty_five.ok());
   EXPECT_THAT(sixty_five.error().message, HasSubstr("more than 64 servers"));
+  // A server named on two lines is a repeat, as on one.
+  Result<LoadedConfig> twice = Load("[tier]\nservers = a:1\nservers = b:1, a:1\n");
+  ASSERT_FALSE(twice.ok());
+  EXPECT_THAT(twice.error().message, HasSubstr("a:1"));
+  // Other keys stay single.
+  Result<LoadedConfig> timeout_twice = Load("[tier]\ntimeout_ms = 5\ntimeout_ms = 6\n");
+  ASSERT_FALSE(timeout_twice.ok());
+  EXPECT_THAT(timeout_twice.error().message, HasSubstr("duplicate key"));
 }
 
 TEST(Config, ByteSizesAcceptSuffixes) {

@@ -26,6 +26,23 @@ std::vector<uint8_t> Payload(size_t n, uint32_t seed = 7) {
   return p;
 }
 
+TEST(TierValue, AVariantCarriesTheCrcOfItsWav) {
+  const std::vector<uint8_t> wav = Payload(400), ogg = Payload(40);
+  const uint32_t wav_crc = Crc32c(wav);
+  const std::vector<uint8_t> v = EncodeTierValue(TierValueKind::kOpusVariant, "k1", ogg, wav_crc);
+  EXPECT_EQ(v[16] | v[17] << 8 | v[18] << 16 | static_cast<uint32_t>(v[19]) << 24, wav_crc);
+  uint32_t source = 0;
+  Result<std::span<const uint8_t>> back =
+      DecodeTierValue(v, TierValueKind::kOpusVariant, "k1", &source);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(source, wav_crc);
+  EXPECT_EQ(std::vector<uint8_t>(back->begin(), back->end()), ogg);
+  // A WAV never carries one: given, it is not written.
+  const std::vector<uint8_t> w = EncodeTierValue(TierValueKind::kWav, "k1", wav, wav_crc);
+  EXPECT_TRUE(DecodeTierValue(w, TierValueKind::kWav, "k1").ok());
+  EXPECT_EQ(w[16] | w[17] | w[18] | w[19], 0);
+}
+
 TEST(TierValue, Layout) {
   const std::vector<uint8_t> payload = {1, 2, 3};
   const std::vector<uint8_t> v = EncodeTierValue(TierValueKind::kOpusVariant, "k1", payload);
@@ -36,7 +53,7 @@ TEST(TierValue, Layout) {
   EXPECT_EQ(v[6], 2);  // key_length, little-endian
   EXPECT_EQ(v[7], 0);
   EXPECT_EQ(v[8], 3);                                    // payload_length
-  for (int i = 9; i < 20; ++i) EXPECT_EQ(v[i], 0) << i;  // its high bytes, reserved
+  for (int i = 9; i < 20; ++i) EXPECT_EQ(v[i], 0) << i;  // its high bytes; no source given
   std::vector<uint8_t> covered(v.begin(), v.begin() + 20);
   covered.insert(covered.end(), v.begin() + 24, v.end());
   const uint32_t crc = Crc32c(covered);
@@ -98,7 +115,7 @@ TEST(TierValue, MessagesNameTheField) {
   EXPECT_THAT(message(good, TierValueKind::kOpusVariant), HasSubstr("kind 1, expected 2"));
   v = good;
   v[17] = 1;
-  EXPECT_THAT(message(v), HasSubstr("reserved"));
+  EXPECT_THAT(message(v), HasSubstr("source_crc32c 0x00000100 in a WAV, expected 0"));
   v = good;
   v.back() ^= 1;
   EXPECT_THAT(message(v), HasSubstr("crc32c"));
