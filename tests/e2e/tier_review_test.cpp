@@ -629,10 +629,9 @@ TEST(TierReview, ACorruptEverywhereServerDoesNotFloodTheLog) {
 // overwrites v1's in the pool, the variant stays). C asks for Opus: the
 // multi-get returns WAV v2 with v1's variant, and C serves v1's audio as
 // the Opus of v2; B, holding v2, fetches the variant alone and does too.
-// CONFIRMED on 809a7e9 (both expectations fail). Not fixed here: the lead
-// is changing the tier's values in main (a variant must name its WAV, e.g.
-// by the WAV's CRC in its value, checked against the WAV it is joined to).
-TEST(TierReview, DISABLED_AVariantOfAnotherWavIsNeverServed) {
+// Both expectations failed on 809a7e9; main's 72274de (a variant's value
+// names its WAV's CRC-32C, checked against the WAV it is joined to) fixed it.
+TEST(TierReview, AVariantOfAnotherWavIsNeverServed) {
   MemcachedProcess server;
   ASSERT_TRUE(server.Start());
   auto a = FleetDaemon(server);
