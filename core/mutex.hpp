@@ -7,6 +7,7 @@
 // Thread-safety: these are the synchronization; not copyable or movable.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 
@@ -53,6 +54,12 @@ class CondVar {
     std::unique_lock<std::mutex> lock(mutex.mutex_, std::adopt_lock);
     cv_.wait(lock);
     lock.release();  // still held; the caller's MutexLock releases it
+  }
+  // As Wait, but for at most `timeout`.
+  void WaitFor(Mutex& mutex, std::chrono::milliseconds timeout) REQUIRES(mutex) {
+    std::unique_lock<std::mutex> lock(mutex.mutex_, std::adopt_lock);
+    cv_.wait_for(lock, timeout);
+    lock.release();
   }
   void NotifyOne() { cv_.notify_one(); }
   void NotifyAll() { cv_.notify_all(); }

@@ -530,7 +530,7 @@ void Server::HandleArena(Connection& c, uint64_t request, std::span<const uint8_
 }
 
 void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& get,
-                       bool tier_asked) {
+                       const TierPass* tier) {
   const uint8_t reply_op = ReplyOpcode(ipc::Opcode::kGet);
   auto reply_with = [&](CachedFile file) {
     const ipc::FileId id{file.id_nonce, file.id_sequence};
@@ -577,7 +577,7 @@ void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& g
     Result<std::optional<CachedFile>> hit = store_->Get(get.engine, get.text);
     if (!hit) return QueueError(c, request, hit.error());
     if (!*hit) {
-      if (!tier_asked && AskTier(c, request, get, /*want_wav=*/true, 0, {})) return;
+      if (!tier && AskTier(c, request, get, /*want_wav=*/true, 0, {})) return;
       return AnswerMiss(c, request, get);
     }
     return reply_with(std::move(**hit));
@@ -590,7 +590,7 @@ void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& g
   if (lookup->variant) return reply_with(std::move(*lookup->variant));
   // No WAV: the Opus GET's miss is the entry's (one claim for every format).
   if (!lookup->wav) {
-    if (!tier_asked && AskTier(c, request, get, /*want_wav=*/true, 0, params)) return;
+    if (!tier && AskTier(c, request, get, /*want_wav=*/true, 0, params)) return;
     return AnswerMiss(c, request, get);
   }
   // Encode once, however many ask: later askers wait on the first one's job.
@@ -607,7 +607,9 @@ void Server::HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& g
   }
   // The WAV is here, its variant not (nor being encoded): the fleet may
   // have encoded it.
-  if (!tier_asked && AskTier(c, request, get, /*want_wav=*/false, lookup->generation, params)) {
+  if (!(tier && tier->variant_asked) &&
+      AskTier(c, request, get, /*want_wav=*/false, lookup->generation, params,
+              tier ? tier->deadline_ms : 0)) {
     return;
   }
   auto wav = std::make_shared<CachedFile>(std::move(*lookup->wav));

@@ -196,12 +196,21 @@ class Server {
     std::string tier_lookup;
     uint64_t tier_lookup_id = 0;
   };
-  // One tier lookup in flight and the GETs parked on it (claim_table.hpp's
-  // ParkedGet: the request as it came, served again at its answer).
+  // A GET parked on a tier lookup: the request as it came, and whether the
+  // lookup asks what it needs (it wants the WAV, or the lookup asks its
+  // variant too). False: an Opus GET that joined a lookup of the WAV alone
+  // (or of another variant), whose variant is asked for alone once the WAV
+  // is here — before the deadline of the lookup it joined.
+  struct TierParkedGet {
+    ParkedGet get;
+    bool variant_asked = true;
+  };
+  // One tier lookup in flight and the GETs waiting for it.
   struct TierWait {
     uint64_t id = 0;
-    int64_t deadline_ms = 0;  // NowMs() + [tier] timeout_ms at the lookup
-    std::vector<ParkedGet> gets;
+    int64_t deadline_ms = 0;  // NowMs() + [tier] timeout_ms at the first ask of the GETs
+    std::string variant_tag;  // the variant it asks (VariantTag), if any
+    std::vector<TierParkedGet> gets;
   };
   struct VariantWaiter {
     uint64_t connection, request;
@@ -267,10 +276,17 @@ class Server {
 
   // Requests (request_dispatch.cpp).
   void Dispatch(Connection& c, ipc::ReceivedFrame received);
-  // `tier_asked`: the GET was parked on a tier lookup that has answered (or
-  // timed out): a miss now goes on locally, not to the tier again.
+  // A GET served again after a tier lookup answered or timed out: its WAV
+  // was asked (a miss now goes on locally); its Opus variant too, or not
+  // (then a variant missing here beside the WAV is asked for alone, until
+  // the deadline of the lookup it waited on).
+  struct TierPass {
+    bool variant_asked = true;
+    int64_t deadline_ms = 0;
+  };
+  // `tier`: null for a GET as it came.
   void HandleGet(Connection& c, uint64_t request, const ipc::GetRequest& get,
-                 bool tier_asked = false);
+                 const TierPass* tier = nullptr);
   // PUT_FILE: the passed file is checked, copied and published on a worker.
   void HandlePutFile(Connection& c, uint64_t request, std::span<const uint8_t> body,
                      std::vector<UniqueFd> fds);
@@ -389,13 +405,16 @@ class Server {
   // `generation`), park it on a lookup of its key — joining one in flight —
   // and return true; false: go on locally (no tier, not shared, the
   // connection's inflight full, the tier refused the lookup).
+  // `deadline_ms`: when the wait ends (0: timeout_ms from now; past: false).
   bool AskTier(Connection& c, uint64_t request, const ipc::GetRequest& get, bool want_wav,
-               uint64_t generation, const OpusParams& params);
-  // A lookup answered: its GETs are served again (tier_asked).
+               uint64_t generation, const OpusParams& params, int64_t deadline_ms = 0);
+  // A lookup answered: its GETs are served again (a TierPass).
   void OnTierLookupDone(const Completion& done);
   // Lookups past their deadline: their GETs go on as misses (counted).
   void ExpireTierLookups(int64_t now);
-  void ResumeTierGets(const std::vector<ParkedGet>& gets);
+  // `answered`: the lookup answered (else its deadline passed, and no GET
+  // of it goes back to the tier). `deadline_ms`: the lookup's.
+  void ResumeTierGets(const std::vector<TierParkedGet>& gets, bool answered, int64_t deadline_ms);
   // `connection` closed: its GETs parked on lookups are forgotten.
   void ForgetTierGets(uint64_t connection);
   // Write-behind after a put or a variant stored here (any thread): the

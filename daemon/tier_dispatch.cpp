@@ -20,8 +20,10 @@
 namespace ttscache {
 
 bool Server::AskTier(Connection& c, uint64_t request, const ipc::GetRequest& get, bool want_wav,
-                     uint64_t generation, const OpusParams& params) {
+                     uint64_t generation, const OpusParams& params, int64_t deadline_ms) {
   if (!tier_) return false;
+  const int64_t now = NowMs();
+  if (deadline_ms != 0 && deadline_ms <= now) return false;  // its time with the tier is spent
   const TierSettings& settings = config_.config.tier;
   const bool opus = get.format == ipc::AudioFormat::kOpus;
   // A WAV missing here is asked for only when WAVs are shared (a variant
@@ -35,10 +37,15 @@ bool Server::AskTier(Connection& c, uint64_t request, const ipc::GetRequest& get
   std::string key = entry;
   if (!want_wav) key += "/" + VariantTag(params);
 
-  ParkedGet parked = ParkedGet::Of(c.id, request, get);
+  TierParkedGet parked{ParkedGet::Of(c.id, request, get)};
 
+  // An Opus GET may join a lookup of the WAV alone, or of another variant:
+  // it asks for its own once the WAV is here (ResumeTierGets), rather than
+  // encode what the fleet may hold.
+  const bool needs_variant = opus && settings.share_opus;
   auto joined = tier_lookups_.find(key);
   if (joined != tier_lookups_.end()) {
+    parked.variant_asked = !needs_variant || joined->second.variant_tag == VariantTag(params);
     joined->second.gets.push_back(std::move(parked));
     c.inflight++;
     tier_->CountCoalesced();
@@ -50,7 +57,7 @@ bool Server::AskTier(Connection& c, uint64_t request, const ipc::GetRequest& get
   lookup.key = resolved->second;
   lookup.want_wav = want_wav;
   lookup.generation = generation;
-  if (opus && settings.share_opus) lookup.variant = params;
+  if (needs_variant) lookup.variant = params;
   const uint64_t id = next_tier_lookup_++;
   const bool queued =
       tier_->Lookup(std::move(lookup), [this, key, id, entry](TierLookupResult result) {
@@ -65,7 +72,8 @@ bool Server::AskTier(Connection& c, uint64_t request, const ipc::GetRequest& get
   if (!queued) return false;  // breaker down or queue full: counted by the tier
   TierWait& wait = tier_lookups_[key];
   wait.id = id;
-  wait.deadline_ms = NowMs() + settings.timeout_ms;
+  wait.deadline_ms = deadline_ms != 0 ? deadline_ms : now + settings.timeout_ms;
+  if (needs_variant) wait.variant_tag = VariantTag(params);
   wait.gets.push_back(std::move(parked));
   tier_deadlines_.emplace(wait.deadline_ms, key);
   c.inflight++;
@@ -78,10 +86,11 @@ void Server::OnTierLookupDone(const Completion& done) {
   // Gone (its deadline passed) or another lookup of the key since: late,
   // what it stored is cached, nobody waits for it here.
   if (it == tier_lookups_.end() || it->second.id != done.tier_lookup_id) return;
-  std::vector<ParkedGet> gets = std::move(it->second.gets);
-  tier_deadlines_.erase({it->second.deadline_ms, it->first});
+  std::vector<TierParkedGet> gets = std::move(it->second.gets);
+  const int64_t deadline_ms = it->second.deadline_ms;
+  tier_deadlines_.erase({deadline_ms, it->first});
   tier_lookups_.erase(it);
-  ResumeTierGets(gets);
+  ResumeTierGets(gets, /*answered=*/true, deadline_ms);
   ArmCoordinateTimer();
 }
 
@@ -91,18 +100,21 @@ void Server::ExpireTierLookups(int64_t now) {
     tier_deadlines_.erase(tier_deadlines_.begin());
     auto it = tier_lookups_.find(key);
     if (it == tier_lookups_.end()) continue;
-    std::vector<ParkedGet> gets = std::move(it->second.gets);
+    std::vector<TierParkedGet> gets = std::move(it->second.gets);
+    const int64_t deadline_ms = it->second.deadline_ms;
     tier_lookups_.erase(it);
     // Counted per GET answered at the deadline (docs/protocol.md, STATS).
     if (tier_) {
       for (size_t i = 0; i < gets.size(); ++i) tier_->CountTimeout();
     }
-    ResumeTierGets(gets);
+    ResumeTierGets(gets, /*answered=*/false, deadline_ms);
   }
 }
 
-void Server::ResumeTierGets(const std::vector<ParkedGet>& gets) {
-  for (const ParkedGet& parked : gets) {
+void Server::ResumeTierGets(const std::vector<TierParkedGet>& gets, bool answered,
+                            int64_t deadline_ms) {
+  for (const TierParkedGet& waiting : gets) {
+    const ParkedGet& parked = waiting.get;
     auto it = connections_.find(parked.connection);
     if (it == connections_.end()) continue;  // closed: forgotten already
     Connection& c = *it->second;
@@ -111,7 +123,11 @@ void Server::ResumeTierGets(const std::vector<ParkedGet>& gets) {
       SettleConnection(parked.connection);
       continue;
     }
-    HandleGet(c, parked.request, parked.Request(), /*tier_asked=*/true);
+    // A variant not asked yet is asked now only if the lookup answered in
+    // time, and only until that lookup's deadline: the tier never makes a
+    // GET wait longer than timeout_ms in all.
+    const TierPass pass{waiting.variant_asked || !answered, deadline_ms};
+    HandleGet(c, parked.request, parked.Request(), &pass);
     SettleConnection(parked.connection);
   }
 }
@@ -119,7 +135,7 @@ void Server::ResumeTierGets(const std::vector<ParkedGet>& gets) {
 void Server::ForgetTierGets(uint64_t connection) {
   for (auto& [key, wait] : tier_lookups_) {
     std::erase_if(wait.gets,
-                  [connection](const ParkedGet& g) { return g.connection == connection; });
+                  [connection](const TierParkedGet& g) { return g.get.connection == connection; });
   }
 }
 

@@ -5,6 +5,11 @@
 // so no request waits for the network; the breaker keeps a dead pool from
 // costing a timeout per request. Each lookup ends in exactly one of hit
 // (WAV and/or variant stored), miss, or error, and is counted so.
+// libmemcached bounds each poll by timeout_ms, not an operation: a peer that
+// trickles its answer a byte at a time would hold a thread for ever (and the
+// destructor with it). A watchdog thread interrupts the pool's connections
+// when an operation overruns kOverrunTimeouts × timeout_ms, and at once when
+// the tier stops.
 #include "daemon/tier/fleet_tier.hpp"
 
 #include <atomic>
@@ -14,6 +19,7 @@
 
 #include "core/crc32c.hpp"
 #include "core/log.hpp"
+#include "core/mutex.hpp"
 #include "daemon/cache/cache_store.hpp"
 #include "daemon/tier/bounded_queue.hpp"
 #include "daemon/tier/circuit_breaker.hpp"
@@ -26,6 +32,14 @@ namespace {
 
 // Fixed: at most this many lookups wait; the loop's own waits bound the rest.
 constexpr size_t kLookupQueueCapacity = 1024;
+// An operation is a connect, a send and a receive, each bounded by
+// timeout_ms: past this many, the peer is trickling.
+constexpr int64_t kOverrunTimeouts = 4;
+constexpr int64_t kMinOverrunMs = 1000;
+// A corrupt value is logged, then at most one a minute (with how many were
+// not): a server answering garbage for every key would otherwise log a line
+// per GET.
+constexpr int64_t kCorruptLogEveryMs = 60'000;
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -56,7 +70,19 @@ struct FleetTier::State {
   BoundedQueue<PendingWrite> writes;
   std::vector<std::unique_ptr<MemcachedPool>> lookup_pools;  // one per lookup thread
   std::unique_ptr<MemcachedPool> writer_pool;
-  std::vector<std::thread> threads;
+  std::vector<std::thread> threads;  // lookups, then the writer
+  // When each I/O thread (by its index in `threads`) began its current
+  // operation; 0 when idle. Read by the watchdog.
+  std::unique_ptr<std::atomic<int64_t>[]> busy_since;
+  int64_t overrun_ms = kMinOverrunMs;
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> overrun_logged{false};
+  std::atomic<int64_t> corrupt_logged_ms{0};  // when one was last logged; 0: never
+  std::atomic<uint64_t> corrupt_unlogged{0};
+  Mutex watchdog_mutex;
+  CondVar watchdog_wake;
+  bool watchdog_stop GUARDED_BY(watchdog_mutex) = false;
+  std::thread watchdog;
   std::atomic<bool> put_error_logged{false};
   std::atomic<uint64_t> lookups_made{0}, coalesced{0}, hits{0}, variant_hits{0}, misses{0},
       errors{0}, timeouts{0}, corrupt{0}, skipped{0}, writes_done{0}, write_errors{0}, dropped{0},
@@ -73,7 +99,8 @@ struct FleetTier::State {
     if (std::optional<std::string> line = breaker.RecordSuccess(ticket)) log::Notice(*line);
   }
 
-  void RunLookups(MemcachedPool* pool);
+  void RunLookups(MemcachedPool* pool, size_t slot);
+  void RunWatchdog();
   TierLookupResult LookUp(MemcachedPool* pool, const TierLookup& lookup);
   void RunWriter();
   void Write(const PendingWrite& job);
@@ -114,19 +141,62 @@ Result<std::unique_ptr<FleetTier>> FleetTier::Start(const TierSettings& settings
     state->lookup_pools.push_back(std::move(*pool));
   }
   State* s = state.get();
-  for (std::unique_ptr<MemcachedPool>& pool : state->lookup_pools) {
-    state->threads.emplace_back([s, p = pool.get()] { s->RunLookups(p); });
+  const size_t slots = state->lookup_pools.size() + 1;
+  state->busy_since = std::make_unique<std::atomic<int64_t>[]>(slots);
+  for (size_t i = 0; i < slots; ++i) state->busy_since[i] = 0;
+  state->overrun_ms = std::max<int64_t>(kMinOverrunMs, kOverrunTimeouts * settings.timeout_ms);
+  for (size_t i = 0; i < state->lookup_pools.size(); ++i) {
+    state->threads.emplace_back([s, p = state->lookup_pools[i].get(), i] { s->RunLookups(p, i); });
   }
   state->threads.emplace_back([s] { s->RunWriter(); });
+  state->watchdog = std::thread([s] { s->RunWatchdog(); });
   return std::unique_ptr<FleetTier>(new FleetTier(std::move(state)));
 }
 
 FleetTier::FleetTier(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
 FleetTier::~FleetTier() {
-  state_->lookups.Stop();
-  state_->writes.Stop();
-  for (std::thread& t : state_->threads) t.join();
+  State& s = *state_;
+  s.lookups.Stop();
+  s.writes.Stop();
+  {
+    // Under the lock, so that the watchdog cannot miss the wake between its
+    // check and its wait: it now interrupts whatever is in progress.
+    MutexLock lock(s.watchdog_mutex);
+    s.stopping = true;
+  }
+  s.watchdog_wake.NotifyAll();
+  for (std::thread& t : s.threads) t.join();
+  {
+    MutexLock lock(s.watchdog_mutex);
+    s.watchdog_stop = true;
+  }
+  s.watchdog_wake.NotifyAll();
+  s.watchdog.join();
+}
+
+void FleetTier::State::RunWatchdog() {
+  const size_t slots = threads.size();
+  MutexLock lock(watchdog_mutex);
+  while (!watchdog_stop) {
+    watchdog_wake.WaitFor(
+        watchdog_mutex,
+        std::chrono::milliseconds(stopping ? 20 : std::max<int64_t>(overrun_ms / 2, 1)));
+    const int64_t now = NowMs();
+    const bool stop = stopping;
+    bool overrun = false;
+    for (size_t i = 0; i < slots; ++i) {
+      const int64_t since = busy_since[i].load();
+      if (since != 0 && (stop || now - since > overrun_ms)) overrun = true;
+    }
+    if (!overrun) continue;
+    if (!stop && !overrun_logged.exchange(true)) {
+      log::Warning("tier: an operation ran over " + std::to_string(overrun_ms) +
+                   " ms (a server trickling its answer?); its connections were closed (logged "
+                   "once)");
+    }
+    MemcachedPool::InterruptConnections(settings.servers);
+  }
 }
 
 bool FleetTier::Lookup(TierLookup lookup, std::function<void(TierLookupResult)> done) {
@@ -144,14 +214,16 @@ bool FleetTier::Lookup(TierLookup lookup, std::function<void(TierLookupResult)> 
   return true;
 }
 
-void FleetTier::State::RunLookups(MemcachedPool* pool) {
+void FleetTier::State::RunLookups(MemcachedPool* pool, size_t slot) {
   while (std::optional<PendingLookup> pending = lookups.Pop()) {
     if (lookups.stopped()) {  // shutting down: the rest are misses, no I/O
       pending->done(TierLookupResult{});
       continue;
     }
     const auto start = std::chrono::steady_clock::now();
+    busy_since[slot] = std::max<int64_t>(NowMs(), 1);
     TierLookupResult result = LookUp(pool, pending->lookup);
+    busy_since[slot] = 0;
     lookup_us.fetch_add(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                                   std::chrono::steady_clock::now() - start)
                                                   .count()),
@@ -166,10 +238,19 @@ std::optional<std::span<const uint8_t>> FleetTier::State::Verified(
   Result<std::span<const uint8_t>> payload = DecodeTierValue(value, kind, key, source_crc32c);
   if (payload) return *payload;
   corrupt.fetch_add(1, std::memory_order_relaxed);
-  log::Warning("tier: " + log::Printable(key) + ": " + payload.error().message +
-               "; deleted from the pool");
-  if (Status deleted = pool->Delete(key); !deleted) {
-    log::Warning("tier: " + deleted.error().message);
+  const Status deleted = pool->Delete(key);
+  const int64_t now = NowMs();
+  int64_t last = corrupt_logged_ms.load();
+  if ((last == 0 || now - last >= kCorruptLogEveryMs) &&
+      corrupt_logged_ms.compare_exchange_strong(last, now)) {
+    const uint64_t unlogged = corrupt_unlogged.exchange(0);
+    log::Warning(
+        "tier: " + log::Printable(key) + ": " + payload.error().message +
+        (deleted ? "; deleted from the pool" : "; " + deleted.error().message) +
+        (unlogged ? " (" + std::to_string(unlogged) + " more corrupt since the last line)" : "") +
+        "; at most one such line a minute");
+  } else {
+    corrupt_unlogged.fetch_add(1);
   }
   return std::nullopt;
 }
@@ -227,6 +308,18 @@ TierLookupResult FleetTier::State::LookUp(MemcachedPool* pool, const TierLookup&
   }
   uint64_t generation = lookup.generation;
   bool have_entry = !lookup.want_wav;
+  if (wav && lookup.want_wav) {
+    // Answered late, the lookup may find the entry put here meanwhile (its
+    // GET was told "miss" at the deadline and the client put its own): that
+    // one stays, and so do its variants — the pool's variant may be of the
+    // pool's WAV, so it is not joined to the local one either. (A put
+    // between this check and the Put below is still replaced.)
+    Result<std::optional<CachedFile>> local = store->Peek(lookup.engine, lookup.key, nullptr);
+    if (local && *local) {
+      wav.reset();
+      ogg.reset();
+    }
+  }
   if (wav) {
     Result<StoredEntry> put = store->Put(lookup.engine, lookup.text, *wav);
     if (put) {
@@ -298,7 +391,9 @@ void FleetTier::ForgetWav(std::string_view engine, const CacheKey& key) {
 void FleetTier::State::RunWriter() {
   while (std::optional<PendingWrite> job = writes.Pop()) {
     if (writes.stopped()) continue;  // shutting down: queued writes are dropped
+    busy_since[lookup_pools.size()] = std::max<int64_t>(NowMs(), 1);
     Write(*job);
+    busy_since[lookup_pools.size()] = 0;
   }
 }
 

@@ -6,7 +6,8 @@
 //   one Opus variant in one multi-get, verifies each value (tier_value.hpp:
 //   header, key, CRC-32C; a corrupt one is a miss, counted and deleted from
 //   the pool), stores what it found in the CacheStore (Put, then PutVariant
-//   with the new generation) and calls `done` on that thread. A variant is
+//   with the new generation; nothing when the entry was cached here
+//   meanwhile) and calls `done` on that thread. A variant is
 //   only used with a WAV: found without one (and with no local entry) it is
 //   a miss; and only beside the WAV it was encoded from (its value carries
 //   that WAV's CRC-32C, checked against the WAV fetched or cached here).

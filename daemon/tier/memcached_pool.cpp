@@ -2,10 +2,17 @@
 // libmemcached. Every behavior it sets is listed with its reason below.
 #include "daemon/tier/memcached_pool.hpp"
 
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <libmemcached/memcached.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 
 namespace ttscache {
@@ -13,6 +20,27 @@ namespace {
 
 std::string ServerName(const TierServer& s) {
   return s.socket_path.empty() ? s.host + ":" + std::to_string(s.port) : s.socket_path;
+}
+
+// libmemcached sizes its value buffer from the length the server announces
+// and reads the whole value before memcached_fetch returns it, so a check
+// after the fetch comes too late: a peer announcing (and sending) 4 GiB
+// would have us hold it. Its allocations go through these instead, which
+// refuse any block larger than `context` (the largest value accepted plus
+// room for the key and header): the read then fails as out of memory, and
+// the failed multi-get drops the connection (MultiGet).
+void* BoundedMalloc(const memcached_st*, const size_t size, void* context) {
+  if (size > *static_cast<const uint64_t*>(context)) return nullptr;
+  return std::malloc(size);
+}
+void BoundedFree(const memcached_st*, void* mem, void*) { std::free(mem); }
+void* BoundedRealloc(const memcached_st*, void* mem, const size_t size, void* context) {
+  if (size > *static_cast<const uint64_t*>(context)) return nullptr;
+  return std::realloc(mem, size);
+}
+void* BoundedCalloc(const memcached_st*, size_t count, const size_t size, void* context) {
+  if (size != 0 && count > *static_cast<const uint64_t*>(context) / size) return nullptr;
+  return std::calloc(count, size);
 }
 
 }  // namespace
@@ -62,6 +90,19 @@ Result<std::unique_ptr<MemcachedPool>> MemcachedPool::Create(const MemcachedPool
   };
   for (const Setting& s : settings) {
     if (Status st = behavior(s.behavior, s.value, s.name); !st) return st.error();
+  }
+  // 64 KiB over the largest value (its key, header and libmemcached's
+  // rounding up of string blocks), and 32 KiB a server: libmemcached keeps
+  // every server's read and write buffers (8 KiB each) in one block, and its
+  // ketama points (160 a server) in another. A bound of the value alone
+  // refused a pool of ten servers with max_item_bytes 1K.
+  pool->largest_allocation_ =
+      options.max_value_bytes + (64u << 10) + options.servers.size() * (32u << 10);
+  if (memcached_return_t rc =
+          memcached_set_memory_allocators(handle, BoundedMalloc, BoundedFree, BoundedRealloc,
+                                          BoundedCalloc, &pool->largest_allocation_);
+      memcached_failed(rc)) {
+    return pool->LastError("setting bounded allocators", rc);
   }
   for (const TierServer& s : options.servers) {
     memcached_return_t rc =
@@ -151,9 +192,68 @@ Result<std::vector<std::optional<std::vector<uint8_t>>>> MemcachedPool::MultiGet
     values[it->second].emplace(bytes, bytes + length);
     ++found;
   }
+  // A response cut short (refused as too large, timed out mid-value) leaves
+  // its rest on the connection, to be read as the next response: close
+  // them all, the next operation connects afresh. (Not for a server that
+  // failed before answering: libmemcached has dealt with it.)
+  if (failure) memcached_quit(handle_);
   if (partial && found == 0 && !failure) failure = LastError("multi-get", rc);
   if (failure && found == 0) return *failure;
   return values;
+}
+
+void MemcachedPool::InterruptConnections(std::span<const TierServer> servers) {
+  // libmemcached does not tell its descriptors: find them by their peer.
+  // The daemon's other sockets are Unix sockets its clients connect to
+  // (their peers unnamed), so a peer that is a pool server is the pool's.
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return;
+  const int own = dirfd(dir);
+  while (const dirent* entry = readdir(dir)) {
+    char* end = nullptr;
+    const long fd = std::strtol(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0' || fd == own) continue;
+    sockaddr_storage peer{};
+    socklen_t length = sizeof peer;
+    if (getpeername(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&peer), &length) != 0) {
+      continue;  // ENOTSOCK, ENOTCONN: not a connection
+    }
+    char host[INET6_ADDRSTRLEN] = "";
+    int port = -1;
+    std::string path;
+    if (peer.ss_family == AF_INET) {
+      const auto* in = reinterpret_cast<const sockaddr_in*>(&peer);
+      inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+      port = ntohs(in->sin_port);
+    } else if (peer.ss_family == AF_INET6) {
+      const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&peer);
+      inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+      port = ntohs(in6->sin6_port);
+    } else if (peer.ss_family == AF_UNIX && length > offsetof(sockaddr_un, sun_path)) {
+      const auto* un = reinterpret_cast<const sockaddr_un*>(&peer);
+      path.assign(un->sun_path, strnlen(un->sun_path, length - offsetof(sockaddr_un, sun_path)));
+    } else {
+      continue;
+    }
+    for (const TierServer& s : servers) {
+      bool match = false;
+      if (!s.socket_path.empty()) {
+        match = !path.empty() && path == s.socket_path;
+      } else if (port == s.port) {
+        // A numeric address must be the same; a name matches by port (it
+        // may resolve to any address, and resolving here could block).
+        in6_addr any{};
+        const bool numeric = inet_pton(AF_INET, s.host.c_str(), &any) == 1 ||
+                             inet_pton(AF_INET6, s.host.c_str(), &any) == 1;
+        match = !numeric || s.host == host;
+      }
+      if (match) {
+        shutdown(static_cast<int>(fd), SHUT_RDWR);
+        break;
+      }
+    }
+  }
+  closedir(dir);
 }
 
 Status MemcachedPool::Set(std::string_view key, std::span<const uint8_t> value, uint64_t expire_s) {

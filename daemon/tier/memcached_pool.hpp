@@ -32,8 +32,9 @@ struct MemcachedPoolOptions {
   std::vector<TierServer> servers;
   int timeout_ms = 100;
   std::optional<SaslCredentials> sasl;
-  // A value the server sends larger than this is refused (dropped, an
-  // error) rather than handed on: a peer cannot make us keep a huge value.
+  // A value the server sends larger than this is refused (an error, its
+  // connection closed) as soon as its length is read, before it is: a peer
+  // cannot make us hold a huge value, even for the time of one read.
   uint64_t max_value_bytes = 1u << 20;
 };
 
@@ -54,6 +55,13 @@ class MemcachedPool {
   // Ok when deleted or not there.
   Status Delete(std::string_view key);
 
+  // Shuts down (both ways) every socket of this process connected to one of
+  // `servers`, so that a call blocked on one — in any handle, any thread —
+  // fails at once. For a peer that trickles its answer: libmemcached bounds
+  // each poll by timeout_ms, not an operation. Thread-safe; connections are
+  // made again on next use.
+  static void InterruptConnections(std::span<const TierServer> servers);
+
   MemcachedPool(const MemcachedPool&) = delete;
   MemcachedPool& operator=(const MemcachedPool&) = delete;
 
@@ -62,6 +70,7 @@ class MemcachedPool {
   Error LastError(std::string_view what, int rc) const;
 
   MemcachedPoolOptions options_;
+  uint64_t largest_allocation_ = 0;  // the bounded allocators' context (memcached_pool.cpp)
   memcached_st* handle_;
 };
 

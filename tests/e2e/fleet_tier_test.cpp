@@ -408,7 +408,10 @@ TEST_F(FleetTierTest, OneServerKilledIsEjectedAndItsKeysRefillOnTheOthers) {
     ipc::TierStatsWire s = tier_a->Stats();
     return s.writes + s.write_errors == 2 * kEntries;
   }));
-  EXPECT_LE(tier_a->Stats().write_errors, 4u);
+  // The writer's handle meets the dead server too before ejecting it: a write
+  // or two lost (and a retry of the server after 2 s on a slow machine).
+  const uint64_t lost_writes = tier_a->Stats().write_errors;
+  EXPECT_LE(lost_writes, 4u);
   testing::TempDir dir_c;
   auto c = testing::OpenCacheStore(testing::StoreOptions(dir_c.path()));
   auto tier_c = Start(t, c.get());
@@ -417,7 +420,13 @@ TEST_F(FleetTierTest, OneServerKilledIsEjectedAndItsKeysRefillOnTheOthers) {
     std::optional<TierLookupResult> r = LookUp(*tier_c, WavLookup("piper", text(i)));
     refilled += r && r->wav_stored;
   }
-  EXPECT_GE(refilled, kEntries - 2 * t.lookup_threads);
+  // Every entry is found, but for one lost write or one failed lookup each.
+  const uint64_t failed_lookups = tier_c->Stats().errors;
+  EXPECT_LE(failed_lookups, 2u * t.lookup_threads);
+  EXPECT_GE(refilled + lost_writes + failed_lookups, static_cast<uint64_t>(kEntries))
+      << refilled << " refilled, " << lost_writes << " writes lost, " << failed_lookups
+      << " lookups failed";
+  EXPECT_GE(refilled, kEntries / 2);
 }
 
 TEST_F(FleetTierTest, AServerThatNeverAnswersCostsOneTimeoutNotAHang) {
