@@ -27,6 +27,7 @@
 #include "ipc/protocol.hpp"
 #include "tests/e2e/daemon_e2e_helpers.hpp"
 #include "tests/e2e/daemon_process.hpp"
+#include "tests/e2e/tier_e2e_helpers.hpp"
 #include "tests/support/memcached_process.hpp"
 #include "tests/support/raw_peer.hpp"
 
@@ -38,34 +39,12 @@ using e2e::Tone;
 using e2e::ToVector;
 using testing::DaemonProcess;
 using testing::MemcachedProcess;
+using tier_e2e::Eventually;
+using tier_e2e::MsSince;
+using tier_e2e::TierStats;
 
 constexpr int kTimeoutMs = 100;
 constexpr int64_t kSlackMs = 1500;  // CI runs this under sanitizers on two shared cores
-
-int64_t MsSince(Clock::time_point start) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
-}
-
-// STATS with flag 16 over a raw connection.
-ipc::TierStatsWire TierStats(DaemonProcess& d) {
-  testing::RawPeer peer(d.socket_path());
-  EXPECT_TRUE(peer.connected);
-  peer.Send(ipc::BuildFrame(static_cast<uint8_t>(ipc::Opcode::kStats), 7,
-                            ipc::EncodeStatsRequest(ipc::kStatsTier)));
-  auto [opcode, id, reply] = peer.Read();
-  Result<ipc::StatsReply> stats = ipc::DecodeStatsReply(reply, ipc::kStatsTier);
-  EXPECT_TRUE(stats.ok() && stats->has_tier);
-  return stats.ok() ? stats->tier : ipc::TierStatsWire{};
-}
-
-// Polls `ok` (write-behind is asynchronous) for up to 10 s.
-bool Eventually(const std::function<bool()>& ok) {
-  for (int i = 0; i < 400; ++i) {
-    if (ok()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
-  return ok();
-}
 
 // A daemon of a fleet sharing `server`.
 std::unique_ptr<DaemonProcess> FleetDaemon(const MemcachedProcess& server,

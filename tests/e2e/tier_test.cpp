@@ -20,6 +20,7 @@
 #include "ipc/protocol.hpp"
 #include "tests/e2e/daemon_e2e_helpers.hpp"
 #include "tests/e2e/daemon_process.hpp"
+#include "tests/e2e/tier_e2e_helpers.hpp"
 #include "tests/support/memcached_process.hpp"
 #include "tests/support/raw_peer.hpp"
 
@@ -31,37 +32,13 @@ using e2e::Tone;
 using e2e::ToVector;
 using testing::DaemonProcess;
 using testing::MemcachedProcess;
+using tier_e2e::Eventually;
+using tier_e2e::MsSince;
+using tier_e2e::TierStats;
 
 constexpr int kTimeoutMs = 100;
 // Generous: CI runs this under ASan and TSan on two shared cores.
 constexpr int64_t kSlackMs = 1500;
-
-int64_t MsSince(Clock::time_point start) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
-}
-
-// STATS with flag 16 over a raw connection.
-ipc::TierStatsWire TierStats(DaemonProcess& d) {
-  testing::RawPeer peer(d.socket_path());
-  EXPECT_TRUE(peer.connected);
-  const std::vector<uint8_t> body = ipc::EncodeStatsRequest(ipc::kStatsTier);
-  peer.Send(ipc::BuildFrame(static_cast<uint8_t>(ipc::Opcode::kStats), 7, body));
-  auto [opcode, id, reply] = peer.Read();
-  EXPECT_EQ(opcode, ipc::ReplyOpcode(ipc::Opcode::kStats));
-  Result<ipc::StatsReply> stats = ipc::DecodeStatsReply(reply, ipc::kStatsTier);
-  EXPECT_TRUE(stats.ok() && stats->has_tier)
-      << (stats.ok() ? "no tier part" : stats.error().message);
-  return stats.ok() ? stats->tier : ipc::TierStatsWire{};
-}
-
-// Polls `ok` (write-behind and the breaker are asynchronous) for up to 10 s.
-bool Eventually(const std::function<bool()>& ok) {
-  for (int i = 0; i < 400; ++i) {
-    if (ok()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
-  return ok();
-}
 
 std::string Servers(const std::vector<std::unique_ptr<MemcachedProcess>>& pool) {
   std::string list;
