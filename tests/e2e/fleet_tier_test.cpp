@@ -23,6 +23,7 @@
 #include "daemon/tier/tier_key.hpp"
 #include "daemon/tier/tier_value.hpp"
 #include "tests/support/memcached_process.hpp"
+#include "tests/support/silent_server.hpp"
 #include "tests/unit/cache_test_support.hpp"
 
 namespace ttscache {
@@ -430,18 +431,11 @@ TEST_F(FleetTierTest, OneServerKilledIsEjectedAndItsKeysRefillOnTheOthers) {
 }
 
 TEST_F(FleetTierTest, AServerThatNeverAnswersCostsOneTimeoutNotAHang) {
-  // Accepts connections (the kernel's backlog) and never reads a byte.
-  UniqueFd listener(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(listen(listener.get(), 64), 0);
-  socklen_t len = sizeof addr;
-  getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len);
+  testing::SilentServer listener;  // accepts connections, never reads a byte
+  ASSERT_TRUE(listener.listening());
   TierServer silent;
   silent.host = "127.0.0.1";
-  silent.port = ntohs(addr.sin_port);
+  silent.port = listener.port();
   auto tier = Start(Settings({silent}), b_.get());
   for (int i = 0; i < 3; ++i) {
     const auto start = Clock::now();
@@ -463,17 +457,11 @@ TEST_F(FleetTierTest, AServerThatNeverAnswersCostsOneTimeoutNotAHang) {
 
 TEST_F(FleetTierTest, AFullWriteQueueDropsAndOfferNeverBlocks) {
   // A server that never answers keeps the writer busy a timeout per value.
-  UniqueFd listener(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(listen(listener.get(), 64), 0);
-  socklen_t len = sizeof addr;
-  getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len);
+  testing::SilentServer listener;
+  ASSERT_TRUE(listener.listening());
   TierServer silent;
   silent.host = "127.0.0.1";
-  silent.port = ntohs(addr.sin_port);
+  silent.port = listener.port();
   TierSettings t = Settings({silent});
   t.queue_size = 8;
   ASSERT_TRUE(a_->Put("piper", kText, testing::SeededWav(8)).ok());

@@ -58,6 +58,20 @@ std::unique_ptr<DaemonProcess> FleetDaemon(const MemcachedProcess& server,
   return d;
 }
 
+// Reads exactly n bytes from fd, polling so that `stop` is seen; false on
+// EOF, an error or stop.
+bool ReadExactly(int fd, uint8_t* p, size_t n, const std::atomic<bool>& stop) {
+  while (n > 0 && !stop) {
+    pollfd pf{fd, POLLIN, 0};
+    if (poll(&pf, 1, 20) != 1) continue;
+    ssize_t got = recv(fd, p, n, 0);
+    if (got <= 0) return false;
+    p += got;
+    n -= static_cast<size_t>(got);
+  }
+  return n == 0;
+}
+
 // A lying memcached: accepts connections, reads the first binary request of
 // each (the multi-get's first GETKQ), and answers it as `script` says with
 // the raw socket and the key asked. Every connection gets its own thread;
@@ -104,26 +118,15 @@ class LyingServer {
       });
     }
   }
-  bool ReadExactly(int fd, uint8_t* p, size_t n) {
-    while (n > 0 && !stop_) {
-      pollfd pf{fd, POLLIN, 0};
-      if (poll(&pf, 1, 20) != 1) continue;
-      ssize_t got = recv(fd, p, n, 0);
-      if (got <= 0) return false;
-      p += got;
-      n -= static_cast<size_t>(got);
-    }
-    return n == 0;
-  }
   bool ReadRequestKey(int fd, std::string* key) {
     uint8_t header[24];
-    if (!ReadExactly(fd, header, sizeof header) || header[0] != 0x80) return false;
+    if (!ReadExactly(fd, header, sizeof header, stop_) || header[0] != 0x80) return false;
     const size_t key_length = (size_t{header[2]} << 8) | header[3];
     const size_t extras = header[4];
     const size_t body = (size_t{header[8]} << 24) | (size_t{header[9]} << 16) |
                         (size_t{header[10]} << 8) | header[11];
     std::vector<uint8_t> rest(body);
-    if (!ReadExactly(fd, rest.data(), body) || extras + key_length > body) return false;
+    if (!ReadExactly(fd, rest.data(), body, stop_) || extras + key_length > body) return false;
     key->assign(reinterpret_cast<const char*>(rest.data()) + extras, key_length);
     return true;
   }
@@ -524,24 +527,13 @@ TEST(TierReview, ATierHitServesTheWaitersOfAClaimHeldElsewhere) {
 
 // One binary request from `fd`: its opcode and key; false on EOF or stop.
 bool ReadRequest(int fd, uint8_t* opcode, std::string* key, const std::atomic<bool>& stop) {
-  auto read_exactly = [&](uint8_t* p, size_t n) {
-    while (n > 0 && !stop) {
-      pollfd pf{fd, POLLIN, 0};
-      if (poll(&pf, 1, 20) != 1) continue;
-      ssize_t got = recv(fd, p, n, 0);
-      if (got <= 0) return false;
-      p += got;
-      n -= static_cast<size_t>(got);
-    }
-    return n == 0;
-  };
   uint8_t header[24];
-  if (!read_exactly(header, sizeof header)) return false;
+  if (!ReadExactly(fd, header, sizeof header, stop)) return false;
   const size_t key_length = (size_t{header[2]} << 8) | header[3];
   const size_t body = (size_t{header[8]} << 24) | (size_t{header[9]} << 16) |
                       (size_t{header[10]} << 8) | header[11];
   std::vector<uint8_t> rest(body);
-  if (!read_exactly(rest.data(), body) || header[4] + key_length > body) return false;
+  if (!ReadExactly(fd, rest.data(), body, stop) || header[4] + key_length > body) return false;
   *opcode = header[1];
   key->assign(reinterpret_cast<const char*>(rest.data()) + header[4], key_length);
   return true;

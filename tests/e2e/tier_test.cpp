@@ -23,6 +23,7 @@
 #include "tests/e2e/tier_e2e_helpers.hpp"
 #include "tests/support/memcached_process.hpp"
 #include "tests/support/raw_peer.hpp"
+#include "tests/support/silent_server.hpp"
 
 namespace ttscache {
 namespace {
@@ -32,6 +33,7 @@ using e2e::Tone;
 using e2e::ToVector;
 using testing::DaemonProcess;
 using testing::MemcachedProcess;
+using testing::SilentServer;
 using tier_e2e::Eventually;
 using tier_e2e::MsSince;
 using tier_e2e::TierStats;
@@ -410,28 +412,6 @@ TEST(Tier, TwentyClientsAtOnceShareOneLookup) {
   EXPECT_EQ(s.lookups, 1u) << "coalesced " << s.coalesced;
   EXPECT_EQ(s.hits, 1u);
 }
-
-// A "server" that accepts connections (the kernel's backlog does) and never
-// answers: the worst peer, slower than a dead one.
-class SilentServer {
- public:
-  SilentServer() {
-    fd_.reset(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    listen(fd_.get(), 64);
-    socklen_t len = sizeof addr;
-    getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-  }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-
- private:
-  UniqueFd fd_;
-  int port_ = 0;
-};
 
 TEST(Tier, AServerThatNeverAnswersCostsAtMostTimeoutMs) {
   SilentServer silent;
